@@ -1,0 +1,252 @@
+import { RampartError } from './errors.js';
+
+/**
+ * An address or a CIDR range, normalised. IPv4 is kept as a 32-bit number in `first`/`last`
+ * (as bigint so both families share one comparison path in the allowlist); `text` is the
+ * canonical form used everywhere else (kernel sets, the decision log, the API):
+ * `192.0.2.7`, `198.51.100.0/24`, `2001:db8::1`, `2001:db8::/32`. A single host has no prefix in
+ * its text.
+ */
+export interface Target {
+  family: 4 | 6;
+  prefix: number;
+  first: bigint;
+  last: bigint;
+  text: string;
+}
+
+export function isSingleHost(t: Target): boolean {
+  return t.prefix === (t.family === 4 ? 32 : 128);
+}
+
+/** Parses dotted-quad IPv4 strictly (no leading zeros, which some libcs read as octal). */
+export function parseIPv4(s: string): number | null {
+  const len = s.length;
+  if (len < 7 || len > 15) return null;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && octet === 0) return null;
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return null;
+      digits++;
+    } else if (c === 46) {
+      if (digits === 0 || dots === 3) return null;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else {
+      return null;
+    }
+  }
+  if (dots !== 3 || digits === 0) return null;
+  return value * 256 + octet;
+}
+
+export function formatIPv4(n: number): string {
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+const HEX4 = /^[0-9a-fA-F]{1,4}$/;
+
+/** Parses IPv6 text (with `::` and an embedded dotted quad) into a 128-bit value. */
+export function parseIPv6(s: string): bigint | null {
+  if (s.length < 2 || s.length > 45 || s.includes('%')) return null;
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const parseGroups = (part: string, allowV4Tail: boolean): number[] | null => {
+    if (part === '') return [];
+    const groups = part.split(':');
+    const out: number[] = [];
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i]!;
+      if (allowV4Tail && i === groups.length - 1 && g.includes('.')) {
+        const v4 = parseIPv4(g);
+        if (v4 === null) return null;
+        out.push(v4 >>> 16, v4 & 0xffff);
+      } else if (HEX4.test(g)) {
+        out.push(Number.parseInt(g, 16));
+      } else {
+        return null;
+      }
+    }
+    return out;
+  };
+  let groups: number[];
+  if (halves.length === 2) {
+    const head = parseGroups(halves[0]!, false);
+    const tail = parseGroups(halves[1]!, true);
+    if (!head || !tail || head.length + tail.length > 7) return null;
+    groups = [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail];
+  } else {
+    const all = parseGroups(s, true);
+    if (!all || all.length !== 8) return null;
+    groups = all;
+  }
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  return v;
+}
+
+/** RFC 5952 text: lower case, longest run (≥2) of zero groups as `::`, first run on a tie. */
+export function formatIPv6(v: bigint): string {
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  const head = hex.slice(0, bestStart).join(':');
+  const tail = hex.slice(bestStart + bestLen).join(':');
+  return `${head}::${tail}`;
+}
+
+const V4_MAPPED_PREFIX = 0xffffn << 32n;
+const ALL_ONES_128 = (1n << 128n) - 1n;
+
+function hostMask(family: 4 | 6, prefix: number): bigint {
+  const bits = family === 4 ? 32 : 128;
+  return (1n << BigInt(bits - prefix)) - 1n;
+}
+
+function makeTarget(family: 4 | 6, value: bigint, prefix: number): Target {
+  const bits = family === 4 ? 32 : 128;
+  const mask = hostMask(family, prefix);
+  const first = value & ~mask & (family === 4 ? 0xffffffffn : ALL_ONES_128);
+  const last = first | mask;
+  const addr = family === 4 ? formatIPv4(Number(first)) : formatIPv6(first);
+  return { family, prefix, first, last, text: prefix === bits ? addr : `${addr}/${prefix}` };
+}
+
+export interface ParseTargetOptions {
+  /** What to do when a CIDR has host bits set: mask them (and call `onWarning`) or refuse. */
+  hostBits?: 'mask' | 'reject';
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Parses an address or CIDR into its canonical form. IPv4-mapped IPv6 (`::ffff:192.0.2.1`)
+ * becomes plain IPv4, so one attacker is one entry whichever way a log spelled it.
+ */
+export function parseTarget(input: string, opts: ParseTargetOptions = {}): Target {
+  const text = input.trim();
+  const slash = text.indexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  const prefixText = slash < 0 ? undefined : text.slice(slash + 1);
+  let family: 4 | 6;
+  let value: bigint;
+  const v4 = parseIPv4(addrText);
+  if (v4 !== null) {
+    family = 4;
+    value = BigInt(v4);
+  } else {
+    const v6 = parseIPv6(addrText);
+    if (v6 === null) throw new RampartError('E_ADDRESS', `"${clip(input)}" is not an IPv4 or IPv6 address`);
+    family = 6;
+    value = v6;
+  }
+  const bits = family === 4 ? 32 : 128;
+  let prefix = bits;
+  if (prefixText !== undefined) {
+    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) {
+      throw new RampartError('E_ADDRESS', `"${clip(input)}": prefix must be 0 to ${bits}`);
+    }
+    prefix = Number(prefixText);
+  }
+  // ::ffff:a.b.c.d/NN with NN >= 96 is the IPv4 range a.b.c.d/(NN-96).
+  if (family === 6 && prefix >= 96 && value >> 32n === 0xffffn) {
+    family = 4;
+    value &= 0xffffffffn;
+    prefix -= 96;
+  }
+  if ((value & hostMask(family, prefix)) !== 0n) {
+    const fixed = makeTarget(family, value, prefix);
+    if (opts.hostBits === 'reject') {
+      throw new RampartError('E_ADDRESS', `"${clip(input)}" has host bits set; did you mean ${fixed.text}?`);
+    }
+    opts.onWarning?.(`"${clip(input)}" has host bits set; using ${fixed.text}`);
+    return fixed;
+  }
+  return makeTarget(family, value, prefix);
+}
+
+/** Non-throwing variant for hot paths (detection): null when the text is not an address. */
+export function tryParseTarget(input: string): Target | null {
+  try {
+    return parseTarget(input);
+  } catch {
+    return null;
+  }
+}
+
+/** Widens an IPv6 host to its /N network (default /64); IPv4 is returned unchanged. */
+export function widen(t: Target, prefix6 = 64): Target {
+  if (t.family !== 6 || t.prefix <= prefix6) return t;
+  return makeTarget(6, t.first, prefix6);
+}
+
+export function contains(outer: Target, inner: Target): boolean {
+  return outer.family === inner.family && outer.first <= inner.first && inner.last <= outer.last;
+}
+
+export interface BannablePolicy {
+  /** The broadest prefix that may be banned; default 16 for IPv4 and 32 for IPv6. */
+  minPrefix4?: number;
+  minPrefix6?: number;
+  /** Returns a description of the allowlist entry that covers the target, if any. */
+  allowed?: (t: Target) => string | undefined;
+}
+
+const NEVER: Array<[Target, string]> = [
+  [makeTarget(4, 0x7f000000n, 8), 'loopback'],
+  [makeTarget(4, 0n, 8), 'unspecified/"this network"'],
+  [makeTarget(6, 1n, 128), 'loopback'],
+  [makeTarget(6, 0n, 128), 'unspecified'],
+];
+
+/** Throws E_UNBANNABLE when a target must never be banned; returns it otherwise. */
+export function assertBannable(t: Target, policy: BannablePolicy = {}): Target {
+  const min = t.family === 4 ? (policy.minPrefix4 ?? 16) : (policy.minPrefix6 ?? 32);
+  if (t.prefix === 0) {
+    throw new RampartError('E_UNBANNABLE', `${t.text} would ban the whole IPv${t.family} internet`);
+  }
+  if (t.prefix < min) {
+    throw new RampartError(
+      'E_UNBANNABLE',
+      `${t.text} is broader than /${min}, the broadest IPv${t.family} range allowed (minPrefix${t.family})`,
+    );
+  }
+  for (const [net, what] of NEVER) {
+    if (net.family === t.family && t.first <= net.last && net.first <= t.last) {
+      throw new RampartError('E_UNBANNABLE', `${t.text} is ${what} and is never banned`);
+    }
+  }
+  const hit = policy.allowed?.(t);
+  if (hit !== undefined) throw new RampartError('E_UNBANNABLE', `${t.text} is allowlisted (${hit})`);
+  return t;
+}
+
+export function clip(s: string, max = 80): string {
+  const printable = s.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > max ? `${printable.slice(0, max)}…` : printable;
+}
+
+export const V4_MAPPED = V4_MAPPED_PREFIX;
