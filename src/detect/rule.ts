@@ -1,0 +1,47 @@
+import type { DurationSeconds } from '../core/duration.js';
+
+/**
+ * A detection rule after loading, whatever file format it came from (native YAML, fail2ban
+ * filter.d + jail, syslog-blacklist.conf, banban YAML). Loaders produce this; the engine compiles
+ * it. Patterns are JavaScript regex source in which these placeholders stand for the address:
+ * `<HOST>`, `<ADDR>`, `<IP4>`, `<IP6>`, `{IP_NUMBER}`, or a named group `(?<ip>...)`. Loaders
+ * translate everything else of their format (Python `(?P<n>`, `%(x)s`, `<F-USER>`) beforehand.
+ */
+export interface RuleSpec {
+  name: string;
+  /** Source names or globs the rule reads (`/var/log/auth.log`, `journald`); empty = every source. */
+  sources: string[];
+  /** A line matching any of these counts as a failure for the captured address. */
+  patterns: string[];
+  /** A line matching any of these is skipped even if a pattern matches. */
+  ignore: string[];
+  /** A line matching any of these forgives the captured address (count cleared, unban if banned). */
+  good: string[];
+  /** fail2ban's prefregex: must match first; its `<F-CONTENT>` part is what `patterns` see. */
+  prefregex?: string;
+  /** Hits needed within `findtime` seconds to ban. Defaults follow fail2ban: 5 in 10m for 10m. */
+  maxretry: number;
+  findtime: number;
+  bantime: DurationSeconds;
+  /** Repeat offenders: bantime × multiplier^(previous bans), capped at `max`. */
+  escalation?: { multiplier: number; max: DurationSeconds };
+  /** Widen IPv6 hosts to this prefix (64 is typical) before counting and banning. */
+  widen6?: number;
+  /** Networks this rule never bans (on top of the global allowlist). */
+  ignoreNets: string[];
+  /** Logical set / xt_recent target the ban goes to. */
+  set: string;
+  /** Drop the address's existing connections after a ban (banban's resetconns). */
+  resetConnections?: boolean;
+  /** Free text for the decision's reason; defaults to the rule name. */
+  reason?: string;
+  /** Where it was loaded from, for error messages (`file:line`). */
+  origin?: string;
+}
+
+export const RULE_DEFAULTS = {
+  maxretry: 5,
+  findtime: 600,
+  bantime: 600,
+  set: 'blocklist',
+} as const;
