@@ -16,10 +16,12 @@ export class Allowlist {
   private readonly entries = new Map<string, Target>();
   private v4: Interval[] = [];
   private v6: Interval[] = [];
+  /** Intervals are rebuilt lazily on the next lookup, so loading n entries one by one stays O(n log n). */
+  private dirty = false;
 
   constructor(cidrs: Iterable<string | Target> = []) {
     for (const c of cidrs) this.addQuietly(c);
-    this.rebuild();
+    this.dirty = true;
   }
 
   get size(): number {
@@ -34,19 +36,20 @@ export class Allowlist {
 
   add(cidr: string | Target): Target {
     const t = this.addQuietly(cidr);
-    this.rebuild();
+    this.dirty = true;
     return t;
   }
 
   remove(cidr: string | Target): boolean {
     const t = typeof cidr === 'string' ? parseTarget(cidr) : cidr;
     const had = this.entries.delete(t.text);
-    if (had) this.rebuild();
+    if (had) this.dirty = true;
     return had;
   }
 
   /** The entry (canonical text) that overlaps the target, or undefined when none does. */
   match(t: Target): string | undefined {
+    if (this.dirty) this.rebuild();
     const list = t.family === 4 ? this.v4 : this.v6;
     let lo = 0;
     let hi = list.length - 1;
@@ -77,6 +80,7 @@ export class Allowlist {
   }
 
   private rebuild(): void {
+    this.dirty = false;
     const build = (family: 4 | 6): Interval[] => {
       const sorted = [...this.entries.values()]
         .filter((t) => t.family === family)
