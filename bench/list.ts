@@ -3,4 +3,5 @@ export type Emit = (obj: Record<string, unknown>) => void;
 type Bench = () => Promise<{ default: (emit: Emit) => Promise<void> }>;
 
 export const benchmarks: Record<string, Bench> = {
+  allowlist: () => import('./allowlist.js'),
 };
