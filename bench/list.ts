@@ -3,5 +3,9 @@ export type Emit = (obj: Record<string, unknown>) => void;
 type Bench = () => Promise<{ default: (emit: Emit) => Promise<void> }>;
 
 export const benchmarks: Record<string, Bench> = {
+  envelope: () => import('./envelope.js'),
+  bus: () => import('./bus.js'),
   allowlist: () => import('./allowlist.js'),
+  detect: () => import('./detect.js'),
+  hub: () => import('./hub.js'),
 };

@@ -7,4 +7,16 @@ import type { Command } from 'commander';
 type Register = (program: Command) => void;
 
 export const commands: Array<() => Promise<{ register: Register }>> = [
+  () => import('./commands/join.js'),
+  () => import('./commands/agent.js'),
+  () => import('./commands/up.js'),
+  () => import('./commands/check.js'),
+  () => import('./commands/firewall.js'),
+  () => import('./commands/hub.js'),
+  () => import('./commands/ban.js'),
+  () => import('./commands/unban.js'),
+  () => import('./commands/list.js'),
+  () => import('./commands/allow.js'),
+  () => import('./commands/status.js'),
+  () => import('./commands/nodes.js'),
 ];

@@ -37,6 +37,11 @@ export interface RuleSpec {
   reason?: string;
   /** Where it was loaded from, for error messages (`file:line`). */
   origin?: string;
+  /**
+   * Optional literals: a line containing none of them is skipped without running any regex
+   * (e.g. `sshd`). A cheap filter for floods; omit it when unsure.
+   */
+  prefilter?: string[];
 }
 
 export const RULE_DEFAULTS = {

@@ -31,4 +31,11 @@ export interface Firewall {
   commit(): Promise<CommitResult>;
   list(set?: string): Promise<FirewallEntry[]>;
   shutdown(): Promise<void>;
+  /** Optional: empties the backend's sets (all, or one logical set); tables and rules stay. */
+  flush?(set?: string): Promise<void>;
+  /**
+   * Optional: replaces everything the backend holds with `desired` in one atomic step, for sets
+   * too large to read back (see `reconcile.ts`). Returns how many elements it loaded.
+   */
+  rebuild?(desired: FirewallEntry[]): Promise<number>;
 }

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { MqttClientTransport } from '../src/bus/mqtt-client.js';
+import { EmbeddedMqttBroker } from '../src/bus/mqtt-embedded.js';
+import type { Transport } from '../src/bus/transport.js';
+import type { Emit } from './list.js';
+
+/**
+ * QoS 1 messages per second from one publisher to one persistent-session subscriber, through the
+ * embedded broker (in-process publish, as the hub does, and over TCP) side by side with Mosquitto
+ * on 127.0.0.1:1883 when it is running. Payloads are decision-envelope sized (500 bytes).
+ */
+export default async function busBench(emit: Emit): Promise<void> {
+  const N = 10_000;
+  const payload = Buffer.alloc(500, 0x61);
+  const broker = new EmbeddedMqttBroker({ port: 0 });
+  await broker.connect();
+  const results: Record<string, number> = {};
+  try {
+    results.embeddedInProcess = await measure(broker, broker.port!, N, payload);
+    const tcpPub = client(broker.port!, 'pub');
+    await tcpPub.connect();
+    results.embeddedTcp = await measure(tcpPub, broker.port!, N, payload);
+    await tcpPub.close();
+  } finally {
+    await broker.close();
+  }
+  const mosq = client(1883, 'pub');
+  try {
+    await mosq.connect();
+    results.mosquittoTcp = await measure(mosq, 1883, N, payload);
+  } catch (err) {
+    emit({ bench: 'bus', note: `mosquitto not measured: ${(err as Error).message}` });
+  } finally {
+    await mosq.close();
+  }
+  for (const [path, perSecond] of Object.entries(results)) {
+    emit({
+      bench: 'bus',
+      path,
+      messages: N,
+      messagesPerSecond: Math.round(perSecond),
+      ...(results.mosquittoTcp ? { vsMosquitto: +(perSecond / results.mosquittoTcp).toFixed(2) } : {}),
+    });
+  }
+}
+
+function client(port: number, label: string): MqttClientTransport {
+  return new MqttClientTransport({
+    url: `mqtt://127.0.0.1:${port}`,
+    clientId: `bench-${label}-${randomUUID().slice(0, 8)}`,
+    clean: true,
+    connectTimeoutMs: 3_000,
+  });
+}
+
+async function measure(pub: Transport, port: number, n: number, payload: Buffer): Promise<number> {
+  const topic = `rampart-bench/${randomUUID().slice(0, 8)}/decisions`;
+  const sub = client(port, 'sub');
+  await sub.connect();
+  let got = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  await sub.subscribe(topic, () => {
+    if (++got === n) done();
+  });
+  const t0 = process.hrtime.bigint();
+  // Windows of 200 in flight, like a burst from the hub's decision log.
+  for (let i = 0; i < n; i += 200) {
+    await Promise.all(Array.from({ length: Math.min(200, n - i) }, () => pub.publish(topic, payload)));
+  }
+  await Promise.race([all, new Promise((_, rej) => setTimeout(() => rej(new Error(`got ${got} of ${n}`)), 60_000))]);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await sub.close();
+  return n / s;
+}

@@ -1,0 +1,115 @@
+/**
+ * Detection throughput: `rampart check` (the real CLI process) over a seeded 1,000,000-line sshd
+ * auth log, side by side with sshguard's parser over the same file and fail2ban-regex (Debian's
+ * sshd filter) over a 200,000-line slice. Every tool is pinned to one core with taskset and timed
+ * by GNU time (wall seconds, peak RSS), start-up included.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateAuthLog } from './gen-auth-log.js';
+import type { Emit } from './list.js';
+
+const LINES = Number(process.env.RAMPART_BENCH_LINES ?? 1_000_000);
+const SLICE = Math.min(LINES, 200_000);
+const SSHG_PARSER = '/usr/libexec/sshguard/sshg-parser';
+const F2B_FILTER = '/etc/fail2ban/filter.d/sshd.conf';
+
+interface Run {
+  seconds: number;
+  peakRssMB: number;
+  stdout: string;
+}
+
+/** Runs a command pinned to CPU 0 under GNU time; stdin from a file when given. */
+function timed(dir: string, cmd: string, args: string[], stdinFile?: string): Run {
+  const timeFile = join(dir, 'time.out');
+  const stdin = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
+  try {
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, 'taskset', '-c', '0', cmd, ...args], {
+      stdio: [stdin, 'pipe', 'pipe'],
+      maxBuffer: 1 << 30,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr.slice(0, 500)}`);
+    const [secs, kb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ');
+    return { seconds: Number(secs), peakRssMB: Math.round(Number(kb) / 1024), stdout: r.stdout };
+  } finally {
+    if (typeof stdin === 'number') closeSync(stdin);
+  }
+}
+
+const perSecond = (lines: number, s: number) => Math.round(lines / Math.max(s, 0.001));
+
+export default async function (emit: Emit): Promise<void> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const cli = join(root, 'dist/cli/main.js');
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-bench-detect-'));
+  try {
+    const log = join(dir, 'auth.log');
+    await generateAuthLog(log, { lines: LINES, seed: 42 });
+    const slice = join(dir, 'auth-slice.log');
+    const text = readFileSync(log, 'utf8');
+    let cut = 0;
+    for (let i = 0; i < SLICE; i++) cut = text.indexOf('\n', cut) + 1;
+    writeFileSync(slice, text.slice(0, cut));
+
+    const r = timed(dir, process.execPath, [cli, 'check', '--json', '--rule', 'sshd', log]);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+    const rampart = perSecond(LINES, r.seconds);
+    emit({
+      bench: 'detect',
+      tool: 'rampart check --rule sshd',
+      lines: LINES,
+      seconds: r.seconds,
+      linesPerSecond: rampart,
+      insideLinesPerSecond: summary.linesPerSecond,
+      matched: summary.matched,
+      bans: summary.bans,
+      peakRssMB: r.peakRssMB,
+    });
+
+    let sshguard: number | undefined;
+    if (existsSync(SSHG_PARSER)) {
+      const s = timed(dir, SSHG_PARSER, [], log);
+      sshguard = perSecond(LINES, s.seconds);
+      const attacks = s.stdout.split('\n').filter(Boolean).length;
+      emit({ bench: 'detect', tool: 'sshg-parser', lines: LINES, seconds: s.seconds, linesPerSecond: sshguard, attacks, peakRssMB: s.peakRssMB });
+    } else {
+      emit({ bench: 'detect', tool: 'sshg-parser', skipped: `${SSHG_PARSER} not installed (apt-get install sshguard)` });
+    }
+
+    let f2b: number | undefined;
+    if (existsSync('/usr/bin/fail2ban-regex') && existsSync(F2B_FILTER)) {
+      const f = timed(dir, '/usr/bin/fail2ban-regex', [slice, F2B_FILTER]);
+      f2b = perSecond(SLICE, f.seconds);
+      const matched = /Failregex: (\d+) total/.exec(f.stdout)?.[1];
+      emit({
+        bench: 'detect',
+        tool: 'fail2ban-regex (Debian sshd filter)',
+        lines: SLICE,
+        seconds: f.seconds,
+        linesPerSecond: f2b,
+        matched: matched === undefined ? undefined : Number(matched),
+        peakRssMB: f.peakRssMB,
+      });
+    } else {
+      emit({ bench: 'detect', tool: 'fail2ban-regex', skipped: 'fail2ban not installed (apt-get install fail2ban)' });
+    }
+
+    emit({
+      bench: 'detect',
+      comparison: 'rampart vs peers, lines/s on one core (start-up included)',
+      rampartLinesPerSecond: rampart,
+      vsSshguard: sshguard ? Number((rampart / sshguard).toFixed(2)) : undefined,
+      vsFail2banRegex: f2b ? Number((rampart / f2b).toFixed(2)) : undefined,
+      goal: 'vsSshguard >= 2',
+      rampartPeakRssMB: r.peakRssMB,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,246 @@
+import type { KeyObject } from 'node:crypto';
+import { tryParseTarget } from '../core/address.js';
+import type { Allowlist } from '../core/allowlist.js';
+import type { Decision } from '../core/decision.js';
+import type { Logger } from '../core/logger.js';
+import type { DetectEvent, LogLine } from '../detect/types.js';
+import type { Firewall, FirewallEntry } from '../firewall/types.js';
+import { type Transport, topics } from '../bus/transport.js';
+import type { Source } from '../sources/types.js';
+import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
+import { DecisionApplier } from './applier.js';
+import { Committer } from './committer.js';
+import { checkDecision } from './decision-check.js';
+import type { HubApi } from './hub-api.js';
+import { Outbox, type ReportAnswer, type ReportBody } from './outbox.js';
+import type { AgentState } from './state.js';
+
+/** Anything that turns log lines into ban/unban events (detect/engine.ts Engine). */
+export interface Detector {
+  feed(line: LogLine): DetectEvent[];
+}
+
+export interface AgentOptions {
+  /** Node name (enrolled at the hub), the envelope sender. */
+  name: string;
+  fleet: string;
+  state: AgentState;
+  firewall: Firewall;
+  hub: HubApi;
+  /** The hub key pinned at join: the only signer whose decisions are applied. */
+  hubKey: KeyObject;
+  privateKey: KeyObject;
+  transport?: Transport;
+  sources?: Source[];
+  detector?: Detector;
+  allowlist: Allowlist;
+  log: Logger;
+  /** Repairs kernel drift (firewall/reconcile.ts sync); default re-adds every desired ban. */
+  reconcile?: (fw: Firewall, desired: FirewallEntry[]) => Promise<unknown>;
+  reconcileMs?: number;
+  heartbeatMs?: number;
+  windowMs?: number;
+  encryptKey?: Buffer;
+  version?: string;
+  /** Observes every decision applied (benchmarks, metrics). */
+  onApplied?: (d: Decision) => void;
+}
+
+/**
+ * The agent: enforces the fleet's decisions on this server and reports what its own logs show.
+ * Start order matters: the durable copy goes into the firewall before any network, so a reboot
+ * never leaves a window; shutdown runs the other way (sources, detection, bus, firewall, store).
+ */
+export class Agent {
+  readonly drops = new DropCounter();
+  readonly applier: DecisionApplier;
+  readonly outbox: Outbox;
+  readonly committer: Committer;
+  detections = 0;
+  private readonly replay = new ReplayCache();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closing: Promise<void> | null = null;
+  private started = false;
+
+  constructor(private readonly o: AgentOptions) {
+    this.committer = new Committer(o.firewall, o.log);
+    this.applier = new DecisionApplier({
+      state: o.state,
+      firewall: o.firewall,
+      committer: this.committer,
+      allowlist: o.allowlist,
+      log: o.log,
+      fetchSince: (since) => o.hub.decisions(since),
+      onApplied: o.onApplied,
+    });
+    this.outbox = new Outbox({
+      state: o.state,
+      node: o.name,
+      privateKey: o.privateKey,
+      transport: o.transport,
+      topic: topics.reports(o.fleet, o.name),
+      post: (env) => o.hub.report(env),
+      onAnswer: (body, answer) => this.onVerdict(body, answer),
+      log: o.log,
+      encryptKey: o.encryptKey,
+    });
+  }
+
+  async start(signal?: AbortSignal): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const { o } = this;
+    await o.firewall.init();
+    const restored = await this.applier.restore();
+    o.log.info({ restored, lastSeq: o.state.lastSeq(), backend: o.firewall.name }, 're-applied local bans');
+
+    if (o.transport) {
+      const t = o.transport;
+      t.onStatus((status) => {
+        o.log.info({ status }, 'bus');
+        this.outbox.setBusUp(status === 'up');
+        // Whatever was published while we were away: fetch it from the log.
+        if (status === 'up') void this.applier.catchUp();
+      });
+      t.connect()
+        .then(() => t.subscribe(topics.decisions(o.fleet), (_topic, payload) => this.onMessage(payload)))
+        .then(() => {
+          this.outbox.setBusUp(true);
+          return this.applier.catchUp();
+        })
+        .catch((err) => o.log.error({ err: (err as Error).message }, 'bus connect failed; using HTTP until it is back'));
+    }
+    void this.applier.catchUp();
+    void this.outbox.kick();
+
+    for (const src of o.sources ?? []) {
+      await src.start((line) => this.onLine(line));
+    }
+    this.every(o.reconcileMs ?? 60_000, () => this.reconcile());
+    this.every(o.heartbeatMs ?? 10_000, () => this.heartbeat());
+    signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /** Feeds one line to detection directly (also what sources call). */
+  onLine(line: LogLine): void {
+    if (!this.o.detector || this.closing) return;
+    let events: DetectEvent[];
+    try {
+      events = this.o.detector.feed(line);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message, source: line.source }, 'detection failed on a line');
+      return;
+    }
+    for (const ev of events) this.onEvent(ev);
+  }
+
+  /** Runs a reconcile pass now and forgets expired bans. */
+  async reconcile(): Promise<void> {
+    const { o } = this;
+    o.state.pruneExpired();
+    const now = Date.now();
+    const desired: FirewallEntry[] = [];
+    for (const b of this.applier.desired()) {
+      const target = tryParseTarget(b.target);
+      if (!target) continue;
+      const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
+      desired.push({ target, set: b.set, timeout });
+    }
+    try {
+      if (o.reconcile) {
+        await this.committer.flush();
+        await o.reconcile(o.firewall, desired);
+      } else {
+        for (const e of desired) o.firewall.add(e.target, e.timeout, e.set);
+        await this.committer.schedule();
+      }
+    } catch (err) {
+      o.log.error({ err: (err as Error).message }, 'reconcile failed');
+    }
+  }
+
+  /** Idempotent: sources → detection → bus drain → firewall commit → store close. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { o } = this;
+    for (const t of this.timers) clearInterval(t);
+    for (const src of o.sources ?? []) await src.stop().catch(() => {});
+    this.applier.stop();
+    await this.outbox.close();
+    await o.transport?.close().catch(() => {});
+    await this.committer.flush().catch(() => {});
+    this.committer.stop();
+    await o.firewall.shutdown().catch(() => {});
+    o.state.close();
+  }
+
+  private onEvent(ev: DetectEvent): void {
+    const { o } = this;
+    if (ev.type === 'unban') {
+      this.applier.forgiveLocal(ev.target, ev.set);
+      return;
+    }
+    this.detections++;
+    if (!this.applier.local(ev.target, ev.duration, ev.set, o.name)) return;
+    o.log.info({ target: ev.target.text, rule: ev.rule, hits: ev.hits }, 'banned locally; reporting to the hub');
+    this.outbox.push({
+      target: ev.target.text,
+      rule: ev.rule,
+      reason: ev.reason,
+      hits: ev.hits,
+      duration: ev.duration,
+      at: ev.at,
+      set: ev.set,
+    });
+  }
+
+  /** The hub refused a report because the address is on the fleet allowlist: lift the local ban. */
+  private onVerdict(body: ReportBody, answer: ReportAnswer): void {
+    if (answer.result !== 'refused' || !/allowlist/i.test(answer.reason ?? '')) return;
+    const t = tryParseTarget(body.target);
+    if (t && this.applier.forgiveLocal(t, body.set)) {
+      this.o.log.info({ target: t.text, reason: answer.reason }, 'hub refused the ban (fleet allowlist): lifted locally');
+    }
+  }
+
+  private onMessage(payload: Buffer): void {
+    const res = open(payload, {
+      keyFor: (from) => (from === 'hub' ? this.o.hubKey : undefined),
+      replay: this.replay,
+      windowMs: this.o.windowMs,
+      expectKind: 'decision',
+      drops: this.drops,
+      decryptKey: this.o.encryptKey,
+    });
+    if (!res.ok) {
+      this.o.log.warn({ reason: res.reason }, 'decision message dropped');
+      return;
+    }
+    const d = checkDecision(res.env.body);
+    if (!d) {
+      this.drops.inc('malformed');
+      this.o.log.warn('signed decision with an invalid body dropped');
+      return;
+    }
+    this.applier.live(d);
+  }
+
+  private heartbeat(): void {
+    const { o } = this;
+    if (!o.transport || this.closing) return;
+    const body = { lastSeq: o.state.lastSeq(), active: o.state.activeCount(), version: o.version ?? '0' };
+    const env = seal('heartbeat', body, o.name, o.privateKey, { encryptKey: o.encryptKey });
+    // Best effort: a missed heartbeat only delays the hub's view of this node's lag.
+    o.transport.publish(topics.reports(o.fleet, o.name), env).catch(() => {});
+  }
+
+  private every(ms: number, fn: () => unknown): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+}

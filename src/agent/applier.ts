@@ -1,0 +1,278 @@
+import { type Target, tryParseTarget } from '../core/address.js';
+import type { Allowlist } from '../core/allowlist.js';
+import { type Decision, remainingSeconds } from '../core/decision.js';
+import type { DurationSeconds } from '../core/duration.js';
+import type { Logger } from '../core/logger.js';
+import type { Firewall } from '../firewall/types.js';
+import type { Committer } from './committer.js';
+import type { DecisionPage } from './hub-api.js';
+import type { ActiveBan, AgentState } from './state.js';
+
+export interface ApplierOptions {
+  state: AgentState;
+  firewall: Firewall;
+  committer: Committer;
+  /** The agent's own allowlist: never banned here, whoever signed the ban. */
+  allowlist: Allowlist;
+  log: Logger;
+  /** Fetches the hub's log after `since` (HubApi.decisions). */
+  fetchSince: (since: number) => Promise<DecisionPage>;
+  now?: () => number;
+  /** Called after each decision is staged (metrics, benchmarks). */
+  onApplied?: (d: Decision) => void;
+  /** Live decisions held while waiting for a gap to fill; beyond this only catch-up is trusted. */
+  maxBuffered?: number;
+  retryMs?: number;
+}
+
+export interface ApplierStats {
+  applied: number;
+  duplicates: number;
+  gaps: number;
+  catchUps: number;
+  snapshots: number;
+  allowlisted: number;
+  expired: number;
+  invalid: number;
+}
+
+/**
+ * Applies the hub's ordered decision log to the firewall and the local state, exactly once and in
+ * `seq` order. Live decisions that arrive ahead of a gap are buffered while a catch-up fetches the
+ * missing ones over HTTP; a cursor the hub no longer retains gets a snapshot that replaces the
+ * state. Everything goes through `state` so a restart resumes from `lastSeq`.
+ */
+export class DecisionApplier {
+  readonly stats: ApplierStats = {
+    applied: 0,
+    duplicates: 0,
+    gaps: 0,
+    catchUps: 0,
+    snapshots: 0,
+    allowlisted: 0,
+    expired: 0,
+    invalid: 0,
+  };
+  private readonly buffer = new Map<number, Decision>();
+  private catching: Promise<void> | null = null;
+  private catchAgain = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(private readonly o: ApplierOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Re-applies the durable copy to the firewall: the first thing the agent does, before the network. */
+  async restore(): Promise<number> {
+    let n = 0;
+    for (const ban of this.o.state.active(this.now())) {
+      if (this.stage(ban.target, ban.set, ban.expiresAt)) n++;
+    }
+    await this.o.committer.schedule();
+    return n;
+  }
+
+  /** A decision from the bus (signature already verified). */
+  live(d: Decision): void {
+    const last = this.o.state.lastSeq();
+    if (d.seq <= last) {
+      this.stats.duplicates++;
+      return;
+    }
+    if (d.seq === last + 1 && !this.catching) {
+      this.applyOne(d);
+      this.drainBuffer();
+      void this.o.committer.schedule();
+      return;
+    }
+    // A gap (or a catch-up in flight): hold it, and fetch what is missing.
+    if (this.buffer.size < (this.o.maxBuffered ?? 10_000)) this.buffer.set(d.seq, d);
+    if (!this.catching) this.stats.gaps++;
+    void this.catchUp();
+  }
+
+  /**
+   * Fetches everything after `lastSeq` until the hub's head. Concurrent calls share one run (and
+   * trigger one more pass after it); failures retry on a timer, since the bus may be up while the
+   * API is not.
+   */
+  catchUp(): Promise<void> {
+    if (this.catching) {
+      this.catchAgain = true;
+      return this.catching;
+    }
+    this.catching = (async () => {
+      do {
+        this.catchAgain = false;
+        await this.catchUpOnce();
+      } while (this.catchAgain && !this.stopped);
+    })()
+      .then(
+        () => {
+          this.catching = null;
+          this.drainBuffer();
+          // Still a hole after a full catch-up: the hub has not served it yet; look again later.
+          if (this.buffer.size > 0) this.retryLater();
+        },
+        (err) => {
+          this.catching = null;
+          this.drainBuffer();
+          this.o.log.warn({ err: (err as Error).message }, 'catch-up failed; retrying');
+          this.retryLater();
+        },
+      )
+      .finally(() => void this.o.committer.schedule());
+    return this.catching;
+  }
+
+  /** A ban found by this agent's own detection: enforced at once, before the hub answers. */
+  local(target: Target, duration: DurationSeconds, set: string, origin: string): boolean {
+    const expiresAt = duration === null ? null : this.now() + duration * 1000;
+    if (!this.stage(target.text, set, expiresAt, target)) return false;
+    this.o.state.addLocal({ target: target.text, set, expiresAt, origin });
+    void this.o.committer.schedule();
+    return true;
+  }
+
+  /** Lifts a ban this agent made itself and the hub never confirmed (a good pattern forgave it). */
+  forgiveLocal(target: Target, set: string): boolean {
+    const ban = this.o.state.get(target.text, set);
+    if (!ban || ban.seq > 0) return false;
+    this.o.firewall.delete(target, set);
+    this.o.state.applyHub(this.o.state.lastSeq(), { unban: { target: target.text, set } });
+    void this.o.committer.schedule();
+    return true;
+  }
+
+  /** What the kernel should hold right now (for reconcile). */
+  desired(): ActiveBan[] {
+    return this.o.state.active(this.now()).filter((b) => !this.allowlisted(b.target));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private async catchUpOnce(): Promise<void> {
+    this.stats.catchUps++;
+    for (;;) {
+      const since = this.o.state.lastSeq();
+      const page = await this.o.fetchSince(since);
+      if (page.snapshot) {
+        this.applySnapshot(page);
+        return;
+      }
+      let progressed = false;
+      for (const d of page.decisions) {
+        const last = this.o.state.lastSeq();
+        if (d.seq <= last) continue;
+        if (d.seq !== last + 1) {
+          // The log has no gaps by contract; if a page skips, trust the hub and say so.
+          this.o.log.warn({ expected: last + 1, got: d.seq }, 'hub log skipped sequence numbers');
+        }
+        this.applyOne(d);
+        progressed = true;
+      }
+      this.drainBuffer();
+      void this.o.committer.schedule();
+      if (!progressed || this.o.state.lastSeq() >= page.head) return;
+    }
+  }
+
+  private applySnapshot(page: DecisionPage): void {
+    this.stats.snapshots++;
+    const now = this.now();
+    const keep = new Map<string, ActiveBan>();
+    for (const d of page.decisions) {
+      if (d.action !== 'ban' || (d.expiresAt !== null && d.expiresAt <= now)) continue;
+      keep.set(`${d.set}\u0000${d.target}`, {
+        target: d.target,
+        set: d.set,
+        expiresAt: d.expiresAt,
+        seq: d.seq,
+        origin: d.origin,
+      });
+    }
+    for (const old of this.o.state.active(now)) {
+      if (old.seq > 0 && !keep.has(`${old.set}\u0000${old.target}`)) {
+        const t = tryParseTarget(old.target);
+        if (t) this.o.firewall.delete(t, old.set);
+      }
+    }
+    for (const b of keep.values()) this.stage(b.target, b.set, b.expiresAt);
+    this.o.state.replaceWithSnapshot([...keep.values()], page.head);
+    for (const seq of [...this.buffer.keys()]) if (seq <= page.head) this.buffer.delete(seq);
+    this.o.log.info({ head: page.head, active: keep.size }, 'applied snapshot from hub');
+  }
+
+  private drainBuffer(): void {
+    let last = this.o.state.lastSeq();
+    for (const seq of [...this.buffer.keys()]) if (seq <= last) this.buffer.delete(seq);
+    for (let next = this.buffer.get(last + 1); next; next = this.buffer.get(last + 1)) {
+      this.buffer.delete(next.seq);
+      this.applyOne(next);
+      last = next.seq;
+    }
+  }
+
+  private applyOne(d: Decision): void {
+    const target = tryParseTarget(d.target);
+    const state = this.o.state;
+    if (!target || (d.action !== 'ban' && d.action !== 'unban')) {
+      this.stats.invalid++;
+      this.o.log.warn({ seq: d.seq, target: String(d.target).slice(0, 80) }, 'decision with an invalid target skipped');
+      state.applyHub(d.seq, null);
+      return;
+    }
+    const set = d.set || 'blocklist';
+    if (d.action === 'unban') {
+      if (state.get(target.text, set)) this.o.firewall.delete(target, set);
+      state.applyHub(d.seq, { unban: { target: target.text, set } });
+    } else if (d.expiresAt !== null && d.expiresAt <= this.now()) {
+      this.stats.expired++;
+      state.applyHub(d.seq, null);
+    } else if (this.stage(target.text, set, d.expiresAt, target)) {
+      state.applyHub(d.seq, {
+        ban: { target: target.text, set, expiresAt: d.expiresAt, seq: d.seq, origin: d.origin },
+      });
+    } else {
+      state.applyHub(d.seq, null);
+    }
+    this.stats.applied++;
+    this.o.onApplied?.(d);
+  }
+
+  /** Stages a ban unless the own allowlist covers it; false when refused. */
+  private stage(text: string, set: string, expiresAt: number | null, parsed?: Target): boolean {
+    const target = parsed ?? tryParseTarget(text);
+    if (!target) return false;
+    const hit = this.o.allowlist.match(target);
+    if (hit !== undefined) {
+      this.stats.allowlisted++;
+      this.o.log.warn({ target: target.text, allowlist: hit }, 'ban refused: address is on this agent\'s allowlist');
+      return false;
+    }
+    const timeout = remainingSeconds(expiresAt, this.now());
+    if (timeout === 0) return false;
+    this.o.firewall.add(target, timeout, set);
+    return true;
+  }
+
+  private allowlisted(text: string): boolean {
+    const t = tryParseTarget(text);
+    return !t || this.o.allowlist.has(t);
+  }
+
+  private retryLater(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.catchUp();
+    }, this.o.retryMs ?? 2000);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,186 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Allowlist } from '../core/allowlist.js';
+import { loadYamlFile } from '../core/config-file.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Firewall } from '../firewall/types.js';
+import type { Source } from '../sources/types.js';
+import { publicKeyFromText, loadKeyPair } from '../trust/keys.js';
+import { type RampartConfig, rampartConfigSchema } from '../config/schema.js';
+import { Agent, type AgentOptions } from './agent.js';
+import { buildDetector } from './detector.js';
+import { AGENT_FILES, agentDir, readNodeToken } from './files.js';
+import { HubApi } from './hub-api.js';
+import { AgentState } from './state.js';
+
+export interface BuildAgentOptions {
+  config: RampartConfig & { file?: string };
+  dataDir: string;
+  /** Extra log files followed with the configured (default: built-in) rules. */
+  watch?: string[];
+  /** `--firewall B`: overrides `firewall.backend`. */
+  firewall?: string;
+  log: Logger;
+  version?: string;
+  /** Read watched files from their start when there is no stored position (tests, replays). */
+  fromStart?: boolean;
+  extra?: Partial<AgentOptions>;
+}
+
+export interface BuiltAgent {
+  agent: Agent;
+  name: string;
+  fleet: string;
+  hubUrl: string;
+  firewall: Firewall;
+  watching: string[];
+  rules: string[];
+}
+
+/**
+ * Assembles an agent from the config, the enrolment `rampart join` wrote (DATA/agent/agent.yaml,
+ * node.key, node.token) and the other layers' factories. Nothing touches the network here.
+ */
+export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
+  const dir = agentDir(o.dataDir);
+  const enrolFile = join(dir, AGENT_FILES.config);
+  if (!existsSync(enrolFile)) {
+    throw new ConfigError(
+      'this server has not joined a hub yet: on the hub run "rampart nodes add NAME", then here "rampart join TOKEN"',
+      { file: enrolFile },
+    );
+  }
+  const enrol = loadYamlFile(enrolFile, rampartConfigSchema);
+  const cfg = o.config;
+  const a = { ...enrol.agent, ...definedOnly(cfg.agent) };
+  const name = a.name;
+  const hubUrl = a.hub;
+  if (!name || !hubUrl || !a.hubPublicKey) {
+    throw new ConfigError('agent.name, agent.hub and agent.hubPublicKey are required (run "rampart join")', {
+      file: enrolFile,
+      key: 'agent',
+    });
+  }
+  const fleet = a.fleet ?? cfg.fleet ?? enrol.fleet ?? 'default';
+  const hubKey = publicKeyFromText(a.hubPublicKey);
+  const keys = loadKeyPair(dir, AGENT_FILES.key);
+  const nodeToken = readNodeToken(o.dataDir);
+  const allowlist = new Allowlist([...cfg.allowlist, ...a.allowlist]);
+  const watch = [...a.watch, ...(o.watch ?? [])];
+
+  const firewall = await makeFirewall(cfg, o.firewall, o.log);
+  const { createTransport } = await import('../bus/create.js');
+  const { encryptionKeyFromText } = await import('../trust/envelope.js');
+  const bus = cfg.bus ?? enrol.bus;
+  const transport = bus
+    ? createTransport(
+        // The hub's embedded broker knows nodes by name and node token.
+        { ...bus, username: bus.username ?? name, password: bus.password ?? (bus.passwordFile ? undefined : nodeToken) },
+        { role: 'agent', fleet, node: name, logger: o.log, file: cfg.file },
+      )
+    : undefined;
+  const encryptKey = bus?.encryptionKey ? encryptionKeyFromText(bus.encryptionKey) : undefined;
+
+  const { rules, ruleNames } = await loadRules(cfg);
+  const detector = buildDetector({
+    rules,
+    watch,
+    allowlist,
+    onWarning: (message) => o.log.warn({ message }, 'detection'),
+  });
+  const state = AgentState.open(dir);
+  const sources: Source[] = [];
+  if (watch.length > 0) {
+    const { FileSource } = await import('../sources/file.js');
+    sources.push(
+      new FileSource({ paths: watch, positions: state.positions, logger: o.log, name: 'watch', fromStart: o.fromStart }),
+    );
+  }
+  sources.push(...(await makeSources(cfg, state, o.log)));
+
+  const agent = new Agent({
+    name,
+    fleet,
+    state,
+    firewall,
+    hub: new HubApi(hubUrl, nodeToken),
+    hubKey,
+    privateKey: keys.privateKey,
+    transport,
+    sources,
+    detector,
+    allowlist,
+    log: o.log,
+    reconcile: await loadReconcile(),
+    reconcileMs: a.reconcileInterval * 1000,
+    heartbeatMs: a.heartbeatInterval * 1000,
+    version: o.version,
+    encryptKey,
+    ...o.extra,
+  });
+  return { agent, name, fleet, hubUrl, firewall, watching: watch, rules: ruleNames };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))) as Partial<T>;
+}
+
+async function loadRules(cfg: RampartConfig) {
+  const { builtinRule, loadRulesFile } = await import('../detect/rules-file.js');
+  const opts = { aggressive: cfg.rules.aggressive };
+  const rules = [...cfg.rules.builtin.map((n) => builtinRule(n, opts)), ...cfg.rules.files.flatMap((f) => loadRulesFile(f, opts))];
+  return { rules, ruleNames: rules.map((r) => r.name) };
+}
+
+/** The firewall from `firewall:` (or `--firewall`); `auto` = nftables when root with nft, else dry-run. */
+export async function makeFirewall(cfg: RampartConfig, override: string | undefined, log: Logger): Promise<Firewall> {
+  const { createFirewall } = await import('../firewall/create.js');
+  const section = { ...(cfg.firewall ?? {}), ...(override ? { backend: override } : {}) };
+  return createFirewall(section, { logger: log });
+}
+
+/** Whether this build has the sources layer's factory (journald, syslog, ...). */
+export async function hasSourceFactory(): Promise<boolean> {
+  return (await optionalImport('../sources/create.js')) !== undefined;
+}
+
+async function makeSources(cfg: RampartConfig, state: AgentState, log: Logger): Promise<Source[]> {
+  if (cfg.sources.length === 0) return [];
+  const mod = await optionalImport<{ createSources: (c: unknown[], o: unknown) => Source[] | Promise<Source[]> }>(
+    '../sources/create.js',
+  );
+  if (!mod) throw new ConfigError('sources: this build has no source factory', { key: 'sources' });
+  return mod.createSources(cfg.sources, { positions: state.positions, logger: log });
+}
+
+async function loadReconcile(): Promise<AgentOptions['reconcile']> {
+  const { sync } = await import('../firewall/reconcile.js');
+  return (fw, desired) => sync(fw, desired);
+}
+
+/** Whether nftables can be used here: root, and `nft` on the PATH (or in /usr/sbin). */
+export function canUseNft(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
+  return dirs.some((d) => d && existsSync(join(d, 'nft')));
+}
+
+async function optionalImport<T>(spec: string): Promise<T | undefined> {
+  try {
+    return (await import(spec)) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(spec.slice(3))) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+export function readVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0';
+  }
+}

@@ -1,0 +1,73 @@
+import type { Logger } from '../core/logger.js';
+import type { Firewall } from '../firewall/types.js';
+
+/**
+ * Serialises firewall commits and coalesces bursts: changes staged while a commit runs go out in
+ * the next one, so a flood of decisions becomes a few `nft -f` transactions. A failed commit keeps
+ * its batch staged (Firewall contract) and is retried after `retryMs`.
+ */
+export class Committer {
+  private running: Promise<void> | null = null;
+  private again = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  commits = 0;
+  failures = 0;
+
+  constructor(
+    private readonly fw: Firewall,
+    private readonly log: Logger,
+    private readonly retryMs = 2000,
+  ) {}
+
+  /** Commits what is staged as soon as possible; resolves once it is in the kernel (or failed). */
+  schedule(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  /** Waits for the commit in flight and commits anything still staged. */
+  async flush(): Promise<void> {
+    if (this.running) await this.running;
+    if (this.fw.pending() > 0) await this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private async loop(): Promise<void> {
+    // Yield once so that everything staged in this tick joins the batch.
+    await new Promise<void>((r) => setImmediate(r));
+    do {
+      this.again = false;
+      if (this.fw.pending() === 0) continue;
+      try {
+        await this.fw.commit();
+        this.commits++;
+      } catch (err) {
+        this.failures++;
+        this.log.error({ err: (err as Error).message, backend: this.fw.name }, 'firewall commit failed; will retry');
+        this.retryLater();
+        return;
+      }
+    } while (this.again);
+  }
+
+  private retryLater(): void {
+    if (this.stopped || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.schedule();
+    }, this.retryMs);
+    this.retryTimer.unref();
+  }
+}

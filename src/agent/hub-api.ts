@@ -1,0 +1,86 @@
+import type { Decision } from '../core/decision.js';
+import { RampartError } from '../core/errors.js';
+
+/** `GET /v1/decisions?since=SEQ` answer: a page of the log, or a snapshot when SEQ is too old. */
+export interface DecisionPage {
+  head: number;
+  snapshot?: boolean;
+  decisions: Decision[];
+}
+
+export interface JoinAnswer {
+  nodeToken: string;
+  hubPublicKey: string;
+  fleet: string;
+  bus: { type: string; url: string };
+}
+
+/** An HTTP error answer from the hub; `status` tells a refusal (4xx) from an outage. */
+export class HubHttpError extends RampartError {
+  constructor(
+    code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(code, message);
+  }
+}
+
+/** The agent's side of the hub HTTP API (bearer = its node token). */
+export class HubApi {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  decisions(since: number, limit = 10_000): Promise<DecisionPage> {
+    return this.call<DecisionPage>('GET', `/v1/decisions?since=${since}&limit=${limit}`);
+  }
+
+  /** Delivers a sealed report envelope over HTTP (the outbox's path when the bus is down). */
+  report(envelope: Buffer): Promise<{ result?: string; reason?: string; decision?: Decision }> {
+    return this.call('POST', '/v1/reports', envelope);
+  }
+
+  health(): Promise<{ ok: boolean; head: number }> {
+    return this.call('GET', '/v1/health');
+  }
+
+  /** `POST /v1/join`: no bearer, the token's one-time secret authenticates. */
+  static async join(url: string, body: { token: string; name: string; publicKey: string }): Promise<JoinAnswer> {
+    return new HubApi(url, '').call<JoinAnswer>('POST', '/v1/join', Buffer.from(JSON.stringify(body)));
+  }
+
+  private async call<T>(method: string, path: string, body?: Buffer): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.url), {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new RampartError('E_HTTP', `hub ${this.url} unreachable (${method} ${path}): ${cause}`, { cause: err });
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const msg = (json as { error?: string } | undefined)?.error ?? text.slice(0, 200);
+      const code = res.status === 401 || res.status === 403 ? 'E_AUTH' : 'E_HTTP';
+      throw new HubHttpError(code, `hub ${method} ${path}: HTTP ${res.status}: ${msg}`, res.status);
+    }
+    if (json === undefined) throw new RampartError('E_HTTP', `hub ${method} ${path}: answer is not JSON`);
+    return json as T;
+  }
+}

@@ -1,0 +1,203 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { RampartError } from '../core/errors.js';
+import type { PositionStore } from '../sources/types.js';
+
+/** One ban the agent holds, from the hub's log (`seq` > 0) or from its own detection (`seq` 0). */
+export interface ActiveBan {
+  target: string;
+  set: string;
+  /** Epoch ms; null = permanent. */
+  expiresAt: number | null;
+  seq: number;
+  origin: string;
+}
+
+/** One undelivered report, in the order it was made. */
+export interface OutboxItem {
+  id: number;
+  body: unknown;
+  createdAt: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE active (
+     target TEXT NOT NULL, "set" TEXT NOT NULL, expires_at INTEGER, seq INTEGER NOT NULL,
+     origin TEXT NOT NULL, PRIMARY KEY (target, "set"));
+   CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at INTEGER NOT NULL);
+   CREATE TABLE positions (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+/**
+ * The agent's durable memory (DIR/agent/agent.db): the active bans it must enforce, the last hub
+ * `seq` it applied, the outbox of reports not yet delivered and the log sources' resume points.
+ * A restart re-applies `active()` to the firewall before touching the network.
+ */
+export class AgentState {
+  readonly positions: PositionStore;
+  private readonly db: Database.Database;
+  private readonly stmt;
+  private closed = false;
+
+  constructor(file: string) {
+    try {
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL is durable across process crashes in WAL mode; only a power cut may lose the tail.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+      this.migrate();
+    } catch (err) {
+      if (err instanceof RampartError) throw err;
+      throw new RampartError('E_STORE', `cannot open agent state ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const db = this.db;
+    this.stmt = {
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      upsert: db.prepare(
+        'INSERT INTO active (target, "set", expires_at, seq, origin) VALUES (@target, @set, @expiresAt, @seq, @origin) ' +
+          'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin',
+      ),
+      remove: db.prepare('DELETE FROM active WHERE target = ? AND "set" = ?'),
+      removeAll: db.prepare('DELETE FROM active'),
+      active: db.prepare<[number], { target: string; set: string; expires_at: number | null; seq: number; origin: string }>(
+        'SELECT target, "set", expires_at, seq, origin FROM active WHERE expires_at IS NULL OR expires_at > ? ORDER BY seq, target',
+      ),
+      get: db.prepare<[string, string], { expires_at: number | null; seq: number; origin: string }>(
+        'SELECT expires_at, seq, origin FROM active WHERE target = ? AND "set" = ?',
+      ),
+      count: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM active WHERE expires_at IS NULL OR expires_at > ?'),
+      prune: db.prepare('DELETE FROM active WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      push: db.prepare('INSERT INTO outbox (body, created_at) VALUES (?, ?)'),
+      peek: db.prepare<[number], { id: number; body: string; created_at: number }>(
+        'SELECT id, body, created_at FROM outbox ORDER BY id LIMIT ?',
+      ),
+      ack: db.prepare('DELETE FROM outbox WHERE id = ?'),
+      outboxSize: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox'),
+      getPos: db.prepare<[string], { value: string }>('SELECT value FROM positions WHERE key = ?'),
+      setPos: db.prepare(
+        'INSERT INTO positions (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+    this.positions = {
+      get: (key) => this.stmt.getPos.get(key)?.value,
+      set: (key, value) => {
+        this.stmt.setPos.run(key, value);
+      },
+    };
+  }
+
+  /** Opens (creating if needed) DIR/agent/agent.db. */
+  static open(agentDir: string): AgentState {
+    mkdirSync(agentDir, { recursive: true, mode: 0o700 });
+    return new AgentState(join(agentDir, 'agent.db'));
+  }
+
+  /** The last hub `seq` applied (0 before the first). */
+  lastSeq(): number {
+    return Number(this.stmt.getMeta.get('last_seq')?.value ?? 0);
+  }
+
+  /** Records a hub decision's effect and advances `lastSeq`, atomically. */
+  applyHub(seq: number, change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null): void {
+    this.db.transaction(() => {
+      if (change && 'ban' in change) this.stmt.upsert.run(change.ban);
+      else if (change) this.stmt.remove.run(change.unban.target, change.unban.set);
+      this.stmt.setMeta.run('last_seq', String(seq));
+    })();
+  }
+
+  /** Replaces every ban with a snapshot from the hub and jumps to its head. Local bans are kept. */
+  replaceWithSnapshot(bans: ActiveBan[], head: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM active WHERE seq > 0').run();
+      for (const b of bans) this.stmt.upsert.run(b);
+      this.stmt.setMeta.run('last_seq', String(head));
+    })();
+  }
+
+  /** A ban from this agent's own detection, enforced before the hub answers. */
+  addLocal(ban: Omit<ActiveBan, 'seq'>): void {
+    const existing = this.stmt.get.get(ban.target, ban.set);
+    // A hub decision for the same target outranks a local one: keep its seq and expiry.
+    if (existing && existing.seq > 0 && (existing.expires_at === null || existing.expires_at >= (ban.expiresAt ?? Infinity))) {
+      return;
+    }
+    this.stmt.upsert.run({ ...ban, seq: existing?.seq ?? 0 });
+  }
+
+  get(target: string, set: string): ActiveBan | undefined {
+    const r = this.stmt.get.get(target, set);
+    return r ? { target, set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin } : undefined;
+  }
+
+  /** Bans still in force at `now`. */
+  active(now = Date.now()): ActiveBan[] {
+    return this.stmt.active.all(now).map((r) => ({
+      target: r.target,
+      set: r.set,
+      expiresAt: r.expires_at,
+      seq: r.seq,
+      origin: r.origin,
+    }));
+  }
+
+  activeCount(now = Date.now()): number {
+    return this.stmt.count.get(now)!.n;
+  }
+
+  /** Forgets expired bans (the kernel timeout already dropped them). Returns how many. */
+  pruneExpired(now = Date.now()): number {
+    return this.stmt.prune.run(now).changes;
+  }
+
+  /** Appends a report to the outbox; it stays until `ack`. */
+  enqueue(body: unknown, now = Date.now()): number {
+    return Number(this.stmt.push.run(JSON.stringify(body), now).lastInsertRowid);
+  }
+
+  /** The oldest undelivered reports, in order. */
+  peek(limit = 100): OutboxItem[] {
+    return this.stmt.peek.all(limit).map((r) => ({ id: r.id, body: JSON.parse(r.body), createdAt: r.created_at }));
+  }
+
+  ack(id: number): void {
+    this.stmt.ack.run(id);
+  }
+
+  outboxSize(): number {
+    return this.stmt.outboxSize.get()!.n;
+  }
+
+  getMeta(key: string): string | undefined {
+    return this.stmt.getMeta.get(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmt.setMeta.run(key, value);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new RampartError('E_STORE', `agent state schema ${version} is newer than this rampart (${SCHEMA_VERSION})`);
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+}

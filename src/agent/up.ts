@@ -1,0 +1,119 @@
+import { ConfigError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
+import { busConfigSchema } from '../bus/create.js';
+import { loadConfig } from '../config/schema.js';
+import { resolveHubSection } from '../hub/config.js';
+import { startHub } from '../hub/hub.js';
+import { buildAgent, hasSourceFactory, readVersion } from './build.js';
+import { aborted, rootAbort } from './lifecycle.js';
+import { findLocalLog, type LocalLog } from './local-log.js';
+import { ensureLocalEnrolment } from './self-enrol.js';
+
+export interface UpOptions {
+  config?: string;
+  dataDir?: string;
+  defaultDataDir: string;
+  listen?: string;
+  apiPort?: number;
+  brokerPort?: number;
+  watch?: string[];
+  firewall?: string;
+  /** Read the local auth log / journald (default true). */
+  authLog?: boolean;
+  /** Stops the run instead of SIGINT/SIGTERM (tests, embedding). */
+  signal?: AbortSignal;
+  /** Human-readable banner goes here (default stderr). */
+  out?: (text: string) => void;
+}
+
+/**
+ * `rampart up`: a hub and an agent in one process on the embedded defaults. The agent enrols
+ * itself at first start like any other node, so the local server is one node of the fleet and a
+ * second server joins the same way (`rampart nodes add web2`).
+ */
+export async function runUp(o: UpOptions): Promise<void> {
+  const out = o.out ?? ((t: string) => process.stderr.write(t));
+  const cfg = loadConfig(o.config);
+  const section = resolveHubSection(cfg.hub, cfg.file);
+  const bus = busConfigSchema.safeParse(cfg.bus ?? {});
+  if (!bus.success) {
+    const issue = bus.error.issues[0]!;
+    throw new ConfigError(issue.message, { file: cfg.file, key: ['bus', ...issue.path.map(String)].join('.') });
+  }
+  const log = createLogger({ stream: 'stdout', name: 'rampart' });
+  const dataDir = o.dataDir ?? cfg.data ?? o.defaultDataDir;
+  const ac = o.signal ? undefined : rootAbort();
+  const signal = o.signal ?? ac!.signal;
+
+  const hub = await startHub({
+    dataDir,
+    fleet: cfg.fleet,
+    listen: o.listen ?? section.listen,
+    apiPort: o.apiPort ?? section.port,
+    brokerPort: o.brokerPort,
+    publicUrl: section.publicUrl,
+    bus: bus.data,
+    retentionMs: section.retentionMs,
+    joinTtlMs: section.joinTtlMs,
+    tls: section.tls,
+    policy: section.policy,
+    allowlist: cfg.allowlist,
+    configFile: cfg.file,
+    log,
+  });
+  try {
+    const { name, enrolled } = await ensureLocalEnrolment({ dataDir, hubUrl: hub.url, adminToken: hub.adminToken });
+    let local: LocalLog = o.authLog === false ? ({ kind: 'none' } as const) : findLocalLog();
+    if (local.kind === 'journald' && !(await hasSourceFactory())) local = { kind: 'none' };
+    const watch = [...(o.watch ?? [])];
+    const extraSources: Record<string, unknown>[] = [];
+    if (local.kind === 'file') watch.push(local.path);
+    if (local.kind === 'journald') extraSources.push({ type: 'journald' });
+    const built = await buildAgent({
+      config: { ...cfg, sources: [...cfg.sources, ...extraSources] },
+      dataDir,
+      watch,
+      firewall: o.firewall,
+      log,
+      version: readVersion(),
+    });
+    await built.agent.start(signal);
+
+    const dry = built.firewall.name === 'dry-run';
+    const lines = [
+      '',
+      `rampart is up (fleet "${hub.fleet}", node "${name}"${enrolled ? ', enrolled now' : ''})`,
+      `  API:      ${hub.url}   (admin token in ${dataDir}/hub/admin.token)`,
+      `  broker:   ${hub.busInfo.type} ${hub.busInfo.url}`,
+      `  data:     ${dataDir}`,
+      dry
+        ? '  firewall: DRY-RUN: bans are logged, NOT enforced (run as root with nftables installed to enforce)'
+        : `  firewall: ${built.firewall.name} (table inet rampart)`,
+      `  watching: ${describeSources(local, o.watch ?? [], cfg.sources.length)}`,
+      `  rules:    ${built.rules.join(', ') || 'none'}`,
+      '',
+      '  enrol another server:  rampart nodes add web2   (then on web2: rampart join <token>)',
+      '  ban by hand:           rampart ban 192.0.2.1 --for 1h      list: rampart list',
+      '  stop:                  Ctrl-C (bans stay in the kernel until they expire; a restart resumes)',
+      '',
+    ];
+    if (local.kind === 'none' && (o.watch ?? []).length === 0 && cfg.sources.length === 0) {
+      lines.splice(8, 0, '  NOTE: no log source found (no /var/log/auth.log, no journalctl): running as a hub and enforcer only');
+    }
+    out(`${lines.join('\n')}\n`);
+    await aborted(signal);
+    out('rampart: shutting down\n');
+    await built.agent.close();
+  } finally {
+    await hub.close();
+  }
+}
+
+function describeSources(local: ReturnType<typeof findLocalLog>, watch: string[], configured: number): string {
+  const parts: string[] = [];
+  if (local.kind === 'file') parts.push(local.path);
+  if (local.kind === 'journald') parts.push('journald (sshd)');
+  parts.push(...watch);
+  if (configured > 0) parts.push(`${configured} configured source(s)`);
+  return parts.length > 0 ? parts.join(', ') : 'nothing';
+}

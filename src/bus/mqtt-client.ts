@@ -1,0 +1,302 @@
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { RampartError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { isValidFilter, topicMatches } from './topic-match.js';
+import type { Transport } from './transport.js';
+
+export interface MqttClientOptions {
+  /** `mqtt://host:port` or `mqtts://host:port`. */
+  url: string;
+  /**
+   * Stable per node (e.g. `rampart-default-web1`): with `clean: false` the broker keeps the
+   * session under this id, and QoS 1 messages published while we were away are delivered when we
+   * come back.
+   */
+  clientId: string;
+  username?: string;
+  password?: string;
+  /** Default false (persistent session). */
+  clean?: boolean;
+  /** PEM contents (not paths): CA bundle, client certificate and key. */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
+  /** First reconnect delay; doubles up to `maxReconnectMs` (default 500 ms → 30 s). */
+  minReconnectMs?: number;
+  maxReconnectMs?: number;
+  /** `connect()` rejects after this long without a connection (retries go on), default 30 s. */
+  connectTimeoutMs?: number;
+  keepaliveSeconds?: number;
+  /** Messages held for filters not subscribed yet (a resumed session delivers before subscribe). */
+  maxEarlyMessages?: number;
+  logger?: Logger;
+}
+
+type Handler = (topic: string, payload: Buffer) => void;
+
+/**
+ * Transport over an MQTT 3.1.1 broker (Mosquitto, EMQX, the hub's embedded broker) with mqtt.js:
+ * persistent session, QoS 1 both ways, reconnect with exponential backoff.
+ */
+export class MqttClientTransport implements Transport {
+  readonly name = 'mqtt';
+  private client: MqttClient | undefined;
+  private readonly subs: { filter: string; handler: Handler }[] = [];
+  private readonly statusListeners: ((s: 'up' | 'down') => void)[] = [];
+  private early: { topic: string; payload: Buffer }[] = [];
+  private up = false;
+  private closed = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: MqttClientOptions) {
+    this.log = opts.logger ?? silentLogger();
+  }
+
+  /** Whether the broker connection is up right now. */
+  get connected(): boolean {
+    return this.up;
+  }
+
+  async connect(): Promise<void> {
+    if (this.closed) throw new RampartError('E_BUS', 'transport is closed');
+    if (this.up) return;
+    if (!this.client) await this.start();
+    const client = this.client!;
+    if (client.connected) return;
+    await new Promise<void>((resolve, reject) => {
+      const timeoutMs = this.opts.connectTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new RampartError(
+            'E_BUS',
+            `cannot reach MQTT broker ${redact(this.opts.url)} within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      const onConnect = () => {
+        done();
+        resolve();
+      };
+      const onError = (err: Error & { code?: number | string }) => {
+        // CONNACK 4/5: a credential problem that retrying will not fix by itself.
+        if (err.code === 4 || err.code === 5) {
+          done();
+          reject(
+            new RampartError(
+              'E_AUTH',
+              `MQTT broker ${redact(this.opts.url)} refused the credentials: ${err.message}`,
+              {
+                cause: err,
+              },
+            ),
+          );
+        }
+      };
+      const onEnd = () => {
+        done();
+        reject(new RampartError('E_BUS', 'transport closed while connecting'));
+      };
+      const done = () => {
+        clearTimeout(timer);
+        client.off('connect', onConnect);
+        client.off('error', onError);
+        client.off('end', onEnd);
+      };
+      client.on('connect', onConnect);
+      client.on('error', onError);
+      client.on('end', onEnd);
+    });
+  }
+
+  async publish(topic: string, payload: Buffer): Promise<void> {
+    const client = this.client;
+    // Refuse at once while down rather than queue: the caller (the agent's outbox) keeps the
+    // message durably and chooses another path, which an in-memory queue here could not.
+    if (!client || !this.up)
+      throw new RampartError('E_BUS', `not connected to MQTT broker ${redact(this.opts.url)}`);
+    try {
+      await client.publishAsync(topic, payload, { qos: 1 });
+    } catch (err) {
+      throw new RampartError('E_BUS', `publish on ${topic} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async subscribe(filter: string, handler: Handler): Promise<void> {
+    if (!isValidFilter(filter))
+      throw new RampartError('E_BUS', `invalid topic filter ${JSON.stringify(filter)}`);
+    const sub = { filter, handler };
+    this.subs.push(sub);
+    // Deliver what a resumed session sent before this handler existed.
+    const held = this.early;
+    this.early = [];
+    for (const m of held) {
+      if (topicMatches(filter, m.topic)) this.dispatchTo(handler, m.topic, m.payload);
+      else this.early.push(m);
+    }
+    // While down, the filter is sent at the next connect.
+    if (!this.client || !this.up) return;
+    try {
+      await this.brokerSubscribe(this.client, [filter]);
+    } catch (err) {
+      this.subs.splice(this.subs.indexOf(sub), 1);
+      throw err;
+    }
+  }
+
+  onStatus(listener: (status: 'up' | 'down') => void): void {
+    this.statusListeners.push(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    if (!client) return;
+    // A graceful DISCONNECT keeps the persistent session on the broker (unlike a dropped socket, it
+    // also suppresses a last will); force when nothing answers.
+    await Promise.race([
+      client.endAsync(false),
+      new Promise<void>((r) => setTimeout(r, 2_000).unref()).then(() => client.endAsync(true)),
+    ]).catch(() => undefined);
+    this.setStatus('down');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async start(): Promise<void> {
+    const { connect } = await import('mqtt');
+    const o = this.opts;
+    const options: IClientOptions = {
+      clientId: o.clientId,
+      clean: o.clean ?? false,
+      protocolVersion: 4,
+      // Reconnects are ours (exponential backoff); mqtt.js only retries at a fixed period.
+      reconnectPeriod: 0,
+      connectTimeout: Math.min(o.connectTimeoutMs ?? 30_000, 30_000),
+      keepalive: o.keepaliveSeconds ?? 30,
+      resubscribe: false,
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.tls ?? {}),
+    };
+    if (o.tls?.rejectUnauthorized === undefined && o.tls) options.rejectUnauthorized = true;
+    let client: MqttClient;
+    try {
+      client = connect(o.url, options);
+    } catch (err) {
+      throw new RampartError('E_BUS', `invalid MQTT broker URL ${redact(o.url)}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.client = client;
+    client.on('connect', () => {
+      this.attempt = 0;
+      // Re-subscribing is harmless with a resumed session (MQTT 3.1.1 3.8.4: the subscription is
+      // replaced without interrupting the flow) and needed without one, or for filters added
+      // while we were down.
+      if (this.subs.length > 0) {
+        this.brokerSubscribe(
+          client,
+          this.subs.map((s) => s.filter),
+        ).catch((err) => this.log.error({ err: (err as Error).message }, 'mqtt resubscribe failed'));
+      }
+      this.setStatus('up');
+    });
+    client.on('message', (topic, payload) => this.dispatch(topic, payload));
+    client.on('error', (err) => this.log.warn({ err: err.message, url: redact(o.url) }, 'mqtt error'));
+    client.on('close', () => {
+      this.setStatus('down');
+      this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.retryTimer) return;
+    const min = this.opts.minReconnectMs ?? 500;
+    const max = this.opts.maxReconnectMs ?? 30_000;
+    const base = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
+    // Jitter so a fleet does not reconnect in lockstep after a broker restart.
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    this.attempt++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const c = this.client;
+      if (this.closed || !c || c.connected) return;
+      // Passing the current stores keeps unacknowledged QoS 1 publishes for resending.
+      c.reconnect({ incomingStore: c.incomingStore, outgoingStore: c.outgoingStore });
+    }, delay);
+    this.retryTimer.unref?.();
+  }
+
+  private async brokerSubscribe(client: MqttClient, filters: string[]): Promise<void> {
+    let grants: { topic: string; qos: number }[];
+    try {
+      grants = await client.subscribeAsync(filters, { qos: 1 });
+    } catch (err) {
+      // mqtt.js rejects when a SUBACK return code is 0x80 (3.1.1 section 3.9.3: failure).
+      const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;
+      const code = granted?.includes(128) ? 'E_AUTH' : 'E_BUS';
+      const why = code === 'E_AUTH' ? 'the broker refused it' : (err as Error).message;
+      throw new RampartError(code, `subscribe to ${filters.join(', ')} failed: ${why}`, { cause: err });
+    }
+    const refused = grants.filter((g) => g.qos === 128).map((g) => g.topic);
+    if (refused.length > 0) {
+      throw new RampartError('E_AUTH', `subscribe to ${refused.join(', ')} failed: the broker refused it`);
+    }
+  }
+
+  private dispatch(topic: string, payload: Buffer): void {
+    let matched = false;
+    for (const s of this.subs) {
+      if (!topicMatches(s.filter, topic)) continue;
+      matched = true;
+      this.dispatchTo(s.handler, topic, payload);
+    }
+    if (!matched) {
+      if (this.early.length >= (this.opts.maxEarlyMessages ?? 10_000)) this.early.shift();
+      this.early.push({ topic, payload });
+    }
+  }
+
+  private dispatchTo(handler: Handler, topic: string, payload: Buffer): void {
+    try {
+      handler(topic, payload);
+    } catch (err) {
+      // A handler bug must not take the connection down or stop other handlers.
+      this.log.error({ err: (err as Error).message, topic }, 'bus handler threw');
+    }
+  }
+
+  private setStatus(s: 'up' | 'down'): void {
+    if (s === 'up') {
+      this.up = true;
+    } else {
+      if (!this.up) return;
+      this.up = false;
+    }
+    for (const l of this.statusListeners) {
+      try {
+        l(s);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'status listener threw');
+      }
+    }
+  }
+}
+
+/** The URL without a password, for messages and logs. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '<invalid url>';
+  }
+}

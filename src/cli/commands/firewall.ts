@@ -1,0 +1,168 @@
+import type { Command } from 'commander';
+import type { Target } from '../../core/address.js';
+import type { DurationSeconds } from '../../core/duration.js';
+import type { Firewall } from '../../firewall/types.js';
+import { action, usageError } from '../exit.js';
+
+interface FirewallCliOptions {
+  backend?: string;
+  set?: string;
+  for?: string;
+  fromFile?: string;
+  json?: boolean;
+  table?: string;
+  setOnly?: boolean;
+  nft?: string;
+  config?: string;
+  strategy?: 'auto' | 'diff' | 'rebuild';
+}
+
+type Verb = 'init' | 'add' | 'del' | 'list' | 'flush' | 'sync';
+
+const VERBS: Array<[Verb, string]> = [
+  ['init', 'create the table, sets and rules (idempotent; set-only mode only checks the sets exist)'],
+  ['add', 'ban targets (addresses or CIDR ranges) now, for --for DURATION (default permanent)'],
+  ['del', 'lift bans on targets'],
+  ['list', 'print what the kernel holds, with remaining time (--json for scripts)'],
+  ['flush', 'empty the sets (all, or --set NAME); tables and rules stay'],
+  ['sync', 'make the sets hold exactly --from-file FILE (TARGET [DURATION] lines); prints what was repaired'],
+];
+
+export function register(program: Command): void {
+  const fw = program
+    .command('firewall')
+    .description('drive the firewall layer directly: init, add, del, list, flush, sync')
+    .addHelpText(
+      'after',
+      `
+The backend runs in this process (root needed for nftables); without --backend rampart picks
+nftables when it can and otherwise a dry-run backend that only logs. Exit codes: 0 done, 1 the
+firewall refused, 2 bad arguments or targets (named in the message; nothing is applied).
+
+Examples:
+  rampart firewall add --for 1h 192.0.2.7 198.51.100.0/24 2001:db8::/64
+  rampart firewall list --json
+  rampart firewall sync --from-file active-bans.txt`,
+    );
+  for (const [verb, description] of VERBS) {
+    const cmd = fw
+      .command(verb)
+      .description(description)
+      .argument('[target...]', 'IPv4/IPv6 addresses or CIDR ranges')
+      .option('--backend <name>', 'auto, nftables, dry-run (and the other configured backends)')
+      .option('--set <name>', 'logical set (default blocklist)')
+      .option('--from-file <file>', 'read targets from a file, one "TARGET [DURATION]" per line (- = stdin)')
+      .option('--json', 'machine-readable output')
+      .option('--config <file>', 'rampart.yaml whose firewall: section configures the backend')
+      .option('--table <name>', 'nftables table (default rampart)')
+      .option('--set-only', "nftables: only manage the elements of the operator's own set (--table, --set)")
+      .option('--nft <path>', 'the nft program');
+    if (verb === 'add') cmd.option('--for <duration>', 'ban length: 90s, 10m, 12h, 1d, 1w or permanent');
+    if (verb === 'sync') cmd.option('--strategy <s>', 'auto, diff (list and repair) or rebuild (atomic reload)');
+    cmd.action(action(async (targets: string[], opts: FirewallCliOptions) => run(verb, targets, opts)));
+  }
+}
+
+async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promise<void> {
+  const { parseTarget, assertBannable } = await import('../../core/address.js');
+  const { parseDuration, formatDuration } = await import('../../core/duration.js');
+  const { readTargetFile } = await import('../../firewall/target-file.js');
+  const needsTargets = verb === 'add' || verb === 'del';
+  if (!needsTargets && verb !== 'sync' && args.length > 0) throw usageError(`firewall ${verb} takes no targets`);
+  if (verb === 'sync' && (args.length > 0 || !opts.fromFile)) throw usageError('firewall sync needs --from-file FILE');
+  // Everything is validated before the backend is touched: a bad target applies nothing.
+  const timeout: DurationSeconds = opts.for === undefined ? null : parseDuration(opts.for, '--for');
+  const items: Array<{ target: Target; timeout: DurationSeconds }> = [];
+  for (const text of args) {
+    const target = parseTarget(text, { hostBits: 'reject' });
+    if (verb === 'add') assertBannable(target);
+    items.push({ target, timeout });
+  }
+  if (opts.fromFile) {
+    for (const l of readTargetFile(opts.fromFile, { bannable: verb !== 'del' })) {
+      items.push({ target: l.target, timeout: l.timeout === undefined ? timeout : l.timeout });
+    }
+  }
+  if (needsTargets && items.length === 0) throw usageError(`firewall ${verb} needs at least one target or --from-file`);
+
+  const firewall = await open(opts);
+  await firewall.init();
+  const set = opts.set;
+  const out = (obj: unknown, text: string) => process.stdout.write(opts.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+  switch (verb) {
+    case 'init':
+      out({ backend: firewall.name, ok: true }, `${firewall.name}: ready`);
+      break;
+    case 'add':
+    case 'del': {
+      for (const it of items) {
+        if (verb === 'add') firewall.add(it.target, it.timeout, set);
+        else firewall.delete(it.target, set);
+      }
+      const r = await firewall.commit();
+      out({ backend: firewall.name, ...r }, `${firewall.name}: ${verb === 'add' ? `added ${r.added}` : `deleted ${r.deleted}`}`);
+      break;
+    }
+    case 'list': {
+      const entries = await firewall.list(set);
+      if (opts.json) {
+        const rows = entries.map((e) => ({ target: e.target.text, family: e.target.family, set: e.set, timeout: e.timeout }));
+        process.stdout.write(`${JSON.stringify(rows)}\n`);
+      } else {
+        for (const e of entries) process.stdout.write(`${e.target.text}\t${e.set}\t${formatDuration(e.timeout)}\n`);
+      }
+      break;
+    }
+    case 'flush': {
+      if (firewall.flush) await firewall.flush(set);
+      else {
+        for (const e of await firewall.list(set)) firewall.delete(e.target, e.set);
+        await firewall.commit();
+      }
+      out({ backend: firewall.name, flushed: set ?? 'all' }, `${firewall.name}: flushed ${set ?? 'all sets'}`);
+      break;
+    }
+    case 'sync': {
+      const { sync } = await import('../../firewall/reconcile.js');
+      const desired = items.map((it) => ({ target: it.target, timeout: it.timeout, set: set ?? 'blocklist' }));
+      const r = await sync(firewall, desired, { strategy: opts.strategy });
+      out(
+        {
+          backend: firewall.name,
+          strategy: r.strategy,
+          added: r.added.map((e) => e.target.text),
+          deleted: r.deleted.map((e) => e.target.text),
+          loaded: r.loaded,
+        },
+        r.strategy === 'rebuild'
+          ? `${firewall.name}: rebuilt with ${r.loaded} elements`
+          : `${firewall.name}: repaired ${r.added.length} missing, removed ${r.deleted.length} stray`,
+      );
+      break;
+    }
+  }
+  await firewall.shutdown();
+}
+
+async function open(opts: FirewallCliOptions): Promise<Firewall> {
+  const { createFirewall, firewallConfigSchema } = await import('../../firewall/create.js');
+  const { createLogger } = await import('../../core/logger.js');
+  let config: Record<string, unknown> = {};
+  if (opts.config) {
+    const { loadYamlFile } = await import('../../core/config-file.js');
+    const { z } = await import('zod');
+    const file = loadYamlFile(opts.config, z.looseObject({ firewall: firewallConfigSchema.optional() }));
+    config = { ...(file.firewall ?? {}) };
+  }
+  if (opts.backend) config.backend = opts.backend;
+  const nft = { ...((config.nftables as Record<string, unknown> | undefined) ?? {}) };
+  if (opts.table) nft.table = opts.table;
+  if (opts.nft) nft.nft = opts.nft;
+  if (opts.setOnly) {
+    if (!opts.table || !opts.set) throw usageError('--set-only needs --table and --set (the kernel set to fill)');
+    nft.setOnly = true;
+    nft.sets = { [opts.set]: { v4: opts.set, v6: opts.set } };
+  }
+  if (Object.keys(nft).length > 0) config.nftables = nft;
+  return createFirewall(config, { logger: createLogger({ stream: 'stderr' }) });
+}

@@ -1,0 +1,114 @@
+import { UntranslatableRegex, translateRegex } from './regex-translate.js';
+
+const MONTHS = 'Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?';
+const DAYS = 'Mon(?:day)?|Tue(?:sday)?|Wed(?:nesday)?|Thu(?:rsday)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?';
+
+/** strptime directives fail2ban accepts in `datepattern`, as regex text. */
+const DIRECTIVES: Record<string, string> = {
+  Y: String.raw`\d{4}`,
+  ExY: String.raw`(?:19|20)\d{2}`,
+  y: String.raw`\d{2}`,
+  Exy: String.raw`\d{2}`,
+  m: String.raw`(?:1[0-2]|0?[1-9])`,
+  Exm: String.raw`(?:1[0-2]|0?[1-9])`,
+  d: String.raw`(?:3[01]|[12]\d|0?[1-9])`,
+  Exd: String.raw`(?:3[01]|[12]\d|0?[1-9])`,
+  e: String.raw`\s?\d{1,2}`,
+  H: String.raw`(?:2[0-3]|[01]?\d)`,
+  k: String.raw`\s?\d{1,2}`,
+  I: String.raw`(?:1[0-2]|0?[1-9])`,
+  l: String.raw`\s?\d{1,2}`,
+  M: String.raw`[0-5]?\d`,
+  ExM: String.raw`[0-5]?\d`,
+  S: String.raw`(?:60|[0-5]?\d)`,
+  f: String.raw`\d+`,
+  z: String.raw`(?:Z|[+-]\d{2}(?::?\d{2})?)`,
+  Z: String.raw`[A-Z]{3,5}`,
+  b: `(?:${MONTHS})`,
+  B: `(?:${MONTHS})`,
+  a: `(?:${DAYS})`,
+  A: `(?:${DAYS})`,
+  p: '[AaPp][Mm]',
+  j: String.raw`\d{3}`,
+  s: String.raw`\d{9,11}`,
+};
+
+/** fail2ban's `{DATE}`: the common formats its default templates know. */
+const GENERIC_DATE = [
+  // ISO 8601 / RFC 5424 / fail2ban's own `2026-01-01 12:00:00,123`
+  String.raw`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?`,
+  // nginx error log `2026/01/01 12:00:00`
+  String.raw`\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}`,
+  // Apache access `01/Jan/2026:12:00:00 +0000`
+  String.raw`\d{2}/(?:${MONTHS})/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?`,
+  // Apache error / ctime `Sat Jan 01 12:00:00(.123) 2026`, syslog `Jan  1 12:00:00`
+  String.raw`(?:(?:${DAYS}) )?(?:${MONTHS}) ?\s?\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?`,
+  // `01-Jan-2026 12:00:00`
+  String.raw`\d{2}-(?:${MONTHS})-\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?`,
+  // epoch with fraction, as in `[1356389000.123]`
+  String.raw`\d{10}\.\d+`,
+].join('|');
+
+/**
+ * fail2ban's `datepattern` as JavaScript regex sources, one per listed alternative; null when the
+ * filter leaves dates to the defaults. fail2ban cuts the matched date out of the line before the
+ * filter's regexes see it (only group 1 when the pattern has a group), so a consumer must do the
+ * same: see `cutDate`. `{^LN-BEG}` anchors at the line start; `EPOCH`, `TAI64N` and `{DATE}` map
+ * to fixed forms; alternatives marked `()**` (fail2ban's "this line has no date") are left out.
+ * Throws UntranslatableRegex for what cannot be mapped.
+ */
+export function translateDatePattern(value: string | undefined): string[] | null {
+  if (value === undefined || value.trim() === '') return null;
+  const out: string[] = [];
+  for (let line of value.split('\n').map((l) => l.trim())) {
+    if (line === '' || line.endsWith('()**')) continue;
+    let anchor = '';
+    if (line.startsWith('{^LN-BEG}')) {
+      anchor = String.raw`^\s*`;
+      line = line.slice('{^LN-BEG}'.length);
+    }
+    const special = line.toUpperCase();
+    if (special === '' || special === 'ISO8601') out.push(`${anchor}(?:${GENERIC_DATE})`);
+    else if (special === 'EPOCH') out.push(String.raw`${anchor}\d{10}(?:\.\d+)?`);
+    else if (special === 'LEPOCH') out.push(String.raw`${anchor}\d{13}`);
+    else if (special === 'TAI64N') out.push(String.raw`${anchor}@[0-9a-f]{24}`);
+    else out.push(anchor + translateRegex(expandDirectives(line), 'python'));
+  }
+  return out.length > 0 ? out : null;
+}
+
+function expandDirectives(p: string): string {
+  // Back-references in date patterns (`(?P=_sep)`) only tie separators together: loosen them.
+  // Named groups must not become "group 1", which marks the part to cut.
+  const loosened = p.replace(/\(\?P=\w+\)/g, '[-/.]').replace(/\(\?P<\w+>/g, '(?:');
+  return loosened.replace(/\{DATE\}|%(Ex[YymdM]|[%a-zA-Z])/g, (m, d: string | undefined) => {
+    if (m === '{DATE}') return `(?:${GENERIC_DATE})`;
+    if (d === '%') return '%';
+    const r = DIRECTIVES[d!];
+    if (r === undefined) throw new UntranslatableRegex(`datepattern directive %${d} is not supported`);
+    return r;
+  });
+}
+
+/** The default date forms fail2ban looks for when a filter names none (anywhere in the line). */
+export const DEFAULT_DATE_PATTERN = `(?:${GENERIC_DATE})`;
+
+/**
+ * Removes the first date the patterns find from a line, as fail2ban does before its regexes run
+ * (so `[Sat Jan 01 ...] [error] ...` becomes `[] [error] ...`). Returns the line unchanged when no
+ * pattern matches.
+ */
+export function cutDate(line: string, patterns: RegExp[]): string {
+  for (const re of patterns) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const span = m.indices?.[1] ?? m.indices?.[0] ?? [m.index, m.index + m[0].length];
+    return line.slice(0, span[0]) + line.slice(span[1]);
+  }
+  return line;
+}
+
+/** Compiles date pattern sources for `cutDate` (with match indices). */
+export function compileDatePatterns(sources: string[] | null): RegExp[] {
+  return (sources ?? [DEFAULT_DATE_PATTERN]).map((s) => new RegExp(s, 'd'));
+}

@@ -1,0 +1,388 @@
+import { basename } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import { RULE_DEFAULTS, type RuleSpec } from '../detect/rule.js';
+import { translateDatePattern } from './fail2ban-date.js';
+import { type Fail2banConfig, readFail2banConfig } from './fail2ban-ini.js';
+import { applyEdits, type Edit, forceSkipping, forceTaking, type GroupNode, parseRegexTree } from './regex-tree.js';
+import { UntranslatableRegex, translateRegex } from './regex-translate.js';
+
+/** Options a jail passes to its filter, as in `filter = sshd[mode=aggressive]`. */
+export interface Fail2banFilterOptions {
+  /** fail2ban's `mode` (`normal`, `ddos`, `extra`, `aggressive`...); overrides `[Init]`/the file. */
+  mode?: string;
+  /** Any other filter option (`publickey`, `logtype`, `_daemon`...); they override the file's. */
+  vars?: Record<string, string>;
+  /** Rule name; default: the file name without `.conf`. */
+  name?: string;
+  sources?: string[];
+  maxretry?: number;
+  findtime?: number;
+  bantime?: number | null;
+  set?: string;
+}
+
+/** A loaded filter: the rule plus what the rule format has no field for. */
+export interface Fail2banFilter {
+  rule: RuleSpec;
+  /**
+   * `datepattern` as JavaScript regex sources (see fail2ban-date.ts `cutDate`), or null when the
+   * filter relies on the default date forms.
+   */
+  datePatterns: string[] | null;
+  /** fail2ban's `journalmatch` terms (`_SYSTEMD_UNIT=sshd.service`), for a journald source. */
+  journalmatch: string[];
+  /** What was approximated or left out, one sentence each (multi-line regexes, back-references). */
+  notes: string[];
+}
+
+// fail2ban's own tags: never looked up as options.
+const RUNTIME_TAGS = /^(?:HOST|ADDR|IP4|IP6|DNS|CIDR|SUBNET|SKIPLINES|\/?F-[A-Z0-9_-]+\/?)$/;
+const TAG = /<([^ <>]+)>/g;
+const MAX_TAG_REPLACEMENTS = 500;
+// Groups fail2ban uses for multi-line bookkeeping; they carry nothing a ban needs.
+const HELPER_GROUPS = new Set(['mlfid', 'mlfforget', 'mlfgained', 'nofail']);
+const MAX_VARIANTS = 32;
+const ADDRESS = /<HOST>|<ADDR>|<IP4>|<IP6>|\(\?<(?:ip|ip4|ip6|addr|host)>/;
+
+/** Loads a fail2ban `filter.d` file as a rampart rule; see `readFail2banFilter`. */
+export function loadFail2banFilter(path: string, opts: Fail2banFilterOptions = {}): RuleSpec {
+  return readFail2banFilter(path, opts).rule;
+}
+
+/**
+ * Reads a fail2ban `filter.d` file (with `[INCLUDES]`, `.local` overrides, `[DEFAULT]`, `[Init]`,
+ * `%(name)s` and `<name>` interpolation) and translates `[Definition]` `failregex`, `ignoreregex`
+ * and `prefregex` from Python to JavaScript regex. Lines matched through `<F-NOFAIL>` become
+ * ignore patterns and `<F-MLFGAINED>` (a successful login) good patterns. Throws ConfigError
+ * naming the file, line and key for anything that cannot be translated.
+ */
+export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {}): Fail2banFilter {
+  const cfg = readFail2banConfig(path);
+  if (!cfg.hasSection('Definition')) throw new ConfigError('no [Definition] section', { file: path });
+  const vars = initOptions(cfg, opts);
+  const notes: string[] = [];
+  const resolve = (name: string): string | undefined => {
+    // Option names are lower case; `<HOST>` and friends are never options. Section names in
+    // `<section/option>` keep their case (`<L_<logging>/failregex>`).
+    const option = name.slice(name.indexOf('/') + 1);
+    if (option !== option.toLowerCase() || RUNTIME_TAGS.test(name)) return undefined;
+    if (Object.hasOwn(vars, name)) return vars[name];
+    return cfg.get('Definition', name, vars);
+  };
+  const option = (key: string) => {
+    const entry = cfg.raw('Definition', key);
+    const value = cfg.get('Definition', key, vars);
+    if (!entry || value === undefined) return undefined;
+    return { entry, value: substituteTags(value, resolve, { file: entry.file, line: entry.line, key }) };
+  };
+
+  const rule: RuleSpec = {
+    name: opts.name ?? basename(path).replace(/\.(conf|local)$/, ''),
+    sources: opts.sources ?? [],
+    patterns: [],
+    ignore: [],
+    good: [],
+    maxretry: opts.maxretry ?? RULE_DEFAULTS.maxretry,
+    findtime: opts.findtime ?? RULE_DEFAULTS.findtime,
+    bantime: opts.bantime !== undefined ? opts.bantime : RULE_DEFAULTS.bantime,
+    ignoreNets: [],
+    set: opts.set ?? RULE_DEFAULTS.set,
+    origin: path,
+  };
+
+  // The prefregex is folded into every pattern rather than passed on as `rule.prefregex`: the
+  // address often sits in the prefix (apache's `[client <HOST>]`) while the engine wants it in
+  // the pattern, and fail2ban applies ignoreregex to the whole line, not to the prefix's content.
+  let embed = (js: string) => js;
+  const pref = option('prefregex');
+  if (pref && pref.value.trim() !== '') {
+    const where = { file: pref.entry.file, line: pref.entry.line, key: 'prefregex' };
+    embed = embedder(toJs(stripHelperGroups(fTags(pref.value.trim(), where)), where), where);
+  }
+  let noAddress = 0;
+  const add = (list: string[], regex: string, where: Where) => {
+    const js = embed(toJs(stripHelperGroups(regex), where));
+    // fail2ban ties such lines to an address seen on another line (<F-MLFID>); rampart cannot.
+    if (list !== rule.ignore && !ADDRESS.test(js)) {
+      noAddress++;
+      return;
+    }
+    try {
+      new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>/g, 'x'));
+    } catch (err) {
+      throw new ConfigError(`prefregex and failregex do not combine: ${(err as Error).message}`, where);
+    }
+    list.push(js);
+  };
+
+  const fail = option('failregex');
+  if (!fail) throw new ConfigError('[Definition] has no failregex', { file: path, key: 'failregex' });
+  let multiLine = 0;
+  for (const [i, line] of regexLines(fail.value).entries()) {
+    const where = { file: fail.entry.file, line: fail.entry.line, key: `failregex[${i}]` };
+    if (isMultiLine(line)) {
+      multiLine++;
+      continue;
+    }
+    for (const variant of expand(fTags(line, where), where, notes)) {
+      const [nofail, counted] = split(variant, 'nofail', where);
+      if (nofail !== null) add(rule.ignore, nofail, where);
+      if (counted === null) continue;
+      const [gained, failure] = split(counted, 'mlfgained', where);
+      if (gained !== null) add(rule.good, gained, where);
+      if (failure !== null) add(rule.patterns, failure, where);
+    }
+  }
+  if (multiLine > 0) {
+    notes.push(`${multiLine} multi-line failregex (<SKIPLINES> or \\n, fail2ban's maxlines) left out: not supported`);
+  }
+  if (noAddress > 0) {
+    notes.push(`${noAddress} failregex without an address (fail2ban links them to another line through <F-MLFID>) left out`);
+  }
+  if (rule.patterns.length === 0) {
+    const why =
+      multiLine > 0
+        ? 'only multi-line regexes (<SKIPLINES>, maxlines > 1), which rampart does not support'
+        : 'no failregex that captures an address';
+    throw new ConfigError(`filter has ${why}`, { file: fail.entry.file, line: fail.entry.line, key: 'failregex' });
+  }
+
+  const ign = option('ignoreregex');
+  if (ign) {
+    for (const [i, line] of regexLines(ign.value).entries()) {
+      const where = { file: ign.entry.file, line: ign.entry.line, key: `ignoreregex[${i}]` };
+      for (const variant of expand(fTags(line, where), where, notes)) rule.ignore.push(toJs(stripHelperGroups(variant), where));
+    }
+  }
+
+  let datePatterns: string[] | null = null;
+  const date = option('datepattern');
+  if (date) {
+    try {
+      datePatterns = translateDatePattern(date.value);
+    } catch (err) {
+      throw asConfigError(err, { file: date.entry.file, line: date.entry.line, key: 'datepattern' });
+    }
+  }
+  const jm = option('journalmatch');
+  const journalmatch = jm ? jm.value.split(/\s+/).filter((t) => t !== '') : [];
+  return { rule, datePatterns, journalmatch, notes: [...new Set(notes)] };
+}
+
+/** `[Init]` values, then the caller's options on top (fail2ban's precedence). */
+function initOptions(cfg: Fail2banConfig, opts: Fail2banFilterOptions): Record<string, string> {
+  const vars: Record<string, string> = {};
+  if (cfg.hasSection('Init')) {
+    for (const key of cfg.keys('Init', false)) {
+      const v = cfg.get('Init', key) ?? '';
+      vars[key] = v;
+      vars[`known/${key}`] = v;
+    }
+  }
+  for (const [k, v] of Object.entries(opts.vars ?? {})) vars[k.toLowerCase()] = v;
+  if (opts.mode !== undefined) vars.mode = opts.mode;
+  return vars;
+}
+
+type Where = { file: string; line: number; key: string };
+
+/**
+ * fail2ban's `<name>` substitution: a tag naming another option (or `section/option`) is replaced
+ * by that option's value, recursively, innermost first (`<lt_<logtype>/__prefix_line>`). Tags that
+ * name nothing (`<HOST>`, `<F-USER>`, a literal `<\S+@\S+>`) stay as written.
+ */
+export function substituteTags(value: string, resolve: (name: string) => string | undefined, where: Where): string {
+  let out = value;
+  let count = 0;
+  TAG.lastIndex = 0;
+  for (let m = TAG.exec(out); m; m = TAG.exec(out)) {
+    const name = m[1]!;
+    const repl = resolve(name);
+    if (repl === undefined) continue;
+    if (++count > MAX_TAG_REPLACEMENTS) {
+      throw new ConfigError(`<${name}> keeps expanding into itself (self-referencing definitions)`, where);
+    }
+    out = out.slice(0, m.index) + repl + out.slice(m.index + m[0].length);
+    // Rescan from the start: the replacement may complete an enclosing tag (`<mdre-<mode>>`).
+    TAG.lastIndex = 0;
+  }
+  return out;
+}
+
+function regexLines(value: string): string[] {
+  return value
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+function isMultiLine(regex: string): boolean {
+  return regex.includes('<SKIPLINES>') || regex.includes('\\n');
+}
+
+/** `<F-USER>...</F-USER>` → `(?P<user>...)`, as fail2ban does; self-closing `<F-ID/>` forms too. */
+function fTags(regex: string, where: Where): string {
+  const open = new Set<string>();
+  return regex.replace(/<(\/?)F-([A-Z0-9_-]+)(\/?)>/g, (tag, close: string, raw: string, self: string) => {
+    const name = groupName(raw);
+    if (self) {
+      if (/^(?:IP4|IP6|ADDR|DNS|CIDR|SUBNET)$/.test(raw)) return `<${raw}>`;
+      if (raw === 'ID') return String.raw`(?P<fid>\S+)`;
+      if (raw === 'PORT') return String.raw`(?P<fport>\w+)`;
+      throw new ConfigError(`unknown self-closing tag ${tag}`, where);
+    }
+    if (close) return open.has(name) ? ')' : tag;
+    if (open.has(name)) throw new ConfigError(`${tag} is opened twice in one regex`, where);
+    open.add(name);
+    return `(?P<${name}>`;
+  });
+}
+
+function groupName(tag: string): string {
+  const n = tag.toLowerCase().replace(/-/g, '_');
+  if (n === 'id') return 'fid';
+  if (n === 'port') return 'fport';
+  return /^\d/.test(n) ? `_${n}` : n;
+}
+
+/**
+ * Expands Python conditionals `(?(name)yes|no)`, which JavaScript lacks, into separate patterns:
+ * one where the named group took part (and the `yes` branch applies), one where it did not.
+ * Back-references, which the engine refuses (they can backtrack without bound), are loosened to
+ * a copy of the group they refer to.
+ */
+function expand(regex: string, where: Where, notes: string[]): string[] {
+  const done: string[] = [];
+  const queue = [regex];
+  while (queue.length > 0) {
+    const r = queue.shift()!;
+    const tree = parseTreeAt(r, where);
+    const cond = tree.groups.find((g) => g.kind === 'cond');
+    if (!cond) {
+      done.push(loosenBackrefs(r, where, notes));
+      continue;
+    }
+    const ref = cond.name!;
+    const target = tree.groups.find((g) => (/^\d+$/.test(ref) ? g.index === Number(ref) : g.name === ref));
+    if (!target) throw new ConfigError(`conditional (?(${ref})...) refers to no group`, where);
+    const body = r.slice(cond.bodyStart, cond.close);
+    const bar = cond.bars[0];
+    const yes = bar === undefined ? body : r.slice(cond.bodyStart, bar);
+    const no = bar === undefined ? '' : r.slice(bar + 1, cond.close);
+    if (cond.bars.length > 1) throw new ConfigError('conditional with more than two branches', where);
+    const replace = (text: string): Edit => ({ start: cond.open, end: cond.end, text: `(?:${text})${cond.quantifier}` });
+    if (target.open > cond.open) {
+      queue.push(applyEdits(r, [replace(no)]));
+      continue;
+    }
+    const taken = forceTaking(tree, target);
+    const skipped = forceSkipping(tree, target);
+    if (taken) queue.push(applyEdits(r, [...taken, replace(yes)]));
+    if (skipped) queue.push(applyEdits(r, [...skipped, replace(no)]));
+    if (!taken && !skipped) throw new ConfigError(`cannot expand conditional (?(${ref})...)`, where);
+    if (queue.length + done.length > MAX_VARIANTS) throw new ConfigError('too many conditional combinations', where);
+  }
+  return done;
+}
+
+function loosenBackrefs(regex: string, where: Where, notes: string[]): string {
+  if (!/\(\?P=\w+\)|\\[1-9]/.test(regex)) return regex;
+  const tree = parseTreeAt(regex, where);
+  const edits: Edit[] = [];
+  const re = /\(\?P=(\w+)\)|\\([1-9])|\\./g;
+  for (let m = re.exec(regex); m; m = re.exec(regex)) {
+    if (m[1] === undefined && m[2] === undefined) continue;
+    if (insideClass(tree.source, m.index)) continue;
+    const g = tree.groups.find((n) => (m![1] !== undefined ? n.name === m![1] : n.index === Number(m![2])));
+    if (!g) throw new ConfigError(`back-reference ${m[0]} refers to no group`, where);
+    const copy = regex.slice(g.bodyStart, g.close).replace(/\(\?P<\w+>/g, '(?:');
+    edits.push({ start: m.index, end: m.index + m[0].length, text: `(?:${copy})` });
+    notes.push(`back-reference ${m[0]} matched loosely (any text its group could match), as the engine refuses back-references`);
+  }
+  return applyEdits(regex, edits);
+}
+
+function insideClass(src: string, at: number): boolean {
+  let inClass = false;
+  for (let i = 0; i < at; i++) {
+    if (src[i] === '\\') i++;
+    else if (src[i] === '[') inClass = true;
+    else if (src[i] === ']') inClass = false;
+  }
+  return inClass;
+}
+
+/**
+ * Splits a pattern on whether group `name` takes part: [the pattern forced to take it (or null
+ * if it has no such group or never can), the pattern forced to skip it (null if it must take it)].
+ */
+function split(regex: string, name: string, where: Where): [string | null, string | null] {
+  const tree = parseTreeAt(regex, where);
+  const g: GroupNode | undefined = tree.groups.find((n) => n.name === name);
+  if (!g) return [null, regex];
+  const taken = forceTaking(tree, g);
+  const skipped = forceSkipping(tree, g);
+  return [taken ? applyEdits(regex, taken) : null, skipped ? applyEdits(regex, skipped) : null];
+}
+
+/**
+ * Returns a function that puts a failregex (JavaScript) where the prefregex has its `<F-CONTENT>`
+ * group, so one pattern checks both. fail2ban searches the content (a failregex without `^` may
+ * match anywhere in it), so unanchored alternatives get a lazy `.*?` in front.
+ */
+function embedder(prefJs: string, where: Where): (js: string) => string {
+  const tree = parseTreeAt(prefJs, where);
+  const content = tree.groups.find((g) => g.name === 'content');
+  if (!content) throw new ConfigError('prefregex has no <F-CONTENT>...</F-CONTENT> part', where);
+  if (content.parent) throw new ConfigError('<F-CONTENT> inside a group of the prefregex is not supported', where);
+  const head = prefJs.slice(0, content.open);
+  const body = prefJs.slice(content.bodyStart, content.close);
+  const tail = prefJs.slice(content.end);
+  // `.+` up to the end (the usual form) needs no check: whatever follows the prefix is content.
+  const simple = /^\.[+*]\??$/.test(body) && (tail === '$' || tail === '') && content.quantifier === '';
+  const guard = simple ? '' : `(?=(?:${body})${tail})`;
+  return (js) => {
+    const t = parseRegexTree(js);
+    const starts = [0, ...t.bars.map((b) => b + 1)];
+    const ends = [...t.bars, js.length];
+    const parts = starts.map((from, i) => {
+      const branch = js.slice(from, ends[i]);
+      return branch.startsWith('^') ? branch.slice(1) : `.*?${branch}`;
+    });
+    return `${head}${guard}(?:${parts.join('|')})`;
+  };
+}
+
+function stripHelperGroups(regex: string): string {
+  return regex.replace(/\(\?P<(\w+)>/g, (m, n: string) => (HELPER_GROUPS.has(n) ? '(?:' : m));
+}
+
+function parseTreeAt(regex: string, where: Where) {
+  try {
+    return parseRegexTree(regex);
+  } catch (err) {
+    throw new ConfigError(`invalid regex: ${(err as Error).message}`, where);
+  }
+}
+
+function toJs(regex: string, where: Where): string {
+  let js: string;
+  try {
+    js = translateRegex(regex, 'python');
+    new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>|<DNS>|<CIDR>|<SUBNET>/g, 'x'));
+  } catch (err) {
+    throw asConfigError(err, where);
+  }
+  if (/<(?:DNS|CIDR|SUBNET)>/.test(js)) {
+    throw new ConfigError('<DNS>, <CIDR> and <SUBNET> are not supported (rampart bans addresses, never resolves names)', where);
+  }
+  return js;
+}
+
+function asConfigError(err: unknown, where: { file: string; line: number; key: string }): Error {
+  if (err instanceof ConfigError) return err;
+  if (err instanceof UntranslatableRegex || err instanceof SyntaxError) {
+    return new ConfigError(`cannot translate regex: ${err.message}`, where, { cause: err });
+  }
+  return err as Error;
+}

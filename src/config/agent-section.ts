@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { parseTarget } from '../core/address.js';
+import { parseDuration } from '../core/duration.js';
+
+/** A finite duration (`10s`, `1m`, or seconds) as a number of seconds. */
+export const intervalSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    const s = parseDuration(v);
+    if (s !== null) return s;
+    ctx.addIssue({ code: 'custom', message: 'must be a finite duration, not permanent' });
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+  return z.NEVER;
+});
+
+/** An address or CIDR, kept as written after checking it parses. */
+export const cidrText = z.string().superRefine((v, ctx) => {
+  try {
+    parseTarget(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+/** The `agent:` section: what `rampart join` writes and the agent reads. */
+export const agentSectionSchema = z
+  .object({
+    /** Node name enrolled at the hub (the envelope sender). */
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64)').optional(),
+    /** The hub's API URL. */
+    hub: z.url().optional(),
+    fleet: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    /** Hub public key (base64 raw Ed25519) pinned at join. */
+    hubPublicKey: z.string().optional(),
+    /** Log files followed with the built-in rules, on top of `sources:`. */
+    watch: z.array(z.string().min(1)).default([]),
+    /** Never banned on this server, whoever signed the ban. */
+    allowlist: z.array(cidrText).default([]),
+    reconcileInterval: intervalSeconds.default(60),
+    heartbeatInterval: intervalSeconds.default(10),
+  })
+  .strict();
+
+export type AgentSection = z.output<typeof agentSectionSchema>;

@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { loadYamlFile } from '../core/config-file.js';
+import { ConfigError } from '../core/errors.js';
+import { DEFAULT_CONFIG_FILE } from '../core/paths.js';
+import { busConfigSchema } from '../bus/create.js';
+import { firewallConfigSchema } from '../firewall/create.js';
+import { hubSectionSchema } from '../hub/config.js';
+import { agentSectionSchema, cidrText } from './agent-section.js';
+
+/** `rules:`: which built-in rules run and which rule files are loaded on top. */
+export const rulesSectionSchema = z
+  .object({
+    builtin: z.array(z.string()).default(['sshd']),
+    aggressive: z.boolean().default(false),
+    files: z.array(z.string()).default([]),
+  })
+  .strict();
+
+// Sections owned by other layers are validated by their own schemas when the layer is built
+// (sources/create.ts, firewall/create.ts, bus/create.ts, hub); here they only need to be objects.
+const section = z.looseObject({});
+
+/**
+ * The top-level rampart.yaml: one file for a hub, an agent or both (`rampart up`). Every section
+ * is optional; an empty file runs on embedded defaults.
+ */
+export const rampartConfigSchema = z
+  .object({
+    fleet: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').optional(),
+    /** Data folder; `--data` overrides it. */
+    data: z.string().optional(),
+    agent: agentSectionSchema.default(agentSectionSchema.parse({})),
+    rules: rulesSectionSchema.default(rulesSectionSchema.parse({})),
+    sources: z.array(section).default([]),
+    firewall: firewallConfigSchema.optional(),
+    bus: busConfigSchema.optional(),
+    hub: hubSectionSchema.optional(),
+    /** Fleet-wide on a hub; on an agent, never banned locally. */
+    allowlist: z.array(cidrText).default([]),
+  })
+  .strict();
+
+export type RampartConfig = z.output<typeof rampartConfigSchema>;
+
+/**
+ * Loads `file`, or /etc/rampart/rampart.yaml when it exists, or the embedded defaults. An explicit
+ * file that is missing is an error; errors name the file, the line and the key.
+ */
+export function loadConfig(file?: string): RampartConfig & { file?: string } {
+  if (file !== undefined) {
+    if (!existsSync(file)) throw new ConfigError('config file not found', { file });
+    return { ...loadYamlFile(file, rampartConfigSchema), file };
+  }
+  if (existsSync(DEFAULT_CONFIG_FILE)) {
+    return { ...loadYamlFile(DEFAULT_CONFIG_FILE, rampartConfigSchema), file: DEFAULT_CONFIG_FILE };
+  }
+  return rampartConfigSchema.parse({});
+}

@@ -1,0 +1,165 @@
+import { parseIPv4, tryParseTarget } from '../core/address.js';
+import { RampartError } from '../core/errors.js';
+import { requiredLiteral } from './literal.js';
+import { expandPlaceholders, isInternalGroup } from './placeholders.js';
+import { type LinearMode, compileUserRegex } from './regex-safety.js';
+import type { RuleSpec } from './rule.js';
+
+/** What one rule concludes about one line. */
+export interface RuleMatch {
+  /** fail: counts against `ip`; good: forgives `ip`; ignored: a pattern matched but an ignore pattern too. */
+  kind: 'fail' | 'good' | 'ignored' | 'none';
+  /** Canonical address text (IPv4-mapped IPv6 becomes IPv4). */
+  ip?: string;
+  /** Other named captures (`user`, ...). */
+  fields?: Record<string, string>;
+}
+
+export interface CompiledRule {
+  readonly spec: RuleSpec;
+  /** Classifies a line (its timestamp already stripped). */
+  test(text: string): RuleMatch;
+  /**
+   * Hot-path variant used by the engine: no field objects. Returns the kind and leaves the
+   * address in `out.ip`.
+   */
+  classify(text: string, out: { ip: string }): RuleMatch['kind'];
+}
+
+export interface CompileOptions {
+  linear?: LinearMode;
+  onWarning?: (message: string) => void;
+}
+
+interface Pattern {
+  re: RegExp;
+  /** Literal every match contains ('' = none known). */
+  literal: string;
+  hasAddress: boolean;
+}
+
+/**
+ * Compiles a rule's patterns once. Throws RampartError('E_REGEX') naming the rule and the pattern
+ * when one is invalid or unsafe, and E_CONFIG when a pattern cannot yield an address.
+ */
+export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): CompiledRule {
+  const where = (list: string, i: number) => `rule "${spec.name}"${spec.origin ? ` (${spec.origin})` : ''} ${list}[${i}]`;
+  const build = (list: 'patterns' | 'ignore' | 'good', needAddress: boolean): Pattern[] =>
+    spec[list].map((p, i) => {
+      const { source, hasAddress } = expandPlaceholders(p);
+      if (needAddress && !hasAddress) {
+        throw new RampartError(
+          'E_REGEX',
+          `${where(list, i)}: pattern /${p}/ has no address placeholder (<HOST>, <ADDR>, <IP4>, <IP6>, {IP_NUMBER} or (?<ip>...))`,
+        );
+      }
+      const re = compileUserRegex(source, where(list, i), { linear: opts.linear, onWarning: opts.onWarning });
+      return { re, literal: requiredLiteral(source), hasAddress };
+    });
+  const fail = build('patterns', true);
+  const ignore = build('ignore', false);
+  const good = build('good', true);
+  let pref: RegExp | undefined;
+  if (spec.prefregex) {
+    const src = expandPlaceholders(
+      spec.prefregex.replace(/<F-CONTENT>/g, '(?<content>').replace(/<\/F-CONTENT>/g, ')'),
+    ).source;
+    pref = compileUserRegex(src, `rule "${spec.name}" prefregex`, { linear: opts.linear, onWarning: opts.onWarning });
+  }
+  const prefilter = spec.prefilter && spec.prefilter.length > 0 ? spec.prefilter : undefined;
+  return new Compiled(spec, fail, ignore, good, pref, prefilter);
+}
+
+class Compiled implements CompiledRule {
+  private last: RegExpExecArray | null = null;
+
+  constructor(
+    readonly spec: RuleSpec,
+    private readonly fail: Pattern[],
+    private readonly ignore: Pattern[],
+    private readonly good: Pattern[],
+    private readonly pref: RegExp | undefined,
+    private readonly prefilter: string[] | undefined,
+  ) {}
+
+  test(text: string): RuleMatch {
+    const out = { ip: '' };
+    const kind = this.classify(text, out);
+    if (kind === 'none') return { kind };
+    const fields: Record<string, string> = {};
+    const groups = this.last?.groups;
+    if (groups) {
+      for (const [k, v] of Object.entries(groups)) if (v !== undefined && !isInternalGroup(k)) fields[k] = v;
+    }
+    return kind === 'ignored' ? { kind, fields } : { kind, ip: out.ip, fields };
+  }
+
+  classify(text: string, out: { ip: string }): RuleMatch['kind'] {
+    this.last = null;
+    if (this.prefilter !== undefined && !containsAny(text, this.prefilter)) return 'none';
+    let body = text;
+    if (this.pref !== undefined) {
+      const m = this.pref.exec(text);
+      if (m === null) return 'none';
+      body = m.groups?.content ?? text;
+    }
+    let kind: RuleMatch['kind'] = 'none';
+    const hit = this.first(this.fail, body, out);
+    if (hit !== null) kind = 'fail';
+    else if (this.good.length > 0 && this.first(this.good, body, out) !== null) kind = 'good';
+    if (kind === 'none') return kind;
+    if (this.ignore.length > 0) {
+      const keep = this.last;
+      for (const p of this.ignore) {
+        if (p.literal !== '' && body.indexOf(p.literal) < 0) continue;
+        if (p.re.test(body)) return 'ignored';
+      }
+      this.last = keep;
+    }
+    return kind;
+  }
+
+  /** The first pattern that matches with a valid address; sets `out.ip` and `this.last`. */
+  private first(list: Pattern[], body: string, out: { ip: string }): RegExpExecArray | null {
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      if (p.literal !== '' && body.indexOf(p.literal) < 0) continue;
+      const m = p.re.exec(body);
+      if (m === null) continue;
+      const ip = addressOf(m);
+      if (ip === null) continue;
+      out.ip = ip;
+      this.last = m;
+      return m;
+    }
+    return null;
+  }
+}
+
+function containsAny(text: string, literals: string[]): boolean {
+  for (let i = 0; i < literals.length; i++) if (text.indexOf(literals[i]!) >= 0) return true;
+  return false;
+}
+
+/** The canonical address a match captured, or null (hostname, malformed, nothing captured). */
+export function addressOf(m: RegExpExecArray): string | null {
+  const g = m.groups;
+  if (g === undefined) return null;
+  const raw = g.ip ?? g.ipb ?? g.ip4 ?? g.ip6 ?? g.addr ?? g.host;
+  if (raw === undefined || raw.length === 0) return null;
+  return canonicalAddress(raw);
+}
+
+/**
+ * Canonical text of a single address, or null. Fast path: a strict dotted quad is already
+ * canonical (parseIPv4 refuses leading zeros), so the common case costs no allocation.
+ */
+export function canonicalAddress(raw: string): string | null {
+  if (parseIPv4(raw) !== null) return raw;
+  if (raw.length > 45 || raw.indexOf('/') >= 0) return null;
+  let t = tryParseTarget(raw);
+  // A greedy capture may take a sentence's final dot or a port's colon ("from 192.0.2.1.").
+  if (t === null && (raw.endsWith('.') || raw.endsWith(':'))) t = tryParseTarget(raw.replace(/[.:]+$/, ''));
+  if (t === null) return null;
+  return t.text;
+}

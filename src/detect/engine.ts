@@ -1,0 +1,310 @@
+import { type Target, assertBannable, formatIPv4, parseIPv4, parseTarget, widen } from '../core/address.js';
+import { Allowlist } from '../core/allowlist.js';
+import type { DurationSeconds } from '../core/duration.js';
+import { type CompiledRule, compileRule } from './compile.js';
+import { LogTimeParser } from './log-time.js';
+import type { LinearMode } from './regex-safety.js';
+import type { RuleSpec } from './rule.js';
+import { BoundedMap } from './bounded-map.js';
+import { sourceMatcher } from './source-match.js';
+import type { DetectEvent, LogLine } from './types.js';
+
+export interface EngineOptions {
+  /** `log`: windows use the line's own time (replays, `rampart check`); `wall`: the clock. */
+  clock: 'log' | 'wall';
+  /** Global allowlist: addresses in it are never counted nor banned. */
+  allowlist?: Allowlist;
+  /** Cap on tracked addresses; the least recently seen are evicted. Default 1,000,000. */
+  maxTracked?: number;
+  /** Wall clock, epoch ms (tests inject one). */
+  now?: () => number;
+  onWarning?: (message: string) => void;
+  /** Linear-time demand on user patterns (see regex-safety). Default `prefer`. */
+  linear?: LinearMode;
+  /** Lines longer than this (characters) are counted as oversized and not matched. Default 16 KiB. */
+  maxLineLength?: number;
+  /** Apply every rule to every line whatever its source (replays of arbitrary files). */
+  ignoreSources?: boolean;
+  /** Called for each line a rule classifies as a failure or a good line (`rampart check --matches`). */
+  onMatch?: (match: { rule: string; ip: string; kind: 'fail' | 'good'; at: number }) => void;
+}
+
+export interface EngineStats {
+  lines: number;
+  /** Failure matches (lines that counted or would have counted against an address). */
+  matched: number;
+  good: number;
+  /** Lines a pattern matched but an ignore pattern excluded. */
+  ignored: number;
+  /** Matches against allowlisted, ignored-network or never-bannable addresses. */
+  skipped: number;
+  bans: number;
+  unbans: number;
+  /** Tracked addresses dropped because the cap was reached. */
+  evictions: number;
+  tracked: number;
+  oversized: number;
+}
+
+interface Rule {
+  compiled: CompiledRule;
+  spec: RuleSpec;
+  index: number;
+  findtimeMs: number;
+  ignoreNets: Allowlist;
+}
+
+interface Tracker {
+  /** Failure times (ms) within the window, oldest first, at most maxretry of them. */
+  times: number[];
+  /** The address must never be banned: count and skip. */
+  skip: boolean;
+  /** Ban end (ms) while banned by this engine, Infinity when permanent, 0 when not banned. */
+  bannedUntil: number;
+  /** Bans so far, for escalation. */
+  bans: number;
+}
+
+type Key = number | string;
+
+const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
+const DEFAULT_MAX_TRACKED = 1_000_000;
+const DEFAULT_MAX_LINE = 16_384;
+/** Bounds bantime × multiplier^bans so it cannot overflow. */
+const MAX_ESCALATION_STEPS = 64;
+
+/**
+ * Turns log lines into ban and unban events, one pass per line. Counters live in a bounded map
+ * that evicts the addresses quiet for longest, so an attack from a million addresses costs
+ * bounded memory; per address and rule it keeps at most `maxretry` failure times.
+ */
+export class Engine {
+  private readonly rules: Rule[];
+  /**
+   * Per address: one tracker per rule index. IPv4 is keyed by its 32-bit value (hashing a number
+   * is much cheaper than hashing a fresh substring on every line), IPv6 by its text, widened
+   * where a rule asks.
+   */
+  private readonly trackers: BoundedMap<Key, Array<Tracker | undefined>>;
+  /** IPv6 text → widened text, so floods from one /64 do not parse bigints on every line. */
+  private readonly widened = new Map<string, string>();
+  private readonly bySource = new Map<string, Rule[]>();
+  private readonly times: LogTimeParser;
+  private readonly now: () => number;
+  private readonly maxLine: number;
+  private lastLogTime = Number.NaN;
+  private readonly out = { ip: '' };
+  private readonly counters: EngineStats = {
+    lines: 0,
+    matched: 0,
+    good: 0,
+    ignored: 0,
+    skipped: 0,
+    bans: 0,
+    unbans: 0,
+    evictions: 0,
+    tracked: 0,
+    oversized: 0,
+  };
+
+  constructor(
+    specs: RuleSpec[],
+    private readonly opts: EngineOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.times = new LogTimeParser(this.now);
+    this.trackers = new BoundedMap(Math.max(2, opts.maxTracked ?? DEFAULT_MAX_TRACKED));
+    this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
+    this.rules = specs.map((spec, index) => ({
+      compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
+      spec,
+      index,
+      findtimeMs: spec.findtime * 1000,
+      ignoreNets: new Allowlist(spec.ignoreNets),
+    }));
+  }
+
+  /**
+   * Classifies one line with every rule that reads its source and returns the bans and unbans it
+   * triggers. The returned array is shared when empty: do not mutate it.
+   */
+  feed(line: LogLine): DetectEvent[] {
+    const c = this.counters;
+    c.lines++;
+    let text = line.text;
+    if (text.length > this.maxLine) {
+      c.oversized++;
+      return NO_EVENTS as DetectEvent[];
+    }
+    const stamp = this.times.parse(text);
+    if (this.times.restStart > 0) text = text.slice(this.times.restStart);
+    let at: number;
+    if (this.opts.clock === 'wall') {
+      at = this.now();
+    } else {
+      at = line.time ?? stamp;
+      if (Number.isNaN(at)) at = Number.isNaN(this.lastLogTime) ? this.now() : this.lastLogTime;
+      this.lastLogTime = at;
+    }
+    const rules = this.opts.ignoreSources ? this.rules : this.rulesFor(line.source);
+    let events: DetectEvent[] | undefined;
+    const out = this.out;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      const kind = rule.compiled.classify(text, out);
+      if (kind === 'none') continue;
+      if (kind === 'ignored') {
+        c.ignored++;
+        continue;
+      }
+      this.opts.onMatch?.({ rule: rule.spec.name, ip: out.ip, kind, at });
+      const ev = kind === 'fail' ? this.fail(rule, out.ip, at) : this.forgive(rule, out.ip, at);
+      if (ev !== null) (events ??= []).push(ev);
+    }
+    return events ?? (NO_EVENTS as DetectEvent[]);
+  }
+
+  stats(): EngineStats {
+    return { ...this.counters, tracked: this.trackers.size, evictions: this.trackers.evictions };
+  }
+
+  private fail(rule: Rule, ip: string, at: number): DetectEvent | null {
+    const c = this.counters;
+    c.matched++;
+    const key = this.keyOf(rule, ip);
+    if (key === null) {
+      c.skipped++;
+      return null;
+    }
+    let slots = this.trackers.get(key);
+    if (slots === undefined) {
+      slots = [];
+      this.trackers.set(key, slots);
+    }
+    let t = slots[rule.index];
+    if (t === undefined) {
+      t = { times: [], skip: !this.bannable(rule, key), bannedUntil: 0, bans: 0 };
+      slots[rule.index] = t;
+    }
+    if (t.skip) {
+      c.skipped++;
+      return null;
+    }
+    if (t.bannedUntil > at) return null;
+    t.bannedUntil = 0;
+    const times = t.times;
+    const { maxretry } = rule.spec;
+    times.push(at);
+    const horizon = at - rule.findtimeMs;
+    while (times.length > 0 && (times[0]! <= horizon || times.length > maxretry)) times.shift();
+    if (times.length < maxretry) return null;
+    // Re-check at ban time: the allowlist may have grown since the address was first seen.
+    if (!this.bannable(rule, key)) {
+      t.skip = true;
+      c.skipped++;
+      return null;
+    }
+    const hits = times.length;
+    times.length = 0;
+    const duration = escalate(rule.spec, t.bans);
+    t.bans = Math.min(t.bans + 1, MAX_ESCALATION_STEPS);
+    t.bannedUntil = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
+    c.bans++;
+    return this.event('ban', rule, key, at, hits, duration);
+  }
+
+  private forgive(rule: Rule, ip: string, at: number): DetectEvent | null {
+    this.counters.good++;
+    const key = this.keyOf(rule, ip);
+    if (key === null) return null;
+    const slots = this.trackers.get(key);
+    const t = slots?.[rule.index];
+    if (t === undefined) return null;
+    // A successful login forgets the address's history for this rule, as banban does.
+    slots![rule.index] = undefined;
+    if (t.bannedUntil > at) {
+      this.counters.unbans++;
+      return this.event('unban', rule, key, at, 0, null);
+    }
+    return null;
+  }
+
+  private event(
+    type: 'ban' | 'unban',
+    rule: Rule,
+    key: Key,
+    at: number,
+    hits: number,
+    duration: DurationSeconds,
+  ): DetectEvent {
+    const target = parseTarget(keyText(key));
+    return {
+      type,
+      target,
+      rule: rule.spec.name,
+      at,
+      hits,
+      duration,
+      set: rule.spec.set,
+      reason: rule.spec.reason ?? rule.spec.name,
+    };
+  }
+
+  /** The key counters use: IPv4 as a number, IPv6 text widened to the rule's prefix; null if unparsable. */
+  private keyOf(rule: Rule, ip: string): Key | null {
+    const v4 = parseIPv4(ip);
+    if (v4 !== null) return v4;
+    const w = rule.spec.widen6;
+    if (w === undefined) return ip;
+    const cacheKey = w === 64 ? ip : `${w}/${ip}`;
+    let key = this.widened.get(cacheKey);
+    if (key === undefined) {
+      let t: Target;
+      try {
+        t = widen(parseTarget(ip), w);
+      } catch {
+        return null;
+      }
+      key = t.text;
+      if (this.widened.size >= 65_536) this.widened.clear();
+      this.widened.set(cacheKey, key);
+    }
+    return key;
+  }
+
+  private bannable(rule: Rule, key: Key): boolean {
+    try {
+      const t = parseTarget(keyText(key));
+      assertBannable(t, { allowed: (x) => this.opts.allowlist?.match(x) ?? rule.ignoreNets.match(x) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private rulesFor(source: string): Rule[] {
+    let list = this.bySource.get(source);
+    if (list === undefined) {
+      list = this.rules.filter((r) => r.spec.sources.length === 0 || sourceMatcher(r.spec.sources)(source));
+      // Sources are few (paths, journald, syslog listeners); the bound only guards odd callers.
+      if (this.bySource.size > 10_000) this.bySource.clear();
+      this.bySource.set(source, list);
+    }
+    return list;
+  }
+}
+
+function keyText(key: Key): string {
+  return typeof key === 'number' ? formatIPv4(key) : key;
+}
+
+/** bantime × multiplier^(previous bans), capped at `max`; permanent stays permanent. */
+export function escalate(spec: RuleSpec, previousBans: number): DurationSeconds {
+  const base = spec.bantime;
+  if (base === null) return null;
+  const esc = spec.escalation;
+  if (esc === undefined || previousBans === 0) return base;
+  const grown = base * esc.multiplier ** Math.min(previousBans, MAX_ESCALATION_STEPS);
+  if (esc.max === null) return Number.isFinite(grown) ? Math.round(grown) : null;
+  return Math.round(Math.min(grown, esc.max));
+}

@@ -1,0 +1,305 @@
+import { isSingleHost, parseTarget, type Target } from '../core/address.js';
+import type { DurationSeconds } from '../core/duration.js';
+import { RampartError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import {
+  IPSET_MAX_TIMEOUT,
+  type IpsetHeader,
+  type IpsetKind,
+  type IpsetNames,
+  ipsetNames,
+  kindSpec,
+  readHeaders,
+  toolFailure,
+} from './ipset-sets.js';
+import { runTool, type ToolRunner } from './run-tool.js';
+import { DEFAULT_SET } from './staging.js';
+import type { CommitResult, Firewall, FirewallEntry } from './types.js';
+
+export { IPSET_MAX_TIMEOUT, type IpsetNames, ipsetNames } from './ipset-sets.js';
+
+export interface IpsetOptions extends ToolRunner {
+  /** Logical set used when `add`/`delete` name none; default `blocklist`. */
+  defaultSet?: string;
+  /** Per logical set, kernel names that differ from the default naming (see {@link ipsetNames}). */
+  sets?: Record<string, Partial<IpsetNames>>;
+  /**
+   * Create missing sets (with `timeout 0`, so every element may carry its own timeout, and
+   * `maxelem`). Off by default: the operator's sets are never created or destroyed, and a missing
+   * set is an error that names it.
+   */
+  create?: boolean;
+  /** `maxelem` of sets this backend creates; default 65536 (ipset's own default). */
+  maxelem?: number;
+  /** `hashsize` of sets this backend creates; default 1024. */
+  hashsize?: number;
+  /** The ipset program; default `ipset`. */
+  program?: string;
+  log?: Logger;
+}
+
+interface Staged {
+  logical: string;
+  kind: IpsetKind;
+  kset: string;
+  target: Target;
+  /** undefined = delete. */
+  timeout: DurationSeconds | undefined;
+}
+
+function kindOf(t: Target): IpsetKind {
+  if (isSingleHost(t)) return t.family === 4 ? 'ip4' : 'ip6';
+  return t.family === 4 ? 'net4' : 'net6';
+}
+
+/**
+ * ipset backend: stages adds and deletes and applies each commit through ONE `ipset -exist
+ * restore` process (re-adding refreshes the timeout, deleting an absent element is fine).
+ * Addresses go to hash:ip sets and ranges to hash:net sets, one per family; see
+ * {@link ipsetNames} for the naming. Kernel timeouts carry each ban's remaining time (clamped to
+ * ipset's maximum, 2147483 s); a permanent ban is `timeout 0`. It manages only elements: the
+ * iptables/nftables rules that match the sets (`-m set --match-set NAME src -j DROP`) are the
+ * operator's.
+ */
+export class IpsetFirewall implements Firewall {
+  readonly name = 'ipset';
+  private readonly opts: IpsetOptions;
+  private readonly program: string;
+  private readonly defaultSet: string;
+  private readonly staged = new Map<string, Staged>();
+  private readonly names = new Map<string, IpsetNames>();
+  private headers: Map<string, IpsetHeader> | undefined;
+  private readonly warnedNoTimeout = new Set<string>();
+
+  constructor(opts: IpsetOptions = {}) {
+    this.opts = opts;
+    this.program = opts.program ?? 'ipset';
+    this.defaultSet = opts.defaultSet ?? DEFAULT_SET;
+    this.namesFor(this.defaultSet);
+    for (const logical of Object.keys(opts.sets ?? {})) this.namesFor(logical);
+  }
+
+  private namesFor(logical: string): IpsetNames {
+    let n = this.names.get(logical);
+    if (!n) {
+      n = ipsetNames(logical, this.opts.sets?.[logical]);
+      this.names.set(logical, n);
+    }
+    return n;
+  }
+
+  private runner(): ToolRunner {
+    return { prefix: this.opts.prefix, timeoutMs: this.opts.timeoutMs ?? 600_000 };
+  }
+
+  /** Checks that ipset works here; with `create`, creates the configured sets. */
+  async init(): Promise<void> {
+    this.headers = await readHeaders(this.program, this.runner());
+    if (this.opts.create) {
+      // Only what is missing: an existing set, the operator's or ours, is used as it is.
+      const missing = [...this.names.values()].flatMap((n) => this.createLines(n));
+      if (missing.length > 0) {
+        await this.restore(missing, 'creating sets');
+        this.headers = await readHeaders(this.program, this.runner());
+      }
+    }
+  }
+
+  private createLines(n: IpsetNames): string[] {
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (const kind of ['ip4', 'ip6', 'net4', 'net6'] as const) {
+      const kset = n[kind];
+      if (seen.has(kset) || this.headers?.has(kset)) continue;
+      seen.add(kset);
+      out.push(this.createLine(kset, kind));
+    }
+    return out;
+  }
+
+  private createLine(kset: string, kind: IpsetKind): string {
+    const { type, family } = kindSpec(kind);
+    const maxelem = this.opts.maxelem ?? 65536;
+    const hashsize = this.opts.hashsize ?? 1024;
+    return `create ${kset} ${type} family ${family} hashsize ${hashsize} maxelem ${maxelem} timeout 0`;
+  }
+
+  add(target: Target, timeout: DurationSeconds, set?: string): void {
+    this.stage(target, timeout, set);
+  }
+
+  delete(target: Target, set?: string): void {
+    this.stage(target, undefined, set);
+  }
+
+  private stage(target: Target, timeout: DurationSeconds | undefined, set?: string): void {
+    const logical = set ?? this.defaultSet;
+    const kind = kindOf(target);
+    const kset = this.namesFor(logical)[kind];
+    const key = `${kset} ${target.text}`;
+    // Re-insert so the latest intent wins and keeps its place at the end of the batch.
+    this.staged.delete(key);
+    this.staged.set(key, { logical, kind, kset, target, timeout });
+  }
+
+  pending(): number {
+    return this.staged.size;
+  }
+
+  async commit(): Promise<CommitResult> {
+    if (this.staged.size === 0) return { added: 0, deleted: 0 };
+    const batch = [...this.staged.values()];
+    const prelude = await this.prepare(batch);
+    const lines: string[] = [];
+    let added = 0;
+    let deleted = 0;
+    for (const s of batch) {
+      if (s.timeout === undefined) {
+        lines.push(`del ${s.kset} ${s.target.text}`);
+        deleted++;
+        continue;
+      }
+      added++;
+      if (!this.headers!.get(s.kset)?.timeout && !prelude.created.has(s.kset)) {
+        lines.push(`add ${s.kset} ${s.target.text}`);
+        continue;
+      }
+      const t = s.timeout === null ? 0 : Math.min(Math.max(1, Math.ceil(s.timeout)), IPSET_MAX_TIMEOUT);
+      lines.push(`add ${s.kset} ${s.target.text} timeout ${t}`);
+    }
+    await this.restore([...prelude.lines, ...lines], 'commit', prelude.lines.length, batch);
+    for (const s of batch) {
+      const key = `${s.kset} ${s.target.text}`;
+      // Staged again while the batch ran: keep the newer intent.
+      if (this.staged.get(key) === s) this.staged.delete(key);
+    }
+    if (prelude.created.size > 0) this.headers = await readHeaders(this.program, this.runner());
+    return { added, deleted };
+  }
+
+  /** Finds the sets a batch needs; missing ones are created (create: true) or an error. */
+  private async prepare(batch: Staged[]): Promise<{ lines: string[]; created: Set<string> }> {
+    const needed = new Map<string, Staged>();
+    for (const s of batch) if (!needed.has(s.kset)) needed.set(s.kset, s);
+    if (!this.headers || [...needed.keys()].some((k) => !this.headers!.has(k))) {
+      this.headers = await readHeaders(this.program, this.runner());
+    }
+    const lines: string[] = [];
+    const created = new Set<string>();
+    for (const [kset, s] of needed) {
+      const h = this.headers.get(kset);
+      const want = kindSpec(s.kind);
+      if (!h) {
+        if (!this.opts.create) {
+          throw new RampartError(
+            'E_FIREWALL',
+            `ipset: set "${kset}" does not exist (needed for ${s.target.text} in logical set "${s.logical}"); ` +
+              `create it (ipset create ${kset} ${want.type} family ${want.family} timeout 0) or enable create`,
+          );
+        }
+        lines.push(this.createLine(kset, s.kind));
+        created.add(kset);
+        continue;
+      }
+      if (h.family && h.family !== want.family) {
+        throw new RampartError(
+          'E_FIREWALL',
+          `ipset: set "${kset}" is family ${h.family} and cannot hold ${s.target.text}; map IPv${s.target.family} ${s.kind.startsWith('net') ? 'ranges' : 'addresses'} of "${s.logical}" to a ${want.family} set`,
+        );
+      }
+      if (s.kind.startsWith('net') && !h.type.startsWith('hash:net')) {
+        throw new RampartError(
+          'E_FIREWALL',
+          `ipset: set "${kset}" is ${h.type} and cannot hold the range ${s.target.text}; use a hash:net set for ranges`,
+        );
+      }
+      if (!h.timeout && !this.warnedNoTimeout.has(kset) && batch.some((b) => b.kset === kset && b.timeout)) {
+        this.warnedNoTimeout.add(kset);
+        this.opts.log?.warn(
+          { set: kset },
+          'ipset set was created without timeout support: bans in it last until rampart removes them',
+        );
+      }
+    }
+    return { lines, created };
+  }
+
+  /**
+   * Runs one `ipset -exist restore`. ipset applies lines in order and stops at the first failure,
+   * which it reports as "Error in line N"; the lines before it are applied. Every line is
+   * idempotent under -exist, so the whole batch stays staged and is simply sent again next time.
+   */
+  private async restore(lines: string[], what: string, offset = 0, batch?: Staged[]): Promise<void> {
+    if (lines.length === 0) return;
+    const r = await runTool(this.program, ['-exist', 'restore'], {
+      ...this.runner(),
+      input: `${lines.join('\n')}\n`,
+    });
+    if (r.code === 0 && !r.spawnError) return;
+    const m = /Error in line (\d+): (.*)/.exec(r.stderr);
+    if (!m || r.spawnError) throw new RampartError('E_FIREWALL', toolFailure(`ipset: ${what}`, r));
+    const n = Number(m[1]);
+    const reason = m[2]!.trim();
+    const line = lines[n - 1] ?? '';
+    const s = batch?.[n - 1 - offset];
+    const [verb, kset = '?', word = '?'] = line.split(' ');
+    const elem = verb === 'add' || verb === 'del' ? word : `(${verb} ${word})`;
+    if (/is full/.test(reason)) {
+      const max = this.headers?.get(kset)?.maxelem;
+      throw new RampartError(
+        'E_FIREWALL',
+        `ipset: set "${kset}" is full${max ? ` (maxelem ${max})` : ''}: could not add ${elem} (batch line ${n} of ${lines.length}); ` +
+          'raise maxelem (a new set is needed: ipset cannot grow maxelem) or shorten ban times',
+      );
+    }
+    const where = s ? ` (logical set "${s.logical}")` : '';
+    throw new RampartError(
+      'E_FIREWALL',
+      `ipset: ${what}: set "${kset}"${where}, element ${elem}, batch line ${n}: ${reason}`,
+    );
+  }
+
+  async list(set?: string): Promise<FirewallEntry[]> {
+    const logicals = set === undefined ? [...this.names.keys()] : [set];
+    if (set !== undefined) this.namesFor(set);
+    this.headers = await readHeaders(this.program, this.runner());
+    const owners = new Map<string, string>();
+    for (const logical of logicals) {
+      for (const kset of Object.values(this.names.get(logical)!)) {
+        if (this.headers.has(kset) && !owners.has(kset)) owners.set(kset, logical);
+      }
+    }
+    const dumps = await Promise.all(
+      [...owners.keys()].map(async (kset) => {
+        const r = await runTool(this.program, ['save', kset], this.runner());
+        if (r.code !== 0 || r.spawnError)
+          throw new RampartError('E_FIREWALL', toolFailure(`ipset: listing "${kset}"`, r));
+        return r.stdout;
+      }),
+    );
+    const out: FirewallEntry[] = [];
+    for (const text of dumps) parseSave(text, owners, out);
+    return out;
+  }
+
+  /** Bans outlive rampart (kernel timeouts), so shutting down leaves the sets alone. */
+  async shutdown(): Promise<void> {}
+}
+
+/** Parses `ipset save` lines (`add NAME ELEM [timeout N] ...`) of the sets in `owners`. */
+export function parseSave(
+  text: string,
+  owners: Map<string, string>,
+  out: FirewallEntry[] = [],
+): FirewallEntry[] {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('add ')) continue;
+    const words = line.split(' ');
+    const logical = owners.get(words[1]!);
+    if (logical === undefined) continue;
+    const ti = words.indexOf('timeout', 3);
+    const secs = ti > 0 ? Number(words[ti + 1]) : 0;
+    out.push({ target: parseTarget(words[2]!), set: logical, timeout: secs > 0 ? secs : null });
+  }
+  return out;
+}

@@ -1,0 +1,524 @@
+import { isSingleHost, type Target } from '../core/address.js';
+import type { DurationSeconds } from '../core/duration.js';
+import { RampartError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { overlaps, type Tracked, topLevel } from './interval-tops.js';
+import {
+  elementLines,
+  elementText,
+  NFT_NAME,
+  parseListedSet,
+  parseNftError,
+  type ScriptLine,
+} from './nft-text.js';
+import { runTool, type ToolRunner } from './run-tool.js';
+import { DEFAULT_SET, remaining, type StagedOp, Staging } from './staging.js';
+import type { CommitResult, Firewall, FirewallEntry } from './types.js';
+
+/** Kernel set names behind one logical set. In set-only mode these are the operator's sets. */
+export interface KernelSetNames {
+  v4?: string;
+  v6?: string;
+  /** Ranges; when absent in set-only mode, ranges go to `v4`/`v6` (which must be interval sets). */
+  v4net?: string;
+  v6net?: string;
+}
+
+export interface NftablesOptions extends ToolRunner {
+  /** The nft binary. */
+  nft?: string;
+  /** Table family; rampart's own table is always `inet`, set-only mode may name `ip`/`ip6`/... */
+  family?: string;
+  table?: string;
+  /** Base chains rampart hooks (own-table mode). */
+  hooks?: Array<'input' | 'forward'>;
+  priority?: number;
+  verdict?: 'drop' | 'reject';
+  /** Manage only the elements of sets the operator created; never create or delete anything. */
+  setOnly?: boolean;
+  /** Logical set → kernel set names; own-table mode derives `NAME_v4`, `NAME_v4_net`, ... */
+  sets?: Record<string, KernelSetNames>;
+  logger?: Logger;
+}
+
+type Kind = 'v4' | 'v6' | 'v4net' | 'v6net';
+
+interface KernelSet {
+  logical: string;
+  name: string;
+  family: 4 | 6;
+  interval: boolean;
+  /** What rampart applied and believes the kernel holds (by canonical text). */
+  applied: Map<string, Tracked>;
+}
+
+/** Elements whose end lies this far in the past are taken as expired by the kernel too. */
+const EXPIRY_GRACE_MS = 2000;
+
+/**
+ * nftables backend. Own-table mode keeps `table inet rampart` with, per logical set and family, a
+ * plain `flags timeout` set for addresses and a `flags interval, timeout` set for ranges, plus one
+ * base chain per hook that drops (or rejects) their sources. Every commit is one `nft -f -`
+ * transaction, so a batch applies completely or not at all.
+ */
+export class NftablesFirewall implements Firewall {
+  readonly name = 'nftables';
+  private readonly staging = new Staging();
+  private readonly sets = new Map<string, KernelSet>();
+  private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | keyof ToolRunner>> & ToolRunner;
+  private readonly names: Record<string, KernelSetNames>;
+  private readonly log: Logger;
+  /** Own-table mode: the table, sets and chains must be (re)declared before the next batch. */
+  private declared = false;
+
+  constructor(opts: NftablesOptions = {}) {
+    this.opts = {
+      nft: opts.nft ?? 'nft',
+      family: opts.family ?? 'inet',
+      table: opts.table ?? 'rampart',
+      hooks: opts.hooks ?? ['input'],
+      priority: opts.priority ?? -10,
+      verdict: opts.verdict ?? 'drop',
+      setOnly: opts.setOnly ?? false,
+      prefix: opts.prefix,
+      timeoutMs: opts.timeoutMs,
+    };
+    this.names = opts.sets ?? { [DEFAULT_SET]: {} };
+    this.log = opts.logger ?? silentLogger();
+    if (!this.opts.setOnly && this.opts.family !== 'inet') {
+      throw new RampartError(
+        'E_CONFIG',
+        `nftables: rampart's own table must be family inet, not ${this.opts.family}`,
+      );
+    }
+    for (const n of [this.opts.table, this.opts.family, ...Object.keys(this.names)]) {
+      if (!NFT_NAME.test(n)) throw new RampartError('E_CONFIG', `nftables: "${n}" is not a valid nft name`);
+    }
+    if (this.opts.setOnly && Object.keys(this.names).length === 0) {
+      throw new RampartError(
+        'E_CONFIG',
+        'nftables: set-only mode needs at least one set in firewall.nftables.sets',
+      );
+    }
+  }
+
+  private get where(): string {
+    return `${this.opts.family} ${this.opts.table}`;
+  }
+
+  private kernelName(logical: string, kind: Kind): string | undefined {
+    const given = this.names[logical]?.[kind];
+    if (given) return given;
+    if (this.opts.setOnly) {
+      if (kind === 'v4net') return this.names[logical]?.v4;
+      if (kind === 'v6net') return this.names[logical]?.v6;
+      return undefined;
+    }
+    return {
+      v4: `${logical}_v4`,
+      v6: `${logical}_v6`,
+      v4net: `${logical}_v4_net`,
+      v6net: `${logical}_v6_net`,
+    }[kind];
+  }
+
+  private kindOf(t: Target): Kind {
+    const net = !isSingleHost(t);
+    return t.family === 4 ? (net ? 'v4net' : 'v4') : net ? 'v6net' : 'v6';
+  }
+
+  /** The kernel set for a target, declaring a new logical set on first use in own-table mode. */
+  private setFor(logical: string, t: Target): KernelSet {
+    const kind = this.kindOf(t);
+    const name = this.kernelName(logical, kind);
+    if (!name || (this.opts.setOnly && !this.names[logical])) {
+      throw new RampartError(
+        'E_FIREWALL',
+        `nftables: no ${kind.startsWith('v4') ? 'IPv4' : 'IPv6'} set configured for set "${logical}" in set-only mode (element ${t.text})`,
+      );
+    }
+    let ks = this.sets.get(name);
+    if (!ks) {
+      if (!NFT_NAME.test(logical))
+        throw new RampartError('E_FIREWALL', `nftables: "${logical}" is not a valid set name`);
+      if (!this.names[logical]) {
+        this.names[logical] = {};
+        this.declared = false;
+      }
+      ks = { logical, name, family: t.family, interval: kind.endsWith('net'), applied: new Map() };
+      this.sets.set(name, ks);
+    }
+    return ks;
+  }
+
+  private ownSets(): Array<{ logical: string; name: string; family: 4 | 6; interval: boolean }> {
+    const out = [];
+    for (const logical of Object.keys(this.names)) {
+      for (const kind of ['v4', 'v4net', 'v6', 'v6net'] as Kind[]) {
+        out.push({
+          logical,
+          name: this.kernelName(logical, kind)!,
+          family: kind.startsWith('v4') ? 4 : 6,
+          interval: kind.endsWith('net'),
+        } as const);
+      }
+    }
+    return out;
+  }
+
+  /** Table, sets, chains and rules, idempotently: existing elements are kept. */
+  private declaration(): ScriptLine[] {
+    const lines: ScriptLine[] = [{ text: `add table ${this.where}` }];
+    const sets = this.ownSets();
+    for (const s of sets) {
+      const type = s.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+      const flags = s.interval ? 'interval, timeout' : 'timeout';
+      lines.push({ text: `add set ${this.where} ${s.name} { type ${type}; flags ${flags}; }`, set: s.name });
+    }
+    const verdict = this.opts.verdict === 'reject' ? 'reject' : 'drop';
+    for (const hook of this.opts.hooks) {
+      lines.push({
+        text: `add chain ${this.where} ${hook} { type filter hook ${hook} priority ${this.opts.priority}; policy accept; }`,
+      });
+      lines.push({ text: `flush chain ${this.where} ${hook}` });
+      for (const s of sets) {
+        lines.push({
+          text: `add rule ${this.where} ${hook} ${s.family === 4 ? 'ip' : 'ip6'} saddr @${s.name} counter ${verdict}`,
+        });
+      }
+    }
+    return lines;
+  }
+
+  async init(): Promise<void> {
+    if (this.opts.setOnly) {
+      for (const [logical, names] of Object.entries(this.names)) {
+        for (const kind of ['v4', 'v6', 'v4net', 'v6net'] as Kind[]) {
+          const name = names[kind];
+          if (name && !this.sets.has(name)) await this.adoptSet(logical, name, kind);
+        }
+      }
+      return;
+    }
+    await this.apply(this.declaration(), 'init');
+    this.declared = true;
+    for (const s of this.ownSets()) {
+      const ks = this.sets.get(s.name) ?? { ...s, applied: new Map<string, Tracked>() };
+      this.sets.set(s.name, ks);
+      // Ranges are few; knowing them is what lets nested bans avoid nft's overlap error.
+      if (s.interval) await this.load(ks);
+    }
+  }
+
+  /** Set-only mode: check the operator's set exists and learn whether it takes ranges. */
+  private async adoptSet(logical: string, name: string, kind: Kind): Promise<void> {
+    if (!NFT_NAME.test(name))
+      throw new RampartError('E_CONFIG', `nftables: "${name}" is not a valid nft set name`);
+    const r = await this.nft(['-t', '-j', 'list', 'set', this.opts.family, this.opts.table, name], '');
+    if (r.code !== 0) {
+      throw new RampartError(
+        'E_FIREWALL',
+        `nftables: set-only mode: set ${this.where} ${name} (for "${logical}") is missing or unreadable: ${firstLine(r.stderr)}; create it in your ruleset or fix firewall.nftables.sets`,
+      );
+    }
+    const flags =
+      (JSON.parse(r.stdout) as { nftables: Array<{ set?: { flags?: string[] } }> }).nftables.find(
+        (x) => x.set,
+      )?.set?.flags ?? [];
+    const ks: KernelSet = {
+      logical,
+      name,
+      family: kind.startsWith('v4') ? 4 : 6,
+      interval: flags.includes('interval'),
+      applied: new Map(),
+    };
+    this.sets.set(name, ks);
+    if (ks.interval) await this.load(ks);
+  }
+
+  private async load(ks: KernelSet): Promise<void> {
+    const now = Date.now();
+    for (const e of await this.listSet(ks)) {
+      ks.applied.set(e.target.text, {
+        target: e.target,
+        expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
+      });
+    }
+  }
+
+  add(target: Target, timeout: DurationSeconds, set = DEFAULT_SET): void {
+    this.staging.add(target, timeout, set);
+  }
+
+  delete(target: Target, set = DEFAULT_SET): void {
+    this.staging.delete(target, set);
+  }
+
+  pending(): number {
+    return this.staging.size;
+  }
+
+  async commit(): Promise<CommitResult> {
+    const ops = this.staging.snapshot();
+    if (ops.length === 0) return { added: 0, deleted: 0 };
+    const plan = this.plan(ops, Date.now());
+    try {
+      await this.apply(
+        [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
+        'commit',
+        ops,
+      );
+    } catch (err) {
+      // A table deleted behind our back (a firewall reload): declare it again and retry once.
+      if (
+        this.opts.setOnly ||
+        !(err instanceof RampartError) ||
+        !/No such file or directory/.test(err.message)
+      )
+        throw err;
+      this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
+      for (const ks of this.sets.values()) ks.applied.clear();
+      const again = this.plan(ops, Date.now());
+      await this.apply([...this.declaration(), ...again.lines], 'commit', ops);
+      plan.after = again.after;
+      plan.result = again.result;
+    }
+    this.declared = true;
+    for (const [ks, applied] of plan.after) ks.applied = applied;
+    this.staging.settle(ops);
+    return plan.result;
+  }
+
+  /** The script for a batch, and what each touched set will hold once it applies. */
+  private plan(ops: StagedOp[], now: number) {
+    const bySet = new Map<KernelSet, StagedOp[]>();
+    for (const op of ops) {
+      const ks = this.setFor(op.set, op.target);
+      const list = bySet.get(ks);
+      if (list) list.push(op);
+      else bySet.set(ks, [op]);
+    }
+    const lines: ScriptLine[] = [];
+    const after = new Map<KernelSet, Map<string, Tracked>>();
+    const result = { added: 0, deleted: 0 };
+    for (const [ks, list] of bySet) {
+      const next = new Map(ks.applied);
+      for (const [k, t] of next)
+        if (t.expiresAt !== null && t.expiresAt + EXPIRY_GRACE_MS < now) next.delete(k);
+      for (const op of list) {
+        const left = op.op === 'add' ? remaining(op, now) : 0;
+        if (op.op === 'add' && left !== 0) {
+          next.set(op.target.text, {
+            target: op.target,
+            expiresAt: left === null ? null : now + left * 1000,
+          });
+          result.added++;
+        } else {
+          next.delete(op.target.text);
+          if (op.op === 'delete') result.deleted++;
+        }
+      }
+      after.set(ks, next);
+      const where = `${this.where}`;
+      const render = (list: Tracked[]) => (i: number) => {
+        const t = list[i]!;
+        return elementText(
+          t.target.text,
+          t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000),
+        );
+      };
+      if (!ks.interval) {
+        const adds: Tracked[] = [];
+        const dels: string[] = [];
+        for (const op of list) {
+          const t = next.get(op.target.text);
+          if (t) adds.push(t);
+          else dels.push(op.target.text);
+        }
+        // `delete element` fails the whole batch when the element already expired: adding it
+        // first in the same transaction makes the delete always valid.
+        lines.push(...elementLines('add', where, ks.name, dels, (i) => dels[i]!));
+        lines.push(...elementLines('delete', where, ks.name, dels, (i) => dels[i]!));
+        lines.push(
+          ...elementLines(
+            'add',
+            where,
+            ks.name,
+            adds.map((t) => t.target.text),
+            render(adds),
+          ),
+        );
+        continue;
+      }
+      const oldTops = topLevel(
+        [...ks.applied.values()].filter((t) => t.expiresAt === null || t.expiresAt + EXPIRY_GRACE_MS >= now),
+      );
+      const newTops = topLevel(next.values());
+      const gone = [...oldTops.keys()].filter((k) => !newTops.has(k));
+      const fresh = [...newTops.values()].filter((t) => !oldTops.has(t.target.text));
+      const clash = gone.some((g) => fresh.some((f) => overlaps(oldTops.get(g)!.target, f.target)));
+      if (clash) {
+        // nft checks overlaps against the set as it was, even for elements deleted earlier in the
+        // same batch; flushing and refilling the (small) range set in one transaction is accepted.
+        const all = [...newTops.values()];
+        lines.push({ text: `flush set ${where} ${ks.name}`, set: ks.name });
+        lines.push(
+          ...elementLines(
+            'add',
+            where,
+            ks.name,
+            all.map((t) => t.target.text),
+            render(all),
+          ),
+        );
+      } else {
+        lines.push(...elementLines('add', where, ks.name, gone, (i) => gone[i]!));
+        lines.push(...elementLines('delete', where, ks.name, gone, (i) => gone[i]!));
+        lines.push(
+          ...elementLines(
+            'add',
+            where,
+            ks.name,
+            fresh.map((t) => t.target.text),
+            render(fresh),
+          ),
+        );
+      }
+    }
+    return { lines, after, result };
+  }
+
+  /**
+   * Replaces the whole content of every set with `desired` in one transaction (flush + add):
+   * no moment without protection, and no need to read a million elements back.
+   */
+  async rebuild(desired: FirewallEntry[]): Promise<number> {
+    const now = Date.now();
+    const next = new Map<KernelSet, Map<string, Tracked>>();
+    for (const ks of this.sets.values()) next.set(ks, new Map());
+    for (const e of desired) {
+      const ks = this.setFor(e.set, e.target);
+      if (!next.has(ks)) next.set(ks, new Map());
+      if (e.timeout !== null && e.timeout <= 0) continue;
+      next.get(ks)!.set(e.target.text, {
+        target: e.target,
+        expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
+      });
+    }
+    const lines: ScriptLine[] = this.opts.setOnly ? [] : this.declaration();
+    for (const [ks, content] of next) {
+      const keep = ks.interval ? [...topLevel(content.values()).values()] : [...content.values()];
+      lines.push({ text: `flush set ${this.where} ${ks.name}`, set: ks.name });
+      lines.push(
+        ...elementLines(
+          'add',
+          this.where,
+          ks.name,
+          keep.map((t) => t.target.text),
+          (i) => {
+            const t = keep[i]!;
+            return elementText(
+              t.target.text,
+              t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000),
+            );
+          },
+        ),
+      );
+    }
+    await this.apply(lines, 'rebuild');
+    this.declared = true;
+    for (const [ks, content] of next) ks.applied = content;
+    return desired.length;
+  }
+
+  /** Empties the sets (all, or one logical set); the table and rules stay. */
+  async flush(set?: string): Promise<void> {
+    const targets = [...this.sets.values()].filter((ks) => set === undefined || ks.logical === set);
+    if (targets.length === 0) return;
+    await this.apply(
+      targets.map((ks) => ({ text: `flush set ${this.where} ${ks.name}`, set: ks.name })),
+      'flush',
+    );
+    for (const ks of targets) ks.applied.clear();
+  }
+
+  async list(set?: string): Promise<FirewallEntry[]> {
+    const out: FirewallEntry[] = [];
+    for (const ks of this.sets.values()) {
+      if (set !== undefined && ks.logical !== set) continue;
+      for (const e of await this.listSet(ks))
+        out.push({ target: e.target, set: ks.logical, timeout: e.timeout });
+    }
+    return out;
+  }
+
+  private async listSet(ks: KernelSet) {
+    const r = await this.nft(['-j', 'list', 'set', this.opts.family, this.opts.table, ks.name], '');
+    if (r.code !== 0) {
+      // Own table gone (a reload): it holds nothing, and the next commit declares it again.
+      if (!this.opts.setOnly && /No such file or directory/.test(r.stderr)) {
+        this.declared = false;
+        return [];
+      }
+      throw new RampartError(
+        'E_FIREWALL',
+        `nftables: cannot list set ${this.where} ${ks.name}: ${firstLine(r.stderr)}`,
+      );
+    }
+    return parseListedSet(r.stdout);
+  }
+
+  async shutdown(): Promise<void> {
+    // Deliberately leaves the table: kernel timeouts keep enforcing bans while rampart is down.
+  }
+
+  /** Removes rampart's own table (the `rampart firewall flush --all` path; never in set-only mode). */
+  async destroy(): Promise<void> {
+    if (this.opts.setOnly) return;
+    await this.apply(
+      [{ text: `add table ${this.where}` }, { text: `delete table ${this.where}` }],
+      'destroy',
+    );
+    this.declared = false;
+    for (const ks of this.sets.values()) ks.applied.clear();
+  }
+
+  private nft(args: string[], input: string) {
+    return runTool(this.opts.nft, args, { prefix: this.opts.prefix, timeoutMs: this.opts.timeoutMs, input });
+  }
+
+  /** Runs a script as one transaction; failures name the backend, set and element. */
+  private async apply(script: ScriptLine[], what: string, ops: StagedOp[] = []): Promise<void> {
+    const text = `${script.map((l) => l.text).join('\n')}\n`;
+    const r = await this.nft(['-f', '-'], text);
+    const staged = ops.length > 0 ? `; ${ops.length} change(s) stay staged` : '';
+    if (r.spawnError) {
+      const first = script.find((l) => l.elements?.length);
+      throw new RampartError(
+        'E_FIREWALL',
+        `nftables: cannot run "${this.opts.nft}" (${r.spawnError.code ?? r.spawnError.message}) for ${what} of set ${first?.set ?? this.opts.table}${first ? `, element ${first.elements![0]}` : ''}: install nftables or set firewall.nftables.nft${staged}`,
+        { cause: r.spawnError },
+      );
+    }
+    if (r.code === 0) return;
+    const f = parseNftError(r.stderr, script);
+    const hint = /Operation not permitted/.test(f.message)
+      ? ' (needs root or CAP_NET_ADMIN)'
+      : /not supported|Protocol not supported/i.test(f.message)
+        ? ' (is the nf_tables kernel module available?)'
+        : '';
+    throw new RampartError(
+      'E_FIREWALL',
+      `nftables: ${what} failed on set ${this.where} ${f.set ?? '-'}${f.element ? `, element ${f.element}` : ''}: ${f.message}${hint}${staged}`,
+    );
+  }
+}
+
+function firstLine(s: string): string {
+  return (
+    s
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? 'no output'
+  );
+}

@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { RampartError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Authenticator, Caller } from './auth.js';
+import type { HubCore } from './core.js';
+import { allowlistRoutes } from './routes/allowlist.js';
+import { decisionRoutes } from './routes/decisions.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { reportRoutes } from './routes/reports.js';
+import { statusRoutes } from './routes/status.js';
+
+/** Who may call a route: nobody needs a token (`none`), any enrolled node or admin (`any`), `node` only, or `admin` only. */
+export type Access = 'none' | 'any' | 'node' | 'admin';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+/** What the routes need besides the core. */
+export interface ApiContext {
+  core: HubCore;
+  auth: Authenticator;
+  /** Base URL put in join tokens (reachable by other servers). */
+  publicUrl: () => string;
+  hubPublicKeyText: string;
+  hubPublicKey: import('node:crypto').KeyObject;
+  bus: () => { type: string; url: string; connected?: boolean };
+  /** Join tokens expire after this long (ms). */
+  joinTtlMs: number;
+  log: Logger;
+}
+
+export interface ApiOptions {
+  tls?: { cert: string; key: string };
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  E_USAGE: 400,
+  E_ADDRESS: 400,
+  E_DURATION: 400,
+  E_CONFIG: 400,
+  E_UNBANNABLE: 422,
+  E_AUTH: 403,
+};
+
+/** Builds the fastify app (not listening yet). */
+export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstance {
+  let https: { cert: Buffer; key: Buffer } | undefined;
+  if (opts.tls) {
+    try {
+      https = { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) };
+    } catch (err) {
+      throw new RampartError('E_CONFIG', `cannot read TLS certificate or key: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    // Validation errors name the field (`body/target must be string`).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ...(https ? { https } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.decorateRequest('caller', undefined);
+  app.addHook('onRequest', async (req, reply) => {
+    const access = req.routeOptions.config?.access ?? 'admin';
+    if (access === 'none') return;
+    const caller = await ctx.auth.resolve(req.headers.authorization);
+    if (!caller) {
+      return reply.code(401).send({ error: 'missing or invalid bearer token', code: 'E_AUTH' });
+    }
+    if ((access === 'admin' && caller.role !== 'admin') || (access === 'node' && caller.role !== 'node')) {
+      return reply.code(403).send({
+        error: `this endpoint needs a${access === 'admin' ? 'n admin' : ' node'} token`,
+        code: 'E_AUTH',
+      });
+    }
+    req.caller = caller;
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err.validation) {
+      const first = err.validation[0];
+      const where = `${err.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
+      const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const field = missing ? `${err.validationContext}/${missing}` : where;
+      return reply.code(400).send({ error: `${field}: ${first?.message ?? 'invalid'}`, code: 'E_USAGE' });
+    }
+    if (err instanceof RampartError) {
+      return reply.code(STATUS_BY_CODE[err.code] ?? 500).send({ error: err.message, code: err.code });
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: err.message, code: 'E_HTTP' });
+    }
+    ctx.log.error({ err, url: req.url }, 'API request failed');
+    return reply.code(500).send({ error: 'internal error (see the hub log)', code: 'E_HTTP' });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply
+      .code(404)
+      .send({ error: `no such endpoint: ${req.method} ${req.url.split('?')[0]}`, code: 'E_HTTP' });
+  });
+
+  app.register(async (scope) => {
+    statusRoutes(scope, ctx);
+    decisionRoutes(scope, ctx);
+    nodeRoutes(scope, ctx);
+    allowlistRoutes(scope, ctx);
+    reportRoutes(scope, ctx);
+  });
+  return app;
+}

@@ -1,0 +1,40 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/types.js';
+
+export type Caller = { role: 'admin' } | { role: 'node'; name: string };
+
+export const NODE_TOKEN_PREFIX = 'rpn1.';
+
+/** A new bearer token for a node; the hub keeps only {@link tokenHash} of it. */
+export function newNodeToken(): string {
+  return NODE_TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * Resolves an `Authorization: Bearer T` header to a caller: the admin token, or the token of an
+ * enrolled, not removed node. Comparison is on hashes in constant time.
+ */
+export class Authenticator {
+  private readonly adminHash: Buffer;
+
+  constructor(
+    adminToken: string,
+    private readonly store: Store,
+  ) {
+    this.adminHash = Buffer.from(tokenHash(adminToken), 'hex');
+  }
+
+  async resolve(header: string | undefined): Promise<Caller | undefined> {
+    if (!header) return undefined;
+    const m = /^Bearer\s+(\S{1,512})\s*$/i.exec(header);
+    if (!m) return undefined;
+    const hash = tokenHash(m[1]!);
+    if (timingSafeEqual(Buffer.from(hash, 'hex'), this.adminHash)) return { role: 'admin' };
+    const node = await this.store.nodeByTokenHash(hash);
+    return node ? { role: 'node', name: node.name } : undefined;
+  }
+}

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
+import type { PolicyConfig } from './policy.js';
+
+const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+  try {
+    parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+/** The `hub:` section of rampart.yaml. */
+export const hubSectionSchema = z
+  .object({
+    listen: z.string().min(1).optional(),
+    port: z.number().int().min(0).max(65535).optional(),
+    /** URL other servers use to reach this hub (join tokens); default derived from listen/port. */
+    publicUrl: z.url().optional(),
+    /** How long the decision log keeps entries (agents further behind get a snapshot). Default 7d. */
+    retention: duration.optional(),
+    /** How long a join token printed by `rampart nodes add` stays valid. Default 24h. */
+    joinTtl: duration.optional(),
+    tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+    policy: z
+      .object({
+        bantime: duration.optional(),
+        multiplier: z.number().min(1).max(100).optional(),
+        maxBantime: duration.optional(),
+        rateBurst: z.number().int().min(1).optional(),
+        ratePerMinute: z.number().min(0).optional(),
+        minPrefix4: z.number().int().min(1).max(32).optional(),
+        minPrefix6: z.number().int().min(1).max(128).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type HubSection = z.output<typeof hubSectionSchema>;
+
+export interface ResolvedHubSection {
+  listen?: string;
+  port?: number;
+  publicUrl?: string;
+  retentionMs?: number;
+  joinTtlMs?: number;
+  tls?: { cert: string; key: string };
+  policy: Partial<PolicyConfig>;
+}
+
+/** Validates `hub:` (already loaded as plain data) and converts durations; errors name `hub.KEY`. */
+export function resolveHubSection(raw: unknown, file?: string): ResolvedHubSection {
+  const r = hubSectionSchema.safeParse(raw ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new ConfigError(issue.message, { file, key: ['hub', ...issue.path.map(String)].join('.') });
+  }
+  const h = r.data;
+  const ms = (v: string | number | undefined) => {
+    if (v === undefined) return undefined;
+    const s = parseDuration(v);
+    return s === null ? Number.MAX_SAFE_INTEGER : s * 1000;
+  };
+  const p = h.policy ?? {};
+  const policy: Partial<PolicyConfig> = {};
+  if (p.bantime !== undefined) policy.bantime = parseDuration(p.bantime);
+  if (p.maxBantime !== undefined) policy.maxBantime = parseDuration(p.maxBantime);
+  for (const k of ['multiplier', 'rateBurst', 'ratePerMinute', 'minPrefix4', 'minPrefix6'] as const) {
+    if (p[k] !== undefined) policy[k] = p[k];
+  }
+  return {
+    listen: h.listen,
+    port: h.port,
+    publicUrl: h.publicUrl,
+    retentionMs: ms(h.retention),
+    joinTtlMs: ms(h.joinTtl),
+    tls: h.tls,
+    policy,
+  };
+}

@@ -1,0 +1,342 @@
+import type { KeyObject } from 'node:crypto';
+import { parseTarget } from '../core/address.js';
+import { Allowlist } from '../core/allowlist.js';
+import { DEFAULT_SET, type Decision } from '../core/decision.js';
+import type { DurationSeconds } from '../core/duration.js';
+import type { Logger } from '../core/logger.js';
+import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
+import {
+  type DropReason,
+  type EnvelopeKind,
+  type OpenResult,
+  open,
+  ReplayCache,
+  seal,
+} from '../trust/envelope.js';
+import { publicKeyFromText } from '../trust/keys.js';
+import type { HubMetrics } from './metrics.js';
+import type { Policy } from './policy.js';
+
+export interface HubCoreOptions {
+  store: Store;
+  policy: Policy;
+  metrics: HubMetrics;
+  keys: { privateKey: KeyObject; publicKey: KeyObject };
+  fleet: string;
+  log: Logger;
+  /** Sends a sealed decision to the fleet; failures are counted, agents recover by catch-up. */
+  publish: (bytes: Buffer) => Promise<void>;
+  /** Envelope acceptance window (ms), default 60 s. */
+  windowMs?: number;
+  now?: () => number;
+}
+
+export interface ReportOutcome {
+  result: 'ban' | 'extend' | 'duplicate' | 'refused';
+  reason?: string;
+  decision?: Decision;
+}
+
+/**
+ * The hub's logic without its sockets: report intake, the decision log, the allowlist, nodes.
+ * The HTTP API and the bus subscription both call it. Writes go through one queue so that a
+ * check-then-append (de-duplication, unban of an active ban) can never interleave with another,
+ * and decisions are published in seq order.
+ */
+export class HubCore {
+  readonly store: Store;
+  readonly policy: Policy;
+  readonly metrics: HubMetrics;
+  readonly fleet: string;
+  private readonly o: HubCoreOptions;
+  private allow = new Allowlist();
+  private readonly nodeKeys = new Map<string, KeyObject>();
+  private readonly replay = new ReplayCache();
+  private readonly listeners = new Set<(d: Decision) => void>();
+  private queue: Promise<unknown> = Promise.resolve();
+  readonly now: () => number;
+
+  constructor(o: HubCoreOptions) {
+    this.o = o;
+    this.store = o.store;
+    this.policy = o.policy;
+    this.metrics = o.metrics;
+    this.fleet = o.fleet;
+    this.now = o.now ?? Date.now;
+  }
+
+  /**
+   * Loads the allowlist (the stored one plus the config file's) and the enrolled nodes' keys into
+   * memory (envelope checks are synchronous).
+   */
+  async init(configAllowlist: string[] = []): Promise<void> {
+    this.allow = new Allowlist([...configAllowlist, ...(await this.store.allowList()).map((e) => e.cidr)]);
+    for (const n of await this.store.listNodes()) this.cacheKey(n);
+  }
+
+  get allowlist(): Allowlist {
+    return this.allow;
+  }
+
+  /** Calls `fn` with every decision appended, in seq order (in-process agents, tests). */
+  onDecision(fn: (d: Decision) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  // --- envelopes -------------------------------------------------------------------------------
+
+  /** Verifies an envelope from a node; refusals are counted by reason on the dropped metric. */
+  openFromNode(bytes: Buffer | string, kinds: readonly EnvelopeKind[]): OpenResult {
+    const r = open(bytes, {
+      keyFor: (from) => this.nodeKeys.get(from),
+      replay: this.replay,
+      windowMs: this.o.windowMs,
+      expectKind: kinds,
+      now: this.now,
+    });
+    if (!r.ok) this.drop(r.reason);
+    return r;
+  }
+
+  drop(reason: DropReason | 'topic-mismatch' | 'bad-body'): void {
+    this.metrics.dropped.inc({ reason });
+  }
+
+  /** A message from the bus: `node` is the sender named by the topic, which must match the envelope. */
+  async handleBusMessage(node: string, bytes: Buffer): Promise<void> {
+    const r = this.openFromNode(bytes, ['report', 'heartbeat']);
+    if (!r.ok) {
+      this.o.log.warn({ node, reason: r.reason }, 'dropped a message from the bus');
+      return;
+    }
+    if (r.env.from !== node) {
+      this.drop('topic-mismatch');
+      this.o.log.warn({ node, from: r.env.from }, 'dropped a message published under another node topic');
+      return;
+    }
+    if (r.env.kind === 'heartbeat') await this.heartbeat(node, r.env.body);
+    else await this.report(node, r.env.body);
+  }
+
+  // --- reports and decisions -------------------------------------------------------------------
+
+  /** Applies policy to a verified report from `node`. */
+  report(node: string, body: unknown): Promise<ReportOutcome> {
+    return this.serial(async () => {
+      const now = this.now();
+      const parsed = (body as { target?: unknown } | null)?.target;
+      let canonical: string | undefined;
+      try {
+        canonical = typeof parsed === 'string' ? parseTarget(parsed).text : undefined;
+      } catch {
+        canonical = undefined;
+      }
+      const set = (body as { set?: unknown } | null)?.set;
+      const setName = typeof set === 'string' ? set : DEFAULT_SET;
+      const active = canonical ? await this.store.activeFor(canonical, setName, now) : undefined;
+      const history = canonical ? await this.store.banHistory(canonical) : { count: 0 };
+      const verdict = this.policy.evaluate(node, body, {
+        now,
+        allowlist: this.allow,
+        active: () => active,
+        previousBans: () => Math.max(0, history.count - (active ? 1 : 0)),
+      });
+      if (verdict.kind === 'refused') {
+        this.metrics.reports.inc({ result: verdict.reason });
+        this.o.log.warn(
+          { node, target: canonical, reason: verdict.reason, detail: verdict.message },
+          'report refused',
+        );
+        return { result: 'refused', reason: verdict.message };
+      }
+      if (verdict.kind === 'duplicate') {
+        this.metrics.reports.inc({ result: 'duplicate' });
+        return { result: 'duplicate', decision: verdict.existing };
+      }
+      const [d] = await this.appendAndPublish([verdict.input]);
+      if (!verdict.extends) await this.store.recordBan(d!.target, now);
+      this.metrics.reports.inc({ result: verdict.extends ? 'extend' : 'ban' });
+      return { result: verdict.extends ? 'extend' : 'ban', decision: d };
+    });
+  }
+
+  async heartbeat(node: string, body: unknown): Promise<void> {
+    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const lastSeq = typeof b.lastSeq === 'number' && Number.isSafeInteger(b.lastSeq) ? b.lastSeq : undefined;
+    const version = typeof b.version === 'string' ? b.version.slice(0, 64) : undefined;
+    await this.store.touchNode(node, { lastSeen: this.now(), lastSeq, version });
+  }
+
+  /** An operator's ban (API/CLI). Throws E_UNBANNABLE/E_ADDRESS for refused targets. */
+  ban(req: { target: string; duration?: DurationSeconds; reason?: string; set?: string }): Promise<Decision> {
+    return this.serial(async () => {
+      const now = this.now();
+      const input = this.policy.manual(req, this.allow, now);
+      const [d] = await this.appendAndPublish([input]);
+      await this.store.recordBan(d!.target, now);
+      return d!;
+    });
+  }
+
+  /** Unbans a target in force; undefined when it was not banned. */
+  unban(
+    target: string,
+    opts: { set?: string; reason?: string; origin?: string } = {},
+  ): Promise<Decision | undefined> {
+    return this.serial(async () => {
+      const t = parseTarget(target);
+      const set = opts.set ?? DEFAULT_SET;
+      const now = this.now();
+      if (!(await this.store.activeFor(t.text, set, now))) return undefined;
+      const [d] = await this.appendAndPublish([
+        unbanInput(t.text, t.family, set, opts.reason ?? 'manual unban', opts.origin ?? 'operator', now),
+      ]);
+      return d;
+    });
+  }
+
+  decisionsSince(
+    since: number,
+    limit: number,
+  ): Promise<{ head: number; snapshot?: true; decisions: Decision[] }> {
+    return this.serial(async () => {
+      const head = await this.store.head();
+      const oldest = await this.store.oldestRetained();
+      if (since + 1 < oldest) {
+        return { head, snapshot: true as const, decisions: await this.store.active(this.now()) };
+      }
+      return { head, decisions: await this.store.since(since, limit) };
+    });
+  }
+
+  async active(): Promise<{ head: number; decisions: Decision[] }> {
+    return { head: await this.store.head(), decisions: await this.store.active(this.now()) };
+  }
+
+  // --- allowlist -------------------------------------------------------------------------------
+
+  /** Adds a range to the fleet allowlist and unbans every active ban it covers. */
+  allowAdd(cidr: string, comment = ''): Promise<{ cidr: string; unbanned: Decision[] }> {
+    return this.serial(async () => {
+      const t = parseTarget(cidr);
+      const now = this.now();
+      await this.store.allowAdd({ cidr: t.text, comment: comment.slice(0, 256), createdAt: now });
+      this.allow.add(t);
+      const covered = (await this.store.active(now)).filter((d) => {
+        const bt = parseTarget(d.target);
+        return bt.family === t.family && bt.first <= t.last && t.first <= bt.last;
+      });
+      const unbanned = await this.appendAndPublish(
+        covered.map((d) => unbanInput(d.target, d.family, d.set, `allowlisted (${t.text})`, 'operator', now)),
+      );
+      return { cidr: t.text, unbanned };
+    });
+  }
+
+  allowRemove(cidr: string): Promise<boolean> {
+    return this.serial(async () => {
+      const t = parseTarget(cidr);
+      const had = await this.store.allowRemove(t.text);
+      if (had) this.allow.remove(t);
+      return had;
+    });
+  }
+
+  // --- nodes -----------------------------------------------------------------------------------
+
+  async addNode(name: string, joinSecretHash: string): Promise<NodeRecord> {
+    return this.store.addNode(name, joinSecretHash, this.now());
+  }
+
+  async removeNode(name: string): Promise<boolean> {
+    const ok = await this.store.removeNode(name, this.now());
+    this.nodeKeys.delete(name);
+    this.policy.forgetNode(name);
+    return ok;
+  }
+
+  async enrol(name: string, joinSecretHash: string, publicKey: string, tokenHash: string): Promise<boolean> {
+    const ok = await this.store.enrolNode(name, joinSecretHash, publicKey, tokenHash);
+    if (ok) this.nodeKeys.set(name, publicKeyFromText(publicKey));
+    return ok;
+  }
+
+  // --- housekeeping ----------------------------------------------------------------------------
+
+  /** Drops expired bans from the active set (no message: agents expire them too) and old log entries. */
+  sweep(retentionMs: number): Promise<number> {
+    return this.serial(() => {
+      const now = this.now();
+      return this.store.prune(now - retentionMs, now);
+    });
+  }
+
+  /** Waits for queued writes to finish. */
+  async drain(): Promise<void> {
+    await this.serial(async () => undefined);
+  }
+
+  private async appendAndPublish(inputs: DecisionInput[]): Promise<Decision[]> {
+    const out = await this.store.append(inputs);
+    for (const d of out) {
+      this.metrics.decisions.inc({ action: d.action, origin: d.origin });
+      const bytes = seal('decision', d, 'hub', this.o.keys.privateKey);
+      this.o.publish(bytes).catch((err: unknown) => {
+        this.metrics.publishFailures.inc();
+        this.o.log.warn(
+          { seq: d.seq, err: (err as Error).message },
+          'publishing a decision failed; agents will catch up',
+        );
+      });
+      for (const fn of this.listeners) {
+        try {
+          fn(d);
+        } catch (err) {
+          this.o.log.error({ err }, 'a decision listener threw');
+        }
+      }
+    }
+    return out;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private cacheKey(n: NodeRecord): void {
+    if (n.removedAt !== null || !n.publicKey) return;
+    try {
+      this.nodeKeys.set(n.name, publicKeyFromText(n.publicKey));
+    } catch (err) {
+      this.o.log.error(
+        { node: n.name, err: (err as Error).message },
+        'stored public key is invalid; node ignored',
+      );
+    }
+  }
+}
+
+function unbanInput(
+  target: string,
+  family: 4 | 6,
+  set: string,
+  reason: string,
+  origin: string,
+  now: number,
+): DecisionInput {
+  return {
+    action: 'unban',
+    target,
+    family,
+    duration: null,
+    expiresAt: null,
+    reason,
+    rule: 'manual',
+    origin,
+    createdAt: now,
+    set,
+  };
+}

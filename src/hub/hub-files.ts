@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RampartError } from '../core/errors.js';
+import { type KeyPair, loadOrCreateKeyPair } from '../trust/keys.js';
+
+/** File names in `DATA/hub/`; the CLI reads `hub.json` and `admin.token` to find the hub with no flags. */
+export const HUB_FILES = {
+  db: 'hub.db',
+  key: 'hub.key',
+  adminToken: 'admin.token',
+  info: 'hub.json',
+} as const;
+
+/** What `hub.json` holds: where the local CLI reaches the API. */
+export interface HubInfo {
+  url: string;
+  fleet: string;
+  /** Present when the hub runs an embedded broker or knows its bus. */
+  bus?: { type: string; url: string };
+  pid?: number;
+}
+
+export const ADMIN_TOKEN_PREFIX = 'rpa1.';
+
+export function hubDir(dataDir: string): string {
+  return join(dataDir, 'hub');
+}
+
+/** Creates `DATA/hub` (0700) and loads or creates the hub key and the admin token. */
+export function prepareHubDir(dataDir: string): { dir: string; keys: KeyPair; adminToken: string } {
+  const dir = hubDir(dataDir);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new RampartError(
+      'E_CONFIG',
+      `cannot create the hub data folder ${dir}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const keys = loadOrCreateKeyPair(dir, HUB_FILES.key);
+  return { dir, keys, adminToken: loadOrCreateAdminToken(dir) };
+}
+
+function loadOrCreateAdminToken(dir: string): string {
+  const file = join(dir, HUB_FILES.adminToken);
+  try {
+    writeFileSync(file, `${ADMIN_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    });
+    chmodSync(file, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new RampartError('E_AUTH', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return readAdminToken(file);
+}
+
+/** Reads an admin token file, refusing one that others can read (like ssh does with keys). */
+export function readAdminToken(file: string): string {
+  let text: string;
+  try {
+    const st = statSync(file);
+    if ((st.mode & 0o077) !== 0) {
+      throw new RampartError(
+        'E_AUTH',
+        `${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
+      );
+    }
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    if (err instanceof RampartError) throw err;
+    throw new RampartError('E_AUTH', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+      cause: err,
+    });
+  }
+  if (!text)
+    throw new RampartError('E_AUTH', `${file} is empty; delete it and restart the hub to make a new one`);
+  return text;
+}
+
+/** Writes hub.json atomically, so a CLI never reads half a file. */
+export function writeHubInfo(dir: string, info: HubInfo): void {
+  const file = join(dir, HUB_FILES.info);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+  renameSync(tmp, file);
+}

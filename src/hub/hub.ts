@@ -1,0 +1,258 @@
+import type { KeyObject } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { type BusConfig, createTransport } from '../bus/create.js';
+import type { EmbeddedMqttBroker } from '../bus/mqtt-embedded.js';
+import { type Transport, topics } from '../bus/transport.js';
+import type { Decision } from '../core/decision.js';
+import { RampartError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { DEFAULT_API_PORT, DEFAULT_LISTEN } from '../core/paths.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/types.js';
+import { publicKeyToText } from '../trust/keys.js';
+import { buildApi } from './api.js';
+import { Authenticator, tokenHash } from './auth.js';
+import { HubCore } from './core.js';
+import { HUB_FILES, type HubInfo, prepareHubDir, writeHubInfo } from './hub-files.js';
+import { HubMetrics } from './metrics.js';
+import { Policy, type PolicyConfig } from './policy.js';
+
+export interface HubOptions {
+  /** Data folder; the hub keeps its state in `dataDir/hub/`. */
+  dataDir: string;
+  /** Fleet name (topic prefix); default the one stored at first start, else `default`. */
+  fleet?: string;
+  /** Address for the API and the embedded broker, default 127.0.0.1. */
+  listen?: string;
+  /** API port, default 7780; 0 picks a free one (hub.url and hub.json tell which). */
+  apiPort?: number;
+  /** Embedded broker port (default 7781, 0 = any); overrides bus.port. */
+  brokerPort?: number;
+  /** URL other servers use to reach the API (put in join tokens). */
+  publicUrl?: string;
+  /** The `bus:` config section (default: embedded broker). */
+  bus?: BusConfig;
+  /** A ready Transport instead of building one from `bus` (tests, embedding). */
+  transport?: Transport;
+  /** Embedded broker requires node name + node token as MQTT credentials. Default true. */
+  brokerAuth?: boolean;
+  /** How long the decision log keeps entries, default 7 days. */
+  retentionMs?: number;
+  /** How often expired bans and old log entries are swept, default 60 s. */
+  sweepIntervalMs?: number;
+  /** Join tokens' validity, default 24 h. */
+  joinTtlMs?: number;
+  policy?: Partial<PolicyConfig>;
+  /** Ranges never banned, from the config file (the API's allowlist is kept in the store). */
+  allowlist?: string[];
+  /** Serve the API over HTTPS with these PEM files. */
+  tls?: { cert: string; key: string };
+  /** Envelope acceptance window (ms), default 60 s. */
+  windowMs?: number;
+  /** Replaces the SQLite store (another implementation, tests). */
+  store?: Store;
+  log?: Logger;
+  /** Config file the options came from, for error messages. */
+  configFile?: string;
+}
+
+/** A running hub. */
+export interface Hub {
+  /** Base URL of the API as reached from this machine, e.g. `http://127.0.0.1:7780`. */
+  readonly url: string;
+  /** URL in join tokens (reachable by other servers). */
+  readonly publicUrl: string;
+  readonly fleet: string;
+  readonly publicKey: KeyObject;
+  /** {@link publicKeyToText} of the hub key: what agents pin. */
+  readonly publicKeyText: string;
+  readonly adminToken: string;
+  readonly store: Store;
+  readonly core: HubCore;
+  /** The hub's own transport: for the embedded broker, in-process publish/subscribe. */
+  readonly bus: Transport;
+  /** What agents are told at join: `{type, url}`. */
+  readonly busInfo: { type: string; url: string };
+  readonly metrics: HubMetrics;
+  /** Every decision appended, in seq order (for an in-process agent); returns an unsubscribe. */
+  onDecision(fn: (d: Decision) => void): () => void;
+  close(): Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+/**
+ * Starts a hub: loads or creates its key, admin token and store in `dataDir/hub/`, starts the bus
+ * (the embedded broker by default), subscribes to reports, serves the API and writes `hub.json`.
+ */
+export async function startHub(opts: HubOptions): Promise<Hub> {
+  const log = opts.log ?? silentLogger();
+  const { dir, keys, adminToken } = prepareHubDir(opts.dataDir);
+  const store = opts.store ?? new SqliteStore(join(dir, HUB_FILES.db));
+  const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
+  const undo = async () => {
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const fleet = opts.fleet ?? (await store.getMeta('fleet')) ?? 'default';
+    await store.setMeta('fleet', fleet);
+    const listen = opts.listen ?? DEFAULT_LISTEN;
+    const busConfig: BusConfig = opts.bus ?? { type: 'embedded' };
+    const transport =
+      opts.transport ??
+      createTransport(busConfig, {
+        role: 'hub',
+        fleet,
+        listen,
+        ...(opts.brokerPort !== undefined ? { brokerPort: opts.brokerPort } : {}),
+        ...(opts.brokerAuth === false ? {} : { authenticate: brokerAuth(store) }),
+        ...(opts.configFile ? { file: opts.configFile } : {}),
+        logger: log,
+      });
+    const core = new HubCore({
+      store,
+      policy: new Policy(opts.policy),
+      metrics: new HubMetrics({
+        active: async () => (await store.active(Date.now())).length,
+        head: () => store.head(),
+      }),
+      keys,
+      fleet,
+      log,
+      windowMs: opts.windowMs,
+      publish: (bytes) => transport.publish(topics.decisions(fleet), bytes),
+    });
+    await core.init(opts.allowlist);
+    const retentionMs = opts.retentionMs ?? 7 * DAY;
+    await core.sweep(retentionMs);
+
+    await transport.connect();
+    cleanup.push(() => transport.close());
+    let busUp = true;
+    transport.onStatus((s) => {
+      busUp = s === 'up';
+    });
+    await transport.subscribe(topics.allReports(fleet), (topic, payload) => {
+      const node = topic.split('/')[3] ?? '';
+      core.handleBusMessage(node, payload).catch((err: unknown) => {
+        log.error({ err: (err as Error).message, node }, 'handling a bus message failed');
+      });
+    });
+
+    const scheme = opts.tls ? 'https' : 'http';
+    let boundPort = opts.apiPort ?? DEFAULT_API_PORT;
+    const localUrl = () => `${scheme}://${urlHost(isWildcard(listen) ? '127.0.0.1' : listen)}:${boundPort}`;
+    const publicUrl = () =>
+      opts.publicUrl ?? `${scheme}://${urlHost(isWildcard(listen) ? outwardAddress() : listen)}:${boundPort}`;
+    const busInfo = (): { type: string; url: string; connected?: boolean } => {
+      const embedded = transport.name === 'mqtt-embedded' ? (transport as EmbeddedMqttBroker) : undefined;
+      if (embedded) {
+        const host = new URL(publicUrl()).hostname;
+        return { type: 'mqtt', url: `mqtt://${host}:${embedded.port}`, connected: busUp };
+      }
+      return { type: busConfig.type, url: busConfig.url ?? '', connected: busUp };
+    };
+
+    const app: FastifyInstance = buildApi(
+      {
+        core,
+        auth: new Authenticator(adminToken, store),
+        publicUrl,
+        hubPublicKey: keys.publicKey,
+        hubPublicKeyText: publicKeyToText(keys.publicKey),
+        bus: busInfo,
+        joinTtlMs: opts.joinTtlMs ?? DAY,
+        log,
+      },
+      { tls: opts.tls },
+    );
+    try {
+      await app.listen({ host: listen, port: boundPort });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'EADDRINUSE' ? 'the port is already in use' : e.message;
+      throw new RampartError(
+        'E_HTTP',
+        `hub API cannot listen on ${listen}:${boundPort}: ${why}; pass --port N (0 = any free port)`,
+        {
+          cause: err,
+        },
+      );
+    }
+    cleanup.push(() => app.close());
+    const addr = app.server.address();
+    if (addr && typeof addr === 'object') boundPort = addr.port;
+
+    const info: HubInfo = {
+      url: localUrl(),
+      fleet,
+      bus: { type: busInfo().type, url: busInfo().url },
+      pid: process.pid,
+    };
+    writeHubInfo(dir, info);
+
+    const timer = setInterval(() => {
+      core
+        .sweep(retentionMs)
+        .catch((err: unknown) => log.error({ err: (err as Error).message }, 'sweep failed'));
+    }, opts.sweepIntervalMs ?? 60_000);
+    timer.unref();
+    cleanup.push(async () => clearInterval(timer));
+
+    log.info({ url: info.url, publicUrl: publicUrl(), fleet, bus: info.bus }, 'hub started');
+    let closing: Promise<void> | undefined;
+    return {
+      url: info.url,
+      publicUrl: publicUrl(),
+      fleet,
+      publicKey: keys.publicKey,
+      publicKeyText: publicKeyToText(keys.publicKey),
+      adminToken,
+      store,
+      core,
+      bus: transport,
+      busInfo: info.bus!,
+      metrics: core.metrics,
+      onDecision: (fn) => core.onDecision(fn),
+      close() {
+        closing ??= (async () => {
+          clearInterval(timer);
+          await app.close().catch(() => undefined);
+          await core.drain();
+          await transport.close().catch(() => undefined);
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+/** MQTT credentials for the embedded broker: username = node name, password = its node token. */
+function brokerAuth(store: Store) {
+  return async (username: string, password: string): Promise<boolean> => {
+    const node = await store.nodeByTokenHash(tokenHash(password));
+    return node?.name === username;
+  };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The first non-internal IPv4 address, for join tokens when the hub listens on every address. */
+function outwardAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}

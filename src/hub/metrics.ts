@@ -1,0 +1,63 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/**
+ * The hub's Prometheus metrics, on a registry of its own so several hubs in one process (tests,
+ * `rampart up`) never clash over the global default registry.
+ */
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly reports: Counter<'result'>;
+  readonly decisions: Counter<'action' | 'origin'>;
+  readonly dropped: Counter<'reason'>;
+  readonly publishFailures: Counter;
+
+  constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
+    const registers = [this.registry];
+    this.reports = new Counter({
+      name: 'rampart_hub_reports_total',
+      help: 'Reports received from nodes, by result (ban, extend, duplicate, or the refusal reason)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.decisions = new Counter({
+      name: 'rampart_hub_decisions_total',
+      help: 'Decisions appended to the log, by action and origin (node name, operator, api)',
+      labelNames: ['action', 'origin'],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'rampart_hub_dropped_messages_total',
+      help: 'Bus or HTTP messages refused before policy, by reason (unsigned, bad-signature, replay, ...)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.publishFailures = new Counter({
+      name: 'rampart_hub_publish_failures_total',
+      help: 'Decisions the bus refused to take (agents recover them by catch-up)',
+      registers,
+    });
+    new Gauge({
+      name: 'rampart_hub_active_bans',
+      help: 'Bans in force now',
+      registers,
+      async collect() {
+        this.set(await collect.active());
+      },
+    });
+    new Gauge({
+      name: 'rampart_hub_log_head',
+      help: 'Highest sequence number in the decision log',
+      registers,
+      async collect() {
+        this.set(await collect.head());
+      },
+    });
+  }
+
+  /** Current value of a counter with labels, for `rampart status` and tests. */
+  async value(name: string, labels: Record<string, string>): Promise<number> {
+    const m = await this.registry.getSingleMetric(name)?.get();
+    const hit = m?.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+    return hit?.value ?? 0;
+  }
+}

@@ -1,0 +1,83 @@
+import type { FastifyInstance } from 'fastify';
+import { parseDuration } from '../../core/duration.js';
+import type { ApiContext } from '../api.js';
+import { decisionPageSchema, decisionSchema, errorSchema, setName, targetString } from '../schemas.js';
+
+const MAX_PAGE = 10_000;
+
+export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get<{ Querystring: { since?: number; limit?: number } }>(
+    '/v1/decisions',
+    {
+      config: { access: 'any' },
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            since: { type: 'integer', minimum: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+          },
+        },
+        response: { 200: decisionPageSchema },
+      },
+    },
+    async (req) => ctx.core.decisionsSince(req.query.since ?? 0, req.query.limit ?? 1000),
+  );
+
+  app.get(
+    '/v1/decisions/active',
+    { config: { access: 'any' }, schema: { response: { 200: decisionPageSchema } } },
+    async () => ctx.core.active(),
+  );
+
+  app.post<{ Body: { target: string; duration?: string | number; reason?: string; set?: string } }>(
+    '/v1/decisions',
+    {
+      config: { access: 'admin' },
+      schema: {
+        body: {
+          type: 'object',
+          required: ['target'],
+          additionalProperties: false,
+          properties: {
+            target: targetString,
+            duration: { anyOf: [{ type: 'string', maxLength: 32 }, { type: 'integer' }] },
+            reason: { type: 'string', maxLength: 256 },
+            set: setName,
+          },
+        },
+        response: { 201: decisionSchema, '4xx': errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const { target, reason, set } = req.body;
+      const duration =
+        req.body.duration === undefined ? undefined : parseDuration(req.body.duration, 'duration');
+      const d = await ctx.core.ban({ target, reason, set, duration });
+      return reply.code(201).send(d);
+    },
+  );
+
+  app.delete<{ Params: { target: string }; Querystring: { set?: string } }>(
+    '/v1/decisions/:target',
+    {
+      config: { access: 'admin' },
+      schema: {
+        params: { type: 'object', properties: { target: targetString } },
+        querystring: { type: 'object', properties: { set: setName } },
+        response: { 200: decisionSchema, '4xx': errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const d = await ctx.core.unban(req.params.target, { set: req.query.set });
+      if (!d) return reply.code(404).send({ error: `${req.params.target} is not banned`, code: 'E_HTTP' });
+      return d;
+    },
+  );
+
+  app.get('/v1/blocklist', { config: { access: 'any' } }, async (_req, reply) => {
+    const { decisions } = await ctx.core.active();
+    const lines = [...new Set(decisions.map((d) => d.target))];
+    reply.type('text/plain; charset=utf-8').send(lines.length ? `${lines.join('\n')}\n` : '');
+  });
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from '../api.js';
+import { decisionSchema, errorSchema } from '../schemas.js';
+
+/**
+ * `POST /v1/reports`: a node's sealed envelope over HTTP, for when the bus is down. The same
+ * checks as on the bus apply, and the envelope's sender must be the node owning the bearer token.
+ */
+export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.post(
+    '/v1/reports',
+    {
+      config: { access: 'node' },
+      schema: {
+        body: { type: 'object' },
+        response: {
+          200: { type: 'object', properties: { result: { type: 'string' }, decision: decisionSchema } },
+          '4xx': errorSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      const caller = req.caller;
+      if (caller?.role !== 'node')
+        return reply.code(403).send({ error: 'needs a node token', code: 'E_AUTH' });
+      // The signature covers the envelope's fields, not its JSON layout, so re-serialising is safe.
+      const r = ctx.core.openFromNode(JSON.stringify(req.body), ['report', 'heartbeat']);
+      if (!r.ok) return reply.code(400).send({ error: `envelope refused: ${r.reason}`, code: 'E_AUTH' });
+      if (r.env.from !== caller.name) {
+        ctx.core.drop('topic-mismatch');
+        return reply
+          .code(403)
+          .send({ error: `envelope is from ${r.env.from}, token is ${caller.name}`, code: 'E_AUTH' });
+      }
+      if (r.env.kind === 'heartbeat') {
+        await ctx.core.heartbeat(caller.name, r.env.body);
+        return { result: 'ok' };
+      }
+      const out = await ctx.core.report(caller.name, r.env.body);
+      return out.decision ? { result: out.result, decision: out.decision } : { result: out.result };
+    },
+  );
+}

@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from '../api.js';
+
+export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/v1/health', { config: { access: 'none' } }, async () => ({
+    ok: true,
+    head: await ctx.core.store.head(),
+  }));
+
+  app.get('/metrics', { config: { access: 'none' } }, async (_req, reply) => {
+    const text = await ctx.core.metrics.registry.metrics();
+    reply.type(ctx.core.metrics.registry.contentType).send(text);
+  });
+
+  app.get('/v1/status', { config: { access: 'admin' } }, async () => {
+    const store = ctx.core.store;
+    const head = await store.head();
+    const nodes = (await store.listNodes())
+      .filter((n) => n.removedAt === null && n.publicKey !== null)
+      .map((n) => ({
+        name: n.name,
+        lastSeq: n.lastSeq,
+        lag: Math.max(0, head - n.lastSeq),
+        lastSeen: n.lastSeen,
+        version: n.version,
+      }));
+    const active = (await store.active(ctx.core.now())).length;
+    return { head, nodes, bus: ctx.bus(), decisions: { active } };
+  });
+}

@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { Decision } from '../core/decision.js';
+import { RampartError } from '../core/errors.js';
+import { MIGRATIONS } from './sqlite-schema.js';
+import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
+
+interface DecisionRow {
+  seq: number;
+  id: string;
+  action: string;
+  target: string;
+  family: number;
+  duration: number | null;
+  expires_at: number | null;
+  reason: string;
+  rule: string;
+  origin: string;
+  created_at: number;
+  set_name: string;
+}
+
+interface NodeRow {
+  name: string;
+  public_key: string | null;
+  token_hash: string | null;
+  join_secret_hash: string | null;
+  created_at: number;
+  removed_at: number | null;
+  last_seq: number;
+  last_seen: number | null;
+  version: string | null;
+}
+
+function toDecision(r: DecisionRow): Decision {
+  return {
+    id: r.id,
+    seq: r.seq,
+    action: r.action === 'unban' ? 'unban' : 'ban',
+    target: r.target,
+    family: r.family === 6 ? 6 : 4,
+    duration: r.duration,
+    expiresAt: r.expires_at,
+    reason: r.reason,
+    rule: r.rule,
+    origin: r.origin,
+    createdAt: r.created_at,
+    set: r.set_name,
+  };
+}
+
+function toNode(r: NodeRow): NodeRecord {
+  return {
+    name: r.name,
+    publicKey: r.public_key,
+    tokenHash: r.token_hash,
+    joinSecretHash: r.join_secret_hash,
+    createdAt: r.created_at,
+    removedAt: r.removed_at,
+    lastSeq: r.last_seq,
+    lastSeen: r.last_seen,
+    version: r.version,
+  };
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method
+ * runs to completion before another starts in this process; appends use BEGIN IMMEDIATE so a
+ * second process on the same file waits for the write lock instead of reading a stale head.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmt;
+  private readonly appendTx: (inputs: DecisionInput[], offences: Array<{ target: string; at: number }>) => Decision[];
+
+  constructor(file: string) {
+    try {
+      this.db = new Database(file);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db);
+    } catch (err) {
+      throw new RampartError('E_STORE', `cannot open the store ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const db = this.db;
+    this.stmt = {
+      head: db.prepare<[], { seq: number }>('SELECT seq FROM log_head WHERE id = 1'),
+      setHead: db.prepare<[number]>('UPDATE log_head SET seq = ? WHERE id = 1'),
+      insert: db.prepare(
+        `INSERT INTO decisions (seq, id, action, target, family, duration, expires_at, reason, rule, origin, created_at, set_name)
+         VALUES (@seq, @id, @action, @target, @family, @duration, @expiresAt, @reason, @rule, @origin, @createdAt, @set)`,
+      ),
+      upsertActive: db.prepare<[string, string, number, number | null]>(
+        `INSERT INTO active (target, set_name, seq, expires_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (target, set_name) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at`,
+      ),
+      deleteActive: db.prepare<[string, string]>('DELETE FROM active WHERE target = ? AND set_name = ?'),
+      since: db.prepare<[number, number], DecisionRow>(
+        'SELECT * FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
+      active: db.prepare<[number], DecisionRow>(
+        `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
+         WHERE a.expires_at IS NULL OR a.expires_at > ? ORDER BY a.seq`,
+      ),
+      activeFor: db.prepare<[string, string, number], DecisionRow>(
+        `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
+         WHERE a.target = ? AND a.set_name = ? AND (a.expires_at IS NULL OR a.expires_at > ?)`,
+      ),
+      pruned: db.prepare<[], { pruned: number }>('SELECT pruned FROM log_head WHERE id = 1'),
+      pruneActive: db.prepare<[number]>(
+        'DELETE FROM active WHERE expires_at IS NOT NULL AND expires_at <= ?',
+      ),
+      pruneUpTo: db.prepare<[number], { seq: number | null }>(
+        'SELECT MAX(seq) AS seq FROM decisions WHERE created_at < ?',
+      ),
+      // A ban still in force keeps its log row: the active set points at it for snapshots.
+      pruneLog: db.prepare<[number]>(
+        'DELETE FROM decisions WHERE seq <= ? AND seq NOT IN (SELECT seq FROM active)',
+      ),
+      setPruned: db.prepare<[number]>('UPDATE log_head SET pruned = MAX(pruned, ?) WHERE id = 1'),
+      addNode: db.prepare<[string, string, number]>(
+        `INSERT INTO nodes (name, join_secret_hash, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET public_key = NULL, token_hash = NULL,
+           join_secret_hash = excluded.join_secret_hash, created_at = excluded.created_at, removed_at = NULL,
+           last_seq = 0, last_seen = NULL, version = NULL
+         WHERE nodes.removed_at IS NOT NULL`,
+      ),
+      getNode: db.prepare<[string], NodeRow>('SELECT * FROM nodes WHERE name = ?'),
+      nodeByToken: db.prepare<[string], NodeRow>(
+        'SELECT * FROM nodes WHERE token_hash = ? AND removed_at IS NULL',
+      ),
+      listNodes: db.prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY name'),
+      enrol: db.prepare<[string, string, string, string]>(
+        `UPDATE nodes SET public_key = ?, token_hash = ?, join_secret_hash = NULL
+         WHERE name = ? AND join_secret_hash = ? AND removed_at IS NULL`,
+      ),
+      removeNode: db.prepare<[number, string]>(
+        'UPDATE nodes SET removed_at = ?, token_hash = NULL, join_secret_hash = NULL WHERE name = ? AND removed_at IS NULL',
+      ),
+      touchNode: db.prepare(
+        `UPDATE nodes SET last_seen = @lastSeen, last_seq = COALESCE(@lastSeq, last_seq),
+           version = COALESCE(@version, version) WHERE name = @name`,
+      ),
+      allowAdd: db.prepare<[string, string, number]>(
+        `INSERT INTO allowlist (cidr, comment, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (cidr) DO UPDATE SET comment = excluded.comment`,
+      ),
+      allowRemove: db.prepare<[string]>('DELETE FROM allowlist WHERE cidr = ?'),
+      allowList: db.prepare<[], { cidr: string; comment: string; created_at: number }>(
+        'SELECT * FROM allowlist ORDER BY created_at, cidr',
+      ),
+      recordBan: db.prepare<[string, number]>(
+        `INSERT INTO ban_history (target, count, last_at) VALUES (?, 1, ?)
+         ON CONFLICT (target) DO UPDATE SET count = count + 1, last_at = excluded.last_at`,
+      ),
+      banHistory: db.prepare<[string], { count: number; last_at: number }>(
+        'SELECT count, last_at FROM ban_history WHERE target = ?',
+      ),
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare<[string, string]>(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+    const tx = db.transaction((inputs: DecisionInput[], offences: Array<{ target: string; at: number }>): Decision[] => {
+      let seq = this.stmt.head.get()!.seq;
+      const out: Decision[] = [];
+      for (const input of inputs) {
+        seq++;
+        const d: Decision = { ...input, id: input.id ?? randomUUID(), seq };
+        this.stmt.insert.run(d);
+        if (d.action === 'ban') this.stmt.upsertActive.run(d.target, d.set, d.seq, d.expiresAt);
+        else this.stmt.deleteActive.run(d.target, d.set);
+        out.push(d);
+      }
+      this.stmt.setHead.run(seq);
+      for (const o of offences) this.stmt.recordBan.run(o.target, o.at);
+      return out;
+    });
+    this.appendTx = (inputs, offences) => tx.immediate(inputs, offences);
+  }
+
+  async append(inputs: DecisionInput[], offences: Array<{ target: string; at: number }> = []): Promise<Decision[]> {
+    if (inputs.length === 0 && offences.length === 0) return [];
+    return this.guard(() => this.appendTx(inputs, offences));
+  }
+
+  async since(seq: number, limit: number): Promise<Decision[]> {
+    return this.stmt.since.all(seq, limit).map(toDecision);
+  }
+
+  async active(now: number): Promise<Decision[]> {
+    return this.stmt.active.all(now).map(toDecision);
+  }
+
+  async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {
+    const r = this.stmt.activeFor.get(target, set, now);
+    return r ? toDecision(r) : undefined;
+  }
+
+  async head(): Promise<number> {
+    return this.stmt.head.get()!.seq;
+  }
+
+  async oldestRetained(): Promise<number> {
+    return this.stmt.pruned.get()!.pruned + 1;
+  }
+
+  async prune(before: number, now: number): Promise<number> {
+    return this.guard(() =>
+      this.db.transaction(() => {
+        this.stmt.pruneActive.run(now);
+        const upTo = this.stmt.pruneUpTo.get(before)?.seq;
+        if (upTo === null || upTo === undefined) return 0;
+        this.stmt.setPruned.run(upTo);
+        return this.stmt.pruneLog.run(upTo).changes;
+      })(),
+    );
+  }
+
+  async addNode(name: string, joinSecretHash: string, now: number): Promise<NodeRecord> {
+    const changes = this.guard(() => this.stmt.addNode.run(name, joinSecretHash, now).changes);
+    if (changes === 0) throw new RampartError('E_USAGE', `node ${name} already exists`);
+    return toNode(this.stmt.getNode.get(name)!);
+  }
+
+  async getNode(name: string): Promise<NodeRecord | undefined> {
+    const r = this.stmt.getNode.get(name);
+    return r ? toNode(r) : undefined;
+  }
+
+  async nodeByTokenHash(tokenHash: string): Promise<NodeRecord | undefined> {
+    const r = this.stmt.nodeByToken.get(tokenHash);
+    return r ? toNode(r) : undefined;
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    return this.stmt.listNodes.all().map(toNode);
+  }
+
+  async enrolNode(
+    name: string,
+    joinSecretHash: string,
+    publicKey: string,
+    tokenHash: string,
+  ): Promise<boolean> {
+    return this.guard(() => this.stmt.enrol.run(publicKey, tokenHash, name, joinSecretHash).changes === 1);
+  }
+
+  async removeNode(name: string, now: number): Promise<boolean> {
+    return this.guard(() => this.stmt.removeNode.run(now, name).changes === 1);
+  }
+
+  async touchNode(
+    name: string,
+    seen: { lastSeq?: number; lastSeen: number; version?: string },
+  ): Promise<void> {
+    this.guard(() =>
+      this.stmt.touchNode.run({
+        name,
+        lastSeen: seen.lastSeen,
+        lastSeq: seen.lastSeq ?? null,
+        version: seen.version ?? null,
+      }),
+    );
+  }
+
+  async allowAdd(entry: AllowEntry): Promise<void> {
+    this.guard(() => this.stmt.allowAdd.run(entry.cidr, entry.comment, entry.createdAt));
+  }
+
+  async allowRemove(cidr: string): Promise<boolean> {
+    return this.guard(() => this.stmt.allowRemove.run(cidr).changes === 1);
+  }
+
+  async allowList(): Promise<AllowEntry[]> {
+    return this.stmt.allowList
+      .all()
+      .map((r) => ({ cidr: r.cidr, comment: r.comment, createdAt: r.created_at }));
+  }
+
+  async recordBan(target: string, at: number): Promise<void> {
+    this.guard(() => this.stmt.recordBan.run(target, at));
+  }
+
+  async banHistory(target: string): Promise<BanHistory> {
+    const r = this.stmt.banHistory.get(target);
+    return r ? { count: r.count, lastAt: r.last_at } : { count: 0, lastAt: null };
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    return this.stmt.getMeta.get(key)?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.guard(() => this.stmt.setMeta.run(key, value));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Translates driver errors (disk full, locked) into E_STORE at the boundary, keeping the cause. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof RampartError) throw err;
+      throw new RampartError('E_STORE', `store write failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(
+      `schema version ${current} is newer than this rampart (${MIGRATIONS.length}); upgrade rampart`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+/** Opens (creating if needed) the SQLite store at `file`. */
+export function openSqliteStore(file: string): SqliteStore {
+  return new SqliteStore(file);
+}

@@ -1,0 +1,83 @@
+import type { Decision } from '../core/decision.js';
+
+/** A decision before the log gives it an `id` (optional) and its `seq`. */
+export type DecisionInput = Omit<Decision, 'seq' | 'id'> & { id?: string };
+
+/** An enrolled (or invited) node. Times are epoch milliseconds. */
+export interface NodeRecord {
+  name: string;
+  /** Ed25519 public key (as the trust module encodes it), null until the node has joined. */
+  publicKey: string | null;
+  /** SHA-256 hex of the node's bearer token, null until joined. */
+  tokenHash: string | null;
+  /** SHA-256 hex of the one-time join secret, null once used. */
+  joinSecretHash: string | null;
+  createdAt: number;
+  removedAt: number | null;
+  lastSeq: number;
+  lastSeen: number | null;
+  version: string | null;
+}
+
+export interface AllowEntry {
+  /** Canonical CIDR or address text. */
+  cidr: string;
+  comment: string;
+  createdAt: number;
+}
+
+/** How often an address was banned before, fleet-wide; drives escalation. */
+export interface BanHistory {
+  count: number;
+  lastAt: number | null;
+}
+
+/**
+ * The hub's durable state. Every implementation (SQLite now, PostgreSQL later) must pass
+ * test/store/contract.ts. Methods are async so a networked database fits the same shape.
+ */
+export interface Store {
+  /**
+   * Appends decisions to the log in one transaction, each with the next `seq` (no gaps, even
+   * with several writers). Bans enter the active set, unbans leave it. `offences` are counted in
+   * the ban history in the same transaction (escalation never double-counts after a crash).
+   */
+  append(inputs: DecisionInput[], offences?: Array<{ target: string; at: number }>): Promise<Decision[]>;
+  /** Decisions with seq > `seq`, ascending, at most `limit`. */
+  since(seq: number, limit: number): Promise<Decision[]>;
+  /** Bans in force at `now` (epoch ms): the latest ban per (target, set) not yet expired. */
+  active(now: number): Promise<Decision[]>;
+  /** The ban in force for one target and set, if any. */
+  activeFor(target: string, set: string, now: number): Promise<Decision | undefined>;
+  /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */
+  head(): Promise<number>;
+  /**
+   * One above the highest seq removed by retention (1 if nothing was pruned). A cursor below
+   * `oldestRetained() - 1` has missed entries and must be answered with a snapshot.
+   */
+  oldestRetained(): Promise<number>;
+  /** Removes log entries created before `before` (epoch ms) and expired active bans; returns rows removed from the log. */
+  prune(before: number, now: number): Promise<number>;
+
+  addNode(name: string, joinSecretHash: string, now: number): Promise<NodeRecord>;
+  getNode(name: string): Promise<NodeRecord | undefined>;
+  nodeByTokenHash(tokenHash: string): Promise<NodeRecord | undefined>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** Completes a join: stores the key and token hash and burns the join secret. False if not pending. */
+  enrolNode(name: string, joinSecretHash: string, publicKey: string, tokenHash: string): Promise<boolean>;
+  /** Marks a node removed (its key and token stop working); false when unknown or already removed. */
+  removeNode(name: string, now: number): Promise<boolean>;
+  touchNode(name: string, seen: { lastSeq?: number; lastSeen: number; version?: string }): Promise<void>;
+
+  allowAdd(entry: AllowEntry): Promise<void>;
+  allowRemove(cidr: string): Promise<boolean>;
+  allowList(): Promise<AllowEntry[]>;
+
+  recordBan(target: string, at: number): Promise<void>;
+  banHistory(target: string): Promise<BanHistory>;
+
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,187 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DecisionApplier } from '../../src/agent/applier.js';
+import { Committer } from '../../src/agent/committer.js';
+import type { DecisionPage } from '../../src/agent/hub-api.js';
+import { AgentState } from '../../src/agent/state.js';
+import { Allowlist } from '../../src/core/allowlist.js';
+import type { Decision } from '../../src/core/decision.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { RecordingFirewall } from './recording-firewall.js';
+
+function decision(seq: number, target: string, action: 'ban' | 'unban' = 'ban', expiresAt: number | null = null): Decision {
+  return {
+    id: `d${seq}`,
+    seq,
+    action,
+    target,
+    family: target.includes(':') ? 6 : 4,
+    duration: null,
+    expiresAt,
+    reason: 'test',
+    rule: 'sshd',
+    origin: 'web1',
+    createdAt: Date.now(),
+    set: 'blocklist',
+  };
+}
+
+/** A hub log in memory, answering like GET /v1/decisions (retaining only from `retainedFrom`). */
+class FakeLog {
+  decisions: Decision[] = [];
+  retainedFrom = 1;
+  calls: number[] = [];
+  down = false;
+  append(target: string, action: 'ban' | 'unban' = 'ban', expiresAt: number | null = null): Decision {
+    const d = decision(this.decisions.length + 1, target, action, expiresAt);
+    this.decisions.push(d);
+    return d;
+  }
+  async fetch(since: number, limit = 3): Promise<DecisionPage> {
+    this.calls.push(since);
+    if (this.down) throw new Error('hub down');
+    const head = this.decisions.length;
+    if (since + 1 < this.retainedFrom) {
+      const active = new Map<string, Decision>();
+      for (const d of this.decisions) {
+        if (d.action === 'ban') active.set(d.target, d);
+        else active.delete(d.target);
+      }
+      return { head, snapshot: true, decisions: [...active.values()] };
+    }
+    return { head, decisions: this.decisions.filter((d) => d.seq > since).slice(0, limit) };
+  }
+}
+
+describe('decision applier', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  function setup(allow: string[] = []) {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-applier-'));
+    dirs.push(dir);
+    const state = AgentState.open(dir);
+    const fw = new RecordingFirewall();
+    const log = new FakeLog();
+    const committer = new Committer(fw, silentLogger(), 20);
+    const applier = new DecisionApplier({
+      state,
+      firewall: fw,
+      committer,
+      allowlist: new Allowlist(allow),
+      log: silentLogger(),
+      fetchSince: (s) => log.fetch(s),
+      retryMs: 20,
+    });
+    return { dir, state, fw, log, committer, applier };
+  }
+
+  it('applies live decisions in order and ignores duplicates', async () => {
+    const { state, fw, log, applier, committer } = setup();
+    applier.live(log.append('192.0.2.1'));
+    applier.live(log.append('192.0.2.2'));
+    applier.live(log.decisions[0]!);
+    applier.live(log.append('192.0.2.1', 'unban'));
+    await committer.flush();
+    expect(fw.targets()).toEqual(['192.0.2.2']);
+    expect(state.lastSeq()).toBe(3);
+    expect(applier.stats.duplicates).toBe(1);
+    expect(log.calls).toEqual([]);
+  });
+
+  it('a gap in seq buffers the live message and catches up the missing ones over HTTP, in pages', async () => {
+    const { state, fw, log, applier, committer } = setup();
+    applier.live(log.append('192.0.2.1'));
+    for (let i = 2; i <= 7; i++) log.append(`192.0.2.${i}`); // missed while the bus was away
+    log.append('192.0.2.2', 'unban');
+    const live = log.append('192.0.2.9');
+    applier.live(live);
+    expect(state.lastSeq()).toBe(1);
+    await applier.catchUp();
+    await committer.flush();
+    expect(state.lastSeq()).toBe(9);
+    expect(fw.targets()).toEqual(['192.0.2.1', '192.0.2.3', '192.0.2.4', '192.0.2.5', '192.0.2.6', '192.0.2.7', '192.0.2.9']);
+    expect(applier.stats.gaps).toBe(1);
+    expect(log.calls.length).toBeGreaterThanOrEqual(3); // page size 3: several round trips
+  });
+
+  it('a cursor older than the retained log gets a snapshot that replaces hub bans', async () => {
+    const { state, fw, log, applier, committer } = setup();
+    applier.live(log.append('192.0.2.1'));
+    await committer.flush();
+    log.append('192.0.2.1', 'unban');
+    log.append('192.0.2.5');
+    log.append('198.51.100.0/24');
+    log.retainedFrom = 3;
+    await applier.catchUp();
+    await committer.flush();
+    expect(applier.stats.snapshots).toBe(1);
+    expect(state.lastSeq()).toBe(4);
+    expect(fw.targets()).toEqual(['192.0.2.5', '198.51.100.0/24']);
+  });
+
+  it('never applies a ban on its own allowlist, whoever signed it, and still advances seq', async () => {
+    const { state, fw, log, applier, committer } = setup(['192.0.2.0/28']);
+    applier.live(log.append('192.0.2.3'));
+    applier.live(log.append('192.0.2.0/24'));
+    applier.live(log.append('192.0.2.77'));
+    await committer.flush();
+    expect(fw.targets()).toEqual(['192.0.2.77']);
+    expect(applier.stats.allowlisted).toBe(2);
+    expect(state.lastSeq()).toBe(3);
+    expect(applier.local((await import('../../src/core/address.js')).parseTarget('192.0.2.4'), 60, 'blocklist', 'me')).toBe(false);
+  });
+
+  it('re-applies the durable copy on restart before any network call', async () => {
+    const a = setup();
+    a.applier.live(a.log.append('192.0.2.1', 'ban', Date.now() + 3_600_000));
+    a.applier.live(a.log.append('2001:db8::1'));
+    a.applier.live(a.log.append('192.0.2.3', 'ban', Date.now() - 1)); // already expired: skipped
+    await a.committer.flush();
+    a.state.close();
+    const state = AgentState.open(a.dir);
+    const fw = new RecordingFirewall();
+    const calls: number[] = [];
+    const applier = new DecisionApplier({
+      state,
+      firewall: fw,
+      committer: new Committer(fw, silentLogger()),
+      allowlist: new Allowlist(),
+      log: silentLogger(),
+      fetchSince: async (s) => {
+        calls.push(s);
+        return { head: 3, decisions: [] };
+      },
+    });
+    expect(await applier.restore()).toBe(2);
+    expect(calls).toEqual([]);
+    expect(fw.targets()).toEqual(['192.0.2.1', '2001:db8::1']);
+    const timeout = fw.committed.get('blocklist|192.0.2.1')!.timeout!;
+    expect(timeout).toBeGreaterThan(3590);
+    expect(timeout).toBeLessThanOrEqual(3600);
+    expect(fw.committed.get('blocklist|2001:db8::1')!.timeout).toBeNull();
+    state.close();
+  });
+
+  it('a failed catch-up retries until the hub is back', async () => {
+    const { state, log, applier } = setup();
+    log.append('192.0.2.1');
+    log.down = true;
+    await applier.catchUp();
+    expect(state.lastSeq()).toBe(0);
+    log.down = false;
+    await expect.poll(() => state.lastSeq(), { timeout: 2000 }).toBe(1);
+    applier.stop();
+  });
+
+  it('a failed firewall commit keeps the batch and retries it', async () => {
+    const { fw, log, applier } = setup();
+    fw.failNext = 1;
+    applier.live(log.append('192.0.2.1'));
+    await expect.poll(() => fw.targets(), { timeout: 2000 }).toEqual(['192.0.2.1']);
+  });
+});

@@ -1,0 +1,40 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readFail2banFilter } from '../../src/compat/fail2ban-filter.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { compileRule } from '../../src/detect/compile.js';
+import { requirements } from '../helpers/requirements.js';
+
+const DIR = '/etc/fail2ban/filter.d';
+const req = requirements('fail2ban filter.d from Debian', [`file:${DIR}/sshd.conf`]);
+
+// Files that are not filters (only included by others) and filters rampart cannot run, with why.
+export const INCLUDE_ONLY = ['common.conf', 'apache-common.conf', 'botsearch-common.conf', 'exim-common.conf', 'selinux-common.conf'];
+export const UNSUPPORTED: Record<string, RegExp> = {
+  'mongodb-auth.conf': /multi-line/,
+  'slapd.conf': /multi-line/,
+  'guacamole.conf': /multi-line/,
+};
+
+describe.skipIf(req.skip)('fail2ban - every Debian filter.d file', () => {
+  const files = req.skip ? [] : readdirSync(DIR).filter((f) => f.endsWith('.conf') && !INCLUDE_ONLY.includes(f));
+  const results: string[] = [];
+  for (const file of files) {
+    it(`${file} loads and compiles${UNSUPPORTED[file] ? ' (or fails clearly: unsupported)' : ''}`, () => {
+      const load = () => {
+        const f = readFail2banFilter(join(DIR, file));
+        compileRule(f.rule);
+        return f;
+      };
+      if (UNSUPPORTED[file]) {
+        expect(load).toThrow(ConfigError);
+        expect(load).toThrow(UNSUPPORTED[file]!);
+        return;
+      }
+      const f = load();
+      results.push(`${file}: ${f.rule.patterns.length} patterns`);
+      expect(f.rule.patterns.length).toBeGreaterThan(0);
+    });
+  }
+});

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTarget } from '../../src/core/address.js';
+import { IPSET_MAX_TIMEOUT, IpsetFirewall } from '../../src/firewall/ipset.js';
+import type { Host, Lan } from '../helpers/netns.js';
+import { createLan } from '../helpers/netns.js';
+import { requirements } from '../helpers/requirements.js';
+import { firewallContract } from './contract.js';
+
+const inNs = (host: Host) => ['ip', 'netns', 'exec', host.ns];
+
+firewallContract(
+  'ipset',
+  async (host) => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), create: true });
+    // The rules that use the sets are the operator's; the backend only manages elements.
+    await fw.init();
+    for (const set of ['blocklist', 'blocklist-net']) {
+      await host.exec('iptables', ['-A', 'INPUT', '-m', 'set', '--match-set', set, 'src', '-j', 'DROP']);
+    }
+    for (const set of ['blocklist-v6', 'blocklist-net-v6']) {
+      await host.exec('ip6tables', ['-A', 'INPUT', '-m', 'set', '--match-set', set, 'src', '-j', 'DROP']);
+    }
+    return fw;
+  },
+  { needs: ['cmd:ipset', 'cmd:iptables', 'cmd:ip6tables'] },
+);
+
+const req = requirements('ipset backend', ['netns', 'cmd:ipset']);
+
+describe.skipIf(req.skip)('ipset backend', () => {
+  let lan: Lan;
+  let host: Host;
+  beforeAll(async () => {
+    lan = await createLan(1, 'ipst');
+    host = lan.hosts[0]!;
+  }, 30_000);
+  afterAll(async () => {
+    await lan?.destroy();
+  });
+
+  it('ipset - a missing set is an error naming it, and the batch stays staged', async () => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'absent' });
+    await fw.init();
+    fw.add(parseTarget('192.0.2.1'), 60);
+    fw.add(parseTarget('2001:db8::5'), 60);
+    await expect(fw.commit()).rejects.toThrow(/ipset: set "absent" does not exist.*192\.0\.2\.1/);
+    expect(fw.pending()).toBe(2);
+    // Once the operator creates the sets, the same staged batch goes through.
+    await host.exec('ipset', ['create', 'absent', 'hash:ip', 'timeout', '0']);
+    await expect(fw.commit()).rejects.toThrow(/set "absent-v6" does not exist/);
+    await host.exec('ipset', ['create', 'absent-v6', 'hash:ip', 'family', 'inet6', 'timeout', '0']);
+    expect(await fw.commit()).toEqual({ added: 2, deleted: 0 });
+    expect((await fw.list()).map((e) => e.target.text).sort()).toEqual(['192.0.2.1', '2001:db8::5']);
+  });
+
+  it('ipset - a full set is reported with the set, maxelem and the element that did not fit', async () => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'tiny', create: true, maxelem: 3 });
+    await fw.init();
+    for (let i = 1; i <= 4; i++) fw.add(parseTarget(`192.0.2.${i}`), 600);
+    await expect(fw.commit()).rejects.toThrow(/set "tiny" is full \(maxelem 3\): could not add 192\.0\.2\.4/);
+    expect(fw.pending()).toBe(4);
+    fw.delete(parseTarget('192.0.2.4'));
+    expect(await fw.commit()).toEqual({ added: 3, deleted: 1 });
+    expect(await fw.list()).toHaveLength(3);
+  });
+
+  it('ipset - a set of the wrong family or type is refused before anything runs', async () => {
+    await host.exec('ipset', ['create', 'fam', 'hash:ip', 'family', 'inet6']);
+    const fw = new IpsetFirewall({ prefix: inNs(host), sets: { fam: { ip4: 'fam', net4: 'fam' } } });
+    fw.add(parseTarget('192.0.2.9'), 60, 'fam');
+    await expect(fw.commit()).rejects.toThrow(/set "fam" is family inet6 and cannot hold 192\.0\.2\.9/);
+  });
+
+  it('ipset - timeouts are clamped to 2147483 s, permanent bans have none, an operator set without timeouts still works', async () => {
+    await host.exec('ipset', ['create', 'plain', 'hash:ip']);
+    const fw = new IpsetFirewall({
+      prefix: inNs(host),
+      defaultSet: 'clamp',
+      create: true,
+      sets: { plain: {} },
+    });
+    await fw.init();
+    fw.add(parseTarget('192.0.2.10'), 10 * IPSET_MAX_TIMEOUT);
+    fw.add(parseTarget('192.0.2.11'), null);
+    fw.add(parseTarget('192.0.2.12'), 600, 'plain');
+    await fw.commit();
+    const got = new Map((await fw.list()).map((e) => [e.target.text, e]));
+    expect(got.get('192.0.2.10')!.timeout).toBeGreaterThan(IPSET_MAX_TIMEOUT - 5);
+    expect(got.get('192.0.2.10')!.timeout).toBeLessThanOrEqual(IPSET_MAX_TIMEOUT);
+    expect(got.get('192.0.2.11')!.timeout).toBeNull();
+    expect(got.get('192.0.2.12')).toMatchObject({ set: 'plain', timeout: null });
+  });
+
+  it('ipset - 100,000 elements load in one commit and read back', async () => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'big', create: true, maxelem: 200_000 });
+    await fw.init();
+    for (let i = 0; i < 100_000; i++) {
+      fw.add(parseTarget(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`), 3600);
+    }
+    expect(await fw.commit()).toEqual({ added: 100_000, deleted: 0 });
+    const listed = await fw.list('big');
+    expect(listed).toHaveLength(100_000);
+    expect(listed.every((e) => e.set === 'big' && e.timeout! > 3500)).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,144 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requirements } from '../helpers/requirements.js';
+
+/** A port nobody listens on: bound, then released. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const MAIN = resolve('dist/cli/main.js');
+const req = requirements('hub CLI end to end', [`file:${MAIN}`]);
+
+describe.skipIf(req.skip)('hub CLI end to end (node dist/cli/main.js)', () => {
+  let dir: string;
+  let hub: ChildProcess;
+  let hubExit: Promise<number | null>;
+  let stderr = '';
+
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [MAIN, ...args], {
+      env: { ...process.env, RAMPART_HUB: '', RAMPART_TOKEN: '', RAMPART_DATA: dir, ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rampart-cli-'));
+    hub = spawn(process.execPath, [MAIN, 'hub', '--data', dir, '--port', '0', '--broker-port', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RAMPART_LOG_LEVEL: 'warn' },
+    });
+    hub.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    hubExit = new Promise((r) => hub.once('exit', (code) => r(code)));
+    const info = join(dir, 'hub', 'hub.json');
+    const end = Date.now() + 15_000;
+    while (!existsSync(info)) {
+      if (Date.now() > end || hub.exitCode !== null) throw new Error(`hub did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, 20_000);
+
+  afterAll(async () => {
+    if (hub && hub.exitCode === null) {
+      hub.kill('SIGKILL');
+      await hubExit;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the hub writes its real URL to hub.json when started with --port 0', () => {
+    const info = JSON.parse(readFileSync(join(dir, 'hub', 'hub.json'), 'utf8'));
+    expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:(?!0$)\d+$/);
+    expect(stderr).toContain(info.url);
+  });
+
+  it('ban, list --json, unban work on the hub machine with no flags; exit codes are 0, 2, 1', () => {
+    expect(run(['ban', '192.0.2.7', '--for', '12h', '--reason', 'scanner'])).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/banned 192\.0\.2\.7 for 12h \(seq 1\)/),
+    });
+    const listed = run(['list', '--json']);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.out).decisions).toEqual([
+      expect.objectContaining({ target: '192.0.2.7', reason: 'scanner' }),
+    ]);
+    expect(run(['list']).out).toMatch(/192\.0\.2\.7\s+(11h59m|12h)/);
+
+    const bad = run(['ban', 'not-an-ip']);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(run(['ban', '127.0.0.1']).code).toBe(2);
+    expect(run(['ban', '192.0.2.8', '--for', 'soon']).code).toBe(2);
+
+    expect(run(['unban', '192.0.2.7'])).toMatchObject({ code: 0, out: 'unbanned 192.0.2.7 (seq 2)\n' });
+    const again = run(['unban', '192.0.2.7']);
+    expect(again.code).toBe(1);
+    expect(again.err).toBe('rampart: 192.0.2.7 is not banned\n');
+  });
+
+  it('allow and nodes commands, with --json listings', () => {
+    expect(run(['allow', 'add', '198.51.100.0/24', '--comment', 'office']).code).toBe(0);
+    expect(JSON.parse(run(['allow', 'list', '--json']).out)).toEqual([
+      expect.objectContaining({ cidr: '198.51.100.0/24', comment: 'office' }),
+    ]);
+    expect(run(['ban', '198.51.100.9']).code).toBe(2);
+    expect(run(['allow', 'remove', '198.51.100.0/24']).code).toBe(0);
+
+    const added = run(['nodes', 'add', 'web2']);
+    expect(added.code).toBe(0);
+    expect(added.out).toMatch(/rampart join rpj1\.[A-Za-z0-9_-]+/);
+    expect(JSON.parse(run(['nodes', 'list', '--json']).out)).toEqual([
+      expect.objectContaining({ name: 'web2', state: 'invited' }),
+    ]);
+    expect(run(['nodes', 'remove', 'web2']).code).toBe(0);
+    expect(run(['nodes', 'remove', 'web2']).code).toBe(1);
+    const status = JSON.parse(run(['status', '--json']).out);
+    expect(status).toMatchObject({ head: 2, decisions: { active: 0 }, bus: { type: 'mqtt' } });
+  });
+
+  it('from elsewhere it needs --hub/--token (or the env), and says so; a down hub is exit 1', async () => {
+    const closed = await freePort();
+    const other = mkdtempSync(join(tmpdir(), 'rampart-cli-other-'));
+    try {
+      const none = run(['list'], { RAMPART_DATA: other });
+      expect(none.code).toBe(2);
+      expect(none.err).toMatch(/no hub found: pass --hub URL --token T/);
+      const info = JSON.parse(readFileSync(join(dir, 'hub', 'hub.json'), 'utf8'));
+      const token = readFileSync(join(dir, 'hub', 'admin.token'), 'utf8').trim();
+      expect(run(['list', '--hub', info.url, '--token', token], { RAMPART_DATA: other }).code).toBe(0);
+      expect(run(['status'], { RAMPART_DATA: other, RAMPART_HUB: info.url, RAMPART_TOKEN: token }).code).toBe(
+        0,
+      );
+      const wrong = run(['list', '--hub', info.url, '--token', 'rpa1.nope'], { RAMPART_DATA: other });
+      expect(wrong.code).toBe(1);
+      expect(wrong.err).toMatch(/refused the token/);
+      const down = run(['list', '--hub', `http://127.0.0.1:${closed}`, '--token', 'x'], {
+        RAMPART_DATA: other,
+      });
+      expect(down.code).toBe(1);
+      expect(down.err).toBe(
+        `rampart: cannot reach the hub at http://127.0.0.1:${closed} (ECONNREFUSED); is "rampart hub" running?\n`,
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('SIGTERM shuts the hub down cleanly (exit 0)', async () => {
+    hub.kill('SIGTERM');
+    expect(await hubExit).toBe(0);
+  });
+});

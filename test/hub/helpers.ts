@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Hub, type HubOptions, startHub } from '../../src/hub/hub.js';
+import { generateKeyPair, type KeyPair, publicKeyToText } from '../../src/trust/keys.js';
+
+export interface TestHub {
+  hub: Hub;
+  dataDir: string;
+  /** JSON call with the admin token unless `token` is given ('' = none). */
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; json: any; text: string }>;
+  /** Invites and joins a node; returns its key pair and node token. */
+  enrol(name: string): Promise<{ keys: KeyPair; token: string }>;
+  restart(more?: Partial<HubOptions>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A real hub on port 0 (API and embedded broker) in a fresh temp data folder. */
+export async function startTestHub(more: Partial<HubOptions> = {}): Promise<TestHub> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'rampart-hub-'));
+  const opts: HubOptions = { dataDir, apiPort: 0, brokerPort: 0, sweepIntervalMs: 3_600_000, ...more };
+  let hub: Hub;
+  try {
+    hub = await startHub(opts);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const t: TestHub = {
+    get hub() {
+      return hub;
+    },
+    dataDir,
+    async call(method, path, body, token) {
+      const auth = token ?? hub.adminToken;
+      const res = await fetch(new URL(path, hub.url), {
+        method,
+        headers: {
+          ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json, text };
+    },
+    async enrol(name) {
+      const added = await t.call('POST', '/v1/nodes', { name });
+      if (added.status !== 201) throw new Error(`nodes add: ${added.text}`);
+      const keys = generateKeyPair();
+      const joined = await t.call(
+        'POST',
+        '/v1/join',
+        { token: added.json.token, name, publicKey: publicKeyToText(keys.publicKey) },
+        '',
+      );
+      if (joined.status !== 200) throw new Error(`join: ${joined.text}`);
+      return { keys, token: joined.json.nodeToken as string };
+    },
+    async restart(extra = {}) {
+      await hub.close();
+      hub = await startHub({ ...opts, ...extra });
+    },
+    async close() {
+      await hub.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}

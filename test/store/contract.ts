@@ -1,0 +1,205 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DecisionInput, Store } from '../../src/store/types.js';
+
+/** What an implementation gives the contract: fresh stores, and a second handle on the same data. */
+export interface StoreFactory {
+  /** A new, empty store. */
+  create(): Promise<Store>;
+  /** Another handle on the data of `store` (a second connection, or a reopen after close). */
+  reopen(store: Store): Promise<Store>;
+}
+
+export function ban(target: string, at: number, over: Partial<DecisionInput> = {}): DecisionInput {
+  return {
+    action: 'ban',
+    target,
+    family: target.includes(':') ? 6 : 4,
+    duration: 3600,
+    expiresAt: at + 3600_000,
+    reason: 'test',
+    rule: 'sshd',
+    origin: 'web1',
+    createdAt: at,
+    set: 'blocklist',
+    ...over,
+  };
+}
+
+export function unban(target: string, at: number): DecisionInput {
+  return { ...ban(target, at), action: 'unban', duration: null, expiresAt: null };
+}
+
+/** The behaviour every Store must have; run it against each implementation. */
+export function storeContract(name: string, factory: StoreFactory): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    const extra: Store[] = [];
+    const T0 = 1_700_000_000_000;
+
+    beforeEach(async () => {
+      store = await factory.create();
+    });
+    afterEach(async () => {
+      for (const s of extra.splice(0)) await s.close();
+      await store.close();
+    });
+
+    const reopen = async (): Promise<Store> => {
+      const s = await factory.reopen(store);
+      extra.push(s);
+      return s;
+    };
+
+    it('an empty log has head 0 and nothing since 0', async () => {
+      expect(await store.head()).toBe(0);
+      expect(await store.oldestRetained()).toBe(1);
+      expect(await store.since(0, 100)).toEqual([]);
+      expect(await store.active(T0)).toEqual([]);
+    });
+
+    it('append gives consecutive seqs and returns the stored decisions', async () => {
+      const a = await store.append([ban('192.0.2.1', T0), ban('2001:db8::1', T0)]);
+      const b = await store.append([unban('192.0.2.1', T0 + 1)]);
+      expect([...a, ...b].map((d) => d.seq)).toEqual([1, 2, 3]);
+      expect(a[0]!.id).toMatch(/[0-9a-f-]{36}/);
+      expect(await store.head()).toBe(3);
+      const all = await store.since(0, 100);
+      expect(all).toEqual([...a, ...b]);
+      expect(all[1]).toMatchObject({ target: '2001:db8::1', family: 6, duration: 3600, set: 'blocklist' });
+      expect(await store.since(1, 1)).toEqual([a[1]]);
+      expect(await store.since(3, 10)).toEqual([]);
+    });
+
+    it('a permanent ban round-trips null duration and expiry', async () => {
+      await store.append([ban('192.0.2.9', T0, { duration: null, expiresAt: null })]);
+      const [d] = await store.since(0, 1);
+      expect(d).toMatchObject({ duration: null, expiresAt: null });
+      expect(await store.active(T0 + 1e12)).toHaveLength(1);
+    });
+
+    it('active holds the latest ban per target and set, drops unbanned and expired ones', async () => {
+      await store.append([
+        ban('192.0.2.1', T0),
+        ban('192.0.2.1', T0 + 10, { expiresAt: T0 + 7200_000, reason: 'longer' }),
+        ban('192.0.2.1', T0, { set: 'web' }),
+        ban('192.0.2.2', T0, { expiresAt: T0 + 1000 }),
+        ban('192.0.2.3', T0),
+      ]);
+      await store.append([unban('192.0.2.3', T0 + 20)]);
+      const act = await store.active(T0 + 2000);
+      expect(act.map((d) => `${d.target}@${d.set}:${d.reason}`).sort()).toEqual([
+        '192.0.2.1@blocklist:longer',
+        '192.0.2.1@web:test',
+      ]);
+      expect((await store.activeFor('192.0.2.1', 'blocklist', T0))?.seq).toBe(2);
+      expect(await store.activeFor('192.0.2.2', 'blocklist', T0 + 1000)).toBeUndefined();
+      expect(await store.activeFor('192.0.2.3', 'blocklist', T0)).toBeUndefined();
+    });
+
+    it('prune removes old entries, keeps bans still in force, and never lowers head', async () => {
+      await store.append([
+        ban('192.0.2.1', T0, { expiresAt: T0 + 10 }),
+        ban('192.0.2.2', T0, { expiresAt: null }),
+      ]);
+      await store.append([ban('192.0.2.3', T0 + 5000)]);
+      const removed = await store.prune(T0 + 1000, T0 + 100);
+      expect(removed).toBe(1);
+      expect(await store.oldestRetained()).toBe(3);
+      expect(await store.head()).toBe(3);
+      expect((await store.active(T0 + 100)).map((d) => d.target).sort()).toEqual(['192.0.2.2', '192.0.2.3']);
+      const [next] = await store.append([ban('192.0.2.4', T0 + 6000)]);
+      expect(next!.seq).toBe(4);
+      await store.prune(T0 + 1e9, T0 + 100);
+      await store.prune(T0, T0 + 100); // an older cutoff must not move the mark back
+      expect(await store.oldestRetained()).toBe(5);
+      expect(await store.head()).toBe(4);
+    });
+
+    it('seq has no gaps across a reopen and with two handles writing in turn', async () => {
+      await store.append([ban('192.0.2.1', T0)]);
+      const other = await reopen();
+      expect(await other.head()).toBe(1);
+      for (let i = 0; i < 20; i++) {
+        await (i % 2 ? store : other).append([ban(`192.0.2.${10 + i}`, T0 + i)]);
+      }
+      const all = await store.since(0, 1000);
+      expect(all.map((d) => d.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    });
+
+    it('seq has no gaps under concurrent appends', async () => {
+      const other = await reopen();
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          (i % 2 ? store : other).append([ban(`198.51.100.${i}`, T0), ban(`203.0.113.${i}`, T0)]),
+        ),
+      );
+      const seqs = (await store.since(0, 1000)).map((d) => d.seq);
+      expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    });
+
+    it('nodes: invite, enrol once with the right secret, look up by token, touch, remove', async () => {
+      const n = await store.addNode('web1', 'secret-hash', T0);
+      expect(n).toMatchObject({
+        name: 'web1',
+        publicKey: null,
+        joinSecretHash: 'secret-hash',
+        lastSeq: 0,
+        removedAt: null,
+      });
+      await expect(store.addNode('web1', 'x', T0)).rejects.toThrow(/already exists/);
+      expect(await store.enrolNode('web1', 'wrong', 'pk', 'tok')).toBe(false);
+      expect(await store.enrolNode('web1', 'secret-hash', 'pk', 'tok')).toBe(true);
+      expect(await store.enrolNode('web1', 'secret-hash', 'pk2', 'tok2')).toBe(false);
+      expect(await store.nodeByTokenHash('tok')).toMatchObject({
+        name: 'web1',
+        publicKey: 'pk',
+        joinSecretHash: null,
+      });
+      await store.touchNode('web1', { lastSeq: 7, lastSeen: T0 + 5, version: '0.1.0' });
+      await store.touchNode('web1', { lastSeen: T0 + 6 });
+      expect(await store.getNode('web1')).toMatchObject({ lastSeq: 7, lastSeen: T0 + 6, version: '0.1.0' });
+      expect(await store.removeNode('web1', T0 + 9)).toBe(true);
+      expect(await store.removeNode('web1', T0 + 9)).toBe(false);
+      expect(await store.nodeByTokenHash('tok')).toBeUndefined();
+      expect((await store.listNodes())[0]).toMatchObject({ name: 'web1', removedAt: T0 + 9 });
+      // A removed name can be invited again, starting fresh.
+      expect(await store.addNode('web1', 'again', T0 + 10)).toMatchObject({
+        removedAt: null,
+        publicKey: null,
+      });
+      expect(await store.getNode('nope')).toBeUndefined();
+    });
+
+    it('allowlist: add (idempotent, comment updated), list, remove', async () => {
+      await store.allowAdd({ cidr: '10.0.0.0/8', comment: 'lan', createdAt: T0 });
+      await store.allowAdd({ cidr: '2001:db8::/32', comment: '', createdAt: T0 + 1 });
+      await store.allowAdd({ cidr: '10.0.0.0/8', comment: 'office', createdAt: T0 + 2 });
+      expect(await store.allowList()).toEqual([
+        { cidr: '10.0.0.0/8', comment: 'office', createdAt: T0 },
+        { cidr: '2001:db8::/32', comment: '', createdAt: T0 + 1 },
+      ]);
+      expect(await store.allowRemove('10.0.0.0/8')).toBe(true);
+      expect(await store.allowRemove('10.0.0.0/8')).toBe(false);
+      expect(await store.allowList()).toHaveLength(1);
+    });
+
+    it('append records offences in the same transaction', async () => {
+      await store.append([ban('192.0.2.5', T0)], [{ target: '192.0.2.5', at: T0 }]);
+      expect(await store.banHistory('192.0.2.5')).toEqual({ count: 1, lastAt: T0 });
+    });
+
+    it('ban history counts bans per address', async () => {
+      expect(await store.banHistory('192.0.2.1')).toEqual({ count: 0, lastAt: null });
+      await store.recordBan('192.0.2.1', T0);
+      await store.recordBan('192.0.2.1', T0 + 5);
+      expect(await store.banHistory('192.0.2.1')).toEqual({ count: 2, lastAt: T0 + 5 });
+    });
+
+    it('meta stores and overwrites values, survives a reopen', async () => {
+      expect(await store.getMeta('fleet')).toBeUndefined();
+      await store.setMeta('fleet', 'a');
+      await store.setMeta('fleet', 'b');
+      expect(await (await reopen()).getMeta('fleet')).toBe('b');
+    });
+  });
+}

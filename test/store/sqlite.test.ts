@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/types.js';
+import { ban, storeContract } from './contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rampart-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const files = new WeakMap<Store, string>();
+let n = 0;
+
+storeContract('sqlite', {
+  async create() {
+    const file = join(dir, `s${n++}.db`);
+    const s = new SqliteStore(file);
+    files.set(s, file);
+    return s;
+  },
+  async reopen(store) {
+    return new SqliteStore(files.get(store)!);
+  },
+});
+
+describe('sqlite store specifics', () => {
+  it('uses WAL and records the schema version', async () => {
+    const file = join(dir, 'wal.db');
+    const s = new SqliteStore(file);
+    await s.close();
+    const db = new Database(file, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    db.close();
+  });
+
+  it('a file from a newer rampart is refused with E_STORE, not migrated down', () => {
+    const file = join(dir, 'newer.db');
+    const db = new Database(file);
+    db.pragma('user_version = 99');
+    db.close();
+    expect(() => new SqliteStore(file)).toThrow(/schema version 99 is newer/);
+  });
+
+  it('a file that is not a database is refused with E_STORE naming it', () => {
+    const file = join(dir, 'junk.db');
+    writeFileSync(file, 'this is not sqlite'.repeat(100));
+    expect(() => new SqliteStore(file)).toThrow(
+      expect.objectContaining({ code: 'E_STORE', message: expect.stringContaining(file) }),
+    );
+  });
+
+  it('a failed batch appends nothing and leaves head unchanged', async () => {
+    const s = new SqliteStore(join(dir, 'atomic.db'));
+    await s.append([ban('192.0.2.1', 1)]);
+    // A duplicate id violates UNIQUE half-way through the batch.
+    await expect(
+      s.append([ban('192.0.2.2', 2, { id: 'dup' }), ban('192.0.2.3', 3, { id: 'dup' })]),
+    ).rejects.toMatchObject({
+      code: 'E_STORE',
+    });
+    expect(await s.head()).toBe(1);
+    expect(await s.since(0, 10)).toHaveLength(1);
+    expect((await s.append([ban('192.0.2.4', 4)]))[0]!.seq).toBe(2);
+    await s.close();
+  });
+});
