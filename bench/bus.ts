@@ -70,7 +70,10 @@ async function measure(pub: Transport, port: number, n: number, payload: Buffer)
   for (let i = 0; i < n; i += 200) {
     await Promise.all(Array.from({ length: Math.min(200, n - i) }, () => pub.publish(topic, payload)));
   }
-  await Promise.race([all, new Promise((_, rej) => setTimeout(() => rej(new Error(`got ${got} of ${n}`)), 60_000))]);
+  await Promise.race([
+    all,
+    new Promise((_, rej) => setTimeout(() => rej(new Error(`got ${got} of ${n}`)), 60_000)),
+  ]);
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   await sub.close();
   return n / s;

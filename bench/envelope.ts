@@ -30,7 +30,8 @@ export default async function envelopeBench(emit: Emit): Promise<void> {
     const encryptKey = encrypted ? key : undefined;
     let t0 = process.hrtime.bigint();
     const msgs: Buffer[] = [];
-    for (let i = 0; i < N; i++) msgs.push(seal('decision', { ...decision, seq: i }, 'hub', hub.privateKey, { encryptKey }));
+    for (let i = 0; i < N; i++)
+      msgs.push(seal('decision', { ...decision, seq: i }, 'hub', hub.privateKey, { encryptKey }));
     const sealS = Number(process.hrtime.bigint() - t0) / 1e9;
 
     const replay = new ReplayCache();
@@ -61,7 +62,8 @@ export default async function envelopeBench(emit: Emit): Promise<void> {
       };
     });
     t0 = process.hrtime.bigint();
-    for (const x of inputs) if (!verify(null, x.data, hub.publicKey, x.sig)) throw new Error('floor verify failed');
+    for (const x of inputs)
+      if (!verify(null, x.data, hub.publicKey, x.sig)) throw new Error('floor verify failed');
     const floorS = Number(process.hrtime.bigint() - t0) / 1e9;
 
     emit({

@@ -3,9 +3,13 @@ export type Emit = (obj: Record<string, unknown>) => void;
 type Bench = () => Promise<{ default: (emit: Emit) => Promise<void> }>;
 
 export const benchmarks: Record<string, Bench> = {
+  propagation: () => import('./propagation.js'),
+  'firewall-nft': () => import('./firewall-nft.js'),
   envelope: () => import('./envelope.js'),
   bus: () => import('./bus.js'),
   allowlist: () => import('./allowlist.js'),
   detect: () => import('./detect.js'),
   hub: () => import('./hub.js'),
+  'firewall-ipset': () => import('./firewall-ipset.js'),
+  sources: () => import('./sources.js'),
 };

@@ -198,12 +198,16 @@ export class Agent {
     });
   }
 
-  /** The hub refused a report because the address is on the fleet allowlist: lift the local ban. */
+  /**
+   * The hub refused a report for an address it will never ban (fleet allowlist, unbannable): lift
+   * the local ban. A rate-limit refusal keeps it: this server is still under attack. Without a
+   * reason in the answer the hub's word stands.
+   */
   private onVerdict(body: ReportBody, answer: ReportAnswer): void {
-    if (answer.result !== 'refused' || !/allowlist/i.test(answer.reason ?? '')) return;
+    if (answer.result !== 'refused' || /rate|budget/i.test(answer.reason ?? '')) return;
     const t = tryParseTarget(body.target);
     if (t && this.applier.forgiveLocal(t, body.set)) {
-      this.o.log.info({ target: t.text, reason: answer.reason }, 'hub refused the ban (fleet allowlist): lifted locally');
+      this.o.log.info({ target: t.text, reason: answer.reason }, 'hub refused the ban: lifted locally');
     }
   }
 

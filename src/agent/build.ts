@@ -140,18 +140,11 @@ export async function makeFirewall(cfg: RampartConfig, override: string | undefi
   return createFirewall(section, { logger: log });
 }
 
-/** Whether this build has the sources layer's factory (journald, syslog, ...). */
-export async function hasSourceFactory(): Promise<boolean> {
-  return (await optionalImport('../sources/create.js')) !== undefined;
-}
-
 async function makeSources(cfg: RampartConfig, state: AgentState, log: Logger): Promise<Source[]> {
   if (cfg.sources.length === 0) return [];
-  const mod = await optionalImport<{ createSources: (c: unknown[], o: unknown) => Source[] | Promise<Source[]> }>(
-    '../sources/create.js',
-  );
-  if (!mod) throw new ConfigError('sources: this build has no source factory', { key: 'sources' });
-  return mod.createSources(cfg.sources, { positions: state.positions, logger: log });
+  const { createSource } = await import('../sources/create.js');
+  // Already validated (and transformed) by the config schema: build each one directly.
+  return cfg.sources.map((c) => createSource(c, { positions: state.positions, logger: log }));
 }
 
 async function loadReconcile(): Promise<AgentOptions['reconcile']> {
@@ -164,17 +157,6 @@ export function canUseNft(): boolean {
   if (process.getuid?.() !== 0) return false;
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
   return dirs.some((d) => d && existsSync(join(d, 'nft')));
-}
-
-async function optionalImport<T>(spec: string): Promise<T | undefined> {
-  try {
-    return (await import(spec)) as T;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(spec.slice(3))) {
-      return undefined;
-    }
-    throw err;
-  }
 }
 
 export function readVersion(): string {

@@ -10,14 +10,24 @@ export function rootAbort(onSecond: () => void = () => process.exit(130)): Abort
   };
   process.on('SIGINT', handler);
   process.on('SIGTERM', handler);
-  ac.signal.addEventListener('abort', () => {
-    // Keep listening for the second signal, but let the process exit once work is done.
-  });
   return ac;
 }
 
-/** Resolves when the signal aborts. */
+/**
+ * Resolves when the signal aborts, keeping the process alive until then: a daemon whose hub and
+ * bus are both down may have nothing else holding the event loop, and must not exit.
+ */
 export function aborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
-  return new Promise((r) => signal.addEventListener('abort', () => r(), { once: true }));
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  return new Promise((r) =>
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(keepAlive);
+        r();
+      },
+      { once: true },
+    ),
+  );
 }

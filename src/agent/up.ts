@@ -4,7 +4,8 @@ import { busConfigSchema } from '../bus/create.js';
 import { loadConfig } from '../config/schema.js';
 import { resolveHubSection } from '../hub/config.js';
 import { startHub } from '../hub/hub.js';
-import { buildAgent, hasSourceFactory, readVersion } from './build.js';
+import type { SourceConfig } from '../sources/create.js';
+import { buildAgent, readVersion } from './build.js';
 import { aborted, rootAbort } from './lifecycle.js';
 import { findLocalLog, type LocalLog } from './local-log.js';
 import { ensureLocalEnrolment } from './self-enrol.js';
@@ -63,12 +64,12 @@ export async function runUp(o: UpOptions): Promise<void> {
   });
   try {
     const { name, enrolled } = await ensureLocalEnrolment({ dataDir, hubUrl: hub.url, adminToken: hub.adminToken });
-    let local: LocalLog = o.authLog === false ? ({ kind: 'none' } as const) : findLocalLog();
-    if (local.kind === 'journald' && !(await hasSourceFactory())) local = { kind: 'none' };
+    const local: LocalLog = o.authLog === false ? { kind: 'none' } : findLocalLog();
     const watch = [...(o.watch ?? [])];
-    const extraSources: Record<string, unknown>[] = [];
+    const extraSources: SourceConfig[] = [];
     if (local.kind === 'file') watch.push(local.path);
-    if (local.kind === 'journald') extraSources.push({ type: 'journald' });
+    // OpenSSH's unit is ssh.service on Debian, sshd.service elsewhere; journalctl ORs them.
+    if (local.kind === 'journald') extraSources.push({ type: 'journald', name: 'journald', units: ['ssh.service', 'sshd.service'] });
     const built = await buildAgent({
       config: { ...cfg, sources: [...cfg.sources, ...extraSources] },
       dataDir,

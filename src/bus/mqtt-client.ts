@@ -25,12 +25,20 @@ export interface MqttClientOptions {
   /** `connect()` rejects after this long without a connection (retries go on), default 30 s. */
   connectTimeoutMs?: number;
   keepaliveSeconds?: number;
+  /** Largest packet published, default 1 MiB (the embedded broker's default limit). */
+  maxPacketBytes?: number;
   /** Messages held for filters not subscribed yet (a resumed session delivers before subscribe). */
   maxEarlyMessages?: number;
   logger?: Logger;
 }
 
 type Handler = (topic: string, payload: Buffer) => void;
+
+const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
+
+/** Certificate problems: retrying will not fix them, so connect() reports them at once. */
+const TLS_FAILURES =
+  /^(ERR_TLS_|ERR_SSL_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_|CERT_)/;
 
 /**
  * Transport over an MQTT 3.1.1 broker (Mosquitto, EMQX, the hub's embedded broker) with mqtt.js:
@@ -57,6 +65,11 @@ export class MqttClientTransport implements Transport {
     return this.up;
   }
 
+  /**
+   * Resolves on the first connection. Rejects at once on refused credentials (E_AUTH) or a TLS
+   * failure, and after `connectTimeoutMs` otherwise (E_BUS); retries go on in the background either
+   * way and `onStatus('up')` reports a later success. `close()` stops them.
+   */
   async connect(): Promise<void> {
     if (this.closed) throw new RampartError('E_BUS', 'transport is closed');
     if (this.up) return;
@@ -91,6 +104,13 @@ export class MqttClientTransport implements Transport {
               },
             ),
           );
+        } else if (typeof err.code === 'string' && TLS_FAILURES.test(err.code)) {
+          done();
+          reject(
+            new RampartError('E_BUS', `TLS to MQTT broker ${redact(this.opts.url)} failed: ${err.message}`, {
+              cause: err,
+            }),
+          );
         }
       };
       const onEnd = () => {
@@ -110,6 +130,15 @@ export class MqttClientTransport implements Transport {
   }
 
   async publish(topic: string, payload: Buffer): Promise<void> {
+    const max = this.opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+    // Checked here because a broker that drops an oversized packet drops the connection, and
+    // mqtt.js would resend the same packet after every reconnect.
+    if (payload.length + Buffer.byteLength(topic) + 16 > max) {
+      throw new RampartError(
+        'E_BUS',
+        `message of ${payload.length} bytes on ${topic} exceeds the ${max}-byte packet limit`,
+      );
+    }
     const client = this.client;
     // Refuse at once while down rather than queue: the caller (the agent's outbox) keeps the
     // message durably and chooses another path, which an in-memory queue here could not.

@@ -1,8 +1,9 @@
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket } from 'aedes';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
+import { guardPacketSize } from './packet-guard.js';
 import { isValidFilter } from './topic-match.js';
 import type { Transport } from './transport.js';
 
@@ -18,10 +19,14 @@ export interface EmbeddedBrokerOptions {
    * still only the hub (in-process) can publish decisions.
    */
   authenticate?: (username: string, password: string) => boolean | Promise<boolean>;
+  /** Largest MQTT packet a client may send, default 1 MiB; a larger one closes its connection. */
+  maxPacketBytes?: number;
   /** PEM contents: serve MQTT over TLS. */
   tls?: { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   logger?: Logger;
 }
+
+const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 
 /**
  * The MQTT 3.1.1 broker inside the hub process (aedes). It is also the hub's Transport:
@@ -152,12 +157,19 @@ export class EmbeddedMqttBroker implements Transport {
     this.aedes = aedes;
     const net = await import('node:net');
     const tls = await import('node:tls');
+    const maxBytes = this.opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+    const accept = (socket: Socket) => {
+      const conn = guardPacketSize(socket, maxBytes, (declared) =>
+        this.log.warn(
+          { remote: socket.remoteAddress, declared, maxBytes },
+          'MQTT packet too large: connection closed',
+        ),
+      );
+      aedes.handle(conn);
+    };
     const server = this.opts.tls
-      ? tls.createServer(
-          { cert: this.opts.tls.cert, key: this.opts.tls.key, ca: this.opts.tls.ca },
-          aedes.handle,
-        )
-      : net.createServer(aedes.handle);
+      ? tls.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key, ca: this.opts.tls.ca }, accept)
+      : net.createServer(accept);
     this.server = server;
     const port = this.opts.port ?? DEFAULT_BROKER_PORT;
     try {

@@ -64,7 +64,8 @@ export function translateDatePattern(value: string | undefined): string[] | null
     if (line === '' || line.endsWith('()**')) continue;
     let anchor = '';
     if (line.startsWith('{^LN-BEG}')) {
-      anchor = String.raw`^\s*`;
+      // fail2ban lets up to two non-word characters precede a line-start date (`[2024-...`).
+      anchor = String.raw`(?<=^\W{0,2})`;
       line = line.slice('{^LN-BEG}'.length);
     }
     const special = line.toUpperCase();

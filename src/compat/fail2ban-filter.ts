@@ -100,8 +100,8 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
     embed = embedder(toJs(stripHelperGroups(fTags(pref.value.trim(), where)), where), where);
   }
   let noAddress = 0;
-  const add = (list: string[], regex: string, where: Where) => {
-    const js = embed(toJs(stripHelperGroups(regex), where));
+  const add = (list: string[], regex: string, where: Where, guard: string[] = []) => {
+    const js = guardedBy(guard) + embed(toJs(stripHelperGroups(regex), where));
     // fail2ban ties such lines to an address seen on another line (<F-MLFID>); rampart cannot.
     if (list !== rule.ignore && !ADDRESS.test(js)) {
       noAddress++;
@@ -124,9 +124,12 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
       multiLine++;
       continue;
     }
+    // fail2ban takes the first failregex that matches, so a later <F-NOFAIL> must not cancel a
+    // failure an earlier failregex found: the ignore pattern is guarded against those.
+    const before = [...rule.patterns, ...rule.good];
     for (const variant of expand(fTags(line, where), where, notes)) {
       const [nofail, counted] = split(variant, 'nofail', where);
-      if (nofail !== null) add(rule.ignore, nofail, where);
+      if (nofail !== null) add(rule.ignore, nofail, where, before);
       if (counted === null) continue;
       const [gained, failure] = split(counted, 'mlfgained', where);
       if (gained !== null) add(rule.good, gained, where);
@@ -351,6 +354,16 @@ function embedder(prefJs: string, where: Where): (js: string) => string {
     });
     return `${head}${guard}(?:${parts.join('|')})`;
   };
+}
+
+/**
+ * Negative lookaheads that keep an ignore pattern from applying to a line one of `patterns`
+ * matches. Named groups become plain groups (a name may appear once per regex).
+ */
+function guardedBy(patterns: string[]): string {
+  if (patterns.length === 0) return '';
+  const plain = patterns.map((p) => p.replace(/\(\?<([A-Za-z_]\w*)>/g, '(?:'));
+  return `^${plain.map((p) => (p.startsWith('^') ? `(?!${p.slice(1)})` : `(?!.*?(?:${p}))`)).join('')}`;
 }
 
 function stripHelperGroups(regex: string): string {

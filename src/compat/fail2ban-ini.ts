@@ -164,9 +164,10 @@ export class Fail2banConfig {
    * filter's `[Definition]`. A name written `section/key` reads that section.
    */
   get(section: string, key: string, vars: Record<string, string> = {}): string | undefined {
-    const entry = this.lookup(section, key.toLowerCase(), vars);
+    const k = key.toLowerCase();
+    const entry = this.lookup(section, k, vars);
     if (!entry) return undefined;
-    return this.interpolate(entry, section, vars, [key.toLowerCase()]);
+    return this.interpolate(entry, this.contextOf(section, k), vars, [k]);
   }
 
   /** Interpolates arbitrary text as if it were a value of `section` written at `where`. */
@@ -191,6 +192,17 @@ export class Fail2banConfig {
     return this.raw(section, key);
   }
 
+  /** `other/key` is interpolated in [other], as fail2ban does; anything else in `section`. */
+  private contextOf(section: string, key: string): string {
+    const slash = key.indexOf('/');
+    if (slash <= 0) return section;
+    const sec = key.slice(0, slash);
+    if (sec === 'known' || sec === 'default') return section;
+    if (this.sectionMap.has(sec)) return sec;
+    for (const name of this.sectionMap.keys()) if (name.toLowerCase() === sec) return name;
+    return section;
+  }
+
   private findSectionCaseless(lower: string): Section | undefined {
     for (const [name, s] of this.sectionMap) if (name.toLowerCase() === lower) return s;
     return undefined;
@@ -212,7 +224,7 @@ export class Fail2banConfig {
       // `known/x` inside x's own new value must read the older x, not loop on itself.
       const target = this.lookup(section, key, vars);
       if (!target) throw new ConfigError(`%(${name})s is not defined in [${section}] or [DEFAULT]`, where);
-      return this.interpolate(target, section, vars, [...stack, key]);
+      return this.interpolate(target, this.contextOf(section, key), vars, [...stack, key]);
     });
   }
 }

@@ -1,4 +1,4 @@
-import { classEnd } from './regex-tree.js';
+import { applyEdits, classEnd, type Edit, parseRegexTree } from './regex-tree.js';
 
 /** Which regex language a pattern was written for. */
 export type RegexDialect = 'python' | 'perl';
@@ -31,7 +31,31 @@ const KEEP_ESCAPES = 'dDwWsSbBnrtfv0123456789';
  */
 export function translateRegex(src: string, dialect: RegexDialect): string {
   const t = new Translator(src, dialect);
-  return t.run();
+  return reduceNestedQuantifiers(t.run());
+}
+
+// One repeated atom: a class, an escape, or a plain character, then `*` or `+`.
+const STARRED_ATOM = /^(?:\[(?:\\.|[^\]\\])*\]|\\[dDwWsS]|[^\\()[\]|*+?{}^$])[*+]$/;
+
+/**
+ * `(?:a*|b)*` matches the same text as `(?:a|b)*` but backtracks exponentially when a match fails
+ * (fail2ban's rfc5424 prefix has `(?:[^\]"]*|"[^"]*")*`, which hangs V8 on a bracketed
+ * structured-data field). Inside a repeated group, an alternative that is a single repeated atom
+ * loses its own repetition; the language is unchanged.
+ */
+export function reduceNestedQuantifiers(js: string): string {
+  const tree = parseRegexTree(js);
+  const edits: Edit[] = [];
+  for (const g of tree.groups) {
+    if (!/^(?:[*+]|\{\d+,\})/.test(g.quantifier) || g.kind === 'look' || g.kind === 'cond') continue;
+    const starts = [g.bodyStart, ...g.bars.map((b) => b + 1)];
+    const ends = [...g.bars, g.close];
+    starts.forEach((from, i) => {
+      const branch = js.slice(from, ends[i]);
+      if (STARRED_ATOM.test(branch)) edits.push({ start: ends[i]! - 1, end: ends[i]!, text: '' });
+    });
+  }
+  return edits.length > 0 ? applyEdits(js, edits) : js;
 }
 
 class Translator {

@@ -6,6 +6,7 @@ import { DEFAULT_CONFIG_FILE } from '../core/paths.js';
 import { busConfigSchema } from '../bus/create.js';
 import { firewallConfigSchema } from '../firewall/create.js';
 import { hubSectionSchema } from '../hub/config.js';
+import { sourcesSchema } from '../sources/create.js';
 import { agentSectionSchema, cidrText } from './agent-section.js';
 
 /** `rules:`: which built-in rules run and which rule files are loaded on top. */
@@ -17,13 +18,10 @@ export const rulesSectionSchema = z
   })
   .strict();
 
-// Sections owned by other layers are validated by their own schemas when the layer is built
-// (sources/create.ts, firewall/create.ts, bus/create.ts, hub); here they only need to be objects.
-const section = z.looseObject({});
-
 /**
- * The top-level rampart.yaml: one file for a hub, an agent or both (`rampart up`). Every section
- * is optional; an empty file runs on embedded defaults.
+ * The top-level rampart.yaml: one file for a hub, an agent or both (`rampart up`), composed of
+ * each layer's own section schema. Every section is optional; an empty file runs on embedded
+ * defaults.
  */
 export const rampartConfigSchema = z
   .object({
@@ -32,7 +30,7 @@ export const rampartConfigSchema = z
     data: z.string().optional(),
     agent: agentSectionSchema.default(agentSectionSchema.parse({})),
     rules: rulesSectionSchema.default(rulesSectionSchema.parse({})),
-    sources: z.array(section).default([]),
+    sources: sourcesSchema.default([]),
     firewall: firewallConfigSchema.optional(),
     bus: busConfigSchema.optional(),
     hub: hubSectionSchema.optional(),

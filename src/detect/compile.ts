@@ -1,5 +1,6 @@
 import { parseIPv4, tryParseTarget } from '../core/address.js';
 import { RampartError } from '../core/errors.js';
+import { type Combined, combinePatterns } from './combine.js';
 import { requiredLiteral } from './literal.js';
 import { expandPlaceholders, isInternalGroup } from './placeholders.js';
 import { type LinearMode, compileUserRegex } from './regex-safety.js';
@@ -32,6 +33,7 @@ export interface CompileOptions {
 }
 
 interface Pattern {
+  source: string;
   re: RegExp;
   /** Literal every match contains ('' = none known). */
   literal: string;
@@ -54,7 +56,7 @@ export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): Compiled
         );
       }
       const re = compileUserRegex(source, where(list, i), { linear: opts.linear, onWarning: opts.onWarning });
-      return { re, literal: requiredLiteral(source), hasAddress };
+      return { source, re, literal: requiredLiteral(source), hasAddress };
     });
   const fail = build('patterns', true);
   const ignore = build('ignore', false);
@@ -73,6 +75,9 @@ export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): Compiled
 class Compiled implements CompiledRule {
   private last: RegExpExecArray | null = null;
 
+  private readonly failAll: Combined | null;
+  private readonly goodAll: Combined | null;
+
   constructor(
     readonly spec: RuleSpec,
     private readonly fail: Pattern[],
@@ -80,11 +85,14 @@ class Compiled implements CompiledRule {
     private readonly good: Pattern[],
     private readonly pref: RegExp | undefined,
     private readonly prefilter: string[] | undefined,
-  ) {}
+  ) {
+    this.failAll = combinePatterns(fail.map((p) => p.source));
+    this.goodAll = combinePatterns(good.map((p) => p.source));
+  }
 
   test(text: string): RuleMatch {
     const out = { ip: '' };
-    const kind = this.classify(text, out);
+    const kind = this.run(text, out, false);
     if (kind === 'none') return { kind };
     const fields: Record<string, string> = {};
     const groups = this.last?.groups;
@@ -95,6 +103,11 @@ class Compiled implements CompiledRule {
   }
 
   classify(text: string, out: { ip: string }): RuleMatch['kind'] {
+    return this.run(text, out, true);
+  }
+
+  /** `fast`: use the merged regexes (no field captures); otherwise pattern by pattern. */
+  private run(text: string, out: { ip: string }, fast: boolean): RuleMatch['kind'] {
     this.last = null;
     if (this.prefilter !== undefined && !containsAny(text, this.prefilter)) return 'none';
     let body = text;
@@ -104,9 +117,14 @@ class Compiled implements CompiledRule {
       body = m.groups?.content ?? text;
     }
     let kind: RuleMatch['kind'] = 'none';
-    const hit = this.first(this.fail, body, out);
-    if (hit !== null) kind = 'fail';
-    else if (this.good.length > 0 && this.first(this.good, body, out) !== null) kind = 'good';
+    const hit = fast ? this.merged(this.failAll, this.fail, body, out) : this.first(this.fail, body, out);
+    if (hit) kind = 'fail';
+    else if (
+      this.good.length > 0 &&
+      (fast ? this.merged(this.goodAll, this.good, body, out) : this.first(this.good, body, out))
+    ) {
+      kind = 'good';
+    }
     if (kind === 'none') return kind;
     if (this.ignore.length > 0) {
       const keep = this.last;
@@ -117,6 +135,24 @@ class Compiled implements CompiledRule {
       this.last = keep;
     }
     return kind;
+  }
+
+  /** One run of the merged regex; falls back to pattern by pattern when it cannot decide. */
+  private merged(all: Combined | null, list: Pattern[], body: string, out: { ip: string }): boolean {
+    if (all === null) return this.first(list, body, out) !== null;
+    const m = all.re.exec(body);
+    if (m === null) return false;
+    const groups = all.addressGroups;
+    for (let i = 0; i < groups.length; i++) {
+      const raw = m[groups[i]!];
+      if (raw === undefined) continue;
+      const ip = canonicalAddress(raw);
+      if (ip === null) break;
+      out.ip = ip;
+      return true;
+    }
+    // The first matching pattern captured no valid address (a host name): a later one may.
+    return this.first(list, body, out) !== null;
   }
 
   /** The first pattern that matches with a valid address; sets `out.ip` and `this.last`. */

@@ -96,7 +96,6 @@ export class Batcher {
       this.timer = undefined;
       void this.run();
     }, delay);
-    this.timer.unref?.();
   }
 
   private async run(): Promise<void> {
@@ -120,7 +119,7 @@ export class Batcher {
     this.running = undefined;
     if (this.closed) return;
     if (this.failures > 0) {
-      // Keep the retry timer referenced: a failed batch must not be dropped by an idle exit.
+      // Timers stay referenced: a staged batch must keep the process alive until it applies.
       const delay = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
       this.timer = setTimeout(() => {
         this.timer = undefined;

@@ -66,7 +66,9 @@ export class IpsetFirewall implements Firewall {
   private readonly opts: IpsetOptions;
   private readonly program: string;
   private readonly defaultSet: string;
-  private readonly staged = new Map<string, Staged>();
+  private staged: Staged[] = [];
+  /** The last commit failed: de-duplicate before retrying (see compact). */
+  private failed = false;
   private readonly names = new Map<string, IpsetNames>();
   private headers: Map<string, IpsetHeader> | undefined;
   private readonly warnedNoTimeout = new Set<string>();
@@ -99,7 +101,7 @@ export class IpsetFirewall implements Firewall {
       // Only what is missing: an existing set, the operator's or ours, is used as it is.
       const missing = [...this.names.values()].flatMap((n) => this.createLines(n));
       if (missing.length > 0) {
-        await this.restore(missing, 'creating sets');
+        await this.restore(missing.map((l) => `${l}\n`).join(''), 'creating sets', (n) => missing[n - 1]);
         this.headers = await readHeaders(this.program, this.runner());
       }
     }
@@ -135,46 +137,67 @@ export class IpsetFirewall implements Firewall {
   private stage(target: Target, timeout: DurationSeconds | undefined, set?: string): void {
     const logical = set ?? this.defaultSet;
     const kind = kindOf(target);
-    const kset = this.namesFor(logical)[kind];
-    const key = `${kset} ${target.text}`;
-    // Re-insert so the latest intent wins and keeps its place at the end of the batch.
-    this.staged.delete(key);
-    this.staged.set(key, { logical, kind, kset, target, timeout });
+    // Append-only, no de-duplication: ipset applies the lines in order under -exist, so the last
+    // change to an element wins in the kernel exactly as it would in a map, and a million adds
+    // cost a million array pushes instead of a million hash-table inserts.
+    this.staged.push({ logical, kind, kset: this.namesFor(logical)[kind], target, timeout });
   }
 
+  /** Staged operations (an address staged twice counts twice). */
   pending(): number {
-    return this.staged.size;
+    return this.staged.length;
   }
 
+  /** Applies everything staged in one `ipset -exist restore`; the counts are of operations. */
   async commit(): Promise<CommitResult> {
-    if (this.staged.size === 0) return { added: 0, deleted: 0 };
-    const batch = [...this.staged.values()];
+    if (this.staged.length === 0) return { added: 0, deleted: 0 };
+    if (this.failed) this.compact();
+    // Ops staged while ipset runs are appended after this prefix and stay for the next commit.
+    const batch = this.staged.slice();
     const prelude = await this.prepare(batch);
-    const lines: string[] = [];
+    const head = new Map<string, string>();
+    for (const s of batch) {
+      if (head.has(s.kset)) continue;
+      const timeouts = prelude.created.has(s.kset) || this.headers!.get(s.kset)?.timeout === true;
+      head.set(s.kset, timeouts ? 't' : '');
+    }
+    let text = prelude.lines.map((l) => `${l}\n`).join('');
     let added = 0;
     let deleted = 0;
     for (const s of batch) {
       if (s.timeout === undefined) {
-        lines.push(`del ${s.kset} ${s.target.text}`);
+        text += `del ${s.kset} ${s.target.text}\n`;
         deleted++;
-        continue;
+      } else if (head.get(s.kset) === '') {
+        text += `add ${s.kset} ${s.target.text}\n`;
+        added++;
+      } else {
+        const t = s.timeout === null ? 0 : s.timeout >= IPSET_MAX_TIMEOUT ? IPSET_MAX_TIMEOUT : Math.max(1, Math.ceil(s.timeout));
+        text += `add ${s.kset} ${s.target.text} timeout ${t}\n`;
+        added++;
       }
-      added++;
-      if (!this.headers!.get(s.kset)?.timeout && !prelude.created.has(s.kset)) {
-        lines.push(`add ${s.kset} ${s.target.text}`);
-        continue;
-      }
-      const t = s.timeout === null ? 0 : Math.min(Math.max(1, Math.ceil(s.timeout)), IPSET_MAX_TIMEOUT);
-      lines.push(`add ${s.kset} ${s.target.text} timeout ${t}`);
     }
-    await this.restore([...prelude.lines, ...lines], 'commit', prelude.lines.length, batch);
-    for (const s of batch) {
-      const key = `${s.kset} ${s.target.text}`;
-      // Staged again while the batch ran: keep the newer intent.
-      if (this.staged.get(key) === s) this.staged.delete(key);
+    try {
+      await this.restore(text, 'commit', (n) => prelude.lines[n - 1] ?? batch[n - 1 - prelude.lines.length]);
+    } catch (err) {
+      this.failed = true;
+      throw err;
     }
+    this.failed = false;
+    this.staged.splice(0, batch.length);
     if (prelude.created.size > 0) this.headers = await readHeaders(this.program, this.runner());
     return { added, deleted };
+  }
+
+  /**
+   * Keeps only the last op per element. Needed after a failure: an add that failed (set full)
+   * and was then cancelled by a delete must not be sent, and fail, again.
+   */
+  private compact(): void {
+    const last = new Map<string, number>();
+    this.staged.forEach((s, i) => last.set(`${s.kset} ${s.target.text}`, i));
+    const keep = this.staged.filter((s, i) => last.get(`${s.kset} ${s.target.text}`) === i);
+    this.staged = keep;
   }
 
   /** Finds the sets a batch needs; missing ones are created (create: true) or an error. */
@@ -228,35 +251,39 @@ export class IpsetFirewall implements Firewall {
    * Runs one `ipset -exist restore`. ipset applies lines in order and stops at the first failure,
    * which it reports as "Error in line N"; the lines before it are applied. Every line is
    * idempotent under -exist, so the whole batch stays staged and is simply sent again next time.
+   * `lineAt(n)` says what line n was, for the error.
    */
-  private async restore(lines: string[], what: string, offset = 0, batch?: Staged[]): Promise<void> {
-    if (lines.length === 0) return;
-    const r = await runTool(this.program, ['-exist', 'restore'], {
-      ...this.runner(),
-      input: `${lines.join('\n')}\n`,
-    });
+  private async restore(text: string, what: string, lineAt: (n: number) => string | Staged | undefined): Promise<void> {
+    if (text.length === 0) return;
+    const r = await runTool(this.program, ['-exist', 'restore'], { ...this.runner(), input: text });
     if (r.code === 0 && !r.spawnError) return;
     const m = /Error in line (\d+): (.*)/.exec(r.stderr);
     if (!m || r.spawnError) throw new RampartError('E_FIREWALL', toolFailure(`ipset: ${what}`, r));
     const n = Number(m[1]);
     const reason = m[2]!.trim();
-    const line = lines[n - 1] ?? '';
-    const s = batch?.[n - 1 - offset];
-    const [verb, kset = '?', word = '?'] = line.split(' ');
-    const elem = verb === 'add' || verb === 'del' ? word : `(${verb} ${word})`;
+    const line = lineAt(n);
+    const total = text.split('\n').length - 1;
+    let kset = '?';
+    let elem = '?';
+    let where = '';
+    if (typeof line === 'string') {
+      const words = line.split(' ');
+      kset = words[1] ?? '?';
+      elem = `(${words[0]} ${kset})`;
+    } else if (line) {
+      kset = line.kset;
+      elem = line.target.text;
+      where = ` (logical set "${line.logical}")`;
+    }
     if (/is full/.test(reason)) {
       const max = this.headers?.get(kset)?.maxelem;
       throw new RampartError(
         'E_FIREWALL',
-        `ipset: set "${kset}" is full${max ? ` (maxelem ${max})` : ''}: could not add ${elem} (batch line ${n} of ${lines.length}); ` +
+        `ipset: set "${kset}" is full${max ? ` (maxelem ${max})` : ''}: could not add ${elem} (batch line ${n} of ${total}); ` +
           'raise maxelem (a new set is needed: ipset cannot grow maxelem) or shorten ban times',
       );
     }
-    const where = s ? ` (logical set "${s.logical}")` : '';
-    throw new RampartError(
-      'E_FIREWALL',
-      `ipset: ${what}: set "${kset}"${where}, element ${elem}, batch line ${n}: ${reason}`,
-    );
+    throw new RampartError('E_FIREWALL', `ipset: ${what}: set "${kset}"${where}, element ${elem}, batch line ${n}: ${reason}`);
   }
 
   async list(set?: string): Promise<FirewallEntry[]> {

@@ -48,7 +48,10 @@ interface KernelSet {
   name: string;
   family: 4 | 6;
   interval: boolean;
-  /** What rampart applied and believes the kernel holds (by canonical text). */
+  /**
+   * Interval sets only: every range rampart applied, nested ones included (by canonical text),
+   * which is what lets a nested ban avoid nft's overlap error.
+   */
   applied: Map<string, Tracked>;
 }
 
@@ -65,6 +68,8 @@ export class NftablesFirewall implements Firewall {
   readonly name = 'nftables';
   private readonly staging = new Staging();
   private readonly sets = new Map<string, KernelSet>();
+  /** logical set → kind → kernel set, so a million-element batch resolves names once. */
+  private readonly lookup = new Map<string, Partial<Record<Kind, KernelSet>>>();
   private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | keyof ToolRunner>> & ToolRunner;
   private readonly names: Record<string, KernelSetNames>;
   private readonly log: Logger;
@@ -130,6 +135,19 @@ export class NftablesFirewall implements Firewall {
   /** The kernel set for a target, declaring a new logical set on first use in own-table mode. */
   private setFor(logical: string, t: Target): KernelSet {
     const kind = this.kindOf(t);
+    let byKind = this.lookup.get(logical);
+    if (!byKind) {
+      byKind = {};
+      this.lookup.set(logical, byKind);
+    }
+    const hit = byKind[kind];
+    if (hit) return hit;
+    const ks = this.resolveSet(logical, t, kind);
+    byKind[kind] = ks;
+    return ks;
+  }
+
+  private resolveSet(logical: string, t: Target, kind: Kind): KernelSet {
     const name = this.kernelName(logical, kind);
     if (!name || (this.opts.setOnly && !this.names[logical])) {
       throw new RampartError(
@@ -277,14 +295,14 @@ export class NftablesFirewall implements Firewall {
       )
         throw err;
       this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
-      for (const ks of this.sets.values()) ks.applied.clear();
+      for (const ks of this.sets.values()) this.forget(ks);
       const again = this.plan(ops, Date.now());
       await this.apply([...this.declaration(), ...again.lines], 'commit', ops);
       plan.after = again.after;
       plan.result = again.result;
     }
     this.declared = true;
-    for (const [ks, applied] of plan.after) ks.applied = applied;
+    for (const update of plan.after) update();
     this.staging.settle(ops);
     return plan.result;
   }
@@ -299,57 +317,53 @@ export class NftablesFirewall implements Firewall {
       else bySet.set(ks, [op]);
     }
     const lines: ScriptLine[] = [];
-    const after = new Map<KernelSet, Map<string, Tracked>>();
+    const after: Array<() => void> = [];
     const result = { added: 0, deleted: 0 };
     for (const [ks, list] of bySet) {
+      const where = this.where;
+      if (!ks.interval) {
+        // Plain sets can hold a million elements: one pass, no copy. They are not mirrored in
+        // memory (the agent's decision store is the record, and a rebuild reloads from it).
+        const addText: string[] = [];
+        const addLeft: DurationSeconds[] = [];
+        const dels: string[] = [];
+        for (const op of list) {
+          const left = op.op === 'add' ? remaining(op, now) : 0;
+          if (op.op === 'add' && left !== 0) {
+            addText.push(op.target.text);
+            addLeft.push(left);
+            result.added++;
+          } else {
+            dels.push(op.target.text);
+            if (op.op === 'delete') result.deleted++;
+          }
+        }
+        // `delete element` fails the whole batch when the element already expired: adding it
+        // first in the same transaction makes the delete always valid.
+        lines.push(...elementLines('add', where, ks.name, dels, (i) => dels[i]!));
+        lines.push(...elementLines('delete', where, ks.name, dels, (i) => dels[i]!));
+        lines.push(...elementLines('add', where, ks.name, addText, (i) => elementText(addText[i]!, addLeft[i]!)));
+        continue;
+      }
       const next = new Map(ks.applied);
-      for (const [k, t] of next)
-        if (t.expiresAt !== null && t.expiresAt + EXPIRY_GRACE_MS < now) next.delete(k);
+      for (const [k, t] of next) if (t.expiresAt !== null && t.expiresAt + EXPIRY_GRACE_MS < now) next.delete(k);
       for (const op of list) {
         const left = op.op === 'add' ? remaining(op, now) : 0;
         if (op.op === 'add' && left !== 0) {
-          next.set(op.target.text, {
-            target: op.target,
-            expiresAt: left === null ? null : now + left * 1000,
-          });
+          next.set(op.target.text, { target: op.target, expiresAt: left === null ? null : now + left * 1000 });
           result.added++;
         } else {
           next.delete(op.target.text);
           if (op.op === 'delete') result.deleted++;
         }
       }
-      after.set(ks, next);
-      const where = `${this.where}`;
+      after.push(() => {
+        ks.applied = next;
+      });
       const render = (list: Tracked[]) => (i: number) => {
         const t = list[i]!;
-        return elementText(
-          t.target.text,
-          t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000),
-        );
+        return elementText(t.target.text, t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000));
       };
-      if (!ks.interval) {
-        const adds: Tracked[] = [];
-        const dels: string[] = [];
-        for (const op of list) {
-          const t = next.get(op.target.text);
-          if (t) adds.push(t);
-          else dels.push(op.target.text);
-        }
-        // `delete element` fails the whole batch when the element already expired: adding it
-        // first in the same transaction makes the delete always valid.
-        lines.push(...elementLines('add', where, ks.name, dels, (i) => dels[i]!));
-        lines.push(...elementLines('delete', where, ks.name, dels, (i) => dels[i]!));
-        lines.push(
-          ...elementLines(
-            'add',
-            where,
-            ks.name,
-            adds.map((t) => t.target.text),
-            render(adds),
-          ),
-        );
-        continue;
-      }
       const oldTops = topLevel(
         [...ks.applied.values()].filter((t) => t.expiresAt === null || t.expiresAt + EXPIRY_GRACE_MS >= now),
       );
@@ -427,7 +441,7 @@ export class NftablesFirewall implements Firewall {
     }
     await this.apply(lines, 'rebuild');
     this.declared = true;
-    for (const [ks, content] of next) ks.applied = content;
+    for (const [ks, content] of next) if (ks.interval) ks.applied = content;
     return desired.length;
   }
 
@@ -439,7 +453,7 @@ export class NftablesFirewall implements Firewall {
       targets.map((ks) => ({ text: `flush set ${this.where} ${ks.name}`, set: ks.name })),
       'flush',
     );
-    for (const ks of targets) ks.applied.clear();
+    for (const ks of targets) this.forget(ks);
   }
 
   async list(set?: string): Promise<FirewallEntry[]> {
@@ -465,7 +479,17 @@ export class NftablesFirewall implements Firewall {
         `nftables: cannot list set ${this.where} ${ks.name}: ${firstLine(r.stderr)}`,
       );
     }
-    return parseListedSet(r.stdout);
+    try {
+      return parseListedSet(r.stdout);
+    } catch (err) {
+      throw new RampartError('E_FIREWALL', `nftables: cannot read set ${this.where} ${ks.name}: nft printed no valid JSON`, {
+        cause: err,
+      });
+    }
+  }
+
+  private forget(ks: KernelSet): void {
+    ks.applied.clear();
   }
 
   async shutdown(): Promise<void> {
@@ -480,7 +504,7 @@ export class NftablesFirewall implements Firewall {
       'destroy',
     );
     this.declared = false;
-    for (const ks of this.sets.values()) ks.applied.clear();
+    for (const ks of this.sets.values()) this.forget(ks);
   }
 
   private nft(args: string[], input: string) {
@@ -496,7 +520,7 @@ export class NftablesFirewall implements Firewall {
       const first = script.find((l) => l.elements?.length);
       throw new RampartError(
         'E_FIREWALL',
-        `nftables: cannot run "${this.opts.nft}" (${r.spawnError.code ?? r.spawnError.message}) for ${what} of set ${first?.set ?? this.opts.table}${first ? `, element ${first.elements![0]}` : ''}: install nftables or set firewall.nftables.nft${staged}`,
+        `nftables: cannot run "${this.opts.nft}" (${r.spawnError.code ?? r.spawnError.message}) for ${what} of ${first ? `set ${this.where} ${first.set}, element ${first.elements![0]}` : `table ${this.where}`}: install nftables or set firewall.nftables.nft${staged}`,
         { cause: r.spawnError },
       );
     }

@@ -20,29 +20,57 @@ export interface StagedOp {
  * the ops that were not replaced meanwhile; on failure everything stays staged for the retry.
  */
 export class Staging {
-  private readonly ops = new Map<string, StagedOp>();
+  /** set → target text → op. Nested rather than one joined key: no string building per ban. */
+  private readonly ops = new Map<string, Map<string, StagedOp>>();
+  private count = 0;
+  /** Bumped on every change, so settling a batch nobody touched since is one clear(). */
+  private version = 0;
+  private snapshotVersion = -1;
 
   add(target: Target, timeout: DurationSeconds, set = DEFAULT_SET): void {
-    this.ops.set(`${set}\0${target.text}`, { op: 'add', target, set, timeout, at: Date.now() });
+    this.put({ op: 'add', target, set, timeout, at: Date.now() });
   }
 
   delete(target: Target, set = DEFAULT_SET): void {
-    this.ops.set(`${set}\0${target.text}`, { op: 'delete', target, set, timeout: null, at: Date.now() });
+    this.put({ op: 'delete', target, set, timeout: null, at: Date.now() });
+  }
+
+  private put(op: StagedOp): void {
+    this.version++;
+    let inSet = this.ops.get(op.set);
+    if (!inSet) {
+      inSet = new Map();
+      this.ops.set(op.set, inSet);
+    }
+    const before = inSet.size;
+    inSet.set(op.target.text, op);
+    this.count += inSet.size - before;
   }
 
   get size(): number {
-    return this.ops.size;
+    return this.count;
   }
 
   snapshot(): StagedOp[] {
-    return [...this.ops.values()];
+    this.snapshotVersion = this.version;
+    const out: StagedOp[] = [];
+    for (const inSet of this.ops.values()) for (const op of inSet.values()) out.push(op);
+    return out;
   }
 
   /** Forgets ops that were applied, keeping any that were restaged while the commit ran. */
   settle(applied: StagedOp[]): void {
+    if (this.version === this.snapshotVersion && applied.length === this.count) {
+      this.ops.clear();
+      this.count = 0;
+      return;
+    }
     for (const op of applied) {
-      const key = `${op.set}\0${op.target.text}`;
-      if (this.ops.get(key) === op) this.ops.delete(key);
+      const inSet = this.ops.get(op.set);
+      if (inSet?.get(op.target.text) === op) {
+        inSet.delete(op.target.text);
+        this.count--;
+      }
     }
   }
 }

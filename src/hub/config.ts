@@ -1,6 +1,9 @@
 import { z } from 'zod';
+import { busConfigSchema } from '../bus/create.js';
+import type { RampartConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
+import type { HubOptions } from './hub.js';
 import type { PolicyConfig } from './policy.js';
 
 const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
@@ -78,5 +81,48 @@ export function resolveHubSection(raw: unknown, file?: string): ResolvedHubSecti
     joinTtlMs: ms(h.joinTtl),
     tls: h.tls,
     policy,
+  };
+}
+
+/** Command-line flags that override the config file (`rampart hub`, `rampart up`). */
+export interface HubFlagOverrides {
+  dataDir: string;
+  fleet?: string;
+  listen?: string;
+  apiPort?: number;
+  brokerPort?: number;
+}
+
+/**
+ * Everything startHub needs from a loaded rampart.yaml plus the command-line flags (flags win):
+ * validates `hub:` and `bus:`, naming file and key on error. Add `log` and call startHub.
+ */
+export function hubStartOptions(
+  cfg: RampartConfig & { file?: string },
+  flags: HubFlagOverrides,
+): Omit<HubOptions, 'log'> {
+  const section = resolveHubSection(cfg.hub, cfg.file);
+  const bus = busConfigSchema.safeParse(cfg.bus ?? {});
+  if (!bus.success) {
+    const issue = bus.error.issues[0]!;
+    throw new ConfigError(issue.message, {
+      file: cfg.file,
+      key: ['bus', ...issue.path.map(String)].join('.'),
+    });
+  }
+  return {
+    dataDir: flags.dataDir,
+    fleet: flags.fleet ?? cfg.fleet,
+    listen: flags.listen ?? section.listen,
+    apiPort: flags.apiPort ?? section.port,
+    brokerPort: flags.brokerPort,
+    publicUrl: section.publicUrl,
+    bus: bus.data,
+    retentionMs: section.retentionMs,
+    joinTtlMs: section.joinTtlMs,
+    tls: section.tls,
+    policy: section.policy,
+    allowlist: cfg.allowlist,
+    configFile: cfg.file,
   };
 }

@@ -31,7 +31,9 @@ const TAG_TOKEN = /^[^\s[\]]{1,64}(\[[^\s\]]*\])?:$|^[^\s[\]]{1,64}\[[^\s\]]*\]$
  * senders such as `logger -u` do), the way a syslog daemon writes its own or the peer's name.
  */
 export function parseSyslog(raw: string, fallbackHost = 'localhost'): SyslogMessage {
-  let s = raw.replace(/[\r\n\0]+$/, '');
+  let end = raw.length;
+  while (end > 0 && (raw[end - 1] === '\n' || raw[end - 1] === '\r' || raw[end - 1] === '\0')) end--;
+  let s = end === raw.length ? raw : raw.slice(0, end);
   let facility: number | undefined;
   let severity: number | undefined;
   const pri = /^<(\d{1,3})>/.exec(s);
@@ -42,10 +44,11 @@ export function parseSyslog(raw: string, fallbackHost = 'localhost'): SyslogMess
     const v5424 = RFC5424_HEAD.exec(s);
     if (v5424) {
       const m = parse5424(s.slice(v5424[0].length), fallbackHost);
-      if (m) return { ...m, facility, severity, format: 'rfc5424' };
+      if (m) return { text: m.text, time: m.time, facility, severity, format: 'rfc5424' };
     }
   }
-  return { ...parse3164(s, fallbackHost), facility, severity, format: 'rfc3164' };
+  const m = parse3164(s, fallbackHost);
+  return { text: m.text, time: m.time, facility, severity, format: 'rfc3164' };
 }
 
 function parse3164(s: string, fallbackHost: string): { text: string; time?: number } {
@@ -130,9 +133,20 @@ function isoToMs(m: RegExpExecArray): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+let cachedSecond = Number.NaN;
+let cachedText = '';
+
 /** `Mmm dd hh:mm:ss` in local time, day space-padded, as syslog daemons write files. */
 export function traditionalTime(ms: number): string {
-  const d = new Date(ms);
+  // Messages arrive in bursts within one second: format each second once.
+  const second = Math.floor(ms / 1000);
+  if (second === cachedSecond) return cachedText;
+  cachedSecond = second;
+  cachedText = formatLocal(new Date(ms));
+  return cachedText;
+}
+
+function formatLocal(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }

@@ -71,7 +71,10 @@ function toNode(r: NodeRow): NodeRecord {
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
-  private readonly appendTx: (inputs: DecisionInput[], offences: Array<{ target: string; at: number }>) => Decision[];
+  private readonly appendTx: (
+    inputs: DecisionInput[],
+    offences: Array<{ target: string; at: number }>,
+  ) => Decision[];
 
   constructor(file: string) {
     try {
@@ -165,25 +168,30 @@ export class SqliteStore implements Store {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
     };
-    const tx = db.transaction((inputs: DecisionInput[], offences: Array<{ target: string; at: number }>): Decision[] => {
-      let seq = this.stmt.head.get()!.seq;
-      const out: Decision[] = [];
-      for (const input of inputs) {
-        seq++;
-        const d: Decision = { ...input, id: input.id ?? randomUUID(), seq };
-        this.stmt.insert.run(d);
-        if (d.action === 'ban') this.stmt.upsertActive.run(d.target, d.set, d.seq, d.expiresAt);
-        else this.stmt.deleteActive.run(d.target, d.set);
-        out.push(d);
-      }
-      this.stmt.setHead.run(seq);
-      for (const o of offences) this.stmt.recordBan.run(o.target, o.at);
-      return out;
-    });
+    const tx = db.transaction(
+      (inputs: DecisionInput[], offences: Array<{ target: string; at: number }>): Decision[] => {
+        let seq = this.stmt.head.get()!.seq;
+        const out: Decision[] = [];
+        for (const input of inputs) {
+          seq++;
+          const d: Decision = { ...input, id: input.id ?? randomUUID(), seq };
+          this.stmt.insert.run(d);
+          if (d.action === 'ban') this.stmt.upsertActive.run(d.target, d.set, d.seq, d.expiresAt);
+          else this.stmt.deleteActive.run(d.target, d.set);
+          out.push(d);
+        }
+        this.stmt.setHead.run(seq);
+        for (const o of offences) this.stmt.recordBan.run(o.target, o.at);
+        return out;
+      },
+    );
     this.appendTx = (inputs, offences) => tx.immediate(inputs, offences);
   }
 
-  async append(inputs: DecisionInput[], offences: Array<{ target: string; at: number }> = []): Promise<Decision[]> {
+  async append(
+    inputs: DecisionInput[],
+    offences: Array<{ target: string; at: number }> = [],
+  ): Promise<Decision[]> {
     if (inputs.length === 0 && offences.length === 0) return [];
     return this.guard(() => this.appendTx(inputs, offences));
   }

@@ -84,6 +84,7 @@ export function runSamples(filterDir: string, logDir: string, filter: string): S
       if (m[1] !== 'failJSON' || ignoreBlock) continue;
       variants ??= [load({})];
       const line = lines[++i] ?? '';
+      if (process.env.DBG) process.stderr.write(`${files[fi]}:${i + 1}\n`);
       for (const v of variants) {
         if (data.constraint && !evalCondition(data.constraint, filter, v.opts)) continue;
         const host: string | undefined = data.host;

@@ -36,9 +36,17 @@ export class Proc {
       const hit = this.lines.find(pred);
       if (hit) return hit;
       if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before ${what}:\n${this.text.join('')}`);
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}:\n${this.text.join('')}`);
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}:\n${this.text.join('')}\n${this.tail()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+
+  /** The last log lines, for failure messages. */
+  tail(n = 12): string {
+    return this.lines
+      .slice(-n)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
   }
 
   count(pred: (l: Record<string, unknown>) => boolean): number {

@@ -270,3 +270,36 @@ describe('hub decision log across restarts and retention', () => {
     }
   });
 });
+
+describe('hub rate limits', () => {
+  it('a node over its budget is refused and counted; another node and the operator are not affected', async () => {
+    const t = await startTestHub({ policy: { rateBurst: 2, ratePerMinute: 0 } });
+    try {
+      const a = await t.enrol('flood');
+      const b = await t.enrol('calm');
+      const report = (name: string, keys: typeof a.keys, ip: string) =>
+        seal(
+          'report',
+          { target: ip, rule: 'sshd', reason: '', hits: 5, duration: 60, at: Date.now() },
+          name,
+          keys.privateKey,
+        ).toString();
+      const results: string[] = [];
+      for (let i = 1; i <= 5; i++) {
+        results.push(
+          (await t.call('POST', '/v1/reports', report('flood', a.keys, `203.0.113.${i}`), a.token)).json
+            .result,
+        );
+      }
+      expect(results).toEqual(['ban', 'ban', 'refused', 'refused', 'refused']);
+      expect(await t.hub.metrics.value('rampart_hub_reports_total', { result: 'rate-limited' })).toBe(3);
+      expect(
+        (await t.call('POST', '/v1/reports', report('calm', b.keys, '203.0.113.50'), b.token)).json.result,
+      ).toBe('ban');
+      expect((await t.call('POST', '/v1/decisions', { target: '203.0.113.60' })).status).toBe(201);
+      expect((await t.call('GET', '/v1/decisions/active')).json.decisions).toHaveLength(4);
+    } finally {
+      await t.close();
+    }
+  });
+});

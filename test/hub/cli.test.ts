@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -135,6 +135,15 @@ describe.skipIf(req.skip)('hub CLI end to end (node dist/cli/main.js)', () => {
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
+  });
+
+  it('a bad config file is exit 2 naming the file and key, before anything starts', () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'hub:\n  policy:\n    bantime: soon\n');
+    const r = run(['hub', '--config', file, '--data', join(dir, 'other'), '--port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(new RegExp(`${file}:(\\d+:)? hub\\.policy\\.bantime: .*not a duration`));
+    expect(run(['hub', '--port', 'eighty']).code).toBe(2);
   });
 
   it('SIGTERM shuts the hub down cleanly (exit 0)', async () => {

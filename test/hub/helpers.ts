@@ -13,7 +13,12 @@ export interface TestHub {
     path: string,
     body?: unknown,
     token?: string,
-  ): Promise<{ status: number; json: any; text: string }>;
+  ): Promise<{
+    status: number;
+    // biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field by the assertions
+    json: any;
+    text: string;
+  }>;
   /** Invites and joins a node; returns its key pair and node token. */
   enrol(name: string): Promise<{ keys: KeyPair; token: string }>;
   restart(more?: Partial<HubOptions>): Promise<void>;

@@ -4,7 +4,8 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveHubSection } from '../../src/hub/config.js';
+import { rampartConfigSchema } from '../../src/config/schema.js';
+import { hubStartOptions, resolveHubSection } from '../../src/hub/config.js';
 import { startHub } from '../../src/hub/hub.js';
 import { requirements } from '../helpers/requirements.js';
 import { startTestHub } from './helpers.js';
@@ -31,28 +32,13 @@ describe.skipIf(req.skip)('hub API over TLS', () => {
   it('serves https with the given certificate and advertises an https URL', async () => {
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
+    const args = 'req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1';
     execFileSync(
       'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
+      [...args.split(' '), '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+      {
+        stdio: 'ignore',
+      },
     );
     const t = await startTestHub({ tls: { cert, key } });
     try {
@@ -105,5 +91,27 @@ describe('hub startup errors and config', () => {
     );
     expect(() => resolveHubSection({ prot: 1 }, 'f.yaml')).toThrow(/hub: .*prot/);
     expect(() => resolveHubSection({ port: 70000 })).toThrow(/hub\.port/);
+  });
+
+  it('flags override the file; a bad bus section names bus.KEY', () => {
+    const cfg = {
+      ...rampartConfigSchema.parse({
+        fleet: 'prod',
+        hub: { listen: '0.0.0.0', port: 9000 },
+        allowlist: ['10.0.0.0/8'],
+      }),
+      file: 'r.yaml',
+    };
+    expect(hubStartOptions(cfg, { dataDir: '/d', apiPort: 0 })).toMatchObject({
+      dataDir: '/d',
+      fleet: 'prod',
+      listen: '0.0.0.0',
+      apiPort: 0,
+      bus: { type: 'embedded' },
+      allowlist: ['10.0.0.0/8'],
+    });
+    // The file loader validates too; this checks the options builder on its own.
+    const bad = { ...rampartConfigSchema.parse({}), bus: { type: 'mqtt' } as never, file: 'r.yaml' };
+    expect(() => hubStartOptions(bad, { dataDir: '/d' })).toThrow(/r\.yaml: bus\.url: .*mqtt:\/\//);
   });
 });

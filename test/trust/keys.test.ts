@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   publicKeyToText,
   rawPublicKey,
 } from '../../src/trust/keys.js';
+import { readSecretFile, writeSecretFile } from '../../src/trust/secret-file.js';
 
 let dir: string;
 beforeEach(() => {
@@ -56,5 +57,16 @@ describe('keys', () => {
     expect(fingerprint(a.privateKey)).toBe(fingerprint(a.publicKey));
     expect(fingerprint(a.publicKey)).not.toBe(fingerprint(b.publicKey));
     expect(rawPublicKey(a.publicKey)).toHaveLength(32);
+  });
+
+  it('keys - exclusive secret writes keep the first file; leave no temp files behind', () => {
+    const f = join(dir, 'sub', 'admin.token');
+    expect(writeSecretFile(f, 'first', { exclusive: true })).toBe(true);
+    expect(writeSecretFile(f, 'second', { exclusive: true })).toBe(false);
+    expect(readSecretFile(f)).toBe('first');
+    expect(statSync(join(dir, 'sub')).mode & 0o777).toBe(0o700);
+    expect(writeSecretFile(f, 'third')).toBe(true);
+    expect(readSecretFile(f)).toBe('third');
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['admin.token']);
   });
 });

@@ -37,39 +37,20 @@ export function register(program: Command): void {
         const apiPort = port(o.port, '--port');
         const brokerPort = port(o.brokerPort, '--broker-port');
         const { loadConfig } = await import('../../config/schema.js');
-        const { resolveHubSection } = await import('../../hub/config.js');
-        const { busConfigSchema } = await import('../../bus/create.js');
+        const { hubStartOptions } = await import('../../hub/config.js');
         const { startHub } = await import('../../hub/hub.js');
         const { createLogger } = await import('../../core/logger.js');
         const cfg = loadConfig(o.config);
-        const section = resolveHubSection(cfg.hub, cfg.file);
-        const bus = busConfigSchema.safeParse(cfg.bus ?? {});
-        if (!bus.success) {
-          const issue = bus.error.issues[0]!;
-          const { ConfigError } = await import('../../core/errors.js');
-          throw new ConfigError(issue.message, {
-            file: cfg.file,
-            key: ['bus', ...issue.path.map(String)].join('.'),
-          });
-        }
-        const log = createLogger({ stream: 'stdout', name: 'rampart-hub' });
         const dataDir = o.data ?? cfg.data ?? defaultDataDir();
-        const hub = await startHub({
+        const start = hubStartOptions(cfg, {
           dataDir,
-          fleet: o.fleet ?? cfg.fleet,
-          listen: o.listen ?? section.listen,
-          apiPort: apiPort ?? section.port,
+          fleet: o.fleet,
+          listen: o.listen,
+          apiPort,
           brokerPort,
-          publicUrl: section.publicUrl,
-          bus: bus.data,
-          retentionMs: section.retentionMs,
-          joinTtlMs: section.joinTtlMs,
-          tls: section.tls,
-          policy: section.policy,
-          allowlist: cfg.allowlist,
-          configFile: cfg.file,
-          log,
         });
+        const log = createLogger({ stream: 'stdout', name: 'rampart-hub' });
+        const hub = await startHub({ ...start, log });
         process.stderr.write(
           `rampart hub: API ${hub.url} (fleet "${hub.fleet}"), bus ${hub.busInfo.type} ${hub.busInfo.url}\n` +
             `  data: ${dataDir}/hub (admin token in admin.token)\n` +

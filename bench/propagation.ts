@@ -1,0 +1,213 @@
+/**
+ * Fleet propagation, end to end with real processes: a hub and N agents, each in its own network
+ * namespace, every one the real CLI with nftables. Latency runs from a failing sshd line appended
+ * to agent 1's log to the address being in the kernel set of every other agent (seen by
+ * `nft monitor` in each namespace); throughput is bans posted to the hub API until all are in every
+ * agent's kernel set, checked element by element (no loss). CrowdSec's firewall bouncer polls its
+ * API every 10 s by default, so its propagation is up to ~11 s: printed as a ratio.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Host, type Lan, createLan } from '../test/helpers/netns.js';
+import { type Proc, appendLog, cli, createLog, rampart, removeDir, sshdFailures, tempDir } from '../test/fleet/harness.js';
+import type { Emit } from './list.js';
+
+const CROWDSEC_WORST_MS = 11_000;
+
+interface Fleet {
+  lan: Lan;
+  hubHost: Host;
+  hubDir: string;
+  agents: Host[];
+  logs: string[];
+  procs: Proc[];
+  destroy(): Promise<void>;
+}
+
+async function startFleet(n: number): Promise<Fleet> {
+  const lan = await createLan(n + 1, 'prop');
+  const hubHost = lan.hosts[0]!;
+  const agents = lan.hosts.slice(1);
+  const dirs: string[] = [];
+  const procs: Proc[] = [];
+  const hubDir = tempDir('bhub');
+  dirs.push(hubDir);
+  const destroy = async () => {
+    for (const p of procs.reverse()) await p.stop();
+    await lan.destroy();
+    for (const d of dirs) removeDir(d);
+  };
+  try {
+    const hub = rampart(hubHost, ['hub', '--data', hubDir, '--listen', hubHost.v4]);
+    procs.push(hub);
+    await hub.waitFor((l) => l.msg === 'hub started', 30_000, 'hub');
+    const logs: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const dir = tempDir(`bagent${i}`);
+      dirs.push(dir);
+      logs.push(join(dir, 'auth.log'));
+      createLog(logs[i]!);
+      const { token } = JSON.parse(await cli(hubHost, ['nodes', 'add', `a${i}`, '--data', hubDir, '--json'])) as { token: string };
+      await cli(agents[i]!, ['join', token, '--data', dir]);
+    }
+    for (let i = 0; i < n; i++) {
+      const p = rampart(agents[i]!, ['agent', '--data', dirs[i + 1]!, '--watch', logs[i]!, '--firewall', 'nftables']);
+      procs.push(p);
+    }
+    for (const p of procs.slice(1)) await p.waitFor((l) => l.msg === 'bus' && l.status === 'up', 60_000, 'agent bus up');
+    return { lan, hubHost, hubDir, agents, logs, procs, destroy };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+}
+
+/** Follows `nft monitor` in a namespace; calls back with each address added to a rampart set. */
+function monitor(host: Host, onAdd: (addr: string, at: number) => void): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', host.ns, 'nft', 'monitor', 'new', 'elements'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    const at = performance.now();
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const m = /add element inet rampart \S+ \{ (.*) \}/.exec(line);
+      if (!m) continue;
+      for (const el of m[1]!.split(',')) onAdd(el.trim().split(' ')[0]!, at);
+    }
+  });
+  return child;
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<void> {
+  const n = fleet.agents.length;
+  const seen = new Map<string, number[]>();
+  const monitors = fleet.agents.slice(1).map((h) =>
+    monitor(h, (addr, at) => {
+      const list = seen.get(addr);
+      if (list) list.push(at);
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const results: number[] = [];
+  let lost = 0;
+  try {
+    for (let k = 0; k < samples; k++) {
+      const addr = `203.0.113.${k + 1}`;
+      seen.set(addr, []);
+      const t0 = performance.now();
+      appendLog(fleet.logs[0]!, sshdFailures(addr, 5, 'a0'));
+      const end = t0 + 5000;
+      while (seen.get(addr)!.length < n - 1 && performance.now() < end) await new Promise((r) => setTimeout(r, 2));
+      const times = seen.get(addr)!;
+      if (times.length < n - 1) lost++;
+      else results.push(Math.max(...times) - t0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    for (const m of monitors) m.kill('SIGKILL');
+  }
+  const sorted = results.sort((a, b) => a - b);
+  const p50 = pct(sorted, 50);
+  const p99 = pct(sorted, 99);
+  emit({
+    bench: 'propagation',
+    agents: n,
+    samples: sorted.length,
+    lost,
+    p50Ms: Number(p50.toFixed(1)),
+    p99Ms: Number(p99.toFixed(1)),
+    maxMs: Number(sorted[sorted.length - 1]!.toFixed(1)),
+    goalP99Ms: 100,
+    crowdsecWorstMs: CROWDSEC_WORST_MS,
+    crowdsecWorstOverP99: Number((CROWDSEC_WORST_MS / p99).toFixed(1)),
+  });
+}
+
+/** A load generator run inside the hub's namespace: POSTs `count` bans, `conc` in flight. */
+const LOADGEN = `
+const [url, token, count, conc] = process.argv.slice(1);
+let next = 0, done = 0, failed = 0;
+const t0 = performance.now();
+async function worker() {
+  while (next < Number(count)) {
+    const i = next++;
+    const target = '198.18.' + (i >> 8) + '.' + (i & 255);
+    const res = await fetch(url + '/v1/decisions', { method: 'POST', headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' }, body: JSON.stringify({ target, duration: 3600, reason: 'bench' }) });
+    if (res.status !== 201) failed++;
+    await res.arrayBuffer();
+    done++;
+  }
+}
+Promise.all(Array.from({ length: Number(conc) }, worker)).then(() => {
+  console.log(JSON.stringify({ posted: done, failed, ms: performance.now() - t0 }));
+});
+`;
+
+async function throughput(emit: Emit, fleet: Fleet, count: number): Promise<void> {
+  const counts = fleet.agents.map(() => 0);
+  const wanted = (a: string) => a.startsWith('198.18.');
+  let lastAt = 0;
+  const monitors = fleet.agents.map((h, i) =>
+    monitor(h, (addr, at) => {
+      if (!wanted(addr)) return;
+      counts[i]!++;
+      lastAt = at;
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  const token = readFileSync(join(fleet.hubDir, 'hub', 'admin.token'), 'utf8').trim();
+  const t0 = performance.now();
+  const out = await fleet.hubHost.exec(process.execPath, ['-e', LOADGEN, `http://${fleet.hubHost.v4}:7780`, token, String(count), '64'], {
+    timeoutMs: 600_000,
+  });
+  const posted = JSON.parse(out) as { posted: number; failed: number; ms: number };
+  const end = performance.now() + 60_000;
+  while (counts.some((c) => c < count) && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
+  for (const m of monitors) m.kill('SIGKILL');
+  // No loss: every address in every agent's kernel set, read back from the kernel.
+  const inKernel = await Promise.all(
+    fleet.agents.map(async (h) => {
+      const json = JSON.parse(await h.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', 'blocklist_v4'])) as {
+        nftables: Array<{ set?: { elem?: unknown[] } }>;
+      };
+      const elems = json.nftables.find((x) => x.set)?.set?.elem ?? [];
+      return elems.filter((e) => JSON.stringify(e).includes('"198.18.')).length;
+    }),
+  );
+  const seconds = (lastAt - t0) / 1000;
+  emit({
+    bench: 'propagation-throughput',
+    agents: fleet.agents.length,
+    decisions: count,
+    apiFailures: posted.failed,
+    postSeconds: Number((posted.ms / 1000).toFixed(2)),
+    endToEndSeconds: Number(seconds.toFixed(2)),
+    decisionsPerSecond: Math.round(count / seconds),
+    apiDecisionsPerSecond: Math.round(count / (posted.ms / 1000)),
+    minInKernel: Math.min(...inKernel),
+    lost: count * fleet.agents.length - inKernel.reduce((a, b) => a + b, 0),
+    goalPerSecond: 10_000,
+    ratioToGoal: Number((count / seconds / 10_000).toFixed(2)),
+  });
+}
+
+export default async function (emit: Emit): Promise<void> {
+  const samples = Number(process.env.PROPAGATION_SAMPLES ?? 40);
+  const count = Number(process.env.PROPAGATION_DECISIONS ?? 20_000);
+  for (const n of [10, 20]) {
+    const fleet = await startFleet(n);
+    try {
+      await latency(emit, fleet, samples);
+      if (n === 10) await throughput(emit, fleet, count);
+    } finally {
+      await fleet.destroy();
+    }
+  }
+}
