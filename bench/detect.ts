@@ -19,6 +19,8 @@ const F2B_FILTER = '/etc/fail2ban/filter.d/sshd.conf';
 
 interface Run {
   seconds: number;
+  /** User + system CPU seconds: steadier than wall time on a shared machine. */
+  cpuSeconds: number;
   peakRssMB: number;
   stdout: string;
 }
@@ -28,14 +30,19 @@ function timed(dir: string, cmd: string, args: string[], stdinFile?: string): Ru
   const timeFile = join(dir, 'time.out');
   const stdin = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
   try {
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, 'taskset', '-c', '0', cmd, ...args], {
+    const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, 'taskset', '-c', '0', cmd, ...args], {
       stdio: [stdin, 'pipe', 'pipe'],
       maxBuffer: 1 << 30,
       encoding: 'utf8',
     });
     if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr.slice(0, 500)}`);
-    const [secs, kb] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ');
-    return { seconds: Number(secs), peakRssMB: Math.round(Number(kb) / 1024), stdout: r.stdout };
+    const [secs, kb, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+    return {
+      seconds: secs!,
+      cpuSeconds: Number((user! + sys!).toFixed(2)),
+      peakRssMB: Math.round(kb! / 1024),
+      stdout: r.stdout,
+    };
   } finally {
     if (typeof stdin === 'number') closeSync(stdin);
   }
@@ -44,7 +51,8 @@ function timed(dir: string, cmd: string, args: string[], stdinFile?: string): Ru
 const perSecond = (lines: number, s: number) => Math.round(lines / Math.max(s, 0.001));
 
 export default async function (emit: Emit): Promise<void> {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
+  // Compiled to .bench/build/bench/detect.js; the CLI under test is the real build in dist/.
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
   const cli = join(root, 'dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'rampart-bench-detect-'));
@@ -66,6 +74,8 @@ export default async function (emit: Emit): Promise<void> {
       lines: LINES,
       seconds: r.seconds,
       linesPerSecond: rampart,
+      cpuSeconds: r.cpuSeconds,
+      linesPerCpuSecond: perSecond(LINES, r.cpuSeconds),
       insideLinesPerSecond: summary.linesPerSecond,
       matched: summary.matched,
       bans: summary.bans,
@@ -73,19 +83,33 @@ export default async function (emit: Emit): Promise<void> {
     });
 
     let sshguard: number | undefined;
+    let sshguardCpu: number | undefined;
     if (existsSync(SSHG_PARSER)) {
       const s = timed(dir, SSHG_PARSER, [], log);
       sshguard = perSecond(LINES, s.seconds);
+      sshguardCpu = perSecond(LINES, s.cpuSeconds);
       const attacks = s.stdout.split('\n').filter(Boolean).length;
-      emit({ bench: 'detect', tool: 'sshg-parser', lines: LINES, seconds: s.seconds, linesPerSecond: sshguard, attacks, peakRssMB: s.peakRssMB });
+      emit({
+        bench: 'detect',
+        tool: 'sshg-parser',
+        lines: LINES,
+        seconds: s.seconds,
+        linesPerSecond: sshguard,
+        cpuSeconds: s.cpuSeconds,
+        linesPerCpuSecond: sshguardCpu,
+        attacks,
+        peakRssMB: s.peakRssMB,
+      });
     } else {
       emit({ bench: 'detect', tool: 'sshg-parser', skipped: `${SSHG_PARSER} not installed (apt-get install sshguard)` });
     }
 
     let f2b: number | undefined;
+    let f2bCpu: number | undefined;
     if (existsSync('/usr/bin/fail2ban-regex') && existsSync(F2B_FILTER)) {
       const f = timed(dir, '/usr/bin/fail2ban-regex', [slice, F2B_FILTER]);
       f2b = perSecond(SLICE, f.seconds);
+      f2bCpu = perSecond(SLICE, f.cpuSeconds);
       const matched = /Failregex: (\d+) total/.exec(f.stdout)?.[1];
       emit({
         bench: 'detect',
@@ -93,6 +117,8 @@ export default async function (emit: Emit): Promise<void> {
         lines: SLICE,
         seconds: f.seconds,
         linesPerSecond: f2b,
+        cpuSeconds: f.cpuSeconds,
+        linesPerCpuSecond: f2bCpu,
         matched: matched === undefined ? undefined : Number(matched),
         peakRssMB: f.peakRssMB,
       });
@@ -106,6 +132,8 @@ export default async function (emit: Emit): Promise<void> {
       rampartLinesPerSecond: rampart,
       vsSshguard: sshguard ? Number((rampart / sshguard).toFixed(2)) : undefined,
       vsFail2banRegex: f2b ? Number((rampart / f2b).toFixed(2)) : undefined,
+      cpuVsSshguard: sshguardCpu ? Number((perSecond(LINES, r.cpuSeconds) / sshguardCpu).toFixed(2)) : undefined,
+      cpuVsFail2banRegex: f2bCpu ? Number((perSecond(LINES, r.cpuSeconds) / f2bCpu).toFixed(2)) : undefined,
       goal: 'vsSshguard >= 2',
       rampartPeakRssMB: r.peakRssMB,
     });

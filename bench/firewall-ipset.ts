@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Target, formatIPv4, parseTarget } from '../src/core/address.js';
+import { formatIPv4, parseTarget, type Target } from '../src/core/address.js';
 import { IpsetFirewall } from '../src/firewall/ipset.js';
 import type { Emit } from './list.js';
 
@@ -21,12 +21,25 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
   const prefix = ['ip', 'netns', 'exec', ns];
   const dir = await mkdtemp(join(tmpdir(), 'rampart-bench-ipset-'));
   await run('ip', ['netns', 'add', ns]);
-  const ipset = (args: string[]) => run('ip', ['netns', 'exec', ns, 'ipset', ...args], { maxBuffer: 1 << 28 });
+  const ipset = (args: string[]) =>
+    run('ip', ['netns', 'exec', ns, 'ipset', ...args], { maxBuffer: 1 << 28 });
   try {
     for (const n of [100_000, 1_000_000]) {
       const addrs = Array.from({ length: n }, (_, i) => formatIPv4(0x0a000000 + i));
       const targets: Target[] = addrs.map((a) => parseTarget(a));
-      const create = (name: string) => ['create', name, 'hash:ip', 'family', 'inet', 'hashsize', '1024', 'maxelem', String(2 * n), 'timeout', '0'];
+      const create = (name: string) => [
+        'create',
+        name,
+        'hash:ip',
+        'family',
+        'inet',
+        'hashsize',
+        '1024',
+        'maxelem',
+        String(2 * n),
+        'timeout',
+        '0',
+      ];
 
       // Raw: the file is written before the clock starts; only ipset's own work is timed.
       const file = join(dir, 'raw.restore');
@@ -44,7 +57,8 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
       const r = await fw.commit();
       const oursMs = Number(process.hrtime.bigint() - t0) / 1e6;
 
-      const count = async (set: string) => Number(/Number of entries: (\d+)/.exec((await ipset(['list', '-t', set])).stdout)?.[1]);
+      const count = async (set: string) =>
+        Number(/Number of entries: (\d+)/.exec((await ipset(['list', '-t', set])).stdout)?.[1]);
       emit({
         bench: 'firewall-ipset',
         elements: n,
@@ -72,7 +86,8 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
       samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     samples.sort((a, b) => a - b);
-    const pct = (p: number) => Number(samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!.toFixed(2));
+    const pct = (p: number) =>
+      Number(samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!.toFixed(2));
     emit({
       bench: 'firewall-ipset-latency',
       bans: samples.length,

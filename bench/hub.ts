@@ -93,6 +93,21 @@ export default async function hubBench(emit: Emit): Promise<void> {
         sign(null, data, node.privateKey);
       }
       const floor = secs(t0);
+      // Operator bans (API/import path): no envelope to verify, one signature per decision.
+      const head1 = await hub.store.head();
+      t0 = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: M }, (_, i) => hub.core.ban({ target: `10.200.${(i >> 8) & 255}.${i & 255}` })),
+      );
+      const manual = secs(t0);
+      if ((await hub.store.head()) - head1 !== M) throw new Error('operator bans lost');
+      emit({
+        bench: 'hub-operator-ban',
+        bans: M,
+        decisionsPerSecond: Math.round(M / manual),
+        vsStoreSingleAppend: +(single / N / (manual / M)).toFixed(2),
+        vsGoal10k: +(M / manual / GOAL).toFixed(2),
+      });
       emit({
         bench: 'hub-report-to-decision',
         reports: M,

@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
+import { type Transport, topics } from '../bus/transport.js';
 import { tryParseTarget } from '../core/address.js';
 import type { Allowlist } from '../core/allowlist.js';
 import type { Decision } from '../core/decision.js';
 import type { Logger } from '../core/logger.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
 import type { Firewall, FirewallEntry } from '../firewall/types.js';
-import { type Transport, topics } from '../bus/transport.js';
 import type { Source } from '../sources/types.js';
 import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
 import { DecisionApplier } from './applier.js';
@@ -108,7 +108,9 @@ export class Agent {
           this.outbox.setBusUp(true);
           return this.applier.catchUp();
         })
-        .catch((err) => o.log.error({ err: (err as Error).message }, 'bus connect failed; using HTTP until it is back'));
+        .catch((err) =>
+          o.log.error({ err: (err as Error).message }, 'bus connect failed; using HTTP until it is back'),
+        );
     }
     void this.applier.catchUp();
     void this.outbox.kick();
@@ -137,7 +139,24 @@ export class Agent {
   /** Runs a reconcile pass now and forgets expired bans. */
   async reconcile(): Promise<void> {
     const { o } = this;
-    o.state.pruneExpired();
+    try {
+      await this.committer.exclusive(async () => {
+        // Computed inside the lock: everything committed so far is in the state, so nothing the
+        // kernel holds legitimately can look like drift.
+        o.state.pruneExpired();
+        const desired = this.desiredEntries();
+        if (o.reconcile) await o.reconcile(o.firewall, desired);
+        else {
+          for (const e of desired) o.firewall.add(e.target, e.timeout, e.set);
+          await o.firewall.commit();
+        }
+      });
+    } catch (err) {
+      o.log.error({ err: (err as Error).message }, 'reconcile failed');
+    }
+  }
+
+  private desiredEntries(): FirewallEntry[] {
     const now = Date.now();
     const desired: FirewallEntry[] = [];
     for (const b of this.applier.desired()) {
@@ -146,17 +165,7 @@ export class Agent {
       const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
       desired.push({ target, set: b.set, timeout });
     }
-    try {
-      if (o.reconcile) {
-        await this.committer.flush();
-        await o.reconcile(o.firewall, desired);
-      } else {
-        for (const e of desired) o.firewall.add(e.target, e.timeout, e.set);
-        await this.committer.schedule();
-      }
-    } catch (err) {
-      o.log.error({ err: (err as Error).message }, 'reconcile failed');
-    }
+    return desired;
   }
 
   /** Idempotent: sources → detection → bus drain → firewall commit → store close. */
@@ -186,7 +195,10 @@ export class Agent {
     }
     this.detections++;
     if (!this.applier.local(ev.target, ev.duration, ev.set, o.name)) return;
-    o.log.info({ target: ev.target.text, rule: ev.rule, hits: ev.hits }, 'banned locally; reporting to the hub');
+    o.log.info(
+      { target: ev.target.text, rule: ev.rule, hits: ev.hits },
+      'banned locally; reporting to the hub',
+    );
     this.outbox.push({
       target: ev.target.text,
       rule: ev.rule,

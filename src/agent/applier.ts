@@ -224,7 +224,10 @@ export class DecisionApplier {
     const state = this.o.state;
     if (!target || (d.action !== 'ban' && d.action !== 'unban')) {
       this.stats.invalid++;
-      this.o.log.warn({ seq: d.seq, target: String(d.target).slice(0, 80) }, 'decision with an invalid target skipped');
+      this.o.log.warn(
+        { seq: d.seq, target: String(d.target).slice(0, 80) },
+        'decision with an invalid target skipped',
+      );
       state.applyHub(d.seq, null);
       return;
     }
@@ -253,7 +256,10 @@ export class DecisionApplier {
     const hit = this.o.allowlist.match(target);
     if (hit !== undefined) {
       this.stats.allowlisted++;
-      this.o.log.warn({ target: target.text, allowlist: hit }, 'ban refused: address is on this agent\'s allowlist');
+      this.o.log.warn(
+        { target: target.text, allowlist: hit },
+        "ban refused: address is on this agent's allowlist",
+      );
       return false;
     }
     const timeout = remainingSeconds(expiresAt, this.now());

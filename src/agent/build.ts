@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type RampartConfig, rampartConfigSchema } from '../config/schema.js';
 import { Allowlist } from '../core/allowlist.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Firewall } from '../firewall/types.js';
 import type { Source } from '../sources/types.js';
-import { publicKeyFromText, loadKeyPair } from '../trust/keys.js';
-import { type RampartConfig, rampartConfigSchema } from '../config/schema.js';
+import { loadKeyPair, publicKeyFromText } from '../trust/keys.js';
 import { Agent, type AgentOptions } from './agent.js';
 import { buildDetector } from './detector.js';
 import { AGENT_FILES, agentDir, readNodeToken } from './files.js';
@@ -76,7 +76,11 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
   const transport = bus
     ? createTransport(
         // The hub's embedded broker knows nodes by name and node token.
-        { ...bus, username: bus.username ?? name, password: bus.password ?? (bus.passwordFile ? undefined : nodeToken) },
+        {
+          ...bus,
+          username: bus.username ?? name,
+          password: bus.password ?? (bus.passwordFile ? undefined : nodeToken),
+        },
         { role: 'agent', fleet, node: name, logger: o.log, file: cfg.file },
       )
     : undefined;
@@ -94,7 +98,13 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
   if (watch.length > 0) {
     const { FileSource } = await import('../sources/file.js');
     sources.push(
-      new FileSource({ paths: watch, positions: state.positions, logger: o.log, name: 'watch', fromStart: o.fromStart }),
+      new FileSource({
+        paths: watch,
+        positions: state.positions,
+        logger: o.log,
+        name: 'watch',
+        fromStart: o.fromStart,
+      }),
     );
   }
   sources.push(...(await makeSources(cfg, state, o.log)));
@@ -123,18 +133,27 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0))) as Partial<T>;
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  ) as Partial<T>;
 }
 
 async function loadRules(cfg: RampartConfig) {
   const { builtinRule, loadRulesFile } = await import('../detect/rules-file.js');
   const opts = { aggressive: cfg.rules.aggressive };
-  const rules = [...cfg.rules.builtin.map((n) => builtinRule(n, opts)), ...cfg.rules.files.flatMap((f) => loadRulesFile(f, opts))];
+  const rules = [
+    ...cfg.rules.builtin.map((n) => builtinRule(n, opts)),
+    ...cfg.rules.files.flatMap((f) => loadRulesFile(f, opts)),
+  ];
   return { rules, ruleNames: rules.map((r) => r.name) };
 }
 
 /** The firewall from `firewall:` (or `--firewall`); `auto` = nftables when root with nft, else dry-run. */
-export async function makeFirewall(cfg: RampartConfig, override: string | undefined, log: Logger): Promise<Firewall> {
+export async function makeFirewall(
+  cfg: RampartConfig,
+  override: string | undefined,
+  log: Logger,
+): Promise<Firewall> {
   const { createFirewall } = await import('../firewall/create.js');
   const section = { ...(cfg.firewall ?? {}), ...(override ? { backend: override } : {}) };
   return createFirewall(section, { logger: log });
@@ -161,7 +180,9 @@ export function canUseNft(): boolean {
 
 export function readVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+    ).version;
   } catch {
     return '0';
   }

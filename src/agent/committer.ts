@@ -11,6 +11,7 @@ export class Committer {
   private again = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private lock: Promise<void> | null = null;
   commits = 0;
   failures = 0;
 
@@ -18,6 +19,7 @@ export class Committer {
     private readonly fw: Firewall,
     private readonly log: Logger,
     private readonly retryMs = 2000,
+    private readonly delayMs = 2,
   ) {}
 
   /** Commits what is staged as soon as possible; resolves once it is in the kernel (or failed). */
@@ -38,6 +40,25 @@ export class Committer {
     if (this.fw.pending() > 0) await this.schedule();
   }
 
+  /**
+   * Runs `fn` with no commit of ours in flight or starting (reconcile: it reads the kernel and
+   * commits its repairs; an element committed between its read and its diff would be deleted).
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.running || this.lock) await (this.running ?? this.lock);
+    let release!: () => void;
+    this.lock = new Promise<void>((r) => {
+      release = r;
+    });
+    try {
+      return await fn();
+    } finally {
+      this.lock = null;
+      release();
+      if (this.fw.pending() > 0) void this.schedule();
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -45,17 +66,21 @@ export class Committer {
   }
 
   private async loop(): Promise<void> {
-    // Yield once so that everything staged in this tick joins the batch.
-    await new Promise<void>((r) => setImmediate(r));
+    // A short wait lets a burst (a flood of decisions, a catch-up page) join one transaction.
+    await new Promise<void>((r) => setTimeout(r, this.delayMs));
     do {
       this.again = false;
+      while (this.lock) await this.lock;
       if (this.fw.pending() === 0) continue;
       try {
         await this.fw.commit();
         this.commits++;
       } catch (err) {
         this.failures++;
-        this.log.error({ err: (err as Error).message, backend: this.fw.name }, 'firewall commit failed; will retry');
+        this.log.error(
+          { err: (err as Error).message, backend: this.fw.name },
+          'firewall commit failed; will retry',
+        );
         this.retryLater();
         return;
       }

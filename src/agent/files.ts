@@ -42,9 +42,12 @@ export function writeEnrolment(dataDir: string, e: Enrolment, nodeToken: string)
 export function readNodeToken(dataDir: string): string {
   const file = join(agentDir(dataDir), AGENT_FILES.token);
   if (!existsSync(file)) {
-    throw new ConfigError(`this server has not joined a hub yet: run "rampart join TOKEN" (from "rampart nodes add NAME")`, {
-      file,
-    });
+    throw new ConfigError(
+      `this server has not joined a hub yet: run "rampart join TOKEN" (from "rampart nodes add NAME")`,
+      {
+        file,
+      },
+    );
   }
   const st = statSync(file);
   if ((st.mode & 0o077) !== 0) {

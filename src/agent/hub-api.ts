@@ -48,7 +48,10 @@ export class HubApi {
   }
 
   /** `POST /v1/join`: no bearer, the token's one-time secret authenticates. */
-  static async join(url: string, body: { token: string; name: string; publicKey: string }): Promise<JoinAnswer> {
+  static async join(
+    url: string,
+    body: { token: string; name: string; publicKey: string },
+  ): Promise<JoinAnswer> {
     return new HubApi(url, '').call<JoinAnswer>('POST', '/v1/join', Buffer.from(JSON.stringify(body)));
   }
 
@@ -66,7 +69,9 @@ export class HubApi {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new RampartError('E_HTTP', `hub ${this.url} unreachable (${method} ${path}): ${cause}`, { cause: err });
+      throw new RampartError('E_HTTP', `hub ${this.url} unreachable (${method} ${path}): ${cause}`, {
+        cause: err,
+      });
     }
     const text = await res.text();
     let json: unknown;

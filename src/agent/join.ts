@@ -10,13 +10,22 @@ import { HubApi } from './hub-api.js';
  * the hub (`POST /v1/join`), checks the hub key against the token's fingerprint and pins it, then
  * writes DATA/agent/agent.yaml and node.token.
  */
-export async function joinFleet(opts: { token: string; dataDir: string; name?: string }): Promise<Enrolment & { file: string }> {
+export async function joinFleet(opts: {
+  token: string;
+  dataDir: string;
+  name?: string;
+}): Promise<Enrolment & { file: string }> {
   const token = decodeJoinToken(opts.token);
   const name = opts.name ?? token.name ?? hostname();
   const keys = loadOrCreateKeyPair(agentDir(opts.dataDir), AGENT_FILES.key);
-  const answer = await HubApi.join(token.url, { token: opts.token.trim(), name, publicKey: publicKeyToText(keys.publicKey) });
+  const answer = await HubApi.join(token.url, {
+    token: opts.token.trim(),
+    name,
+    publicKey: publicKeyToText(keys.publicKey),
+  });
   checkHubKey(token, answer.hubPublicKey);
-  if (!answer.nodeToken || !answer.bus?.url) throw new RampartError('E_HTTP', 'the hub answered the join without a node token or bus');
+  if (!answer.nodeToken || !answer.bus?.url)
+    throw new RampartError('E_HTTP', 'the hub answered the join without a node token or bus');
   const e: Enrolment = {
     name,
     hub: token.url,
@@ -40,7 +49,10 @@ export function reachableBusUrl(busUrl: string, hubUrl: string): string {
     return busUrl;
   }
   const hubHost = new URL(hubUrl).hostname;
-  if (['0.0.0.0', '[::]', '::', 'localhost', '127.0.0.1', '[::1]'].includes(bus.hostname) && bus.hostname !== hubHost) {
+  if (
+    ['0.0.0.0', '[::]', '::', 'localhost', '127.0.0.1', '[::1]'].includes(bus.hostname) &&
+    bus.hostname !== hubHost
+  ) {
     bus.hostname = hubHost;
   }
   return bus.toString().replace(/\/$/, '');

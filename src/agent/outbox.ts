@@ -1,12 +1,17 @@
 import type { KeyObject } from 'node:crypto';
-import type { Logger } from '../core/logger.js';
 import type { Transport } from '../bus/transport.js';
+import type { Logger } from '../core/logger.js';
 import { seal } from '../trust/envelope.js';
 import { HubHttpError } from './hub-api.js';
 import type { AgentState } from './state.js';
 
 function isRefusal(err: unknown): boolean {
-  return err instanceof HubHttpError && err.status >= 400 && err.status < 500 && ![401, 403, 408, 429].includes(err.status);
+  return (
+    err instanceof HubHttpError &&
+    err.status >= 400 &&
+    err.status < 500 &&
+    ![401, 403, 408, 429].includes(err.status)
+  );
 }
 
 /** What a report carries (the fleet contract's `report` body). */

@@ -7,7 +7,10 @@ import { joinFleet } from './join.js';
 
 /** A node name derived from the host name, valid as an envelope sender and a topic level. */
 export function localNodeName(): string {
-  const h = hostname().split('.')[0]!.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const h = hostname()
+    .split('.')[0]!
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return h.slice(0, 64) || 'local';
 }
 
@@ -26,7 +29,10 @@ export async function ensureLocalEnrolment(opts: {
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(new URL(path, opts.hubUrl), {
       method,
-      headers: { authorization: `Bearer ${opts.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${opts.adminToken}`,
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });
@@ -39,7 +45,10 @@ export async function ensureLocalEnrolment(opts: {
     res = await call('POST', '/v1/nodes', { name });
   }
   if (res.status >= 300 || typeof res.json.token !== 'string') {
-    throw new RampartError('E_HTTP', `cannot enrol the local agent "${name}": HTTP ${res.status} ${String(res.json.error ?? '')}`);
+    throw new RampartError(
+      'E_HTTP',
+      `cannot enrol the local agent "${name}": HTTP ${res.status} ${String(res.json.error ?? '')}`,
+    );
   }
   await joinFleet({ token: res.json.token, dataDir: opts.dataDir, name });
   return { name, enrolled: true };

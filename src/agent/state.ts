@@ -53,25 +53,34 @@ export class AgentState {
       this.migrate();
     } catch (err) {
       if (err instanceof RampartError) throw err;
-      throw new RampartError('E_STORE', `cannot open agent state ${file}: ${(err as Error).message}`, { cause: err });
+      throw new RampartError('E_STORE', `cannot open agent state ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const db = this.db;
     this.stmt = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
       upsert: db.prepare(
         'INSERT INTO active (target, "set", expires_at, seq, origin) VALUES (@target, @set, @expiresAt, @seq, @origin) ' +
           'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin',
       ),
       remove: db.prepare('DELETE FROM active WHERE target = ? AND "set" = ?'),
       removeAll: db.prepare('DELETE FROM active'),
-      active: db.prepare<[number], { target: string; set: string; expires_at: number | null; seq: number; origin: string }>(
+      active: db.prepare<
+        [number],
+        { target: string; set: string; expires_at: number | null; seq: number; origin: string }
+      >(
         'SELECT target, "set", expires_at, seq, origin FROM active WHERE expires_at IS NULL OR expires_at > ? ORDER BY seq, target',
       ),
       get: db.prepare<[string, string], { expires_at: number | null; seq: number; origin: string }>(
         'SELECT expires_at, seq, origin FROM active WHERE target = ? AND "set" = ?',
       ),
-      count: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM active WHERE expires_at IS NULL OR expires_at > ?'),
+      count: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM active WHERE expires_at IS NULL OR expires_at > ?',
+      ),
       prune: db.prepare('DELETE FROM active WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       push: db.prepare('INSERT INTO outbox (body, created_at) VALUES (?, ?)'),
       peek: db.prepare<[number], { id: number; body: string; created_at: number }>(
@@ -104,7 +113,10 @@ export class AgentState {
   }
 
   /** Records a hub decision's effect and advances `lastSeq`, atomically. */
-  applyHub(seq: number, change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null): void {
+  applyHub(
+    seq: number,
+    change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null,
+  ): void {
     this.db.transaction(() => {
       if (change && 'ban' in change) this.stmt.upsert.run(change.ban);
       else if (change) this.stmt.remove.run(change.unban.target, change.unban.set);
@@ -125,7 +137,11 @@ export class AgentState {
   addLocal(ban: Omit<ActiveBan, 'seq'>): void {
     const existing = this.stmt.get.get(ban.target, ban.set);
     // A hub decision for the same target outranks a local one: keep its seq and expiry.
-    if (existing && existing.seq > 0 && (existing.expires_at === null || existing.expires_at >= (ban.expiresAt ?? Infinity))) {
+    if (
+      existing &&
+      existing.seq > 0 &&
+      (existing.expires_at === null || existing.expires_at >= (ban.expiresAt ?? Infinity))
+    ) {
       return;
     }
     this.stmt.upsert.run({ ...ban, seq: existing?.seq ?? 0 });
@@ -163,7 +179,9 @@ export class AgentState {
 
   /** The oldest undelivered reports, in order. */
   peek(limit = 100): OutboxItem[] {
-    return this.stmt.peek.all(limit).map((r) => ({ id: r.id, body: JSON.parse(r.body), createdAt: r.created_at }));
+    return this.stmt.peek
+      .all(limit)
+      .map((r) => ({ id: r.id, body: JSON.parse(r.body), createdAt: r.created_at }));
   }
 
   ack(id: number): void {
@@ -191,7 +209,10 @@ export class AgentState {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
-      throw new RampartError('E_STORE', `agent state schema ${version} is newer than this rampart (${SCHEMA_VERSION})`);
+      throw new RampartError(
+        'E_STORE',
+        `agent state schema ${version} is newer than this rampart (${SCHEMA_VERSION})`,
+      );
     }
     for (let v = version; v < SCHEMA_VERSION; v++) {
       this.db.transaction(() => {

@@ -1,7 +1,7 @@
-import { ConfigError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
 import { busConfigSchema } from '../bus/create.js';
 import { loadConfig } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
 import { resolveHubSection } from '../hub/config.js';
 import { startHub } from '../hub/hub.js';
 import type { SourceConfig } from '../sources/create.js';
@@ -39,7 +39,10 @@ export async function runUp(o: UpOptions): Promise<void> {
   const bus = busConfigSchema.safeParse(cfg.bus ?? {});
   if (!bus.success) {
     const issue = bus.error.issues[0]!;
-    throw new ConfigError(issue.message, { file: cfg.file, key: ['bus', ...issue.path.map(String)].join('.') });
+    throw new ConfigError(issue.message, {
+      file: cfg.file,
+      key: ['bus', ...issue.path.map(String)].join('.'),
+    });
   }
   const log = createLogger({ stream: 'stdout', name: 'rampart' });
   const dataDir = o.dataDir ?? cfg.data ?? o.defaultDataDir;
@@ -63,13 +66,18 @@ export async function runUp(o: UpOptions): Promise<void> {
     log,
   });
   try {
-    const { name, enrolled } = await ensureLocalEnrolment({ dataDir, hubUrl: hub.url, adminToken: hub.adminToken });
+    const { name, enrolled } = await ensureLocalEnrolment({
+      dataDir,
+      hubUrl: hub.url,
+      adminToken: hub.adminToken,
+    });
     const local: LocalLog = o.authLog === false ? { kind: 'none' } : findLocalLog();
     const watch = [...(o.watch ?? [])];
     const extraSources: SourceConfig[] = [];
     if (local.kind === 'file') watch.push(local.path);
     // OpenSSH's unit is ssh.service on Debian, sshd.service elsewhere; journalctl ORs them.
-    if (local.kind === 'journald') extraSources.push({ type: 'journald', name: 'journald', units: ['ssh.service', 'sshd.service'] });
+    if (local.kind === 'journald')
+      extraSources.push({ type: 'journald', name: 'journald', units: ['ssh.service', 'sshd.service'] });
     const built = await buildAgent({
       config: { ...cfg, sources: [...cfg.sources, ...extraSources] },
       dataDir,
@@ -99,7 +107,11 @@ export async function runUp(o: UpOptions): Promise<void> {
       '',
     ];
     if (local.kind === 'none' && (o.watch ?? []).length === 0 && cfg.sources.length === 0) {
-      lines.splice(8, 0, '  NOTE: no log source found (no /var/log/auth.log, no journalctl): running as a hub and enforcer only');
+      lines.splice(
+        8,
+        0,
+        '  NOTE: no log source found (no /var/log/auth.log, no journalctl): running as a hub and enforcer only',
+      );
     }
     out(`${lines.join('\n')}\n`);
     await aborted(signal);
@@ -110,7 +122,11 @@ export async function runUp(o: UpOptions): Promise<void> {
   }
 }
 
-function describeSources(local: ReturnType<typeof findLocalLog>, watch: string[], configured: number): string {
+function describeSources(
+  local: ReturnType<typeof findLocalLog>,
+  watch: string[],
+  configured: number,
+): string {
   const parts: string[] = [];
   if (local.kind === 'file') parts.push(local.path);
   if (local.kind === 'journald') parts.push('journald (sshd)');

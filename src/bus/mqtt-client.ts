@@ -25,6 +25,8 @@ export interface MqttClientOptions {
   /** `connect()` rejects after this long without a connection (retries go on), default 30 s. */
   connectTimeoutMs?: number;
   keepaliveSeconds?: number;
+  /** A publish without PUBACK after this long fails and is not resent, default 10 s. */
+  publishTimeoutMs?: number;
   /** Largest packet published, default 1 MiB (the embedded broker's default limit). */
   maxPacketBytes?: number;
   /** Messages held for filters not subscribed yet (a resumed session delivers before subscribe). */
@@ -54,6 +56,7 @@ export class MqttClientTransport implements Transport {
   private closed = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private starting: Promise<void> | undefined;
   private readonly log: Logger;
 
   constructor(private readonly opts: MqttClientOptions) {
@@ -73,7 +76,9 @@ export class MqttClientTransport implements Transport {
   async connect(): Promise<void> {
     if (this.closed) throw new RampartError('E_BUS', 'transport is closed');
     if (this.up) return;
-    if (!this.client) await this.start();
+    // Concurrent first calls share one start: two mqtt.js clients with one id would evict each other.
+    this.starting ??= this.start();
+    await this.starting;
     const client = this.client!;
     if (client.connected) return;
     await new Promise<void>((resolve, reject) => {
@@ -144,13 +149,32 @@ export class MqttClientTransport implements Transport {
     // message durably and chooses another path, which an in-memory queue here could not.
     if (!client || !this.up)
       throw new RampartError('E_BUS', `not connected to MQTT broker ${redact(this.opts.url)}`);
-    try {
-      await client.publishAsync(topic, payload, { qos: 1 });
-    } catch (err) {
-      throw new RampartError('E_BUS', `publish on ${topic} failed: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    const timeoutMs = this.opts.publishTimeoutMs ?? 10_000;
+    await new Promise<void>((resolve, reject) => {
+      let timedOut = false;
+      const cb = (err?: Error) => {
+        clearTimeout(timer);
+        if (!err) return resolve();
+        const why = timedOut
+          ? `no PUBACK within ${timeoutMs} ms (dropped from the resend queue)`
+          : err.message;
+        reject(new RampartError('E_BUS', `publish on ${topic} failed: ${why}`, { cause: err }));
+      };
+      // A broker that refuses a publish closes the connection (MQTT 3.1.1 3.3.5) and mqtt.js would
+      // resend it after every reconnect: after the timeout, take it out of the resend queue.
+      // The message id is known once mqtt.js has queued the packet (synchronously unless it is
+      // replaying its store); after a reconnect it wraps `cb`, so look the id up now.
+      const idOf = () => Object.entries(client.outgoing).find(([, o]) => o.cb === cb)?.[0];
+      let id: string | undefined;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        id ??= idOf();
+        if (id !== undefined && client.outgoing[Number(id)]) client.removeOutgoingMessage(Number(id));
+        else cb(new Error('timeout'));
+      }, timeoutMs);
+      client.publish(topic, payload, { qos: 1 }, cb);
+      id = idOf();
+    });
   }
 
   async subscribe(filter: string, handler: Handler): Promise<void> {
@@ -183,6 +207,7 @@ export class MqttClientTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    await this.starting?.catch(() => undefined);
     const client = this.client;
     if (!client) return;
     // A graceful DISCONNECT keeps the persistent session on the broker (unlike a dropped socket, it
@@ -200,6 +225,7 @@ export class MqttClientTransport implements Transport {
 
   private async start(): Promise<void> {
     const { connect } = await import('mqtt');
+    if (this.closed) throw new RampartError('E_BUS', 'transport closed while connecting');
     const o = this.opts;
     const options: IClientOptions = {
       clientId: o.clientId,

@@ -128,6 +128,8 @@ export class EmbeddedMqttBroker implements Transport {
   private async start(): Promise<void> {
     const { Aedes } = await import('aedes');
     const aedes = await Aedes.createBroker({
+      // One agent that stops reading must not stall delivery to the fleet for aedes' default 60 s.
+      drainTimeout: 10_000,
       authenticate: (client, username, password, done) => {
         this.checkCredentials(client, username, password).then(
           (ok) => {
@@ -140,8 +142,9 @@ export class EmbeddedMqttBroker implements Transport {
         );
       },
       authorizePublish: (client, packet, done) => {
-        if (client === null || this.mayPublish(client, packet.topic)) return done(null);
-        this.log.warn({ client: client.id, topic: packet.topic }, 'refused publish from MQTT client');
+        // The hub's own publishes (aedes.publish) never come here; a null client is a stale will.
+        if (this.mayPublish(client, packet.topic)) return done(null);
+        this.log.warn({ client: client?.id, topic: packet.topic }, 'refused publish from MQTT client');
         // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection.
         done(new Error(`not authorized to publish on ${packet.topic}`));
       },
@@ -207,11 +210,14 @@ export class EmbeddedMqttBroker implements Transport {
    * Network clients may publish under `rampart/` only on `rampart/<fleet>/reports/<node>` (their
    * own node when authentication is on). Decisions come from the hub alone.
    */
-  private mayPublish(client: Client, topic: string): boolean {
+  private mayPublish(client: Client | null, topic: string): boolean {
+    // `$SYS/...` is the broker's own (aedes' default check, which a custom handler replaces).
+    if (topic.startsWith('$')) return false;
     const t = topic.split('/');
     if (t[0] !== 'rampart') return true;
     if (t.length !== 4 || t[2] !== 'reports' || t[3] === '') return false;
-    return this.opts.authenticate ? this.users.get(client) === t[3] : true;
+    if (!this.opts.authenticate) return true;
+    return client !== null && this.users.get(client) === t[3];
   }
 
   /** With authentication on, nodes read decisions but not each other's reports. */

@@ -25,7 +25,9 @@ export function guardPacketSize(
     // Keep aedes' corked batches (e.g. PUBACK + forwarded PUBLISH) in one TCP segment.
     writev(chunks, cb) {
       socket.cork();
-      chunks.forEach((c, i) => (i === chunks.length - 1 ? socket.write(c.chunk, cb) : socket.write(c.chunk)));
+      const last = chunks.length - 1;
+      for (let i = 0; i < last; i++) socket.write(chunks[i]!.chunk);
+      socket.write(chunks[last]!.chunk, cb);
       socket.uncork();
     },
     final(cb) {

@@ -1,6 +1,7 @@
-import { UntranslatableRegex, translateRegex } from './regex-translate.js';
+import { translateRegex, UntranslatableRegex } from './regex-translate.js';
 
-const MONTHS = 'Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?';
+const MONTHS =
+  'Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?';
 const DAYS = 'Mon(?:day)?|Tue(?:sday)?|Wed(?:nesday)?|Thu(?:rsday)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?';
 
 /** strptime directives fail2ban accepts in `datepattern`, as regex text. */
@@ -9,21 +10,21 @@ const DIRECTIVES: Record<string, string> = {
   ExY: String.raw`(?:19|20)\d{2}`,
   y: String.raw`\d{2}`,
   Exy: String.raw`\d{2}`,
-  m: String.raw`(?:1[0-2]|0?[1-9])`,
-  Exm: String.raw`(?:1[0-2]|0?[1-9])`,
+  m: '(?:1[0-2]|0?[1-9])',
+  Exm: '(?:1[0-2]|0?[1-9])',
   d: String.raw`(?:3[01]|[12]\d|0?[1-9])`,
   Exd: String.raw`(?:3[01]|[12]\d|0?[1-9])`,
   e: String.raw`\s?\d{1,2}`,
   H: String.raw`(?:2[0-3]|[01]?\d)`,
   k: String.raw`\s?\d{1,2}`,
-  I: String.raw`(?:1[0-2]|0?[1-9])`,
+  I: '(?:1[0-2]|0?[1-9])',
   l: String.raw`\s?\d{1,2}`,
   M: String.raw`[0-5]?\d`,
   ExM: String.raw`[0-5]?\d`,
   S: String.raw`(?:60|[0-5]?\d)`,
   f: String.raw`\d+`,
   z: String.raw`(?:Z|[+-]\d{2}(?::?\d{2})?)`,
-  Z: String.raw`[A-Z]{3,5}`,
+  Z: '[A-Z]{3,5}',
   b: `(?:${MONTHS})`,
   B: `(?:${MONTHS})`,
   a: `(?:${DAYS})`,
@@ -37,14 +38,17 @@ const DIRECTIVES: Record<string, string> = {
 const GENERIC_DATE = [
   // ISO 8601 / RFC 5424 / fail2ban's own `2026-01-01 12:00:00,123`
   String.raw`\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?`,
-  // nginx error log `2026/01/01 12:00:00`
-  String.raw`\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}`,
+  // nginx error log `2026/01/01 12:00:00`, stunnel `2026.01.01 12:00:00`
+  String.raw`\d{4}[/.]\d{2}[/.]\d{2} \d{2}:\d{2}:\d{2}`,
   // Apache access `01/Jan/2026:12:00:00 +0000`
-  String.raw`\d{2}/(?:${MONTHS})/\d{4}:\d{2}:\d{2}:\d{2}(?: [+-]\d{4})?`,
+  String.raw`\d{2}/(?:${MONTHS})/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?(?: [+-]\d{4})?`,
   // Apache error / ctime `Sat Jan 01 12:00:00(.123) 2026`, syslog `Jan  1 12:00:00`
-  String.raw`(?:(?:${DAYS}) )?(?:${MONTHS}) ?\s?\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?`,
+  // (monit puts the zone first: `PDT Apr 16 21:05:29`)
+  String.raw`(?:(?:${DAYS}|[A-Z]{3,4}) )?(?:${MONTHS}) ?\s?\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?`,
   // `01-Jan-2026 12:00:00`
-  String.raw`\d{2}-(?:${MONTHS})-\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?`,
+  String.raw`\d{2}-(?:${MONTHS})-\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: [+-]\d{4})?`,
+  // `11-06-2013 02:09:40` (3proxy, Domino)
+  String.raw`\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}`,
   // epoch with fraction, as in `[1356389000.123]`
   String.raw`\d{10}\.\d+`,
 ].join('|');
@@ -72,7 +76,7 @@ export function translateDatePattern(value: string | undefined): string[] | null
     if (special === '' || special === 'ISO8601') out.push(`${anchor}(?:${GENERIC_DATE})`);
     else if (special === 'EPOCH') out.push(String.raw`${anchor}\d{10}(?:\.\d+)?`);
     else if (special === 'LEPOCH') out.push(String.raw`${anchor}\d{13}`);
-    else if (special === 'TAI64N') out.push(String.raw`${anchor}@[0-9a-f]{24}`);
+    else if (special === 'TAI64N') out.push(`${anchor}@[0-9a-f]{24}`);
     else out.push(anchor + translateRegex(expandDirectives(line), 'python'));
   }
   return out.length > 0 ? out : null;

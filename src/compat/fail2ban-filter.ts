@@ -3,8 +3,9 @@ import { ConfigError } from '../core/errors.js';
 import { RULE_DEFAULTS, type RuleSpec } from '../detect/rule.js';
 import { translateDatePattern } from './fail2ban-date.js';
 import { type Fail2banConfig, readFail2banConfig } from './fail2ban-ini.js';
-import { applyEdits, type Edit, forceSkipping, forceTaking, type GroupNode, parseRegexTree } from './regex-tree.js';
-import { UntranslatableRegex, translateRegex } from './regex-translate.js';
+import { expand, parseTreeAt, split, type Where } from './fail2ban-variants.js';
+import { translateRegex, UntranslatableRegex } from './regex-translate.js';
+import { parseRegexTree } from './regex-tree.js';
 
 /** Options a jail passes to its filter, as in `filter = sshd[mode=aggressive]`. */
 export interface Fail2banFilterOptions {
@@ -41,7 +42,6 @@ const TAG = /<([^ <>]+)>/g;
 const MAX_TAG_REPLACEMENTS = 500;
 // Groups fail2ban uses for multi-line bookkeeping; they carry nothing a ban needs.
 const HELPER_GROUPS = new Set(['mlfid', 'mlfforget', 'mlfgained', 'nofail']);
-const MAX_VARIANTS = 32;
 const ADDRESS = /<HOST>|<ADDR>|<IP4>|<IP6>|\(\?<(?:ip|ip4|ip6|addr|host)>/;
 
 /** Loads a fail2ban `filter.d` file as a rampart rule; see `readFail2banFilter`. */
@@ -69,10 +69,11 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
     if (Object.hasOwn(vars, name)) return vars[name];
     return cfg.get('Definition', name, vars);
   };
+  // `[Init]` and the caller's options win over `[Definition]` (grafana sets datepattern in [Init]).
   const option = (key: string) => {
-    const entry = cfg.raw('Definition', key);
-    const value = cfg.get('Definition', key, vars);
-    if (!entry || value === undefined) return undefined;
+    const value = resolve(key);
+    if (value === undefined) return undefined;
+    const entry = cfg.raw('Definition', key) ?? cfg.raw('Init', key) ?? { file: path, line: 0, value };
     return { entry, value: substituteTags(value, resolve, { file: entry.file, line: entry.line, key }) };
   };
 
@@ -137,24 +138,33 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
     }
   }
   if (multiLine > 0) {
-    notes.push(`${multiLine} multi-line failregex (<SKIPLINES> or \\n, fail2ban's maxlines) left out: not supported`);
+    notes.push(
+      `${multiLine} multi-line failregex (<SKIPLINES> or \\n, fail2ban's maxlines) left out: not supported`,
+    );
   }
   if (noAddress > 0) {
-    notes.push(`${noAddress} failregex without an address (fail2ban links them to another line through <F-MLFID>) left out`);
+    notes.push(
+      `${noAddress} failregex without an address (fail2ban links them to another line through <F-MLFID>) left out`,
+    );
   }
   if (rule.patterns.length === 0) {
     const why =
       multiLine > 0
         ? 'only multi-line regexes (<SKIPLINES>, maxlines > 1), which rampart does not support'
         : 'no failregex that captures an address';
-    throw new ConfigError(`filter has ${why}`, { file: fail.entry.file, line: fail.entry.line, key: 'failregex' });
+    throw new ConfigError(`filter has ${why}`, {
+      file: fail.entry.file,
+      line: fail.entry.line,
+      key: 'failregex',
+    });
   }
 
   const ign = option('ignoreregex');
   if (ign) {
     for (const [i, line] of regexLines(ign.value).entries()) {
       const where = { file: ign.entry.file, line: ign.entry.line, key: `ignoreregex[${i}]` };
-      for (const variant of expand(fTags(line, where), where, notes)) rule.ignore.push(toJs(stripHelperGroups(variant), where));
+      for (const variant of expand(fTags(line, where), where, notes))
+        rule.ignore.push(toJs(stripHelperGroups(variant), where));
     }
   }
 
@@ -187,14 +197,16 @@ function initOptions(cfg: Fail2banConfig, opts: Fail2banFilterOptions): Record<s
   return vars;
 }
 
-type Where = { file: string; line: number; key: string };
-
 /**
  * fail2ban's `<name>` substitution: a tag naming another option (or `section/option`) is replaced
  * by that option's value, recursively, innermost first (`<lt_<logtype>/__prefix_line>`). Tags that
  * name nothing (`<HOST>`, `<F-USER>`, a literal `<\S+@\S+>`) stay as written.
  */
-export function substituteTags(value: string, resolve: (name: string) => string | undefined, where: Where): string {
+export function substituteTags(
+  value: string,
+  resolve: (name: string) => string | undefined,
+  where: Where,
+): string {
   let out = value;
   let count = 0;
   TAG.lastIndex = 0;
@@ -249,86 +261,6 @@ function groupName(tag: string): string {
 }
 
 /**
- * Expands Python conditionals `(?(name)yes|no)`, which JavaScript lacks, into separate patterns:
- * one where the named group took part (and the `yes` branch applies), one where it did not.
- * Back-references, which the engine refuses (they can backtrack without bound), are loosened to
- * a copy of the group they refer to.
- */
-function expand(regex: string, where: Where, notes: string[]): string[] {
-  const done: string[] = [];
-  const queue = [regex];
-  while (queue.length > 0) {
-    const r = queue.shift()!;
-    const tree = parseTreeAt(r, where);
-    const cond = tree.groups.find((g) => g.kind === 'cond');
-    if (!cond) {
-      done.push(loosenBackrefs(r, where, notes));
-      continue;
-    }
-    const ref = cond.name!;
-    const target = tree.groups.find((g) => (/^\d+$/.test(ref) ? g.index === Number(ref) : g.name === ref));
-    if (!target) throw new ConfigError(`conditional (?(${ref})...) refers to no group`, where);
-    const body = r.slice(cond.bodyStart, cond.close);
-    const bar = cond.bars[0];
-    const yes = bar === undefined ? body : r.slice(cond.bodyStart, bar);
-    const no = bar === undefined ? '' : r.slice(bar + 1, cond.close);
-    if (cond.bars.length > 1) throw new ConfigError('conditional with more than two branches', where);
-    const replace = (text: string): Edit => ({ start: cond.open, end: cond.end, text: `(?:${text})${cond.quantifier}` });
-    if (target.open > cond.open) {
-      queue.push(applyEdits(r, [replace(no)]));
-      continue;
-    }
-    const taken = forceTaking(tree, target);
-    const skipped = forceSkipping(tree, target);
-    if (taken) queue.push(applyEdits(r, [...taken, replace(yes)]));
-    if (skipped) queue.push(applyEdits(r, [...skipped, replace(no)]));
-    if (!taken && !skipped) throw new ConfigError(`cannot expand conditional (?(${ref})...)`, where);
-    if (queue.length + done.length > MAX_VARIANTS) throw new ConfigError('too many conditional combinations', where);
-  }
-  return done;
-}
-
-function loosenBackrefs(regex: string, where: Where, notes: string[]): string {
-  if (!/\(\?P=\w+\)|\\[1-9]/.test(regex)) return regex;
-  const tree = parseTreeAt(regex, where);
-  const edits: Edit[] = [];
-  const re = /\(\?P=(\w+)\)|\\([1-9])|\\./g;
-  for (let m = re.exec(regex); m; m = re.exec(regex)) {
-    if (m[1] === undefined && m[2] === undefined) continue;
-    if (insideClass(tree.source, m.index)) continue;
-    const g = tree.groups.find((n) => (m![1] !== undefined ? n.name === m![1] : n.index === Number(m![2])));
-    if (!g) throw new ConfigError(`back-reference ${m[0]} refers to no group`, where);
-    const copy = regex.slice(g.bodyStart, g.close).replace(/\(\?P<\w+>/g, '(?:');
-    edits.push({ start: m.index, end: m.index + m[0].length, text: `(?:${copy})` });
-    notes.push(`back-reference ${m[0]} matched loosely (any text its group could match), as the engine refuses back-references`);
-  }
-  return applyEdits(regex, edits);
-}
-
-function insideClass(src: string, at: number): boolean {
-  let inClass = false;
-  for (let i = 0; i < at; i++) {
-    if (src[i] === '\\') i++;
-    else if (src[i] === '[') inClass = true;
-    else if (src[i] === ']') inClass = false;
-  }
-  return inClass;
-}
-
-/**
- * Splits a pattern on whether group `name` takes part: [the pattern forced to take it (or null
- * if it has no such group or never can), the pattern forced to skip it (null if it must take it)].
- */
-function split(regex: string, name: string, where: Where): [string | null, string | null] {
-  const tree = parseTreeAt(regex, where);
-  const g: GroupNode | undefined = tree.groups.find((n) => n.name === name);
-  if (!g) return [null, regex];
-  const taken = forceTaking(tree, g);
-  const skipped = forceSkipping(tree, g);
-  return [taken ? applyEdits(regex, taken) : null, skipped ? applyEdits(regex, skipped) : null];
-}
-
-/**
  * Returns a function that puts a failregex (JavaScript) where the prefregex has its `<F-CONTENT>`
  * group, so one pattern checks both. fail2ban searches the content (a failregex without `^` may
  * match anywhere in it), so unanchored alternatives get a lazy `.*?` in front.
@@ -337,7 +269,8 @@ function embedder(prefJs: string, where: Where): (js: string) => string {
   const tree = parseTreeAt(prefJs, where);
   const content = tree.groups.find((g) => g.name === 'content');
   if (!content) throw new ConfigError('prefregex has no <F-CONTENT>...</F-CONTENT> part', where);
-  if (content.parent) throw new ConfigError('<F-CONTENT> inside a group of the prefregex is not supported', where);
+  if (content.parent)
+    throw new ConfigError('<F-CONTENT> inside a group of the prefregex is not supported', where);
   const head = prefJs.slice(0, content.open);
   const body = prefJs.slice(content.bodyStart, content.close);
   const tail = prefJs.slice(content.end);
@@ -370,14 +303,6 @@ function stripHelperGroups(regex: string): string {
   return regex.replace(/\(\?P<(\w+)>/g, (m, n: string) => (HELPER_GROUPS.has(n) ? '(?:' : m));
 }
 
-function parseTreeAt(regex: string, where: Where) {
-  try {
-    return parseRegexTree(regex);
-  } catch (err) {
-    throw new ConfigError(`invalid regex: ${(err as Error).message}`, where);
-  }
-}
-
 function toJs(regex: string, where: Where): string {
   let js: string;
   try {
@@ -387,7 +312,10 @@ function toJs(regex: string, where: Where): string {
     throw asConfigError(err, where);
   }
   if (/<(?:DNS|CIDR|SUBNET)>/.test(js)) {
-    throw new ConfigError('<DNS>, <CIDR> and <SUBNET> are not supported (rampart bans addresses, never resolves names)', where);
+    throw new ConfigError(
+      '<DNS>, <CIDR> and <SUBNET> are not supported (rampart bans addresses, never resolves names)',
+      where,
+    );
   }
   return js;
 }

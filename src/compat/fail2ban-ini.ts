@@ -71,10 +71,13 @@ export function parseFail2banIni(text: string, file: string): IniFile {
     }
     const kv = /^(.*?)\s*[=:]\s*(.*)$/.exec(value);
     if (!kv || kv[1] === '') {
-      throw new ConfigError(`expected "key = value" or a [section] header, found ${JSON.stringify(clip(value))}`, {
-        file,
-        line: lineNo,
-      });
+      throw new ConfigError(
+        `expected "key = value" or a [section] header, found ${JSON.stringify(clip(value))}`,
+        {
+          file,
+          line: lineNo,
+        },
+      );
     }
     if (!current) {
       throw new ConfigError('option before the first [section] header', { file, line: lineNo, key: kv[1] });
@@ -171,19 +174,31 @@ export class Fail2banConfig {
   }
 
   /** Interpolates arbitrary text as if it were a value of `section` written at `where`. */
-  interpolateText(text: string, section: string, where: { file: string; line: number }, vars: Record<string, string> = {}) {
+  interpolateText(
+    text: string,
+    section: string,
+    where: { file: string; line: number },
+    vars: Record<string, string> = {},
+  ) {
     return this.interpolate({ value: text, ...where }, section, vars, []);
   }
 
   private lookup(section: string, key: string, vars: Record<string, string>): IniEntry | undefined {
+    // configparser's `%(__name__)s` is the section's own name (jail.conf: `filter = %(__name__)s`).
+    if (key === '__name__') return { value: section.replace(/%/g, '%%'), file: '<section>', line: 0 };
     // Options passed in are final values: their `%` is literal, not interpolation.
-    if (Object.hasOwn(vars, key)) return { value: vars[key]!.replace(/%/g, '%%'), file: '<options>', line: 0 };
+    if (Object.hasOwn(vars, key))
+      return { value: vars[key]!.replace(/%/g, '%%'), file: '<options>', line: 0 };
     const slash = key.indexOf('/');
     if (slash > 0) {
       const sec = key.slice(0, slash);
       const opt = key.slice(slash + 1);
       if (sec === 'known') {
-        return this.known.get(section)?.get(opt) ?? this.sectionMap.get(DEFAULT)?.get(opt);
+        return (
+          this.known.get(section)?.get(opt) ??
+          this.known.get(DEFAULT)?.get(opt) ??
+          this.sectionMap.get(DEFAULT)?.get(opt)
+        );
       }
       if (sec === 'default') return this.sectionMap.get(DEFAULT)?.get(opt);
       const named = this.sectionMap.get(key.slice(0, slash)) ?? this.findSectionCaseless(sec);
@@ -208,7 +223,12 @@ export class Fail2banConfig {
     return undefined;
   }
 
-  private interpolate(entry: IniEntry, section: string, vars: Record<string, string>, stack: string[]): string {
+  private interpolate(
+    entry: IniEntry,
+    section: string,
+    vars: Record<string, string>,
+    stack: string[],
+  ): string {
     if (!entry.value.includes('%')) return entry.value;
     const where = { file: entry.file, line: entry.line, key: stack[stack.length - 1] };
     const rest = entry.value.replace(INTERP, '');
@@ -235,17 +255,25 @@ export class Fail2banConfig {
  * files. A missing `.local` (or an `after = x.local` that does not exist) is normal and skipped;
  * any other missing file is an error naming the file and line that asked for it.
  */
-export function readFail2banConfig(path: string): Fail2banConfig {
-  if (!existsSync(path)) throw new ConfigError('file not found', { file: path });
+export function readFail2banConfig(path: string | string[]): Fail2banConfig {
+  const paths = Array.isArray(path) ? path : [path];
+  for (const p of paths) if (!existsSync(p)) throw new ConfigError('file not found', { file: p });
   const order: IniFile[] = [];
-  collect(path, [], order, undefined);
+  // A `.local` listed explicitly (jail.local after jail.d/*.conf) keeps its place in the list.
+  for (const p of paths) collect(p, [], order, undefined, new Set(paths));
   return new Fail2banConfig(order);
 }
 
-function collect(file: string, seen: string[], out: IniFile[], from: { file: string; line: number } | undefined) {
+function collect(
+  file: string,
+  seen: string[],
+  out: IniFile[],
+  from: { file: string; line: number } | undefined,
+  listed: ReadonlySet<string> = new Set(),
+) {
   const variants = [file];
   const local = file.replace(/\.conf$/, '.local');
-  if (local !== file && existsSync(local)) variants.push(local);
+  if (local !== file && !listed.has(local) && existsSync(local)) variants.push(local);
   for (const f of variants) {
     if (seen.includes(f)) continue;
     let text: string;
@@ -271,7 +299,11 @@ function includeOne(parent: string, entry: { name: string; line: number }, seen:
   // fail2ban silently skips includes it cannot find; `after = common.local` relies on that.
   if (!existsSync(target)) {
     if (target.endsWith('.local')) return;
-    throw new ConfigError(`included file not found: ${target}`, { file: parent, line: entry.line, key: 'INCLUDES' });
+    throw new ConfigError(`included file not found: ${target}`, {
+      file: parent,
+      line: entry.line,
+      key: 'INCLUDES',
+    });
   }
   collect(target, seen, out, { file: parent, line: entry.line });
 }

@@ -162,7 +162,8 @@ class Translator {
       this.i++;
     } else if (n === 'k' || (n === 'g' && this.dialect === 'perl')) this.out += this.backref(n);
     else if (KEEP_ESCAPES.includes(n)) this.out += `\\${n}`;
-    else if (/[A-Za-z]/.test(n)) throw new UntranslatableRegex(`the escape \\${n} has no JavaScript equivalent`);
+    else if (/[A-Za-z]/.test(n))
+      throw new UntranslatableRegex(`the escape \\${n} has no JavaScript equivalent`);
     else if (SYNTAX.includes(n)) this.out += `\\${n}`;
     else this.out += n;
   }
@@ -186,7 +187,8 @@ class Translator {
     if (!m) throw new UntranslatableRegex(`malformed back-reference \\${kind}`);
     this.i += m[0].length;
     const ref = m[1] ?? m[2] ?? m[3] ?? m[4]!;
-    if (ref.startsWith('-')) throw new UntranslatableRegex('relative back-references (\\g-1) are not supported');
+    if (ref.startsWith('-'))
+      throw new UntranslatableRegex('relative back-references (\\g-1) are not supported');
     return /^\d+$/.test(ref) ? `\\${ref}` : `\\k<${ref}>`;
   }
 
@@ -207,18 +209,27 @@ class Translator {
     let extra = '';
     for (; j < end; j++) {
       const c = s[j]!;
-      if (c === '[' && s[j + 1] === ':') throw new UntranslatableRegex('POSIX classes like [:alpha:] are not supported');
+      if (c === '[' && s[j + 1] === ':')
+        throw new UntranslatableRegex('POSIX classes like [:alpha:] are not supported');
       if (c === '\\') {
         const n = s[j + 1]!;
         j++;
         if (n === 'h' && this.dialect === 'perl') out += '\\t ';
         else if (n === 'x' || n === 'u' || n === 'c') {
           this.i = j + 1;
-          out += n === 'x' ? this.hexEscape() : n === 'c' ? `\\c${s[this.i++]}` : `\\u${s.slice(this.i, (this.i += 4))}`;
+          if (n === 'x') out += this.hexEscape();
+          else if (n === 'c') {
+            out += `\\c${s[this.i]}`;
+            this.i += 1;
+          } else {
+            out += `\\u${s.slice(this.i, this.i + 4)}`;
+            this.i += 4;
+          }
           j = this.i - 1;
         } else if (KEEP_ESCAPES.includes(n) && n !== 'b') out += `\\${n}`;
         else if (n === 'b') out += '\\x08';
-        else if (/[A-Za-z]/.test(n)) throw new UntranslatableRegex(`the escape \\${n} has no JavaScript equivalent`);
+        else if (/[A-Za-z]/.test(n))
+          throw new UntranslatableRegex(`the escape \\${n} has no JavaScript equivalent`);
         else out += `\\${n}`;
         continue;
       }
@@ -245,28 +256,31 @@ class Translator {
   private group() {
     const s = this.src;
     const rest = s.slice(this.i, this.i + 200);
-    let m: RegExpExecArray | null;
     if (rest.startsWith('(?#')) {
       const close = s.indexOf(')', this.i);
       if (close < 0) throw new UntranslatableRegex('unterminated comment (?#');
       this.i = close + 1;
       return;
     }
-    if ((m = /^\(\?P=(\w+)\)/.exec(rest))) {
-      this.out += `\\k<${m[1]}>`;
-      this.i += m[0].length;
+    const backref = /^\(\?P=(\w+)\)/.exec(rest);
+    if (backref) {
+      this.out += `\\k<${backref[1]}>`;
+      this.i += backref[0].length;
       this.quantifierTail();
       return;
     }
-    if ((m = /^\(\?(?:P?<|')([A-Za-z_]\w*)[>']/.exec(rest))) {
-      this.open(`(?<${m[1]}>`, m[0].length);
+    const named = /^\(\?(?:P?<|')([A-Za-z_]\w*)[>']/.exec(rest);
+    if (named) {
+      this.open(`(?<${named[1]}>`, named[0].length);
       return;
     }
-    if ((m = /^\(\?(?::|=|!|<=|<!)/.exec(rest))) {
-      this.open(m[0], m[0].length);
+    const plain = /^\(\?(?::|=|!|<=|<!)/.exec(rest);
+    if (plain) {
+      this.open(plain[0], plain[0].length);
       return;
     }
-    if ((m = /^\(\?(\^?)([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])/.exec(rest))) {
+    const m = /^\(\?(\^?)([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])/.exec(rest);
+    if (m) {
       const next = this.applyFlags(m[1] === '^', m[2]!, m[3] ?? '');
       if (m[4] === ')') {
         // `(?i)`: from here to the end of the enclosing group (the whole pattern at the start).
@@ -280,10 +294,13 @@ class Translator {
       }
       return;
     }
-    if (rest.startsWith('(?(')) throw new UntranslatableRegex('conditional groups (?(name)yes|no) are not supported');
+    if (rest.startsWith('(?('))
+      throw new UntranslatableRegex('conditional groups (?(name)yes|no) are not supported');
     if (rest.startsWith('(?>')) throw new UntranslatableRegex('atomic groups (?>...) are not supported');
     if (rest.startsWith('(?')) {
-      throw new UntranslatableRegex(`the group ${JSON.stringify(rest.slice(0, 4))} has no JavaScript equivalent`);
+      throw new UntranslatableRegex(
+        `the group ${JSON.stringify(rest.slice(0, 4))} has no JavaScript equivalent`,
+      );
     }
     this.open('(', 1);
   }
@@ -318,4 +335,18 @@ function swap(c: string): string {
 
 function caseless(c: string): string {
   return /[A-Za-z]/.test(c) ? `[${c}${swap(c)}]` : c;
+}
+
+/**
+ * syslog-blacklist and banban match their patterns against the syslog message after the
+ * timestamp and host (`sshd[1]: Failed ...`), while rampart's lines keep the host
+ * (`web1 sshd[1]: Failed ...`). A `^` that starts an alternative therefore also accepts one
+ * leading host token; patterns without `^` are unaffected.
+ */
+export function anchorAfterHost(js: string): string {
+  const tree = parseRegexTree(js);
+  const edits: Edit[] = [0, ...tree.bars.map((b) => b + 1)]
+    .filter((at) => js[at] === '^')
+    .map((at) => ({ start: at, end: at + 1, text: '^(?:\\S+ )?' }));
+  return edits.length > 0 ? applyEdits(js, edits) : js;
 }

@@ -107,22 +107,25 @@ function openGroup(src: string, i: number, parent: GroupNode | undefined): Group
   };
   if (src[i + 1] !== '?') return node;
   const rest = src.slice(i + 2, i + 200);
-  let m: RegExpExecArray | null;
-  if ((m = /^P?<([A-Za-z_]\w*)>/.exec(rest)) || (m = /^'([A-Za-z_]\w*)'/.exec(rest))) {
+  const named = /^P?<([A-Za-z_]\w*)>/.exec(rest) ?? /^'([A-Za-z_]\w*)'/.exec(rest);
+  const cond = /^\(([^)]*)\)/.exec(rest);
+  const look = /^(?:=|!|<=|<!)/.exec(rest);
+  const flags = /^\^?[a-zA-Z]*(?:-[a-zA-Z]*)?(:|\))/.exec(rest);
+  if (named) {
     node.kind = 'named';
-    node.name = m[1];
-    node.bodyStart = i + 2 + m[0].length;
-  } else if ((m = /^\(([^)]*)\)/.exec(rest))) {
+    node.name = named[1];
+    node.bodyStart = i + 2 + named[0].length;
+  } else if (cond) {
     node.kind = 'cond';
-    node.name = m[1];
-    node.bodyStart = i + 2 + m[0].length;
-  } else if ((m = /^(?:=|!|<=|<!)/.exec(rest))) {
+    node.name = cond[1];
+    node.bodyStart = i + 2 + cond[0].length;
+  } else if (look) {
     node.kind = 'look';
-    node.bodyStart = i + 2 + m[0].length;
-  } else if ((m = /^\^?[a-zA-Z]*(?:-[a-zA-Z]*)?(:|\))/.exec(rest))) {
-    node.kind = m[1] === ')' ? 'flags' : 'group';
+    node.bodyStart = i + 2 + look[0].length;
+  } else if (flags) {
+    node.kind = flags[1] === ')' ? 'flags' : 'group';
     // `(?i)` has no body; treat it as an empty group so the parser stays balanced.
-    node.bodyStart = m[1] === ')' ? i + 2 + m[0].length - 1 : i + 2 + m[0].length;
+    node.bodyStart = i + 2 + flags[0].length - (flags[1] === ')' ? 1 : 0);
   } else {
     node.kind = 'group';
     node.bodyStart = i + 2;
@@ -162,7 +165,12 @@ export function applyEdits(src: string, edits: Edit[]): string {
 }
 
 /** The span [from, to) of the alternative (between `|`s) of `bars`' owner that contains `at`. */
-function branchOf(bars: number[], bodyStart: number, bodyEnd: number, at: number): { from: number; to: number } {
+function branchOf(
+  bars: number[],
+  bodyStart: number,
+  bodyEnd: number,
+  at: number,
+): { from: number; to: number } {
   let from = bodyStart;
   let to = bodyEnd;
   for (const b of bars) {
@@ -175,7 +183,10 @@ function branchOf(bars: number[], bodyStart: number, bodyEnd: number, at: number
   return { from, to };
 }
 
-function ownerSpan(tree: RegexTree, node: GroupNode | undefined): { bars: number[]; start: number; end: number } {
+function ownerSpan(
+  tree: RegexTree,
+  node: GroupNode | undefined,
+): { bars: number[]; start: number; end: number } {
   return node
     ? { bars: node.bars, start: node.bodyStart, end: node.close }
     : { bars: tree.bars, start: 0, end: tree.source.length };

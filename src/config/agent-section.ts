@@ -27,10 +27,16 @@ export const cidrText = z.string().superRefine((v, ctx) => {
 export const agentSectionSchema = z
   .object({
     /** Node name enrolled at the hub (the envelope sender). */
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64)').optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64)')
+      .optional(),
     /** The hub's API URL. */
     hub: z.url().optional(),
-    fleet: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+    fleet: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/)
+      .optional(),
     /** Hub public key (base64 raw Ed25519) pinned at join. */
     hubPublicKey: z.string().optional(),
     /** Log files followed with the built-in rules, on top of `sources:`. */

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { busConfigSchema } from '../bus/create.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_CONFIG_FILE } from '../core/paths.js';
-import { busConfigSchema } from '../bus/create.js';
 import { firewallConfigSchema } from '../firewall/create.js';
 import { hubSectionSchema } from '../hub/config.js';
 import { sourcesSchema } from '../sources/create.js';
@@ -25,7 +25,10 @@ export const rulesSectionSchema = z
  */
 export const rampartConfigSchema = z
   .object({
-    fleet: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').optional(),
+    fleet: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+      .optional(),
     /** Data folder; `--data` overrides it. */
     data: z.string().optional(),
     agent: agentSectionSchema.default(agentSectionSchema.parse({})),

@@ -14,7 +14,7 @@ export interface EngineOptions {
   clock: 'log' | 'wall';
   /** Global allowlist: addresses in it are never counted nor banned. */
   allowlist?: Allowlist;
-  /** Cap on tracked addresses; the least recently seen are evicted. Default 1,000,000. */
+  /** Cap on tracked (rule, address) pairs; the least recently seen are evicted. Default 1,000,000. */
   maxTracked?: number;
   /** Wall clock, epoch ms (tests inject one). */
   now?: () => number;
@@ -40,7 +40,7 @@ export interface EngineStats {
   skipped: number;
   bans: number;
   unbans: number;
-  /** Tracked addresses dropped because the cap was reached. */
+  /** Tracked (rule, address) pairs dropped because the cap was reached. */
   evictions: number;
   tracked: number;
   oversized: number;
@@ -55,8 +55,10 @@ interface Rule {
 }
 
 interface Tracker {
-  /** Failure times (ms) within the window, oldest first, at most maxretry of them. */
-  times: number[];
+  /** Ring of the last failure times (ms), at most maxretry: `count` of them from `head`. */
+  ring: Float64Array;
+  head: number;
+  count: number;
   /** The address must never be banned: count and skip. */
   skip: boolean;
   /** Ban end (ms) while banned by this engine, Infinity when permanent, 0 when not banned. */
@@ -66,6 +68,8 @@ interface Tracker {
 }
 
 type Key = number | string;
+/** Rules per engine that numeric IPv4 keys can tell apart (address × RULE_SLOTS + rule index). */
+const RULE_SLOTS = 4096;
 
 const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
 const DEFAULT_MAX_TRACKED = 1_000_000;
@@ -81,11 +85,11 @@ const MAX_ESCALATION_STEPS = 64;
 export class Engine {
   private readonly rules: Rule[];
   /**
-   * Per address: one tracker per rule index. IPv4 is keyed by its 32-bit value (hashing a number
-   * is much cheaper than hashing a fresh substring on every line), IPv6 by its text, widened
-   * where a rule asks.
+   * One tracker per (rule, address). IPv4 keys are numbers, `address × 4096 + rule index`
+   * (hashing a number is much cheaper than hashing a fresh substring on every line); IPv6 keys
+   * are `rule index|text`, the text widened where the rule asks.
    */
-  private readonly trackers: BoundedMap<Key, Array<Tracker | undefined>>;
+  private readonly trackers: BoundedMap<Key, Tracker>;
   /** IPv6 text → widened text, so floods from one /64 do not parse bigints on every line. */
   private readonly widened = new Map<string, string>();
   private readonly bySource = new Map<string, Rule[]>();
@@ -115,6 +119,7 @@ export class Engine {
     this.times = new LogTimeParser(this.now);
     this.trackers = new BoundedMap(Math.max(2, opts.maxTracked ?? DEFAULT_MAX_TRACKED));
     this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
+    if (specs.length > RULE_SLOTS) throw new RangeError(`at most ${RULE_SLOTS} rules per engine`);
     this.rules = specs.map((spec, index) => ({
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
       spec,
@@ -176,15 +181,11 @@ export class Engine {
       c.skipped++;
       return null;
     }
-    let slots = this.trackers.get(key);
-    if (slots === undefined) {
-      slots = [];
-      this.trackers.set(key, slots);
-    }
-    let t = slots[rule.index];
+    let t = this.trackers.get(key);
     if (t === undefined) {
-      t = { times: [], skip: !this.bannable(rule, key), bannedUntil: 0, bans: 0 };
-      slots[rule.index] = t;
+      const ring = new Float64Array(rule.spec.maxretry);
+      t = { ring, head: 0, count: 0, skip: !this.bannable(rule, key), bannedUntil: 0, bans: 0 };
+      this.trackers.set(key, t);
     }
     if (t.skip) {
       c.skipped++;
@@ -192,20 +193,30 @@ export class Engine {
     }
     if (t.bannedUntil > at) return null;
     t.bannedUntil = 0;
-    const times = t.times;
-    const { maxretry } = rule.spec;
-    times.push(at);
+    // Drop failures older than the window, then append (overwriting the oldest when full).
+    const ring = t.ring;
+    const size = ring.length;
     const horizon = at - rule.findtimeMs;
-    while (times.length > 0 && (times[0]! <= horizon || times.length > maxretry)) times.shift();
-    if (times.length < maxretry) return null;
+    while (t.count > 0 && ring[t.head]! <= horizon) {
+      t.head = t.head + 1 === size ? 0 : t.head + 1;
+      t.count--;
+    }
+    if (t.count === size) {
+      t.head = t.head + 1 === size ? 0 : t.head + 1;
+      t.count--;
+    }
+    const tail = t.head + t.count;
+    ring[tail >= size ? tail - size : tail] = at;
+    t.count++;
+    if (t.count < size) return null;
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
     if (!this.bannable(rule, key)) {
       t.skip = true;
       c.skipped++;
       return null;
     }
-    const hits = times.length;
-    times.length = 0;
+    const hits = t.count;
+    t.count = 0;
     const duration = escalate(rule.spec, t.bans);
     t.bans = Math.min(t.bans + 1, MAX_ESCALATION_STEPS);
     t.bannedUntil = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
@@ -217,11 +228,10 @@ export class Engine {
     this.counters.good++;
     const key = this.keyOf(rule, ip);
     if (key === null) return null;
-    const slots = this.trackers.get(key);
-    const t = slots?.[rule.index];
+    const t = this.trackers.get(key);
     if (t === undefined) return null;
-    // A successful login forgets the address's history for this rule, as banban does.
-    slots![rule.index] = undefined;
+    // A successful login forgets the address's history, as banban does.
+    this.trackers.delete(key);
     if (t.bannedUntil > at) {
       this.counters.unbans++;
       return this.event('unban', rule, key, at, 0, null);
@@ -250,13 +260,13 @@ export class Engine {
     };
   }
 
-  /** The key counters use: IPv4 as a number, IPv6 text widened to the rule's prefix; null if unparsable. */
+  /** The tracker key (see `trackers`); null if the address cannot be parsed. */
   private keyOf(rule: Rule, ip: string): Key | null {
     const v4 = parseIPv4(ip);
-    if (v4 !== null) return v4;
+    if (v4 !== null) return v4 * RULE_SLOTS + rule.index;
     const w = rule.spec.widen6;
-    if (w === undefined) return ip;
-    const cacheKey = w === 64 ? ip : `${w}/${ip}`;
+    if (w === undefined) return `${rule.index}|${ip}`;
+    const cacheKey = `${rule.index}|${ip}`;
     let key = this.widened.get(cacheKey);
     if (key === undefined) {
       let t: Target;
@@ -265,7 +275,7 @@ export class Engine {
       } catch {
         return null;
       }
-      key = t.text;
+      key = `${rule.index}|${t.text}`;
       if (this.widened.size >= 65_536) this.widened.clear();
       this.widened.set(cacheKey, key);
     }
@@ -295,7 +305,7 @@ export class Engine {
 }
 
 function keyText(key: Key): string {
-  return typeof key === 'number' ? formatIPv4(key) : key;
+  return typeof key === 'number' ? formatIPv4(Math.floor(key / RULE_SLOTS)) : key.slice(key.indexOf('|') + 1);
 }
 
 /** bantime × multiplier^(previous bans), capped at `max`; permanent stays permanent. */

@@ -111,7 +111,10 @@ export class Batcher {
         this.stats.failed++;
         this.failures++;
         this.waiting = batch.concat(this.waiting);
-        this.log.warn({ err, backend: this.fw.name, pending: this.fw.pending() }, 'firewall commit failed; will retry');
+        this.log.warn(
+          { err, backend: this.fw.name, pending: this.fw.pending() },
+          'firewall commit failed; will retry',
+        );
         this.opts.onError?.(err);
       }
     })();

@@ -47,7 +47,7 @@ export function expandTags(text: string, src: TagSource, where: { file: string; 
   let out = text;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     let changed = false;
-    out = out.replace(/<([^<>\s\u0000\u0001]+)>/g, (whole, name: string) => {
+    out = out.replace(/<([^<>\s\u0000\u0001]+)>/g, (_whole, name: string) => {
       changed = true;
       if (src.data.has(name.toLowerCase())) return `${MARK}${name.toLowerCase()}${MARK}`;
       const value = lookup(src, name);
@@ -55,7 +55,10 @@ export function expandTags(text: string, src: TagSource, where: { file: string; 
     });
     if (!changed) return out.replace(/\u0001([^\u0001]*)\u0001/g, '<$1>');
   }
-  throw new ConfigError(`tags nest more than ${MAX_ROUNDS} levels deep (a tag that refers to itself?)`, where);
+  throw new ConfigError(
+    `tags nest more than ${MAX_ROUNDS} levels deep (a tag that refers to itself?)`,
+    where,
+  );
 }
 
 /**

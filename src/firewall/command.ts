@@ -1,12 +1,22 @@
+import { z } from 'zod';
 import { type Fail2banConfig, readFail2banConfig } from '../compat/fail2ban-ini.js';
-import { type Target, isSingleHost } from '../core/address.js';
+import { isSingleHost, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DATA_TAGS, expandTags, placeDataTags } from './command-tags.js';
-import { type ToolRunner, runTool } from './run-tool.js';
+import { runTool, type ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
+
+/** The `firewall.command` section of rampart.yaml. */
+export const commandConfigSchema = z.strictObject({
+  file: z.string(),
+  init: z.record(z.string(), z.string()).optional(),
+  name: z.string().optional(),
+  stopOnShutdown: z.boolean().optional(),
+  chunk: z.number().int().positive().optional(),
+});
 
 export interface CommandActionOptions extends ToolRunner {
   /** The fail2ban `action.d` file (its `[INCLUDES]` and `.local` are read too). */
@@ -19,7 +29,7 @@ export interface CommandActionOptions extends ToolRunner {
   stopOnShutdown?: boolean;
   /** Bans per shell process in a commit; default 500. */
   chunk?: number;
-  log?: Logger;
+  logger?: Logger;
 }
 
 type Family = 'inet4' | 'inet6';
@@ -72,7 +82,10 @@ export class CommandFirewall implements Firewall {
     if (!this.config) {
       this.config = readFail2banConfig(this.opts.file);
       if (!this.config.hasSection('Definition')) {
-        throw new RampartError('E_CONFIG', `${this.opts.file}: no [Definition] section: not a fail2ban action file`);
+        throw new RampartError(
+          'E_CONFIG',
+          `${this.opts.file}: no [Definition] section: not a fail2ban action file`,
+        );
       }
     }
     return this.config;
@@ -95,7 +108,9 @@ export class CommandFirewall implements Firewall {
     const cfg = this.cfg();
     const raw = cfg.get('Definition', action);
     if (!raw?.trim()) return undefined;
-    const init = Object.fromEntries(Object.entries(this.opts.init ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    const init = Object.fromEntries(
+      Object.entries(this.opts.init ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+    );
     const data = new Set<string>(DATA_TAGS);
     const text = expandTags(raw, { config: cfg, family, init, data }, { file: this.opts.file, key: action });
     const values: Record<string, string> = {
@@ -132,7 +147,10 @@ export class CommandFirewall implements Firewall {
     });
     const r = await runTool('sh', ['-c', body, 'sh', ...params], this.opts);
     if (r.code !== 0 || r.spawnError) {
-      throw new RampartError('E_FIREWALL', `command ${this.opts.file}: ${what} failed (exit ${r.code}): ${r.spawnError?.message ?? r.stderr.trim()}`);
+      throw new RampartError(
+        'E_FIREWALL',
+        `command ${this.opts.file}: ${what} failed (exit ${r.code}): ${r.spawnError?.message ?? r.stderr.trim()}`,
+      );
     }
   }
 
@@ -212,19 +230,29 @@ export class CommandFirewall implements Firewall {
         }
         return n;
       });
-      parts.push(`printf '\\n@@rampart %d\\n' ${k} >&2\n(\n${body}\n) || printf '\\n@@rampart-failed %d %d\\n' ${k} "$?" >&2`);
+      parts.push(
+        `printf '\\n@@rampart %d\\n' ${k} >&2\n(\n${body}\n) || printf '\\n@@rampart-failed %d %d\\n' ${k} "$?" >&2`,
+      );
     }
     const failed = new Map<number, string>();
     if (parts.length === 0) return failed;
     const r = await runTool('sh', ['-c', parts.join('\n'), 'sh', ...params], this.opts);
-    if (r.spawnError) throw new RampartError('E_FIREWALL', `command ${this.opts.file}: cannot run sh: ${r.spawnError.message}`);
+    if (r.spawnError)
+      throw new RampartError(
+        'E_FIREWALL',
+        `command ${this.opts.file}: cannot run sh: ${r.spawnError.message}`,
+      );
     const output = new Map<number, string>();
     let cur = -1;
     for (const line of r.stderr.split('\n')) {
       const start = /^@@rampart (\d+)$/.exec(line);
       const fail = /^@@rampart-failed (\d+) (\d+)$/.exec(line);
       if (start) cur = Number(start[1]);
-      else if (fail) failed.set(Number(fail[1]), `exit ${fail[2]}: ${(output.get(Number(fail[1])) ?? '').trim() || 'no output'}`);
+      else if (fail)
+        failed.set(
+          Number(fail[1]),
+          `exit ${fail[2]}: ${(output.get(Number(fail[1])) ?? '').trim() || 'no output'}`,
+        );
       else if (cur >= 0 && line) output.set(cur, `${output.get(cur) ?? ''}${line}\n`);
     }
     if (r.code === null) {
@@ -240,13 +268,19 @@ export class CommandFirewall implements Firewall {
       this.applied.delete(op.key);
       return;
     }
-    const entry: Applied = { target: op.target, set: op.set, until: op.timeout === null ? null : Date.now() + op.timeout * 1000 };
+    const entry: Applied = {
+      target: op.target,
+      set: op.set,
+      until: op.timeout === null ? null : Date.now() + op.timeout * 1000,
+    };
     if (op.timeout !== null) {
       // The action has no timeout of its own: lift the ban when its time is up.
       entry.timer = setTimeout(() => {
         if (this.closed || this.applied.get(op.key) !== entry) return;
         this.delete(op.target, op.set);
-        this.commit().catch((err) => this.opts.log?.warn({ err, target: op.target.text }, 'command action: expiry unban failed'));
+        this.commit().catch((err) =>
+          this.opts.logger?.warn({ err, target: op.target.text }, 'command action: expiry unban failed'),
+        );
       }, op.timeout * 1000);
       entry.timer.unref();
     }
@@ -258,7 +292,11 @@ export class CommandFirewall implements Firewall {
     const now = Date.now();
     return [...this.applied.values()]
       .filter((a) => set === undefined || a.set === set)
-      .map((a) => ({ target: a.target, set: a.set, timeout: a.until === null ? null : Math.max(0, Math.ceil((a.until - now) / 1000)) }));
+      .map((a) => ({
+        target: a.target,
+        set: a.set,
+        timeout: a.until === null ? null : Math.max(0, Math.ceil((a.until - now) / 1000)),
+      }));
   }
 
   /** Runs `actioncheck` for a family; throws with the action's output when it fails. */

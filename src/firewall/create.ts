@@ -3,9 +3,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { CommandFirewall, commandConfigSchema } from './command.js';
+import { ConntrackFlusher, conntrackConfigSchema, withConntrack } from './conntrack.js';
 import { DryRunFirewall } from './dry-run.js';
+import { Fail2banClientFirewall, fail2banClientConfigSchema } from './fail2ban-client.js';
+import { IpsetFirewall, ipsetConfigSchema } from './ipset.js';
 import { NftablesFirewall } from './nftables.js';
 import type { Firewall } from './types.js';
+import { XtRecentFirewall, xtRecentConfigSchema } from './xt-recent.js';
 
 const kernelSetNames = z.strictObject({
   v4: z.string().optional(),
@@ -29,7 +34,15 @@ export const nftablesConfigSchema = z.strictObject({
 });
 
 /** Backend names `createFirewall` knows; `auto` = nftables when possible, else dry-run. */
-export const FIREWALL_BACKENDS = ['auto', 'nftables', 'dry-run'] as const;
+export const FIREWALL_BACKENDS = [
+  'auto',
+  'nftables',
+  'dry-run',
+  'ipset',
+  'xt_recent',
+  'command',
+  'fail2ban',
+] as const;
 
 /**
  * The `firewall:` section of rampart.yaml. Each backend has its own sub-section named after it;
@@ -40,6 +53,12 @@ export const firewallConfigSchema = z.looseObject({
   /** Prefix for every command a backend spawns, e.g. [ip, netns, exec, NS]. */
   exec: z.array(z.string()).optional(),
   nftables: nftablesConfigSchema.optional(),
+  ipset: ipsetConfigSchema.optional(),
+  xt_recent: xtRecentConfigSchema.optional(),
+  command: commandConfigSchema.optional(),
+  fail2ban: fail2banClientConfigSchema.optional(),
+  /** Drop a banned address's open connections after each ban, with any backend. */
+  conntrack: conntrackConfigSchema.optional(),
 });
 
 export type FirewallConfig = z.input<typeof firewallConfigSchema>;
@@ -65,6 +84,13 @@ export function createFirewall(config: FirewallConfig = {}, deps: CreateFirewall
   const cfg = parsed.data;
   const log = deps.logger ?? silentLogger();
   const prefix = cfg.exec;
+  if (cfg.conntrack) {
+    const inner = createFirewall({ ...config, conntrack: false }, deps);
+    // Cutting connections while bans are only logged would punish without protecting.
+    if (inner.name === 'dry-run') return inner;
+    const ct = typeof cfg.conntrack === 'object' ? cfg.conntrack : {};
+    return withConntrack(inner, new ConntrackFlusher({ ...ct, prefix }), log);
+  }
   switch (cfg.backend) {
     case 'auto': {
       const privileged = deps.privileged ?? process.getuid?.() === 0;
@@ -81,6 +107,16 @@ export function createFirewall(config: FirewallConfig = {}, deps: CreateFirewall
       return new NftablesFirewall({ ...cfg.nftables, prefix, logger: log });
     case 'dry-run':
       return new DryRunFirewall({ logger: log });
+    case 'ipset':
+      return new IpsetFirewall({ ...cfg.ipset, prefix, logger: log });
+    case 'xt_recent':
+      return new XtRecentFirewall({ ...cfg.xt_recent, prefix, logger: log });
+    case 'fail2ban':
+      return new Fail2banClientFirewall({ ...cfg.fail2ban, prefix, logger: log });
+    case 'command':
+      if (!cfg.command)
+        throw new RampartError('E_CONFIG', 'firewall.command.file: the command backend needs an action file');
+      return new CommandFirewall({ ...cfg.command, prefix, logger: log });
     default:
       throw new RampartError(
         'E_CONFIG',

@@ -45,8 +45,8 @@ export class DryRunFirewall implements Firewall {
   }
 
   async commit(): Promise<CommitResult> {
-    const ops = this.staging.snapshot();
-    if (ops.length === 0) return { added: 0, deleted: 0 };
+    if (this.staging.size === 0) return { added: 0, deleted: 0 };
+    const ops = this.staging.take();
     const now = Date.now();
     const rec: DryRunCommit = { at: now, added: [], deleted: [] };
     for (const op of ops) {
@@ -73,7 +73,7 @@ export class DryRunFirewall implements Firewall {
       },
       'dry-run firewall: would apply batch',
     );
-    this.staging.settle(ops);
+    this.staging.settle();
     return { added: rec.added.length, deleted: rec.deleted.length };
   }
 

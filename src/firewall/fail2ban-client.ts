@@ -1,10 +1,20 @@
-import { type Target, parseTarget } from '../core/address.js';
+import { z } from 'zod';
+import { parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { type ToolRunner, runTool } from './run-tool.js';
+import { runTool, type ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
+
+/** The `firewall.fail2ban` section of rampart.yaml. */
+export const fail2banClientConfigSchema = z.strictObject({
+  program: z.string().optional(),
+  socket: z.string().optional(),
+  jail: z.string().optional(),
+  jails: z.record(z.string(), z.string()).optional(),
+  chunk: z.number().int().positive().optional(),
+});
 
 export interface Fail2banClientOptions extends ToolRunner {
   /** fail2ban's socket (`-s`); default: whatever fail2ban-client reads from fail2ban.conf. */
@@ -17,7 +27,7 @@ export interface Fail2banClientOptions extends ToolRunner {
   program?: string;
   /** Addresses per banip/unbanip call (keeps argv bounded); default 500. */
   chunk?: number;
-  log?: Logger;
+  logger?: Logger;
 }
 
 /**
@@ -38,7 +48,8 @@ export class Fail2banClientFirewall implements Firewall {
 
   private jailOf(set: string): string {
     const jail = this.opts.jails?.[set] ?? (set === DEFAULT_SET ? this.opts.jail : undefined) ?? set;
-    if (!/^[\w.@+-]{1,100}$/.test(jail)) throw new RampartError('E_CONFIG', `fail2ban-client: "${jail}" is not a valid jail name`);
+    if (!/^[\w.@+-]{1,100}$/.test(jail))
+      throw new RampartError('E_CONFIG', `fail2ban-client: "${jail}" is not a valid jail name`);
     return jail;
   }
 
@@ -50,15 +61,25 @@ export class Fail2banClientFirewall implements Firewall {
     if (r.spawnError?.code === 'ENOENT') why = 'the fail2ban-client program was not found (install fail2ban)';
     else if (/Failed to access socket path/.test(r.stderr)) {
       why = `cannot reach fail2ban at ${this.opts.socket ?? 'its default socket'}: is fail2ban-server running?`;
-    } else if (/Sorry but the jail '.*' does not exist/.test(r.stdout + r.stderr) || /NOK: \('.*',\)/.test(why)) {
+    } else if (
+      /Sorry but the jail '.*' does not exist/.test(r.stdout + r.stderr) ||
+      /NOK: \('.*',\)/.test(why)
+    ) {
       why = 'no such jail (fail2ban-client status lists them)';
     } else if (!why) why = r.stdout.trim() || `exit code ${r.code}`;
     throw new RampartError('E_FIREWALL', `fail2ban-client: ${what}: ${why}`);
   }
 
-  /** Checks that fail2ban answers and that the default jail exists. */
+  /** Logical sets this backend is configured for: the default one unless only `jails` is given. */
+  private sets(): string[] {
+    const own = this.opts.jail !== undefined || !this.opts.jails ? [DEFAULT_SET] : [];
+    return [...new Set([...own, ...Object.keys(this.opts.jails ?? {})])];
+  }
+
+  /** Checks that fail2ban answers and that every configured jail exists. */
   async init(): Promise<void> {
-    await this.client(['status', this.jailOf(DEFAULT_SET)], `jail "${this.jailOf(DEFAULT_SET)}"`);
+    for (const set of this.sets())
+      await this.client(['status', this.jailOf(set)], `jail "${this.jailOf(set)}"`);
   }
 
   add(target: Target, _timeout: DurationSeconds, set = DEFAULT_SET): void {
@@ -81,7 +102,10 @@ export class Fail2banClientFirewall implements Firewall {
   async commit(): Promise<CommitResult> {
     const batch = [...this.staged];
     type Staged = { set: string; target: Target; ban: boolean };
-    const groups = new Map<string, { jail: string; ban: boolean; items: Array<[string, Staged]>; addrs: string[] }>();
+    const groups = new Map<
+      string,
+      { jail: string; ban: boolean; items: Array<[string, Staged]>; addrs: string[] }
+    >();
     for (const [key, s] of batch) {
       const jail = this.jailOf(s.set);
       const g = `${jail}\0${s.ban}`;
@@ -99,7 +123,10 @@ export class Fail2banClientFirewall implements Firewall {
       for (let i = 0; i < g.addrs.length; i += size) {
         const addrs = g.addrs.slice(i, i + size);
         const verb = g.ban ? 'banip' : 'unbanip';
-        await this.client(['set', g.jail, verb, ...addrs], `${verb} ${addrs[0]}${addrs.length > 1 ? ` (+${addrs.length - 1})` : ''} in jail "${g.jail}"`);
+        await this.client(
+          ['set', g.jail, verb, ...addrs],
+          `${verb} ${addrs[0]}${addrs.length > 1 ? ` (+${addrs.length - 1})` : ''} in jail "${g.jail}"`,
+        );
         // Applied calls are done: a later failure must not resend them, nor lose the rest.
         for (const [key, entry] of g.items.slice(i, i + size)) {
           if (this.staged.get(key) === entry) this.staged.delete(key);
@@ -113,7 +140,7 @@ export class Fail2banClientFirewall implements Firewall {
 
   /** The jail's banned addresses with their remaining time (`get JAIL banip --with-time`). */
   async list(set?: string): Promise<FirewallEntry[]> {
-    const sets = set !== undefined ? [set] : [...new Set([DEFAULT_SET, ...Object.keys(this.opts.jails ?? {})])];
+    const sets = set !== undefined ? [set] : this.sets();
     const out: FirewallEntry[] = [];
     const now = Date.now();
     for (const s of sets) {

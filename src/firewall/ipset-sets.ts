@@ -8,21 +8,22 @@ export const IPSET_MAX_TIMEOUT = 2147483;
 const MAX_NAME = 31;
 
 /** The four kernel sets behind one logical set: single addresses and ranges, per family. */
-export type IpsetKind = 'ip4' | 'ip6' | 'net4' | 'net6';
+export type IpsetKind = 'v4' | 'v6' | 'v4net' | 'v6net';
 export type IpsetNames = Record<IpsetKind, string>;
 
 /**
  * Kernel set names for a logical set N: `N` (hash:ip inet), `N-v6` (hash:ip inet6), `N-net`
  * (hash:net inet), `N-net-v6` (hash:net inet6). The plain name is the IPv4 address set so an
  * existing vallumd/syslog-blacklist set (`blacklist`, hash:ip inet) keeps working unchanged.
- * `overrides` maps any kind to another name (several kinds may share one hash:net set).
+ * `overrides` maps any kind to another name (several kinds may share one hash:net set); the keys
+ * are those of the nftables backend's `sets` (v4, v6, v4net, v6net).
  */
 export function ipsetNames(logical: string, overrides: Partial<IpsetNames> = {}): IpsetNames {
   const names: IpsetNames = {
-    ip4: overrides.ip4 ?? logical,
-    ip6: overrides.ip6 ?? `${logical}-v6`,
-    net4: overrides.net4 ?? `${logical}-net`,
-    net6: overrides.net6 ?? `${logical}-net-v6`,
+    v4: overrides.v4 ?? logical,
+    v6: overrides.v6 ?? `${logical}-v6`,
+    v4net: overrides.v4net ?? `${logical}-net`,
+    v6net: overrides.v6net ?? `${logical}-net-v6`,
   };
   for (const [kind, name] of Object.entries(names)) {
     if (name.length === 0 || name.length > MAX_NAME || /\s/.test(name)) {
@@ -37,8 +38,8 @@ export function ipsetNames(logical: string, overrides: Partial<IpsetNames> = {})
 
 export function kindSpec(kind: IpsetKind): { type: 'hash:ip' | 'hash:net'; family: 'inet' | 'inet6' } {
   return {
-    type: kind.startsWith('ip') ? 'hash:ip' : 'hash:net',
-    family: kind.endsWith('6') ? 'inet6' : 'inet',
+    type: kind.endsWith('net') ? 'hash:net' : 'hash:ip',
+    family: kind.startsWith('v6') ? 'inet6' : 'inet',
   };
 }
 

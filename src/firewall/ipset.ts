@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
@@ -18,6 +19,26 @@ import type { CommitResult, Firewall, FirewallEntry } from './types.js';
 
 export { IPSET_MAX_TIMEOUT, type IpsetNames, ipsetNames } from './ipset-sets.js';
 
+/** The `firewall.ipset` section of rampart.yaml. */
+export const ipsetConfigSchema = z.strictObject({
+  program: z.string().optional(),
+  defaultSet: z.string().optional(),
+  sets: z
+    .record(
+      z.string(),
+      z.strictObject({
+        v4: z.string().optional(),
+        v6: z.string().optional(),
+        v4net: z.string().optional(),
+        v6net: z.string().optional(),
+      }),
+    )
+    .optional(),
+  create: z.boolean().optional(),
+  maxelem: z.number().int().positive().optional(),
+  hashsize: z.number().int().positive().optional(),
+});
+
 export interface IpsetOptions extends ToolRunner {
   /** Logical set used when `add`/`delete` name none; default `blocklist`. */
   defaultSet?: string;
@@ -35,7 +56,7 @@ export interface IpsetOptions extends ToolRunner {
   hashsize?: number;
   /** The ipset program; default `ipset`. */
   program?: string;
-  log?: Logger;
+  logger?: Logger;
 }
 
 interface Staged {
@@ -45,11 +66,13 @@ interface Staged {
   target: Target;
   /** undefined = delete. */
   timeout: DurationSeconds | undefined;
+  /** When it was staged (ms): a ban that waits (a retry after a failure) keeps its true end. */
+  at: number;
 }
 
 function kindOf(t: Target): IpsetKind {
-  if (isSingleHost(t)) return t.family === 4 ? 'ip4' : 'ip6';
-  return t.family === 4 ? 'net4' : 'net6';
+  if (isSingleHost(t)) return t.family === 4 ? 'v4' : 'v6';
+  return t.family === 4 ? 'v4net' : 'v6net';
 }
 
 /**
@@ -69,6 +92,7 @@ export class IpsetFirewall implements Firewall {
   private staged: Staged[] = [];
   /** The last commit failed: de-duplicate before retrying (see compact). */
   private failed = false;
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly names = new Map<string, IpsetNames>();
   private headers: Map<string, IpsetHeader> | undefined;
   private readonly warnedNoTimeout = new Set<string>();
@@ -110,7 +134,7 @@ export class IpsetFirewall implements Firewall {
   private createLines(n: IpsetNames): string[] {
     const seen = new Set<string>();
     const out: string[] = [];
-    for (const kind of ['ip4', 'ip6', 'net4', 'net6'] as const) {
+    for (const kind of ['v4', 'v6', 'v4net', 'v6net'] as const) {
       const kset = n[kind];
       if (seen.has(kset) || this.headers?.has(kset)) continue;
       seen.add(kset);
@@ -140,7 +164,7 @@ export class IpsetFirewall implements Firewall {
     // Append-only, no de-duplication: ipset applies the lines in order under -exist, so the last
     // change to an element wins in the kernel exactly as it would in a map, and a million adds
     // cost a million array pushes instead of a million hash-table inserts.
-    this.staged.push({ logical, kind, kset: this.namesFor(logical)[kind], target, timeout });
+    this.staged.push({ logical, kind, kset: this.namesFor(logical)[kind], target, timeout, at: Date.now() });
   }
 
   /** Staged operations (an address staged twice counts twice). */
@@ -149,7 +173,14 @@ export class IpsetFirewall implements Firewall {
   }
 
   /** Applies everything staged in one `ipset -exist restore`; the counts are of operations. */
-  async commit(): Promise<CommitResult> {
+  commit(): Promise<CommitResult> {
+    // One commit at a time: each takes the staged prefix and removes exactly that prefix.
+    const next = this.queue.then(() => this.commitNow());
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async commitNow(): Promise<CommitResult> {
     if (this.staged.length === 0) return { added: 0, deleted: 0 };
     if (this.failed) this.compact();
     // Ops staged while ipset runs are appended after this prefix and stay for the next commit.
@@ -164,15 +195,18 @@ export class IpsetFirewall implements Firewall {
     let text = prelude.lines.map((l) => `${l}\n`).join('');
     let added = 0;
     let deleted = 0;
+    const now = Date.now();
     for (const s of batch) {
-      if (s.timeout === undefined) {
+      const left = s.timeout ? Math.ceil(s.timeout - (now - s.at) / 1000) : s.timeout;
+      if (s.timeout === undefined || (left !== null && left !== undefined && left <= 0)) {
+        // An unban, or a ban whose time ran out while it waited: either way, not in the set.
         text += `del ${s.kset} ${s.target.text}\n`;
         deleted++;
       } else if (head.get(s.kset) === '') {
         text += `add ${s.kset} ${s.target.text}\n`;
         added++;
       } else {
-        const t = s.timeout === null ? 0 : s.timeout >= IPSET_MAX_TIMEOUT ? IPSET_MAX_TIMEOUT : Math.max(1, Math.ceil(s.timeout));
+        const t = left === null ? 0 : Math.min(left!, IPSET_MAX_TIMEOUT);
         text += `add ${s.kset} ${s.target.text} timeout ${t}\n`;
         added++;
       }
@@ -195,7 +229,7 @@ export class IpsetFirewall implements Firewall {
    */
   private compact(): void {
     const last = new Map<string, number>();
-    this.staged.forEach((s, i) => last.set(`${s.kset} ${s.target.text}`, i));
+    for (const [i, s] of this.staged.entries()) last.set(`${s.kset} ${s.target.text}`, i);
     const keep = this.staged.filter((s, i) => last.get(`${s.kset} ${s.target.text}`) === i);
     this.staged = keep;
   }
@@ -227,10 +261,10 @@ export class IpsetFirewall implements Firewall {
       if (h.family && h.family !== want.family) {
         throw new RampartError(
           'E_FIREWALL',
-          `ipset: set "${kset}" is family ${h.family} and cannot hold ${s.target.text}; map IPv${s.target.family} ${s.kind.startsWith('net') ? 'ranges' : 'addresses'} of "${s.logical}" to a ${want.family} set`,
+          `ipset: set "${kset}" is family ${h.family} and cannot hold ${s.target.text}; map IPv${s.target.family} ${s.kind.endsWith('net') ? 'ranges' : 'addresses'} of "${s.logical}" to a ${want.family} set`,
         );
       }
-      if (s.kind.startsWith('net') && !h.type.startsWith('hash:net')) {
+      if (s.kind.endsWith('net') && !h.type.startsWith('hash:net')) {
         throw new RampartError(
           'E_FIREWALL',
           `ipset: set "${kset}" is ${h.type} and cannot hold the range ${s.target.text}; use a hash:net set for ranges`,
@@ -238,7 +272,7 @@ export class IpsetFirewall implements Firewall {
       }
       if (!h.timeout && !this.warnedNoTimeout.has(kset) && batch.some((b) => b.kset === kset && b.timeout)) {
         this.warnedNoTimeout.add(kset);
-        this.opts.log?.warn(
+        this.opts.logger?.warn(
           { set: kset },
           'ipset set was created without timeout support: bans in it last until rampart removes them',
         );
@@ -253,7 +287,11 @@ export class IpsetFirewall implements Firewall {
    * idempotent under -exist, so the whole batch stays staged and is simply sent again next time.
    * `lineAt(n)` says what line n was, for the error.
    */
-  private async restore(text: string, what: string, lineAt: (n: number) => string | Staged | undefined): Promise<void> {
+  private async restore(
+    text: string,
+    what: string,
+    lineAt: (n: number) => string | Staged | undefined,
+  ): Promise<void> {
     if (text.length === 0) return;
     const r = await runTool(this.program, ['-exist', 'restore'], { ...this.runner(), input: text });
     if (r.code === 0 && !r.spawnError) return;
@@ -283,7 +321,10 @@ export class IpsetFirewall implements Firewall {
           'raise maxelem (a new set is needed: ipset cannot grow maxelem) or shorten ban times',
       );
     }
-    throw new RampartError('E_FIREWALL', `ipset: ${what}: set "${kset}"${where}, element ${elem}, batch line ${n}: ${reason}`);
+    throw new RampartError(
+      'E_FIREWALL',
+      `ipset: ${what}: set "${kset}"${where}, element ${elem}, batch line ${n}: ${reason}`,
+    );
   }
 
   async list(set?: string): Promise<FirewallEntry[]> {

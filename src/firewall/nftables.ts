@@ -12,7 +12,7 @@ import {
   type ScriptLine,
 } from './nft-text.js';
 import { runTool, type ToolRunner } from './run-tool.js';
-import { DEFAULT_SET, remaining, type StagedOp, Staging } from './staging.js';
+import { DEFAULT_SET, lastWins, remaining, type StagedOp, Staging } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
 
 /** Kernel set names behind one logical set. In set-only mode these are the operator's sets. */
@@ -277,34 +277,38 @@ export class NftablesFirewall implements Firewall {
   }
 
   async commit(): Promise<CommitResult> {
-    const ops = this.staging.snapshot();
-    if (ops.length === 0) return { added: 0, deleted: 0 };
-    const plan = this.plan(ops, Date.now());
+    if (this.staging.size === 0) return { added: 0, deleted: 0 };
+    const ops = this.staging.take();
     try {
-      await this.apply(
-        [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
-        'commit',
-        ops,
-      );
+      const batch = lastWins(ops);
+      let plan = this.plan(batch, Date.now());
+      try {
+        await this.apply(
+          [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
+          'commit',
+          ops,
+        );
+      } catch (err) {
+        // A table deleted behind our back (a firewall reload): declare it again and retry once.
+        if (
+          this.opts.setOnly ||
+          !(err instanceof RampartError) ||
+          !/No such file or directory/.test(err.message)
+        )
+          throw err;
+        this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
+        for (const ks of this.sets.values()) this.forget(ks);
+        plan = this.plan(batch, Date.now());
+        await this.apply([...this.declaration(), ...plan.lines], 'commit', ops);
+      }
+      this.declared = true;
+      for (const update of plan.after) update();
+      this.staging.settle();
+      return plan.result;
     } catch (err) {
-      // A table deleted behind our back (a firewall reload): declare it again and retry once.
-      if (
-        this.opts.setOnly ||
-        !(err instanceof RampartError) ||
-        !/No such file or directory/.test(err.message)
-      )
-        throw err;
-      this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
-      for (const ks of this.sets.values()) this.forget(ks);
-      const again = this.plan(ops, Date.now());
-      await this.apply([...this.declaration(), ...again.lines], 'commit', ops);
-      plan.after = again.after;
-      plan.result = again.result;
+      this.staging.restore(ops);
+      throw err;
     }
-    this.declared = true;
-    for (const update of plan.after) update();
-    this.staging.settle(ops);
-    return plan.result;
   }
 
   /** The script for a batch, and what each touched set will hold once it applies. */
@@ -342,15 +346,21 @@ export class NftablesFirewall implements Firewall {
         // first in the same transaction makes the delete always valid.
         lines.push(...elementLines('add', where, ks.name, dels, (i) => dels[i]!));
         lines.push(...elementLines('delete', where, ks.name, dels, (i) => dels[i]!));
-        lines.push(...elementLines('add', where, ks.name, addText, (i) => elementText(addText[i]!, addLeft[i]!)));
+        lines.push(
+          ...elementLines('add', where, ks.name, addText, (i) => elementText(addText[i]!, addLeft[i]!)),
+        );
         continue;
       }
       const next = new Map(ks.applied);
-      for (const [k, t] of next) if (t.expiresAt !== null && t.expiresAt + EXPIRY_GRACE_MS < now) next.delete(k);
+      for (const [k, t] of next)
+        if (t.expiresAt !== null && t.expiresAt + EXPIRY_GRACE_MS < now) next.delete(k);
       for (const op of list) {
         const left = op.op === 'add' ? remaining(op, now) : 0;
         if (op.op === 'add' && left !== 0) {
-          next.set(op.target.text, { target: op.target, expiresAt: left === null ? null : now + left * 1000 });
+          next.set(op.target.text, {
+            target: op.target,
+            expiresAt: left === null ? null : now + left * 1000,
+          });
           result.added++;
         } else {
           next.delete(op.target.text);
@@ -362,7 +372,10 @@ export class NftablesFirewall implements Firewall {
       });
       const render = (list: Tracked[]) => (i: number) => {
         const t = list[i]!;
-        return elementText(t.target.text, t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000));
+        return elementText(
+          t.target.text,
+          t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000),
+        );
       };
       const oldTops = topLevel(
         [...ks.applied.values()].filter((t) => t.expiresAt === null || t.expiresAt + EXPIRY_GRACE_MS >= now),
@@ -482,9 +495,13 @@ export class NftablesFirewall implements Firewall {
     try {
       return parseListedSet(r.stdout);
     } catch (err) {
-      throw new RampartError('E_FIREWALL', `nftables: cannot read set ${this.where} ${ks.name}: nft printed no valid JSON`, {
-        cause: err,
-      });
+      throw new RampartError(
+        'E_FIREWALL',
+        `nftables: cannot read set ${this.where} ${ks.name}: nft printed no valid JSON`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 

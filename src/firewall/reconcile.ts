@@ -30,7 +30,11 @@ const key = (e: FirewallEntry) => `${e.set}\0${e.target.text}`;
  * operator's `nft flush set` or a reload that dropped the table, and says what it changed.
  * Remaining times are not compared: an element present with another timeout is left alone.
  */
-export async function sync(fw: Firewall, desired: FirewallEntry[], opts: SyncOptions = {}): Promise<SyncReport> {
+export async function sync(
+  fw: Firewall,
+  desired: FirewallEntry[],
+  opts: SyncOptions = {},
+): Promise<SyncReport> {
   const strategy = opts.strategy ?? 'auto';
   const big = desired.length > (opts.rebuildAbove ?? REBUILD_ABOVE);
   if (fw.rebuild && (strategy === 'rebuild' || (strategy === 'auto' && big))) {

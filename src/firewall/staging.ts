@@ -15,64 +15,64 @@ export interface StagedOp {
 }
 
 /**
- * Changes waiting for the next commit. The last change to an element wins (an add then a delete
- * of the same address is one delete). A commit takes a snapshot and, once applied, removes only
- * the ops that were not replaced meanwhile; on failure everything stays staged for the retry.
+ * Changes waiting for the next commit, in arrival order (an append-only log: staging a million
+ * bans must cost no more than pushing them). A commit `take()`s the log; on success it `settle()`s,
+ * on failure it `restore()`s the batch in front of anything staged meanwhile, so nothing is lost
+ * and order is kept. The last change to an element wins (`lastWins`).
  */
 export class Staging {
-  /** set → target text → op. Nested rather than one joined key: no string building per ban. */
-  private readonly ops = new Map<string, Map<string, StagedOp>>();
-  private count = 0;
-  /** Bumped on every change, so settling a batch nobody touched since is one clear(). */
-  private version = 0;
-  private snapshotVersion = -1;
+  private log: StagedOp[] = [];
+  private inFlight: StagedOp[] | null = null;
 
   add(target: Target, timeout: DurationSeconds, set = DEFAULT_SET): void {
-    this.put({ op: 'add', target, set, timeout, at: Date.now() });
+    this.log.push({ op: 'add', target, set, timeout, at: Date.now() });
   }
 
   delete(target: Target, set = DEFAULT_SET): void {
-    this.put({ op: 'delete', target, set, timeout: null, at: Date.now() });
+    this.log.push({ op: 'delete', target, set, timeout: null, at: Date.now() });
   }
 
-  private put(op: StagedOp): void {
-    this.version++;
-    let inSet = this.ops.get(op.set);
+  /** Staged changes, including a batch being committed; a repeated change counts each time. */
+  get size(): number {
+    return this.log.length + (this.inFlight?.length ?? 0);
+  }
+
+  take(): StagedOp[] {
+    const ops = this.log;
+    this.log = [];
+    this.inFlight = ops;
+    return ops;
+  }
+
+  settle(): void {
+    this.inFlight = null;
+  }
+
+  restore(ops: StagedOp[]): void {
+    this.log = this.log.length === 0 ? ops : ops.concat(this.log);
+    this.inFlight = null;
+  }
+}
+
+/**
+ * One op per element, the last one staged. Only needed when a batch mixes adds and deletes: a
+ * batch of adds may repeat an element harmlessly (`add element` tolerates it).
+ */
+export function lastWins(ops: StagedOp[]): StagedOp[] {
+  if (!ops.some((o) => o.op === 'delete')) return ops;
+  const last = new Map<string, Map<string, StagedOp>>();
+  for (const op of ops) {
+    let inSet = last.get(op.set);
     if (!inSet) {
       inSet = new Map();
-      this.ops.set(op.set, inSet);
+      last.set(op.set, inSet);
     }
-    const before = inSet.size;
+    inSet.delete(op.target.text);
     inSet.set(op.target.text, op);
-    this.count += inSet.size - before;
   }
-
-  get size(): number {
-    return this.count;
-  }
-
-  snapshot(): StagedOp[] {
-    this.snapshotVersion = this.version;
-    const out: StagedOp[] = [];
-    for (const inSet of this.ops.values()) for (const op of inSet.values()) out.push(op);
-    return out;
-  }
-
-  /** Forgets ops that were applied, keeping any that were restaged while the commit ran. */
-  settle(applied: StagedOp[]): void {
-    if (this.version === this.snapshotVersion && applied.length === this.count) {
-      this.ops.clear();
-      this.count = 0;
-      return;
-    }
-    for (const op of applied) {
-      const inSet = this.ops.get(op.set);
-      if (inSet?.get(op.target.text) === op) {
-        inSet.delete(op.target.text);
-        this.count--;
-      }
-    }
-  }
+  const out: StagedOp[] = [];
+  for (const inSet of last.values()) for (const op of inSet.values()) out.push(op);
+  return out;
 }
 
 /** Seconds left of a staged ban at `now`, rounded up; null = permanent; 0 = already over. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Target, assertBannable, clip, parseTarget } from '../core/address.js';
+import { assertBannable, clip, parseTarget, type Target } from '../core/address.js';
 import { type DurationSeconds, parseDuration } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 
@@ -19,9 +19,13 @@ export function readTargetFile(file: string, opts: { bannable?: boolean } = {}):
   try {
     text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (err) {
-    throw new RampartError('E_USAGE', `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      cause: err,
-    });
+    throw new RampartError(
+      'E_USAGE',
+      `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const out: TargetLine[] = [];
   const lines = text.split('\n');
@@ -30,10 +34,15 @@ export function readTargetFile(file: string, opts: { bannable?: boolean } = {}):
     if (raw === '') continue;
     const [addr, duration, extra] = raw.split(/\s+/);
     try {
-      if (extra !== undefined) throw new RampartError('E_USAGE', `"${clip(raw)}": expected TARGET [DURATION]`);
+      if (extra !== undefined)
+        throw new RampartError('E_USAGE', `"${clip(raw)}": expected TARGET [DURATION]`);
       const target = parseTarget(addr!, { hostBits: 'reject' });
       if (opts.bannable) assertBannable(target);
-      out.push({ target, timeout: duration === undefined ? undefined : parseDuration(duration), line: i + 1 });
+      out.push({
+        target,
+        timeout: duration === undefined ? undefined : parseDuration(duration),
+        line: i + 1,
+      });
     } catch (err) {
       if (err instanceof RampartError) {
         throw new RampartError(err.code, `${file}:${i + 1}: ${err.message}`, { cause: err });

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { z } from 'zod';
 import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
@@ -7,6 +8,13 @@ import { runTool, type ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
 
+/** The `firewall.xt_recent` section of rampart.yaml. */
+export const xtRecentConfigSchema = z.strictObject({
+  defaultSet: z.string().optional(),
+  targets: z.record(z.string(), z.string()).optional(),
+  procDir: z.string().optional(),
+});
+
 export interface XtRecentOptions extends ToolRunner {
   /** Logical set used when `add` names none; default `blocklist`. */
   defaultSet?: string;
@@ -14,7 +22,7 @@ export interface XtRecentOptions extends ToolRunner {
   targets?: Record<string, string>;
   /** Default `/proc/net/xt_recent`. */
   procDir?: string;
-  log?: Logger;
+  logger?: Logger;
 }
 
 /**
@@ -74,14 +82,15 @@ export class XtRecentFirewall implements Firewall {
     return t;
   }
 
+  /** Configured logical sets: the default one unless only `targets` is given. */
+  private sets(): string[] {
+    const own = this.opts.defaultSet !== undefined || !this.opts.targets ? [this.defaultSet] : [];
+    return [...new Set([...own, ...Object.keys(this.opts.targets ?? {})])];
+  }
+
   /** Every table an unban must reach. */
   private tables(): string[] {
-    return [
-      ...new Set([
-        this.table(this.defaultSet),
-        ...Object.keys(this.opts.targets ?? {}).map((s) => this.table(s)),
-      ]),
-    ];
+    return [...new Set(this.sets().map((s) => this.table(s)))];
   }
 
   async init(): Promise<void> {
@@ -92,7 +101,7 @@ export class XtRecentFirewall implements Firewall {
     }
     // Not fatal at start: the operator's rules may be loaded after rampart; commit says it again.
     if (missing.length > 0)
-      this.opts.log?.warn(
+      this.opts.logger?.warn(
         { tables: missing },
         'xt_recent tables missing: no -m recent --name rule uses them yet',
       );
@@ -135,6 +144,12 @@ export class XtRecentFirewall implements Firewall {
       const entries = [...m];
       const lines = entries.map(([addr, op]) => `${op}${addr}`);
       const failure = await this.write(table, lines);
+      // A table no rule uses holds nothing: unbanning from it has nothing to do.
+      if (failure?.code === 'ENOENT' && entries.every(([, op]) => op === '-')) {
+        for (const [addr, op] of entries) if (m.get(addr) === op) m.delete(addr);
+        if (m.size === 0) this.staged.delete(table);
+        continue;
+      }
       if (failure) {
         // Lines before the failure are applied and idempotent: drop them, keep the rest staged.
         for (const [addr] of entries.slice(0, Math.max(0, failure.line - 1))) m.delete(addr);
@@ -195,8 +210,7 @@ export class XtRecentFirewall implements Firewall {
 
   /** Reads the tables back; xt_recent keeps no timeout, so every entry reports null. */
   async list(set?: string): Promise<FirewallEntry[]> {
-    const sets =
-      set === undefined ? [...new Set([this.defaultSet, ...Object.keys(this.opts.targets ?? {})])] : [set];
+    const sets = set === undefined ? this.sets() : [set];
     const out: FirewallEntry[] = [];
     const seen = new Set<string>();
     for (const logical of sets) {

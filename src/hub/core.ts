@@ -15,7 +15,7 @@ import {
 } from '../trust/envelope.js';
 import { publicKeyFromText } from '../trust/keys.js';
 import type { HubMetrics } from './metrics.js';
-import type { Policy } from './policy.js';
+import type { Policy, RefusalReason } from './policy.js';
 
 export interface HubCoreOptions {
   store: Store;
@@ -28,22 +28,31 @@ export interface HubCoreOptions {
   publish: (bytes: Buffer) => Promise<void>;
   /** Envelope acceptance window (ms), default 60 s. */
   windowMs?: number;
+  /** AES-256 key from `bus.encryptionKey`: report bodies must be encrypted, decisions are. */
+  encryptionKey?: Buffer;
   now?: () => number;
 }
 
 interface PendingReport {
   node: string;
   body: unknown;
+  /** Set for an operator's ban, which skips report policy. */
+  manual?: ManualBan;
   resolve: (o: ReportOutcome) => void;
   reject: (err: unknown) => void;
 }
+
+type ManualBan = { target: string; duration?: DurationSeconds; reason?: string; set?: string };
 
 /** Reports decided and appended in one transaction at most. */
 const MAX_BATCH = 2000;
 
 export interface ReportOutcome {
   result: 'ban' | 'extend' | 'duplicate' | 'refused';
+  /** For a refusal: why, in words (`... is allowlisted (10.0.0.0/8)`, `... over its decision budget`). */
   reason?: string;
+  /** For a refusal: `invalid`, `unbannable`, `allowlisted` or `rate-limited`. */
+  refusal?: RefusalReason;
   decision?: Decision;
 }
 
@@ -106,6 +115,7 @@ export class HubCore {
       windowMs: this.o.windowMs,
       expectKind: kinds,
       now: this.now,
+      ...(this.o.encryptionKey ? { decryptKey: this.o.encryptionKey } : {}),
     });
     if (!r.ok) this.drop(r.reason);
     return r;
@@ -139,8 +149,12 @@ export class HubCore {
    * lets the log keep up with thousands of decisions a second.
    */
   report(node: string, body: unknown): Promise<ReportOutcome> {
+    return this.enqueue({ node, body });
+  }
+
+  private enqueue(item: Omit<PendingReport, 'resolve' | 'reject'>): Promise<ReportOutcome> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ node, body, resolve, reject });
+      this.pending.push({ ...item, resolve, reject });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
       setImmediate(() => {
@@ -169,6 +183,14 @@ export class HubCore {
     const waiting: Array<{ item: PendingReport; index: number; result: ReportOutcome['result'] }> = [];
     for (const item of batch) {
       try {
+        if (item.manual) {
+          const input = this.policy.manual(item.manual, this.allow, now);
+          const index = inputs.push(input) - 1;
+          inBatch.set(`${input.target}|${input.set}`, { index, view: { ...input, id: '', seq: 0 } });
+          offences.push({ target: input.target, at: now });
+          waiting.push({ item, index, result: 'ban' });
+          continue;
+        }
         const b = (typeof item.body === 'object' && item.body !== null ? item.body : {}) as Record<
           string,
           unknown
@@ -194,7 +216,7 @@ export class HubCore {
             { node: item.node, target: canonical, reason: verdict.reason, detail: verdict.message },
             'report refused',
           );
-          item.resolve({ result: 'refused', reason: verdict.message });
+          item.resolve({ result: 'refused', reason: verdict.message, refusal: verdict.reason });
         } else if (verdict.kind === 'duplicate') {
           this.metrics.reports.inc({ result: 'duplicate' });
           if (pendingBan) waiting.push({ item, index: pendingBan.index, result: 'duplicate' });
@@ -235,13 +257,11 @@ export class HubCore {
   }
 
   /** An operator's ban (API/CLI). Throws E_UNBANNABLE/E_ADDRESS for refused targets. */
-  ban(req: { target: string; duration?: DurationSeconds; reason?: string; set?: string }): Promise<Decision> {
-    return this.serial(async () => {
-      const now = this.now();
-      const input = this.policy.manual(req, this.allow, now);
-      const [d] = await this.appendAndPublish([input], [{ target: input.target, at: now }]);
-      return d!;
-    });
+  async ban(req: ManualBan): Promise<Decision> {
+    // Validated now so a bad target is an immediate error; batched with concurrent reports after.
+    this.policy.manual(req, this.allow, this.now());
+    const out = await this.enqueue({ node: 'operator', body: undefined, manual: req });
+    return out.decision!;
   }
 
   /** Unbans a target in force; undefined when it was not banned. */
@@ -339,7 +359,11 @@ export class HubCore {
 
   /** Waits for queued writes to finish. */
   async drain(): Promise<void> {
-    await this.serial(async () => undefined);
+    do {
+      // A flush may be scheduled (setImmediate) but not queued yet: let it queue, then wait.
+      await new Promise((r) => setImmediate(r));
+      await this.serial(async () => undefined);
+    } while (this.pending.length > 0 || this.flushScheduled);
   }
 
   private async appendAndPublish(
@@ -349,7 +373,7 @@ export class HubCore {
     const out = await this.store.append(inputs, offences);
     for (const d of out) {
       this.metrics.decisions.inc({ action: d.action, origin: d.origin });
-      const bytes = seal('decision', d, 'hub', this.o.keys.privateKey);
+      const bytes = seal('decision', d, 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey });
       this.o.publish(bytes).catch((err: unknown) => {
         this.metrics.publishFailures.inc();
         this.o.log.warn(

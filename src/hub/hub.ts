@@ -11,6 +11,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { DEFAULT_API_PORT, DEFAULT_LISTEN } from '../core/paths.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
+import { encryptionKeyFromText } from '../trust/envelope.js';
 import { publicKeyToText } from '../trust/keys.js';
 import { buildApi } from './api.js';
 import { Authenticator, tokenHash } from './auth.js';
@@ -122,6 +123,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       fleet,
       log,
       windowMs: opts.windowMs,
+      ...(busConfig.encryptionKey ? { encryptionKey: encryptionKeyFromText(busConfig.encryptionKey) } : {}),
       publish: (bytes) => transport.publish(topics.decisions(fleet), bytes),
     });
     await core.init(opts.allowlist);

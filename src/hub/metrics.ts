@@ -54,6 +54,14 @@ export class HubMetrics {
     });
   }
 
+  /** Every labelled value of a counter, e.g. dropped messages by reason, for `/v1/status`. */
+  async byLabel(name: string, label: string): Promise<Record<string, number>> {
+    const m = await this.registry.getSingleMetric(name)?.get();
+    const out: Record<string, number> = {};
+    for (const v of m?.values ?? []) out[String(v.labels[label])] = v.value;
+    return out;
+  }
+
   /** Current value of a counter with labels, for `rampart status` and tests. */
   async value(name: string, labels: Record<string, string>): Promise<number> {
     const m = await this.registry.getSingleMetric(name)?.get();

@@ -52,6 +52,7 @@ export class FileTail {
   private current: OpenFile | undefined;
   private readonly retiring: OpenFile[] = [];
   private first = true;
+  private queue: Promise<void> = Promise.resolve();
   private readonly key: string;
   truncatedLines = 0;
 
@@ -68,7 +69,14 @@ export class FileTail {
     return !this.current && this.retiring.length === 0;
   }
 
-  async check(): Promise<void> {
+  /** Runs one check; calls are queued, never concurrent (two would open the same file twice). */
+  check(): Promise<void> {
+    const run = this.queue.then(() => this.checkNow());
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async checkNow(): Promise<void> {
     let st: Stats | undefined;
     try {
       st = await stat(this.o.path);
@@ -109,8 +117,13 @@ export class FileTail {
   }
 
   async close(): Promise<void> {
+    await this.queue;
     if (this.current) this.save(this.current);
-    for (const f of [...this.retiring]) await this.retire(f, false);
+    // Only the current file's position is stored: take what a rotated file still holds now.
+    for (const f of [...this.retiring]) {
+      await this.readNew(f).catch(() => 0);
+      await this.retire(f, false);
+    }
     await this.current?.fh.close().catch(() => {});
     this.current = undefined;
   }
@@ -151,16 +164,7 @@ export class FileTail {
   }
 
   private async findRotated(stored: StoredPosition): Promise<void> {
-    const dir = dirname(this.o.path);
-    const base = basename(this.o.path);
-    let names: string[] = [];
-    try {
-      names = (await readdir(dir)).filter((n) => n !== base && n.startsWith(base));
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(dir, n);
+    for (const p of await this.siblings()) {
       try {
         const s = await stat(p);
         if (s.dev !== stored.dev || s.ino !== stored.ino || s.size < stored.offset) continue;
@@ -194,18 +198,10 @@ export class FileTail {
    */
   private async finishFromCopy(f: OpenFile): Promise<void> {
     if (f.head.length === 0) return;
-    const dir = dirname(this.o.path);
-    const base = basename(this.o.path);
-    let names: string[] = [];
-    try {
-      names = (await readdir(dir)).filter((n) => n !== base && n.startsWith(base));
-    } catch {
-      return;
-    }
-    for (const n of names) {
+    for (const p of await this.siblings()) {
       let fh: FileHandle | undefined;
       try {
-        fh = await open(join(dir, n), 'r');
+        fh = await open(p, 'r');
         const s = await fh.stat();
         if (s.size < f.offset || (s.dev === f.dev && s.ino === f.ino)) continue;
         if (!(await readHead(fh, s.size)).subarray(0, f.head.length).equals(f.head)) continue;
@@ -218,6 +214,17 @@ export class FileTail {
       } finally {
         await fh?.close().catch(() => {});
       }
+    }
+  }
+
+  /** Files next to ours whose name extends it: where rotation puts old copies (`auth.log.1`). */
+  private async siblings(): Promise<string[]> {
+    const dir = dirname(this.o.path);
+    const base = basename(this.o.path);
+    try {
+      return (await readdir(dir)).filter((n) => n !== base && n.startsWith(base)).map((n) => join(dir, n));
+    } catch {
+      return [];
     }
   }
 

@@ -55,9 +55,8 @@ export class FileSource implements Source {
   async start(onLine: (line: LogLine) => void): Promise<void> {
     this.onLine = onLine;
     this.stopped = false;
-    await this.discover();
-    for (const t of this.tails.values()) await t.check();
-    this.started = true;
+    // Through trigger(), so a watch event during the first pass cannot run a second one beside it.
+    await this.trigger();
     for (const p of this.o.paths) this.watchDir(hasMagic(p) ? globBase(p) : dirname(resolve(p)));
     this.timer = setInterval(() => this.trigger(), this.o.pollMs ?? 1000);
     this.timer.unref();
@@ -100,6 +99,8 @@ export class FileSource implements Source {
 
   private async pass(): Promise<void> {
     await this.discover();
+    // Files found from now on appeared after the start: they are read from their beginning.
+    this.started = true;
     for (const [path, t] of this.tails) {
       if (this.stopped) return;
       await t.check();

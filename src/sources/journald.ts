@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { LogLine } from '../detect/types.js';
@@ -71,8 +72,9 @@ export class JournaldSource implements Source {
   /** The journalctl arguments for the current cursor (exported for tests and `--dry-run` output). */
   args(): string[] {
     const a = ['-o', 'json', '--follow', '--no-pager', '--all', '--quiet'];
-    for (const f of this.o.files ?? []) a.push(`--file=${f}`);
-    if (this.o.directory) a.push(`--directory=${this.o.directory}`);
+    // Absolute paths: journalctl cannot follow a journal file given by a relative path.
+    for (const f of this.o.files ?? []) a.push(`--file=${resolve(f)}`);
+    if (this.o.directory) a.push(`--directory=${resolve(this.o.directory)}`);
     for (const u of this.o.units ?? []) a.push(`--unit=${u}`);
     if (this.cursor) a.push(`--after-cursor=${this.cursor}`);
     else a.push(this.o.fromStart ? '--no-tail' : '--lines=0');
@@ -110,6 +112,18 @@ export class JournaldSource implements Source {
       const timer = setTimeout(() => settle(), first ? 300 : 0);
       const failed = (why: string) => {
         if (this.child !== child || this.stopped) return;
+        if (this.cursor && /cursor/i.test(why)) {
+          // A stored cursor journalctl refuses (corrupt, or from another journal): start over
+          // the way a first start does rather than fail forever.
+          this.log.warn({ why, cursor: this.cursor }, 'journald: stored cursor refused; ignoring it');
+          this.cursor = undefined;
+          if (first && !settled) {
+            settled = true;
+            clearTimeout(timer);
+            this.spawn(onLine, true).then(resolve, reject);
+            return;
+          }
+        }
         if (first && !settled) {
           this.child = undefined;
           settle(new RampartError('E_SOURCE', `journald: journalctl failed: ${why}`));

@@ -63,10 +63,12 @@ export class SyslogSource implements Source {
       if (this.o.tcp) await this.startTcp(this.o.tcp, deliver);
       if (this.o.unix) {
         const local = hostname();
+        const path = this.o.unix.path;
         this.unix = new UnixDgramReceiver({
-          path: this.o.unix.path,
+          path,
           mode: this.o.unix.mode,
           maxBytes: this.max,
+          onUnexpectedExit: (why) => this.log.error({ path, why }, 'syslog unix socket listener stopped'),
         });
         await this.unix.start((b) => deliver(b, false, 'syslog:unix', local));
       }

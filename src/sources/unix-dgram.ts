@@ -47,6 +47,8 @@ export interface UnixDgramOptions {
   /** Longer datagrams are cut to this many bytes. */
   maxBytes: number;
   perl?: string;
+  /** Called if the helper dies while we still want it (killed from outside). */
+  onUnexpectedExit?: (why: string) => void;
 }
 
 /** A bound UNIX datagram socket; `onMessage` gets each datagram's bytes. */
@@ -85,6 +87,9 @@ export class UnixDgramReceiver {
         err += d.toString();
         if (err.includes('ready\n')) {
           child.removeAllListeners('exit');
+          child.once('exit', (code, signal) => {
+            if (this.child === child) this.o.onUnexpectedExit?.(`helper exited (${code ?? signal})`);
+          });
           resolve();
         }
       });

@@ -11,7 +11,12 @@ import type { Decision } from '../../src/core/decision.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { RecordingFirewall } from './recording-firewall.js';
 
-function decision(seq: number, target: string, action: 'ban' | 'unban' = 'ban', expiresAt: number | null = null): Decision {
+function decision(
+  seq: number,
+  target: string,
+  action: 'ban' | 'unban' = 'ban',
+  expiresAt: number | null = null,
+): Decision {
   return {
     id: `d${seq}`,
     seq,
@@ -104,7 +109,15 @@ describe('decision applier', () => {
     await applier.catchUp();
     await committer.flush();
     expect(state.lastSeq()).toBe(9);
-    expect(fw.targets()).toEqual(['192.0.2.1', '192.0.2.3', '192.0.2.4', '192.0.2.5', '192.0.2.6', '192.0.2.7', '192.0.2.9']);
+    expect(fw.targets()).toEqual([
+      '192.0.2.1',
+      '192.0.2.3',
+      '192.0.2.4',
+      '192.0.2.5',
+      '192.0.2.6',
+      '192.0.2.7',
+      '192.0.2.9',
+    ]);
     expect(applier.stats.gaps).toBe(1);
     expect(log.calls.length).toBeGreaterThanOrEqual(3); // page size 3: several round trips
   });
@@ -133,7 +146,14 @@ describe('decision applier', () => {
     expect(fw.targets()).toEqual(['192.0.2.77']);
     expect(applier.stats.allowlisted).toBe(2);
     expect(state.lastSeq()).toBe(3);
-    expect(applier.local((await import('../../src/core/address.js')).parseTarget('192.0.2.4'), 60, 'blocklist', 'me')).toBe(false);
+    expect(
+      applier.local(
+        (await import('../../src/core/address.js')).parseTarget('192.0.2.4'),
+        60,
+        'blocklist',
+        'me',
+      ),
+    ).toBe(false);
   });
 
   it('re-applies the durable copy on restart before any network call', async () => {

@@ -32,23 +32,26 @@ describe('rampart.yaml', () => {
   });
 
   it.each([
-    ['agent:\n  reconcileInterval: soon\n', /bad1\.yaml:2: agent\.reconcileInterval: .*not a duration/],
-    ['allowlist:\n  - 192.0.2.1\n  - 300.1.2.3\n', /bad2\.yaml:3: allowlist\.1: .*not an IPv4 or IPv6 address/],
-    ['firewall:\n  backend: nftables\n  nftables:\n    verdict: explode\n', /bad3\.yaml:4: firewall\.nftables\.verdict/],
-    ['sources:\n  - type: file\n', /bad4\.yaml:2: sources\.0/],
-    ['agnet:\n  watch: []\n', /bad5\.yaml:1: .*agnet/],
-    ['bus:\n  type: mqtt\n', /bad6\.yaml:2: bus\.url/],
-  ])('a mistake names the file, the line and the key (%#)', (text, msg) => {
-    const n = (text as string).length; // keep names unique per case
-    const name = `bad${[
-      'agent:\n  reconcileInterval: soon\n'.length,
-      'allowlist:\n  - 192.0.2.1\n  - 300.1.2.3\n'.length,
-      'firewall:\n  backend: nftables\n  nftables:\n    verdict: explode\n'.length,
-      'sources:\n  - type: file\n'.length,
-      'agnet:\n  watch: []\n'.length,
-      'bus:\n  type: mqtt\n'.length,
-    ].indexOf(n) + 1}.yaml`;
-    expect(() => loadConfig(write(name, text as string))).toThrow(msg as RegExp);
+    [
+      'bad1.yaml',
+      'agent:\n  reconcileInterval: soon\n',
+      /bad1\.yaml:2: agent\.reconcileInterval: .*not a duration/,
+    ],
+    [
+      'bad2.yaml',
+      'allowlist:\n  - 192.0.2.1\n  - 300.1.2.3\n',
+      /bad2\.yaml:3: allowlist\.1: .*not an IPv4 or IPv6 address/,
+    ],
+    [
+      'bad3.yaml',
+      'firewall:\n  backend: nftables\n  nftables:\n    verdict: explode\n',
+      /bad3\.yaml:4: firewall\.nftables\.verdict/,
+    ],
+    ['bad4.yaml', 'sources:\n  - type: file\n', /bad4\.yaml:2: sources\.0/],
+    ['bad5.yaml', 'agnet:\n  watch: []\n', /bad5\.yaml:1: .*agnet/],
+    ['bad6.yaml', 'bus:\n  type: mqtt\n', /bad6\.yaml:2: bus\.url/],
+  ])('a mistake names the file, the line and the key (%s)', (name, text, msg) => {
+    expect(() => loadConfig(write(name, text))).toThrow(msg);
   });
 
   it('an explicit file that does not exist is an error, not the defaults', () => {

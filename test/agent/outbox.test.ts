@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { HubApi } from '../../src/agent/hub-api.js';
 import { Outbox, type ReportBody } from '../../src/agent/outbox.js';
 import { AgentState } from '../../src/agent/state.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { ReplayCache, open } from '../../src/trust/envelope.js';
+import { open, ReplayCache } from '../../src/trust/envelope.js';
 import { generateKeyPair } from '../../src/trust/keys.js';
 
 /** A real HTTP endpoint standing in for the hub's POST /v1/reports; it checks each signature. */
@@ -24,7 +24,10 @@ async function fakeHub(keys: ReturnType<typeof generateKeyPair>) {
         res.writeHead(status, { 'content-type': 'application/json' }).end('{"error":"down","code":"E_HTTP"}');
         return;
       }
-      const r = open(Buffer.concat(chunks), { keyFor: (f) => (f === 'web1' ? keys.publicKey : undefined), replay });
+      const r = open(Buffer.concat(chunks), {
+        keyFor: (f) => (f === 'web1' ? keys.publicKey : undefined),
+        replay,
+      });
       if (!r.ok || req.headers.authorization !== 'Bearer node-token') {
         res.writeHead(400).end('{"error":"refused"}');
         return;

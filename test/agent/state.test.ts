@@ -18,8 +18,12 @@ describe('agent state', () => {
   it('keeps active bans, last seq and positions across a reopen', () => {
     const dir = fresh();
     const s = AgentState.open(dir);
-    s.applyHub(1, { ban: { target: '192.0.2.1', set: 'blocklist', expiresAt: null, seq: 1, origin: 'web1' } });
-    s.applyHub(2, { ban: { target: '192.0.2.2', set: 'blocklist', expiresAt: Date.now() + 60_000, seq: 2, origin: 'web1' } });
+    s.applyHub(1, {
+      ban: { target: '192.0.2.1', set: 'blocklist', expiresAt: null, seq: 1, origin: 'web1' },
+    });
+    s.applyHub(2, {
+      ban: { target: '192.0.2.2', set: 'blocklist', expiresAt: Date.now() + 60_000, seq: 2, origin: 'web1' },
+    });
     s.applyHub(3, { unban: { target: '192.0.2.1', set: 'blocklist' } });
     s.positions.set('/var/log/auth.log', '{"ino":1,"pos":42}');
     s.close();
@@ -35,8 +39,12 @@ describe('agent state', () => {
   it('forgets expired bans and never lists them as active', () => {
     const s = AgentState.open(fresh());
     const now = 1_000_000;
-    s.applyHub(1, { ban: { target: '192.0.2.1', set: 'blocklist', expiresAt: now - 1, seq: 1, origin: 'x' } });
-    s.applyHub(2, { ban: { target: '192.0.2.2', set: 'blocklist', expiresAt: now + 1000, seq: 2, origin: 'x' } });
+    s.applyHub(1, {
+      ban: { target: '192.0.2.1', set: 'blocklist', expiresAt: now - 1, seq: 1, origin: 'x' },
+    });
+    s.applyHub(2, {
+      ban: { target: '192.0.2.2', set: 'blocklist', expiresAt: now + 1000, seq: 2, origin: 'x' },
+    });
     expect(s.active(now).map((b) => b.target)).toEqual(['192.0.2.2']);
     expect(s.pruneExpired(now)).toBe(1);
     expect(s.get('192.0.2.1', 'blocklist')).toBeUndefined();
@@ -47,9 +55,17 @@ describe('agent state', () => {
     const s = AgentState.open(fresh());
     s.applyHub(5, { ban: { target: '192.0.2.1', set: 'blocklist', expiresAt: null, seq: 5, origin: 'x' } });
     s.addLocal({ target: '192.0.2.9', set: 'blocklist', expiresAt: null, origin: 'me' });
-    s.replaceWithSnapshot([{ target: '192.0.2.3', set: 'blocklist', expiresAt: null, seq: 90, origin: 'y' }], 100);
+    s.replaceWithSnapshot(
+      [{ target: '192.0.2.3', set: 'blocklist', expiresAt: null, seq: 90, origin: 'y' }],
+      100,
+    );
     expect(s.lastSeq()).toBe(100);
-    expect(s.active().map((b) => b.target).sort()).toEqual(['192.0.2.3', '192.0.2.9']);
+    expect(
+      s
+        .active()
+        .map((b) => b.target)
+        .sort(),
+    ).toEqual(['192.0.2.3', '192.0.2.9']);
     s.close();
   });
 

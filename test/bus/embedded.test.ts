@@ -7,7 +7,7 @@ import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { EmbeddedMqttBroker } from '../../src/bus/mqtt-embedded.js';
 import { topics } from '../../src/bus/transport.js';
 import { requirements } from '../helpers/requirements.js';
-import { Inbox } from './contract.js';
+import { Inbox, waitUntil } from './contract.js';
 
 const run = promisify(execFile);
 const closers: (() => Promise<unknown>)[] = [];
@@ -189,7 +189,60 @@ describe.skipIf(peer.skip)('embedded broker authorization (mosquitto_pub as the 
     await expect(web1.subscribe(topics.allReports(fleet), () => undefined)).rejects.toMatchObject({
       code: 'E_AUTH',
     });
+    // A publish the broker refuses (as another node) fails after the timeout instead of being resent
+    // after every reconnect; the connection then settles and publishing as itself works.
+    const spoofer = agent(hub.port!, `${fleet}-auth-spoof`, {
+      username: 'web1',
+      password: 'tok-1',
+      publishTimeoutMs: 1_000,
+      minReconnectMs: 50,
+    });
+    await spoofer.connect();
+    await expect(spoofer.publish(topics.reports(fleet, 'web2'), Buffer.from('x'))).rejects.toThrow(
+      /no PUBACK within 1000 ms/,
+    );
+    await waitUntil(() => (spoofer as MqttClientTransport).connected, 'reconnect');
+    await spoofer.publish(topics.reports(fleet, 'web1'), Buffer.from('after'));
+    await reports.waitFor(2);
+    expect(reports.got.map((m) => m.payload)).toEqual(['mine', 'after']);
     const bad = agent(hub.port!, `${fleet}-auth-bad`, { username: 'web1', password: 'nope' });
     await expect(bad.connect()).rejects.toMatchObject({ code: 'E_AUTH' });
+  });
+});
+
+describe('mqtt client lifecycle', () => {
+  it('mqtt client - concurrent connects share one connection; close during connect leaves nothing running', async () => {
+    const hub = await startBroker();
+    const t = agent(hub.port!, `lc-${randomUUID().slice(0, 8)}`, { clean: true });
+    await Promise.all([t.connect(), t.connect(), t.connect()]);
+    expect(hub.clients).toBe(1);
+    const u = agent(hub.port!, `lc-${randomUUID().slice(0, 8)}`, { clean: true });
+    const pending = u.connect().catch((e: unknown) => e);
+    await u.close();
+    expect(await pending).toMatchObject({ code: 'E_BUS' });
+    await settle(300);
+    expect(hub.clients).toBe(1);
+  });
+
+  it('mqtt client - an unreachable broker: connect rejects after its timeout, retries, then comes up', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    await new Promise((r) => blocker.close(r));
+    const t = agent(port, `ur-${randomUUID().slice(0, 8)}`, {
+      clean: true,
+      connectTimeoutMs: 500,
+      minReconnectMs: 50,
+      maxReconnectMs: 100,
+    });
+    const statuses: string[] = [];
+    t.onStatus((s) => statuses.push(s));
+    await expect(t.connect()).rejects.toThrow(
+      /cannot reach MQTT broker mqtt:\/\/127\.0\.0\.1:\d+ within 500 ms/,
+    );
+    const late = new EmbeddedMqttBroker({ port });
+    closers.push(() => late.close());
+    await late.connect();
+    await waitUntil(() => statuses.includes('up'), 'a later up');
   });
 });

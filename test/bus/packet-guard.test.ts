@@ -46,6 +46,7 @@ describe('embedded broker packet size guard', () => {
       url: `mqtt://127.0.0.1:${broker.port}`,
       clientId: 'pg-ok',
       clean: true,
+      maxPacketBytes: 4096,
     });
     try {
       await c.connect();

@@ -10,7 +10,13 @@ const DIR = '/etc/fail2ban/filter.d';
 const req = requirements('fail2ban filter.d from Debian', [`file:${DIR}/sshd.conf`]);
 
 // Files that are not filters (only included by others) and filters rampart cannot run, with why.
-export const INCLUDE_ONLY = ['common.conf', 'apache-common.conf', 'botsearch-common.conf', 'exim-common.conf', 'selinux-common.conf'];
+export const INCLUDE_ONLY = [
+  'common.conf',
+  'apache-common.conf',
+  'botsearch-common.conf',
+  'exim-common.conf',
+  'selinux-common.conf',
+];
 export const UNSUPPORTED: Record<string, RegExp> = {
   'mongodb-auth.conf': /multi-line/,
   'slapd.conf': /multi-line/,
@@ -18,7 +24,9 @@ export const UNSUPPORTED: Record<string, RegExp> = {
 };
 
 describe.skipIf(req.skip)('fail2ban - every Debian filter.d file', () => {
-  const files = req.skip ? [] : readdirSync(DIR).filter((f) => f.endsWith('.conf') && !INCLUDE_ONLY.includes(f));
+  const files = req.skip
+    ? []
+    : readdirSync(DIR).filter((f) => f.endsWith('.conf') && !INCLUDE_ONLY.includes(f));
   const results: string[] = [];
   for (const file of files) {
     it(`${file} loads and compiles${UNSUPPORTED[file] ? ' (or fails clearly: unsupported)' : ''}`, () => {

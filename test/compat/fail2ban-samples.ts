@@ -84,7 +84,6 @@ export function runSamples(filterDir: string, logDir: string, filter: string): S
       if (m[1] !== 'failJSON' || ignoreBlock) continue;
       variants ??= [load({})];
       const line = lines[++i] ?? '';
-      if (process.env.DBG) process.stderr.write(`${files[fi]}:${i + 1}\n`);
       for (const v of variants) {
         if (data.constraint && !evalCondition(data.constraint, filter, v.opts)) continue;
         const host: string | undefined = data.host;
@@ -100,7 +99,9 @@ export function runSamples(filterDir: string, logDir: string, filter: string): S
         else text = cutDate(line, v.dates);
         const got = v.test(text);
         const expectIp = host ? tryParseTarget(host)?.text : undefined;
-        const ok = want ? got.kind === 'fail' && (expectIp === undefined || got.ip === expectIp) : got.kind !== 'fail';
+        const ok = want
+          ? got.kind === 'fail' && (expectIp === undefined || got.ip === expectIp)
+          : got.kind !== 'fail';
         if (ok) result.passed++;
         else {
           result.failures.push(

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
 import { CommandFirewall } from '../../src/firewall/command.js';
 import { placeDataTags } from '../../src/firewall/command-tags.js';
+import { type Host, type Lan, canConnect, createLan, tcpListener } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
 import { firewallContract } from './contract.js';
 
@@ -15,7 +16,11 @@ const DEBIAN_ACTION = '/etc/fail2ban/action.d/iptables-multiport.conf';
 firewallContract(
   'command (iptables-multiport.conf)',
   async (host) =>
-    new CommandFirewall({ file: DEBIAN_ACTION, init: { port: '8080', protocol: 'tcp' }, prefix: ['ip', 'netns', 'exec', host.ns] }),
+    new CommandFirewall({
+      file: DEBIAN_ACTION,
+      init: { port: '8080', protocol: 'tcp' },
+      prefix: ['ip', 'netns', 'exec', host.ns],
+    }),
   { needs: [`file:${DEBIAN_ACTION}`, 'cmd:iptables', 'cmd:ip6tables'] },
 );
 
@@ -30,10 +35,14 @@ describe('command action files', () => {
 
   async function action(name: string, definition: string): Promise<string> {
     const file = join(dir, `${name}.conf`);
-    await writeFile(file, `[Definition]\n${definition}\n[Init]\nlog = ${dir}/${name}.log\nname = default\nextra = from-init\n[Init?family=inet6]\nextra = from-init6\n`);
+    await writeFile(
+      file,
+      `[Definition]\n${definition}\n[Init]\nlog = ${dir}/${name}.log\nname = default\nextra = from-init\n[Init?family=inet6]\nextra = from-init6\n`,
+    );
     return file;
   }
-  const log = async (name: string) => (await readFile(join(dir, `${name}.log`), 'utf8').catch(() => '')).trim().split('\n');
+  const log = async (name: string) =>
+    (await readFile(join(dir, `${name}.log`), 'utf8').catch(() => '')).trim().split('\n');
 
   it('command - actionstart runs once per family on demand, then ban/unban with the tags, and actionstop at shutdown', async () => {
     const file = await action(
@@ -43,14 +52,17 @@ describe('command action files', () => {
         'actionban = echo ban <ip> <name> <bantime> <family> <extra> <port> >> <log>',
         'actionunban = echo unban <ip> >> <log>',
         'actionstop = echo stop <family> >> <log>',
+        'actioncheck = test -f <log>',
       ].join('\n'),
     );
     const fw = new CommandFirewall({ file, init: { port: '22,80' } });
     await fw.init();
+    await expect(fw.check()).rejects.toThrow(/basic\.conf: actioncheck \(inet4\) failed \(exit 1\)/);
     fw.add(parseTarget('192.0.2.1'), 600, 'web');
     fw.add(parseTarget('192.0.2.2'), 600, 'web');
     fw.add(parseTarget('2001:db8::1'), null, 'web');
     expect(await fw.commit()).toEqual({ added: 3, deleted: 0 });
+    await expect(fw.check()).resolves.toBeUndefined();
     fw.delete(parseTarget('192.0.2.1'), 'web');
     expect(await fw.commit()).toEqual({ added: 0, deleted: 1 });
     expect((await fw.list()).map((e) => [e.target.text, e.timeout !== null && e.timeout > 590])).toEqual([
@@ -74,13 +86,18 @@ describe('command action files', () => {
     const file = await action(
       'hostile',
       [
-        "actionban = echo plain <name> >> <log>",
+        'actionban = echo plain <name> >> <log>',
         "            echo 'single <name>' >> <log>",
         '            echo "double <name>" >> <log>',
         '            echo "$(echo sub <name>)" >> <log>',
       ].join('\n'),
     );
-    for (const evil of [`$(touch ${dir}/pwned1)`, `'; touch ${dir}/pwned2; '`, `"; touch ${dir}/pwned3; "`, `\`touch ${dir}/pwned4\``]) {
+    for (const evil of [
+      `$(touch ${dir}/pwned1)`,
+      `'; touch ${dir}/pwned2; '`,
+      `"; touch ${dir}/pwned3; "`,
+      `\`touch ${dir}/pwned4\``,
+    ]) {
       const fw = new CommandFirewall({ file, name: evil });
       fw.add(parseTarget('192.0.2.9'), 60);
       await fw.commit();
@@ -97,30 +114,39 @@ describe('command action files', () => {
   it('command - data tags are quoted for the context they sit in', () => {
     const m = (n: string) => `\u0000${n}\u0000`;
     const at = () => 1;
-    expect(placeDataTags(`a ${m('ip')} b`, at)).toBe('a "${1}" b');
+    expect(placeDataTags(`a ${m('ip')} b`, at)).toBe(`a "\${1}" b`);
     expect(placeDataTags(`'x${m('ip')}y'`, at)).toBe(`'x'"\${1}"'y'`);
-    expect(placeDataTags(`"x${m('ip')}y"`, at)).toBe('"x${1}y"');
+    expect(placeDataTags(`"x${m('ip')}y"`, at)).toBe(`"x\${1}y"`);
     expect(placeDataTags(`"it's" ${m('ip')}`, at)).toBe(`"it's" "\${1}"`);
     expect(placeDataTags(`\\' ${m('ip')}`, at)).toBe(`\\' "\${1}"`);
   });
 
   it('command - a failing ban names the action, the address and its output; the others apply and it stays staged', async () => {
-    const file = await action('failing', 'actionban = case <ip> in 192.0.2.66) echo refused by test >&2; exit 3;; esac\n            echo ban <ip> >> <log>');
+    const file = await action(
+      'failing',
+      'actionban = case <ip> in 192.0.2.66) echo refused by test >&2; exit 3;; esac\n            echo ban <ip> >> <log>',
+    );
     const fw = new CommandFirewall({ file });
     fw.add(parseTarget('192.0.2.65'), 60);
     fw.add(parseTarget('192.0.2.66'), 60);
     fw.add(parseTarget('192.0.2.67'), 60);
-    await expect(fw.commit()).rejects.toThrow(/actionban for 192\.0\.2\.66 \(set "blocklist"\) failed: exit 3: refused by test/);
+    await expect(fw.commit()).rejects.toThrow(
+      /actionban for 192\.0\.2\.66 \(set "blocklist"\) failed: exit 3: refused by test/,
+    );
     expect(fw.pending()).toBe(1);
     expect(await log('failing')).toEqual(['ban 192.0.2.65', 'ban 192.0.2.67']);
     await fw.shutdown();
   });
 
   it('command - a missing or malformed action file is a config error naming it', async () => {
-    await expect(new CommandFirewall({ file: join(dir, 'absent.conf') }).init()).rejects.toThrow(/absent\.conf.*not found/);
+    await expect(new CommandFirewall({ file: join(dir, 'absent.conf') }).init()).rejects.toThrow(
+      /absent\.conf.*not found/,
+    );
     const bad = join(dir, 'bad.conf');
     await writeFile(bad, '[Definition]\nactionstart = true\n');
-    await expect(new CommandFirewall({ file: bad }).init()).rejects.toThrow(/bad\.conf: \[Definition\] has no actionban/);
+    await expect(new CommandFirewall({ file: bad }).init()).rejects.toThrow(
+      /bad\.conf: \[Definition\] has no actionban/,
+    );
   });
 });
 
@@ -130,15 +156,63 @@ describe.skipIf(req.skip)('command (root)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'rampart-cmdx-'));
     try {
       const file = join(dir, 'x.conf');
-      await writeFile(file, `[Definition]\nactionban = echo ban <ip> >> ${dir}/log\nactionunban = echo unban <ip> >> ${dir}/log\n`);
+      await writeFile(
+        file,
+        `[Definition]\nactionban = echo ban <ip> >> ${dir}/log\nactionunban = echo unban <ip> >> ${dir}/log\n`,
+      );
       const fw = new CommandFirewall({ file });
       fw.add(parseTarget('192.0.2.7'), 1);
       await fw.commit();
-      await expect.poll(async () => readFile(join(dir, 'log'), 'utf8'), { timeout: 4000 }).toBe('ban 192.0.2.7\nunban 192.0.2.7\n');
+      await expect
+        .poll(async () => readFile(join(dir, 'log'), 'utf8'), { timeout: 4000 })
+        .toBe('ban 192.0.2.7\nunban 192.0.2.7\n');
       expect(await fw.list()).toEqual([]);
       await fw.shutdown();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+const NFT_ACTION = '/etc/fail2ban/action.d/nftables.conf';
+const nftReq = requirements('command with nftables.conf', ['netns', 'cmd:nft', `file:${NFT_ACTION}`]);
+
+describe.skipIf(nftReq.skip)('command (nftables.conf)', () => {
+  let lan: Lan;
+  let server: Host;
+  let client: Host;
+  let listener: { stop(): void };
+  beforeAll(async () => {
+    lan = await createLan(2, 'cmdn');
+    [server, client] = lan.hosts as [Host, Host];
+    listener = await tcpListener(server, 8080);
+  }, 30_000);
+  afterAll(async () => {
+    listener?.stop();
+    await lan?.destroy();
+  });
+
+  it('command - Debian nftables.conf bans and unbans IPv4 and IPv6, and actionstop removes its table', async () => {
+    const fw = new CommandFirewall({ file: NFT_ACTION, init: { port: '8080' }, prefix: ['ip', 'netns', 'exec', server.ns] });
+    await fw.init();
+    for (const [addr, dst] of [
+      [client.v4, server.v4],
+      [client.v6, server.v6],
+    ] as const) {
+      expect(await canConnect(client, dst, 8080)).toBe(true);
+      fw.add(parseTarget(addr), 600, 'sshd');
+      await fw.commit();
+      expect(await canConnect(client, dst, 8080, 800)).toBe(false);
+      fw.delete(parseTarget(addr), 'sshd');
+      await fw.commit();
+      expect(await canConnect(client, dst, 8080)).toBe(true);
+    }
+    fw.add(parseTarget(client.v4), 600, 'sshd');
+    await fw.commit();
+    // The action's own names, with <name> = the logical set.
+    expect(await server.exec('nft', ['list', 'set', 'inet', 'f2b-table', 'addr-set-sshd'])).toContain(client.v4);
+    await fw.shutdown();
+    expect(await server.exec('nft', ['list', 'tables'])).not.toContain('f2b-table');
+    expect(await canConnect(client, server.v4, 8080)).toBe(true);
+  }, 60_000);
 });

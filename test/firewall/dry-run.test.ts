@@ -1,6 +1,10 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
+import { RampartError } from '../../src/core/errors.js';
+import { createFirewall } from '../../src/firewall/create.js';
 import { DryRunFirewall } from '../../src/firewall/dry-run.js';
+import { NftablesFirewall } from '../../src/firewall/nftables.js';
 import { firewallContract } from './contract.js';
 
 firewallContract('dry-run', async () => new DryRunFirewall(), { packets: false });
@@ -19,5 +23,39 @@ describe('dry-run', () => {
     ]);
     expect(fw.history[0]!.deleted).toEqual([{ set: 'blocklist', target: '192.0.2.9' }]);
     expect((await fw.list('ssh')).map((e) => e.target.text)).toEqual(['2001:db8::/64']);
+  });
+});
+
+describe('createFirewall', () => {
+  const capture = () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(s) });
+    return { lines, logger };
+  };
+
+  it('createFirewall - auto falls back to dry-run when not root, with one warning line saying so', () => {
+    const { lines, logger } = capture();
+    const fw = createFirewall({}, { logger, privileged: false, which: () => '/usr/sbin/nft' });
+    expect(fw).toBeInstanceOf(DryRunFirewall);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).msg).toMatch(/dry-run backend \(not running as root\).*NOT enforced/);
+  });
+
+  it('createFirewall - auto falls back to dry-run when nft is missing, and picks nftables when it can', () => {
+    const { lines, logger } = capture();
+    expect(createFirewall({}, { logger, privileged: true, which: () => undefined })).toBeInstanceOf(DryRunFirewall);
+    expect(JSON.parse(lines[0]!).msg).toMatch(/"nft" not found/);
+    expect(createFirewall({}, { logger, privileged: true, which: () => '/usr/sbin/nft' })).toBeInstanceOf(
+      NftablesFirewall,
+    );
+    expect(lines).toHaveLength(1);
+  });
+
+  it('createFirewall - an unknown backend or a bad option is E_CONFIG naming the key and the valid values', () => {
+    expect(() => createFirewall({ backend: 'pf' })).toThrow(/firewall\.backend: unknown backend "pf"; valid: .*nftables.*dry-run/);
+    expect(() => createFirewall({ backend: 'nftables', nftables: { verdict: 'accept' as 'drop' } })).toThrow(
+      /firewall\.nftables\.verdict/,
+    );
+    expect(() => createFirewall({ backend: 'nftables', nftables: { table: 'bad name;' } })).toThrow(RampartError);
   });
 });

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -41,12 +40,27 @@ async function startFail2ban(
     `[Definition]\nloglevel = INFO\nlogtarget = ${dir}/server.log\nsocket = ${socket}\npidfile = ${dir}/pid\ndbfile = ${dir}/db.sqlite3\n`,
   );
   await writeFile(join(conf, 'filter.d', 'none.conf'), '[Definition]\nfailregex = ^never matches <HOST>$\n');
-  await writeFile(join(conf, 'action.d', 'test.conf'), `[Definition]\nactionban = ${action.ban}\nactionunban = ${action.unban}\n`);
+  await writeFile(
+    join(conf, 'action.d', 'test.conf'),
+    `[Definition]\nactionban = ${action.ban}\nactionunban = ${action.unban}\n`,
+  );
   await writeFile(
     join(conf, 'jail.conf'),
     `[DEFAULT]\nbackend = polling\n[${jail}]\nenabled = true\nfilter = none\nlogpath = ${dir}/empty.log\naction = test\nbantime = ${bantime}\n`,
   );
-  const argv = [...exec, 'fail2ban-server', '-c', conf, '-s', socket, '-p', join(dir, 'pid'), '-b', '--logtarget', join(dir, 'server.log')];
+  const argv = [
+    ...exec,
+    'fail2ban-server',
+    '-c',
+    conf,
+    '-s',
+    socket,
+    '-p',
+    join(dir, 'pid'),
+    '-b',
+    '--logtarget',
+    join(dir, 'server.log'),
+  ];
   await run(argv[0]!, argv.slice(1), { timeout: 30_000 });
   return {
     dir,
@@ -70,13 +84,19 @@ afterAll(async () => {
 // because banip takes no per-address duration.
 const IPTABLES_ACTION = {
   ban: 'case "<ip>" in *:*) ip6tables -I INPUT -s <ip> -j DROP;; *) iptables -I INPUT -s <ip> -j DROP;; esac',
-  unban: 'case "<ip>" in *:*) ip6tables -D INPUT -s <ip> -j DROP;; *) iptables -D INPUT -s <ip> -j DROP;; esac',
+  unban:
+    'case "<ip>" in *:*) ip6tables -D INPUT -s <ip> -j DROP;; *) iptables -D INPUT -s <ip> -j DROP;; esac',
 };
 
 firewallContract(
   'fail2ban-client',
   async (host) => {
-    const server = await startFail2ban('blocklist', () => IPTABLES_ACTION, -1, ['ip', 'netns', 'exec', host.ns]);
+    const server = await startFail2ban('blocklist', () => IPTABLES_ACTION, -1, [
+      'ip',
+      'netns',
+      'exec',
+      host.ns,
+    ]);
     servers.push(server);
     return new Fail2banClientFirewall({ socket: server.socket });
   },
@@ -104,7 +124,11 @@ describe.skipIf(req.skip)('fail2ban-client backend', () => {
   let server: Server;
   beforeAll(async () => {
     // A harmless action: it only records what fail2ban asked it to do.
-    server = await startFail2ban('sshd-test', (dir) => ({ ban: `echo ban <ip> >> ${dir}/record`, unban: `echo unban <ip> >> ${dir}/record` }), 600);
+    server = await startFail2ban(
+      'sshd-test',
+      (dir) => ({ ban: `echo ban <ip> >> ${dir}/record`, unban: `echo unban <ip> >> ${dir}/record` }),
+      600,
+    );
     servers.push(server);
   }, 30_000);
 
@@ -124,16 +148,22 @@ describe.skipIf(req.skip)('fail2ban-client backend', () => {
     expect((await fw.list()).map((e) => e.target.text)).toEqual(['192.0.2.2']);
     // fail2ban really ran its action for each (its actions run in a thread: allow a moment).
     await expect
-      .poll(async () => (await readFile(join(server.dir, 'record'), 'utf8').catch(() => '')).split('\n').sort().join(' '))
+      .poll(async () =>
+        (await readFile(join(server.dir, 'record'), 'utf8').catch(() => '')).split('\n').sort().join(' '),
+      )
       .toBe(' ban 192.0.2.1 ban 192.0.2.2 ban 2001:db8::9 unban 192.0.2.1 unban 2001:db8::9');
   }, 30_000);
 
   it('fail2ban-client - an unknown jail and an unreachable socket are clear errors, and the batch stays staged', async () => {
     const fw = new Fail2banClientFirewall({ socket: server.socket, jails: { web: 'no-such-jail' } });
     fw.add(parseTarget('192.0.2.50'), 60, 'web');
-    await expect(fw.commit()).rejects.toThrow(/fail2ban-client: banip 192\.0\.2\.50 in jail "no-such-jail": no such jail/);
+    await expect(fw.commit()).rejects.toThrow(
+      /fail2ban-client: banip 192\.0\.2\.50 in jail "no-such-jail": no such jail/,
+    );
     expect(fw.pending()).toBe(1);
     const gone = new Fail2banClientFirewall({ socket: join(server.dir, 'absent.sock'), jail: 'sshd-test' });
-    await expect(gone.init()).rejects.toThrow(/cannot reach fail2ban at .*absent\.sock: is fail2ban-server running\?/);
+    await expect(gone.init()).rejects.toThrow(
+      /cannot reach fail2ban at .*absent\.sock: is fail2ban-server running\?/,
+    );
   }, 30_000);
 });

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
+import { createFirewall } from '../../src/firewall/create.js';
 import { IPSET_MAX_TIMEOUT, IpsetFirewall } from '../../src/firewall/ipset.js';
 import type { Host, Lan } from '../helpers/netns.js';
 import { createLan } from '../helpers/netns.js';
@@ -66,7 +67,7 @@ describe.skipIf(req.skip)('ipset backend', () => {
 
   it('ipset - a set of the wrong family or type is refused before anything runs', async () => {
     await host.exec('ipset', ['create', 'fam', 'hash:ip', 'family', 'inet6']);
-    const fw = new IpsetFirewall({ prefix: inNs(host), sets: { fam: { ip4: 'fam', net4: 'fam' } } });
+    const fw = new IpsetFirewall({ prefix: inNs(host), sets: { fam: { v4: 'fam', v4net: 'fam' } } });
     fw.add(parseTarget('192.0.2.9'), 60, 'fam');
     await expect(fw.commit()).rejects.toThrow(/set "fam" is family inet6 and cannot hold 192\.0\.2\.9/);
   });
@@ -89,6 +90,54 @@ describe.skipIf(req.skip)('ipset backend', () => {
     expect(got.get('192.0.2.10')!.timeout).toBeLessThanOrEqual(IPSET_MAX_TIMEOUT);
     expect(got.get('192.0.2.11')!.timeout).toBeNull();
     expect(got.get('192.0.2.12')).toMatchObject({ set: 'plain', timeout: null });
+  });
+
+  it('ipset - the last change to an element wins, and overlapping commits each apply their own part', async () => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'order', create: true });
+    await fw.init();
+    const a = parseTarget('192.0.2.20');
+    const b = parseTarget('192.0.2.21');
+    fw.add(a, 600);
+    fw.delete(a);
+    fw.delete(b);
+    fw.add(b, 600);
+    const first = fw.commit();
+    fw.add(parseTarget('2001:db8::21'), 600);
+    const second = fw.commit();
+    await Promise.all([first, second]);
+    expect(fw.pending()).toBe(0);
+    expect((await fw.list()).map((e) => e.target.text).sort()).toEqual(['192.0.2.21', '2001:db8::21']);
+  });
+
+  it('ipset - createFirewall builds it from the firewall: config, with conntrack as a post-ban step', async () => {
+    const fw = createFirewall({ backend: 'ipset', exec: inNs(host), ipset: { defaultSet: 'cfg', create: true }, conntrack: true });
+    expect(fw.name).toBe('ipset+conntrack');
+    await fw.init();
+    fw.add(parseTarget('192.0.2.30'), 60);
+    await fw.commit();
+    expect((await fw.list()).map((e) => `${e.set} ${e.target.text}`)).toEqual(['cfg 192.0.2.30']);
+    expect(() => createFirewall({ backend: 'ipset', ipset: { maxelem: -1 } } as never)).toThrow(/firewall\.ipset\.maxelem/);
+    expect(() => createFirewall({ backend: 'command' })).toThrow(/firewall\.command\.file/);
+  });
+
+  it('ipset - a ban that waited before its commit carries only its remaining time, or none once it ran out', async () => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'wait', create: true });
+    await fw.init();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      fw.add(parseTarget('192.0.2.40'), 600);
+      fw.add(parseTarget('192.0.2.41'), 60);
+      fw.add(parseTarget('192.0.2.42'), null);
+      vi.setSystemTime(Date.now() + 100_000);
+      expect(await fw.commit()).toEqual({ added: 2, deleted: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
+    const got = new Map((await fw.list()).map((e) => [e.target.text, e.timeout]));
+    expect(got.get('192.0.2.40')).toBeGreaterThan(490);
+    expect(got.get('192.0.2.40')).toBeLessThanOrEqual(500);
+    expect(got.has('192.0.2.41')).toBe(false);
+    expect(got.get('192.0.2.42')).toBeNull();
   });
 
   it('ipset - 100,000 elements load in one commit and read back', async () => {

@@ -53,6 +53,10 @@ describe.skipIf(req.skip)('xt_recent backend', () => {
     await expect(fw.commit()).rejects.toThrow(/table "NOPE" does not exist .*-m recent --name NOPE/);
     expect(fw.pending()).toBe(1);
     await expect(fw.list()).rejects.toThrow(/table "NOPE" does not exist/);
+    // Lifting a ban from a table that does not exist has nothing to do, and is not an error.
+    fw.delete(parseTarget('192.0.2.1'));
+    await expect(fw.commit()).resolves.toEqual({ added: 0, deleted: 0 });
+    expect(fw.pending()).toBe(0);
   });
 
   it('xt_recent - a range is refused with a pointer to backends that hold ranges', () => {

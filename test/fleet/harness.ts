@@ -30,13 +30,19 @@ export class Proc {
   }
 
   /** Resolves with the first log line matching, waiting up to `ms`. */
-  async waitFor(pred: (l: Record<string, unknown>) => boolean, ms = 15_000, what = 'log line'): Promise<Record<string, unknown>> {
+  async waitFor(
+    pred: (l: Record<string, unknown>) => boolean,
+    ms = 15_000,
+    what = 'log line',
+  ): Promise<Record<string, unknown>> {
     const end = Date.now() + ms;
     for (;;) {
       const hit = this.lines.find(pred);
       if (hit) return hit;
-      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before ${what}:\n${this.text.join('')}`);
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}:\n${this.text.join('')}\n${this.tail()}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`process exited (${this.child.exitCode}) before ${what}:\n${this.text.join('')}`);
+      if (Date.now() > end)
+        throw new Error(`timed out waiting for ${what}:\n${this.text.join('')}\n${this.tail()}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -66,7 +72,9 @@ export class Proc {
 }
 
 export function rampart(host: Host, args: string[]): Proc {
-  return new Proc(host.spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, RAMPART_LOG_LEVEL: 'info' } }));
+  return new Proc(
+    host.spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, RAMPART_LOG_LEVEL: 'info' } }),
+  );
 }
 
 /** Runs a one-shot rampart command in a namespace; resolves with stdout, rejects on a non-zero exit. */
@@ -123,7 +131,11 @@ export async function inKernelSet(host: Host, addr: string): Promise<boolean> {
   }
 }
 
-export async function until(fn: () => Promise<boolean> | boolean, ms = 15_000, what = 'condition'): Promise<void> {
+export async function until(
+  fn: () => Promise<boolean> | boolean,
+  ms = 15_000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await fn())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seal } from '../../src/trust/envelope.js';
+import { generateEncryptionKey, open, ReplayCache, seal } from '../../src/trust/envelope.js';
 import { generateKeyPair } from '../../src/trust/keys.js';
 import { startTestHub, type TestHub } from './helpers.js';
 
@@ -126,6 +126,7 @@ describe('hub HTTP API', () => {
     expect(added.json.token).toMatch(/^rpj1\./);
     expect((await t.call('POST', '/v1/nodes', { name: 'web1' })).status).toBe(409);
     expect((await t.call('POST', '/v1/nodes', { name: 'bad/name' })).status).toBe(400);
+    expect((await t.call('POST', '/v1/nodes', { name: 'hub' })).json.error).toMatch(/reserved/);
     const keys = generateKeyPair();
     const { publicKeyToText } = await import('../../src/trust/keys.js');
     const pk = publicKeyToText(keys.publicKey);
@@ -292,12 +293,58 @@ describe('hub rate limits', () => {
         );
       }
       expect(results).toEqual(['ban', 'ban', 'refused', 'refused', 'refused']);
-      expect(await t.hub.metrics.value('rampart_hub_reports_total', { result: 'rate-limited' })).toBe(3);
+      const last = await t.call('POST', '/v1/reports', report('flood', a.keys, '203.0.113.9'), a.token);
+      expect(last.json).toEqual({
+        result: 'refused',
+        refusal: 'rate-limited',
+        reason: 'node flood is over its decision budget',
+      });
+      expect(await t.hub.metrics.value('rampart_hub_reports_total', { result: 'rate-limited' })).toBe(4);
       expect(
         (await t.call('POST', '/v1/reports', report('calm', b.keys, '203.0.113.50'), b.token)).json.result,
       ).toBe('ban');
       expect((await t.call('POST', '/v1/decisions', { target: '203.0.113.60' })).status).toBe(201);
       expect((await t.call('GET', '/v1/decisions/active')).json.decisions).toHaveLength(4);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('hub with bus encryption', () => {
+  it('accepts only encrypted reports and encrypts the decisions it publishes', async () => {
+    const key = generateEncryptionKey();
+    const t = await startTestHub({ bus: { type: 'embedded', encryptionKey: key.toString('base64') } });
+    try {
+      const n = await t.enrol('enc1');
+      const published: Buffer[] = [];
+      await t.hub.bus.subscribe('rampart/default/decisions', (_topic, p) => published.push(p));
+      const body = { target: '192.0.2.33', rule: 'sshd', reason: '', hits: 5, duration: 60, at: Date.now() };
+      const plain = seal('report', body, 'enc1', n.keys.privateKey).toString();
+      expect((await t.call('POST', '/v1/reports', plain, n.token)).json.error).toMatch(/unencrypted/);
+      const sealed = seal('report', body, 'enc1', n.keys.privateKey, { encryptKey: key }).toString();
+      const ok = await t.call('POST', '/v1/reports', sealed, n.token);
+      expect(ok.json).toMatchObject({ result: 'ban', decision: { target: '192.0.2.33' } });
+      const allow = await t.call('POST', '/v1/allowlist', { cidr: '192.0.2.128/25' });
+      expect(allow.status).toBe(201);
+      const refused = seal('report', { ...body, target: '192.0.2.200' }, 'enc1', n.keys.privateKey, {
+        encryptKey: key,
+      });
+      expect((await t.call('POST', '/v1/reports', refused.toString(), n.token)).json).toMatchObject({
+        result: 'refused',
+        refusal: 'allowlisted',
+      });
+      const end = Date.now() + 3000;
+      while (published.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      const wire = JSON.parse(published[0]!.toString());
+      expect(wire.enc).toMatchObject({ alg: 'A256GCM' });
+      expect(wire.body).not.toContain('192.0.2.33');
+      const opened = open(published[0]!, {
+        keyFor: () => t.hub.publicKey,
+        replay: new ReplayCache(),
+        decryptKey: key,
+      });
+      expect(opened.ok && opened.env.body).toMatchObject({ target: '192.0.2.33', action: 'ban' });
     } finally {
       await t.close();
     }

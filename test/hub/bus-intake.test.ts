@@ -133,6 +133,14 @@ describe('hub report intake over the real embedded broker', () => {
     await until(async () => (await t.hub.store.getNode('edge1'))?.lastSeq === head);
     const st = await t.call('GET', '/v1/status');
     expect(st.json.nodes).toEqual([expect.objectContaining({ name: 'edge1', lag: 0, version: '0.1.0' })]);
+    expect(st.json.dropped).toMatchObject({
+      replay: 1,
+      'bad-signature': 1,
+      unsigned: 1,
+      expired: 1,
+      future: 1,
+    });
+    expect(st.json.reports).toMatchObject({ ban: 2, duplicate: 9, allowlisted: 1 });
   });
 
   it('the broker refuses a client without a node token', async () => {

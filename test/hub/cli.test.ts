@@ -100,6 +100,7 @@ describe.skipIf(req.skip)('hub CLI end to end (node dist/cli/main.js)', () => {
     const added = run(['nodes', 'add', 'web2']);
     expect(added.code).toBe(0);
     expect(added.out).toMatch(/rampart join rpj1\.[A-Za-z0-9_-]+/);
+    expect(added.err).toMatch(/other servers cannot reach: start the hub with --listen 0\.0\.0\.0/);
     expect(JSON.parse(run(['nodes', 'list', '--json']).out)).toEqual([
       expect.objectContaining({ name: 'web2', state: 'invited' }),
     ]);

@@ -18,10 +18,13 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 const [path, count] = [process.argv[2], Number(process.argv[3])];
 let fd = openSync(path, 'a');
 process.on('SIGHUP', () => { closeSync(fd); fd = openSync(path, 'a'); });
-process.stdout.write('ready\\n');
+writeSync(1, 'ready\\n');
 let i = 0;
+const start = Date.now();
+// Paced by the clock, not by timer ticks: two lines per millisecond.
 const t = setInterval(() => {
-  for (let k = 0; k < 4 && i < count; k++) writeSync(fd, 'line ' + ++i + '\\n');
+  const due = Math.min(count, (Date.now() - start) * 2);
+  while (i < due) writeSync(fd, 'line ' + ++i + '\\n');
   if (i >= count) { clearInterval(t); closeSync(fd); process.exit(0); }
 }, 1);
 `;
@@ -46,20 +49,23 @@ describe.skipIf(req.skip)('file source with logrotate', () => {
   });
 
   /** Starts the writer and waits until it handles SIGHUP (rotating earlier would kill it). */
-  async function startWriter(log: string, count: number): Promise<Promise<unknown>> {
+  async function startWriter(log: string, count: number): Promise<{ exited: Promise<unknown> }> {
     writeFileSync(tmp.path('writer.mjs'), WRITER);
     writer = spawn(process.execPath, [tmp.path('writer.mjs'), log, String(count)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise((r) => writer!.once('exit', r));
     await new Promise((r) => writer!.stdout!.once('data', r));
-    return exited;
+    // Wrapped: an async function returning a promise would wait for it.
+    return { exited };
   }
 
   function rotate(log: string, mode: 'create' | 'copytruncate') {
     const conf = tmp.path('logrotate.conf');
     const action =
-      mode === 'create' ? `create\n  postrotate\n    kill -HUP ${writer!.pid}\n  endscript` : 'copytruncate';
+      mode === 'create'
+        ? `create\n  postrotate\n    kill -HUP ${writer!.pid} || true\n  endscript`
+        : 'copytruncate';
     writeFileSync(conf, `${log} {\n  rotate 9\n  missingok\n  ${action}\n}\n`);
     return run('logrotate', ['-f', '-s', tmp.path('state'), conf]);
   }
@@ -77,7 +83,7 @@ describe.skipIf(req.skip)('file source with logrotate', () => {
         positions: new MemoryPositions(),
       });
       await src.start(c.push);
-      const exited = await startWriter(log, count);
+      const { exited } = await startWriter(log, count);
       for (let r = 0; r < 3; r++) {
         await sleep(250);
         await rotate(log, mode);
@@ -114,7 +120,7 @@ describe.skipIf(req.skip)('file source with logrotate', () => {
     const positions = new PositionFile(posFile);
     src = new FileSource({ paths: [log], pollMs: 200, rotateGraceMs: 500, positions });
     await src.start(c.push);
-    const exited = await startWriter(log, count);
+    const { exited } = await startWriter(log, count);
     await sleep(300);
     await src.stop();
     positions.close();

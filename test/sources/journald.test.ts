@@ -130,6 +130,21 @@ describe.skipIf(req.skip)('journald source', () => {
     expect(c.lines).toHaveLength(2);
   });
 
+  it('a stored cursor journalctl refuses is dropped: the source starts as if new', async () => {
+    const file = tmp.path('c.journal');
+    await writeJournal(file, [sshd(1)]);
+    const pos = new MemoryPositions();
+    pos.set('journald', 'not-a-cursor');
+    const c = collector();
+    const s = new JournaldSource({ files: [file], positions: pos });
+    sources.push(s);
+    await s.start(c.push);
+    await writeJournal(file, [sshd(2)]);
+    await waitFor(() => c.lines.length === 1, 'the new entry');
+    expect(c.lines[0]!.text).toMatch(/192\.0\.2\.2 /);
+    expect(pos.get('journald')).toMatch(/^s=/);
+  });
+
   it('a journal that cannot be read is one clear error', async () => {
     const s = new JournaldSource({ directory: tmp.path('nope'), journalctl: '/nonexistent/journalctl' });
     await expect(s.start(() => {})).rejects.toThrow(/journald: journalctl failed: cannot run journalctl/);

@@ -81,6 +81,23 @@ describe.skipIf(req.skip)('syslog source', () => {
     expect(Math.abs(b!.time! - Date.now())).toBeLessThan(10_000);
   });
 
+  it('logger over UDP to an IPv6 listener', async () => {
+    const { c, udp } = await listen({ udp: { host: '::1', port: 0 } });
+    await run('logger', [
+      '--udp',
+      '--server',
+      '::1',
+      '--port',
+      String(udp!.port),
+      '--rfc3164',
+      '-t',
+      'v6',
+      'hello',
+    ]);
+    await waitFor(() => c.lines.length === 1, 'a datagram over IPv6');
+    expect(c.lines[0]!.text).toMatch(/ v6: hello$/);
+  });
+
   it('logger over TCP with newline and with octet-counted framing', async () => {
     const { c, tcp } = await listen();
     const port = String(tcp!.port);

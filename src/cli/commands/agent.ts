@@ -5,41 +5,64 @@ import { action } from '../exit.js';
 export function register(program: Command): void {
   program
     .command('agent')
-    .description('Run the agent: apply the fleet\'s decisions to this server\'s firewall and report what its logs show')
+    .description(
+      "Run the agent: apply the fleet's decisions to this server's firewall and report what its logs show",
+    )
     .option('--config <file>', 'rampart.yaml (default: /etc/rampart/rampart.yaml if present)')
     .option('--data <dir>', 'data folder holding agent/ (default: $RAMPART_DATA, /var/lib/rampart as root)')
-    .option('--watch <path>', 'follow this log file with the rules (repeatable)', (v: string, acc: string[]) => [...acc, v], [])
+    .option(
+      '--watch <path>',
+      'follow this log file with the rules (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [],
+    )
     .option('--firewall <backend>', 'firewall backend (nftables, ipset, dry-run, ...)')
     .option('--from-start', 'read watched files that have no stored position from their start')
     .action(
-      action(async (opts: { config?: string; data?: string; watch: string[]; firewall?: string; fromStart?: boolean }) => {
-        const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] = await Promise.all([
-          import('../../config/schema.js'),
-          import('../../agent/build.js'),
-          import('../../agent/lifecycle.js'),
-          import('../../core/logger.js'),
-        ]);
-        const config = loadConfig(opts.config);
-        const dataDir = opts.data ?? config.data ?? defaultDataDir();
-        const log = createLogger({ stream: 'stdout', name: 'rampart-agent' });
-        const built = await buildAgent({
-          config,
-          dataDir,
-          watch: opts.watch,
-          firewall: opts.firewall,
-          log,
-          version: readVersion(),
-          fromStart: opts.fromStart,
-        });
-        const ac = rootAbort();
-        await built.agent.start(ac.signal);
-        log.info(
-          { node: built.name, fleet: built.fleet, hub: built.hubUrl, firewall: built.firewall.name, watching: built.watching, rules: built.rules },
-          'agent running',
-        );
-        await aborted(ac.signal);
-        await built.agent.close();
-        log.info('agent stopped');
-      }),
+      action(
+        async (opts: {
+          config?: string;
+          data?: string;
+          watch: string[];
+          firewall?: string;
+          fromStart?: boolean;
+        }) => {
+          const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
+            await Promise.all([
+              import('../../config/schema.js'),
+              import('../../agent/build.js'),
+              import('../../agent/lifecycle.js'),
+              import('../../core/logger.js'),
+            ]);
+          const config = loadConfig(opts.config);
+          const dataDir = opts.data ?? config.data ?? defaultDataDir();
+          const log = createLogger({ stream: 'stdout', name: 'rampart-agent' });
+          const built = await buildAgent({
+            config,
+            dataDir,
+            watch: opts.watch,
+            firewall: opts.firewall,
+            log,
+            version: readVersion(),
+            fromStart: opts.fromStart,
+          });
+          const ac = rootAbort();
+          await built.agent.start(ac.signal);
+          log.info(
+            {
+              node: built.name,
+              fleet: built.fleet,
+              hub: built.hubUrl,
+              firewall: built.firewall.name,
+              watching: built.watching,
+              rules: built.rules,
+            },
+            'agent running',
+          );
+          await aborted(ac.signal);
+          await built.agent.close();
+          log.info('agent stopped');
+        },
+      ),
     );
 }

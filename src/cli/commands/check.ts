@@ -51,10 +51,8 @@ async function loadRules(opts: CheckOptions): Promise<RuleSpec[]> {
   if (opts.rules !== undefined) return loadRulesFile(opts.rules, aggressive);
   if (opts.rule !== undefined) return [builtinRule(opts.rule, aggressive)];
   if (opts.fail2banFilter !== undefined) {
-    // Written by the compat loaders; resolved at run time so this file compiles without it.
-    const modulePath = '../../compat/fail2ban-filter.js';
-    const mod = (await import(modulePath)) as { loadFail2banFilter(path: string): RuleSpec };
-    return [mod.loadFail2banFilter(opts.fail2banFilter)];
+    const { loadFail2banFilter } = await import('../../compat/fail2ban-filter.js');
+    return [loadFail2banFilter(opts.fail2banFilter, opts.aggressive ? { mode: 'aggressive' } : {})];
   }
   return builtinRules(aggressive);
 }

@@ -58,7 +58,8 @@ Examples:
       .option('--set-only', "nftables: only manage the elements of the operator's own set (--table, --set)")
       .option('--nft <path>', 'the nft program');
     if (verb === 'add') cmd.option('--for <duration>', 'ban length: 90s, 10m, 12h, 1d, 1w or permanent');
-    if (verb === 'sync') cmd.option('--strategy <s>', 'auto, diff (list and repair) or rebuild (atomic reload)');
+    if (verb === 'sync')
+      cmd.option('--strategy <s>', 'auto, diff (list and repair) or rebuild (atomic reload)');
     cmd.action(action(async (targets: string[], opts: FirewallCliOptions) => run(verb, targets, opts)));
   }
 }
@@ -68,8 +69,10 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
   const { parseDuration, formatDuration } = await import('../../core/duration.js');
   const { readTargetFile } = await import('../../firewall/target-file.js');
   const needsTargets = verb === 'add' || verb === 'del';
-  if (!needsTargets && verb !== 'sync' && args.length > 0) throw usageError(`firewall ${verb} takes no targets`);
-  if (verb === 'sync' && (args.length > 0 || !opts.fromFile)) throw usageError('firewall sync needs --from-file FILE');
+  if (!needsTargets && verb !== 'sync' && args.length > 0)
+    throw usageError(`firewall ${verb} takes no targets`);
+  if (verb === 'sync' && (args.length > 0 || !opts.fromFile))
+    throw usageError('firewall sync needs --from-file FILE');
   // Everything is validated before the backend is touched: a bad target applies nothing.
   const timeout: DurationSeconds = opts.for === undefined ? null : parseDuration(opts.for, '--for');
   const items: Array<{ target: Target; timeout: DurationSeconds }> = [];
@@ -83,12 +86,14 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
       items.push({ target: l.target, timeout: l.timeout === undefined ? timeout : l.timeout });
     }
   }
-  if (needsTargets && items.length === 0) throw usageError(`firewall ${verb} needs at least one target or --from-file`);
+  if (needsTargets && items.length === 0)
+    throw usageError(`firewall ${verb} needs at least one target or --from-file`);
 
   const firewall = await open(opts);
   await firewall.init();
   const set = opts.set;
-  const out = (obj: unknown, text: string) => process.stdout.write(opts.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
+  const out = (obj: unknown, text: string) =>
+    process.stdout.write(opts.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
   switch (verb) {
     case 'init':
       out({ backend: firewall.name, ok: true }, `${firewall.name}: ready`);
@@ -100,16 +105,25 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
         else firewall.delete(it.target, set);
       }
       const r = await firewall.commit();
-      out({ backend: firewall.name, ...r }, `${firewall.name}: ${verb === 'add' ? `added ${r.added}` : `deleted ${r.deleted}`}`);
+      out(
+        { backend: firewall.name, ...r },
+        `${firewall.name}: ${verb === 'add' ? `added ${r.added}` : `deleted ${r.deleted}`}`,
+      );
       break;
     }
     case 'list': {
       const entries = await firewall.list(set);
       if (opts.json) {
-        const rows = entries.map((e) => ({ target: e.target.text, family: e.target.family, set: e.set, timeout: e.timeout }));
+        const rows = entries.map((e) => ({
+          target: e.target.text,
+          family: e.target.family,
+          set: e.set,
+          timeout: e.timeout,
+        }));
         process.stdout.write(`${JSON.stringify(rows)}\n`);
       } else {
-        for (const e of entries) process.stdout.write(`${e.target.text}\t${e.set}\t${formatDuration(e.timeout)}\n`);
+        for (const e of entries)
+          process.stdout.write(`${e.target.text}\t${e.set}\t${formatDuration(e.timeout)}\n`);
       }
       break;
     }
@@ -119,12 +133,19 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
         for (const e of await firewall.list(set)) firewall.delete(e.target, e.set);
         await firewall.commit();
       }
-      out({ backend: firewall.name, flushed: set ?? 'all' }, `${firewall.name}: flushed ${set ?? 'all sets'}`);
+      out(
+        { backend: firewall.name, flushed: set ?? 'all' },
+        `${firewall.name}: flushed ${set ?? 'all sets'}`,
+      );
       break;
     }
     case 'sync': {
       const { sync } = await import('../../firewall/reconcile.js');
-      const desired = items.map((it) => ({ target: it.target, timeout: it.timeout, set: set ?? 'blocklist' }));
+      const desired = items.map((it) => ({
+        target: it.target,
+        timeout: it.timeout,
+        set: set ?? 'blocklist',
+      }));
       const r = await sync(firewall, desired, { strategy: opts.strategy });
       out(
         {
@@ -159,7 +180,8 @@ async function open(opts: FirewallCliOptions): Promise<Firewall> {
   if (opts.table) nft.table = opts.table;
   if (opts.nft) nft.nft = opts.nft;
   if (opts.setOnly) {
-    if (!opts.table || !opts.set) throw usageError('--set-only needs --table and --set (the kernel set to fill)');
+    if (!opts.table || !opts.set)
+      throw usageError('--set-only needs --table and --set (the kernel set to fill)');
     nft.setOnly = true;
     nft.sets = { [opts.set]: { v4: opts.set, v6: opts.set } };
   }

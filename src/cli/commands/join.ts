@@ -9,7 +9,10 @@ export function register(program: Command): void {
     .option('--data <dir>', 'data folder (default: $RAMPART_DATA, /var/lib/rampart as root)')
     .option('--name <name>', 'node name (default: the name the token was issued for)')
     .description('Enrol this server in a fleet: create its key, register with the hub, write agent.yaml')
-    .addHelpText('after', '\nExample:\n  on the hub:    rampart nodes add web2\n  on web2:       rampart join rpj1.eyJ1Ijoi...\n  then:          rampart agent')
+    .addHelpText(
+      'after',
+      '\nExample:\n  on the hub:    rampart nodes add web2\n  on web2:       rampart join rpj1.eyJ1Ijoi...\n  then:          rampart agent',
+    )
     .action(
       action(async (token: string, opts: { data?: string; name?: string }) => {
         const { joinFleet } = await import('../../agent/join.js');

@@ -34,6 +34,13 @@ export function register(program: Command): void {
         process.stdout.write(
           `node ${r.name} invited; the token works once, until ${until}.\nOn ${r.name}, run:\n\n  rampart join ${r.token}\n\n`,
         );
+        const { decodeJoinToken } = await import('../../trust/join-token.js');
+        const host = new URL(decodeJoinToken(r.token).url).hostname;
+        if (host === '127.0.0.1' || host === '[::1]' || host === 'localhost') {
+          process.stderr.write(
+            `note: the token points at ${host}, which other servers cannot reach: start the hub with --listen 0.0.0.0 (or set hub.publicUrl)\n`,
+          );
+        }
       }),
     );
 

@@ -13,7 +13,14 @@ interface Status {
   }>;
   bus: { type: string; url: string; connected?: boolean };
   decisions: { active: number };
+  reports?: Record<string, number>;
+  dropped?: Record<string, number>;
 }
+
+const counts = (r: Record<string, number> | undefined) =>
+  Object.entries(r ?? {})
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none';
 
 function ago(t: number | null): string {
   if (t === null) return 'never';
@@ -34,6 +41,7 @@ export function register(program: Command): void {
         }
         const bus = `${s.bus.type} ${s.bus.url}${s.bus.connected === false ? ' (DOWN)' : ''}`;
         let out = `hub ${client.url}\nlog head ${s.head}, ${s.decisions.active} active bans\nbus ${bus}\n`;
+        out += `reports: ${counts(s.reports)}\ndropped messages: ${counts(s.dropped)}\n`;
         if (s.nodes.length === 0) out += 'no nodes enrolled (add one: rampart nodes add NAME)\n';
         else {
           const rows = s.nodes.map((n) => [

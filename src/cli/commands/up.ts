@@ -15,7 +15,8 @@ interface UpFlags {
 
 function port(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw usageError(`${flag}: "${text}" is not a port (0-65535)`);
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
+    throw usageError(`${flag}: "${text}" is not a port (0-65535)`);
   return Number(text);
 }
 
@@ -28,7 +29,12 @@ export function register(program: Command): void {
     .option('--listen <addr>', 'address for the API and the broker (default 127.0.0.1; 0.0.0.0 for a fleet)')
     .option('--port <n>', 'API port (default 7780; 0 = any free port)')
     .option('--broker-port <n>', 'embedded MQTT broker port (default 7781; 0 = any free port)')
-    .option('--watch <path>', 'also follow this log file with the rules (repeatable)', (v: string, a: string[]) => [...a, v], [])
+    .option(
+      '--watch <path>',
+      'also follow this log file with the rules (repeatable)',
+      (v: string, a: string[]) => [...a, v],
+      [],
+    )
     .option('--firewall <backend>', 'firewall backend (default: nftables as root with nft, else dry-run)')
     .option('--no-auth-log', 'do not read the local auth log / journald')
     .addHelpText(

@@ -19,6 +19,9 @@ function view(n: NodeRecord) {
   };
 }
 
+// Envelope senders and decision origins the hub itself uses: a node by these names would blur them.
+const RESERVED = new Set(['hub', 'operator', 'api']);
+
 const joinExpiryKey = (name: string) => `join-expires:${name}`;
 
 export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -48,6 +51,12 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const { name } = req.body;
+      if (RESERVED.has(name.toLowerCase())) {
+        return reply.code(400).send({
+          error: `body/name: "${name}" is reserved (it names the hub or the operator in decisions)`,
+          code: 'E_USAGE',
+        });
+      }
       const expiresAt = ctx.core.now() + ctx.joinTtlMs;
       const { token, secretHash } = createJoinToken({
         url: ctx.publicUrl(),

@@ -14,7 +14,15 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         body: { type: 'object' },
         response: {
-          200: { type: 'object', properties: { result: { type: 'string' }, decision: decisionSchema } },
+          200: {
+            type: 'object',
+            properties: {
+              result: { type: 'string' },
+              reason: { type: 'string' },
+              refusal: { type: 'string' },
+              decision: decisionSchema,
+            },
+          },
           '4xx': errorSchema,
         },
       },
@@ -36,8 +44,9 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
         await ctx.core.heartbeat(caller.name, r.env.body);
         return { result: 'ok' };
       }
-      const out = await ctx.core.report(caller.name, r.env.body);
-      return out.decision ? { result: out.result, decision: out.decision } : { result: out.result };
+      // { result, reason?, refusal?, decision? }: the agent lifts its local ban on a refusal other
+      // than rate-limited (it is still under attack then).
+      return ctx.core.report(caller.name, r.env.body);
     },
   );
 }

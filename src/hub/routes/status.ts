@@ -25,6 +25,8 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
         version: n.version,
       }));
     const active = (await store.active(ctx.core.now())).length;
-    return { head, nodes, bus: ctx.bus(), decisions: { active } };
+    const dropped = await ctx.core.metrics.byLabel('rampart_hub_dropped_messages_total', 'reason');
+    const reports = await ctx.core.metrics.byLabel('rampart_hub_reports_total', 'result');
+    return { head, nodes, bus: ctx.bus(), decisions: { active }, reports, dropped };
   });
 }

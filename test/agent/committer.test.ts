@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { Committer } from '../../src/agent/committer.js';
+import { parseTarget } from '../../src/core/address.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { RecordingFirewall } from './recording-firewall.js';
+
+describe('committer', () => {
+  it('coalesces a burst of staged bans into few commits', async () => {
+    const fw = new RecordingFirewall();
+    const c = new Committer(fw, silentLogger());
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      fw.add(parseTarget(`198.18.${i >> 8}.${i & 255}`), 60);
+      done.push(c.schedule());
+    }
+    await Promise.all(done);
+    expect(fw.committed.size).toBe(1000);
+    expect(fw.commits).toBeLessThanOrEqual(2);
+  });
+
+  it('no commit runs while reconcile holds the lock: a ban committed between its read and its repair would be lost', async () => {
+    const fw = new RecordingFirewall();
+    const c = new Committer(fw, silentLogger());
+    const order: string[] = [];
+    let inside!: () => void;
+    const entered = new Promise<void>((r) => {
+      inside = r;
+    });
+    const reconcile = c.exclusive(async () => {
+      order.push('reconcile read');
+      inside();
+      await new Promise((r) => setTimeout(r, 50));
+      order.push('reconcile repair');
+    });
+    await entered;
+    fw.add(parseTarget('192.0.2.1'), 60);
+    const committed = c.schedule().then(() => order.push('commit'));
+    await Promise.all([reconcile, committed]);
+    expect(order).toEqual(['reconcile read', 'reconcile repair', 'commit']);
+    expect(fw.targets()).toEqual(['192.0.2.1']);
+  });
+});

@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import { Allowlist } from '../../src/core/allowlist.js';
+import { Engine, type EngineOptions } from '../../src/detect/engine.js';
+import type { RuleSpec } from '../../src/detect/rule.js';
+import { builtinRule } from '../../src/detect/rules-file.js';
+import type { DetectEvent } from '../../src/detect/types.js';
+
+const T0 = Date.UTC(2026, 10, 21, 12, 0, 0);
+
+function rule(extra: Partial<RuleSpec> = {}): RuleSpec {
+  return {
+    name: 'r',
+    sources: [],
+    patterns: ['^fail from <HOST>$'],
+    ignore: [],
+    good: ['^ok from <HOST>$'],
+    maxretry: 3,
+    findtime: 60,
+    bantime: 100,
+    ignoreNets: [],
+    set: 'blocklist',
+    ...extra,
+  };
+}
+
+/** Feeds `text` with an ISO stamp `sec` seconds after T0, in log-clock mode. */
+function at(sec: number, text: string) {
+  return { text: `${new Date(T0 + sec * 1000).toISOString()} ${text}`, source: 'test' };
+}
+
+function engine(specs: RuleSpec[], opts: Partial<EngineOptions> = {}) {
+  return new Engine(specs, { clock: 'log', ...opts });
+}
+
+function feedAll(e: Engine, lines: Array<{ text: string; source: string }>): DetectEvent[] {
+  return lines.flatMap((l) => e.feed(l));
+}
+
+describe('Engine - counting and banning', () => {
+  it('maxretry failures within findtime ban the address, with log time and hit count', () => {
+    const e = engine([rule()]);
+    const events = feedAll(e, [at(0, 'fail from 192.0.2.1'), at(10, 'fail from 192.0.2.1'), at(20, 'fail from 192.0.2.1')]);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'ban',
+      rule: 'r',
+      at: T0 + 20_000,
+      hits: 3,
+      duration: 100,
+      set: 'blocklist',
+      reason: 'r',
+    });
+    expect(events[0]!.target.text).toBe('192.0.2.1');
+    expect(e.stats()).toMatchObject({ lines: 3, matched: 3, bans: 1 });
+  });
+
+  it('failures spread wider than findtime never ban', () => {
+    const e = engine([rule()]);
+    const events = feedAll(e, [0, 40, 80, 120, 160].map((s) => at(s, 'fail from 192.0.2.1')));
+    expect(events).toEqual([]);
+  });
+
+  it('wall-clock mode ignores the stamps and uses the clock', () => {
+    let now = T0;
+    const e = engine([rule()], { clock: 'wall', now: () => now });
+    // Stamps an hour apart would never ban in log mode; the clock says they came together.
+    const lines = [0, 3600, 7200].map((s) => at(s, 'fail from 192.0.2.1'));
+    const events = lines.flatMap((l) => {
+      now += 1000;
+      return e.feed(l);
+    });
+    expect(events.map((x) => x.at)).toEqual([T0 + 3000]);
+  });
+
+  it('maxretry above 10 works (banban capped its history at 10)', () => {
+    const e = engine([rule({ maxretry: 15 })]);
+    const events = feedAll(e, Array.from({ length: 15 }, (_, i) => at(i, 'fail from 192.0.2.1')));
+    expect(events.map((x) => x.hits)).toEqual([15]);
+    expect(e.stats().matched).toBe(15);
+  });
+
+  it('while banned, more failures do not ban again; after expiry they count afresh', () => {
+    const e = engine([rule()]);
+    const events = feedAll(e, [
+      ...[0, 1, 2].map((s) => at(s, 'fail from 192.0.2.1')),
+      ...[3, 4, 5].map((s) => at(s, 'fail from 192.0.2.1')),
+      ...[200, 201, 202].map((s) => at(s, 'fail from 192.0.2.1')),
+    ]);
+    expect(events.map((x) => x.at)).toEqual([T0 + 2000, T0 + 202_000]);
+  });
+
+  it('escalation: bantime × multiplier^(previous bans), capped', () => {
+    const e = engine([rule({ escalation: { multiplier: 2, max: 300 } })]);
+    const durations: Array<number | null> = [];
+    let t = 0;
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 3; i++) for (const ev of e.feed(at(t++, 'fail from 192.0.2.1'))) durations.push(ev.duration);
+      t += 1000; // past any ban
+    }
+    expect(durations).toEqual([100, 200, 300, 300]);
+  });
+
+  it('a good line clears the count and unbans what the engine banned', () => {
+    const e = engine([rule()]);
+    expect(feedAll(e, [at(0, 'fail from 192.0.2.1'), at(1, 'fail from 192.0.2.1'), at(2, 'ok from 192.0.2.1')])).toEqual([]);
+    // The count restarted: two more failures are not enough.
+    expect(feedAll(e, [at(3, 'fail from 192.0.2.1'), at(4, 'fail from 192.0.2.1')])).toEqual([]);
+    const ban = feedAll(e, [at(5, 'fail from 192.0.2.1')]);
+    expect(ban.map((x) => x.type)).toEqual(['ban']);
+    const unban = feedAll(e, [at(6, 'ok from 192.0.2.1')]);
+    expect(unban).toHaveLength(1);
+    expect(unban[0]).toMatchObject({ type: 'unban', hits: 0, duration: null, rule: 'r' });
+    expect(unban[0]!.target.text).toBe('192.0.2.1');
+    expect(e.stats()).toMatchObject({ good: 2, unbans: 1 });
+  });
+
+  it('widen6 counts every host of a /64 together and bans the /64', () => {
+    const e = engine([rule({ widen6: 64 })]);
+    const events = feedAll(e, [
+      at(0, 'fail from 2001:db8:1:2::1'),
+      at(1, 'fail from 2001:db8:1:2::2'),
+      at(2, 'fail from 2001:db8:1:2:aaaa::3'),
+    ]);
+    expect(events.map((x) => x.target.text)).toEqual(['2001:db8:1:2::/64']);
+  });
+
+  it('IPv4-mapped and plain IPv4 are one attacker', () => {
+    const e = engine([rule()]);
+    const events = feedAll(e, [
+      at(0, 'fail from ::ffff:192.0.2.1'),
+      at(1, 'fail from 192.0.2.1'),
+      at(2, 'fail from ::ffff:192.0.2.1'),
+    ]);
+    expect(events.map((x) => x.target.text)).toEqual(['192.0.2.1']);
+  });
+});
+
+describe('Engine - never ban what must not be banned', () => {
+  it('allowlist, ignoreNets and loopback are skipped and counted', () => {
+    const e = engine([rule({ ignoreNets: ['198.51.100.0/24'] })], { allowlist: new Allowlist(['203.0.113.0/24']) });
+    const lines = ['203.0.113.7', '198.51.100.7', '127.0.0.1', '::1'].flatMap((ip) =>
+      [0, 1, 2].map((s) => at(s, `fail from ${ip}`)),
+    );
+    expect(feedAll(e, lines)).toEqual([]);
+    expect(e.stats()).toMatchObject({ matched: 12, skipped: 12, bans: 0 });
+  });
+
+  it('an attacker-chosen user name with "from 127.0.0.1" bans the real address, never loopback', () => {
+    const e = engine([builtinRule('sshd')]);
+    const line = (s: number) =>
+      at(s, `web1 sshd[1]: Failed password for invalid user x from 127.0.0.1 port 22 ssh2 from 192.0.2.66 port 40000 ssh2`);
+    const events = feedAll(e, [0, 1, 2, 3, 4].map(line));
+    expect(events.map((x) => x.target.text)).toEqual(['192.0.2.66']);
+    expect(e.stats().skipped).toBe(0);
+  });
+
+  it('an oversized line is counted and not matched', () => {
+    const e = engine([rule()], { maxLineLength: 100 });
+    expect(e.feed({ text: `fail from 192.0.2.1${' '.repeat(200)}`, source: 's' })).toEqual([]);
+    expect(e.stats()).toMatchObject({ oversized: 1, matched: 0 });
+  });
+});
+
+describe('Engine - bounded memory', () => {
+  it('caps tracked pairs, evicts the least recently seen and counts evictions', () => {
+    const e = engine([rule({ maxretry: 2 })], { maxTracked: 4 });
+    // 192.0.2.1 fails once, then 10 other addresses pass by; .1 is evicted, so its second failure
+    // starts a new count and does not ban.
+    e.feed(at(0, 'fail from 192.0.2.1'));
+    for (let i = 10; i < 20; i++) e.feed(at(1, `fail from 192.0.2.${i}`));
+    expect(e.feed(at(2, 'fail from 192.0.2.1'))).toEqual([]);
+    const s = e.stats();
+    expect(s.tracked).toBeLessThanOrEqual(4);
+    expect(s.evictions).toBeGreaterThan(0);
+  });
+
+  it('an address seen recently survives a flood of new ones', () => {
+    const e = engine([rule({ maxretry: 12, findtime: 3600 })], { maxTracked: 4 });
+    e.feed(at(0, 'fail from 192.0.2.1'));
+    for (let i = 0; i < 10; i++) {
+      e.feed(at(1, `fail from 198.51.100.${i}`));
+      e.feed(at(1, 'fail from 192.0.2.1'));
+    }
+    // Its 12th failure bans only if none of the 11 before was forgotten.
+    const events = e.feed(at(2, 'fail from 192.0.2.1'));
+    expect(events.map((x) => [x.target.text, x.hits])).toEqual([['192.0.2.1', 12]]);
+    expect(e.stats().evictions).toBeGreaterThan(0);
+  });
+
+  it('a million distinct addresses stay within the cap', () => {
+    const e = engine([rule()], { maxTracked: 10_000 });
+    const line = { text: '', source: 's' };
+    for (let i = 0; i < 1_000_000; i++) {
+      line.text = `fail from 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      e.feed(line);
+    }
+    const s = e.stats();
+    expect(s.tracked).toBeLessThanOrEqual(10_000);
+    expect(s.evictions).toBeGreaterThanOrEqual(1_000_000 - 10_000);
+  });
+});
+
+describe('Engine - sources', () => {
+  it("a rule reads only its sources (exact names and globs); '[]' reads all", () => {
+    const e = engine([rule({ name: 'a', sources: ['/var/log/*.log'] }), rule({ name: 'b', sources: ['journald'] }), rule({ name: 'c' })]);
+    const seen = (source: string) => {
+      const names = new Set<string>();
+      for (let i = 0; i < 3; i++) for (const ev of e.feed({ text: `fail from 192.0.2.${source.length}`, source })) names.add(ev.rule);
+      return [...names].sort();
+    };
+    expect(seen('/var/log/auth.log')).toEqual(['a', 'c']);
+    expect(seen('journald')).toEqual(['b', 'c']);
+    expect(seen('/var/log/sub/x.log')).toEqual(['c']);
+  });
+});

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { forEachLine } from '../../src/detect/read-lines.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'rampart-lines-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function lines(content: Buffer | string): Promise<string[]> {
+  const p = join(dir, `f-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(p, content);
+  const out: string[] = [];
+  await forEachLine(p, (l) => out.push(l));
+  return out;
+}
+
+describe('forEachLine', () => {
+  it('splits on \\n, drops \\r, keeps a last line without newline', async () => {
+    expect(await lines('a\r\nb\n\nc')).toEqual(['a', 'b', '', 'c']);
+  });
+
+  it('invalid UTF-8 becomes replacement characters and never joins or splits lines', async () => {
+    const buf = Buffer.concat([Buffer.from('ok 1\n'), Buffer.from([0xff, 0xfe, 0xc3, 0x0a]), Buffer.from('ok 2\n')]);
+    expect(await lines(buf)).toEqual(['ok 1', '\ufffd\ufffd\ufffd', 'ok 2']);
+  });
+
+  it('a multi-byte character split across read chunks survives', async () => {
+    // 1 MiB chunks: put a 3-byte character across the boundary.
+    const pad = 'x'.repeat((1 << 20) - 1);
+    expect(await lines(`${pad}€\nnext\n`)).toEqual([`${pad}€`, 'next']);
+  });
+
+  it('a line too long to hold is cut and its rest dropped, never read as a new line', async () => {
+    const forged = 'Nov 21 13:15:30 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2';
+    const out = await lines(`first\n${'A'.repeat(6 << 20)}${forged}\nlast\n`);
+    expect(out[0]).toBe('first');
+    expect(out[out.length - 1]).toBe('last');
+    expect(out).not.toContain(forged);
+    expect(out.length).toBe(3);
+  });
+
+  it('a missing file is E_SOURCE naming it', async () => {
+    await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(/cannot read .*missing\.log: ENOENT/);
+  });
+});
