@@ -33,6 +33,7 @@ export default async function busBench(emit: Emit): Promise<void> {
   } finally {
     await mosq.close();
   }
+  await latency(emit);
   for (const [path, perSecond] of Object.entries(results)) {
     emit({
       bench: 'bus',
@@ -77,4 +78,65 @@ async function measure(pub: Transport, port: number, n: number, payload: Buffer)
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   await sub.close();
   return n / s;
+}
+
+/**
+ * One message at a time, publish to delivery, as a single decision travels: the hub publishing
+ * in-process on the embedded broker to an agent over TCP, and a client publishing through
+ * Mosquitto to another client.
+ */
+async function latency(emit: Emit): Promise<void> {
+  const rounds = 500;
+  const run = async (pub: Transport, port: number) => {
+    const topic = `rampart-bench/${randomUUID().slice(0, 8)}/lat`;
+    const sub = client(port, 'lat');
+    await sub.connect();
+    let arrived: (() => void) | undefined;
+    await sub.subscribe(topic, () => arrived?.());
+    const ms: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const got = new Promise<void>((r) => {
+        arrived = r;
+      });
+      const t0 = process.hrtime.bigint();
+      await pub.publish(topic, Buffer.alloc(500));
+      await got;
+      ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    await sub.close();
+    ms.sort((a, b) => a - b);
+    return { p50: ms[Math.floor(rounds * 0.5)]!, p99: ms[Math.floor(rounds * 0.99)]! };
+  };
+  const broker = new EmbeddedMqttBroker({ port: 0 });
+  await broker.connect();
+  let embedded: { p50: number; p99: number };
+  try {
+    embedded = await run(broker, broker.port!);
+  } finally {
+    await broker.close();
+  }
+  let mosquitto: { p50: number; p99: number } | undefined;
+  const pub = client(1883, 'latpub');
+  try {
+    await pub.connect();
+    mosquitto = await run(pub, 1883);
+  } catch {
+    mosquitto = undefined;
+  } finally {
+    await pub.close();
+  }
+  const round = (x: number) => +x.toFixed(2);
+  emit({
+    bench: 'bus-latency',
+    rounds,
+    embeddedP50Ms: round(embedded.p50),
+    embeddedP99Ms: round(embedded.p99),
+    ...(mosquitto
+      ? {
+          mosquittoP50Ms: round(mosquitto.p50),
+          mosquittoP99Ms: round(mosquitto.p99),
+          p99VsMosquitto: round(embedded.p99 / mosquitto.p99),
+        }
+      : {}),
+  });
 }

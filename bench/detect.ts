@@ -5,7 +5,7 @@
  * by GNU time (wall seconds, peak RSS), start-up included.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,13 +30,22 @@ function timed(dir: string, cmd: string, args: string[], stdinFile?: string): Ru
   const timeFile = join(dir, 'time.out');
   const stdin = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
   try {
-    const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, 'taskset', '-c', '0', cmd, ...args], {
-      stdio: [stdin, 'pipe', 'pipe'],
-      maxBuffer: 1 << 30,
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      '/usr/bin/time',
+      ['-f', '%e %M %U %S', '-o', timeFile, 'taskset', '-c', '0', cmd, ...args],
+      {
+        stdio: [stdin, 'pipe', 'pipe'],
+        maxBuffer: 1 << 30,
+        encoding: 'utf8',
+      },
+    );
     if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr.slice(0, 500)}`);
-    const [secs, kb, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+    const [secs, kb, user, sys] = readFileSync(timeFile, 'utf8')
+      .trim()
+      .split('\n')
+      .pop()!
+      .split(' ')
+      .map(Number);
     return {
       seconds: secs!,
       cpuSeconds: Number((user! + sys!).toFixed(2)),
@@ -101,7 +110,11 @@ export default async function (emit: Emit): Promise<void> {
         peakRssMB: s.peakRssMB,
       });
     } else {
-      emit({ bench: 'detect', tool: 'sshg-parser', skipped: `${SSHG_PARSER} not installed (apt-get install sshguard)` });
+      emit({
+        bench: 'detect',
+        tool: 'sshg-parser',
+        skipped: `${SSHG_PARSER} not installed (apt-get install sshguard)`,
+      });
     }
 
     let f2b: number | undefined;
@@ -123,7 +136,11 @@ export default async function (emit: Emit): Promise<void> {
         peakRssMB: f.peakRssMB,
       });
     } else {
-      emit({ bench: 'detect', tool: 'fail2ban-regex', skipped: 'fail2ban not installed (apt-get install fail2ban)' });
+      emit({
+        bench: 'detect',
+        tool: 'fail2ban-regex',
+        skipped: 'fail2ban not installed (apt-get install fail2ban)',
+      });
     }
 
     emit({
@@ -132,7 +149,9 @@ export default async function (emit: Emit): Promise<void> {
       rampartLinesPerSecond: rampart,
       vsSshguard: sshguard ? Number((rampart / sshguard).toFixed(2)) : undefined,
       vsFail2banRegex: f2b ? Number((rampart / f2b).toFixed(2)) : undefined,
-      cpuVsSshguard: sshguardCpu ? Number((perSecond(LINES, r.cpuSeconds) / sshguardCpu).toFixed(2)) : undefined,
+      cpuVsSshguard: sshguardCpu
+        ? Number((perSecond(LINES, r.cpuSeconds) / sshguardCpu).toFixed(2))
+        : undefined,
       cpuVsFail2banRegex: f2bCpu ? Number((perSecond(LINES, r.cpuSeconds) / f2bCpu).toFixed(2)) : undefined,
       goal: 'vsSshguard >= 2',
       rampartPeakRssMB: r.peakRssMB,

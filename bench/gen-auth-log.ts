@@ -18,7 +18,19 @@ function rng(seed: number): () => number {
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const USERS = ['admin', 'test', 'oracle', 'ubnt', 'pi', 'user', 'guest', 'ftpuser', 'postgres', 'git', 'deploy'];
+const USERS = [
+  'admin',
+  'test',
+  'oracle',
+  'ubnt',
+  'pi',
+  'user',
+  'guest',
+  'ftpuser',
+  'postgres',
+  'git',
+  'deploy',
+];
 const LEGIT = ['alice', 'bob', 'carol', 'deploy'];
 
 export interface GenOptions {
@@ -71,24 +83,34 @@ export async function generateAuthLog(path: string, opts: GenOptions): Promise<n
     const sshd = rand() < 0.5 ? `sshd[${pid}]` : `sshd-session[${pid}]`;
     let line: string;
     if (r < 0.3) line = `${sshd}: Failed password for root from ${ip} port ${port} ssh2`;
-    else if (r < 0.42) line = `${sshd}: Failed password for invalid user ${pick(USERS)} from ${ip} port ${port} ssh2`;
+    else if (r < 0.42)
+      line = `${sshd}: Failed password for invalid user ${pick(USERS)} from ${ip} port ${port} ssh2`;
     else if (r < 0.52) line = `${sshd}: Invalid user ${pick(USERS)} from ${ip} port ${port}`;
-    else if (r < 0.6) line = `${sshd}: Connection closed by authenticating user root ${ip} port ${port} [preauth]`;
-    else if (r < 0.63) line = `${sshd}: Disconnected from invalid user ${pick(USERS)} ${ip} port ${port} [preauth]`;
+    else if (r < 0.6)
+      line = `${sshd}: Connection closed by authenticating user root ${ip} port ${port} [preauth]`;
+    else if (r < 0.63)
+      line = `${sshd}: Disconnected from invalid user ${pick(USERS)} ${ip} port ${port} [preauth]`;
     else if (r < 0.68)
       line = `${sshd}: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=${ip}  user=root`;
     else if (r < 0.7) line = `${sshd}: Received disconnect from ${ip} port ${port}:11: Bye Bye [preauth]`;
-    else if (r < 0.74) line = `${sshd}: Accepted publickey for ${pick(LEGIT)} from ${pick(legit)} port ${port} ssh2: ED25519 SHA256:Zk3v0fT8`;
-    else if (r < 0.78) line = `${sshd}: pam_unix(sshd:session): session opened for user ${pick(LEGIT)}(uid=1000) by (uid=0)`;
+    else if (r < 0.74)
+      line = `${sshd}: Accepted publickey for ${pick(LEGIT)} from ${pick(legit)} port ${port} ssh2: ED25519 SHA256:Zk3v0fT8`;
+    else if (r < 0.78)
+      line = `${sshd}: pam_unix(sshd:session): session opened for user ${pick(LEGIT)}(uid=1000) by (uid=0)`;
     else if (r < 0.8) line = `sshd[${pid}]: pam_unix(sshd:session): session closed for user ${pick(LEGIT)}`;
-    else if (r < 0.88) line = `CRON[${pid + 7}]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)`;
-    else if (r < 0.93) line = `CRON[${pid + 7}]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)`;
-    else if (r < 0.97) line = `systemd[1]: Started session-${pid}.scope - Session ${pid} of User ${pick(LEGIT)}.`;
+    else if (r < 0.88)
+      line = `CRON[${pid + 7}]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)`;
+    else if (r < 0.93)
+      line = `CRON[${pid + 7}]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)`;
+    else if (r < 0.97)
+      line = `systemd[1]: Started session-${pid}.scope - Session ${pid} of User ${pick(LEGIT)}.`;
     else line = `systemd-logind[612]: New session ${pid} of user ${pick(LEGIT)}.`;
     buf.push(`${ts} web1 ${line}\n`);
     if (buf.length >= 4096) await flush();
   }
   await flush();
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+  );
   return opts.lines;
 }

@@ -102,8 +102,10 @@ export class Agent {
         // Whatever was published while we were away: fetch it from the log.
         if (status === 'up') void this.applier.catchUp();
       });
+      // Subscribed before connecting: a transport that is down sends the filter when it comes
+      // up, so a broker unreachable at start still feeds us once it is back.
+      await t.subscribe(topics.decisions(o.fleet), (_topic, payload) => this.onMessage(payload));
       t.connect()
-        .then(() => t.subscribe(topics.decisions(o.fleet), (_topic, payload) => this.onMessage(payload)))
         .then(() => {
           this.outbox.setBusUp(true);
           return this.applier.catchUp();

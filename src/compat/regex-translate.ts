@@ -47,7 +47,8 @@ export function reduceNestedQuantifiers(js: string): string {
   const tree = parseRegexTree(js);
   const edits: Edit[] = [];
   for (const g of tree.groups) {
-    if (!/^(?:[*+]|\{\d+,\})/.test(g.quantifier) || g.kind === 'look' || g.kind === 'cond') continue;
+    // Only under `*`: `(?:a*|b)+` also matches the empty string, `(?:a|b)+` does not.
+    if (!g.quantifier.startsWith('*') || g.kind === 'look' || g.kind === 'cond') continue;
     const starts = [g.bodyStart, ...g.bars.map((b) => b + 1)];
     const ends = [...g.bars, g.close];
     starts.forEach((from, i) => {

@@ -38,7 +38,8 @@ export function combinePatterns(sources: string[]): Combined | null {
   let cut = 0;
   for (const start of scans[0]!.atomStarts) {
     if (start > common) break;
-    if (scans.every((s, k) => s.atomStarts.includes(start) && !'?*+{'.includes(bodies[k]![start] ?? ''))) cut = start;
+    if (scans.every((s, k) => s.atomStarts.includes(start) && !'?*+{'.includes(bodies[k]![start] ?? '')))
+      cut = start;
   }
   const prefix = bodies[0]!.slice(0, cut);
   const prefixGroups = scan(prefix).groups.length;
@@ -46,7 +47,8 @@ export function combinePatterns(sources: string[]): Combined | null {
   let offset = prefixGroups;
   for (const s of scans) {
     s.groups.forEach((name, i) => {
-      if (i >= prefixGroups && (ADDRESS_GROUPS as readonly string[]).includes(name)) addressGroups.push(i + 1 - prefixGroups + offset);
+      if (i >= prefixGroups && (ADDRESS_GROUPS as readonly string[]).includes(name))
+        addressGroups.push(i + 1 - prefixGroups + offset);
     });
     offset += s.groups.length - prefixGroups;
   }
@@ -75,7 +77,12 @@ function unname(source: string): string {
       if (c === ']') inClass = false;
     } else if (c === '[') {
       inClass = true;
-    } else if (c === '(' && source[i + 1] === '?' && source[i + 2] === '<' && /[A-Za-z_$]/.test(source[i + 3] ?? '')) {
+    } else if (
+      c === '(' &&
+      source[i + 1] === '?' &&
+      source[i + 2] === '<' &&
+      /[A-Za-z_$]/.test(source[i + 3] ?? '')
+    ) {
       const close = source.indexOf('>', i);
       out += '(';
       i = close + 1;

@@ -3,7 +3,7 @@ import { RampartError } from '../core/errors.js';
 import { type Combined, combinePatterns } from './combine.js';
 import { requiredLiteral } from './literal.js';
 import { expandPlaceholders, isInternalGroup } from './placeholders.js';
-import { type LinearMode, compileUserRegex } from './regex-safety.js';
+import { compileUserRegex, type LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 
 /** What one rule concludes about one line. */
@@ -45,7 +45,8 @@ interface Pattern {
  * when one is invalid or unsafe, and E_CONFIG when a pattern cannot yield an address.
  */
 export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): CompiledRule {
-  const where = (list: string, i: number) => `rule "${spec.name}"${spec.origin ? ` (${spec.origin})` : ''} ${list}[${i}]`;
+  const where = (list: string, i: number) =>
+    `rule "${spec.name}"${spec.origin ? ` (${spec.origin})` : ''} ${list}[${i}]`;
   const build = (list: 'patterns' | 'ignore' | 'good', needAddress: boolean): Pattern[] =>
     spec[list].map((p, i) => {
       const { source, hasAddress } = expandPlaceholders(p);
@@ -66,7 +67,10 @@ export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): Compiled
     const src = expandPlaceholders(
       spec.prefregex.replace(/<F-CONTENT>/g, '(?<content>').replace(/<\/F-CONTENT>/g, ')'),
     ).source;
-    pref = compileUserRegex(src, `rule "${spec.name}" prefregex`, { linear: opts.linear, onWarning: opts.onWarning });
+    pref = compileUserRegex(src, `rule "${spec.name}" prefregex`, {
+      linear: opts.linear,
+      onWarning: opts.onWarning,
+    });
   }
   const prefilter = spec.prefilter && spec.prefilter.length > 0 ? spec.prefilter : undefined;
   return new Compiled(spec, fail, ignore, good, pref, prefilter);

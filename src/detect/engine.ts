@@ -1,11 +1,11 @@
-import { type Target, assertBannable, formatIPv4, parseIPv4, parseTarget, widen } from '../core/address.js';
+import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
+import { BoundedMap } from './bounded-map.js';
 import { type CompiledRule, compileRule } from './compile.js';
 import { LogTimeParser } from './log-time.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
-import { BoundedMap } from './bounded-map.js';
 import { sourceMatcher } from './source-match.js';
 import type { DetectEvent, LogLine } from './types.js';
 
@@ -164,7 +164,10 @@ export class Engine {
       }
       this.opts.onMatch?.({ rule: rule.spec.name, ip: out.ip, kind, at });
       const ev = kind === 'fail' ? this.fail(rule, out.ip, at) : this.forgive(rule, out.ip, at);
-      if (ev !== null) (events ??= []).push(ev);
+      if (ev !== null) {
+        events ??= [];
+        events.push(ev);
+      }
     }
     return events ?? (NO_EVENTS as DetectEvent[]);
   }

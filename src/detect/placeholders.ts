@@ -6,12 +6,13 @@
  * malformed address is simply no match. rampart never resolves DNS.
  */
 const V4 = String.raw`\d{1,3}(?:\.\d{1,3}){3}`;
-const V6 = String.raw`[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*`;
+const V6 = '[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]*';
 const ADDR_CHARS = '[0-9A-Fa-f:.]+';
 
 type Expansion = (capture: boolean) => string;
 
-const named = (capture: boolean, name: string, body: string) => (capture ? `(?<${name}>${body})` : `(?:${body})`);
+const named = (capture: boolean, name: string, body: string) =>
+  capture ? `(?<${name}>${body})` : `(?:${body})`;
 
 const EXPANSIONS: Record<string, Expansion> = {
   '<HOST>': (c) => `(?:\\[${named(c, 'ipb', ADDR_CHARS)}\\]|${named(c, 'ip', String.raw`[\w.:-]+`)})`,

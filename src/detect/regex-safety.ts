@@ -21,6 +21,8 @@ let linearFlagWorks: boolean | undefined;
 export function linearFlagAvailable(): boolean {
   if (linearFlagWorks === undefined) {
     try {
+      // A literal /a/l would be a syntax error where the flag is missing: build it at run time.
+      // biome-ignore lint/complexity/useRegexLiterals: the `l` flag exists only behind a V8 flag
       new RegExp('a', 'l');
       linearFlagWorks = true;
     } catch {
@@ -48,7 +50,8 @@ export function hasBackReference(source: string): boolean {
     const c = source[i];
     if (c === '\\') {
       const n = source[i + 1];
-      if (!inClass && n !== undefined && ((n >= '1' && n <= '9') || (n === 'k' && source[i + 2] === '<'))) return true;
+      if (!inClass && n !== undefined && ((n >= '1' && n <= '9') || (n === 'k' && source[i + 2] === '<')))
+        return true;
       i++;
     } else if (c === '[') {
       inClass = true;
@@ -75,9 +78,13 @@ export function compileUserRegex(
   try {
     re = new RegExp(source, flags);
   } catch (err) {
-    throw new RampartError('E_REGEX', `${where}: invalid pattern /${clip(source)}/: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new RampartError(
+      'E_REGEX',
+      `${where}: invalid pattern /${clip(source)}/: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (!isLinear(source, flags)) {
     if (opts.linear === 'require' || hasBackReference(source)) {
@@ -86,7 +93,9 @@ export function compileUserRegex(
         `${where}: pattern /${clip(source)}/ cannot run in linear time (back-references${opts.linear === 'require' ? ' or lookarounds' : ''} are not allowed)`,
       );
     }
-    opts.onWarning?.(`${where}: pattern uses lookarounds, so it is not protected against runaway backtracking`);
+    opts.onWarning?.(
+      `${where}: pattern uses lookarounds, so it is not protected against runaway backtracking`,
+    );
   }
   return re;
 }

@@ -22,7 +22,11 @@ export interface ReplayResult {
 export async function replay(
   files: string[],
   rules: RuleSpec[],
-  on: { event?: (e: DetectEvent) => void; match?: (m: ReplayMatch) => void; warning?: (message: string) => void },
+  on: {
+    event?: (e: DetectEvent) => void;
+    match?: (m: ReplayMatch) => void;
+    warning?: (message: string) => void;
+  },
 ): Promise<ReplayResult> {
   let file = '';
   let lineNo = 0;

@@ -30,7 +30,9 @@ const addressPattern = pattern.refine((p) => expandPlaceholders(p).hasAddress, {
   message: 'pattern has no address placeholder (<HOST>, <ADDR>, <IP4>, <IP6>, {IP_NUMBER} or (?<ip>...))',
 });
 
-const cidr = z.string().refine((s) => tryParseTarget(s) !== null, { message: 'not an IPv4/IPv6 address or CIDR' });
+const cidr = z
+  .string()
+  .refine((s) => tryParseTarget(s) !== null, { message: 'not an IPv4/IPv6 address or CIDR' });
 
 const ruleSchema = z
   .object({
@@ -72,7 +74,8 @@ export function loadRulesFile(path: string, opts: LoadRulesOptions = {}): RuleSp
   const parsed = loadYamlFile(path, fileSchema);
   const seen = new Set<string>();
   return parsed.rules.map((r, i) => {
-    if (seen.has(r.name)) throw new ConfigError(`duplicate rule name "${r.name}"`, { file: path, key: `rules.${i}.name` });
+    if (seen.has(r.name))
+      throw new ConfigError(`duplicate rule name "${r.name}"`, { file: path, key: `rules.${i}.name` });
     seen.add(r.name);
     return toSpec(r, `${path}#${r.name}`, opts);
   });

@@ -51,6 +51,7 @@ export interface IpsetHeader {
   /** The set was created with `timeout`, so elements may carry one. */
   timeout: boolean;
   maxelem: number | undefined;
+  hashsize: number | undefined;
   entries: number;
 }
 
@@ -64,7 +65,15 @@ export function parseHeaders(text: string): Map<string, IpsetHeader> {
     const key = line.slice(0, colon);
     const value = line.slice(colon + 1).trim();
     if (key === 'Name') {
-      cur = { name: value, type: '', family: undefined, timeout: false, maxelem: undefined, entries: 0 };
+      cur = {
+        name: value,
+        type: '',
+        family: undefined,
+        timeout: false,
+        maxelem: undefined,
+        hashsize: undefined,
+        entries: 0,
+      };
       out.set(value, cur);
     } else if (!cur) {
     } else if (key === 'Type') {
@@ -80,6 +89,8 @@ export function parseHeaders(text: string): Map<string, IpsetHeader> {
       cur.timeout = words.includes('timeout');
       const maxelem = at('maxelem');
       cur.maxelem = maxelem === undefined ? undefined : Number(maxelem);
+      const hashsize = at('hashsize');
+      cur.hashsize = hashsize === undefined ? undefined : Number(hashsize);
     } else if (key === 'Number of entries') {
       cur.entries = Number(value);
     }

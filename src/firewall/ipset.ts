@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
@@ -325,6 +326,74 @@ export class IpsetFirewall implements Firewall {
       'E_FIREWALL',
       `ipset: ${what}: set "${kset}"${where}, element ${elem}, batch line ${n}: ${reason}`,
     );
+  }
+
+  /** Empties the kernel sets of one logical set, or of all known ones; the sets themselves stay. */
+  async flush(set?: string): Promise<void> {
+    const logicals = set === undefined ? [...this.names.keys()] : [set];
+    this.headers = await readHeaders(this.program, this.runner());
+    const ksets = new Set(logicals.flatMap((l) => Object.values(this.namesFor(l))));
+    const lines = [...ksets].filter((k) => this.headers!.has(k)).map((k) => `flush ${k}`);
+    await this.restore(lines.map((l) => `${l}\n`).join(''), 'flush', (n) => lines[n - 1]);
+  }
+
+  /**
+   * Replaces the content of every known set with `desired`, atomically per set: a twin set is
+   * filled and then `swap`ped with the live one in the same `ipset restore`, so there is no
+   * moment without protection and nothing is read back. Sets of logical sets that `desired` does
+   * not mention are emptied the same way. Returns the number of elements loaded.
+   */
+  async rebuild(desired: FirewallEntry[]): Promise<number> {
+    for (const e of desired) this.namesFor(e.set);
+    this.headers = await readHeaders(this.program, this.runner());
+    const byKset = new Map<string, { kind: IpsetKind; lines: string[]; logical: string }>();
+    for (const [logical, names] of this.names) {
+      for (const kind of ['v4', 'v6', 'v4net', 'v6net'] as const) {
+        if (!byKset.has(names[kind])) byKset.set(names[kind], { kind, lines: [], logical });
+      }
+    }
+    let loaded = 0;
+    for (const e of desired) {
+      if (e.timeout !== null && e.timeout <= 0) continue;
+      loaded++;
+      const kset = this.names.get(e.set)![kindOf(e.target)];
+      const t = e.timeout === null ? 0 : Math.min(Math.max(1, e.timeout), IPSET_MAX_TIMEOUT);
+      byKset.get(kset)!.lines.push(`${e.target.text} timeout ${t}`);
+    }
+    const tag = randomBytes(3).toString('hex');
+    let text = '';
+    const twins: string[] = [];
+    for (const [kset, { kind, lines, logical }] of byKset) {
+      const h = this.headers.get(kset);
+      if (!h) {
+        if (lines.length === 0) continue;
+        if (!this.opts.create) {
+          throw new RampartError(
+            'E_FIREWALL',
+            `ipset: set "${kset}" does not exist (needed to rebuild logical set "${logical}")`,
+          );
+        }
+        text += `${this.createLine(kset, kind)}\n`;
+        for (const l of lines) text += `add ${kset} ${l}\n`;
+        continue;
+      }
+      const twin = `rp-${tag}-${twins.length}`;
+      twins.push(twin);
+      const { family } = kindSpec(kind);
+      const hashsize = h.hashsize ? ` hashsize ${h.hashsize}` : '';
+      const maxelem = h.maxelem ? ` maxelem ${h.maxelem}` : '';
+      text += `create ${twin} ${h.type} family ${h.family ?? family}${hashsize}${maxelem}${h.timeout ? ' timeout 0' : ''}\n`;
+      for (const l of lines) text += `add ${twin} ${h.timeout ? l : l.replace(/ timeout \d+$/, '')}\n`;
+      text += `swap ${twin} ${kset}\ndestroy ${twin}\n`;
+    }
+    try {
+      await this.restore(text, 'rebuild', () => undefined);
+    } catch (err) {
+      // Twins left behind by a failure are ours alone: remove them, keep the error.
+      for (const twin of twins) await runTool(this.program, ['destroy', twin], this.runner());
+      throw err;
+    }
+    return loaded;
   }
 
   async list(set?: string): Promise<FirewallEntry[]> {

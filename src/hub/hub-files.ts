@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RampartError } from '../core/errors.js';
 import { type KeyPair, loadOrCreateKeyPair } from '../trust/keys.js';
+import { readSecretFile, writeSecretFile } from '../trust/secret-file.js';
 
 /** File names in `DATA/hub/`; the CLI reads `hub.json` and `admin.token` to find the hub with no flags. */
 export const HUB_FILES = {
@@ -47,40 +48,17 @@ export function prepareHubDir(dataDir: string): { dir: string; keys: KeyPair; ad
 
 function loadOrCreateAdminToken(dir: string): string {
   const file = join(dir, HUB_FILES.adminToken);
-  try {
-    writeFileSync(file, `${ADMIN_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}\n`, {
-      mode: 0o600,
-      flag: 'wx',
-    });
-    chmodSync(file, 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new RampartError('E_AUTH', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
-    }
-  }
+  writeSecretFile(file, `${ADMIN_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}\n`, {
+    exclusive: true,
+    what: 'admin token',
+  });
   return readAdminToken(file);
 }
 
 /** Reads an admin token file, refusing one that others can read (like ssh does with keys). */
 export function readAdminToken(file: string): string {
-  let text: string;
-  try {
-    const st = statSync(file);
-    if ((st.mode & 0o077) !== 0) {
-      throw new RampartError(
-        'E_AUTH',
-        `${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
-      );
-    }
-    text = readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    if (err instanceof RampartError) throw err;
-    throw new RampartError('E_AUTH', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, {
-      cause: err,
-    });
-  }
-  if (!text)
-    throw new RampartError('E_AUTH', `${file} is empty; delete it and restart the hub to make a new one`);
+  const text = readSecretFile(file, 'admin token').trim();
+  if (!text) throw new RampartError('E_AUTH', `${file} is empty; delete it and restart the hub to make a new one`);
   return text;
 }
 

@@ -28,6 +28,8 @@ export interface JournaldSourceOptions {
   name?: string;
 }
 
+const FIELDS = 'MESSAGE,SYSLOG_IDENTIFIER,_COMM,_PID,SYSLOG_PID,_HOSTNAME';
+
 // journalctl prints a binary field as an array of byte values, a multi-valued field as an array.
 type JournalValue = string | number[] | null | Array<string | number[] | null>;
 
@@ -71,7 +73,9 @@ export class JournaldSource implements Source {
 
   /** The journalctl arguments for the current cursor (exported for tests and `--dry-run` output). */
   args(): string[] {
-    const a = ['-o', 'json', '--follow', '--no-pager', '--all', '--quiet'];
+    // Only the fields we map (journalctl always adds __CURSOR and the timestamps): a full entry
+    // has dozens, and parsing them would dominate the cost.
+    const a = ['-o', 'json', `--output-fields=${FIELDS}`, '--follow', '--no-pager', '--all', '--quiet'];
     // Absolute paths: journalctl cannot follow a journal file given by a relative path.
     for (const f of this.o.files ?? []) a.push(`--file=${resolve(f)}`);
     if (this.o.directory) a.push(`--directory=${resolve(this.o.directory)}`);

@@ -60,10 +60,10 @@ export class SyslogFrameDecoder {
     if (b[0]! >= 0x30 && b[0]! <= 0x39) {
       // MSG-LEN is NONZERO-DIGIT *DIGIT; ten digits are more than any sane frame.
       let i = 1;
-      while (i < b.length && i < 11 && b[i]! >= 0x30 && b[i]! <= 0x39) i++;
+      let len = b[0]! - 0x30;
+      while (i < b.length && i < 11 && b[i]! >= 0x30 && b[i]! <= 0x39) len = len * 10 + b[i++]! - 0x30;
       if (i === b.length && i < 11) return false;
-      if (b[i] === 0x20 && b[0] !== 0x30)
-        return this.octetFrame(Number(b.subarray(0, i).toString('latin1')), i + 1);
+      if (b[i] === 0x20 && b[0] !== 0x30) return this.octetFrame(len, i + 1);
     }
     return this.lineFrame();
   }

@@ -1,4 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { EventEmitter } from 'node:events';
 import { type AddressInfo, createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { ConfigError, RampartError } from '../core/errors.js';
@@ -113,14 +114,7 @@ export class SyslogSource implements Source {
     sock.on('message', (msg, rinfo) => {
       deliver(msg.subarray(0, this.max), msg.length > this.max, 'syslog:udp', peerName(rinfo.address));
     });
-    return new Promise((resolve, reject) => {
-      sock.once('error', (err) => reject(listenError('udp', host, o.port, err)));
-      sock.bind(o.port, host, () => {
-        sock.removeAllListeners('error');
-        sock.on('error', (err) => this.log.error({ err: String(err) }, 'syslog udp socket error'));
-        resolve();
-      });
-    });
+    return this.bound(sock, 'udp', host, o.port, (done) => sock.bind(o.port, host, done));
   }
 
   private startTcp(
@@ -144,11 +138,24 @@ export class SyslogSource implements Source {
     });
     server.maxConnections = o.maxConnections ?? 1000;
     this.tcp = server;
+    return this.bound(server, 'tcp', host, o.port, (done) => server.listen(o.port, host, done));
+  }
+
+  /** Resolves once bound; a bind error rejects as one clear line, later errors are logged. */
+  private bound(
+    target: EventEmitter,
+    proto: string,
+    host: string,
+    port: number,
+    listen: (done: () => void) => void,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
-      server.once('error', (err) => reject(listenError('tcp', host, o.port, err)));
-      server.listen(o.port, host, () => {
-        server.removeAllListeners('error');
-        server.on('error', (err) => this.log.error({ err: String(err) }, 'syslog tcp server error'));
+      target.once('error', (err: Error) => reject(listenError(proto, host, port, err)));
+      listen(() => {
+        target.removeAllListeners('error');
+        target.on('error', (err: Error) =>
+          this.log.error({ err: String(err) }, `syslog ${proto} socket error`),
+        );
         resolve();
       });
     });

@@ -46,3 +46,20 @@ describe.skipIf(req.skip)('fail2ban - every Debian filter.d file', () => {
     });
   }
 });
+
+describe.skipIf(req.skip)("fail2ban - Debian's sshd filter against attacker-written user names", () => {
+  it('a user name containing "from 127.0.0.1" never moves the failure to that address', () => {
+    const rule = compileRule(readFail2banFilter(join(DIR, 'sshd.conf'), { mode: 'aggressive' }).rule);
+    const lines = [
+      'host sshd[1]: Failed password for invalid user x from 127.0.0.1 from 192.0.2.1 port 22 ssh2',
+      'host sshd[1]: Failed password for x from 127.0.0.1 port 1 ssh2 from 192.0.2.1 port 22 ssh2',
+      'host sshd[1]: Invalid user from 127.0.0.1 from 192.0.2.1 port 22',
+      'host sshd[1]: Disconnected from invalid user a from 127.0.0.1 192.0.2.1 port 22 [preauth]',
+    ];
+    for (const line of lines) {
+      const r = rule.test(line);
+      expect(r.ip === undefined || r.ip === '192.0.2.1', `${line} -> ${r.ip}`).toBe(true);
+    }
+    expect(rule.test(lines[0]!).ip).toBe('192.0.2.1');
+  });
+});

@@ -11,7 +11,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(args: string[], input?: string) {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-  const r = spawnSync(process.execPath, [CLI, 'check', ...args], { input, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [CLI, 'check', ...args], {
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -48,7 +52,10 @@ describe('rampart check', () => {
     const r = run(['--json', log]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const objs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(objs).toHaveLength(2);
     const [ban, summary] = objs;
     expect(ban).toEqual({
@@ -79,7 +86,10 @@ describe('rampart check', () => {
   it('reads standard input with -', () => {
     const r = run(['--json', '-'], `${attack('203.0.113.5', 6)}\n`);
     expect(r.code).toBe(0);
-    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const objs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(objs.filter((o) => o.type === 'ban').map((o) => o.ip)).toEqual(['203.0.113.5']);
     expect(objs.at(-1)).toMatchObject({ type: 'summary', lines: 6, matched: 6 });
   });
@@ -95,20 +105,49 @@ describe('rampart check', () => {
   it('--aggressive counts failed public keys', () => {
     const pk = Array.from(
       { length: 5 },
-      (_, i) => `Nov 21 13:15:0${i} web1 sshd[1]: Failed publickey for root from 192.0.2.44 port 5${i} ssh2: RSA SHA256:abc`,
+      (_, i) =>
+        `Nov 21 13:15:0${i} web1 sshd[1]: Failed publickey for root from 192.0.2.44 port 5${i} ssh2: RSA SHA256:abc`,
     ).join('\n');
     const p = write('pk.log', pk);
     const normal = JSON.parse(run(['--json', p]).stdout.trim().split('\n').at(-1)!);
-    const aggressive = run(['--json', '--aggressive', p]).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const aggressive = run(['--json', '--aggressive', p])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(normal).toMatchObject({ matched: 0, bans: 0 });
     expect(aggressive[0]).toMatchObject({ type: 'ban', ip: '192.0.2.44' });
   });
 
   it('--rules FILE uses a native rules file', () => {
-    const rules = write('rules.yaml', `rules:\n  - name: mine\n    patterns: ['^\\S+ \\S+: bad <HOST>$']\n    maxretry: 2\n`);
-    const p = write('mine.log', 'Nov 21 13:15:00 h app: bad 192.0.2.9\nNov 21 13:15:01 h app: bad 192.0.2.9\n');
-    const objs = run(['--json', '--rules', rules, p]).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rules = write(
+      'rules.yaml',
+      `rules:\n  - name: mine\n    patterns: ['^\\S+ \\S+: bad <HOST>$']\n    maxretry: 2\n`,
+    );
+    const p = write(
+      'mine.log',
+      'Nov 21 13:15:00 h app: bad 192.0.2.9\nNov 21 13:15:01 h app: bad 192.0.2.9\n',
+    );
+    const objs = run(['--json', '--rules', rules, p])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(objs[0]).toMatchObject({ type: 'ban', ip: '192.0.2.9', rule: 'mine', hits: 2 });
+  });
+
+  it("--fail2ban-filter runs Debian's sshd filter", { skip: !existsSync('/etc/fail2ban/filter.d/sshd.conf') }, () => {
+    const r = run(['--json', '--fail2ban-filter', '/etc/fail2ban/filter.d/sshd.conf', log]);
+    expect(r.code).toBe(0);
+    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(objs[0]).toMatchObject({ type: 'ban', ip: '192.0.2.10', rule: 'sshd', hits: 5 });
+    expect(objs.at(-1)).toMatchObject({ type: 'summary', lines: 8, matched: 7, bans: 1 });
+  });
+
+  it('a bad fail2ban filter is one clear line and exit 2', () => {
+    const bad = write('bad-filter.conf', '[Definition]\nfailregex = ^(unclosed <HOST>\n');
+    const r = run(['--fail2ban-filter', bad, log]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(bad);
   });
 
   it('a bad rules file is one line naming file:line:key and exit 2', () => {
@@ -139,11 +178,16 @@ describe('rampart check', () => {
       p,
       Buffer.concat([
         Buffer.from([0, 1, 2, 0xff, 0xfe, 0x0a]),
-        Buffer.from(`${attack('192.0.2.77', 5).replaceAll('invalid user admin', 'invalid user x from 127.0.0.1 port 22 ssh2')}\n`),
+        Buffer.from(
+          `${attack('192.0.2.77', 5).replaceAll('invalid user admin', 'invalid user x from 127.0.0.1 port 22 ssh2')}\n`,
+        ),
         Buffer.from('x'.repeat(1 << 20)),
       ]),
     );
-    const objs = run(['--json', p]).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const objs = run(['--json', p])
+      .stdout.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(objs.filter((o) => o.type === 'ban').map((o) => o.ip)).toEqual(['192.0.2.77']);
     expect(objs.at(-1)).toMatchObject({ lines: 7, matched: 5 });
   });

@@ -57,7 +57,11 @@ describe('compileRule - placeholders', () => {
 
   it('other named groups are returned as fields', () => {
     const r = compileRule(rule(['^user (?<user>\\S+) from <HOST>$']));
-    expect(r.test('user root from 192.0.2.1')).toEqual({ kind: 'fail', ip: '192.0.2.1', fields: { user: 'root' } });
+    expect(r.test('user root from 192.0.2.1')).toEqual({
+      kind: 'fail',
+      ip: '192.0.2.1',
+      fields: { user: 'root' },
+    });
   });
 
   it('ignore patterns win over failures; good patterns forgive', () => {
@@ -71,7 +75,9 @@ describe('compileRule - placeholders', () => {
 
   it('prefregex must match first and its <F-CONTENT> is what the patterns see', () => {
     const r = compileRule(
-      rule(['^Failed for \\S+ from <HOST>$'], { prefregex: '^\\S+ sshd\\[\\d+\\]: <F-CONTENT>.+</F-CONTENT>$' }),
+      rule(['^Failed for \\S+ from <HOST>$'], {
+        prefregex: '^\\S+ sshd\\[\\d+\\]: <F-CONTENT>.+</F-CONTENT>$',
+      }),
     );
     expect(r.test('host sshd[1]: Failed for root from 192.0.2.3').ip).toBe('192.0.2.3');
     expect(r.test('host cron[1]: Failed for root from 192.0.2.3').kind).toBe('none');
@@ -109,7 +115,9 @@ describe('compileRule - bad and dangerous patterns', () => {
     expect(warnings).toHaveLength(1);
   });
 
-  it('a catastrophic user pattern ^(a+)+$ on "aaaa…!" returns instead of hanging', { timeout: 20_000 }, () => {
+  it('a catastrophic user pattern ^(a+)+$ on "aaaa…!" returns instead of hanging', {
+    timeout: 20_000,
+  }, () => {
     // Backtracking alone needs about 2^40 steps here; the linear fallback answers at once.
     const r = compileRule(rule(['^(a+)+$(?<ip>x)?', '^(a+)+ from <HOST>$']));
     expect(r.test(`${'a'.repeat(40)}!`).kind).toBe('none');

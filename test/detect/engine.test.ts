@@ -39,7 +39,11 @@ function feedAll(e: Engine, lines: Array<{ text: string; source: string }>): Det
 describe('Engine - counting and banning', () => {
   it('maxretry failures within findtime ban the address, with log time and hit count', () => {
     const e = engine([rule()]);
-    const events = feedAll(e, [at(0, 'fail from 192.0.2.1'), at(10, 'fail from 192.0.2.1'), at(20, 'fail from 192.0.2.1')]);
+    const events = feedAll(e, [
+      at(0, 'fail from 192.0.2.1'),
+      at(10, 'fail from 192.0.2.1'),
+      at(20, 'fail from 192.0.2.1'),
+    ]);
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       type: 'ban',
@@ -56,7 +60,10 @@ describe('Engine - counting and banning', () => {
 
   it('failures spread wider than findtime never ban', () => {
     const e = engine([rule()]);
-    const events = feedAll(e, [0, 40, 80, 120, 160].map((s) => at(s, 'fail from 192.0.2.1')));
+    const events = feedAll(
+      e,
+      [0, 40, 80, 120, 160].map((s) => at(s, 'fail from 192.0.2.1')),
+    );
     expect(events).toEqual([]);
   });
 
@@ -74,7 +81,10 @@ describe('Engine - counting and banning', () => {
 
   it('maxretry above 10 works (banban capped its history at 10)', () => {
     const e = engine([rule({ maxretry: 15 })]);
-    const events = feedAll(e, Array.from({ length: 15 }, (_, i) => at(i, 'fail from 192.0.2.1')));
+    const events = feedAll(
+      e,
+      Array.from({ length: 15 }, (_, i) => at(i, 'fail from 192.0.2.1')),
+    );
     expect(events.map((x) => x.hits)).toEqual([15]);
     expect(e.stats().matched).toBe(15);
   });
@@ -94,7 +104,8 @@ describe('Engine - counting and banning', () => {
     const durations: Array<number | null> = [];
     let t = 0;
     for (let round = 0; round < 4; round++) {
-      for (let i = 0; i < 3; i++) for (const ev of e.feed(at(t++, 'fail from 192.0.2.1'))) durations.push(ev.duration);
+      for (let i = 0; i < 3; i++)
+        for (const ev of e.feed(at(t++, 'fail from 192.0.2.1'))) durations.push(ev.duration);
       t += 1000; // past any ban
     }
     expect(durations).toEqual([100, 200, 300, 300]);
@@ -102,7 +113,9 @@ describe('Engine - counting and banning', () => {
 
   it('a good line clears the count and unbans what the engine banned', () => {
     const e = engine([rule()]);
-    expect(feedAll(e, [at(0, 'fail from 192.0.2.1'), at(1, 'fail from 192.0.2.1'), at(2, 'ok from 192.0.2.1')])).toEqual([]);
+    expect(
+      feedAll(e, [at(0, 'fail from 192.0.2.1'), at(1, 'fail from 192.0.2.1'), at(2, 'ok from 192.0.2.1')]),
+    ).toEqual([]);
     // The count restarted: two more failures are not enough.
     expect(feedAll(e, [at(3, 'fail from 192.0.2.1'), at(4, 'fail from 192.0.2.1')])).toEqual([]);
     const ban = feedAll(e, [at(5, 'fail from 192.0.2.1')]);
@@ -137,7 +150,9 @@ describe('Engine - counting and banning', () => {
 
 describe('Engine - never ban what must not be banned', () => {
   it('allowlist, ignoreNets and loopback are skipped and counted', () => {
-    const e = engine([rule({ ignoreNets: ['198.51.100.0/24'] })], { allowlist: new Allowlist(['203.0.113.0/24']) });
+    const e = engine([rule({ ignoreNets: ['198.51.100.0/24'] })], {
+      allowlist: new Allowlist(['203.0.113.0/24']),
+    });
     const lines = ['203.0.113.7', '198.51.100.7', '127.0.0.1', '::1'].flatMap((ip) =>
       [0, 1, 2].map((s) => at(s, `fail from ${ip}`)),
     );
@@ -148,7 +163,10 @@ describe('Engine - never ban what must not be banned', () => {
   it('an attacker-chosen user name with "from 127.0.0.1" bans the real address, never loopback', () => {
     const e = engine([builtinRule('sshd')]);
     const line = (s: number) =>
-      at(s, `web1 sshd[1]: Failed password for invalid user x from 127.0.0.1 port 22 ssh2 from 192.0.2.66 port 40000 ssh2`);
+      at(
+        s,
+        `web1 sshd[1]: Failed password for invalid user x from 127.0.0.1 port 22 ssh2 from 192.0.2.66 port 40000 ssh2`,
+      );
     const events = feedAll(e, [0, 1, 2, 3, 4].map(line));
     expect(events.map((x) => x.target.text)).toEqual(['192.0.2.66']);
     expect(e.stats().skipped).toBe(0);
@@ -202,10 +220,15 @@ describe('Engine - bounded memory', () => {
 
 describe('Engine - sources', () => {
   it("a rule reads only its sources (exact names and globs); '[]' reads all", () => {
-    const e = engine([rule({ name: 'a', sources: ['/var/log/*.log'] }), rule({ name: 'b', sources: ['journald'] }), rule({ name: 'c' })]);
+    const e = engine([
+      rule({ name: 'a', sources: ['/var/log/*.log'] }),
+      rule({ name: 'b', sources: ['journald'] }),
+      rule({ name: 'c' }),
+    ]);
     const seen = (source: string) => {
       const names = new Set<string>();
-      for (let i = 0; i < 3; i++) for (const ev of e.feed({ text: `fail from 192.0.2.${source.length}`, source })) names.add(ev.rule);
+      for (let i = 0; i < 3; i++)
+        for (const ev of e.feed({ text: `fail from 192.0.2.${source.length}`, source })) names.add(ev.rule);
       return [...names].sort();
     };
     expect(seen('/var/log/auth.log')).toEqual(['a', 'c']);

@@ -47,7 +47,14 @@ describe('log time', () => {
   });
 
   it('no timestamp, or garbage that looks like one: NaN and nothing stripped', () => {
-    for (const t of ['sshd[1]: x', 'Foo 21 13:15:30 x', 'Nov 21 25:15:30 x', '2026-13-21T00:00:00Z x', '', '\u0000']) {
+    for (const t of [
+      'sshd[1]: x',
+      'Foo 21 13:15:30 x',
+      'Nov 21 25:15:30 x',
+      '2026-13-21T00:00:00Z x',
+      '',
+      '\u0000',
+    ]) {
       const r = parse(t);
       expect(r.ms).toBeNaN();
       expect(r.rest).toBe(t);

@@ -21,7 +21,11 @@ describe('forEachLine', () => {
   });
 
   it('invalid UTF-8 becomes replacement characters and never joins or splits lines', async () => {
-    const buf = Buffer.concat([Buffer.from('ok 1\n'), Buffer.from([0xff, 0xfe, 0xc3, 0x0a]), Buffer.from('ok 2\n')]);
+    const buf = Buffer.concat([
+      Buffer.from('ok 1\n'),
+      Buffer.from([0xff, 0xfe, 0xc3, 0x0a]),
+      Buffer.from('ok 2\n'),
+    ]);
     expect(await lines(buf)).toEqual(['ok 1', '\ufffd\ufffd\ufffd', 'ok 2']);
   });
 
@@ -41,6 +45,8 @@ describe('forEachLine', () => {
   });
 
   it('a missing file is E_SOURCE naming it', async () => {
-    await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(/cannot read .*missing\.log: ENOENT/);
+    await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(
+      /cannot read .*missing\.log: ENOENT/,
+    );
   });
 });

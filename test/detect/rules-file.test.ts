@@ -44,7 +44,14 @@ describe('native rules YAML', () => {
 `,
     );
     const [web, api] = loadRulesFile(p);
-    expect(web).toMatchObject({ name: 'web', maxretry: 5, findtime: 600, bantime: 600, set: 'blocklist', sources: [] });
+    expect(web).toMatchObject({
+      name: 'web',
+      maxretry: 5,
+      findtime: 600,
+      bantime: 600,
+      set: 'blocklist',
+      sources: [],
+    });
     expect(api).toMatchObject({
       maxretry: 3,
       findtime: 3600,
@@ -57,19 +64,30 @@ describe('native rules YAML', () => {
   });
 
   it('a wrong type names the file, the line and the key', () => {
-    const p = file('bad-type.yaml', `rules:\n  - name: web\n    patterns: ['^x <HOST>$']\n    maxretry: lots\n`);
+    const p = file(
+      'bad-type.yaml',
+      `rules:\n  - name: web\n    patterns: ['^x <HOST>$']\n    maxretry: lots\n`,
+    );
     const err = errorOf(() => loadRulesFile(p));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toContain(`${p}:4: rules.0.maxretry`);
   });
 
   it('a bad duration names its line and key', () => {
-    const p = file('bad-dur.yaml', `rules:\n  - name: web\n    patterns: ['^x <HOST>$']\n    bantime: 10 parsecs\n`);
-    expect(errorOf(() => loadRulesFile(p)).message).toMatch(new RegExp(`${p}:4: rules\\.0\\.bantime: .*not a duration`));
+    const p = file(
+      'bad-dur.yaml',
+      `rules:\n  - name: web\n    patterns: ['^x <HOST>$']\n    bantime: 10 parsecs\n`,
+    );
+    expect(errorOf(() => loadRulesFile(p)).message).toMatch(
+      new RegExp(`${p}:4: rules\\.0\\.bantime: .*not a duration`),
+    );
   });
 
   it('an invalid or unsafe pattern names its line and key', () => {
-    const p = file('bad-re.yaml', `rules:\n  - name: web\n    patterns:\n      - '^ok <HOST>$'\n      - '^(x <HOST>$'\n`);
+    const p = file(
+      'bad-re.yaml',
+      `rules:\n  - name: web\n    patterns:\n      - '^ok <HOST>$'\n      - '^(x <HOST>$'\n`,
+    );
     const err = errorOf(() => loadRulesFile(p));
     expect(err.code).toBe('E_CONFIG');
     expect(err.message).toContain(`${p}:5: rules.0.patterns.1`);
@@ -80,21 +98,33 @@ describe('native rules YAML', () => {
   it('a pattern without an address, an unknown key and a duplicate name are refused', () => {
     const noAddr = file('no-addr.yaml', `rules:\n  - name: web\n    patterns: ['^nothing$']\n`);
     expect(errorOf(() => loadRulesFile(noAddr)).message).toMatch(/patterns\.0: .*no address placeholder/);
-    const unknown = file('unknown.yaml', `rules:\n  - name: web\n    patterns: ['^x <HOST>$']\n    maxretyr: 3\n`);
+    const unknown = file(
+      'unknown.yaml',
+      `rules:\n  - name: web\n    patterns: ['^x <HOST>$']\n    maxretyr: 3\n`,
+    );
     expect(errorOf(() => loadRulesFile(unknown)).message).toMatch(/maxretyr/);
-    const dup = file('dup.yaml', `rules:\n  - name: a\n    patterns: ['^x <HOST>$']\n  - name: a\n    patterns: ['^y <HOST>$']\n`);
+    const dup = file(
+      'dup.yaml',
+      `rules:\n  - name: a\n    patterns: ['^x <HOST>$']\n  - name: a\n    patterns: ['^y <HOST>$']\n`,
+    );
     expect(errorOf(() => loadRulesFile(dup)).message).toMatch(/rules\.1\.name: duplicate rule name "a"/);
   });
 
   it('a missing file is a ConfigError naming it', () => {
-    expect(errorOf(() => loadRulesFile(join(dir, 'nope.yaml'))).message).toMatch(/nope\.yaml: cannot read: ENOENT/);
+    expect(errorOf(() => loadRulesFile(join(dir, 'nope.yaml'))).message).toMatch(
+      /nope\.yaml: cannot read: ENOENT/,
+    );
   });
 });
 
 describe('built-in rules', () => {
   it('ships sshd, postfix-sasl, dovecot, nginx-http-auth and nginx-4xx', () => {
     expect(builtinRuleNames()).toEqual(['dovecot', 'nginx-4xx', 'nginx-http-auth', 'postfix-sasl', 'sshd']);
-    expect(builtinRules().map((r) => r.name).sort()).toEqual(builtinRuleNames());
+    expect(
+      builtinRules()
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(builtinRuleNames());
   });
 
   it('aggressive mode adds the failed-publickey pattern to sshd', () => {
@@ -105,6 +135,8 @@ describe('built-in rules', () => {
   });
 
   it('an unknown name lists the available ones', () => {
-    expect(errorOf(() => builtinRule('telnetd')).message).toMatch(/no built-in rule "telnetd" \(available: dovecot, /);
+    expect(errorOf(() => builtinRule('telnetd')).message).toMatch(
+      /no built-in rule "telnetd" \(available: dovecot, /,
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../src/detect/compile.js';
 import { LogTimeParser } from '../../src/detect/log-time.js';
@@ -66,21 +66,37 @@ describe('built-in rules against their annotated samples', () => {
           const n = normal.test(text);
           expect({ where, kind: a.kind, ip: a.ip }).toEqual({ where, kind: s.expect.kind, ip: s.expect.ip });
           if (s.expect.aggressive) expect({ where, kind: n.kind }).toEqual({ where, kind: 'none' });
-          else expect({ where, kind: n.kind, ip: n.ip }).toEqual({ where, kind: s.expect.kind, ip: s.expect.ip });
+          else
+            expect({ where, kind: n.kind, ip: n.ip }).toEqual({
+              where,
+              kind: s.expect.kind,
+              ip: s.expect.ip,
+            });
         }
       });
 
       it('every pattern (failure, aggressive and good) is exercised by a sample', () => {
         const spec = builtinRule(name, { aggressive: true });
         const texts = samples.map((s) => stripTime(s.text));
-        const one = (patterns: string[], good: string[]): RuleSpec => ({ ...spec, patterns, good, ignore: [] });
+        const one = (patterns: string[], good: string[]): RuleSpec => ({
+          ...spec,
+          patterns,
+          good,
+          ignore: [],
+        });
         for (const p of spec.patterns) {
           const r = compileRule(one([p], []));
-          expect(texts.some((t) => r.test(t).kind === 'fail'), `no sample matches ${p}`).toBe(true);
+          expect(
+            texts.some((t) => r.test(t).kind === 'fail'),
+            `no sample matches ${p}`,
+          ).toBe(true);
         }
         for (const g of spec.good) {
           const r = compileRule(one(['^(?<ip>NEVER)$'], [g]));
-          expect(texts.some((t) => r.test(t).kind === 'good'), `no sample matches ${g}`).toBe(true);
+          expect(
+            texts.some((t) => r.test(t).kind === 'good'),
+            `no sample matches ${g}`,
+          ).toBe(true);
         }
       });
     });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
 import { CommandFirewall } from '../../src/firewall/command.js';
 import { placeDataTags } from '../../src/firewall/command-tags.js';
-import { type Host, type Lan, canConnect, createLan, tcpListener } from '../helpers/netns.js';
+import { canConnect, createLan, type Host, type Lan, tcpListener } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
 import { firewallContract } from './contract.js';
 
@@ -193,7 +193,11 @@ describe.skipIf(nftReq.skip)('command (nftables.conf)', () => {
   });
 
   it('command - Debian nftables.conf bans and unbans IPv4 and IPv6, and actionstop removes its table', async () => {
-    const fw = new CommandFirewall({ file: NFT_ACTION, init: { port: '8080' }, prefix: ['ip', 'netns', 'exec', server.ns] });
+    const fw = new CommandFirewall({
+      file: NFT_ACTION,
+      init: { port: '8080' },
+      prefix: ['ip', 'netns', 'exec', server.ns],
+    });
     await fw.init();
     for (const [addr, dst] of [
       [client.v4, server.v4],
@@ -210,7 +214,9 @@ describe.skipIf(nftReq.skip)('command (nftables.conf)', () => {
     fw.add(parseTarget(client.v4), 600, 'sshd');
     await fw.commit();
     // The action's own names, with <name> = the logical set.
-    expect(await server.exec('nft', ['list', 'set', 'inet', 'f2b-table', 'addr-set-sshd'])).toContain(client.v4);
+    expect(await server.exec('nft', ['list', 'set', 'inet', 'f2b-table', 'addr-set-sshd'])).toContain(
+      client.v4,
+    );
     await fw.shutdown();
     expect(await server.exec('nft', ['list', 'tables'])).not.toContain('f2b-table');
     expect(await canConnect(client, server.v4, 8080)).toBe(true);

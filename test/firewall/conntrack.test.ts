@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
 import { ConntrackFlusher, conntrackLines, withConntrack } from '../../src/firewall/conntrack.js';
+import { createFirewall } from '../../src/firewall/create.js';
 import { IpsetFirewall } from '../../src/firewall/ipset.js';
 import { canConnect, createLan, type Host, type Lan } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
@@ -55,6 +56,15 @@ describe('conntrack lines', () => {
     expect(conntrackLines(parseTarget('2001:db8::/120'), ['src'])).toEqual([
       '-D -s 2001:db8:: --mask-src ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00',
     ]);
+  });
+});
+
+describe('conntrack in the factory', () => {
+  it('conntrack - is not added to the dry-run backend: cutting connections without enforcing bans helps no one', () => {
+    expect(createFirewall({ backend: 'dry-run', conntrack: true }).name).toBe('dry-run');
+    expect(() => createFirewall({ backend: 'dry-run', conntrack: { directions: ['up'] } } as never)).toThrow(
+      /firewall\.conntrack/,
+    );
   });
 });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
 import { createFirewall } from '../../src/firewall/create.js';
 import { IPSET_MAX_TIMEOUT, IpsetFirewall } from '../../src/firewall/ipset.js';
+import { sync } from '../../src/firewall/reconcile.js';
 import type { Host, Lan } from '../helpers/netns.js';
 import { createLan } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
@@ -110,13 +111,20 @@ describe.skipIf(req.skip)('ipset backend', () => {
   });
 
   it('ipset - createFirewall builds it from the firewall: config, with conntrack as a post-ban step', async () => {
-    const fw = createFirewall({ backend: 'ipset', exec: inNs(host), ipset: { defaultSet: 'cfg', create: true }, conntrack: true });
+    const fw = createFirewall({
+      backend: 'ipset',
+      exec: inNs(host),
+      ipset: { defaultSet: 'cfg', create: true },
+      conntrack: true,
+    });
     expect(fw.name).toBe('ipset+conntrack');
     await fw.init();
     fw.add(parseTarget('192.0.2.30'), 60);
     await fw.commit();
     expect((await fw.list()).map((e) => `${e.set} ${e.target.text}`)).toEqual(['cfg 192.0.2.30']);
-    expect(() => createFirewall({ backend: 'ipset', ipset: { maxelem: -1 } } as never)).toThrow(/firewall\.ipset\.maxelem/);
+    expect(() => createFirewall({ backend: 'ipset', ipset: { maxelem: -1 } } as never)).toThrow(
+      /firewall\.ipset\.maxelem/,
+    );
     expect(() => createFirewall({ backend: 'command' })).toThrow(/firewall\.command\.file/);
   });
 
@@ -138,6 +146,42 @@ describe.skipIf(req.skip)('ipset backend', () => {
     expect(got.get('192.0.2.40')).toBeLessThanOrEqual(500);
     expect(got.has('192.0.2.41')).toBe(false);
     expect(got.get('192.0.2.42')).toBeNull();
+  });
+
+  it('ipset - reconcile repairs an external flush by diff, and rebuild swaps in exact content while a rule uses the set', async () => {
+    const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'rb', create: true });
+    await fw.init();
+    await host.exec('iptables', ['-A', 'INPUT', '-m', 'set', '--match-set', 'rb', 'src', '-j', 'DROP']);
+    const entry = (text: string, timeout: number | null) => ({
+      target: parseTarget(text),
+      set: 'rb',
+      timeout,
+    });
+    const desired = [
+      entry('192.0.2.60', 600),
+      entry('192.0.2.61', null),
+      entry('2001:db8::60', 600),
+      entry('198.51.100.0/24', 600),
+    ];
+    for (const e of desired) fw.add(e.target, e.timeout, e.set);
+    await fw.commit();
+    await host.exec('ipset', ['flush', 'rb']);
+    await host.exec('ipset', ['add', 'rb', '192.0.2.99']);
+    const diff = await sync(fw, desired, { strategy: 'diff' });
+    expect(diff.added.map((e) => e.target.text).sort()).toEqual(['192.0.2.60', '192.0.2.61']);
+    expect(diff.deleted.map((e) => e.target.text)).toEqual(['192.0.2.99']);
+    await host.exec('ipset', ['add', 'rb-net', '203.0.113.0/24', 'timeout', '0']);
+    const rebuilt = await sync(fw, [...desired, entry('192.0.2.62', 0)], { strategy: 'rebuild' });
+    expect(rebuilt).toMatchObject({ strategy: 'rebuild', loaded: 4 });
+    const now = new Map((await fw.list('rb')).map((e) => [e.target.text, e.timeout]));
+    expect([...now.keys()].sort()).toEqual(['192.0.2.60', '192.0.2.61', '198.51.100.0/24', '2001:db8::60']);
+    expect(now.get('192.0.2.61')).toBeNull();
+    expect(now.get('192.0.2.60')).toBeGreaterThan(590);
+    // The swapped-in sets are the ones the rule matches, and no twin set is left behind.
+    expect(await host.exec('iptables', ['-S', 'INPUT'])).toContain('--match-set rb src');
+    expect(await host.exec('ipset', ['list', '-n'])).not.toMatch(/^rp-/m);
+    await fw.flush('rb');
+    expect(await fw.list('rb')).toEqual([]);
   });
 
   it('ipset - 100,000 elements load in one commit and read back', async () => {

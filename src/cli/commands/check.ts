@@ -84,7 +84,8 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
     },
     match: opts.matches
       ? (m) => {
-          if (opts.json) out.write(JSON.stringify({ type: 'match', line: m.line, ip: m.ip, rule: m.rule, file: m.file }));
+          if (opts.json)
+            out.write(JSON.stringify({ type: 'match', line: m.line, ip: m.ip, rule: m.rule, file: m.file }));
           else out.write(`match  ${m.file}:${m.line}  ${m.rule}  ${m.ip}`);
         }
       : undefined,
@@ -136,7 +137,11 @@ function printTable(
     ]);
     const head = ['TIME', 'RULE', 'ADDRESS', 'HITS', 'BAN'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const fmt = (r: string[]) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
     out.write(fmt(head));
     for (const r of rows) out.write(fmt(r));
   }
