@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { formatIPv4, parseTarget, type Target } from '../src/core/address.js';
@@ -24,7 +24,10 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
   const ipset = (args: string[]) =>
     run('ip', ['netns', 'exec', ns, 'ipset', ...args], { maxBuffer: 1 << 28 });
   try {
-    for (const n of [100_000, 1_000_000]) {
+    for (const [n, rounds] of [
+      [100_000, 3],
+      [1_000_000, 1],
+    ] as const) {
       const addrs = Array.from({ length: n }, (_, i) => formatIPv4(0x0a000000 + i));
       const targets: Target[] = addrs.map((a) => parseTarget(a));
       const create = (name: string) => [
@@ -40,38 +43,64 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
         'timeout',
         '0',
       ];
-
-      // Raw: the file is written before the clock starts; only ipset's own work is timed.
-      const file = join(dir, 'raw.restore');
-      await writeFile(file, addrs.map((a) => `add raw ${a} timeout 3600\n`).join(''));
-      await ipset(create('raw'));
-      let t0 = process.hrtime.bigint();
-      await ipset(['-exist', '-file', file, 'restore']);
-      const rawMs = Number(process.hrtime.bigint() - t0) / 1e6;
-
-      await ipset(create('ours'));
-      const fw = new IpsetFirewall({ prefix, defaultSet: 'ours' });
-      await fw.init();
-      t0 = process.hrtime.bigint();
-      for (const t of targets) fw.add(t, 3600);
-      const r = await fw.commit();
-      const oursMs = Number(process.hrtime.bigint() - t0) / 1e6;
-
       const count = async (set: string) =>
         Number(/Number of entries: (\d+)/.exec((await ipset(['list', '-t', set])).stdout)?.[1]);
+      // The file is written before the clock starts: only ipset's own work is timed.
+      const file = join(dir, 'raw.restore');
+      await writeFile(file, addrs.map((a) => `add raw ${a} timeout 3600\n`).join(''));
+
+      const raw = async () => {
+        await ipset(create('raw'));
+        const t0 = process.hrtime.bigint();
+        await ipset(['-exist', '-file', file, 'restore']);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const loaded = await count('raw');
+        await ipset(['destroy', 'raw']);
+        return { ms, loaded };
+      };
+      const ours = async () => {
+        await ipset(create('ours'));
+        const fw = new IpsetFirewall({ prefix, defaultSet: 'ours' });
+        await fw.init();
+        const t0 = process.hrtime.bigint();
+        for (const t of targets) fw.add(t, 3600);
+        await fw.commit();
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const loaded = await count('ours');
+        await ipset(['destroy', 'ours']);
+        return { ms, loaded };
+      };
+      // Alternate which goes first and keep the best of each: the machine is shared and noisy.
+      const rawRuns: number[] = [];
+      const ourRuns: number[] = [];
+      let loaded = { rampart: 0, raw: 0 };
+      for (let r = 0; r < rounds; r++) {
+        const order = r % 2 === 0 ? ([ours, raw] as const) : ([raw, ours] as const);
+        for (const f of order) {
+          const res = await f();
+          if (f === raw) {
+            rawRuns.push(res.ms);
+            loaded.raw = res.loaded;
+          } else {
+            ourRuns.push(res.ms);
+            loaded = { ...loaded, rampart: res.loaded };
+          }
+        }
+      }
+      const oursMs = Math.min(...ourRuns);
+      const rawMs = Math.min(...rawRuns);
       emit({
         bench: 'firewall-ipset',
         elements: n,
+        rounds,
         rampartMs: Math.round(oursMs),
         rawIpsetRestoreMs: Math.round(rawMs),
         ratio: Number((oursMs / rawMs).toFixed(2)),
         goal: '<= 1.3',
         rampartElementsPerSecond: Math.round(n / (oursMs / 1000)),
-        loaded: { rampart: await count('ours'), raw: await count('raw') },
-        committed: r.added,
+        loaded,
+        loadAverage: Number(loadavg()[0]!.toFixed(1)),
       });
-      await ipset(['destroy', 'raw']);
-      await ipset(['destroy', 'ours']);
     }
 
     // One ban at a time: add + commit, each its own `ipset restore` (process start dominates).

@@ -12,4 +12,5 @@ export const benchmarks: Record<string, Bench> = {
   hub: () => import('./hub.js'),
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),
+  'fail2ban-filter': () => import('./fail2ban-filter.js'),
 };

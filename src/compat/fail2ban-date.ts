@@ -47,6 +47,8 @@ const GENERIC_DATE = [
   String.raw`(?:(?:${DAYS}|[A-Z]{3,4}) )?(?:${MONTHS}) ?\s?\d{1,2} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: \d{4})?`,
   // `01-Jan-2026 12:00:00`
   String.raw`\d{2}-(?:${MONTHS})-\d{4} \d{2}:\d{2}:\d{2}(?:\.\d+)?(?: [+-]\d{4})?`,
+  // `Oct 27 2015 12:35:40` (macOS screensharingd)
+  String.raw`(?:${MONTHS}) \d{1,2} \d{4} \d{2}:\d{2}:\d{2}`,
   // `11-06-2013 02:09:40` (3proxy, Domino)
   String.raw`\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}`,
   // epoch with fraction, as in `[1356389000.123]`

@@ -36,6 +36,15 @@ export interface Fail2banFilter {
   notes: string[];
 }
 
+/** A translated failregex form before the prefregex is applied. */
+interface Entry {
+  kind: 'fail' | 'good' | 'nofail';
+  js: string;
+  where: Where;
+  /** How many counting (fail, good) entries came from earlier failregex lines. */
+  before: number;
+}
+
 // fail2ban's own tags: never looked up as options.
 const RUNTIME_TAGS = /^(?:HOST|ADDR|IP4|IP6|DNS|CIDR|SUBNET|SKIPLINES|\/?F-[A-Z0-9_-]+\/?)$/;
 const TAG = /<([^ <>]+)>/g;
@@ -91,33 +100,16 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
     origin: path,
   };
 
-  // The prefregex is folded into every pattern rather than passed on as `rule.prefregex`: the
-  // address often sits in the prefix (apache's `[client <HOST>]`) while the engine wants it in
-  // the pattern, and fail2ban applies ignoreregex to the whole line, not to the prefix's content.
-  let embed = (js: string) => js;
+  let prefJs: string | undefined;
   const pref = option('prefregex');
+  const prefWhere = { file: pref?.entry.file ?? path, line: pref?.entry.line ?? 0, key: 'prefregex' };
   if (pref && pref.value.trim() !== '') {
-    const where = { file: pref.entry.file, line: pref.entry.line, key: 'prefregex' };
-    embed = embedder(toJs(stripHelperGroups(fTags(pref.value.trim(), where)), where), where);
+    prefJs = toJs(stripHelperGroups(fTags(pref.value.trim(), prefWhere)), prefWhere);
   }
-  let noAddress = 0;
-  const add = (list: string[], regex: string, where: Where, guard: string[] = []) => {
-    const js = guardedBy(guard) + embed(toJs(stripHelperGroups(regex), where));
-    // fail2ban ties such lines to an address seen on another line (<F-MLFID>); rampart cannot.
-    if (list !== rule.ignore && !ADDRESS.test(js)) {
-      noAddress++;
-      return;
-    }
-    try {
-      new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>/g, 'x'));
-    } catch (err) {
-      throw new ConfigError(`prefregex and failregex do not combine: ${(err as Error).message}`, where);
-    }
-    list.push(js);
-  };
 
   const fail = option('failregex');
   if (!fail) throw new ConfigError('[Definition] has no failregex', { file: path, key: 'failregex' });
+  const entries: Entry[] = [];
   let multiLine = 0;
   for (const [i, line] of regexLines(fail.value).entries()) {
     const where = { file: fail.entry.file, line: fail.entry.line, key: `failregex[${i}]` };
@@ -126,17 +118,57 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
       continue;
     }
     // fail2ban takes the first failregex that matches, so a later <F-NOFAIL> must not cancel a
-    // failure an earlier failregex found: the ignore pattern is guarded against those.
-    const before = [...rule.patterns, ...rule.good];
+    // failure an earlier failregex found: its ignore pattern is guarded against those.
+    const before = entries.filter((e) => e.kind !== 'nofail').length;
+    const push = (kind: Entry['kind'], regex: string) =>
+      entries.push({ kind, js: toJs(stripHelperGroups(regex), where), where, before });
     for (const variant of expand(fTags(line, where), where, notes)) {
       const [nofail, counted] = split(variant, 'nofail', where);
-      if (nofail !== null) add(rule.ignore, nofail, where, before);
+      if (nofail !== null) push('nofail', nofail);
       if (counted === null) continue;
       const [gained, failure] = split(counted, 'mlfgained', where);
-      if (gained !== null) add(rule.good, gained, where);
-      if (failure !== null) add(rule.patterns, failure, where);
+      if (gained !== null) push('good', gained);
+      if (failure !== null) push('fail', failure);
     }
   }
+  const ignoreJs: string[] = [];
+  const ign = option('ignoreregex');
+  if (ign) {
+    for (const [i, line] of regexLines(ign.value).entries()) {
+      const where = { file: ign.entry.file, line: ign.entry.line, key: `ignoreregex[${i}]` };
+      for (const variant of expand(fTags(line, where), where, notes))
+        ignoreJs.push(toJs(stripHelperGroups(variant), where));
+    }
+  }
+
+  // Two ways to honour the prefregex. When every pattern captures its address in the content and
+  // there is no ignoreregex, the engine's own prefregex support is exact and fastest (the prefix
+  // runs once per line). Otherwise the prefregex is folded into every pattern: the address may
+  // sit in the prefix (apache's `[client <HOST>]`), and fail2ban applies ignoreregex to the whole
+  // line, which the engine would apply to the content only.
+  const counting = entries.filter((e) => e.kind !== 'nofail');
+  const contentMode =
+    prefJs !== undefined && ignoreJs.length === 0 && counting.every((e) => ADDRESS.test(e.js));
+  const shape = prefJs === undefined || contentMode ? (js: string) => js : embedder(prefJs, prefWhere);
+  const shaped = entries.map((e) => ({ ...e, js: shape(e.js) }));
+  const countingShaped = shaped.filter((e) => e.kind !== 'nofail').map((e) => e.js);
+  let noAddress = 0;
+  for (const e of shaped) {
+    const js = e.kind === 'nofail' ? guarded(e.js, countingShaped.slice(0, e.before)) : e.js;
+    // fail2ban ties such lines to an address seen on another line (<F-MLFID>); rampart cannot.
+    if (e.kind !== 'nofail' && !ADDRESS.test(js)) {
+      noAddress++;
+      continue;
+    }
+    try {
+      new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>/g, 'x'));
+    } catch (err) {
+      throw new ConfigError(`prefregex and failregex do not combine: ${(err as Error).message}`, e.where);
+    }
+    (e.kind === 'fail' ? rule.patterns : e.kind === 'good' ? rule.good : rule.ignore).push(js);
+  }
+  rule.ignore.push(...ignoreJs);
+  if (contentMode) rule.prefregex = prefJs;
   if (multiLine > 0) {
     notes.push(
       `${multiLine} multi-line failregex (<SKIPLINES> or \\n, fail2ban's maxlines) left out: not supported`,
@@ -157,15 +189,6 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
       line: fail.entry.line,
       key: 'failregex',
     });
-  }
-
-  const ign = option('ignoreregex');
-  if (ign) {
-    for (const [i, line] of regexLines(ign.value).entries()) {
-      const where = { file: ign.entry.file, line: ign.entry.line, key: `ignoreregex[${i}]` };
-      for (const variant of expand(fTags(line, where), where, notes))
-        rule.ignore.push(toJs(stripHelperGroups(variant), where));
-    }
   }
 
   let datePatterns: string[] | null = null;
@@ -290,13 +313,15 @@ function embedder(prefJs: string, where: Where): (js: string) => string {
 }
 
 /**
- * Negative lookaheads that keep an ignore pattern from applying to a line one of `patterns`
- * matches. Named groups become plain groups (a name may appear once per regex).
+ * An ignore pattern that does not apply to a line one of `earlier` matches. Its own text is
+ * checked first, in a lookahead that fails fast on most lines; the guards (each a whole earlier
+ * pattern, named groups made plain since a name may appear once per regex) run only after it.
  */
-function guardedBy(patterns: string[]): string {
-  if (patterns.length === 0) return '';
-  const plain = patterns.map((p) => p.replace(/\(\?<([A-Za-z_]\w*)>/g, '(?:'));
-  return `^${plain.map((p) => (p.startsWith('^') ? `(?!${p.slice(1)})` : `(?!.*?(?:${p}))`)).join('')}`;
+function guarded(body: string, earlier: string[]): string {
+  if (earlier.length === 0) return body;
+  const plain = earlier.map((p) => p.replace(/\(\?<([A-Za-z_]\w*)>/g, '(?:'));
+  const guards = plain.map((p) => (p.startsWith('^') ? `(?!${p.slice(1)})` : `(?!.*?(?:${p}))`)).join('');
+  return `^(?=.*?(?:${body}))${guards}`;
 }
 
 function stripHelperGroups(regex: string): string {

@@ -22,9 +22,16 @@ export interface CompiledRule {
   test(text: string): RuleMatch;
   /**
    * Hot-path variant used by the engine: no field objects. Returns the kind and leaves the
-   * address in `out.ip`.
+   * address in `out.ip` (and, when the fast path saw a plain IPv4, its value in `out.v4`, else -1).
    */
-  classify(text: string, out: { ip: string }): RuleMatch['kind'];
+  classify(text: string, out: MatchOut): RuleMatch['kind'];
+}
+
+/** Where `classify` leaves the address. */
+export interface MatchOut {
+  ip: string;
+  /** The address as a 32-bit number when it is plain IPv4 and already parsed, else -1. */
+  v4?: number;
 }
 
 export interface CompileOptions {
@@ -106,12 +113,12 @@ class Compiled implements CompiledRule {
     return kind === 'ignored' ? { kind, fields } : { kind, ip: out.ip, fields };
   }
 
-  classify(text: string, out: { ip: string }): RuleMatch['kind'] {
+  classify(text: string, out: MatchOut): RuleMatch['kind'] {
     return this.run(text, out, true);
   }
 
   /** `fast`: use the merged regexes (no field captures); otherwise pattern by pattern. */
-  private run(text: string, out: { ip: string }, fast: boolean): RuleMatch['kind'] {
+  private run(text: string, out: MatchOut, fast: boolean): RuleMatch['kind'] {
     this.last = null;
     if (this.prefilter !== undefined && !containsAny(text, this.prefilter)) return 'none';
     let body = text;
@@ -142,7 +149,7 @@ class Compiled implements CompiledRule {
   }
 
   /** One run of the merged regex; falls back to pattern by pattern when it cannot decide. */
-  private merged(all: Combined | null, list: Pattern[], body: string, out: { ip: string }): boolean {
+  private merged(all: Combined | null, list: Pattern[], body: string, out: MatchOut): boolean {
     if (all === null) return this.first(list, body, out) !== null;
     const m = all.re.exec(body);
     if (m === null) return false;
@@ -150,9 +157,16 @@ class Compiled implements CompiledRule {
     for (let i = 0; i < groups.length; i++) {
       const raw = m[groups[i]!];
       if (raw === undefined) continue;
+      const v4 = parseIPv4(raw);
+      if (v4 !== null) {
+        out.ip = raw;
+        out.v4 = v4;
+        return true;
+      }
       const ip = canonicalAddress(raw);
       if (ip === null) break;
       out.ip = ip;
+      out.v4 = -1;
       return true;
     }
     // The first matching pattern captured no valid address (a host name): a later one may.
@@ -160,7 +174,7 @@ class Compiled implements CompiledRule {
   }
 
   /** The first pattern that matches with a valid address; sets `out.ip` and `this.last`. */
-  private first(list: Pattern[], body: string, out: { ip: string }): RegExpExecArray | null {
+  private first(list: Pattern[], body: string, out: MatchOut): RegExpExecArray | null {
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
       if (p.literal !== '' && body.indexOf(p.literal) < 0) continue;
@@ -169,6 +183,7 @@ class Compiled implements CompiledRule {
       const ip = addressOf(m);
       if (ip === null) continue;
       out.ip = ip;
+      out.v4 = -1;
       this.last = m;
       return m;
     }

@@ -2,7 +2,7 @@ import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen 
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { BoundedMap } from './bounded-map.js';
-import { type CompiledRule, compileRule } from './compile.js';
+import { type CompiledRule, type MatchOut, compileRule } from './compile.js';
 import { LogTimeParser } from './log-time.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
@@ -56,7 +56,7 @@ interface Rule {
 
 interface Tracker {
   /** Ring of the last failure times (ms), at most maxretry: `count` of them from `head`. */
-  ring: Float64Array;
+  ring: number[];
   head: number;
   count: number;
   /** The address must never be banned: count and skip. */
@@ -97,7 +97,7 @@ export class Engine {
   private readonly now: () => number;
   private readonly maxLine: number;
   private lastLogTime = Number.NaN;
-  private readonly out = { ip: '' };
+  private readonly out: MatchOut = { ip: '', v4: -1 };
   private readonly counters: EngineStats = {
     lines: 0,
     matched: 0,
@@ -163,7 +163,7 @@ export class Engine {
         continue;
       }
       this.opts.onMatch?.({ rule: rule.spec.name, ip: out.ip, kind, at });
-      const ev = kind === 'fail' ? this.fail(rule, out.ip, at) : this.forgive(rule, out.ip, at);
+      const ev = kind === 'fail' ? this.fail(rule, out, at) : this.forgive(rule, out, at);
       if (ev !== null) {
         events ??= [];
         events.push(ev);
@@ -176,17 +176,18 @@ export class Engine {
     return { ...this.counters, tracked: this.trackers.size, evictions: this.trackers.evictions };
   }
 
-  private fail(rule: Rule, ip: string, at: number): DetectEvent | null {
+  private fail(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     const c = this.counters;
     c.matched++;
-    const key = this.keyOf(rule, ip);
+    const key = this.keyOf(rule, addr);
     if (key === null) {
       c.skipped++;
       return null;
     }
     let t = this.trackers.get(key);
     if (t === undefined) {
-      const ring = new Float64Array(rule.spec.maxretry);
+      // Filled with a non-integer so V8 picks double elements at once (cheaper than a Float64Array).
+      const ring: number[] = new Array(rule.spec.maxretry).fill(0.5);
       t = { ring, head: 0, count: 0, skip: !this.bannable(rule, key), bannedUntil: 0, bans: 0 };
       this.trackers.set(key, t);
     }
@@ -227,9 +228,9 @@ export class Engine {
     return this.event('ban', rule, key, at, hits, duration);
   }
 
-  private forgive(rule: Rule, ip: string, at: number): DetectEvent | null {
+  private forgive(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     this.counters.good++;
-    const key = this.keyOf(rule, ip);
+    const key = this.keyOf(rule, addr);
     if (key === null) return null;
     const t = this.trackers.get(key);
     if (t === undefined) return null;
@@ -264,8 +265,9 @@ export class Engine {
   }
 
   /** The tracker key (see `trackers`); null if the address cannot be parsed. */
-  private keyOf(rule: Rule, ip: string): Key | null {
-    const v4 = parseIPv4(ip);
+  private keyOf(rule: Rule, addr: MatchOut): Key | null {
+    const ip = addr.ip;
+    const v4 = addr.v4 !== undefined && addr.v4 >= 0 ? addr.v4 : parseIPv4(ip);
     if (v4 !== null) return v4 * RULE_SLOTS + rule.index;
     const w = rule.spec.widen6;
     if (w === undefined) return `${rule.index}|${ip}`;

@@ -4,7 +4,8 @@
  *    from the clock, so a December line read in January belongs to last year),
  *  - RFC 5424 / ISO 8601 `2026-11-21T13:15:30.123456+00:00` (`Z`, offsets, or local without one),
  *  - fail2ban's `2026-11-21 13:15:30,123` and nginx's error log `2026/11/21 13:15:30`,
- * each optionally preceded by a syslog `<PRI>` (and RFC 5424's version `1`).
+ * each optionally preceded by a syslog `<PRI>` (and RFC 5424's version `1`); and reads (without
+ * stripping) the `[21/Nov/2026:13:15:30 +0000]` stamp inside access-log lines.
  * Parsing is by character codes with a one-entry cache per format, because consecutive lines
  * nearly always share their second; no per-line allocation besides the caller's slice.
  */
@@ -16,11 +17,13 @@ export class LogTimeParser {
   private lastIsoKey = '';
   private lastIsoUtc = 0;
   private lastIsoLocal = 0;
+  private lastClfKey = '';
+  private lastClfMs = Number.NaN;
 
   /** @param now the clock used to infer RFC 3164's missing year (epoch ms). */
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Epoch ms of the line's leading timestamp, or NaN when there is none (restStart = 0 then). */
+  /** Epoch ms of the line's timestamp, or NaN when there is none; restStart = 0 unless stripped. */
   parse(text: string): number {
     let i = 0;
     if (text.charCodeAt(0) === 60 /* < */) {
@@ -34,8 +37,48 @@ export class LogTimeParser {
     let ms = Number.NaN;
     if (c >= 65 && c <= 90) ms = this.rfc3164(text, i);
     else if (c >= 48 && c <= 57) ms = this.iso(text, i);
-    if (Number.isNaN(ms)) this.restStart = 0;
+    if (Number.isNaN(ms)) {
+      this.restStart = 0;
+      ms = this.clf(text);
+    }
     return ms;
+  }
+
+  /**
+   * Access logs (nginx, Apache common/combined format) start with the client address and carry
+   * the time inside: `192.0.2.1 - - [21/Nov/2026:13:15:30 +0000] "GET ...`. The stamp is left
+   * in place (rules match the whole line) and only read for the time.
+   */
+  private clf(text: string): number {
+    const b = text.indexOf(' [');
+    if (b < 0 || b > 80 || text.length < b + 29 || text.charCodeAt(b + 28) !== 93 /* ] */) return Number.NaN;
+    const i = b + 2;
+    const key = text.slice(i, i + 26);
+    if (key === this.lastClfKey) return this.lastClfMs;
+    const day = two(text, i);
+    const month = MONTHS.indexOf(text.slice(i + 3, i + 6));
+    const y = four(text, i + 7);
+    const h = two(text, i + 12);
+    const mi = two(text, i + 15);
+    const sec = two(text, i + 18);
+    const sign = text.charCodeAt(i + 21);
+    const oh = two(text, i + 22);
+    const om = two(text, i + 24);
+    if (
+      text.charCodeAt(i + 2) !== 47 ||
+      text.charCodeAt(i + 6) !== 47 ||
+      text.charCodeAt(i + 11) !== 58 ||
+      month < 0 ||
+      month % 3 !== 0 ||
+      !(day >= 1 && day <= 31 && y >= 1970 && h <= 23 && mi <= 59 && sec <= 60 && oh <= 23 && om <= 59) ||
+      (sign !== 43 && sign !== 45)
+    ) {
+      return Number.NaN;
+    }
+    const offset = (sign === 45 ? -1 : 1) * (oh * 60 + om);
+    this.lastClfKey = key;
+    this.lastClfMs = Date.UTC(y, month / 3, day, h, mi, sec) - offset * 60_000;
+    return this.lastClfMs;
   }
 
   private rfc3164(text: string, i: number): number {

@@ -4,7 +4,10 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import type { Firewall } from './types.js';
 
 export interface BatcherOptions {
-  /** How long the first change of a batch waits for company (ms). */
+  /**
+   * How long the first change of a batch waits for company (ms). Default 0: the next event-loop
+   * turn, so a lone ban goes at once, and a burst coalesces while each commit runs.
+   */
   delayMs?: number;
   /** First retry delay after a failed commit (ms); doubles up to `maxRetryMs`. */
   retryMs?: number;
@@ -28,6 +31,7 @@ interface Waiter {
 export class Batcher {
   private waiting: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private running: Promise<void> | undefined;
   private failures = 0;
   private closed = false;
@@ -40,7 +44,7 @@ export class Batcher {
     private readonly fw: Firewall,
     private readonly opts: BatcherOptions = {},
   ) {
-    this.delayMs = opts.delayMs ?? 2;
+    this.delayMs = opts.delayMs ?? 0;
     this.retryMs = opts.retryMs ?? 500;
     this.maxRetryMs = opts.maxRetryMs ?? 30_000;
     this.log = opts.logger ?? silentLogger();
@@ -63,10 +67,10 @@ export class Batcher {
   async flush(): Promise<void> {
     if (this.fw.pending() === 0 && this.waiting.length === 0) return this.running;
     const done = this.wait(false);
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
     if (!this.running) void this.run();
     return done;
   }
@@ -77,7 +81,9 @@ export class Batcher {
     await this.flush().catch(() => {});
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
     const left = this.waiting;
     this.waiting = [];
     for (const w of left) w.reject(new Error('batcher closed before the change was applied'));
@@ -91,7 +97,15 @@ export class Batcher {
   }
 
   private schedule(delay: number): void {
-    if (this.timer || this.running || this.closed) return;
+    if (this.timer || this.immediate || this.running || this.closed) return;
+    if (delay <= 0) {
+      // Next turn of the event loop: everything that arrived in this I/O round rides along.
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        void this.run();
+      });
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.run();

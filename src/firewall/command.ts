@@ -33,6 +33,8 @@ export interface CommandActionOptions extends ToolRunner {
 }
 
 type Family = 'inet4' | 'inet6';
+/** Well under Linux's 128 KiB limit for one argv string. */
+const SCRIPT_LIMIT = 96 * 1024;
 type Action = 'actionstart' | 'actionstop' | 'actioncheck' | 'actionban' | 'actionunban';
 
 interface Applied {
@@ -134,17 +136,7 @@ export class CommandFirewall implements Firewall {
   }
 
   private async runOne(s: { text: string; values: Record<string, string> }, what: string): Promise<void> {
-    const params: string[] = [];
-    const index = new Map<string, number>();
-    const body = placeDataTags(s.text, (name) => {
-      let n = index.get(name);
-      if (n === undefined) {
-        params.push(s.values[name] ?? '');
-        n = params.length;
-        index.set(name, n);
-      }
-      return n;
-    });
+    const { body, params } = bindParams(s, 0);
     const r = await runTool('sh', ['-c', body, 'sh', ...params], this.opts);
     if (r.code !== 0 || r.spawnError) {
       throw new RampartError(
@@ -214,51 +206,72 @@ export class CommandFirewall implements Firewall {
    * does not stop the rest; markers on stderr attribute output and exit codes to each op.
    */
   private async runBatch(ops: Op[]): Promise<Map<number, string>> {
-    const params: string[] = [];
-    const parts: string[] = [];
+    const failed = new Map<number, string>();
+    let parts: string[] = [];
+    let params: string[] = [];
+    let ks: number[] = [];
+    let size = 0;
     for (const [k, op] of ops.entries()) {
       const action: Action = op.timeout === undefined ? 'actionunban' : 'actionban';
       const s = this.script(action, familyOf(op.target), op.set, op.target, op.timeout);
       if (!s) continue;
-      const local = new Map<string, number>();
-      const body = placeDataTags(s.text, (name) => {
-        let n = local.get(name);
-        if (n === undefined) {
-          params.push(s.values[name] ?? '');
-          n = params.length;
-          local.set(name, n);
-        }
-        return n;
-      });
-      parts.push(
-        `printf '\\n@@rampart %d\\n' ${k} >&2\n(\n${body}\n) || printf '\\n@@rampart-failed %d %d\\n' ${k} "$?" >&2`,
-      );
+      const build = (base: number) => {
+        const { body, params: local } = bindParams(s, base);
+        const part = `printf '\\n@@rampart %d\\n' ${k} >&2\n(\n${body}\n) || printf '\\n@@rampart-failed %d %d\\n' ${k} "$?" >&2`;
+        return { part, local };
+      };
+      let built = build(params.length);
+      // One argv string may hold at most 128 KiB (MAX_ARG_STRLEN): start another shell before.
+      if (parts.length > 0 && size + built.part.length > SCRIPT_LIMIT) {
+        await this.runShell(parts, params, ks, failed);
+        parts = [];
+        params = [];
+        ks = [];
+        size = 0;
+        built = build(0);
+      }
+      parts.push(built.part);
+      params.push(...built.local);
+      ks.push(k);
+      size += built.part.length + 1;
     }
-    const failed = new Map<number, string>();
-    if (parts.length === 0) return failed;
+    if (parts.length > 0) await this.runShell(parts, params, ks, failed);
+    return failed;
+  }
+
+  /** Runs one shell of the batch and records, per op index in `ks`, why it failed. */
+  private async runShell(
+    parts: string[],
+    params: string[],
+    ks: number[],
+    failed: Map<number, string>,
+  ): Promise<void> {
     const r = await runTool('sh', ['-c', parts.join('\n'), 'sh', ...params], this.opts);
-    if (r.spawnError)
+    if (r.spawnError) {
       throw new RampartError(
         'E_FIREWALL',
         `command ${this.opts.file}: cannot run sh: ${r.spawnError.message}`,
       );
+    }
     const output = new Map<number, string>();
+    const started = new Set<number>();
     let cur = -1;
     for (const line of r.stderr.split('\n')) {
       const start = /^@@rampart (\d+)$/.exec(line);
       const fail = /^@@rampart-failed (\d+) (\d+)$/.exec(line);
-      if (start) cur = Number(start[1]);
-      else if (fail)
-        failed.set(
-          Number(fail[1]),
-          `exit ${fail[2]}: ${(output.get(Number(fail[1])) ?? '').trim() || 'no output'}`,
-        );
-      else if (cur >= 0 && line) output.set(cur, `${output.get(cur) ?? ''}${line}\n`);
+      if (start) {
+        cur = Number(start[1]);
+        started.add(cur);
+      } else if (fail) {
+        const k = Number(fail[1]);
+        failed.set(k, `exit ${fail[2]}: ${(output.get(k) ?? '').trim() || 'no output'}`);
+      } else if (cur >= 0 && line) output.set(cur, `${output.get(cur) ?? ''}${line}\n`);
     }
-    if (r.code === null) {
-      for (let k = Math.max(cur, 0); k < ops.length; k++) if (!failed.has(k)) failed.set(k, 'timed out');
+    if (r.code !== 0) {
+      // Killed (timeout) or the shell itself failed: whatever did not finish is not applied.
+      const why = r.code === null ? 'timed out' : `the shell failed (exit ${r.code})`;
+      for (const k of ks) if (!failed.has(k) && (!started.has(k) || k === cur)) failed.set(k, why);
     }
-    return failed;
   }
 
   private record(op: Op): void {
@@ -316,6 +329,25 @@ export class CommandFirewall implements Firewall {
     }
     this.applied.clear();
   }
+}
+
+/**
+ * Turns the data tags of a script into positional parameters numbered from `base + 1` (one per
+ * distinct tag) and returns the shell text with the values to pass after it.
+ */
+function bindParams(s: { text: string; values: Record<string, string> }, base: number) {
+  const params: string[] = [];
+  const index = new Map<string, number>();
+  const body = placeDataTags(s.text, (name) => {
+    let n = index.get(name);
+    if (n === undefined) {
+      params.push(s.values[name] ?? '');
+      n = base + params.length;
+      index.set(name, n);
+    }
+    return n;
+  });
+  return { body, params };
 }
 
 /** fail2ban's `<ip-rev>`: the reverse-DNS form (`4.3.2.1.` for 1.2.3.4), addresses only. */

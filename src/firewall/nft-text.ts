@@ -47,6 +47,8 @@ export interface NftFailure {
   message: string;
   set?: string;
   element?: string;
+  /** The script line nft complained about. */
+  line?: string;
 }
 
 const LOCATED = /^(?:\/dev\/stdin|-):(\d+):(\d+)-(\d+): Error: (.*)$/m;
@@ -76,7 +78,8 @@ export function parseNftError(stderr: string, script: ScriptLine[]): NftFailure 
   const item = line.text.slice(start).split(/[ ,]/, 1)[0] ?? '';
   const hit = line.elements?.find((e) => e === item);
   const marked = line.text.slice(from, Number(m[3])).trim();
-  return { message, set: line.set, element: hit ?? line.elements?.[0] ?? (line.set ? undefined : marked) };
+  const element = hit ?? line.elements?.[0] ?? (line.set ? undefined : marked);
+  return { message, set: line.set, element, line: line.text };
 }
 
 type JsonVal = string | { prefix: { addr: string; len: number } } | { range: [string, string] };

@@ -532,7 +532,11 @@ export class NftablesFirewall implements Firewall {
   private async apply(script: ScriptLine[], what: string, ops: StagedOp[] = []): Promise<void> {
     const text = `${script.map((l) => l.text).join('\n')}\n`;
     const r = await this.nft(['-f', '-'], text);
-    const staged = ops.length > 0 ? `; ${ops.length} change(s) stay staged` : '';
+    // Whatever nft blamed, say which batch is waiting: its size and first set and element.
+    const staged =
+      ops.length > 0
+        ? `; ${ops.length} change(s) stay staged (first: set ${ops[0]!.set}, element ${ops[0]!.target.text})`
+        : '';
     if (r.spawnError) {
       const first = script.find((l) => l.elements?.length);
       throw new RampartError(
@@ -543,14 +547,20 @@ export class NftablesFirewall implements Firewall {
     }
     if (r.code === 0) return;
     const f = parseNftError(r.stderr, script);
+    const chain = f.line?.startsWith('add chain');
     const hint = /Operation not permitted/.test(f.message)
       ? ' (needs root or CAP_NET_ADMIN)'
-      : /not supported|Protocol not supported/i.test(f.message)
-        ? ' (is the nf_tables kernel module available?)'
-        : '';
+      : chain && /not supported/i.test(f.message)
+        ? ` (the chain exists with another hook or priority: delete table ${this.where} to change it)`
+        : /not supported/i.test(f.message)
+          ? ' (is the nf_tables kernel module available?)'
+          : '';
+    const about = f.set
+      ? `set ${this.where} ${f.set}${f.element ? `, element ${f.element}` : ''}`
+      : `table ${this.where}${f.line ? ` (${f.line.slice(0, 80)})` : ''}`;
     throw new RampartError(
       'E_FIREWALL',
-      `nftables: ${what} failed on set ${this.where} ${f.set ?? '-'}${f.element ? `, element ${f.element}` : ''}: ${f.message}${hint}${staged}`,
+      `nftables: ${what} failed on ${about}: ${f.message}${hint}${staged}`,
     );
   }
 }

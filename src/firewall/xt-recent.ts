@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
@@ -68,6 +68,8 @@ export class XtRecentFirewall implements Firewall {
   private readonly defaultSet: string;
   /** table → (address text → '+' | '-'), latest intent per address. */
   private readonly staged = new Map<string, Map<string, '+' | '-'>>();
+  /** The module's per-table limit (`ip_list_tot`), when readable. */
+  private capacity: number | undefined;
 
   constructor(opts: XtRecentOptions = {}) {
     this.opts = opts;
@@ -94,6 +96,9 @@ export class XtRecentFirewall implements Firewall {
   }
 
   async init(): Promise<void> {
+    try {
+      this.capacity = Number(readFileSync('/sys/module/xt_recent/parameters/ip_list_tot', 'utf8').trim()) || undefined;
+    } catch {}
     const missing: string[] = [];
     for (const t of this.tables()) {
       const r = await this.read(t).catch(() => undefined);
@@ -143,6 +148,7 @@ export class XtRecentFirewall implements Firewall {
     for (const [table, m] of [...this.staged]) {
       const entries = [...m];
       const lines = entries.map(([addr, op]) => `${op}${addr}`);
+      this.warnIfOver(table, entries.filter(([, op]) => op === '+').length);
       const failure = await this.write(table, lines);
       // A table no rule uses holds nothing: unbanning from it has nothing to do.
       if (failure?.code === 'ENOENT' && entries.every(([, op]) => op === '-')) {
@@ -217,12 +223,25 @@ export class XtRecentFirewall implements Firewall {
       const table = this.table(logical);
       if (seen.has(table)) continue;
       seen.add(table);
+      let held = 0;
       for (const line of (await this.read(table)).split('\n')) {
         const m = /^src=(\S+)/.exec(line);
-        if (m) out.push({ target: parseTarget(m[1]!), set: logical, timeout: null });
+        if (!m) continue;
+        out.push({ target: parseTarget(m[1]!), set: logical, timeout: null });
+        held++;
       }
+      this.warnIfOver(table, held);
     }
     return out;
+  }
+
+  /** At `ip_list_tot` entries the kernel silently drops the oldest: that loses bans, so say so. */
+  private warnIfOver(table: string, count: number): void {
+    if (this.capacity === undefined || count < this.capacity) return;
+    this.opts.logger?.warn(
+      { table, entries: count, ip_list_tot: this.capacity },
+      'xt_recent table is full: the kernel forgets the oldest entries (raise the xt_recent ip_list_tot module parameter, or use ipset)',
+    );
   }
 
   async shutdown(): Promise<void> {}

@@ -85,11 +85,10 @@ export class FileTail {
       st = undefined;
     }
     const cur = this.current;
-    if (cur && st && (st.ino !== cur.ino || st.dev !== cur.dev)) {
-      this.o.log.info(
-        { path: this.o.path },
-        'file rotated: finishing the old file, then reading the new one',
-      );
+    // Replaced (rotation) or gone (renamed or deleted): drain the old file through its descriptor,
+    // then close it, so a deleted log's space is not held forever.
+    if (cur && (!st || st.ino !== cur.ino || st.dev !== cur.dev)) {
+      this.o.log.info({ path: this.o.path }, 'file rotated or removed: finishing the old file');
       cur.lastGrowth = Date.now();
       this.retiring.push(cur);
       this.current = undefined;
@@ -137,6 +136,14 @@ export class FileTail {
       return;
     }
     const fst = await fh.stat();
+    // The same file back under its name (renamed away and back): carry on where we were.
+    const back = this.retiring.find((r) => r.dev === fst.dev && r.ino === fst.ino);
+    if (back) {
+      await fh.close();
+      this.retiring.splice(this.retiring.indexOf(back), 1);
+      this.current = back;
+      return;
+    }
     const f: OpenFile = {
       fh,
       dev: fst.dev,
@@ -240,10 +247,13 @@ export class FileTail {
 
   /** Reads from the offset to the end of file; returns the bytes read. */
   private async readNew(f: OpenFile): Promise<number> {
-    const buf = Buffer.allocUnsafe(CHUNK);
+    // Most polls find nothing new: skip the buffer then (many files are polled every second).
+    const size = (await f.fh.stat()).size;
+    if (size <= f.offset) return 0;
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(64 * 1024, size - f.offset)));
     let total = 0;
     for (;;) {
-      const { bytesRead } = await f.fh.read(buf, 0, CHUNK, f.offset);
+      const { bytesRead } = await f.fh.read(buf, 0, buf.length, f.offset);
       if (bytesRead === 0) break;
       // Remember the first bytes as read, to recognise this content later (see wasTruncated).
       if (f.offset < HEAD_BYTES && f.head.length === f.offset) {

@@ -7,6 +7,13 @@ import { expandGlob, globBase, hasMagic } from './glob.js';
 import { DEFAULT_MAX_LINE_BYTES } from './line-splitter.js';
 import type { PositionStore, Source } from './types.js';
 
+/**
+ * Names logrotate gives old copies (`x.log.1`, `x.log.2.gz`, dateext `x.log-20261121`, `x.gz`):
+ * a glob never picks them up, or a rotated file would be read again as a new one. A path given
+ * literally is always followed.
+ */
+const ROTATED = /(\.\d+|-\d{8,10}|\.old)(\.(gz|bz2|xz|zst|lz4))?$|\.(gz|bz2|xz|zst|lz4)$/;
+
 export interface FileSourceOptions {
   /** Files and globs (`/var/log/nginx/*.log`); files matching a glob later are picked up. */
   paths: string[];
@@ -114,7 +121,7 @@ export class FileSource implements Source {
 
   private async discover(): Promise<void> {
     for (const p of this.o.paths) {
-      const found = hasMagic(p) ? await expandGlob(p) : [resolve(p)];
+      const found = hasMagic(p) ? (await expandGlob(p)).filter((f) => !ROTATED.test(f)) : [resolve(p)];
       for (const path of found) {
         if (this.tails.has(path)) continue;
         this.tails.set(

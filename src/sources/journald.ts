@@ -19,7 +19,10 @@ export interface JournaldSourceOptions {
   /** Without a stored cursor, read what the journal already holds; default: only new entries. */
   fromStart?: boolean;
   positions?: PositionStore;
-  /** PositionStore key; default `journald` (+ units), so two journald sources do not share one. */
+  /**
+   * PositionStore key; default `journald` + units, matches, files and directory joined by `:`, so
+   * two journald sources do not share a cursor.
+   */
   positionKey?: string;
   journalctl?: string;
   /** Wait before restarting a journalctl that exited. Default 1000 ms. */
@@ -50,7 +53,8 @@ export class JournaldSource implements Source {
   constructor(private readonly o: JournaldSourceOptions) {
     this.name = o.name ?? 'journald';
     this.log = o.logger ?? silentLogger();
-    this.key = o.positionKey ?? ['journald', ...(o.units ?? [])].join(':');
+    const what = [...(o.units ?? []), ...(o.matches ?? []), ...(o.files ?? []), o.directory ?? ''];
+    this.key = o.positionKey ?? ['journald', ...what.filter((x) => x !== '')].join(':');
   }
 
   async start(onLine: (line: LogLine) => void): Promise<void> {

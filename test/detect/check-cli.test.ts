@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { requirements } from '../helpers/requirements.js';
 
+const debianFilter = requirements('check --fail2ban-filter (Debian sshd filter)', [
+  'file:/etc/fail2ban/filter.d/sshd.conf',
+]);
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rampart-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -134,10 +138,13 @@ describe('rampart check', () => {
     expect(objs[0]).toMatchObject({ type: 'ban', ip: '192.0.2.9', rule: 'mine', hits: 2 });
   });
 
-  it("--fail2ban-filter runs Debian's sshd filter", { skip: !existsSync('/etc/fail2ban/filter.d/sshd.conf') }, () => {
+  it("--fail2ban-filter runs Debian's sshd filter", { skip: debianFilter.skip }, () => {
     const r = run(['--json', '--fail2ban-filter', '/etc/fail2ban/filter.d/sshd.conf', log]);
     expect(r.code).toBe(0);
-    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const objs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(objs[0]).toMatchObject({ type: 'ban', ip: '192.0.2.10', rule: 'sshd', hits: 5 });
     expect(objs.at(-1)).toMatchObject({ type: 'summary', lines: 8, matched: 7, bans: 1 });
   });

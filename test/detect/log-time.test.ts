@@ -46,6 +46,13 @@ describe('log time', () => {
     expect(parse('2026/11/21 13:15:30 [error] 1#1: x').rest).toBe('[error] 1#1: x');
   });
 
+  it('access logs: the [dd/Mon/yyyy:hh:mm:ss zone] stamp is read but left in the line', () => {
+    const line = '192.0.2.1 - - [21/Nov/2026:13:15:30 -0130] "GET / HTTP/1.1" 404 1 "-" "x"';
+    expect(parse(line)).toEqual({ ms: Date.UTC(2026, 10, 21, 14, 45, 30), rest: line });
+    expect(parse('2001:db8::1 - bob [01/Jan/2027:00:00:00 +0000] "GET /"').ms).toBe(Date.UTC(2027, 0, 1));
+    expect(parse('192.0.2.1 - - [21/Foo/2026:13:15:30 +0000] "GET /"').ms).toBeNaN();
+  });
+
   it('no timestamp, or garbage that looks like one: NaN and nothing stripped', () => {
     for (const t of [
       'sshd[1]: x',

@@ -138,6 +138,21 @@ describe('command action files', () => {
     await fw.shutdown();
   });
 
+  it('command - a batch larger than one argv string allows is split across shells, and every ban applies', async () => {
+    const file = join(dir, 'long.conf');
+    await writeFile(
+      file,
+      `[Definition]\nactionban = : <pad>\n            echo <ip> >> ${dir}/long.log\n[Init]\npad = ${'x'.repeat(4000)}\n`,
+    );
+    const fw = new CommandFirewall({ file });
+    for (let i = 0; i < 100; i++) fw.add(parseTarget(`192.0.2.${i}`), 60);
+    expect(await fw.commit()).toEqual({ added: 100, deleted: 0 });
+    const lines = (await readFile(join(dir, 'long.log'), 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(100);
+    expect(lines[99]).toBe('192.0.2.99');
+    await fw.shutdown();
+  });
+
   it('command - a missing or malformed action file is a config error naming it', async () => {
     await expect(new CommandFirewall({ file: join(dir, 'absent.conf') }).init()).rejects.toThrow(
       /absent\.conf.*not found/,

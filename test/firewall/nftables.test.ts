@@ -92,7 +92,7 @@ describe.skipIf(req.skip)('nftables backend', () => {
   it('nftables - a burst of 10,000 bans arriving one by one becomes a few commits', async () => {
     const fw = make();
     await fw.init();
-    const batcher = new Batcher(fw, { delayMs: 2 });
+    const batcher = new Batcher(fw);
     const done: Promise<void>[] = [];
     // Arrivals spread over event-loop turns, the way bus messages come in.
     for (let i = 0; i < 10_000; i++) {
@@ -248,7 +248,7 @@ describe.skipIf(req.skip)('nftables backend', () => {
     fw.add(parseTarget('192.0.2.1'), 60);
     const err = await errorOf(fw.commit());
     expect(err.message).toMatch(/nftables: .*(Operation not permitted|Permission denied)/);
-    expect(err.message).toMatch(/root or CAP_NET_ADMIN/);
+    expect(err.message).toMatch(/root or CAP_NET_ADMIN.*first: set blocklist, element 192\.0\.2\.1/);
     expect(fw.pending()).toBe(1);
   });
 
@@ -281,5 +281,17 @@ describe.skipIf(req.skip)('nftables backend', () => {
     fw.add(parseTarget('2001:db8::5'), 60);
     const err = await errorOf(fw.commit());
     expect(err.message).toMatch(/only4, element 2001:db8::5/);
+  });
+
+  it('nftables - changing the priority of an existing table says how to fix it', async () => {
+    await make({ priority: -10 }).init();
+    const again = new NftablesFirewall({
+      prefix: ['ip', 'netns', 'exec', server.ns],
+      table: `rp${table}`,
+      priority: 5,
+    });
+    expect((await errorOf(again.init())).message).toMatch(
+      /another hook or priority: delete table inet rp\d+/,
+    );
   });
 });

@@ -193,7 +193,14 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
         await blockedEverywhere('192.0.2.77', agents);
       });
 
-      it('a forged, unsigned, replayed or out-of-window decision changes nothing and is counted', async () => {
+      it('an operator flushing the kernel set is repaired by reconcile', async () => {
+      expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(true);
+      await agents[1]!.exec('nft', ['flush', 'set', 'inet', 'rampart', 'blocklist_v4']);
+      expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(false);
+      await until(() => inKernelSet(agents[1]!, '192.0.2.77'), 10_000, 'reconcile repaired the set');
+    });
+
+    it('a forged, unsigned, replayed or out-of-window decision changes nothing and is counted', async () => {
         const hubKey = loadKeyPair(join(hubDir, 'hub'), 'hub.key');
         const head = (
           JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as { head: number }

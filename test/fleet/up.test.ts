@@ -34,7 +34,7 @@ describe.skipIf(req.skip)('rampart up (hub + agent in one process)', () => {
     const args = ['up', '--data', dir, '--watch', log, '--no-auth-log', '--firewall', 'nftables'];
     const first = rampart(host, args);
     try {
-      await first.waitFor((l) => l.msg === 'agent running', 30_000, 'agent running');
+      await first.waitFor((l) => l.msg === 're-applied local bans', 30_000, 'agent started');
       await until(() => first.text.join('').includes('rampart is up'), 10_000, 'banner');
       const banner = first.text.join('');
       expect(banner).toMatch(/enrolled now/);

@@ -1,4 +1,12 @@
-import { appendFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileSource } from '../../src/sources/file.js';
 import { MemoryPositions, PositionFile } from '../../src/sources/position-file.js';
@@ -75,9 +83,13 @@ describe('file source', () => {
   it('a glob picks up files created later (from their start) and ignores non-matching names', async () => {
     writeFileSync(tmp.path('one.log'), 'skip me\n');
     const c = collector();
-    await open({ paths: [tmp.path('*.log')] }).start(c.push);
+    await open({ paths: [tmp.path('*.log*')] }).start(c.push);
     writeFileSync(tmp.path('two.log'), 'two a\n');
     writeFileSync(tmp.path('two.txt'), 'not matched\n');
+    // Rotated copies never match a glob (here "*" would otherwise take them).
+    writeFileSync(tmp.path('one.log.1'), 'rotated\n');
+    writeFileSync(tmp.path('one.log-20261121'), 'rotated\n');
+    writeFileSync(tmp.path('one.log.2.gz'), 'rotated\n');
     appendFileSync(tmp.path('one.log'), 'one a\n');
     await waitFor(() => c.lines.length === 2, 'lines from both files');
     await sleep(300);
@@ -100,6 +112,32 @@ describe('file source', () => {
     await waitFor(() => c.lines.length >= 6, 'six lines');
     await sleep(500);
     expect(numberProblems(c.texts(), 'n', 6)).toEqual([]);
+  });
+
+  it('a deleted file is closed after the grace time; renamed away and back, it is not read twice', async () => {
+    const log = tmp.path('d.log');
+    writeFileSync(log, 'n 1\n');
+    const c = collector();
+    await open({ paths: [log], fromStart: true }).start(c.push);
+    await waitFor(() => c.lines.length === 1, 'first line');
+    renameSync(log, `${log}.tmp`);
+    appendFileSync(`${log}.tmp`, 'n 2\n');
+    await waitFor(() => c.lines.length === 2, 'a line written while renamed away');
+    renameSync(`${log}.tmp`, log);
+    appendFileSync(log, 'n 3\n');
+    await waitFor(() => c.lines.length === 3, 'a line after the rename back');
+    await sleep(300);
+    expect(numberProblems(c.texts(), 'n', 3)).toEqual([]);
+    rmSync(log);
+    await sleep(800); // rotateGraceMs is 300 here
+    const fds = readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    });
+    expect(fds.filter((f) => f.startsWith(log))).toEqual([]);
   });
 
   it('truncation restarts at 0; a rewrite with a different head is noticed even when the file grew', async () => {

@@ -107,6 +107,16 @@ describe.skipIf(req.skip)('journald source', () => {
     expect(c2.texts().map((t) => /192\.0\.2\.(\d+)/.exec(t)![1])).toEqual(['4', '5']);
   });
 
+  it('reads a journal directory (--directory) from the start', async () => {
+    await writeJournal(tmp.path('d.journal'), [sshd(7)]);
+    const c = collector();
+    const s = new JournaldSource({ directory: tmp.dir, fromStart: true });
+    sources.push(s);
+    await s.start(c.push);
+    await waitFor(() => c.lines.length === 1, 'the entry in the directory');
+    expect(c.lines[0]!.text).toMatch(/192\.0\.2\.7 /);
+  });
+
   it('without a cursor starts at the end; units and matches filter', async () => {
     const file = tmp.path('f.journal');
     await writeJournal(file, [sshd(1)]);
@@ -134,7 +144,7 @@ describe.skipIf(req.skip)('journald source', () => {
     const file = tmp.path('c.journal');
     await writeJournal(file, [sshd(1)]);
     const pos = new MemoryPositions();
-    pos.set('journald', 'not-a-cursor');
+    pos.set(`journald:${file}`, 'not-a-cursor');
     const c = collector();
     const s = new JournaldSource({ files: [file], positions: pos });
     sources.push(s);
@@ -142,7 +152,7 @@ describe.skipIf(req.skip)('journald source', () => {
     await writeJournal(file, [sshd(2)]);
     await waitFor(() => c.lines.length === 1, 'the new entry');
     expect(c.lines[0]!.text).toMatch(/192\.0\.2\.2 /);
-    expect(pos.get('journald')).toMatch(/^s=/);
+    expect(pos.get(`journald:${file}`)).toMatch(/^s=/);
   });
 
   it('a journal that cannot be read is one clear error', async () => {

@@ -122,6 +122,24 @@ describe.skipIf(req.skip)('syslog source', () => {
     expect(numberProblems(c.texts(), 'm', conns * per)).toEqual([]);
   });
 
+  it('TCP connections beyond maxConnections are refused; the admitted ones keep working', async () => {
+    const { c, tcp } = await listen({ tcp: { port: 0, maxConnections: 2 } });
+    const open = async () => {
+      const s = connect(tcp!.port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      return s;
+    };
+    const a = await open();
+    const b = await open();
+    await sleep(100); // the server has counted both
+    const extra = await open();
+    await new Promise((r) => extra.once('close', r));
+    a.end('<13>h t: from a\n');
+    b.end('<13>h t: from b\n');
+    await waitFor(() => c.lines.length === 2, 'both admitted connections');
+    expect(c.texts().sort()).toEqual(['h t: from a', 'h t: from b']);
+  });
+
   it('a hostile TCP sender: huge frames are cut, binary bytes decoded, later frames intact', async () => {
     const { c, tcp } = await listen({ tcp: { port: 0 }, maxMessageBytes: 1000 });
     const s = connect(tcp!.port, '127.0.0.1');

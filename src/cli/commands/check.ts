@@ -62,7 +62,13 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
   const { replay } = await import('../../detect/replay.js');
   const out = new BufferedOut();
   const bans: DetectEvent[] = [];
-  const warn = (message: string) => process.stderr.write(`rampart: warning: ${message}\n`);
+  // A fail2ban filter may trigger the same warning for a dozen patterns: say it once with a count.
+  const warnings = new Map<string, string[]>();
+  const warn = (message: string) => {
+    const cut = message.lastIndexOf(': ');
+    const what = cut < 0 ? message : message.slice(cut + 2);
+    warnings.set(what, [...(warnings.get(what) ?? []), cut < 0 ? '' : message.slice(0, cut)]);
+  };
   const result = await replay(logs, rules, {
     warning: warn,
     event: (e) => {
@@ -90,6 +96,10 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
         }
       : undefined,
   });
+  for (const [what, where] of warnings) {
+    const at = where.length === 1 ? where[0] : `${where[0]} and ${where.length - 1} more`;
+    process.stderr.write(`rampart: warning: ${at ? `${at}: ` : ''}${what}\n`);
+  }
   const { stats, seconds } = result;
   const linesPerSecond = seconds > 0 ? Math.round(stats.lines / seconds) : stats.lines;
   if (opts.json) {
