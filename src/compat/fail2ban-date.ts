@@ -1,3 +1,5 @@
+import { LogTimeParser } from '../detect/log-time.js';
+import type { LogLine } from '../detect/types.js';
 import { translateRegex, UntranslatableRegex } from './regex-translate.js';
 
 const MONTHS =
@@ -118,4 +120,38 @@ export function cutDate(line: string, patterns: RegExp[]): string {
 /** Compiles date pattern sources for `cutDate` (with match indices). */
 export function compileDatePatterns(sources: string[] | null): RegExp[] {
   return (sources ?? [DEFAULT_DATE_PATTERN]).map((s) => new RegExp(s, 'd'));
+}
+
+/**
+ * What a loaded filter needs in front of the engine for logs that do not start with a syslog or
+ * ISO timestamp (Apache and nginx error logs, `[date]` prefixes): the date cut out as fail2ban
+ * does (so `[Sat Jun 01 …] [error] …` becomes `[] [error] …`, which the filter expects) and its
+ * time passed as `LogLine.time`. Lines the engine reads itself (RFC 3164/5424, ISO 8601 at the
+ * start) pass unchanged. The time is read only when the date carries a year and is not an
+ * ambiguous `01-02-2024`; otherwise the engine falls back to its clock rules.
+ */
+export function fail2banLineAdapter(datePatterns: string[] | null): (line: LogLine) => LogLine {
+  const patterns = compileDatePatterns(datePatterns);
+  const leading = new LogTimeParser();
+  return (line) => {
+    if (!Number.isNaN(leading.parse(line.text))) return line;
+    for (const re of patterns) {
+      const m = re.exec(line.text);
+      if (!m) continue;
+      const span = m.indices?.[1] ?? m.indices?.[0] ?? [m.index, m.index + m[0].length];
+      const text = line.text.slice(0, span[0]) + line.text.slice(span[1]);
+      const time = line.time ?? readDate(line.text.slice(span[0], span[1]));
+      return time === undefined ? { ...line, text } : { ...line, text, time };
+    }
+    return line;
+  };
+}
+
+function readDate(text: string): number | undefined {
+  const t = text.trim().replace(/^\[|\]$/g, '');
+  if (/^\d{10}(?:\.\d+)?$/.test(t)) return Math.round(Number(t) * 1000);
+  if (!/\d{4}/.test(t) || /^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}/.test(t)) return undefined;
+  // Apache's `01/Jan/2026:12:00:00 +0000`: a space between date and time lets Date.parse read it.
+  const ms = Date.parse(t.replace(/(\d{4}):(\d{2}:)/, '$1 $2'));
+  return Number.isNaN(ms) ? undefined : ms;
 }

@@ -147,8 +147,11 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
   // sit in the prefix (apache's `[client <HOST>]`), and fail2ban applies ignoreregex to the whole
   // line, which the engine would apply to the content only.
   const counting = entries.filter((e) => e.kind !== 'nofail');
+  // (Patterns with no address anywhere are dropped either way, so they do not force folding.)
   const contentMode =
-    prefJs !== undefined && ignoreJs.length === 0 && counting.every((e) => ADDRESS.test(e.js));
+    prefJs !== undefined &&
+    ignoreJs.length === 0 &&
+    (!ADDRESS.test(prefJs) || counting.every((e) => ADDRESS.test(e.js)));
   const shape = prefJs === undefined || contentMode ? (js: string) => js : embedder(prefJs, prefWhere);
   const shaped = entries.map((e) => ({ ...e, js: shape(e.js) }));
   const countingShaped = shaped.filter((e) => e.kind !== 'nofail').map((e) => e.js);

@@ -2,7 +2,7 @@ import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen 
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { BoundedMap } from './bounded-map.js';
-import { type CompiledRule, type MatchOut, compileRule } from './compile.js';
+import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
 import { LogTimeParser } from './log-time.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';

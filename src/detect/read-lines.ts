@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { RampartError } from '../core/errors.js';
 
-/** Chunk size for replays: big reads, few syscalls. */
-const CHUNK = 1 << 20;
+/** Chunk size for replays: big enough for few syscalls, small enough to keep the heap (peak RSS) low. */
+const CHUNK = 1 << 18;
 /**
  * A line longer than this is delivered truncated (detection counts it as oversized) and the rest
  * up to its newline is dropped: never re-read as the start of a new line, which would let the

@@ -97,7 +97,8 @@ export class XtRecentFirewall implements Firewall {
 
   async init(): Promise<void> {
     try {
-      this.capacity = Number(readFileSync('/sys/module/xt_recent/parameters/ip_list_tot', 'utf8').trim()) || undefined;
+      this.capacity =
+        Number(readFileSync('/sys/module/xt_recent/parameters/ip_list_tot', 'utf8').trim()) || undefined;
     } catch {}
     const missing: string[] = [];
     for (const t of this.tables()) {

@@ -63,3 +63,17 @@ describe.skipIf(req.skip)("fail2ban - Debian's sshd filter against attacker-writ
     expect(rule.test(lines[0]!).ip).toBe('192.0.2.1');
   });
 });
+
+describe.skipIf(req.skip)('fail2ban - how a prefregex is honoured', () => {
+  it('sshd keeps it for the engine (addresses in the content); apache folds it in (address in the prefix)', () => {
+    const sshd = readFail2banFilter(join(DIR, 'sshd.conf')).rule;
+    expect(sshd.prefregex).toMatch(/\(\?<content>/);
+    expect(sshd.patterns.every((p) => !p.includes('__prefix') && p.startsWith('^'))).toBe(true);
+    const apache = readFail2banFilter(join(DIR, 'apache-auth.conf')).rule;
+    expect(apache.prefregex).toBeUndefined();
+    expect(apache.patterns.every((p) => p.includes('\\[client <HOST>'))).toBe(true);
+    expect(compileRule(apache).test('[] [error] [client 192.0.2.5] user bob not found: /x').ip).toBe(
+      '192.0.2.5',
+    );
+  });
+});

@@ -30,7 +30,7 @@ describe('forEachLine', () => {
   });
 
   it('a multi-byte character split across read chunks survives', async () => {
-    // 1 MiB chunks: put a 3-byte character across the boundary.
+    // Reads come in power-of-two chunks of at most 1 MiB: put a 3-byte character across 1 MiB.
     const pad = 'x'.repeat((1 << 20) - 1);
     expect(await lines(`${pad}€\nnext\n`)).toEqual([`${pad}€`, 'next']);
   });

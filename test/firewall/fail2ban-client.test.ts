@@ -61,7 +61,10 @@ async function startFail2ban(
     '--logtarget',
     join(dir, 'server.log'),
   ];
-  await run(argv[0]!, argv.slice(1), { timeout: 30_000 });
+  await run(argv[0]!, argv.slice(1), { timeout: 30_000 }).catch(async (err) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
   return {
     dir,
     socket,

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
+import type { Logger } from '../../src/core/logger.js';
 import { XtRecentFirewall } from '../../src/firewall/xt-recent.js';
 import type { Host, Lan } from '../helpers/netns.js';
 import { createLan } from '../helpers/netns.js';
@@ -32,7 +34,11 @@ firewallContract(
   { ranges: false, timeouts: false, needs: ['cmd:iptables', 'cmd:ip6tables'] },
 );
 
-const req = requirements('xt_recent backend', ['netns', 'cmd:iptables']);
+const req = requirements('xt_recent backend', [
+  'netns',
+  'cmd:iptables',
+  'file:/sys/module/xt_recent/parameters/ip_list_tot',
+]);
 
 describe.skipIf(req.skip)('xt_recent backend', () => {
   let lan: Lan;
@@ -89,5 +95,24 @@ describe.skipIf(req.skip)('xt_recent backend', () => {
     expect(fw.pending()).toBe(2);
     await fw.commit();
     expect((await fw.list()).map(text)).toEqual(['web 2001:db8::77']);
+  });
+
+  it('xt_recent - filling a table past ip_list_tot is reported: the kernel forgets the oldest', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger;
+    const fw = new XtRecentFirewall({ prefix: inNs(host), defaultSet: 'BLOCK', logger });
+    await fw.init();
+    // The module default is 100; size the batch from the real value so it overflows anywhere.
+    const cap = Number(readFileSync('/sys/module/xt_recent/parameters/ip_list_tot', 'utf8'));
+    const n = cap + 20;
+    const addr = (i: number) => `10.9.${i >> 8}.${i & 255}`;
+    for (let i = 0; i < n; i++) fw.add(parseTarget(addr(i)), 60);
+    await fw.commit();
+    expect(warnings.some((w) => /table is full/.test(w))).toBe(true);
+    const held = (await fw.list()).map((e) => e.target.text);
+    expect(held.length).toBe(cap);
+    // The newest survive, the oldest are gone.
+    expect(held).toContain(addr(n - 1));
+    expect(held).not.toContain(addr(0));
   });
 });
