@@ -147,8 +147,12 @@ export class Agent {
         // kernel holds legitimately can look like drift.
         o.state.pruneExpired();
         const desired = this.desiredEntries();
-        if (o.reconcile) await o.reconcile(o.firewall, desired);
-        else {
+        if (o.reconcile) {
+          const r = (await o.reconcile(o.firewall, desired)) as { added?: unknown[]; deleted?: unknown[] } | undefined;
+          const repaired = { added: r?.added?.length ?? 0, deleted: r?.deleted?.length ?? 0 };
+          if (repaired.added + repaired.deleted > 0) o.log.warn({ ...repaired, desired: desired.length }, 'reconcile repaired firewall drift');
+          else o.log.debug({ desired: desired.length }, 'reconcile: no drift');
+        } else {
           for (const e of desired) o.firewall.add(e.target, e.timeout, e.set);
           await o.firewall.commit();
         }

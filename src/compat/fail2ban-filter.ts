@@ -26,8 +26,8 @@ export interface Fail2banFilterOptions {
 export interface Fail2banFilter {
   rule: RuleSpec;
   /**
-   * `datepattern` as JavaScript regex sources (see fail2ban-date.ts `cutDate`), or null when the
-   * filter relies on the default date forms.
+   * `datepattern` as JavaScript regex sources, or null when the filter relies on the default
+   * date forms. Give them to `fail2banLineAdapter` (fail2ban-date.ts) in front of the engine.
    */
   datePatterns: string[] | null;
   /** fail2ban's `journalmatch` terms (`_SYSTEMD_UNIT=sshd.service`), for a journald source. */

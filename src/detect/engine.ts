@@ -288,6 +288,12 @@ export class Engine {
   }
 
   private bannable(rule: Rule, key: Key): boolean {
+    if (typeof key === 'number' && rule.ignoreNets.size === 0 && (this.opts.allowlist?.size ?? 0) === 0) {
+      // An IPv4 host with no lists to consult: only assertBannable's 127/8 and 0/8 apply, and a
+      // flood of new addresses should not pay a bigint parse each.
+      const octet = Math.floor(key / RULE_SLOTS) >>> 24;
+      return octet !== 127 && octet !== 0;
+    }
     try {
       const t = parseTarget(keyText(key));
       assertBannable(t, { allowed: (x) => this.opts.allowlist?.match(x) ?? rule.ignoreNets.match(x) });

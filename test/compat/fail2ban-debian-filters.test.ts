@@ -1,9 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fail2banLineAdapter } from '../../src/compat/fail2ban-date.js';
 import { readFail2banFilter } from '../../src/compat/fail2ban-filter.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { compileRule } from '../../src/detect/compile.js';
+import { Engine } from '../../src/detect/engine.js';
 import { requirements } from '../helpers/requirements.js';
 
 const DIR = '/etc/fail2ban/filter.d';
@@ -77,3 +79,40 @@ describe.skipIf(req.skip)('fail2ban - how a prefregex is honoured', () => {
     );
   });
 });
+
+describe.skipIf(req.skip)(
+  'fail2ban - loaded filters through the engine on logs without a syslog date',
+  () => {
+    const replay = (filter: string, lines: string[]) => {
+      const f = readFail2banFilter(join(DIR, `${filter}.conf`), { maxretry: 3 });
+      const adapt = fail2banLineAdapter(f.datePatterns);
+      const engine = new Engine([f.rule], { clock: 'log', ignoreSources: true });
+      return lines.flatMap((text) => engine.feed(adapt({ text, source: 'x' })));
+    };
+
+    it('nginx error log: the date is cut and its time used', () => {
+      const line = (s: number) =>
+        `2024/03/01 10:00:0${s} [error] 12#12: *3 user "admin": password mismatch, client: 203.0.113.9, server: x, request: "GET / HTTP/1.1", host: "x"`;
+      const events = replay('nginx-http-auth', [1, 2, 3].map(line));
+      expect(events).toHaveLength(1);
+      expect(events[0]!.target.text).toBe('203.0.113.9');
+      expect(new Date(events[0]!.at).toISOString()).toBe(new Date('2024/03/01 10:00:03').toISOString());
+    });
+
+    it('apache error log: [date] becomes [] as the filter expects', () => {
+      const line = (s: number) =>
+        `[Sat Jun 01 12:00:0${s} 2024] [error] [client 198.51.100.20] user bob not found: /private`;
+      const events = replay('apache-auth', [1, 2, 3].map(line));
+      expect(events.map((e) => e.target.text)).toEqual(['198.51.100.20']);
+    });
+
+    it('syslog lines pass unchanged (the engine reads their date)', () => {
+      const adapt = fail2banLineAdapter(readFail2banFilter(join(DIR, 'sshd.conf')).datePatterns);
+      const l = {
+        text: 'Nov 21 00:00:00 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
+        source: 'x',
+      };
+      expect(adapt(l)).toBe(l);
+    });
+  },
+);

@@ -144,6 +144,10 @@ describe('fail2ban filter.d loader', () => {
     expect(() => loadFail2banFilter(noDef)).toThrow(`${noDef}: no [Definition] section`);
     const noHost = tmp.write('nohost.conf', '[Definition]\nfailregex = ^no address here$\n');
     expect(() => loadFail2banFilter(noHost)).toThrow(/no failregex that captures an address/);
+    const loop = tmp.write('tagloop.conf', '[Definition]\nfailregex = ^<loop> <HOST>$\nloop = x<loop>\n');
+    expect(() => loadFail2banFilter(loop)).toThrow(
+      `${loop}:2: failregex: <loop> keeps expanding into itself`,
+    );
     const dns = tmp.write('dns.conf', '[Definition]\nfailregex = ^x <DNS>$\n');
     expect(() => loadFail2banFilter(dns)).toThrow(`${dns}:2: failregex[0]: <DNS>`);
   });

@@ -160,6 +160,15 @@ describe('Engine - never ban what must not be banned', () => {
     expect(e.stats()).toMatchObject({ matched: 12, skipped: 12, bans: 0 });
   });
 
+  it('with no lists configured, loopback and 0.0.0.0/8 are still never banned', () => {
+    const e = engine([rule()]);
+    const lines = ['127.0.0.5', '0.1.2.3', '::ffff:127.0.0.1', '192.0.2.1'].flatMap((ip) =>
+      [0, 1, 2].map((s) => at(s, `fail from ${ip}`)),
+    );
+    expect(feedAll(e, lines).map((x) => x.target.text)).toEqual(['192.0.2.1']);
+    expect(e.stats()).toMatchObject({ matched: 12, skipped: 9, bans: 1 });
+  });
+
   it('an attacker-chosen user name with "from 127.0.0.1" bans the real address, never loopback', () => {
     const e = engine([builtinRule('sshd')]);
     const line = (s: number) =>

@@ -197,7 +197,9 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
       expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(true);
       await agents[1]!.exec('nft', ['flush', 'set', 'inet', 'rampart', 'blocklist_v4']);
       expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(false);
-      await until(() => inKernelSet(agents[1]!, '192.0.2.77'), 10_000, 'reconcile repaired the set');
+      await until(() => inKernelSet(agents[1]!, '192.0.2.77'), 10_000, 'reconcile repaired the set').catch((err) => {
+        throw new Error(`${(err as Error).message}\n${agentProcs[1]!.tail(20)}`);
+      });
     });
 
     it('a forged, unsigned, replayed or out-of-window decision changes nothing and is counted', async () => {
