@@ -120,12 +120,14 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<void>
   await new Promise((r) => setTimeout(r, 1000));
   const results: number[] = [];
   const perAgent: number[] = [];
+  const starts = new Map<string, number>();
   const missing: number[] = [];
   try {
     for (let k = 0; k < samples; k++) {
       const addr = `203.0.113.${k + 1}`;
       seen.set(addr, new Map());
       const t0 = performance.now();
+      starts.set(addr, Date.now());
       appendLog(fleet.logs[0]!, sshdFailures(addr, 5, 'a0'));
       const end = t0 + 5000;
       while (seen.get(addr)!.size < n - 1 && performance.now() < end)
@@ -142,6 +144,34 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<void>
   }
   const sorted = results.sort((a, b) => a - b);
   const each = perAgent.sort((a, b) => a - b);
+  // Where the time goes, from the processes' own log timestamps (same clock, ms resolution):
+  // line written → local ban on agent 1 (detection), → decision received by the last agent (hub
+  // and bus), the rest is the agents' firewall commit.
+  const stage = (pick: (addr: string, t0: number) => number | undefined) => {
+    const v = [...starts].map(([a, t0]) => pick(a, t0)).filter((x): x is number => x !== undefined);
+    return v.length > 0
+      ? pct(
+          v.sort((a, b) => a - b),
+          50,
+        )
+      : null;
+  };
+  const agentProcs = fleet.procs.slice(1);
+  const detectP50 = stage((a, t0) => {
+    const l = agentProcs[0]!.lines.find(
+      (x) => x.msg === 'banned locally; reporting to the hub' && x.target === a,
+    );
+    return l ? (l.time as number) - t0 : undefined;
+  });
+  const receivedP50 = stage((a, t0) => {
+    const times = agentProcs
+      .slice(1)
+      .map(
+        (p) =>
+          p.lines.find((x) => x.msg === 'decision received' && x.target === a)?.time as number | undefined,
+      );
+    return times.every((t) => t !== undefined) ? Math.max(...(times as number[])) - t0 : undefined;
+  });
   const ms = (v: number | undefined) => (v === undefined ? null : Number(v.toFixed(1)));
   const p99 = sorted.length > 0 ? pct(sorted, 99) : undefined;
   emit({
@@ -157,6 +187,7 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<void>
     perAgentP50Ms: ms(each.length > 0 ? pct(each, 50) : undefined),
     perAgentP99Ms: ms(each.length > 0 ? pct(each, 99) : undefined),
     missedWithin5s: missing.length,
+    breakdownP50Ms: { detectedOnAgent1: detectP50, receivedByLastAgent: receivedP50 },
     goalP99Ms: 100,
     crowdsecWorstMs: CROWDSEC_WORST_MS,
     crowdsecWorstOverP99: p99 ? Number((CROWDSEC_WORST_MS / p99).toFixed(1)) : null,
@@ -240,6 +271,8 @@ async function throughput(emit: Emit, fleet: Fleet, count: number): Promise<void
 
 export default async function (emit: Emit): Promise<void> {
   const samples = Number(process.env.PROPAGATION_SAMPLES ?? 40);
+  // Agents log each decision received at debug level: the latency breakdown reads those lines.
+  process.env.FLEET_LOG_LEVEL ??= 'debug';
   const count = Number(process.env.PROPAGATION_DECISIONS ?? 20_000);
   const sizes = (process.env.PROPAGATION_AGENTS ?? '10,20').split(',').map(Number);
   for (const n of sizes) {

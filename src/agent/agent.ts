@@ -148,9 +148,12 @@ export class Agent {
         o.state.pruneExpired();
         const desired = this.desiredEntries();
         if (o.reconcile) {
-          const r = (await o.reconcile(o.firewall, desired)) as { added?: unknown[]; deleted?: unknown[] } | undefined;
+          const r = (await o.reconcile(o.firewall, desired)) as
+            | { added?: unknown[]; deleted?: unknown[] }
+            | undefined;
           const repaired = { added: r?.added?.length ?? 0, deleted: r?.deleted?.length ?? 0 };
-          if (repaired.added + repaired.deleted > 0) o.log.warn({ ...repaired, desired: desired.length }, 'reconcile repaired firewall drift');
+          if (repaired.added + repaired.deleted > 0)
+            o.log.warn({ ...repaired, desired: desired.length }, 'reconcile repaired firewall drift');
           else o.log.debug({ desired: desired.length }, 'reconcile: no drift');
         } else {
           for (const e of desired) o.firewall.add(e.target, e.timeout, e.set);
@@ -248,16 +251,22 @@ export class Agent {
       this.o.log.warn('signed decision with an invalid body dropped');
       return;
     }
+    this.o.log.debug({ seq: d.seq, target: d.target }, 'decision received');
     this.applier.live(d);
   }
 
   private heartbeat(): void {
     const { o } = this;
-    if (!o.transport || this.closing) return;
+    if (this.closing) return;
     const body = { lastSeq: o.state.lastSeq(), active: o.state.activeCount(), version: o.version ?? '0' };
     const env = seal('heartbeat', body, o.name, o.privateKey, { encryptKey: o.encryptKey });
-    // Best effort: a missed heartbeat only delays the hub's view of this node's lag.
-    o.transport.publish(topics.reports(o.fleet, o.name), env).catch(() => {});
+    // Best effort: a missed heartbeat only delays the hub's view of this node's lag. Over the
+    // bus when it is up, else over HTTP (the hub takes heartbeats on POST /v1/reports too).
+    const sent =
+      o.transport && this.outbox.busIsUp
+        ? o.transport.publish(topics.reports(o.fleet, o.name), env)
+        : o.hub.report(env);
+    sent.catch(() => {});
   }
 
   private every(ms: number, fn: () => unknown): void {

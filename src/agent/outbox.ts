@@ -72,6 +72,10 @@ export class Outbox {
     void this.kick();
   }
 
+  get busIsUp(): boolean {
+    return this.busUp;
+  }
+
   /** Tells the outbox whether the bus is connected (Transport.onStatus). */
   setBusUp(up: boolean): void {
     this.busUp = up;

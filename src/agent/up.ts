@@ -103,7 +103,9 @@ export async function runUp(o: UpOptions): Promise<void> {
       '',
       '  enrol another server:  rampart nodes add web2   (then on web2: rampart join <token>)',
       '  ban by hand:           rampart ban 192.0.2.1 --for 1h      list: rampart list',
-      '  stop:                  Ctrl-C (bans stay in the kernel until they expire; a restart resumes)',
+      dry
+        ? '  stop:                  Ctrl-C (a restart resumes)'
+        : '  stop:                  Ctrl-C (bans stay in the kernel until they expire; a restart resumes)',
       '',
     ];
     if (local.kind === 'none' && (o.watch ?? []).length === 0 && cfg.sources.length === 0) {

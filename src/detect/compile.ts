@@ -212,9 +212,21 @@ export function addressOf(m: RegExpExecArray): string | null {
 export function canonicalAddress(raw: string): string | null {
   if (parseIPv4(raw) !== null) return raw;
   if (raw.length > 45 || raw.indexOf('/') >= 0) return null;
+  const known = recentV6.get(raw);
+  if (known !== undefined) return known;
   let t = tryParseTarget(raw);
   // A greedy capture may take a sentence's final dot or a port's colon ("from 192.0.2.1.").
   if (t === null && (raw.endsWith('.') || raw.endsWith(':'))) t = tryParseTarget(raw.replace(/[.:]+$/, ''));
   if (t === null) return null;
+  if (recentV6.size >= RECENT_V6_MAX) recentV6.clear();
+  // The capture is a slice of the whole read chunk; a copy keeps the cache from pinning chunks.
+  recentV6.set(` ${raw}`.slice(1), t.text);
   return t.text;
 }
+
+/**
+ * IPv6 (and mapped) captures seen lately → canonical text. Parsing IPv6 goes through bigints
+ * and cost a tenth of a replay's time; attackers repeat their addresses, so a small cache pays.
+ */
+const recentV6 = new Map<string, string>();
+const RECENT_V6_MAX = 16_384;

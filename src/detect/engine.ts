@@ -1,6 +1,7 @@
 import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
 import { BoundedMap } from './bounded-map.js';
 import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
 import { LogTimeParser } from './log-time.js';
@@ -74,6 +75,8 @@ const RULE_SLOTS = 4096;
 const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
 const DEFAULT_MAX_TRACKED = 1_000_000;
 const DEFAULT_MAX_LINE = 16_384;
+/** Each tracker keeps maxretry timestamps; this keeps tracked memory bounded (as in rules-file). */
+const MAX_RETRY = 10_000;
 /** Bounds bantime × multiplier^bans so it cannot overflow. */
 const MAX_ESCALATION_STEPS = 64;
 
@@ -120,6 +123,14 @@ export class Engine {
     this.trackers = new BoundedMap(Math.max(2, opts.maxTracked ?? DEFAULT_MAX_TRACKED));
     this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
     if (specs.length > RULE_SLOTS) throw new RangeError(`at most ${RULE_SLOTS} rules per engine`);
+    for (const spec of specs) {
+      if (!Number.isInteger(spec.maxretry) || spec.maxretry < 1 || spec.maxretry > MAX_RETRY) {
+        throw new ConfigError(`rule "${spec.name}": maxretry must be a whole number from 1 to ${MAX_RETRY}`, {
+          file: spec.origin,
+          key: 'maxretry',
+        });
+      }
+    }
     this.rules = specs.map((spec, index) => ({
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
       spec,

@@ -143,12 +143,14 @@ export class LogTimeParser {
     if (z === 90 /* Z */) {
       offsetMin = 0;
       j++;
-    } else if ((z === 43 || z === 45) && text.charCodeAt(j + 3) === 58) {
+    } else if (z === 43 || z === 45) {
+      // +hh:mm (RFC 3339) or +hhmm (journalctl -o short-iso, ISO 8601 basic).
+      const colon = text.charCodeAt(j + 3) === 58 ? 1 : 0;
       const oh = two(text, j + 1);
-      const om = two(text, j + 4);
+      const om = two(text, j + 3 + colon);
       if (!(oh <= 23 && om <= 59)) return Number.NaN;
       offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
-      j += 6;
+      j += 5 + colon;
     }
     if (j < text.length && text.charCodeAt(j) !== 32) return Number.NaN;
     const key = text.slice(i, i + 19);

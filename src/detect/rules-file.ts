@@ -45,7 +45,8 @@ const ruleSchema = z
     aggressive: z.boolean().default(false),
     ignore: z.array(pattern).default([]),
     good: z.array(addressPattern).default([]),
-    maxretry: z.number().int().min(1).default(RULE_DEFAULTS.maxretry),
+    // Each tracked address keeps up to maxretry timestamps: the bound keeps memory bounded too.
+    maxretry: z.number().int().min(1).max(10_000).default(RULE_DEFAULTS.maxretry),
     findtime: duration.default(RULE_DEFAULTS.findtime),
     bantime: duration.default(RULE_DEFAULTS.bantime),
     escalation: z.strictObject({ multiplier: z.number().min(1), max: duration }).optional(),

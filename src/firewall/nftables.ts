@@ -3,7 +3,6 @@ import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
-import { NftSession } from './nft-session.js';
 import {
   elementLines,
   elementText,
@@ -35,11 +34,6 @@ export interface NftablesOptions extends ToolRunner {
   hooks?: Array<'input' | 'forward'>;
   priority?: number;
   verdict?: 'drop' | 'reject';
-  /**
-   * Send small batches of addresses through one long-lived `nft -i` process instead of a new
-   * `nft -f -` each (default true); anything else, and any failure, goes the `nft -f -` way.
-   */
-  session?: boolean;
   /** Manage only the elements of sets the operator created; never create or delete anything. */
   setOnly?: boolean;
   /** Logical set → kernel set names; own-table mode derives `NAME_v4`, `NAME_v4_net`, ... */
@@ -61,9 +55,6 @@ interface KernelSet {
   applied: Map<string, Tracked>;
 }
 
-/** Batches up to this many elements may use the `nft -i` session. */
-const SESSION_MAX_ELEMENTS = 1000;
-
 /** Elements whose end lies this far in the past are taken as expired by the kernel too. */
 const EXPIRY_GRACE_MS = 2000;
 
@@ -79,9 +70,7 @@ export class NftablesFirewall implements Firewall {
   private readonly sets = new Map<string, KernelSet>();
   /** logical set → kind → kernel set, so a million-element batch resolves names once. */
   private readonly lookup = new Map<string, Partial<Record<Kind, KernelSet>>>();
-  private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | 'session' | keyof ToolRunner>> &
-    ToolRunner;
-  private readonly session: NftSession | undefined;
+  private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | keyof ToolRunner>> & ToolRunner;
   private readonly names: Record<string, KernelSetNames>;
   private readonly log: Logger;
   /** Own-table mode: the table, sets and chains must be (re)declared before the next batch. */
@@ -100,7 +89,6 @@ export class NftablesFirewall implements Firewall {
       timeoutMs: opts.timeoutMs,
     };
     this.names = opts.sets ?? { [DEFAULT_SET]: {} };
-    this.session = opts.session === false ? undefined : new NftSession(this.opts.nft, this.opts.prefix);
     this.log = opts.logger ?? silentLogger();
     if (!this.opts.setOnly && this.opts.family !== 'inet') {
       throw new RampartError(
@@ -294,11 +282,6 @@ export class NftablesFirewall implements Firewall {
     try {
       const batch = lastWins(ops);
       let plan = this.plan(batch, Date.now());
-      if (await this.viaSession(plan)) {
-        for (const update of plan.after) update();
-        this.staging.settle();
-        return plan.result;
-      }
       try {
         await this.apply(
           [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
@@ -326,18 +309,6 @@ export class NftablesFirewall implements Firewall {
       this.staging.restore(ops);
       throw err;
     }
-  }
-
-  /**
-   * The fast path for what a live agent mostly sends: a few addresses. Interval sets stay on the
-   * `nft -f -` path, whose single transaction keeps a flush and its refill together.
-   */
-  private async viaSession(plan: { lines: ScriptLine[]; intervals: boolean }): Promise<boolean> {
-    if (!this.session || !this.declared || plan.intervals) return false;
-    let n = 0;
-    for (const l of plan.lines) n += l.elements?.length ?? 0;
-    if (n > SESSION_MAX_ELEMENTS) return false;
-    return this.session.run(plan.lines.map((l) => l.text).join('\n'));
   }
 
   /** The script for a batch, and what each touched set will hold once it applies. */
@@ -441,7 +412,7 @@ export class NftablesFirewall implements Firewall {
         );
       }
     }
-    return { lines, after, result, intervals: [...bySet.keys()].some((ks) => ks.interval) };
+    return { lines, after, result };
   }
 
   /**
@@ -540,7 +511,6 @@ export class NftablesFirewall implements Firewall {
 
   async shutdown(): Promise<void> {
     // Deliberately leaves the table: kernel timeouts keep enforcing bans while rampart is down.
-    this.session?.close();
   }
 
   /** Removes rampart's own table (the `rampart firewall flush --all` path; never in set-only mode). */
@@ -554,14 +524,16 @@ export class NftablesFirewall implements Firewall {
     for (const ks of this.sets.values()) this.forget(ks);
   }
 
-  private nft(args: string[], input: string) {
+  private nft(args: string[], input: string | string[]) {
     return runTool(this.opts.nft, args, { prefix: this.opts.prefix, timeoutMs: this.opts.timeoutMs, input });
   }
 
   /** Runs a script as one transaction; failures name the backend, set and element. */
   private async apply(script: ScriptLine[], what: string, ops: StagedOp[] = []): Promise<void> {
-    const text = `${script.map((l) => l.text).join('\n')}\n`;
-    const r = await this.nft(['-f', '-'], text);
+    const r = await this.nft(
+      ['-f', '-'],
+      script.map((l) => `${l.text}\n`),
+    );
     // Whatever nft blamed, say which batch is waiting: its size and first set and element.
     const staged =
       ops.length > 0

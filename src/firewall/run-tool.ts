@@ -23,7 +23,7 @@ export interface ToolResult {
 export function runTool(
   cmd: string,
   args: string[],
-  opts: ToolRunner & { input?: string } = {},
+  opts: ToolRunner & { input?: string | string[] } = {},
 ): Promise<ToolResult> {
   const prefix = opts.prefix ?? [];
   const argv = [...prefix, cmd, ...args];
@@ -47,7 +47,9 @@ export function runTool(
     });
     // The tool may exit before reading all of stdin (bad syntax): that is its answer, not ours.
     child.stdin!.on('error', () => {});
-    child.stdin!.end(opts.input ?? '');
+    const input = opts.input ?? '';
+    if (typeof input === 'string') child.stdin!.end(input);
+    else void feed(child.stdin!, input);
     child.on('close', (code) => {
       clearTimeout(timer);
       const stderr = Buffer.concat(err).toString('utf8');
@@ -58,4 +60,28 @@ export function runTool(
       resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr, spawnError });
     });
   });
+}
+
+/**
+ * Writes chunks one after another, waiting for the pipe to drain: the tool starts reading the
+ * first lines while later ones are still being encoded, and no giant string is ever built.
+ */
+async function feed(stdin: NodeJS.WritableStream, chunks: string[]): Promise<void> {
+  for (const chunk of chunks) {
+    if (!stdin.write(chunk)) {
+      const go = await new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => () => {
+          stdin.off('drain', onDrain);
+          stdin.off('close', onClose);
+          resolve(ok);
+        };
+        const onDrain = done(true);
+        const onClose = done(false);
+        stdin.on('drain', onDrain);
+        stdin.on('close', onClose);
+      });
+      if (!go) return;
+    }
+  }
+  stdin.end();
 }

@@ -79,6 +79,11 @@ describe('Engine - counting and banning', () => {
     expect(events.map((x) => x.at)).toEqual([T0 + 3000]);
   });
 
+  it('a maxretry that would make memory unbounded is refused, naming the rule', () => {
+    expect(() => engine([rule({ maxretry: 1e9 })])).toThrow(/rule "r": maxretry must be/);
+    expect(() => engine([rule({ maxretry: 0 })])).toThrow(/maxretry/);
+  });
+
   it('maxretry above 10 works (banban capped its history at 10)', () => {
     const e = engine([rule({ maxretry: 15 })]);
     const events = feedAll(

@@ -31,6 +31,11 @@ describe('log time', () => {
       rest: 'web1 x',
     });
     expect(parse('2026-11-21T13:15:30Z web1 x').ms).toBe(Date.UTC(2026, 10, 21, 13, 15, 30));
+    // journalctl -o short-iso writes the offset without a colon
+    expect(parse('2026-11-21T13:15:30+0100 web1 sshd[1]: x')).toEqual({
+      ms: Date.UTC(2026, 10, 21, 12, 15, 30),
+      rest: 'web1 sshd[1]: x',
+    });
     expect(parse('2026-11-21T13:15:30 web1 x').ms).toBe(local(2026, 11, 21, 13, 15, 30));
     expect(parse('<34>1 2026-11-21T13:15:30.5-01:30 host app - - - msg')).toEqual({
       ms: Date.UTC(2026, 10, 21, 14, 45, 30, 500),

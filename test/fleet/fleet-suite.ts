@@ -69,6 +69,8 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
           'agent',
           '--data',
           dirs[i + 1]!,
+          '--config',
+          join(dirs[i + 1]!, 'rampart.yaml'),
           '--watch',
           logs[i]!,
           '--firewall',
@@ -116,6 +118,11 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
           dirs.push(dir);
           logs.push(join(dir, 'auth.log'));
           createLog(logs[i]!);
+          // Reconcile often, so it runs (and races live decisions) throughout the suite.
+          writeFileSync(
+            join(dir, 'rampart.yaml'),
+            'agent:\n  reconcileInterval: 2s\n  heartbeatInterval: 1s\n',
+          );
           const added = JSON.parse(
             await cli(hubHost, ['nodes', 'add', `agent${i + 1}`, '--data', hubDir, '--json']),
           ) as {
@@ -194,15 +201,34 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
       });
 
       it('an operator flushing the kernel set is repaired by reconcile', async () => {
-      expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(true);
-      await agents[1]!.exec('nft', ['flush', 'set', 'inet', 'rampart', 'blocklist_v4']);
-      expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(false);
-      await until(() => inKernelSet(agents[1]!, '192.0.2.77'), 10_000, 'reconcile repaired the set').catch((err) => {
-        throw new Error(`${(err as Error).message}\n${agentProcs[1]!.tail(20)}`);
+        expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(true);
+        await agents[1]!.exec('nft', ['flush', 'set', 'inet', 'rampart', 'blocklist_v4']);
+        expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(false);
+        await until(() => inKernelSet(agents[1]!, '192.0.2.77'), 10_000, 'reconcile repaired the set').catch(
+          (err) => {
+            throw new Error(
+              `${(err as Error).message}\n${agentProcs[1]!.lines.filter((l) => /reconcile/.test(String(l.msg))).length} reconcile lines\n${agentProcs[1]!.tail(20)}`,
+            );
+          },
+        );
       });
-    });
 
-    it('a forged, unsigned, replayed or out-of-window decision changes nothing and is counted', async () => {
+      it('heartbeats show every agent caught up in rampart status', async () => {
+        await until(
+          async () => {
+            const st = JSON.parse(await cli(hubHost, ['status', '--json', '--data', hubDir])) as {
+              head: number;
+              nodes: Array<{ name: string; lastSeq: number; lag: number }>;
+            };
+            const agentsSeen = st.nodes.filter((n) => /^agent\d$/.test(n.name));
+            return agentsSeen.length === 3 && agentsSeen.every((n) => n.lastSeq === st.head && n.lag === 0);
+          },
+          10_000,
+          'status shows three agents at head',
+        );
+      });
+
+      it('a forged, unsigned, replayed or out-of-window decision changes nothing and is counted', async () => {
         const hubKey = loadKeyPair(join(hubDir, 'hub'), 'hub.key');
         const head = (
           JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as { head: number }

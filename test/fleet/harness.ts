@@ -73,7 +73,9 @@ export class Proc {
 
 export function rampart(host: Host, args: string[]): Proc {
   return new Proc(
-    host.spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, RAMPART_LOG_LEVEL: 'info' } }),
+    host.spawn(process.execPath, [MAIN, ...args], {
+      env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info' },
+    }),
   );
 }
 
