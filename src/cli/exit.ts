@@ -16,7 +16,9 @@ const USAGE_CODES = new Set(['E_CONFIG', 'E_USAGE', 'E_ADDRESS', 'E_DURATION', '
  * code, never a stack trace. Unexpected errors still show their stack (with RAMPART_DEBUG=1 for
  * expected ones too), because those are our bugs.
  */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void> | void,
+): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);
@@ -32,7 +34,9 @@ export function reportError(err: unknown): number {
     if (process.env.RAMPART_DEBUG === '1' && err.stack) process.stderr.write(`${err.stack}\n`);
     return err instanceof ConfigError || USAGE_CODES.has(err.code) ? EXIT.USAGE : EXIT.FAILURE;
   }
-  process.stderr.write(`rampart: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `rampart: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   return EXIT.FAILURE;
 }
 

@@ -4,11 +4,15 @@ import { Command, CommanderError } from 'commander';
 import { commands } from './commands.js';
 import { EXIT, reportError } from './exit.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('rampart')
-    .description('Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.')
+    .description(
+      'Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.',
+    )
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -1,4 +1,4 @@
-import { type Target, parseTarget } from './address.js';
+import { parseTarget, type Target } from './address.js';
 
 interface Interval {
   first: bigint;

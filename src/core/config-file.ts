@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, type Node, parseDocument, isNode } from 'yaml';
+import { isNode, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
 
@@ -13,7 +13,11 @@ export function loadYamlFile<S extends z.ZodType>(file: string, schema: S): z.ou
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file }, { cause: err });
+    throw new ConfigError(
+      `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { file },
+      { cause: err },
+    );
   }
   return parseYamlText(text, schema, file);
 }

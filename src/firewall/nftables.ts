@@ -4,6 +4,7 @@ import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
 import {
+  ELEMENTS_PER_STATEMENT,
   elementLines,
   elementText,
   NFT_NAME,
@@ -328,27 +329,43 @@ export class NftablesFirewall implements Firewall {
       if (!ks.interval) {
         // Plain sets can hold a million elements: one pass, no copy. They are not mirrored in
         // memory (the agent's decision store is the record, and a rebuild reloads from it).
-        const addText: string[] = [];
-        const addLeft: DurationSeconds[] = [];
+        // Add statements are built while scanning: no per-element intermediate arrays.
+        const addLines: ScriptLine[] = [];
+        let parts: string[] = [];
+        let elems: string[] = [];
         const dels: string[] = [];
         for (const op of list) {
           const left = op.op === 'add' ? remaining(op, now) : 0;
           if (op.op === 'add' && left !== 0) {
-            addText.push(op.target.text);
-            addLeft.push(left);
+            parts.push(elementText(op.target.text, left));
+            elems.push(op.target.text);
             result.added++;
+            if (parts.length === ELEMENTS_PER_STATEMENT) {
+              addLines.push({
+                text: `add element ${where} ${ks.name} { ${parts.join(', ')} }`,
+                set: ks.name,
+                elements: elems,
+              });
+              parts = [];
+              elems = [];
+            }
           } else {
             dels.push(op.target.text);
             if (op.op === 'delete') result.deleted++;
           }
         }
+        if (parts.length > 0) {
+          addLines.push({
+            text: `add element ${where} ${ks.name} { ${parts.join(', ')} }`,
+            set: ks.name,
+            elements: elems,
+          });
+        }
         // `delete element` fails the whole batch when the element already expired: adding it
         // first in the same transaction makes the delete always valid.
         lines.push(...elementLines('add', where, ks.name, dels, (i) => dels[i]!));
         lines.push(...elementLines('delete', where, ks.name, dels, (i) => dels[i]!));
-        lines.push(
-          ...elementLines('add', where, ks.name, addText, (i) => elementText(addText[i]!, addLeft[i]!)),
-        );
+        lines.push(...addLines);
         continue;
       }
       const next = new Map(ks.applied);

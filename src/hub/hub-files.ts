@@ -58,7 +58,8 @@ function loadOrCreateAdminToken(dir: string): string {
 /** Reads an admin token file, refusing one that others can read (like ssh does with keys). */
 export function readAdminToken(file: string): string {
   const text = readSecretFile(file, 'admin token').trim();
-  if (!text) throw new RampartError('E_AUTH', `${file} is empty; delete it and restart the hub to make a new one`);
+  if (!text)
+    throw new RampartError('E_AUTH', `${file} is empty; delete it and restart the hub to make a new one`);
   return text;
 }
 

@@ -51,7 +51,9 @@ describe('addresses', () => {
     const warnings: string[] = [];
     expect(parseTarget('192.0.2.77/24', { onWarning: (w) => warnings.push(w) }).text).toBe('192.0.2.0/24');
     expect(warnings[0]).toMatch(/host bits.*192\.0\.2\.0\/24/);
-    expect(() => parseTarget('2001:db8::1/64', { hostBits: 'reject' })).toThrow(/did you mean 2001:db8::\/64/);
+    expect(() => parseTarget('2001:db8::1/64', { hostBits: 'reject' })).toThrow(
+      /did you mean 2001:db8::\/64/,
+    );
   });
 
   it('widens IPv6 hosts to /64 and leaves IPv4 alone', () => {
@@ -80,7 +82,9 @@ describe('addresses', () => {
     expect(assertBannable(parseTarget('10.0.0.0/8'), { minPrefix4: 8 }).text).toBe('10.0.0.0/8');
     const allow = new Allowlist(['192.0.2.0/28', '2001:db8:ffff::/48']);
     const allowed = (t: ReturnType<typeof parseTarget>) => allow.match(t);
-    expect(() => assertBannable(parseTarget('192.0.2.5'), { allowed })).toThrow(/allowlisted \(192\.0\.2\.0\/28\)/);
+    expect(() => assertBannable(parseTarget('192.0.2.5'), { allowed })).toThrow(
+      /allowlisted \(192\.0\.2\.0\/28\)/,
+    );
     // A range that merely overlaps an allowlisted host would ban it too: refused.
     expect(() => assertBannable(parseTarget('192.0.2.0/24'), { allowed })).toThrow(/allowlisted/);
     expect(assertBannable(parseTarget('192.0.2.16'), { allowed }).text).toBe('192.0.2.16');

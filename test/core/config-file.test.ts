@@ -18,21 +18,29 @@ describe('config files', () => {
   });
 
   it('reports YAML syntax errors with their line', () => {
-    expect(() => parseYamlText('rules:\n  - name: [unclosed\n', schema, 'x.yaml')).toThrow(/^x\.yaml:\d+: invalid YAML/);
+    expect(() => parseYamlText('rules:\n  - name: [unclosed\n', schema, 'x.yaml')).toThrow(
+      /^x\.yaml:\d+: invalid YAML/,
+    );
   });
 
   it('reports unknown keys and duplicate keys', () => {
-    expect(() => parseYamlText('rules:\n  - name: a\n    maxretry: 1\n    bantim: 1h\n', schema, 'y.yaml')).toThrow(
-      /y\.yaml:2: rules\.0: .*bantim/,
+    expect(() =>
+      parseYamlText('rules:\n  - name: a\n    maxretry: 1\n    bantim: 1h\n', schema, 'y.yaml'),
+    ).toThrow(/y\.yaml:2: rules\.0: .*bantim/);
+    expect(() => parseYamlText('rules: []\nrules: []\n', schema, 'z.yaml')).toThrow(
+      /z\.yaml:2: invalid YAML/,
     );
-    expect(() => parseYamlText('rules: []\nrules: []\n', schema, 'z.yaml')).toThrow(/z\.yaml:2: invalid YAML/);
   });
 
   it('reports a missing file clearly', () => {
-    expect(() => loadYamlFile('/nonexistent/rampart.yaml', schema)).toThrow('/nonexistent/rampart.yaml: cannot read: ENOENT');
+    expect(() => loadYamlFile('/nonexistent/rampart.yaml', schema)).toThrow(
+      '/nonexistent/rampart.yaml: cannot read: ENOENT',
+    );
   });
 
   it('returns the validated value', () => {
-    expect(parseYamlText('rules:\n  - name: a\n    maxretry: 3\n', schema)).toEqual({ rules: [{ name: 'a', maxretry: 3 }] });
+    expect(parseYamlText('rules:\n  - name: a\n    maxretry: 3\n', schema)).toEqual({
+      rules: [{ name: 'a', maxretry: 3 }],
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Lan, canConnect, createLan, tcpListener } from '../helpers/netns.js';
+import { canConnect, createLan, type Lan, tcpListener } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
 
 const req = requirements('netns harness', ['netns', 'cmd:nft']);
@@ -14,7 +14,7 @@ describe.skipIf(req.skip)('netns harness', () => {
   });
 
   it('connects over IPv4 and IPv6 until a raw nft rule drops the client, proving the probe can fail', async () => {
-    const [server, client] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0]];
+    const [server, client] = lan.hosts as [(typeof lan.hosts)[0], (typeof lan.hosts)[0]];
     const l = await tcpListener(server, 8080);
     try {
       expect(await canConnect(client, server.v4, 8080)).toBe(true);

@@ -70,7 +70,15 @@ export async function createLan(count: number, tag = 'lan'): Promise<Lan> {
       await sh(['netns', 'add', ns]);
       created.add(ns);
       // Duplicate address detection would leave link-local addresses tentative for seconds.
-      await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+      await run('ip', [
+        'netns',
+        'exec',
+        ns,
+        'sysctl',
+        '-qw',
+        'net.ipv6.conf.all.accept_dad=0',
+        'net.ipv6.conf.default.accept_dad=0',
+      ]);
       const v4 = `198.51.100.${i + 1}`;
       const v6 = `2001:db8::${(i + 1).toString(16)}`;
       // Create the pair inside the host namespace, then move the switch end over.
@@ -88,7 +96,10 @@ export async function createLan(count: number, tag = 'lan'): Promise<Lan> {
         v6,
         exec: execIn(ns),
         spawn: (cmd, args, opts = {}) =>
-          spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env }),
+          spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: opts.env ?? process.env,
+          }),
       });
     }
   } catch (err) {

@@ -6,7 +6,10 @@ export type Need = 'root' | 'netns' | `cmd:${string}` | `tcp:${number}` | `file:
 
 function commandExists(cmd: string): boolean {
   try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+    execFileSync('sh', ['-c', `command -v ${cmd}`], {
+      stdio: 'ignore',
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+    });
     return true;
   } catch {
     return false;
