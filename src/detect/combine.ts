@@ -1,4 +1,4 @@
-import { ADDRESS_GROUPS } from './placeholders.js';
+import { isAddressGroup } from './placeholders.js';
 
 /**
  * Merges a rule's anchored patterns into one regex so a line costs one regex run instead of one
@@ -47,7 +47,7 @@ export function combinePatterns(sources: string[]): Combined | null {
   let offset = prefixGroups;
   for (const s of scans) {
     s.groups.forEach((name, i) => {
-      if (i >= prefixGroups && (ADDRESS_GROUPS as readonly string[]).includes(name))
+      if (i >= prefixGroups && isAddressGroup(name))
         addressGroups.push(i + 1 - prefixGroups + offset);
     });
     offset += s.groups.length - prefixGroups;

@@ -2,7 +2,7 @@ import { parseIPv4, tryParseTarget } from '../core/address.js';
 import { RampartError } from '../core/errors.js';
 import { type Combined, combinePatterns } from './combine.js';
 import { requiredLiteral } from './literal.js';
-import { expandPlaceholders, isInternalGroup } from './placeholders.js';
+import { expandPlaceholders, isAddressGroup, isInternalGroup } from './placeholders.js';
 import { compileUserRegex, type LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 
@@ -200,9 +200,13 @@ function containsAny(text: string, literals: string[]): boolean {
 export function addressOf(m: RegExpExecArray): string | null {
   const g = m.groups;
   if (g === undefined) return null;
-  const raw = g.ip ?? g.ipb ?? g.ip4 ?? g.ip6 ?? g.addr ?? g.host;
-  if (raw === undefined || raw.length === 0) return null;
-  return canonicalAddress(raw);
+  // Groups come in pattern order: the first address placeholder that took part decides.
+  for (const name in g) {
+    const raw = g[name];
+    if (raw === undefined || raw.length === 0 || !isAddressGroup(name)) continue;
+    return canonicalAddress(raw);
+  }
+  return null;
 }
 
 /**
