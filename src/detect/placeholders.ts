@@ -14,7 +14,9 @@
 const V4 = String.raw`\d+(?:\.\d+){3}`;
 // At least two colons; a dotted-quad tail covers IPv4-mapped and -compatible forms. Each hex
 // group is at most 4 digits, so a `:51380` port is not swallowed once the pattern needs it.
-const V6 = String.raw`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d+\.\d+\.\d+)?`;
+// Written `H?H?H?H?` because V8's linear engine refuses `(?::H{0,4}){2,7}` as too large.
+const H4 = '[0-9A-Fa-f]?'.repeat(4);
+const V6 = String.raw`${H4}(?::${H4}){2,7}(?:\.\d+\.\d+\.\d+)?`;
 const DNS = String.raw`[\w.-]*\w`;
 
 type Expansion = (group: string | null) => string;

@@ -26,6 +26,11 @@ export async function replay(
     event?: (e: DetectEvent) => void;
     match?: (m: ReplayMatch) => void;
     warning?: (message: string) => void;
+    /**
+     * Rewrites each line before the engine sees it, e.g. `fail2banLineAdapter` cutting an Apache
+     * or nginx error-log date out as fail2ban does. It may return the line it was given.
+     */
+    adapt?: (line: LogLine) => LogLine;
   },
 ): Promise<ReplayResult> {
   let file = '';
@@ -40,6 +45,7 @@ export async function replay(
         }
       : undefined,
   });
+  const adapt = on.adapt;
   const started = performance.now();
   // One reused LogLine: the engine keeps no reference to it.
   const line: LogLine = { text: '', source: '' };
@@ -50,7 +56,7 @@ export async function replay(
     await forEachLine(f, (text) => {
       lineNo++;
       line.text = text;
-      const events = engine.feed(line);
+      const events = engine.feed(adapt === undefined ? line : adapt(line));
       if (events.length > 0 && on.event) for (const e of events) on.event(e);
     });
   }

@@ -20,6 +20,15 @@ const REQUIRED: Record<string, number> = {
   'nginx-limit-req': 1,
   'nginx-botsearch': 1,
   'nginx-bad-request': 1,
+  // Addresses followed by a port (`<HOST>(:\d+)?`, `<HOST>:<port>`) and several placeholders in
+  // one pattern: lost before the precise expansions of src/detect/placeholders.ts.
+  'apache-auth': 1,
+  'apache-modsecurity': 1,
+  asterisk: 1,
+  dropbear: 1,
+  'haproxy-http-auth': 1,
+  zoneminder: 1,
+  'znc-adminlog': 1,
 };
 
 describe.skipIf(req.skip)("fail2ban - Debian filters against fail2ban's annotated samples", () => {
@@ -43,7 +52,7 @@ describe.skipIf(req.skip)("fail2ban - Debian filters against fail2ban's annotate
     });
   }
 
-  it('every other filter with samples: at least 75% overall (engine-side gaps: see docs)', () => {
+  it('every other filter with samples: at least 93% overall (engine-side gaps: see docs)', () => {
     const others = req.skip
       ? []
       : readdirSync(FILTERS)
@@ -59,6 +68,6 @@ describe.skipIf(req.skip)("fail2ban - Debian filters against fail2ban's annotate
       checked += r.checked;
     }
     expect(checked).toBeGreaterThan(500);
-    expect(passed / checked).toBeGreaterThanOrEqual(0.75);
+    expect(passed / checked).toBeGreaterThanOrEqual(0.93);
   });
 });

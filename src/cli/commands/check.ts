@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { formatDuration } from '../../core/duration.js';
 import type { EngineStats } from '../../detect/engine.js';
 import type { RuleSpec } from '../../detect/rule.js';
-import type { DetectEvent } from '../../detect/types.js';
+import type { DetectEvent, LogLine } from '../../detect/types.js';
 import { action, usageError } from '../exit.js';
 
 interface CheckOptions {
@@ -45,20 +45,28 @@ Examples:
     );
 }
 
-async function loadRules(opts: CheckOptions): Promise<RuleSpec[]> {
+interface Loaded {
+  rules: RuleSpec[];
+  /** For a fail2ban filter: cuts dates the engine does not read itself (Apache, nginx error logs). */
+  adapt?: (line: LogLine) => LogLine;
+}
+
+async function loadRules(opts: CheckOptions): Promise<Loaded> {
   const { builtinRule, builtinRules, loadRulesFile } = await import('../../detect/rules-file.js');
   const aggressive = { aggressive: opts.aggressive === true };
-  if (opts.rules !== undefined) return loadRulesFile(opts.rules, aggressive);
-  if (opts.rule !== undefined) return [builtinRule(opts.rule, aggressive)];
+  if (opts.rules !== undefined) return { rules: loadRulesFile(opts.rules, aggressive) };
+  if (opts.rule !== undefined) return { rules: [builtinRule(opts.rule, aggressive)] };
   if (opts.fail2banFilter !== undefined) {
-    const { loadFail2banFilter } = await import('../../compat/fail2ban-filter.js');
-    return [loadFail2banFilter(opts.fail2banFilter, opts.aggressive ? { mode: 'aggressive' } : {})];
+    const { readFail2banFilter } = await import('../../compat/fail2ban-filter.js');
+    const { fail2banLineAdapter } = await import('../../compat/fail2ban-date.js');
+    const f = readFail2banFilter(opts.fail2banFilter, opts.aggressive ? { mode: 'aggressive' } : {});
+    return { rules: [f.rule], adapt: fail2banLineAdapter(f.datePatterns) };
   }
-  return builtinRules(aggressive);
+  return { rules: builtinRules(aggressive) };
 }
 
 async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
-  const rules = await loadRules(opts);
+  const { rules, adapt } = await loadRules(opts);
   const { replay } = await import('../../detect/replay.js');
   const out = new BufferedOut();
   const bans: DetectEvent[] = [];
@@ -70,6 +78,7 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
     warnings.set(what, [...(warnings.get(what) ?? []), cut < 0 ? '' : message.slice(0, cut)]);
   };
   const result = await replay(logs, rules, {
+    adapt,
     warning: warn,
     event: (e) => {
       if (e.type !== 'ban') return;
