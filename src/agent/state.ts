@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { RampartError } from '../core/errors.js';
 import type { PositionStore } from '../sources/types.js';
+import { openSqlite } from '../store/open-sqlite.js';
 
 /** One ban the agent holds, from the hub's log (`seq` > 0) or from its own detection (`seq` 0). */
 export interface ActiveBan {
@@ -45,11 +46,7 @@ export class AgentState {
 
   constructor(file: string) {
     try {
-      this.db = new Database(file);
-      this.db.pragma('journal_mode = WAL');
-      // NORMAL is durable across process crashes in WAL mode; only a power cut may lose the tail.
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
+      this.db = openSqlite(file);
       this.migrate();
     } catch (err) {
       if (err instanceof RampartError) throw err;

@@ -1,8 +1,6 @@
-import { busConfigSchema } from '../bus/create.js';
 import { loadConfig } from '../config/schema.js';
-import { ConfigError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
-import { resolveHubSection } from '../hub/config.js';
+import { hubStartOptions } from '../hub/config.js';
 import { startHub } from '../hub/hub.js';
 import type { SourceConfig } from '../sources/create.js';
 import { buildAgent, readVersion } from './build.js';
@@ -35,34 +33,13 @@ export interface UpOptions {
 export async function runUp(o: UpOptions): Promise<void> {
   const out = o.out ?? ((t: string) => process.stderr.write(t));
   const cfg = loadConfig(o.config);
-  const section = resolveHubSection(cfg.hub, cfg.file);
-  const bus = busConfigSchema.safeParse(cfg.bus ?? {});
-  if (!bus.success) {
-    const issue = bus.error.issues[0]!;
-    throw new ConfigError(issue.message, {
-      file: cfg.file,
-      key: ['bus', ...issue.path.map(String)].join('.'),
-    });
-  }
   const log = createLogger({ stream: 'stdout', name: 'rampart' });
   const dataDir = o.dataDir ?? cfg.data ?? o.defaultDataDir;
   const ac = o.signal ? undefined : rootAbort();
   const signal = o.signal ?? ac!.signal;
 
   const hub = await startHub({
-    dataDir,
-    fleet: cfg.fleet,
-    listen: o.listen ?? section.listen,
-    apiPort: o.apiPort ?? section.port,
-    brokerPort: o.brokerPort,
-    publicUrl: section.publicUrl,
-    bus: bus.data,
-    retentionMs: section.retentionMs,
-    joinTtlMs: section.joinTtlMs,
-    tls: section.tls,
-    policy: section.policy,
-    allowlist: cfg.allowlist,
-    configFile: cfg.file,
+    ...hubStartOptions(cfg, { dataDir, listen: o.listen, apiPort: o.apiPort, brokerPort: o.brokerPort }),
     log,
   });
   try {

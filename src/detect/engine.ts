@@ -2,12 +2,12 @@ import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen 
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { BoundedMap } from './bounded-map.js';
 import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
 import { LogTimeParser } from './log-time.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 import { sourceMatcher } from './source-match.js';
+import { TrackerTable } from './tracker-table.js';
 import type { DetectEvent, LogLine } from './types.js';
 
 export interface EngineOptions {
@@ -88,11 +88,11 @@ const MAX_ESCALATION_STEPS = 64;
 export class Engine {
   private readonly rules: Rule[];
   /**
-   * One tracker per (rule, address). IPv4 keys are numbers, `address × 4096 + rule index`
-   * (hashing a number is much cheaper than hashing a fresh substring on every line); IPv6 keys
-   * are `rule index|text`, the text widened where the rule asks.
+   * One tracker per (rule, address). IPv4 is looked up by (address number, rule index) in typed
+   * arrays; IPv6 by `rule index|text`, the text widened where the rule asks. `Key` (below) names
+   * a tracker only off the hot path: first sight, bans and unbans.
    */
-  private readonly trackers: BoundedMap<Key, Tracker>;
+  private readonly trackers: TrackerTable<Tracker>;
   /** IPv6 text → widened text, so floods from one /64 do not parse bigints on every line. */
   private readonly widened = new Map<string, string>();
   private readonly bySource = new Map<string, Rule[]>();
@@ -120,7 +120,7 @@ export class Engine {
   ) {
     this.now = opts.now ?? Date.now;
     this.times = new LogTimeParser(this.now);
-    this.trackers = new BoundedMap(Math.max(2, opts.maxTracked ?? DEFAULT_MAX_TRACKED));
+    this.trackers = new TrackerTable(Math.max(2, opts.maxTracked ?? DEFAULT_MAX_TRACKED));
     this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
     if (specs.length > RULE_SLOTS) throw new RangeError(`at most ${RULE_SLOTS} rules per engine`);
     for (const spec of specs) {
@@ -190,17 +190,26 @@ export class Engine {
   private fail(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     const c = this.counters;
     c.matched++;
-    const key = this.keyOf(rule, addr);
-    if (key === null) {
-      c.skipped++;
-      return null;
+    const v4 = this.v4Of(addr);
+    let text: string | null = null;
+    let t: Tracker | undefined;
+    if (v4 >= 0) {
+      t = this.trackers.getV4(v4, rule.index);
+    } else {
+      text = this.textKey(rule, addr.ip);
+      if (text === null) {
+        c.skipped++;
+        return null;
+      }
+      t = this.trackers.getText(text);
     }
-    let t = this.trackers.get(key);
     if (t === undefined) {
       // Filled with a non-integer so V8 picks double elements at once (cheaper than a Float64Array).
       const ring: number[] = new Array(rule.spec.maxretry).fill(0.5);
+      const key = text ?? v4 * RULE_SLOTS + rule.index;
       t = { ring, head: 0, count: 0, skip: !this.bannable(rule, key), bannedUntil: 0, bans: 0 };
-      this.trackers.set(key, t);
+      if (text === null) this.trackers.addV4(v4, rule.index, t);
+      else this.trackers.addText(text, t);
     }
     if (t.skip) {
       c.skipped++;
@@ -225,6 +234,7 @@ export class Engine {
     t.count++;
     if (t.count < size) return null;
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
+    const key = text ?? v4 * RULE_SLOTS + rule.index;
     if (!this.bannable(rule, key)) {
       t.skip = true;
       c.skipped++;
@@ -241,12 +251,15 @@ export class Engine {
 
   private forgive(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     this.counters.good++;
-    const key = this.keyOf(rule, addr);
-    if (key === null) return null;
-    const t = this.trackers.get(key);
+    const v4 = this.v4Of(addr);
+    const text = v4 >= 0 ? null : this.textKey(rule, addr.ip);
+    if (v4 < 0 && text === null) return null;
+    const t = text === null ? this.trackers.getV4(v4, rule.index) : this.trackers.getText(text);
     if (t === undefined) return null;
     // A successful login forgets the address's history, as banban does.
-    this.trackers.delete(key);
+    if (text === null) this.trackers.deleteV4(v4, rule.index);
+    else this.trackers.deleteText(text);
+    const key = text ?? v4 * RULE_SLOTS + rule.index;
     if (t.bannedUntil > at) {
       this.counters.unbans++;
       return this.event('unban', rule, key, at, 0, null);
@@ -275,11 +288,14 @@ export class Engine {
     };
   }
 
-  /** The tracker key (see `trackers`); null if the address cannot be parsed. */
-  private keyOf(rule: Rule, addr: MatchOut): Key | null {
-    const ip = addr.ip;
-    const v4 = addr.v4 !== undefined && addr.v4 >= 0 ? addr.v4 : parseIPv4(ip);
-    if (v4 !== null) return v4 * RULE_SLOTS + rule.index;
+  /** The address as an IPv4 number (already parsed by the matcher when it could), else -1. */
+  private v4Of(addr: MatchOut): number {
+    if (addr.v4 !== undefined && addr.v4 >= 0) return addr.v4;
+    return parseIPv4(addr.ip) ?? -1;
+  }
+
+  /** The text key of a non-IPv4 address (see `trackers`); null if it cannot be parsed. */
+  private textKey(rule: Rule, ip: string): string | null {
     const w = rule.spec.widen6;
     if (w === undefined) return `${rule.index}|${ip}`;
     const cacheKey = `${rule.index}|${ip}`;

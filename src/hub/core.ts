@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { parseTarget } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import { DEFAULT_SET, type Decision } from '../core/decision.js';
+import { RampartError } from '../core/errors.js';
 import type { DurationSeconds } from '../core/duration.js';
 import type { Logger } from '../core/logger.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
@@ -31,7 +32,22 @@ export interface HubCoreOptions {
   /** AES-256 key from `bus.encryptionKey`: report bodies must be encrypted, decisions are. */
   encryptionKey?: Buffer;
   now?: () => number;
+  /**
+   * Decisions appended within this many ms are published together (0, the default: those of the
+   * same event-loop turn). One signature per envelope instead of per decision.
+   */
+  publishWindowMs?: number;
 }
+
+/** One item of a bulk ban: the decision, a duplicate of one in force, or an error for that item. */
+export type BulkOutcome =
+  | { index: number; result: 'ban'; decision: Decision }
+  | { index: number; result: 'duplicate'; decision: Decision }
+  | { index: number; result: 'error'; error: string; code: string };
+
+/** Most decisions in one `decisions` envelope, and most bytes of their JSON (the bus limit is 1 MiB). */
+export const DECISIONS_PER_ENVELOPE = 500;
+const ENVELOPE_BODY_BUDGET = 384 * 1024;
 
 interface PendingReport {
   node: string;
@@ -43,6 +59,9 @@ interface PendingReport {
 }
 
 type ManualBan = { target: string; duration?: DurationSeconds; reason?: string; set?: string };
+
+// Stands for a decision until the log assigns seqs (bulk outcomes are built before the append).
+const PLACEHOLDER = {} as Decision;
 
 /** Reports decided and appended in one transaction at most. */
 const MAX_BATCH = 2000;
@@ -75,6 +94,8 @@ export class HubCore {
   private queue: Promise<unknown> = Promise.resolve();
   private pending: PendingReport[] = [];
   private flushScheduled = false;
+  private outgoing: Decision[] = [];
+  private publishScheduled = false;
   readonly now: () => number;
 
   constructor(o: HubCoreOptions) {
@@ -264,6 +285,58 @@ export class HubCore {
     return out.decision!;
   }
 
+  /**
+   * Many operator bans at once: every item goes through the same checks as `ban` (allowlist,
+   * unbannable, set name), a bad item is reported by its index without stopping the others, an
+   * item that would not lengthen a ban in force (or repeats an earlier item) is a duplicate, and
+   * the rest are appended in one transaction with consecutive seqs.
+   */
+  banMany(items: readonly ManualBan[]): Promise<BulkOutcome[]> {
+    return this.serial(async () => {
+      const now = this.now();
+      const outcomes: BulkOutcome[] = [];
+      const inputs: DecisionInput[] = [];
+      const offences: Array<{ target: string; at: number }> = [];
+      // Outcomes waiting for the seq of the input at `input`.
+      const slots: Array<{ outcome: number; input: number }> = [];
+      const seen = new Map<string, { input: number } | { existing: Decision }>();
+      for (let index = 0; index < items.length; index++) {
+        let input: DecisionInput;
+        try {
+          input = this.policy.manual(items[index]!, this.allow, now);
+        } catch (err) {
+          const code = err instanceof RampartError ? err.code : 'E_USAGE';
+          outcomes.push({ index, result: 'error', error: (err as Error).message, code });
+          continue;
+        }
+        const key = `${input.target}|${input.set}`;
+        const earlier = seen.get(key);
+        if (earlier && 'input' in earlier) {
+          slots.push({ outcome: outcomes.length, input: earlier.input });
+          outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
+          continue;
+        }
+        const existing =
+          earlier?.existing ?? (await this.store.activeFor(input.target, input.set, now));
+        if (existing && !lengthens(input.expiresAt, existing.expiresAt)) {
+          seen.set(key, { existing });
+          outcomes.push({ index, result: 'duplicate', decision: existing });
+          continue;
+        }
+        const at = inputs.push(input) - 1;
+        seen.set(key, { input: at });
+        offences.push({ target: input.target, at: now });
+        slots.push({ outcome: outcomes.length, input: at });
+        outcomes.push({ index, result: 'ban', decision: PLACEHOLDER });
+      }
+      const out = await this.appendAndPublish(inputs, offences);
+      for (const { outcome, input } of slots) {
+        (outcomes[outcome] as { decision: Decision }).decision = out[input]!;
+      }
+      return outcomes;
+    });
+  }
+
   /** Unbans a target in force; undefined when it was not banned. */
   unban(
     target: string,
@@ -363,6 +436,7 @@ export class HubCore {
       // A flush may be scheduled (setImmediate) but not queued yet: let it queue, then wait.
       await new Promise((r) => setImmediate(r));
       await this.serial(async () => undefined);
+      if (this.outgoing.length > 0) this.publishOutgoing();
     } while (this.pending.length > 0 || this.flushScheduled);
   }
 
@@ -373,14 +447,7 @@ export class HubCore {
     const out = await this.store.append(inputs, offences);
     for (const d of out) {
       this.metrics.decisions.inc({ action: d.action, origin: d.origin });
-      const bytes = seal('decision', d, 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey });
-      this.o.publish(bytes).catch((err: unknown) => {
-        this.metrics.publishFailures.inc();
-        this.o.log.warn(
-          { seq: d.seq, err: (err as Error).message },
-          'publishing a decision failed; agents will catch up',
-        );
-      });
+      this.outgoing.push(d);
       for (const fn of this.listeners) {
         try {
           fn(d);
@@ -389,7 +456,50 @@ export class HubCore {
         }
       }
     }
+    if (this.outgoing.length > 0 && !this.publishScheduled) {
+      this.publishScheduled = true;
+      const windowMs = this.o.publishWindowMs ?? 0;
+      if (windowMs > 0) setTimeout(() => this.publishOutgoing(), windowMs);
+      else setImmediate(() => this.publishOutgoing());
+    }
     return out;
+  }
+
+  /**
+   * Seals what was appended since the last call into as few envelopes as fit: `decisions` (an
+   * array, in seq order) for several, `decision` for a lone one. Publishing happens in seq order
+   * because appends are serialised and this takes everything pending at once.
+   */
+  private publishOutgoing(): void {
+    this.publishScheduled = false;
+    const all = this.outgoing;
+    this.outgoing = [];
+    let chunk: Decision[] = [];
+    let bytes = 0;
+    const send = () => {
+      if (chunk.length === 0) return;
+      const batch = chunk;
+      chunk = [];
+      bytes = 0;
+      const env =
+        batch.length === 1
+          ? seal('decision', batch[0], 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey })
+          : seal('decisions', batch, 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey });
+      this.o.publish(env).catch((err: unknown) => {
+        this.metrics.publishFailures.inc();
+        this.o.log.warn(
+          { seq: batch[0]!.seq, count: batch.length, err: (err as Error).message },
+          'publishing decisions failed; agents will catch up',
+        );
+      });
+    };
+    for (const d of all) {
+      const size = 200 + d.id.length + d.target.length + d.set.length + wireSize(d.reason) + wireSize(d.rule) + wireSize(d.origin);
+      if (chunk.length >= DECISIONS_PER_ENVELOPE || bytes + size > ENVELOPE_BODY_BUDGET) send();
+      chunk.push(d);
+      bytes += size;
+    }
+    send();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -409,6 +519,20 @@ export class HubCore {
       );
     }
   }
+}
+
+const PLAIN_RE = /^[\x20-\x7e]*$/;
+
+/** Bytes a string takes in the wire envelope, where the body's JSON is itself a JSON string. */
+function wireSize(text: string): number {
+  // Printable ASCII escapes at most `"` and `\` (twice each): cheap bound without stringifying.
+  return PLAIN_RE.test(text) ? text.length * 3 : Buffer.byteLength(JSON.stringify(JSON.stringify(text)));
+}
+
+/** True when a ban expiring at `next` outlasts one expiring at `current` (null = permanent). */
+function lengthens(next: number | null, current: number | null): boolean {
+  if (current === null) return false;
+  return next === null || next > current;
 }
 
 function tryCanonical(text: string): string | undefined {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
+import { openSqlite } from './open-sqlite.js';
 import { MIGRATIONS } from './sqlite-schema.js';
 import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
 
@@ -78,10 +79,7 @@ export class SqliteStore implements Store {
 
   constructor(file: string) {
     try {
-      this.db = new Database(file);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.pragma('busy_timeout = 5000');
+      this.db = openSqlite(file);
       this.db.pragma('foreign_keys = ON');
       migrate(this.db);
     } catch (err) {

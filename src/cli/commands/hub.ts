@@ -1,32 +1,19 @@
 import type { Command } from 'commander';
 import { defaultDataDir } from '../../core/paths.js';
-import { action, usageError } from '../exit.js';
+import { action } from '../exit.js';
+import { addServerOptions, parsePort, type ServerFlags } from '../server-options.js';
 
-interface HubFlags {
-  config?: string;
-  data?: string;
-  listen?: string;
-  port?: string;
-  brokerPort?: string;
+interface HubFlags extends ServerFlags {
   fleet?: string;
 }
 
-function port(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535)
-    throw usageError(`${flag}: "${text}" is not a port (0-65535)`);
-  return Number(text);
-}
-
 export function register(program: Command): void {
-  program
-    .command('hub')
-    .description("Run the fleet's hub: decision log, policy, HTTP API and the embedded MQTT broker")
-    .option('--config <file>', 'rampart.yaml (default /etc/rampart/rampart.yaml when it exists)')
-    .option('--data <dir>', 'data folder (default: $RAMPART_DATA, /var/lib/rampart as root)')
-    .option('--listen <addr>', 'address for the API and the broker (default 127.0.0.1; 0.0.0.0 for a fleet)')
-    .option('--port <n>', 'API port (default 7780; 0 = any free port, written to DATA/hub/hub.json)')
-    .option('--broker-port <n>', 'embedded MQTT broker port (default 7781; 0 = any free port)')
+  addServerOptions(
+    program
+      .command('hub')
+      .description("Run the fleet's hub: decision log, policy, HTTP API and the embedded MQTT broker"),
+    'API port (default 7780; 0 = any free port, written to DATA/hub/hub.json)',
+  )
     .option('--fleet <name>', 'fleet name (topic prefix); default from the config, else "default"')
     .addHelpText(
       'after',
@@ -34,8 +21,8 @@ export function register(program: Command): void {
     )
     .action(
       action(async (o: HubFlags) => {
-        const apiPort = port(o.port, '--port');
-        const brokerPort = port(o.brokerPort, '--broker-port');
+        const apiPort = parsePort(o.port, '--port');
+        const brokerPort = parsePort(o.brokerPort, '--broker-port');
         const { loadConfig } = await import('../../config/schema.js');
         const { hubStartOptions } = await import('../../hub/config.js');
         const { startHub } = await import('../../hub/hub.js');
