@@ -99,40 +99,39 @@ class Generation<T> {
   }
 }
 
-const EMPTY = 0;
 const MIN_SLOTS = 1024;
+/** Int32 words per slot: address, rule index, value index + 1 (0 = empty), padding. */
+const STRIDE = 4;
 
 /**
- * Linear probing over (address, rule) pairs; `index` holds value index + 1 (0 = empty). Kept at
- * most half full by doubling, up to the room `cap` entries need; deletion shifts the following
- * run back, so there are no tombstones to slow later probes.
+ * Linear probing over (address, rule) pairs, each slot's words side by side so a probe touches
+ * one cache line. Kept at most half full by doubling, up to the room `cap` entries need; deletion
+ * shifts the following run back, so there are no tombstones to slow later probes.
  */
 class NumberTable<T> {
   size = 0;
   private mask: number;
-  private addr: Int32Array;
-  private rule: Uint16Array;
-  private index: Int32Array;
+  private slots: Int32Array;
   private values: (T | undefined)[] = [];
   private free: number[] = [];
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
 
   constructor(private readonly cap: number) {
-    const slots = Math.min(MIN_SLOTS, slotsFor(cap));
-    this.mask = slots - 1;
-    this.addr = new Int32Array(slots);
-    this.rule = new Uint16Array(slots);
-    this.index = new Int32Array(slots);
+    const n = Math.min(MIN_SLOTS, slotsFor(cap));
+    this.mask = n - 1;
+    this.slots = new Int32Array(n * STRIDE);
   }
 
   get(v4: number, rule: number): T | undefined {
     const a = v4 | 0;
     const mask = this.mask;
+    const s = this.slots;
     for (let i = hash(a ^ this.seed, rule) & mask; ; i = (i + 1) & mask) {
-      const idx = this.index[i]!;
-      if (idx === EMPTY) return undefined;
-      if (this.addr[i] === a && this.rule[i] === rule) return this.values[idx - 1];
+      const o = i * STRIDE;
+      const idx = s[o + 2]!;
+      if (idx === 0) return undefined;
+      if (s[o] === a && s[o + 1] === rule) return this.values[idx - 1];
     }
   }
 
@@ -153,34 +152,34 @@ class NumberTable<T> {
   delete(v4: number, rule: number): boolean {
     const a = v4 | 0;
     const mask = this.mask;
+    const s = this.slots;
     let i = hash(a ^ this.seed, rule) & mask;
     for (; ; i = (i + 1) & mask) {
-      const idx = this.index[i]!;
-      if (idx === EMPTY) return false;
-      if (this.addr[i] === a && this.rule[i] === rule) break;
+      const o = i * STRIDE;
+      if (s[o + 2] === 0) return false;
+      if (s[o] === a && s[o + 1] === rule) break;
     }
-    const idx = this.index[i]! - 1;
+    const idx = s[i * STRIDE + 2]! - 1;
     this.values[idx] = undefined;
     this.free.push(idx);
     this.size--;
     // Backward-shift deletion: move later entries of the run into the hole when their home
     // slot allows it, so every remaining key stays reachable from its home without tombstones.
     let hole = i;
-    for (let j = (i + 1) & mask; this.index[j] !== EMPTY; j = (j + 1) & mask) {
-      const home = hash(this.addr[j]! ^ this.seed, this.rule[j]!) & mask;
+    for (let j = (i + 1) & mask; s[j * STRIDE + 2] !== 0; j = (j + 1) & mask) {
+      const o = j * STRIDE;
+      const home = hash(s[o]! ^ this.seed, s[o + 1]!) & mask;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        this.addr[hole] = this.addr[j]!;
-        this.rule[hole] = this.rule[j]!;
-        this.index[hole] = this.index[j]!;
+        s.copyWithin(hole * STRIDE, o, o + STRIDE);
         hole = j;
       }
     }
-    this.index[hole] = EMPTY;
+    s[hole * STRIDE + 2] = 0;
     return true;
   }
 
   clear(): void {
-    this.index.fill(EMPTY);
+    this.slots.fill(0);
     this.values = [];
     this.free = [];
     this.size = 0;
@@ -188,21 +187,21 @@ class NumberTable<T> {
 
   private place(a: number, rule: number, idx: number): void {
     const mask = this.mask;
+    const s = this.slots;
     let i = hash(a ^ this.seed, rule) & mask;
-    while (this.index[i] !== EMPTY) i = (i + 1) & mask;
-    this.addr[i] = a;
-    this.rule[i] = rule;
-    this.index[i] = idx;
+    while (s[i * STRIDE + 2] !== 0) i = (i + 1) & mask;
+    const o = i * STRIDE;
+    s[o] = a;
+    s[o + 1] = rule;
+    s[o + 2] = idx;
   }
 
   private grow(): void {
-    const { addr, rule, index } = this;
-    const slots = index.length * 2;
-    this.mask = slots - 1;
-    this.addr = new Int32Array(slots);
-    this.rule = new Uint16Array(slots);
-    this.index = new Int32Array(slots);
-    for (let i = 0; i < index.length; i++) if (index[i] !== EMPTY) this.place(addr[i]!, rule[i]!, index[i]!);
+    const old = this.slots;
+    const n = (this.mask + 1) * 2;
+    this.mask = n - 1;
+    this.slots = new Int32Array(n * STRIDE);
+    for (let o = 0; o < old.length; o += STRIDE) if (old[o + 2] !== 0) this.place(old[o]!, old[o + 1]!, old[o + 2]!);
   }
 }
 
