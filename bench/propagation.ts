@@ -3,7 +3,8 @@
  * namespace, every one the real CLI with nftables. Latency runs from a failing sshd line appended
  * to agent 1's log to the address being in the kernel set of every other agent (seen by
  * `nft monitor` in each namespace); throughput is bans posted to the hub API until all are in every
- * agent's kernel set, checked element by element (no loss). CrowdSec's firewall bouncer polls its
+ * agent's kernel set, checked element by element (no loss), through the bulk endpoint and, for
+ * comparison, one POST per ban. CrowdSec's firewall bouncer polls its
  * API every 10 s by default, so its propagation is up to ~11 s: printed as a ratio.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -194,53 +195,87 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<void>
   });
 }
 
-/** A load generator run inside the hub's namespace: POSTs `count` bans, `conc` in flight. */
+/**
+ * A load generator run inside the hub's namespace. `single`: one POST /v1/decisions per ban,
+ * `conc` in flight; `bulk`: POST /v1/decisions/bulk with `conc` bans per request, one at a time.
+ * Prints the epoch ms of its first request, so the clock starts at the first POST.
+ */
 const LOADGEN = `
-const [url, token, count, conc] = process.argv.slice(1);
+const [url, token, count, conc, mode, prefix] = process.argv.slice(1);
+const n = Number(count);
+const addr = (i) => prefix + '.' + (i >> 8) + '.' + (i & 255);
+const headers = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
 let next = 0, done = 0, failed = 0;
+const startedAt = Date.now();
 const t0 = performance.now();
 async function worker() {
-  while (next < Number(count)) {
+  while (next < n) {
     const i = next++;
-    const target = '198.18.' + (i >> 8) + '.' + (i & 255);
-    const res = await fetch(url + '/v1/decisions', { method: 'POST', headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' }, body: JSON.stringify({ target, duration: 3600, reason: 'bench' }) });
+    const res = await fetch(url + '/v1/decisions', { method: 'POST', headers, body: JSON.stringify({ target: addr(i), duration: 3600, reason: 'bench' }) });
     if (res.status !== 201) failed++;
     await res.arrayBuffer();
     done++;
   }
 }
-Promise.all(Array.from({ length: Number(conc) }, worker)).then(() => {
-  console.log(JSON.stringify({ posted: done, failed, ms: performance.now() - t0 }));
+async function bulk() {
+  for (let at = 0; at < n; at += Number(conc)) {
+    const decisions = [];
+    for (let i = at; i < Math.min(n, at + Number(conc)); i++) decisions.push({ target: addr(i), duration: 3600, reason: 'bench' });
+    const res = await fetch(url + '/v1/decisions/bulk', { method: 'POST', headers, body: JSON.stringify({ decisions }) });
+    const body = await res.json();
+    if (res.status !== 200) failed += decisions.length;
+    else { done += body.added; failed += body.errors.length + body.duplicates; }
+  }
+}
+(mode === 'bulk' ? bulk() : Promise.all(Array.from({ length: Number(conc) }, worker))).then(() => {
+  console.log(JSON.stringify({ posted: done, failed, ms: performance.now() - t0, startedAt }));
 });
 `;
 
-async function throughput(emit: Emit, fleet: Fleet, count: number): Promise<void> {
+/** Epoch milliseconds with sub-ms resolution (comparable with the load generator's Date.now()). */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+async function throughput(
+  emit: Emit,
+  fleet: Fleet,
+  count: number,
+  mode: 'bulk' | 'single',
+  prefix: string,
+): Promise<number> {
   const counts = fleet.agents.map(() => 0);
-  const wanted = (a: string) => a.startsWith('198.18.');
+  const wanted = (a: string) => a.startsWith(`${prefix}.`);
   let lastAt = 0;
   const monitors = fleet.agents.map((h, i) =>
-    monitor(h, (addr, at) => {
+    monitor(h, (addr) => {
       if (!wanted(addr)) return;
       counts[i]!++;
-      lastAt = at;
+      lastAt = epochNow();
     }),
   );
   await new Promise((r) => setTimeout(r, 500));
   const token = readFileSync(join(fleet.hubDir, 'hub', 'admin.token'), 'utf8').trim();
-  const t0 = performance.now();
+  const perRequest = mode === 'bulk' ? Number(process.env.PROPAGATION_BULK_CHUNK ?? 10_000) : 64;
   const out = await fleet.hubHost.exec(
     process.execPath,
-    ['-e', LOADGEN, `http://${fleet.hubHost.v4}:7780`, token, String(count), '64'],
-    {
-      timeoutMs: 600_000,
-    },
+    [
+      '-e',
+      LOADGEN,
+      `http://${fleet.hubHost.v4}:7780`,
+      token,
+      String(count),
+      String(perRequest),
+      mode,
+      prefix,
+    ],
+    { timeoutMs: 600_000 },
   );
-  const posted = JSON.parse(out) as { posted: number; failed: number; ms: number };
+  const posted = JSON.parse(out) as { posted: number; failed: number; ms: number; startedAt: number };
   const end = performance.now() + 60_000;
   while (counts.some((c) => c < count) && performance.now() < end)
     await new Promise((r) => setTimeout(r, 20));
   for (const m of monitors) m.kill('SIGKILL');
-  // No loss: every address in every agent's kernel set, read back from the kernel.
+  // No loss: every address in every agent's kernel set, read back from the kernel element by element.
+  const expected = Array.from({ length: count }, (_, i) => `${prefix}.${i >> 8}.${i & 255}`);
   const inKernel = await Promise.all(
     fleet.agents.map(async (h) => {
       const json = JSON.parse(
@@ -249,38 +284,57 @@ async function throughput(emit: Emit, fleet: Fleet, count: number): Promise<void
         nftables: Array<{ set?: { elem?: unknown[] } }>;
       };
       const elems = json.nftables.find((x) => x.set)?.set?.elem ?? [];
-      return elems.filter((e) => JSON.stringify(e).includes('"198.18.')).length;
+      const got = new Set(elems.map((e) => /"(\d+\.\d+\.\d+\.\d+)"/.exec(JSON.stringify(e))?.[1]));
+      return expected.filter((a) => got.has(a)).length;
     }),
   );
-  const seconds = (lastAt - t0) / 1000;
+  const seconds = (lastAt - posted.startedAt) / 1000;
+  const rate = Math.round(count / seconds);
   emit({
-    bench: 'propagation-throughput',
+    bench: mode === 'bulk' ? 'propagation-throughput-bulk' : 'propagation-throughput-single-post',
     agents: fleet.agents.length,
     decisions: count,
+    ...(mode === 'bulk' ? { bansPerRequest: perRequest } : { concurrentPosts: perRequest }),
     apiFailures: posted.failed,
     postSeconds: Number((posted.ms / 1000).toFixed(2)),
     endToEndSeconds: Number(seconds.toFixed(2)),
-    decisionsPerSecond: Math.round(count / seconds),
+    decisionsPerSecond: rate,
     apiDecisionsPerSecond: Math.round(count / (posted.ms / 1000)),
     minInKernel: Math.min(...inKernel),
     lost: count * fleet.agents.length - inKernel.reduce((a, b) => a + b, 0),
     goalPerSecond: 10_000,
-    ratioToGoal: Number((count / seconds / 10_000).toFixed(2)),
+    ratioToGoal: Number((rate / 10_000).toFixed(2)),
   });
+  return rate;
 }
 
 export default async function (emit: Emit): Promise<void> {
   const samples = Number(process.env.PROPAGATION_SAMPLES ?? 40);
   // Agents log each decision received at debug level: the latency breakdown reads those lines.
   process.env.FLEET_LOG_LEVEL ??= 'debug';
-  const count = Number(process.env.PROPAGATION_DECISIONS ?? 20_000);
+  // Addresses come from 198.18.0.0/16 (bulk) and 198.19.0.0/16 (single POSTs): 65,536 each at most.
+  const count = Math.min(65_536, Number(process.env.PROPAGATION_DECISIONS ?? 20_000));
+  const single = Math.min(65_536, Number(process.env.PROPAGATION_SINGLE_DECISIONS ?? 2000));
   const sizes = (process.env.PROPAGATION_AGENTS ?? '10,20').split(',').map(Number);
   for (const n of sizes) {
     const fleet = await startFleet(n);
     try {
       await latency(emit, fleet, samples);
       // Throughput with the first fleet (10 agents by default); 0 decisions skips it.
-      if (n === sizes[0] && count > 0) await throughput(emit, fleet, count);
+      if (n === sizes[0] && count > 0) {
+        const bulk = await throughput(emit, fleet, count, 'bulk', '198.18');
+        if (single > 0) {
+          const one = await throughput(emit, fleet, single, 'single', '198.19');
+          emit({
+            bench: 'propagation-throughput-comparison',
+            agents: n,
+            bulkDecisionsPerSecond: bulk,
+            singlePostDecisionsPerSecond: one,
+            bulkOverSinglePost: Number((bulk / one).toFixed(1)),
+            bulkOverGoal: Number((bulk / 10_000).toFixed(2)),
+          });
+        }
+      }
     } finally {
       await fleet.destroy();
     }

@@ -20,6 +20,8 @@ export interface Detector {
   feed(line: LogLine): DetectEvent[];
 }
 
+const MAX_DECISIONS_ENVELOPE_BYTES = 1024 * 1024;
+
 export interface AgentOptions {
   /** Node name (enrolled at the hub), the envelope sender. */
   name: string;
@@ -221,11 +223,16 @@ export class Agent {
 
   /**
    * The hub refused a report for an address it will never ban (fleet allowlist, unbannable): lift
-   * the local ban. A rate-limit refusal keeps it: this server is still under attack. Without a
-   * reason in the answer the hub's word stands.
+   * the local ban. A rate-limit refusal keeps it: this server is still under attack. A hub that
+   * does not say which refusal it was is read from its words.
    */
   private onVerdict(body: ReportBody, answer: ReportAnswer): void {
-    if (answer.result !== 'refused' || /rate|budget/i.test(answer.reason ?? '')) return;
+    if (answer.result !== 'refused') return;
+    const rateLimited =
+      answer.refusal !== undefined
+        ? answer.refusal === 'rate-limited'
+        : /rate|budget/i.test(answer.reason ?? '');
+    if (rateLimited) return;
     const t = tryParseTarget(body.target);
     if (t && this.applier.forgiveLocal(t, body.set)) {
       this.o.log.info({ target: t.text, reason: answer.reason }, 'hub refused the ban: lifted locally');
@@ -237,7 +244,9 @@ export class Agent {
       keyFor: (from) => (from === 'hub' ? this.o.hubKey : undefined),
       replay: this.replay,
       windowMs: this.o.windowMs,
-      expectKind: 'decision',
+      expectKind: ['decision', 'decisions'],
+      // A `decisions` envelope carries up to 500; the bus itself stops packets over 1 MiB.
+      maxBytes: MAX_DECISIONS_ENVELOPE_BYTES,
       drops: this.drops,
       decryptKey: this.o.encryptKey,
     });
@@ -245,14 +254,34 @@ export class Agent {
       this.o.log.warn({ reason: res.reason }, 'decision message dropped');
       return;
     }
-    const d = checkDecision(res.env.body);
-    if (!d) {
+    const bodies = res.env.kind === 'decisions' ? res.env.body : [res.env.body];
+    if (!Array.isArray(bodies) || bodies.length === 0) {
       this.drops.inc('malformed');
-      this.o.log.warn('signed decision with an invalid body dropped');
+      this.o.log.warn('signed decisions envelope without a list dropped');
       return;
     }
-    this.o.log.debug({ seq: d.seq, target: d.target }, 'decision received');
-    this.applier.live(d);
+    const list: Decision[] = [];
+    for (const body of bodies) {
+      const d = checkDecision(body);
+      // A bad element is skipped alone: its seq becomes a gap that catch-up fills from the log.
+      if (d) list.push(d);
+      else {
+        this.drops.inc('malformed');
+        this.o.log.warn('signed decision with an invalid body dropped');
+      }
+    }
+    list.sort((a, b) => a.seq - b.seq);
+    if (list.length === 1) {
+      this.o.log.debug({ seq: list[0]!.seq, target: list[0]!.target }, 'decision received');
+    } else if (list.length > 1) {
+      this.o.log.debug(
+        { first: list[0]!.seq, last: list.at(-1)!.seq, count: list.length },
+        'decisions received',
+      );
+    }
+    this.o.state.batch(() => {
+      for (const d of list) this.applier.live(d);
+    });
   }
 
   private heartbeat(): void {

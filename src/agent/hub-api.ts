@@ -39,7 +39,9 @@ export class HubApi {
   }
 
   /** Delivers a sealed report envelope over HTTP (the outbox's path when the bus is down). */
-  report(envelope: Buffer): Promise<{ result?: string; reason?: string; decision?: Decision }> {
+  report(
+    envelope: Buffer,
+  ): Promise<{ result?: string; reason?: string; refusal?: string; decision?: Decision }> {
     return this.call('POST', '/v1/reports', envelope);
   }
 

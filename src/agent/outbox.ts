@@ -30,6 +30,8 @@ export interface ReportBody {
 export interface ReportAnswer {
   result?: string;
   reason?: string;
+  /** For a refusal: `invalid`, `unbannable`, `allowlisted` or `rate-limited` (hub/policy.ts). */
+  refusal?: string;
   decision?: unknown;
 }
 

@@ -121,6 +121,15 @@ export class AgentState {
     })();
   }
 
+  /**
+   * Runs `fn` in one transaction: a batch of decisions costs one commit (and its fsyncs) instead
+   * of one each. Calls nest (inner ones become savepoints); a throw rolls back the whole batch,
+   * and `last_seq` with it, so catch-up fetches those decisions again.
+   */
+  batch<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   /** Replaces every ban with a snapshot from the hub and jumps to its head. Local bans are kept. */
   replaceWithSnapshot(bans: ActiveBan[], head: number): void {
     this.db.transaction(() => {

@@ -19,4 +19,6 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/allow.js'),
   () => import('./commands/status.js'),
   () => import('./commands/nodes.js'),
+  () => import('./commands/import.js'),
+  () => import('./commands/export.js'),
 ];

@@ -47,8 +47,7 @@ export function combinePatterns(sources: string[]): Combined | null {
   let offset = prefixGroups;
   for (const s of scans) {
     s.groups.forEach((name, i) => {
-      if (i >= prefixGroups && isAddressGroup(name))
-        addressGroups.push(i + 1 - prefixGroups + offset);
+      if (i >= prefixGroups && isAddressGroup(name)) addressGroups.push(i + 1 - prefixGroups + offset);
     });
     offset += s.groups.length - prefixGroups;
   }

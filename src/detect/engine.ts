@@ -1,4 +1,4 @@
-import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen } from '../core/address.js';
+import { assertBannable, formatIPv4, parseIPv4, parseTarget, widen } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
@@ -53,6 +53,8 @@ interface Rule {
   index: number;
   findtimeMs: number;
   ignoreNets: Allowlist;
+  /** Address text (IPv6) → tracker key, widened where the rule asks. */
+  textKeys: Map<string, string>;
 }
 
 interface Tracker {
@@ -60,6 +62,13 @@ interface Tracker {
   ring: number[];
   head: number;
   count: number;
+  /**
+   * `ring[head]` while count > 0: the expiry check reads this field of the object it already
+   * touched instead of the ring, a second cache miss per line over tens of thousands of trackers.
+   */
+  oldest: number;
+  /** The last failure time: when even it is out of the window, all are, without reading the ring. */
+  newest: number;
   /** The address must never be banned: count and skip. */
   skip: boolean;
   /** Ban end (ms) while banned by this engine, Infinity when permanent, 0 when not banned. */
@@ -75,6 +84,7 @@ const RULE_SLOTS = 4096;
 const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
 const DEFAULT_MAX_TRACKED = 1_000_000;
 const DEFAULT_MAX_LINE = 16_384;
+const TEXT_KEYS_MAX = 65_536;
 /** Each tracker keeps maxretry timestamps; this keeps tracked memory bounded (as in rules-file). */
 const MAX_RETRY = 10_000;
 /** Bounds bantime × multiplier^bans so it cannot overflow. */
@@ -93,8 +103,6 @@ export class Engine {
    * a tracker only off the hot path: first sight, bans and unbans.
    */
   private readonly trackers: TrackerTable<Tracker>;
-  /** IPv6 text → widened text, so floods from one /64 do not parse bigints on every line. */
-  private readonly widened = new Map<string, string>();
   private readonly bySource = new Map<string, Rule[]>();
   private readonly times: LogTimeParser;
   private readonly now: () => number;
@@ -137,6 +145,7 @@ export class Engine {
       index,
       findtimeMs: spec.findtime * 1000,
       ignoreNets: new Allowlist(spec.ignoreNets),
+      textKeys: new Map(),
     }));
   }
 
@@ -207,7 +216,16 @@ export class Engine {
       // Filled with a non-integer so V8 picks double elements at once (cheaper than a Float64Array).
       const ring: number[] = new Array(rule.spec.maxretry).fill(0.5);
       const key = text ?? v4 * RULE_SLOTS + rule.index;
-      t = { ring, head: 0, count: 0, skip: !this.bannable(rule, key), bannedUntil: 0, bans: 0 };
+      t = {
+        ring,
+        head: 0,
+        count: 0,
+        oldest: 0,
+        newest: 0,
+        skip: !this.bannable(rule, key),
+        bannedUntil: 0,
+        bans: 0,
+      };
       if (text === null) this.trackers.addV4(v4, rule.index, t);
       else this.trackers.addText(text, t);
     }
@@ -221,16 +239,21 @@ export class Engine {
     const ring = t.ring;
     const size = ring.length;
     const horizon = at - rule.findtimeMs;
-    while (t.count > 0 && ring[t.head]! <= horizon) {
+    if (t.newest <= horizon) t.count = 0;
+    while (t.count > 0 && t.oldest <= horizon) {
       t.head = t.head + 1 === size ? 0 : t.head + 1;
       t.count--;
+      t.oldest = ring[t.head]!;
     }
     if (t.count === size) {
       t.head = t.head + 1 === size ? 0 : t.head + 1;
       t.count--;
+      t.oldest = ring[t.head]!;
     }
     const tail = t.head + t.count;
     ring[tail >= size ? tail - size : tail] = at;
+    if (t.count === 0) t.oldest = at;
+    t.newest = at;
     t.count++;
     if (t.count < size) return null;
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
@@ -296,20 +319,22 @@ export class Engine {
 
   /** The text key of a non-IPv4 address (see `trackers`); null if it cannot be parsed. */
   private textKey(rule: Rule, ip: string): string | null {
-    const w = rule.spec.widen6;
-    if (w === undefined) return `${rule.index}|${ip}`;
-    const cacheKey = `${rule.index}|${ip}`;
-    let key = this.widened.get(cacheKey);
+    // Cached per rule: floods repeat their addresses, and widening parses bigints.
+    let key = rule.textKeys.get(ip);
     if (key === undefined) {
-      let t: Target;
-      try {
-        t = widen(parseTarget(ip), w);
-      } catch {
-        return null;
+      let text = ip;
+      const w = rule.spec.widen6;
+      if (w !== undefined) {
+        try {
+          text = widen(parseTarget(ip), w).text;
+        } catch {
+          return null;
+        }
       }
-      key = `${rule.index}|${t.text}`;
-      if (this.widened.size >= 65_536) this.widened.clear();
-      this.widened.set(cacheKey, key);
+      key = `${rule.index}|${text}`;
+      if (rule.textKeys.size >= TEXT_KEYS_MAX) rule.textKeys.clear();
+      // The capture may be a slice of a whole read chunk; a copy keeps the cache from pinning it.
+      rule.textKeys.set(` ${ip}`.slice(1), key);
     }
     return key;
   }

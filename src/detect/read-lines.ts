@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { RampartError } from '../core/errors.js';
 
@@ -21,8 +22,13 @@ export async function forEachLine(path: string, onLine: (text: string) => void):
   let carry = '';
   let skipping = false;
   try {
+    // Logs are nearly always ASCII: a chunk that is (a SIMD check) is copied as Latin-1, which
+    // is the same text and several times cheaper than UTF-8 decoding. After the first chunk
+    // that is not, everything goes through the decoder, which may hold a split sequence.
+    let ascii = true;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
-      let text = carry + decoder.decode(chunk, { stream: true });
+      if (ascii && !isAscii(chunk)) ascii = false;
+      let text = carry + (ascii ? chunk.toString('latin1') : decoder.decode(chunk, { stream: true }));
       if (skipping) {
         const nl = text.indexOf('\n');
         if (nl < 0) {

@@ -1,7 +1,8 @@
 /**
  * The engine's per-(rule, address) counters: a map capped at `max` entries that evicts the least
- * recently seen in two generations, like BoundedMap (new and touched entries live in `young`;
- * when `young` holds half the cap it becomes `old` and the previous `old` is dropped). IPv4 keys,
+ * recently seen in two generations, the scheme of the quick-lru package (new and touched entries
+ * live in `young`; when `young` holds half the cap it becomes `old` and the previous `old` is
+ * dropped, so a hit costs one lookup and eviction is least-recently-seen done in bulk). IPv4 keys,
  * nearly all of an attack, live in an open-addressing table of typed arrays keyed by the address
  * as a number: a lookup is one hash and usually one cache line, where a Map keyed by
  * `address × 4096 + rule` boxed a heap number per line and chased two more pointers. Other keys
@@ -201,7 +202,8 @@ class NumberTable<T> {
     const n = (this.mask + 1) * 2;
     this.mask = n - 1;
     this.slots = new Int32Array(n * STRIDE);
-    for (let o = 0; o < old.length; o += STRIDE) if (old[o + 2] !== 0) this.place(old[o]!, old[o + 1]!, old[o + 2]!);
+    for (let o = 0; o < old.length; o += STRIDE)
+      if (old[o + 2] !== 0) this.place(old[o]!, old[o + 1]!, old[o + 2]!);
   }
 }
 

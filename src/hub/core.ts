@@ -2,8 +2,8 @@ import type { KeyObject } from 'node:crypto';
 import { parseTarget } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import { DEFAULT_SET, type Decision } from '../core/decision.js';
-import { RampartError } from '../core/errors.js';
 import type { DurationSeconds } from '../core/duration.js';
+import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
 import {
@@ -16,7 +16,7 @@ import {
 } from '../trust/envelope.js';
 import { publicKeyFromText } from '../trust/keys.js';
 import type { HubMetrics } from './metrics.js';
-import type { Policy, RefusalReason } from './policy.js';
+import { outlasts, type Policy, type RefusalReason } from './policy.js';
 
 export interface HubCoreOptions {
   store: Store;
@@ -316,9 +316,10 @@ export class HubCore {
           outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
           continue;
         }
-        const existing =
-          earlier?.existing ?? (await this.store.activeFor(input.target, input.set, now));
-        if (existing && !lengthens(input.expiresAt, existing.expiresAt)) {
+        const existing = earlier?.existing ?? (await this.store.activeFor(input.target, input.set, now));
+        // The report path's rule: re-importing a list is not a new decision per address.
+        const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
+        if (existing && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
           seen.set(key, { existing });
           outcomes.push({ index, result: 'duplicate', decision: existing });
           continue;
@@ -494,7 +495,14 @@ export class HubCore {
       });
     };
     for (const d of all) {
-      const size = 200 + d.id.length + d.target.length + d.set.length + wireSize(d.reason) + wireSize(d.rule) + wireSize(d.origin);
+      const size =
+        200 +
+        d.id.length +
+        d.target.length +
+        d.set.length +
+        wireSize(d.reason) +
+        wireSize(d.rule) +
+        wireSize(d.origin);
       if (chunk.length >= DECISIONS_PER_ENVELOPE || bytes + size > ENVELOPE_BODY_BUDGET) send();
       chunk.push(d);
       bytes += size;
@@ -525,14 +533,8 @@ const PLAIN_RE = /^[\x20-\x7e]*$/;
 
 /** Bytes a string takes in the wire envelope, where the body's JSON is itself a JSON string. */
 function wireSize(text: string): number {
-  // Printable ASCII escapes at most `"` and `\` (twice each): cheap bound without stringifying.
-  return PLAIN_RE.test(text) ? text.length * 3 : Buffer.byteLength(JSON.stringify(JSON.stringify(text)));
-}
-
-/** True when a ban expiring at `next` outlasts one expiring at `current` (null = permanent). */
-function lengthens(next: number | null, current: number | null): boolean {
-  if (current === null) return false;
-  return next === null || next > current;
+  // Printable ASCII: at worst a `"` becomes four characters; a bound without stringifying.
+  return PLAIN_RE.test(text) ? text.length * 4 : Buffer.byteLength(JSON.stringify(JSON.stringify(text)));
 }
 
 function tryCanonical(text: string): string | undefined {

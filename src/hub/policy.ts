@@ -208,7 +208,8 @@ export class Policy {
 }
 
 /** True when a ban ending at `a` ends more than `slack` ms after one ending at `b` (null = never). */
-function outlasts(a: number | null, b: number | null, slack: number): boolean {
+/** True when a ban ending at `a` ends more than `slack` ms after one ending at `b` (null = never). */
+export function outlasts(a: number | null, b: number | null, slack: number): boolean {
   if (b === null) return false;
   if (a === null) return true;
   return a > b + slack;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../src/detect/compile.js';
 import { expandPlaceholders } from '../../src/detect/placeholders.js';
-import type { RuleSpec } from '../../src/detect/rule.js';
 import { isLinear } from '../../src/detect/regex-safety.js';
+import type { RuleSpec } from '../../src/detect/rule.js';
 
 function rule(patterns: string[]): RuleSpec {
   return {
@@ -36,7 +36,13 @@ describe('placeholders - precise expansion', () => {
 
   it('host names, over-long octets and words are no match, never a piece of an address', () => {
     const r = compileRule(rule(['^x <HOST>(?::\\d+)?$', '^y <HOST> .*$']));
-    for (const line of ['x host.example.com', 'x 192.0.2.4567', 'x 999.1.1.1', 'y 192.0.2.4567 z', 'x 12:30']) {
+    for (const line of [
+      'x host.example.com',
+      'x 192.0.2.4567',
+      'x 999.1.1.1',
+      'y 192.0.2.4567 z',
+      'x 12:30',
+    ]) {
       expect(r.test(line).kind, line).toBe('none');
     }
   });

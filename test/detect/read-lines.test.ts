@@ -35,6 +35,16 @@ describe('forEachLine', () => {
     expect(await lines(`${pad}€\nnext\n`)).toEqual([`${pad}€`, 'next']);
   });
 
+  it('ASCII chunks, then a chunk with UTF-8 and bad bytes, then ASCII again: all decoded alike', async () => {
+    const ascii = 'y'.repeat(300_000);
+    const buf = Buffer.concat([
+      Buffer.from(`${ascii}\ncafé \u20ac`),
+      Buffer.from([0xff, 0x0a]),
+      Buffer.from(`${ascii}\nend é\n`),
+    ]);
+    expect(await lines(buf)).toEqual([ascii, 'café €\ufffd', ascii, 'end é']);
+  });
+
   it('a line too long to hold is cut and its rest dropped, never read as a new line', async () => {
     const forged = 'Nov 21 13:15:30 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2';
     const out = await lines(`first\n${'A'.repeat(6 << 20)}${forged}\nlast\n`);

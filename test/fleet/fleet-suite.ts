@@ -348,6 +348,30 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
         expect(byHand.code).not.toBe(0);
         expect(byHand.out).toMatch(/allowlist/i);
       });
+
+      it('a bulk import of 2,000 bans reaches the kernel sets of agents 2 and 3, every element', async () => {
+        const targets = Array.from({ length: 2000 }, (_, i) => `198.18.${i >> 8}.${i & 255}`);
+        const file = join(hubDir, 'import.txt');
+        writeFileSync(file, `# bulk feed\n${targets.map((t) => `${t} 1h feed`).join('\n')}\n`);
+        const out = await cli(hubHost, ['import', file, '--data', hubDir]);
+        expect(out).toBe('imported 2000 bans (0 already in force, 0 bad lines)\n');
+        const inSet = async (h: Host) => {
+          const json = JSON.parse(
+            await h.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', 'blocklist_v4']),
+          ) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+          const elems = json.nftables.find((x) => x.set)?.set?.elem ?? [];
+          return new Set(
+            elems
+              .map((e) => /"(198\.18\.\d+\.\d+)"/.exec(JSON.stringify(e))?.[1])
+              .filter((a) => a !== undefined),
+          );
+        };
+        for (const h of agents.slice(1)) {
+          await until(async () => (await inSet(h)).size >= 2000, 20_000, `2000 bans on ${h.ns}`);
+          const got = await inSet(h);
+          expect(targets.filter((t) => !got.has(t))).toEqual([]);
+        }
+      });
     },
   );
 }

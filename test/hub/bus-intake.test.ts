@@ -4,7 +4,7 @@ import { topics } from '../../src/bus/transport.js';
 import type { Decision } from '../../src/core/decision.js';
 import { open, ReplayCache, seal } from '../../src/trust/envelope.js';
 import { generateKeyPair, type KeyPair } from '../../src/trust/keys.js';
-import { startTestHub, type TestHub } from './helpers.js';
+import { nodeBusClient, startTestHub, type TestHub } from './helpers.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;
@@ -23,15 +23,7 @@ describe('hub report intake over the real embedded broker', () => {
   beforeAll(async () => {
     t = await startTestHub({ policy: { rateBurst: 1000 } });
     node = await t.enrol('edge1');
-    client = new MqttClientTransport({
-      url: t.hub.busInfo.url,
-      clientId: `test-edge1-${process.pid}`,
-      username: 'edge1',
-      password: node.token,
-      clean: true,
-      connectTimeoutMs: 5000,
-    });
-    await client.connect();
+    client = await nodeBusClient(t, 'edge1', node.token);
     const replay = new ReplayCache();
     await client.subscribe(topics.decisions('default'), (_topic, payload) => {
       const r = open(payload, {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { type Hub, type HubOptions, startHub } from '../../src/hub/hub.js';
 import { generateKeyPair, type KeyPair, publicKeyToText } from '../../src/trust/keys.js';
 
@@ -83,4 +84,27 @@ export async function startTestHub(more: Partial<HubOptions> = {}): Promise<Test
     },
   };
   return t;
+}
+
+/** An MQTT client logged in to the hub's embedded broker as an enrolled node (connected). */
+export async function nodeBusClient(t: TestHub, name: string, token: string): Promise<MqttClientTransport> {
+  const client = new MqttClientTransport({
+    url: t.hub.busInfo.url,
+    clientId: `test-${name}-${process.pid}`,
+    username: name,
+    password: token,
+    clean: true,
+    connectTimeoutMs: 5000,
+  });
+  await client.connect();
+  return client;
+}
+
+/** Polls a synchronous condition every 20 ms; throws after `ms`. */
+export async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

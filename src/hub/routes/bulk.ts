@@ -1,0 +1,125 @@
+import type { FastifyInstance } from 'fastify';
+import { parseDuration } from '../../core/duration.js';
+import { RampartError } from '../../core/errors.js';
+import type { ApiContext } from '../api.js';
+import type { BulkOutcome } from '../core.js';
+import { errorSchema } from '../schemas.js';
+
+/** Most bans in one `POST /v1/decisions/bulk`. */
+export const MAX_BULK = 100_000;
+// 100,000 items of a few hundred bytes each; the API's 1 MiB default is for everything else.
+const BULK_BODY_LIMIT = 64 * 1024 * 1024;
+
+type Item = { target: string; duration?: number | null; reason?: string; set?: string };
+
+/**
+ * `POST /v1/decisions/bulk`: many operator bans in one request, one transaction and a few
+ * envelopes. Items are checked one by one here (not by the schema) so that a bad one is reported
+ * by its index while the good ones still apply.
+ */
+export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.post<{ Body: { decisions: unknown[] } }>(
+    '/v1/decisions/bulk',
+    {
+      bodyLimit: BULK_BODY_LIMIT,
+      config: { access: 'admin' },
+      schema: {
+        body: {
+          type: 'object',
+          required: ['decisions'],
+          additionalProperties: false,
+          properties: { decisions: { type: 'array', maxItems: MAX_BULK } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['head', 'added', 'duplicates', 'errors'],
+            properties: {
+              head: { type: 'integer' },
+              added: { type: 'integer' },
+              duplicates: { type: 'integer' },
+              firstSeq: { type: 'integer' },
+              lastSeq: { type: 'integer' },
+              errors: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    index: { type: 'integer' },
+                    error: { type: 'string' },
+                    code: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          '4xx': errorSchema,
+        },
+      },
+    },
+    async (req) => {
+      const errors: Array<{ index: number; error: string; code: string }> = [];
+      const items: Item[] = [];
+      const origin: number[] = [];
+      req.body.decisions.forEach((raw, index) => {
+        try {
+          items.push(checkItem(raw));
+          origin.push(index);
+        } catch (err) {
+          const code = err instanceof RampartError ? err.code : 'E_USAGE';
+          errors.push({ index, error: (err as Error).message, code });
+        }
+      });
+      const outcomes: BulkOutcome[] = items.length > 0 ? await ctx.core.banMany(items) : [];
+      let added = 0;
+      let duplicates = 0;
+      let firstSeq: number | undefined;
+      let lastSeq: number | undefined;
+      for (const o of outcomes) {
+        if (o.result === 'error') errors.push({ index: origin[o.index]!, error: o.error, code: o.code });
+        else if (o.result === 'duplicate') duplicates++;
+        else {
+          added++;
+          firstSeq ??= o.decision.seq;
+          lastSeq = o.decision.seq;
+        }
+      }
+      errors.sort((a, b) => a.index - b.index);
+      const head = await ctx.core.store.head();
+      return { head, added, duplicates, errors, ...(firstSeq === undefined ? {} : { firstSeq, lastSeq }) };
+    },
+  );
+}
+
+const SET_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** The single-ban schema, by hand: the same limits, but an error names the item's field only. */
+function checkItem(raw: unknown): Item {
+  const bad = (msg: string) => new RampartError('E_USAGE', msg);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('item must be an object');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!['target', 'duration', 'reason', 'set'].includes(k)) throw bad(`unknown field ${k.slice(0, 32)}`);
+  }
+  if (typeof o.target !== 'string' || o.target.length === 0 || o.target.length > 64)
+    throw bad('target must be a string of 1 to 64 characters');
+  const item: Item = { target: o.target };
+  if (o.duration !== undefined) {
+    if (
+      !(typeof o.duration === 'number' && Number.isInteger(o.duration)) &&
+      !(typeof o.duration === 'string' && o.duration.length <= 32)
+    )
+      throw bad('duration must be an integer or a string of at most 32 characters');
+    item.duration = parseDuration(o.duration, 'duration');
+  }
+  if (o.reason !== undefined) {
+    if (typeof o.reason !== 'string' || o.reason.length > 256)
+      throw bad('reason must be a string of at most 256 characters');
+    item.reason = o.reason;
+  }
+  if (o.set !== undefined) {
+    if (typeof o.set !== 'string' || !SET_RE.test(o.set)) throw bad('set must match [A-Za-z0-9_-]{1,32}');
+    item.set = o.set;
+  }
+  return item;
+}

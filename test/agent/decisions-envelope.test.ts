@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from '../../src/agent/agent.js';
+import { HubApi } from '../../src/agent/hub-api.js';
+import { AgentState } from '../../src/agent/state.js';
+import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
+import { topics } from '../../src/bus/transport.js';
+import { Allowlist } from '../../src/core/allowlist.js';
+import type { Decision } from '../../src/core/decision.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { seal } from '../../src/trust/envelope.js';
+import { loadKeyPair } from '../../src/trust/keys.js';
+import { startTestHub, type TestHub, until } from '../hub/helpers.js';
+import { RecordingFirewall } from './recording-firewall.js';
+
+describe('agent applying `decisions` envelopes from a real hub and broker', () => {
+  let t: TestHub;
+  let agent: Agent;
+  let dir: string;
+  const firewall = new RecordingFirewall();
+
+  beforeAll(async () => {
+    t = await startTestHub();
+    dir = mkdtempSync(join(tmpdir(), 'rampart-agent-bulk-'));
+    const node = await t.enrol('bulk-agent');
+    agent = new Agent({
+      name: 'bulk-agent',
+      fleet: 'default',
+      state: AgentState.open(dir),
+      firewall,
+      hub: new HubApi(t.hub.url, node.token),
+      hubKey: t.hub.publicKey,
+      privateKey: node.keys.privateKey,
+      transport: new MqttClientTransport({
+        url: t.hub.busInfo.url,
+        clientId: `bulk-agent-${process.pid}`,
+        username: 'bulk-agent',
+        password: node.token,
+        clean: true,
+        connectTimeoutMs: 5000,
+      }),
+      allowlist: new Allowlist(['198.18.0.7']),
+      log: silentLogger(),
+    });
+    await agent.start();
+    await until(() => agent.outbox.busIsUp);
+    // The start-up catch-up has answered (empty log) before the test counts catch-ups.
+    await agent.applier.catchUp();
+  });
+  afterAll(async () => {
+    await agent?.close();
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('applies a bulk import live, in seq order, with no catch-up and its own allowlist kept', async () => {
+    const catchUps = agent.applier.stats.catchUps;
+    const targets = Array.from({ length: 1500 }, (_, i) => `198.18.${i >> 8}.${i & 255}`);
+    const r = await t.call('POST', '/v1/decisions/bulk', {
+      decisions: targets.map((target) => ({ target, duration: '1h' })),
+    });
+    expect(r.json).toMatchObject({ added: 1500, errors: [] });
+    await until(() => agent.applier.stats.applied >= 1500 && firewall.pending() === 0);
+    await agent.committer.flush();
+    expect([...firewall.committed.values()].map((e) => e.target.text).sort()).toEqual(
+      targets.filter((a) => a !== '198.18.0.7').sort(),
+    );
+    expect(agent.applier.stats).toMatchObject({ gaps: 0, allowlisted: 1, catchUps });
+    expect(agent.drops.total()).toBe(0);
+  });
+
+  it('drops a tampered `decisions` envelope whole and counts it; a good one after it applies', async () => {
+    const hubKeys = loadKeyPair(join(t.dataDir, 'hub'), 'hub.key');
+    const head = (await t.call('GET', '/v1/health')).json.head as number;
+    const batch: Decision[] = [0, 1].map((i) => ({
+      id: `forged-${i}`,
+      seq: head + 1 + i,
+      action: 'ban',
+      target: `192.0.2.${50 + i}`,
+      family: 4,
+      duration: 60,
+      expiresAt: Date.now() + 60_000,
+      reason: 'test',
+      rule: 'manual',
+      origin: 'operator',
+      createdAt: Date.now(),
+      set: 'blocklist',
+    }));
+    const wire = JSON.parse(seal('decisions', batch, 'hub', hubKeys.privateKey).toString());
+    wire.body = wire.body.replace('192.0.2.51', '192.0.2.99');
+    const applied = agent.applier.stats.applied;
+    await t.hub.bus.publish(topics.decisions('default'), Buffer.from(JSON.stringify(wire)));
+    await until(() => agent.drops.get('bad-signature') === 1);
+    expect(agent.applier.stats.applied).toBe(applied);
+    expect([...firewall.committed.keys()].some((k) => k.includes('192.0.2.'))).toBe(false);
+
+    // Not a list: signed, but malformed.
+    await t.hub.bus.publish(
+      topics.decisions('default'),
+      seal('decisions', { seq: head + 1 }, 'hub', hubKeys.privateKey),
+    );
+    await until(() => agent.drops.get('malformed') === 1);
+
+    // The hub's own next envelope still goes through.
+    await t.call('POST', '/v1/decisions/bulk', {
+      decisions: [{ target: '192.0.2.60' }, { target: '192.0.2.61' }],
+    });
+    await until(() => agent.applier.stats.applied === applied + 2);
+    expect(agent.drops.total()).toBe(2);
+  });
+});
