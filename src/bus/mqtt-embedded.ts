@@ -115,7 +115,8 @@ export class EmbeddedMqttBroker implements Transport {
     if (this.closed) return;
     this.closed = true;
     await this.starting?.catch(() => undefined);
-    const { aedes, server } = this;
+    const aedes = this.aedes;
+    const server = this.server;
     if (aedes) await new Promise<void>((r) => aedes.close(() => r()));
     if (server?.listening) await new Promise<void>((r) => server.close(() => r()));
     if (aedes) this.emit('down');

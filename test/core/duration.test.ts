@@ -22,12 +22,18 @@ describe('durations', () => {
     expect(parseDuration(-1)).toBeNull();
   });
 
-  it.each(['', '10x', 'h', '0', '0s', '-5m', '10m junk', 'tomorrow'])(
-    'rejects %j naming the field',
-    (input) => {
-      expect(() => parseDuration(input, 'bantime')).toThrow(/^bantime: .*not a duration|bantime: .*positive/);
-    },
-  );
+  it.each([
+    '',
+    '10x',
+    'h',
+    '0',
+    '0s',
+    '-5m',
+    '10m junk',
+    'tomorrow',
+  ])('rejects %j naming the field', (input) => {
+    expect(() => parseDuration(input, 'bantime')).toThrow(/^bantime: .*not a duration|bantime: .*positive/);
+  });
 
   it('formats compactly', () => {
     expect(formatDuration(5400)).toBe('1h30m');
