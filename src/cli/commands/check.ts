@@ -17,7 +17,7 @@ interface CheckOptions {
 export function register(program: Command): void {
   program
     .command('check')
-    .description('replay logs through detection rules and show what would be banned (like fail2ban-regex)')
+    .description('Replay logs through detection rules and show what would be banned (like fail2ban-regex)')
     .argument('<log...>', 'log files to replay, in order; - reads standard input')
     .option('--rules <file>', 'a native rules YAML file (default: every built-in rule)')
     .option('--fail2ban-filter <file>', 'a fail2ban filter.d file')

@@ -31,7 +31,7 @@ const VERBS: Array<[Verb, string]> = [
 export function register(program: Command): void {
   const fw = program
     .command('firewall')
-    .description('drive the firewall layer directly: init, add, del, list, flush, sync')
+    .description('Drive the firewall layer directly: init, add, del, list, flush, sync')
     .addHelpText(
       'after',
       `
@@ -49,7 +49,7 @@ Examples:
       .command(verb)
       .description(description)
       .argument('[target...]', 'IPv4/IPv6 addresses or CIDR ranges')
-      .option('--backend <name>', 'auto, nftables, dry-run (and the other configured backends)')
+      .option('--backend <name>', 'auto (nftables when possible, else dry-run), nftables, ipset, xt_recent, command, fail2ban or dry-run')
       .option('--set <name>', 'logical set (default blocklist)')
       .option('--from-file <file>', 'read targets from a file, one "TARGET [DURATION]" per line (- = stdin)')
       .option('--json', 'machine-readable output')
