@@ -49,7 +49,10 @@ Examples:
       .command(verb)
       .description(description)
       .argument('[target...]', 'IPv4/IPv6 addresses or CIDR ranges')
-      .option('--backend <name>', 'auto (nftables when possible, else dry-run), nftables, ipset, xt_recent, command, fail2ban or dry-run')
+      .option(
+        '--backend <name>',
+        'auto (nftables when possible, else dry-run), nftables, ipset, xt_recent, command, fail2ban or dry-run',
+      )
       .option('--set <name>', 'logical set (default blocklist)')
       .option('--from-file <file>', 'read targets from a file, one "TARGET [DURATION]" per line (- = stdin)')
       .option('--json', 'machine-readable output')
