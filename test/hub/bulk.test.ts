@@ -125,6 +125,35 @@ describe('POST /v1/decisions/bulk', () => {
     }
   });
 
+  it('publishes reports decided together (the live path) as one `decisions` envelope', async () => {
+    await until(() => envelopes.length > 0);
+    const settled = envelopes.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(envelopes.length).toBe(settled);
+    envelopes.length = 0;
+    const head0 = (await t.call('GET', '/v1/health')).json.head as number;
+    const report = (i: number) => ({
+      target: `203.0.113.${i}`,
+      rule: 'sshd',
+      reason: '',
+      hits: 5,
+      duration: 600,
+      at: Date.now(),
+    });
+    // Reports arriving in one event-loop turn, as a flood seen by many nodes does.
+    const outcomes = await Promise.all(
+      [1, 2, 3, 4, 5].map((i) => t.hub.core.report('bulk-watch', report(i))),
+    );
+    expect(outcomes.map((o) => o.decision?.seq)).toEqual([1, 2, 3, 4, 5].map((i) => head0 + i));
+    await until(() => envelopes.length > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(envelopes).toHaveLength(1);
+    expect(envelopes[0]!.kind).toBe('decisions');
+    expect((envelopes[0]!.body as Decision[]).map((d) => d.target)).toEqual(
+      [1, 2, 3, 4, 5].map((i) => `203.0.113.${i}`),
+    );
+  });
+
   it('refuses a body that is not a list, or a list over the cap, as a whole', async () => {
     expect((await t.call('POST', '/v1/decisions/bulk', { decisions: { target: '192.0.2.9' } })).status).toBe(
       400,

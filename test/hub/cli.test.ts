@@ -59,9 +59,12 @@ describe.skipIf(req.skip)('hub CLI end to end (node dist/cli/main.js)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the hub writes its real URL to hub.json when started with --port 0', () => {
+  it('the hub writes its real URL to hub.json when started with --port 0', async () => {
     const info = JSON.parse(readFileSync(join(dir, 'hub', 'hub.json'), 'utf8'));
     expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:(?!0$)\d+$/);
+    // hub.json is written just before the startup line reaches our pipe: on a loaded box, wait for it.
+    const end = Date.now() + 5000;
+    while (!stderr.includes(info.url) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     expect(stderr).toContain(info.url);
   });
 

@@ -82,6 +82,19 @@ describe.skipIf(req.skip)('rampart import / export (node dist/cli/main.js agains
     );
   });
 
+  it('rampart ban with several targets bans them in one bulk request', async () => {
+    const r = await run(['ban', '198.51.100.20', '198.51.100.21', 'nonsense', '--for', '1h']);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('banned 2 (0 already in force, 1 refused)\n');
+    expect(r.err).toMatch(/nonsense/);
+    const active = (await t.call('GET', '/v1/decisions/active')).json.decisions as Decision[];
+    const seqs = active.filter((d) => d.target.startsWith('198.51.100.2')).map((d) => d.seq);
+    expect(seqs).toHaveLength(2);
+    expect(seqs[1]! - seqs[0]!).toBe(1);
+    await t.call('DELETE', '/v1/decisions/198.51.100.20');
+    await t.call('DELETE', '/v1/decisions/198.51.100.21');
+  });
+
   it('export prints what import reads: a round trip into a second hub gives the same bans', async () => {
     const exported = await run(['export']);
     expect(exported.code, exported.err).toBe(0);

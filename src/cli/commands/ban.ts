@@ -8,31 +8,48 @@ export function register(program: Command): void {
   hubOptions(
     program
       .command('ban')
-      .argument('<target>', 'address or CIDR range, IPv4 or IPv6')
+      .argument('<targets...>', 'addresses or CIDR ranges, IPv4 or IPv6 (several go in one bulk request)')
       .option('--for <duration>', 'ban length: 90s, 10m, 12h, 1d, 1w or permanent (default: the hub bantime)')
       .option('--reason <text>', 'why, shown in "rampart list"')
       .option('--set <name>', 'logical set the ban goes to (default blocklist)')
       .option('--json', 'print the decision as JSON'),
   )
-    .description('Ban an address or range on every server of the fleet')
+    .description('Ban addresses or ranges on every server of the fleet')
     .addHelpText(
       'after',
-      '\nExamples:\n  rampart ban 192.0.2.7 --for 12h --reason "web scanner"\n  rampart ban 2001:db8::/64 --for permanent',
+      '\nExamples:\n  rampart ban 192.0.2.7 --for 12h --reason "web scanner"\n  rampart ban 2001:db8::/64 --for permanent\n  rampart ban 192.0.2.7 192.0.2.8 198.51.100.0/24 --for 1d',
     )
     .action(
       action(
         async (
-          target: string,
+          targets: string[],
           o: HubFlags & { for?: string; reason?: string; set?: string; json?: boolean },
         ) => {
           // Checked here too so a typo is exit 2 before any network round trip.
           const seconds = o.for === undefined ? undefined : parseDuration(o.for, '--for');
-          const d = await HubClient.from(o).post<Decision>('/v1/decisions', {
-            target,
+          const fields = {
             ...(seconds !== undefined ? { duration: seconds === null ? 'permanent' : seconds } : {}),
             ...(o.reason !== undefined ? { reason: o.reason } : {}),
             ...(o.set !== undefined ? { set: o.set } : {}),
-          });
+          };
+          const client = HubClient.from(o);
+          if (targets.length > 1) {
+            const r = await client.post<{
+              added: number;
+              duplicates: number;
+              errors: Array<{ index: number; error: string }>;
+            }>('/v1/decisions/bulk', { decisions: targets.map((target) => ({ target, ...fields })) });
+            if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+            else {
+              for (const e of r.errors) process.stderr.write(`rampart: ${e.error}\n`);
+              process.stdout.write(
+                `banned ${r.added} (${r.duplicates} already in force, ${r.errors.length} refused)\n`,
+              );
+            }
+            if (r.errors.length > 0) process.exitCode = 2;
+            return;
+          }
+          const d = await client.post<Decision>('/v1/decisions', { target: targets[0], ...fields });
           process.stdout.write(
             o.json
               ? `${JSON.stringify(d)}\n`
