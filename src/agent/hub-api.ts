@@ -1,5 +1,6 @@
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
+import { type JsonAnswer, requestJson, Unreachable } from '../hub/http-json.js';
 
 /** `GET /v1/decisions?since=SEQ` answer: a page of the log, or a snapshot when SEQ is too old. */
 export interface DecisionPage {
@@ -58,34 +59,24 @@ export class HubApi {
   }
 
   private async call<T>(method: string, path: string, body?: Buffer): Promise<T> {
-    const headers: Record<string, string> = {};
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body) headers['content-type'] = 'application/json';
-    let res: Response;
+    let answer: JsonAnswer;
     try {
-      res = await fetch(new URL(path, this.url), {
-        method,
-        headers,
+      answer = await requestJson(this.url, method, path, {
+        token: this.token,
         body,
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new RampartError('E_HTTP', `hub ${this.url} unreachable (${method} ${path}): ${cause}`, {
-        cause: err,
+      if (!(err instanceof Unreachable)) throw err;
+      throw new RampartError('E_HTTP', `hub ${this.url} unreachable (${method} ${path}): ${err.reason}`, {
+        cause: err.original,
       });
     }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      json = undefined;
-    }
-    if (!res.ok) {
+    const { json, text, status } = answer;
+    if (!answer.ok) {
       const msg = (json as { error?: string } | undefined)?.error ?? text.slice(0, 200);
-      const code = res.status === 401 || res.status === 403 ? 'E_AUTH' : 'E_HTTP';
-      throw new HubHttpError(code, `hub ${method} ${path}: HTTP ${res.status}: ${msg}`, res.status);
+      const code = status === 401 || status === 403 ? 'E_AUTH' : 'E_HTTP';
+      throw new HubHttpError(code, `hub ${method} ${path}: HTTP ${status}: ${msg}`, status);
     }
     if (json === undefined) throw new RampartError('E_HTTP', `hub ${method} ${path}: answer is not JSON`);
     return json as T;

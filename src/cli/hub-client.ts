@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RampartError } from '../core/errors.js';
 import { defaultDataDir } from '../core/paths.js';
+import { type JsonAnswer, requestJson, Unreachable } from '../hub/http-json.js';
 
 /** Options every operator command takes to find the hub. */
 export interface HubFlags {
@@ -95,43 +96,31 @@ export class HubClient {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    let answer: JsonAnswer;
     try {
-      res = await fetch(new URL(path, this.url), {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
+      answer = await requestJson(this.url, method, path, {
+        token: this.token,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
       });
     } catch (err) {
-      const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
-        .cause;
-      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message;
+      if (!(err instanceof Unreachable)) throw err;
       throw new RampartError(
         'E_HTTP',
-        `cannot reach the hub at ${this.url} (${cause}); is "rampart hub" running?`,
+        `cannot reach the hub at ${this.url} (${err.reason}); is "rampart hub" running?`,
         {
-          cause: err,
+          cause: err.original,
         },
       );
     }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : {};
-    } catch {
-      json = undefined;
-    }
-    if (!res.ok) {
+    const { json, status } = answer;
+    if (!answer.ok) {
       const e = (json ?? {}) as { error?: string; code?: string };
-      const message = e.error ?? `HTTP ${res.status}`;
-      if (res.status === 401 || res.status === 403) {
+      const message = e.error ?? `HTTP ${status}`;
+      if (status === 401 || status === 403) {
         throw new RampartError('E_AUTH', `the hub refused the token: ${message}`);
       }
-      const code = e.code && INPUT_CODES.has(e.code) ? e.code : res.status === 400 ? 'E_USAGE' : 'E_HTTP';
+      const code = e.code && INPUT_CODES.has(e.code) ? e.code : status === 400 ? 'E_USAGE' : 'E_HTTP';
       throw new RampartError(code, message);
     }
     if (json === undefined)
