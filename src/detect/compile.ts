@@ -63,7 +63,11 @@ export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): Compiled
           `${where(list, i)}: pattern /${p}/ has no address placeholder (<HOST>, <ADDR>, <IP4>, <IP6>, {IP_NUMBER} or (?<ip>...))`,
         );
       }
-      const re = compileUserRegex(source, where(list, i), { linear: opts.linear, onWarning: opts.onWarning });
+      const re = compileUserRegex(source, where(list, i), {
+        linear: opts.linear,
+        onWarning: opts.onWarning,
+        shown: p,
+      });
       return { source, re, literal: requiredLiteral(source), hasAddress };
     });
   const fail = build('patterns', true);

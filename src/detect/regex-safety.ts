@@ -71,16 +71,24 @@ export function hasBackReference(source: string): boolean {
 export function compileUserRegex(
   source: string,
   where: string,
-  opts: { flags?: string; linear?: LinearMode; onWarning?: (message: string) => void } = {},
+  opts: {
+    flags?: string;
+    linear?: LinearMode;
+    onWarning?: (message: string) => void;
+    /** The pattern as the user wrote it (before placeholders were expanded), for messages. */
+    shown?: string;
+  } = {},
 ): RegExp {
   const flags = opts.flags ?? '';
+  const shown = opts.shown ?? source;
   let re: RegExp;
   try {
     re = new RegExp(source, flags);
   } catch (err) {
     throw new RampartError(
       'E_REGEX',
-      `${where}: invalid pattern /${clip(source)}/: ${(err as Error).message}`,
+      // V8 repeats the whole (expanded) regex in its message; keep only the reason.
+      `${where}: invalid pattern /${clip(shown)}/: ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`,
       {
         cause: err,
       },
@@ -90,7 +98,7 @@ export function compileUserRegex(
     if (opts.linear === 'require' || hasBackReference(source)) {
       throw new RampartError(
         'E_REGEX',
-        `${where}: pattern /${clip(source)}/ cannot run in linear time (back-references${opts.linear === 'require' ? ' or lookarounds' : ''} are not allowed)`,
+        `${where}: pattern /${clip(shown)}/ cannot run in linear time (back-references${opts.linear === 'require' ? ' or lookarounds' : ''} are not allowed)`,
       );
     }
     opts.onWarning?.(

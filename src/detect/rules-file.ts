@@ -20,7 +20,7 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 
 const pattern = z.string().superRefine((p, ctx) => {
   try {
-    compileUserRegex(expandPlaceholders(p).source, 'pattern');
+    compileUserRegex(expandPlaceholders(p).source, 'pattern', { shown: p });
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }

@@ -97,6 +97,9 @@ describe('compileRule - bad and dangerous patterns', () => {
     expect((err as Error).message).toContain('rule "test-rule"');
     expect((err as Error).message).toContain('patterns[1]');
     expect((err as Error).message).toContain('^broken (');
+    // The user's own text and V8's reason, not the expanded placeholder regex.
+    expect((err as Error).message).toContain('/^broken (<HOST>/: Unterminated group');
+    expect((err as Error).message).not.toContain('(?<ip>');
   });
 
   it('a pattern without an address placeholder is refused', () => {

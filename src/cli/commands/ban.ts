@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseTarget } from '../../core/address.js';
 import type { Decision } from '../../core/decision.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { action } from '../exit.js';
@@ -25,7 +26,10 @@ export function register(program: Command): void {
           targets: string[],
           o: HubFlags & { for?: string; reason?: string; set?: string; json?: boolean },
         ) => {
-          // Checked here too so a typo is exit 2 before any network round trip.
+          // A single typo is exit 2 before any network round trip. Several targets behave like
+          // `import`: the valid ones apply and the hub names each refused one. How broad a range
+          // may be is the hub's policy (its minimum prefix is configurable), so that stays there.
+          if (targets.length === 1) parseTarget(targets[0]!);
           const seconds = o.for === undefined ? undefined : parseDuration(o.for, '--for');
           const fields = {
             ...(seconds !== undefined ? { duration: seconds === null ? 'permanent' : seconds } : {}),
