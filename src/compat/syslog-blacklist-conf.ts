@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readConfigText } from '../core/config-file.js';
 import { type DurationSeconds, parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { RULE_DEFAULTS, type RuleSpec } from '../detect/rule.js';
@@ -17,17 +17,7 @@ const ADDRESS = /\{IP_NUMBER\}|\(\?<ip>/;
 
 /** Reads `/etc/syslog-blacklist.conf`; see `parseSyslogBlacklistConf`. */
 export function loadSyslogBlacklistConf(file: string, opts: SyslogBlacklistOptions = {}): RuleSpec[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      { file },
-      { cause: err },
-    );
-  }
-  return parseSyslogBlacklistConf(text, file, opts);
+  return parseSyslogBlacklistConf(readConfigText(file), file, opts);
 }
 
 /**

@@ -9,9 +9,13 @@ import { ConfigError } from './errors.js';
  * so an operator can go straight to the mistake.
  */
 export function loadYamlFile<S extends z.ZodType>(file: string, schema: S): z.output<S> {
-  let text: string;
+  return parseYamlText(readConfigText(file), schema, file);
+}
+
+/** Reads a file an operator gave us (`-` = standard input); failure is one ConfigError naming it. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(
       `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
@@ -19,7 +23,6 @@ export function loadYamlFile<S extends z.ZodType>(file: string, schema: S): z.ou
       { cause: err },
     );
   }
-  return parseYamlText(text, schema, file);
 }
 
 export function parseYamlText<S extends z.ZodType>(text: string, schema: S, file = '<config>'): z.output<S> {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { assertBannable, clip, parseTarget, type Target } from '../core/address.js';
+import { readConfigText } from '../core/config-file.js';
 import { type DurationSeconds, parseDuration } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 
@@ -15,18 +15,7 @@ export interface TargetLine {
  * whole file with `FILE:LINE:` and the offending text, before anything is applied.
  */
 export function readTargetFile(file: string, opts: { bannable?: boolean } = {}): TargetLine[] {
-  let text: string;
-  try {
-    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new RampartError(
-      'E_USAGE',
-      `${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const text = readConfigText(file);
   const out: TargetLine[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {

@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { RampartError } from '../../src/core/errors.js';
 import { canonicalAddress, compileRule } from '../../src/detect/compile.js';
-import type { RuleSpec } from '../../src/detect/rule.js';
 import { builtinRules } from '../../src/detect/rules-file.js';
+import { testRule } from './rule-spec.js';
 
-function rule(patterns: string[], extra: Partial<RuleSpec> = {}): RuleSpec {
-  return {
-    name: 'test-rule',
-    sources: [],
-    patterns,
-    ignore: [],
-    good: [],
-    maxretry: 3,
-    findtime: 600,
-    bantime: 600,
-    ignoreNets: [],
-    set: 'blocklist',
-    ...extra,
-  };
-}
+const rule = testRule;
 
 describe('compileRule - placeholders', () => {
   it('<HOST>, <ADDR>, <IP4>, <IP6>, {IP_NUMBER} and named groups capture the address', () => {

@@ -2,22 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { compileRule } from '../../src/detect/compile.js';
 import { expandPlaceholders } from '../../src/detect/placeholders.js';
 import { isLinear } from '../../src/detect/regex-safety.js';
-import type { RuleSpec } from '../../src/detect/rule.js';
+import { testRule } from './rule-spec.js';
 
-function rule(patterns: string[]): RuleSpec {
-  return {
-    name: 'placeholders',
-    sources: [],
-    patterns,
-    ignore: [],
-    good: [],
-    maxretry: 3,
-    findtime: 600,
-    bantime: 600,
-    ignoreNets: [],
-    set: 'blocklist',
-  };
-}
+const rule = (patterns: string[]) => testRule(patterns, { name: 'placeholders' });
 
 describe('placeholders - precise expansion', () => {
   it('an address followed by a port keeps the port out of the capture', () => {
