@@ -171,13 +171,6 @@ async function loadReconcile(): Promise<AgentOptions['reconcile']> {
   return (fw, desired) => sync(fw, desired);
 }
 
-/** Whether nftables can be used here: root, and `nft` on the PATH (or in /usr/sbin). */
-export function canUseNft(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin'];
-  return dirs.some((d) => d && existsSync(join(d, 'nft')));
-}
-
 export function readVersion(): string {
   try {
     return (

@@ -119,7 +119,6 @@ export function formatIPv6(v: bigint): string {
   return `${head}::${tail}`;
 }
 
-const V4_MAPPED_PREFIX = 0xffffn << 32n;
 const ALL_ONES_128 = (1n << 128n) - 1n;
 
 function hostMask(family: 4 | 6, prefix: number): bigint {
@@ -248,5 +247,3 @@ export function clip(s: string, max = 80): string {
   const printable = s.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > max ? `${printable.slice(0, max)}…` : printable;
 }
-
-export const V4_MAPPED = V4_MAPPED_PREFIX;

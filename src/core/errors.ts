@@ -48,7 +48,3 @@ export const ERROR_CODES = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-
-export function isRampartError(err: unknown): err is RampartError {
-  return err instanceof RampartError;
-}

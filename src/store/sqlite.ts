@@ -335,7 +335,3 @@ function migrate(db: Database.Database): void {
   }
 }
 
-/** Opens (creating if needed) the SQLite store at `file`. */
-export function openSqliteStore(file: string): SqliteStore {
-  return new SqliteStore(file);
-}

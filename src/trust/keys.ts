@@ -22,16 +22,6 @@ export function generateKeyPair(): KeyPair {
 }
 
 /**
- * Writes `pair` (a new one when omitted) as a PKCS#8 PEM private key to `dir/name` with mode
- * 0600, creating `dir` with mode 0700. The write is atomic (temp file + rename), so a crash never
- * leaves a half-written key. Returns the pair written.
- */
-export function saveKeyPair(dir: string, name: string, pair: KeyPair = generateKeyPair()): KeyPair {
-  writeSecretFile(join(dir, name), pemOf(pair), { what: 'key' });
-  return pair;
-}
-
-/**
  * Loads the Ed25519 private key in `dir/name`. Refuses (E_AUTH) a key file that the group or others
  * can read, like ssh does: a leaked node key lets anyone report bans in that node's name.
  */
