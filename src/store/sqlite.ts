@@ -334,4 +334,3 @@ function migrate(db: Database.Database): void {
     }).immediate();
   }
 }
-
