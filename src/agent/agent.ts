@@ -36,6 +36,8 @@ export interface AgentOptions {
   sources?: Source[];
   detector?: Detector;
   allowlist: Allowlist;
+  /** The hub and broker addresses (agent/protected.ts): never banned here. */
+  protected?: Allowlist;
   log: Logger;
   /** Repairs kernel drift (firewall/reconcile.ts sync); default re-adds every desired ban. */
   reconcile?: (fw: Firewall, desired: FirewallEntry[]) => Promise<unknown>;
@@ -71,6 +73,7 @@ export class Agent {
       firewall: o.firewall,
       committer: this.committer,
       allowlist: o.allowlist,
+      protected: o.protected,
       log: o.log,
       fetchSince: (since) => o.hub.decisions(since),
       onApplied: o.onApplied,

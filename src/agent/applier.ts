@@ -3,6 +3,7 @@ import type { Allowlist } from '../core/allowlist.js';
 import { type Decision, remainingSeconds } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import type { Logger } from '../core/logger.js';
+import { isSetName } from '../core/set-name.js';
 import type { Firewall } from '../firewall/types.js';
 import type { Committer } from './committer.js';
 import type { DecisionPage } from './hub-api.js';
@@ -14,6 +15,11 @@ export interface ApplierOptions {
   committer: Committer;
   /** The agent's own allowlist: never banned here, whoever signed the ban. */
   allowlist: Allowlist;
+  /**
+   * The hub(s) and broker this agent talks to: a ban covering one would cut it off from the
+   * fleet (and from the unban), so it is never enforced here, whoever signed it.
+   */
+  protected?: Allowlist;
   log: Logger;
   /** Fetches the hub's log after `since` (HubApi.decisions). */
   fetchSince: (since: number) => Promise<DecisionPage>;
@@ -34,6 +40,10 @@ export interface ApplierStats {
   allowlisted: number;
   expired: number;
   invalid: number;
+  /** Decisions whose set name no backend accepts (core/set-name.ts): dropped, never retried. */
+  badSet: number;
+  /** Bans that would cover the hub or the broker: never enforced. */
+  protected: number;
 }
 
 /**
@@ -52,6 +62,8 @@ export class DecisionApplier {
     allowlisted: 0,
     expired: 0,
     invalid: 0,
+    badSet: 0,
+    protected: 0,
   };
   private readonly buffer = new Map<number, Decision>();
   private catching: Promise<void> | null = null;
@@ -69,6 +81,9 @@ export class DecisionApplier {
     let n = 0;
     for (const ban of this.o.state.active(this.now())) {
       if (this.stage(ban.target, ban.set, ban.expiresAt)) n++;
+      // A poisoned entry stored by an older version: forget it rather than re-stage it forever.
+      else if (!isSetName(ban.set))
+        this.o.state.applyHub(this.o.state.lastSeq(), { unban: { target: ban.target, set: ban.set } });
     }
     await this.o.committer.schedule();
     return n;
@@ -148,7 +163,9 @@ export class DecisionApplier {
 
   /** What the kernel should hold right now (for reconcile). */
   desired(): ActiveBan[] {
-    return this.o.state.active(this.now()).filter((b) => !this.allowlisted(b.target));
+    return this.o.state
+      .active(this.now())
+      .filter((b) => isSetName(b.set) && !this.allowlisted(b.target, this.o.protected));
   }
 
   stop(): void {
@@ -235,6 +252,12 @@ export class DecisionApplier {
       return;
     }
     const set = d.set || 'blocklist';
+    if (!isSetName(set)) {
+      // The kernel would refuse the whole batch, and every later decision would wait behind it.
+      this.refuseSet(d.seq, set, target.text);
+      state.applyHub(d.seq, null);
+      return;
+    }
     if (d.action === 'unban') {
       if (state.get(target.text, set)) this.o.firewall.delete(target, set);
       state.applyHub(d.seq, { unban: { target: target.text, set } });
@@ -256,6 +279,19 @@ export class DecisionApplier {
   private stage(text: string, set: string, expiresAt: number | null, parsed?: Target): boolean {
     const target = parsed ?? tryParseTarget(text);
     if (!target) return false;
+    if (!isSetName(set)) {
+      this.refuseSet(undefined, set, target.text);
+      return false;
+    }
+    const hub = this.o.protected?.match(target);
+    if (hub !== undefined) {
+      this.stats.protected++;
+      this.o.log.error(
+        { target: target.text, covers: hub },
+        "ban refused: it covers this agent's hub or broker and would cut it off from the fleet",
+      );
+      return false;
+    }
     const hit = this.o.allowlist.match(target);
     if (hit !== undefined) {
       this.stats.allowlisted++;
@@ -271,9 +307,17 @@ export class DecisionApplier {
     return true;
   }
 
-  private allowlisted(text: string): boolean {
+  private refuseSet(seq: number | undefined, set: string, target: string): void {
+    this.stats.badSet++;
+    this.o.log.error(
+      { seq, set: set.slice(0, 64), target },
+      'decision dropped: its set name is not one a firewall backend accepts',
+    );
+  }
+
+  private allowlisted(text: string, also?: Allowlist): boolean {
     const t = tryParseTarget(text);
-    return !t || this.o.allowlist.has(t);
+    return !t || this.o.allowlist.has(t) || also?.has(t) === true;
   }
 
   private retryLater(): void {

@@ -12,6 +12,7 @@ import { Agent, type AgentOptions } from './agent.js';
 import { buildDetector } from './detector.js';
 import { AGENT_FILES, agentDir, readNodeToken } from './files.js';
 import { HubApi } from './hub-api.js';
+import { protectedAddresses } from './protected.js';
 import { AgentState } from './state.js';
 
 export interface BuildAgentOptions {
@@ -121,6 +122,7 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     sources,
     detector,
     allowlist,
+    protected: await protectedAddresses([hubUrl, bus?.url], o.log),
     log: o.log,
     reconcile: await loadReconcile(),
     reconcileMs: a.reconcileInterval * 1000,

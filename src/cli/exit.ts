@@ -9,7 +9,16 @@ export const EXIT = {
   USAGE: 2,
 } as const;
 
-const USAGE_CODES = new Set(['E_CONFIG', 'E_USAGE', 'E_ADDRESS', 'E_DURATION', 'E_REGEX', 'E_UNBANNABLE']);
+const USAGE_CODES = new Set([
+  'E_CONFIG',
+  'E_USAGE',
+  'E_ADDRESS',
+  'E_DURATION',
+  'E_REGEX',
+  'E_UNBANNABLE',
+  'E_SET_NAME',
+  'E_PROTECTED',
+]);
 
 /**
  * Wraps a command action so that an expected error becomes one line on stderr and a stable exit

@@ -36,6 +36,9 @@ export const ERROR_CODES = {
   E_CONFIG: 'a configuration, rule or filter file is invalid',
   E_ADDRESS: 'text is not a valid IPv4/IPv6 address or CIDR range',
   E_UNBANNABLE: 'the target must never be banned (loopback, unspecified, too broad, allowlisted)',
+  E_SET_NAME: 'a set name breaks the rule every firewall backend accepts (core/set-name.ts)',
+  E_PROTECTED:
+    'the ban would cover the hub, its broker, this machine or an enrolled node (use force to override where allowed)',
   E_DURATION: 'a duration is not of the form 90s, 10m, 12h, 1d, 1w or permanent',
   E_USAGE: 'command-line arguments are wrong',
   E_REGEX: 'a user-supplied pattern is invalid or unsafe',

@@ -1,5 +1,6 @@
 import { parseIPv4, tryParseTarget } from '../core/address.js';
 import { RampartError } from '../core/errors.js';
+import { assertSetName } from '../core/set-name.js';
 import { type Combined, combinePatterns } from './combine.js';
 import { requiredLiteral } from './literal.js';
 import { expandPlaceholders, isAddressGroup, isInternalGroup } from './placeholders.js';
@@ -54,6 +55,8 @@ interface Pattern {
 export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): CompiledRule {
   const where = (list: string, i: number) =>
     `rule "${spec.name}"${spec.origin ? ` (${spec.origin})` : ''} ${list}[${i}]`;
+  // Every rule source (native YAML, fail2ban, banban, syslog-blacklist) ends here: one check.
+  assertSetName(spec.set, `rule "${spec.name}"${spec.origin ? ` (${spec.origin})` : ''} set`);
   const build = (list: 'patterns' | 'ignore' | 'good', needAddress: boolean): Pattern[] =>
     spec[list].map((p, i) => {
       const { source, hasAddress } = expandPlaceholders(p);

@@ -5,6 +5,7 @@ import { tryParseTarget } from '../core/address.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, RampartError } from '../core/errors.js';
+import { isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import { expandPlaceholders } from './placeholders.js';
 import { compileUserRegex } from './regex-safety.js';
 import { RULE_DEFAULTS, type RuleSpec } from './rule.js';
@@ -52,7 +53,10 @@ const ruleSchema = z
     escalation: z.strictObject({ multiplier: z.number().min(1), max: duration }).optional(),
     widen6: z.number().int().min(32).max(128).optional(),
     ignoreNets: z.array(cidr).default([]),
-    set: z.string().min(1).default(RULE_DEFAULTS.set),
+    set: z
+      .string()
+      .refine(isSetName, { message: `must be ${SET_NAME_RULE}` })
+      .default(RULE_DEFAULTS.set),
     resetConnections: z.boolean().optional(),
     reason: z.string().optional(),
   })

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import { CommandFirewall, commandConfigSchema } from './command.js';
 import { ConntrackFlusher, conntrackConfigSchema, withConntrack } from './conntrack.js';
 import { DryRunFirewall } from './dry-run.js';
@@ -30,7 +31,9 @@ export const nftablesConfigSchema = z.strictObject({
   priority: z.number().int().min(-1000).max(1000).optional(),
   verdict: z.enum(['drop', 'reject']).optional(),
   setOnly: z.boolean().optional(),
-  sets: z.record(z.string(), kernelSetNames).optional(),
+  sets: z
+    .record(z.string().refine(isSetName, { message: `set names must be: ${SET_NAME_RULE}` }), kernelSetNames)
+    .optional(),
 });
 
 /** Backend names `createFirewall` knows; `auto` = nftables when possible, else dry-run. */

@@ -48,7 +48,9 @@ const STATUS_BY_CODE: Record<string, number> = {
   E_ADDRESS: 400,
   E_DURATION: 400,
   E_CONFIG: 400,
+  E_SET_NAME: 400,
   E_UNBANNABLE: 422,
+  E_PROTECTED: 422,
   E_AUTH: 403,
 };
 
@@ -87,6 +89,8 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
       });
     }
     req.caller = caller;
+    // Where each node calls from: bans covering it need the operator's force (hub/protected.ts).
+    if (caller.role === 'node') ctx.core.protectedAddrs.noteNode(caller.name, req.ip);
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { parseTarget } from '../core/address.js';
+import { parseTarget, tryParseTarget } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import { DEFAULT_SET, type Decision } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { assertSetName } from '../core/set-name.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
 import {
   type DropReason,
@@ -17,6 +18,7 @@ import {
 import { publicKeyFromText } from '../trust/keys.js';
 import type { HubMetrics } from './metrics.js';
 import { outlasts, type Policy, type RefusalReason } from './policy.js';
+import { ProtectedAddresses } from './protected.js';
 
 export interface HubCoreOptions {
   store: Store;
@@ -58,7 +60,14 @@ interface PendingReport {
   reject: (err: unknown) => void;
 }
 
-type ManualBan = { target: string; duration?: DurationSeconds; reason?: string; set?: string };
+type ManualBan = {
+  target: string;
+  duration?: DurationSeconds;
+  reason?: string;
+  set?: string;
+  /** Ban a node's or this machine's address anyway (never the hub's or its broker's). */
+  force?: boolean;
+};
 
 // Stands for a decision until the log assigns seqs (bulk outcomes are built before the append).
 const PLACEHOLDER = {} as Decision;
@@ -86,6 +95,8 @@ export class HubCore {
   readonly policy: Policy;
   readonly metrics: HubMetrics;
   readonly fleet: string;
+  /** Addresses no ban may cover (hub/protected.ts). */
+  readonly protectedAddrs = new ProtectedAddresses();
   private readonly o: HubCoreOptions;
   private allow = new Allowlist();
   private readonly nodeKeys = new Map<string, KeyObject>();
@@ -205,7 +216,7 @@ export class HubCore {
     for (const item of batch) {
       try {
         if (item.manual) {
-          const input = this.policy.manual(item.manual, this.allow, now);
+          const input = this.manualInput(item.manual, now);
           const index = inputs.push(input) - 1;
           inBatch.set(`${input.target}|${input.set}`, { index, view: { ...input, id: '', seq: 0 } });
           offences.push({ target: input.target, at: now });
@@ -225,6 +236,15 @@ export class HubCore {
         const count = canonical
           ? (history.get(canonical) ?? (await this.store.banHistory(canonical)).count)
           : 0;
+        const parsed = canonical ? tryParseTarget(canonical) : null;
+        const guarded = parsed ? this.protectedAddrs.why(parsed) : undefined;
+        if (guarded) {
+          // A node (perhaps compromised) asking to ban the hub or another node: never.
+          this.metrics.reports.inc({ result: 'protected' });
+          this.o.log.warn({ node: item.node, target: canonical, detail: guarded }, 'report refused');
+          item.resolve({ result: 'refused', reason: guarded, refusal: 'protected' });
+          continue;
+        }
         const verdict = this.policy.evaluate(item.node, item.body, {
           now,
           allowlist: this.allow,
@@ -280,7 +300,7 @@ export class HubCore {
   /** An operator's ban (API/CLI). Throws E_UNBANNABLE/E_ADDRESS for refused targets. */
   async ban(req: ManualBan): Promise<Decision> {
     // Validated now so a bad target is an immediate error; batched with concurrent reports after.
-    this.policy.manual(req, this.allow, this.now());
+    this.manualInput(req, this.now());
     const out = await this.enqueue({ node: 'operator', body: undefined, manual: req });
     return out.decision!;
   }
@@ -303,7 +323,7 @@ export class HubCore {
       for (let index = 0; index < items.length; index++) {
         let input: DecisionInput;
         try {
-          input = this.policy.manual(items[index]!, this.allow, now);
+          input = this.manualInput(items[index]!, now);
         } catch (err) {
           const code = err instanceof RampartError ? err.code : 'E_USAGE';
           outcomes.push({ index, result: 'error', error: (err as Error).message, code });
@@ -338,6 +358,13 @@ export class HubCore {
     });
   }
 
+  /** Policy's checks for an operator's ban, then the protected addresses. */
+  private manualInput(req: ManualBan, now: number): DecisionInput {
+    const input = this.policy.manual(req, this.allow, now);
+    this.protectedAddrs.assertAllowed(parseTarget(input.target), req.force === true);
+    return input;
+  }
+
   /** Unbans a target in force; undefined when it was not banned. */
   unban(
     target: string,
@@ -345,7 +372,7 @@ export class HubCore {
   ): Promise<Decision | undefined> {
     return this.serial(async () => {
       const t = parseTarget(target);
-      const set = opts.set ?? DEFAULT_SET;
+      const set = assertSetName(opts.set ?? DEFAULT_SET);
       const now = this.now();
       if (!(await this.store.activeFor(t.text, set, now))) return undefined;
       const [d] = await this.appendAndPublish([
@@ -412,6 +439,7 @@ export class HubCore {
     const ok = await this.store.removeNode(name, this.now());
     this.nodeKeys.delete(name);
     this.policy.forgetNode(name);
+    this.protectedAddrs.forgetNode(name);
     return ok;
   }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RampartError } from '../core/errors.js';
 import { type KeyPair, loadOrCreateKeyPair } from '../trust/keys.js';
@@ -48,6 +48,8 @@ export function prepareHubDir(dataDir: string): { dir: string; keys: KeyPair; ad
 
 function loadOrCreateAdminToken(dir: string): string {
   const file = join(dir, HUB_FILES.adminToken);
+  // Read first: a restart must not need a byte of free disk (a temp file on a full disk is ENOSPC).
+  if (existsSync(file)) return readAdminToken(file);
   writeSecretFile(file, `${ADMIN_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}\n`, {
     exclusive: true,
     what: 'admin token',
@@ -67,6 +69,11 @@ export function readAdminToken(file: string): string {
 export function writeHubInfo(dir: string, info: HubInfo): void {
   const file = join(dir, HUB_FILES.info);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }

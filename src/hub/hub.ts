@@ -97,8 +97,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
   };
   try {
-    const fleet = opts.fleet ?? (await store.getMeta('fleet')) ?? 'default';
-    await store.setMeta('fleet', fleet);
+    const stored = await store.getMeta('fleet');
+    const fleet = opts.fleet ?? stored ?? 'default';
+    // Written only when it changes: a restart on a full disk must not need to write.
+    if (stored !== fleet) await store.setMeta('fleet', fleet);
     const listen = opts.listen ?? DEFAULT_LISTEN;
     const busConfig: BusConfig = opts.bus ?? { type: 'embedded' };
     const transport =
@@ -128,7 +130,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     });
     await core.init(opts.allowlist);
     const retentionMs = opts.retentionMs ?? 7 * DAY;
-    await core.sweep(retentionMs);
+    // Pruning frees space later; failing to prune now (a full disk) must not stop the restart.
+    await core
+      .sweep(retentionMs)
+      .catch((err: unknown) => log.error({ err: (err as Error).message }, 'start-up sweep failed'));
 
     await transport.connect();
     cleanup.push(() => transport.close());
@@ -187,13 +192,27 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const addr = app.server.address();
     if (addr && typeof addr === 'object') boundPort = addr.port;
 
+    core.protectedAddrs.setHub([
+      isWildcard(listen) ? undefined : listen,
+      publicUrl(),
+      busInfo().url,
+      busConfig.url,
+    ]);
     const info: HubInfo = {
       url: localUrl(),
       fleet,
       bus: { type: busInfo().type, url: busInfo().url },
       pid: process.pid,
     };
-    writeHubInfo(dir, info);
+    try {
+      writeHubInfo(dir, info);
+    } catch (err) {
+      // The hub serves without it; only the no-flag CLI on this machine needs it.
+      log.error(
+        { err: (err as Error).message, dir },
+        'cannot write hub.json (disk full?): operator commands here need --hub and --token',
+      );
+    }
 
     const timer = setInterval(() => {
       core

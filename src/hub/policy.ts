@@ -3,6 +3,7 @@ import type { Allowlist } from '../core/allowlist.js';
 import { DEFAULT_SET, type Decision } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
+import { assertSetName, isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import type { DecisionInput } from '../store/types.js';
 import { NodeRateLimiter } from './rate-limit.js';
 
@@ -44,7 +45,7 @@ export const DEFAULT_POLICY: PolicyConfig = {
   minPrefix6: 32,
 };
 
-export type RefusalReason = 'invalid' | 'unbannable' | 'allowlisted' | 'rate-limited';
+export type RefusalReason = 'invalid' | 'unbannable' | 'allowlisted' | 'rate-limited' | 'protected';
 
 export type Verdict =
   | { kind: 'ban'; input: DecisionInput; target: Target; extends: boolean }
@@ -61,7 +62,6 @@ export interface PolicyContext {
   previousBans: (target: string) => number;
 }
 
-const SET_RE = /^[A-Za-z0-9_-]{1,32}$/;
 const MAX_TEXT = 256;
 
 /**
@@ -90,8 +90,7 @@ export class Policy {
       return { error: `report.target: ${(err as Error).message}` };
     }
     const set = b.set === undefined || b.set === null ? DEFAULT_SET : b.set;
-    if (typeof set !== 'string' || !SET_RE.test(set))
-      return { error: 'report.set must match [A-Za-z0-9_-]{1,32}' };
+    if (!isSetName(set)) return { error: `report.set must be a valid set name (${SET_NAME_RULE})` };
     const duration = b.duration ?? null;
     if (duration !== null && (typeof duration !== 'number' || !Number.isFinite(duration) || duration <= 0)) {
       return { error: 'report.duration must be a positive number of seconds or null' };
@@ -158,8 +157,7 @@ export class Policy {
     now: number,
   ): DecisionInput {
     const target = parseTarget(req.target);
-    const set = req.set ?? DEFAULT_SET;
-    if (!SET_RE.test(set)) throw new RampartError('E_USAGE', 'set must match [A-Za-z0-9_-]{1,32}');
+    const set = assertSetName(req.set ?? DEFAULT_SET);
     const refusal = this.bannable(target, allowlist);
     if (refusal) throw new RampartError('E_UNBANNABLE', refusal.message);
     const duration = req.duration === undefined ? this.config.bantime : req.duration;

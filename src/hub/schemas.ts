@@ -52,7 +52,8 @@ export const errorSchema = {
 
 /** Targets are parsed by core/address; the schema only bounds the size of hostile input. */
 export const targetString = { type: 'string', minLength: 1, maxLength: 64 } as const;
-export const setName = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,32}$' } as const;
+/** Checked by core/set-name.ts in the core, so a bad name is E_SET_NAME on every path. */
+export const setName = { type: 'string', maxLength: 64 } as const;
 export const nodeName = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 
 export const nodeSchema = {

@@ -15,14 +15,19 @@ export function register(program: Command): void {
     .description('The fleet allowlist: addresses and ranges that are never banned');
 
   hubOptions(
-    allow.command('add').argument('<cidr>', 'address or CIDR range').option('--comment <text>', 'why'),
+    allow
+      .command('add')
+      .argument('<cidr>', 'address or CIDR range')
+      .option('--comment <text>', 'why')
+      .option('--force', 'allow 0.0.0.0/0 or ::/0 (which lifts every ban in the fleet)'),
   )
     .description('Never ban this range; bans in force inside it are lifted')
     .action(
-      action(async (cidr: string, o: HubFlags & { comment?: string }) => {
+      action(async (cidr: string, o: HubFlags & { comment?: string; force?: boolean }) => {
         const r = await HubClient.from(o).post<{ cidr: string; unbanned: Decision[] }>('/v1/allowlist', {
           cidr,
           ...(o.comment !== undefined ? { comment: o.comment } : {}),
+          ...(o.force ? { force: true } : {}),
         });
         const lifted = r.unbanned.length ? `; lifted ${r.unbanned.map((d) => d.target).join(', ')}` : '';
         process.stdout.write(`allowlisted ${r.cidr}${lifted}\n`);

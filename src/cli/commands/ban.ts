@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseTarget } from '../../core/address.js';
 import type { Decision } from '../../core/decision.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
+import { assertSetName } from '../../core/set-name.js';
 import { action } from '../exit.js';
 import { HubClient, type HubFlags, hubOptions } from '../hub-client.js';
 
@@ -13,6 +14,7 @@ export function register(program: Command): void {
       .option('--for <duration>', 'ban length: 90s, 10m, 12h, 1d, 1w or permanent (default: the hub bantime)')
       .option('--reason <text>', 'why, shown in "rampart list"')
       .option('--set <name>', 'logical set the ban goes to (default blocklist)')
+      .option('--force', "ban an enrolled node's or the hub machine's own address anyway (never the hub's)")
       .option('--json', 'print the decision as JSON'),
   )
     .description('Ban addresses or ranges on every server of the fleet')
@@ -24,17 +26,19 @@ export function register(program: Command): void {
       action(
         async (
           targets: string[],
-          o: HubFlags & { for?: string; reason?: string; set?: string; json?: boolean },
+          o: HubFlags & { for?: string; reason?: string; set?: string; force?: boolean; json?: boolean },
         ) => {
           // A single typo is exit 2 before any network round trip. Several targets behave like
           // `import`: the valid ones apply and the hub names each refused one. How broad a range
           // may be is the hub's policy (its minimum prefix is configurable), so that stays there.
           if (targets.length === 1) parseTarget(targets[0]!);
+          if (o.set !== undefined) assertSetName(o.set, '--set');
           const seconds = o.for === undefined ? undefined : parseDuration(o.for, '--for');
           const fields = {
             ...(seconds !== undefined ? { duration: seconds === null ? 'permanent' : seconds } : {}),
             ...(o.reason !== undefined ? { reason: o.reason } : {}),
             ...(o.set !== undefined ? { set: o.set } : {}),
+            ...(o.force ? { force: true } : {}),
           };
           const client = HubClient.from(o);
           if (targets.length > 1) {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { clip, tryParseTarget } from '../../core/address.js';
 import { type DurationSeconds, parseDuration } from '../../core/duration.js';
 import { RampartError } from '../../core/errors.js';
+import { assertSetName } from '../../core/set-name.js';
 import { action, usageError } from '../exit.js';
 import { HubClient, type HubFlags, hubOptions } from '../hub-client.js';
 
@@ -106,6 +107,7 @@ export function register(program: Command): void {
         ) => {
           if (o.format !== 'lines' && o.format !== 'blocklist')
             throw usageError(`--format: "${clip(o.format, 32)}" is not lines or blocklist`);
+          if (o.set !== undefined) assertSetName(o.set, '--set');
           const fallback = o.for === undefined ? undefined : parseDuration(o.for, '--for');
           let text: string;
           try {

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { parseTarget } from '../../core/address.js';
+import { RampartError } from '../../core/errors.js';
 import type { ApiContext } from '../api.js';
 import { allowEntrySchema, decisionSchema, targetString } from '../schemas.js';
 
@@ -16,7 +18,7 @@ export function allowlistRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async () => ({ entries: await ctx.core.store.allowList() }),
   );
 
-  app.post<{ Body: { cidr: string; comment?: string } }>(
+  app.post<{ Body: { cidr: string; comment?: string; force?: boolean } }>(
     '/v1/allowlist',
     {
       config: { access: 'admin' },
@@ -25,7 +27,11 @@ export function allowlistRoutes(app: FastifyInstance, ctx: ApiContext): void {
           type: 'object',
           required: ['cidr'],
           additionalProperties: false,
-          properties: { cidr: targetString, comment: { type: 'string', maxLength: 256 } },
+          properties: {
+            cidr: targetString,
+            comment: { type: 'string', maxLength: 256 },
+            force: { type: 'boolean' },
+          },
         },
         response: {
           201: {
@@ -35,8 +41,16 @@ export function allowlistRoutes(app: FastifyInstance, ctx: ApiContext): void {
         },
       },
     },
-    async (req, reply) =>
-      reply.code(201).send(await ctx.core.allowAdd(req.body.cidr, req.body.comment ?? '')),
+    async (req, reply) => {
+      // The whole internet allowlisted lifts every ban in the fleet: only on purpose.
+      if (parseTarget(req.body.cidr).prefix === 0 && req.body.force !== true) {
+        throw new RampartError(
+          'E_USAGE',
+          `allowlisting ${req.body.cidr} lifts every ban in the fleet; pass --force (API: "force": true) if you mean it`,
+        );
+      }
+      return reply.code(201).send(await ctx.core.allowAdd(req.body.cidr, req.body.comment ?? ''));
+    },
   );
 
   // The CIDR may come as a JSON body (the documented form) or as ?cidr= (for clients that

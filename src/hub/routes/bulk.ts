@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parseDuration } from '../../core/duration.js';
 import { RampartError } from '../../core/errors.js';
+import { assertSetName } from '../../core/set-name.js';
 import type { ApiContext } from '../api.js';
 import type { BulkOutcome } from '../core.js';
 import { errorSchema } from '../schemas.js';
@@ -10,7 +11,7 @@ export const MAX_BULK = 100_000;
 // 100,000 items of a few hundred bytes each; the API's 1 MiB default is for everything else.
 const BULK_BODY_LIMIT = 64 * 1024 * 1024;
 
-type Item = { target: string; duration?: number | null; reason?: string; set?: string };
+type Item = { target: string; duration?: number | null; reason?: string; set?: string; force?: boolean };
 
 /**
  * `POST /v1/decisions/bulk`: many operator bans in one request, one transaction and a few
@@ -91,15 +92,14 @@ export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 }
 
-const SET_RE = /^[A-Za-z0-9_-]{1,32}$/;
-
 /** The single-ban schema, by hand: the same limits, but an error names the item's field only. */
 function checkItem(raw: unknown): Item {
   const bad = (msg: string) => new RampartError('E_USAGE', msg);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('item must be an object');
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['target', 'duration', 'reason', 'set'].includes(k)) throw bad(`unknown field ${k.slice(0, 32)}`);
+    if (!['target', 'duration', 'reason', 'set', 'force'].includes(k))
+      throw bad(`unknown field ${k.slice(0, 32)}`);
   }
   if (typeof o.target !== 'string' || o.target.length === 0 || o.target.length > 64)
     throw bad('target must be a string of 1 to 64 characters');
@@ -118,8 +118,11 @@ function checkItem(raw: unknown): Item {
     item.reason = o.reason;
   }
   if (o.set !== undefined) {
-    if (typeof o.set !== 'string' || !SET_RE.test(o.set)) throw bad('set must match [A-Za-z0-9_-]{1,32}');
-    item.set = o.set;
+    item.set = assertSetName(o.set);
+  }
+  if (o.force !== undefined) {
+    if (typeof o.force !== 'boolean') throw bad('force must be true or false');
+    item.force = o.force;
   }
   return item;
 }

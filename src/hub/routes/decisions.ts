@@ -30,7 +30,9 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async () => ctx.core.active(),
   );
 
-  app.post<{ Body: { target: string; duration?: string | number; reason?: string; set?: string } }>(
+  app.post<{
+    Body: { target: string; duration?: string | number; reason?: string; set?: string; force?: boolean };
+  }>(
     '/v1/decisions',
     {
       config: { access: 'admin' },
@@ -44,16 +46,17 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
             duration: { anyOf: [{ type: 'string', maxLength: 32 }, { type: 'integer' }] },
             reason: { type: 'string', maxLength: 256 },
             set: setName,
+            force: { type: 'boolean' },
           },
         },
         response: { 201: decisionSchema, '4xx': errorSchema },
       },
     },
     async (req, reply) => {
-      const { target, reason, set } = req.body;
+      const { target, reason, set, force } = req.body;
       const duration =
         req.body.duration === undefined ? undefined : parseDuration(req.body.duration, 'duration');
-      const d = await ctx.core.ban({ target, reason, set, duration });
+      const d = await ctx.core.ban({ target, reason, set, duration, force });
       return reply.code(201).send(d);
     },
   );
