@@ -68,7 +68,14 @@ export function resolveHub(flags: HubFlags): { url: string; token: string } {
 }
 
 // Error codes that mean "your input was wrong", which exit.ts maps to exit code 2.
-const INPUT_CODES = new Set(['E_USAGE', 'E_ADDRESS', 'E_DURATION', 'E_UNBANNABLE']);
+const INPUT_CODES = new Set([
+  'E_USAGE',
+  'E_ADDRESS',
+  'E_DURATION',
+  'E_UNBANNABLE',
+  'E_SET_NAME',
+  'E_PROTECTED',
+]);
 
 /** A small JSON client for the hub API; every failure is one RampartError line. */
 export class HubClient {
