@@ -43,6 +43,11 @@ export interface AgentOptions {
   reconcile?: (fw: Firewall, desired: FirewallEntry[]) => Promise<unknown>;
   reconcileMs?: number;
   heartbeatMs?: number;
+  /**
+   * While the bus is down (or there is none), the HTTP catch-up runs this often, so a ban still
+   * arrives within seconds of the hub being back while the bus reconnects. Default 2 s.
+   */
+  catchUpPollMs?: number;
   windowMs?: number;
   encryptKey?: Buffer;
   version?: string;
@@ -65,6 +70,7 @@ export class Agent {
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | null = null;
   private started = false;
+  private busUp = false;
 
   constructor(private readonly o: AgentOptions) {
     this.committer = new Committer(o.firewall, o.log);
@@ -103,7 +109,8 @@ export class Agent {
       const t = o.transport;
       t.onStatus((status) => {
         o.log.info({ status }, 'bus');
-        this.outbox.setBusUp(status === 'up');
+        this.busUp = status === 'up';
+        this.outbox.setBusUp(this.busUp);
         // Whatever was published while we were away: fetch it from the log.
         if (status === 'up') void this.applier.catchUp();
       });
@@ -112,6 +119,7 @@ export class Agent {
       await t.subscribe(topics.decisions(o.fleet), (_topic, payload) => this.onMessage(payload));
       t.connect()
         .then(() => {
+          this.busUp = true;
           this.outbox.setBusUp(true);
           return this.applier.catchUp();
         })
@@ -127,6 +135,9 @@ export class Agent {
     }
     this.every(o.reconcileMs ?? 60_000, () => this.reconcile());
     this.every(o.heartbeatMs ?? 10_000, () => this.heartbeat());
+    this.every(o.catchUpPollMs ?? 2_000, () => {
+      if (!this.busUp && !this.closing) void this.applier.catchUp();
+    });
     signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -193,7 +204,10 @@ export class Agent {
     for (const t of this.timers) clearInterval(t);
     for (const src of o.sources ?? []) await src.stop().catch(() => {});
     this.applier.stop();
-    await this.outbox.close();
+    // The hub may be gone: abort requests in flight, and give a publish waiting for its PUBACK
+    // a second at most (the outbox is durable; the next start delivers it).
+    o.hub.abort();
+    await Promise.race([this.outbox.close(), new Promise<void>((r) => setTimeout(r, 1000).unref())]);
     await o.transport?.close().catch(() => {});
     await this.committer.flush().catch(() => {});
     this.committer.stop();

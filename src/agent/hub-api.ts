@@ -29,11 +29,19 @@ export class HubHttpError extends RampartError {
 
 /** The agent's side of the hub HTTP API (bearer = its node token). */
 export class HubApi {
+  // Aborted at shutdown: a hub that is gone must not hold SIGTERM up for the request timeout.
+  private readonly aborter = new AbortController();
+
   constructor(
     readonly url: string,
     private readonly token: string,
     private readonly timeoutMs = 10_000,
   ) {}
+
+  /** Aborts every request in flight and any later one (the agent is stopping). */
+  abort(): void {
+    this.aborter.abort();
+  }
 
   decisions(since: number, limit = 10_000): Promise<DecisionPage> {
     return this.call<DecisionPage>('GET', `/v1/decisions?since=${since}&limit=${limit}`);
@@ -65,6 +73,7 @@ export class HubApi {
         token: this.token,
         body,
         timeoutMs: this.timeoutMs,
+        signal: this.aborter.signal,
       });
     } catch (err) {
       if (!(err instanceof Unreachable)) throw err;

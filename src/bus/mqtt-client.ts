@@ -19,7 +19,10 @@ export interface MqttClientOptions {
   clean?: boolean;
   /** PEM contents (not paths): CA bundle, client certificate and key. */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean };
-  /** First reconnect delay; doubles up to `maxReconnectMs` (default 500 ms → 30 s). */
+  /**
+   * First reconnect delay; doubles up to `maxReconnectMs` (default 250 ms → 5 s, with jitter): a
+   * hub restart must not leave agents waiting half a minute for their next attempt.
+   */
   minReconnectMs?: number;
   maxReconnectMs?: number;
   /** `connect()` rejects after this long without a connection (retries go on), default 30 s. */
@@ -273,8 +276,8 @@ export class MqttClientTransport implements Transport {
 
   private scheduleReconnect(): void {
     if (this.closed || this.retryTimer) return;
-    const min = this.opts.minReconnectMs ?? 500;
-    const max = this.opts.maxReconnectMs ?? 30_000;
+    const min = this.opts.minReconnectMs ?? 250;
+    const max = this.opts.maxReconnectMs ?? 5_000;
     const base = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
     // Jitter so a fleet does not reconnect in lockstep after a broker restart.
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));

@@ -26,7 +26,7 @@ export async function requestJson(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: string | Buffer; timeoutMs: number },
+  opts: { token?: string; body?: string | Buffer; timeoutMs: number; signal?: AbortSignal },
 ): Promise<JsonAnswer> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -37,7 +37,9 @@ export async function requestJson(
       method,
       headers,
       body: opts.body,
-      signal: AbortSignal.timeout(opts.timeoutMs),
+      signal: opts.signal
+        ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
+        : AbortSignal.timeout(opts.timeoutMs),
     });
   } catch (err) {
     const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })

@@ -142,4 +142,23 @@ describe.skipIf(req.skip)('fleet defects: poisoned decisions never stall or cut 
     expect(nets).not.toContain('198.51.100.0/24');
     expect(agent!.count((l) => String(l.msg).startsWith('ban refused: it covers'))).toBeGreaterThanOrEqual(2);
   });
+
+  it('after the hub was down a while, a new ban reaches the agent within seconds of its return', async () => {
+    const failures = () => agent!.count((l) => l.msg === 'catch-up failed; retrying');
+    await hub!.stop();
+    // Let the bus backoff grow (the agent retries its catch-up every 2 s meanwhile).
+    const before = failures();
+    await until(() => failures() >= before + 4, 30_000, 'four failed catch-ups');
+    await startHub();
+    expect((await ban('192.0.2.55')).code).toBe(0);
+    // Before the fix the next reconnect could be 16-30 s away, with no HTTP catch-up meanwhile.
+    await until(() => inKernelSet(agentHost, '192.0.2.55'), 8_000, '192.0.2.55 in the kernel set');
+  });
+
+  it('with its hub gone, the agent stops on SIGTERM on its own (no SIGKILL needed)', async () => {
+    await hub!.stop();
+    await until(() => agent!.count((l) => l.msg === 'catch-up failed; retrying') > 0, 15_000, 'hub gone');
+    // Proc.stop sends SIGKILL after 5 s; a clean exit is code 0.
+    expect(await agent!.stop()).toBe(0);
+  });
 });
