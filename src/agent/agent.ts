@@ -205,9 +205,9 @@ export class Agent {
     for (const src of o.sources ?? []) await src.stop().catch(() => {});
     this.applier.stop();
     // The hub may be gone: abort requests in flight, and give a publish waiting for its PUBACK
-    // a second at most (the outbox is durable; the next start delivers it).
+    // half a second at most (the outbox is durable; the next start delivers it).
     o.hub.abort();
-    await Promise.race([this.outbox.close(), new Promise<void>((r) => setTimeout(r, 1000).unref())]);
+    await Promise.race([this.outbox.close(), new Promise<void>((r) => setTimeout(r, 500).unref())]);
     await o.transport?.close().catch(() => {});
     await this.committer.flush().catch(() => {});
     this.committer.stop();

@@ -7,9 +7,26 @@ import Database from 'better-sqlite3';
  * instead of failing.
  */
 export function openSqlite(file: string): Database.Database {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  return db;
+  try {
+    return configure(new Database(file), false);
+  } catch (err) {
+    // A full disk: WAL's shared-memory file (32 KiB) cannot be created. With exclusive locking
+    // SQLite keeps that index in the heap instead, so a restart still serves what it has; the
+    // price (no second process on the file) is nothing for a hub that owns its data folder.
+    if (!/SHMSIZE|SHMOPEN|SQLITE_FULL/.test(String((err as { code?: string }).code))) throw err;
+    return configure(new Database(file), true);
+  }
+}
+
+function configure(db: Database.Database, exclusive: boolean): Database.Database {
+  try {
+    if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 }

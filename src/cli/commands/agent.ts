@@ -62,6 +62,9 @@ export function register(program: Command): void {
           await aborted(ac.signal);
           await built.agent.close();
           log.info('agent stopped');
+          // Shutdown is done and the state closed; a socket stuck connecting to a hub that is gone
+          // (packets dropped, not refused) must not keep the process alive for minutes.
+          setTimeout(() => process.exit(), 200).unref();
         },
       ),
     );
