@@ -12,7 +12,7 @@ import { reportRoutes } from './routes/reports.js';
 import { statusRoutes } from './routes/status.js';
 
 /** Who may call a route: nobody needs a token (`none`), any enrolled node or admin (`any`), `node` only, or `admin` only. */
-export type Access = 'none' | 'any' | 'node' | 'admin';
+export type Access = 'none' | 'any' | 'node' | 'admin' | 'metrics';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -82,9 +82,14 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
     if (!caller) {
       return reply.code(401).send({ error: 'missing or invalid bearer token', code: 'E_AUTH' });
     }
-    if ((access === 'admin' && caller.role !== 'admin') || (access === 'node' && caller.role !== 'node')) {
+    // The metrics token opens /metrics only; /metrics takes it or the admin token.
+    const allowed =
+      access === 'metrics'
+        ? caller.role === 'metrics' || caller.role === 'admin'
+        : caller.role !== 'metrics' && (access === 'any' || caller.role === access);
+    if (!allowed) {
       return reply.code(403).send({
-        error: `this endpoint needs a${access === 'admin' ? 'n admin' : ' node'} token`,
+        error: `this endpoint needs ${{ admin: 'an admin', node: 'a node', metrics: 'the metrics or admin', any: 'a node or admin' }[access]} token`,
         code: 'E_AUTH',
       });
     }

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/types.js';
 
-export type Caller = { role: 'admin' } | { role: 'node'; name: string };
+export type Caller = { role: 'admin' } | { role: 'metrics' } | { role: 'node'; name: string };
 
 export const NODE_TOKEN_PREFIX = 'rpn1.';
 
@@ -20,12 +20,16 @@ export function tokenHash(token: string): string {
  */
 export class Authenticator {
   private readonly adminHash: Buffer;
+  private readonly metricsHash: Buffer | undefined;
 
+  /** `metricsToken`: a read-only token that opens `/metrics` and nothing else. */
   constructor(
     adminToken: string,
     private readonly store: Store,
+    metricsToken?: string,
   ) {
     this.adminHash = Buffer.from(tokenHash(adminToken), 'hex');
+    this.metricsHash = metricsToken ? Buffer.from(tokenHash(metricsToken), 'hex') : undefined;
   }
 
   async resolve(header: string | undefined): Promise<Caller | undefined> {
@@ -33,7 +37,9 @@ export class Authenticator {
     const m = /^Bearer\s+(\S{1,512})\s*$/i.exec(header);
     if (!m) return undefined;
     const hash = tokenHash(m[1]!);
-    if (timingSafeEqual(Buffer.from(hash, 'hex'), this.adminHash)) return { role: 'admin' };
+    const given = Buffer.from(hash, 'hex');
+    if (timingSafeEqual(given, this.adminHash)) return { role: 'admin' };
+    if (this.metricsHash && timingSafeEqual(given, this.metricsHash)) return { role: 'metrics' };
     const node = await this.store.nodeByTokenHash(hash);
     return node ? { role: 'node', name: node.name } : undefined;
   }

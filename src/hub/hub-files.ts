@@ -10,6 +10,8 @@ export const HUB_FILES = {
   db: 'hub.db',
   key: 'hub.key',
   adminToken: 'admin.token',
+  /** Read-only token for Prometheus scrapes of /metrics. */
+  metricsToken: 'metrics.token',
   info: 'hub.json',
 } as const;
 
@@ -23,13 +25,19 @@ export interface HubInfo {
 }
 
 export const ADMIN_TOKEN_PREFIX = 'rpa1.';
+export const METRICS_TOKEN_PREFIX = 'rpm1.';
 
 export function hubDir(dataDir: string): string {
   return join(dataDir, 'hub');
 }
 
 /** Creates `DATA/hub` (0700) and loads or creates the hub key and the admin token. */
-export function prepareHubDir(dataDir: string): { dir: string; keys: KeyPair; adminToken: string } {
+export function prepareHubDir(dataDir: string): {
+  dir: string;
+  keys: KeyPair;
+  adminToken: string;
+  metricsToken: string;
+} {
   const dir = hubDir(dataDir);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -43,23 +51,26 @@ export function prepareHubDir(dataDir: string): { dir: string; keys: KeyPair; ad
     );
   }
   const keys = loadOrCreateKeyPair(dir, HUB_FILES.key);
-  return { dir, keys, adminToken: loadOrCreateAdminToken(dir) };
+  return {
+    dir,
+    keys,
+    adminToken: loadOrCreateToken(dir, HUB_FILES.adminToken, 'admin token'),
+    metricsToken: loadOrCreateToken(dir, HUB_FILES.metricsToken, 'metrics token'),
+  };
 }
 
-function loadOrCreateAdminToken(dir: string): string {
-  const file = join(dir, HUB_FILES.adminToken);
+function loadOrCreateToken(dir: string, name: string, what: string): string {
+  const file = join(dir, name);
   // Read first: a restart must not need a byte of free disk (a temp file on a full disk is ENOSPC).
-  if (existsSync(file)) return readAdminToken(file);
-  writeSecretFile(file, `${ADMIN_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}\n`, {
-    exclusive: true,
-    what: 'admin token',
-  });
-  return readAdminToken(file);
+  if (existsSync(file)) return readAdminToken(file, what);
+  const prefix = name === HUB_FILES.metricsToken ? METRICS_TOKEN_PREFIX : ADMIN_TOKEN_PREFIX;
+  writeSecretFile(file, `${prefix}${randomBytes(32).toString('base64url')}\n`, { exclusive: true, what });
+  return readAdminToken(file, what);
 }
 
 /** Reads an admin token file, refusing one that others can read (like ssh does with keys). */
-export function readAdminToken(file: string): string {
-  const text = readSecretFile(file, 'admin token').trim();
+export function readAdminToken(file: string, what = 'admin token'): string {
+  const text = readSecretFile(file, what).trim();
   if (!text)
     throw new RampartError('E_AUTH', `${file} is empty; delete it and restart the hub to make a new one`);
   return text;

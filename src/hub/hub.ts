@@ -48,6 +48,11 @@ export interface HubOptions {
   policy?: Partial<PolicyConfig>;
   /** Ranges never banned, from the config file (the API's allowlist is kept in the store). */
   allowlist?: string[];
+  /**
+   * Refuse (without force) bans of this machine's interface addresses; default true. Tests that
+   * run the hub in the root namespace turn it off: the host's own address may be a test address.
+   */
+  protectInterfaces?: boolean;
   /** Serve the API over HTTPS with these PEM files. */
   tls?: { cert: string; key: string };
   /** Envelope acceptance window (ms), default 60 s. */
@@ -90,7 +95,7 @@ const DAY = 86_400_000;
  */
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? silentLogger();
-  const { dir, keys, adminToken } = prepareHubDir(opts.dataDir);
+  const { dir, keys, adminToken, metricsToken } = prepareHubDir(opts.dataDir);
   const store = opts.store ?? new SqliteStore(join(dir, HUB_FILES.db));
   const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
   const undo = async () => {
@@ -165,7 +170,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const app: FastifyInstance = buildApi(
       {
         core,
-        auth: new Authenticator(adminToken, store),
+        auth: new Authenticator(adminToken, store, metricsToken),
         publicUrl,
         hubPublicKey: keys.publicKey,
         hubPublicKeyText: publicKeyToText(keys.publicKey),
@@ -192,12 +197,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const addr = app.server.address();
     if (addr && typeof addr === 'object') boundPort = addr.port;
 
-    core.protectedAddrs.setHub([
-      isWildcard(listen) ? undefined : listen,
-      publicUrl(),
-      busInfo().url,
-      busConfig.url,
-    ]);
+    core.protectedAddrs.setHub(
+      [isWildcard(listen) ? undefined : listen, publicUrl(), busInfo().url, busConfig.url],
+      opts.protectInterfaces !== false,
+    );
     const info: HubInfo = {
       url: localUrl(),
       fleet,

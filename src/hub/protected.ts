@@ -19,7 +19,7 @@ export class ProtectedAddresses {
   private nodeList: Allowlist | null = null;
 
   /** The hub's API and broker hosts (URLs or hosts); names that are not addresses are skipped. */
-  setHub(hosts: Array<string | undefined>): void {
+  setHub(hosts: Array<string | undefined>, withInterfaces = true): void {
     const list = new Allowlist();
     for (const h of hosts) {
       const t = hostTarget(h);
@@ -27,7 +27,7 @@ export class ProtectedAddresses {
     }
     this.hard = list;
     this.interfaces = new Allowlist(
-      Object.values(networkInterfaces())
+      Object.values(withInterfaces ? networkInterfaces() : {})
         .flatMap((l) => l ?? [])
         .filter((a) => !a.internal)
         .map((a) => a.address.split('%')[0]!),

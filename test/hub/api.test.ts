@@ -85,7 +85,7 @@ describe('hub HTTP API', () => {
       [{ target: 'not-an-address' }, 400, /not an IPv4 or IPv6 address/],
       [{ target: '192.0.2.1', duration: 'soon' }, 400, /duration/],
       [{ target: '192.0.2.1', extra: 1 }, 400, /extra|additional/],
-      [{ target: '192.0.2.1', set: '../etc' }, 400, /body\/set/],
+      [{ target: '192.0.2.1', set: '../etc' }, 400, /not a valid set name/],
       [{ target: 'x'.repeat(500) }, 400, /body\/target/],
       [{ target: '127.0.0.1' }, 422, /loopback/],
       [{ target: '0.0.0.0/0' }, 422, /whole IPv4 internet/],
@@ -215,8 +215,16 @@ describe('hub HTTP API', () => {
     });
   });
 
-  it('serves Prometheus metrics without a token', async () => {
-    const m = await t.call('GET', '/metrics', undefined, '');
+  it('serves Prometheus metrics to the admin or the read-only metrics token, and to nobody else', async () => {
+    expect((await t.call('GET', '/metrics', undefined, '')).status).toBe(401);
+    expect((await t.call('GET', '/metrics', undefined, 'rpa1.wrong')).status).toBe(401);
+    const { readFileSync: read } = await import('node:fs');
+    const metricsToken = read(join(t.dataDir, 'hub', 'metrics.token'), 'utf8').trim();
+    // The metrics token opens nothing else.
+    expect((await t.call('GET', '/v1/status', undefined, metricsToken)).status).toBe(403);
+    expect((await t.call('POST', '/v1/decisions', { target: '192.0.2.99' }, metricsToken)).status).toBe(403);
+    expect((await t.call('GET', '/metrics', undefined, metricsToken)).status).toBe(200);
+    const m = await t.call('GET', '/metrics');
     expect(m.status).toBe(200);
     expect(m.text).toMatch(/rampart_hub_decisions_total\{action="ban",origin="operator"\} \d+/);
     expect(m.text).toMatch(/rampart_hub_active_bans \d+/);

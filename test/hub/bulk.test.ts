@@ -66,7 +66,7 @@ describe('POST /v1/decisions/bulk', () => {
     expect(byIndex[3]).toMatchObject({ code: 'E_DURATION' });
     expect(byIndex[4]).toMatchObject({ code: 'E_UNBANNABLE' });
     expect(byIndex[5].error).toMatch(/unknown field colour/);
-    expect(byIndex[6].error).toMatch(/set must match/);
+    expect(byIndex[6].error).toMatch(/not a valid set name/);
 
     const page = await t.call('GET', `/v1/decisions?since=${head0}`);
     expect(page.json.decisions.map((d: Decision) => [d.seq, d.target, d.duration])).toEqual([

@@ -29,7 +29,16 @@ export interface TestHub {
 /** A real hub on port 0 (API and embedded broker) in a fresh temp data folder. */
 export async function startTestHub(more: Partial<HubOptions> = {}): Promise<TestHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-hub-'));
-  const opts: HubOptions = { dataDir, apiPort: 0, brokerPort: 0, sweepIntervalMs: 3_600_000, ...more };
+  // The machine's own interface addresses may be documentation addresses the tests ban: the
+  // interface guard is tested in namespaces (test/fleet/defects.test.ts).
+  const opts: HubOptions = {
+    dataDir,
+    apiPort: 0,
+    brokerPort: 0,
+    sweepIntervalMs: 3_600_000,
+    protectInterfaces: false,
+    ...more,
+  };
   let hub: Hub;
   try {
     hub = await startHub(opts);

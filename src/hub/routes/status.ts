@@ -7,7 +7,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
     head: await ctx.core.store.head(),
   }));
 
-  app.get('/metrics', { config: { access: 'none' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { access: 'metrics' } }, async (_req, reply) => {
     const text = await ctx.core.metrics.registry.metrics();
     reply.type(ctx.core.metrics.registry.contentType).send(text);
   });
