@@ -12,6 +12,7 @@ import { DecisionApplier } from './applier.js';
 import { Committer } from './committer.js';
 import { checkDecision } from './decision-check.js';
 import type { HubApi } from './hub-api.js';
+import { AgentMetrics } from './metrics.js';
 import { Outbox, type ReportAnswer, type ReportBody } from './outbox.js';
 import type { AgentState } from './state.js';
 
@@ -65,6 +66,8 @@ export class Agent {
   readonly applier: DecisionApplier;
   readonly outbox: Outbox;
   readonly committer: Committer;
+  /** Prometheus metrics (agent/metrics.ts): dropped messages by reason. */
+  readonly metrics: AgentMetrics;
   detections = 0;
   private readonly replay = new ReplayCache();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -84,6 +87,7 @@ export class Agent {
       fetchSince: (since) => o.hub.decisions(since),
       onApplied: o.onApplied,
     });
+    this.metrics = new AgentMetrics({ drops: this.drops, stats: this.applier.stats });
     this.outbox = new Outbox({
       state: o.state,
       node: o.name,

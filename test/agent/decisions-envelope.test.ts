@@ -109,5 +109,10 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
     });
     await until(() => agent.applier.stats.applied === applied + 2);
     expect(agent.drops.total()).toBe(2);
+    // The same counts, by reason, in the agent's Prometheus registry.
+    const text = await agent.metrics.registry.metrics();
+    expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="bad-signature"\} 1/);
+    expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="malformed"\} 1/);
+    expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="bad-set"\} 0/);
   });
 });
