@@ -10,22 +10,28 @@ import { firewallContract } from './contract.js';
 
 const inNs = (host: Host) => ['ip', 'netns', 'exec', host.ns];
 
-firewallContract(
-  'ipset',
-  async (host) => {
-    const fw = new IpsetFirewall({ prefix: inNs(host), create: true });
-    // The rules that use the sets are the operator's; the backend only manages elements.
-    await fw.init();
-    for (const set of ['blocklist', 'blocklist-net']) {
-      await host.exec('iptables', ['-A', 'INPUT', '-m', 'set', '--match-set', set, 'src', '-j', 'DROP']);
-    }
-    for (const set of ['blocklist-v6', 'blocklist-net-v6']) {
-      await host.exec('ip6tables', ['-A', 'INPUT', '-m', 'set', '--match-set', set, 'src', '-j', 'DROP']);
-    }
-    return fw;
-  },
-  { needs: ['cmd:ipset', 'cmd:iptables', 'cmd:ip6tables'] },
-);
+// The same contract through libipset in-process and through the spawned ipset program.
+for (const driver of ['library', 'spawn'] as const) {
+  firewallContract(
+    `ipset (${driver})`,
+    async (host) => {
+      const fw = new IpsetFirewall({ prefix: inNs(host), create: true, driver });
+      // The rules that use the sets are the operator's; the backend only manages elements.
+      await fw.init();
+      for (const set of ['blocklist', 'blocklist-net']) {
+        await host.exec('iptables', ['-A', 'INPUT', '-m', 'set', '--match-set', set, 'src', '-j', 'DROP']);
+      }
+      for (const set of ['blocklist-v6', 'blocklist-net-v6']) {
+        await host.exec('ip6tables', ['-A', 'INPUT', '-m', 'set', '--match-set', set, 'src', '-j', 'DROP']);
+      }
+      return fw;
+    },
+    {
+      needs: ['cmd:ipset', 'cmd:iptables', 'cmd:ip6tables', 'file:/usr/lib/x86_64-linux-gnu/libipset.so.13'],
+      driver,
+    },
+  );
+}
 
 const req = requirements('ipset backend', ['netns', 'cmd:ipset']);
 
