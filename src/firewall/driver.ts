@@ -131,8 +131,8 @@ export class LibraryDriver implements ToolDriver {
         await new Promise<void>((r) => setImmediate(r));
       }
     }
-    if (slice.length > 0) this.worker.postMessage({ id, append: slice });
-    this.worker.postMessage({ id, tool: this.tool, args });
+    // A small script (a single ban) travels in the one message that runs it.
+    this.worker.postMessage({ id, tool: this.tool, args, input: slice.length > 0 ? slice : undefined });
     return answer;
   }
 
@@ -146,11 +146,17 @@ function libraryError(tool: KernelTool, why: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${LIBRARIES[tool]}: ${why}`), { code: 'ELIBRARY' });
 }
 
-/** The namespace a `[ip, netns, exec, NAME]` prefix runs in; other prefixes cannot be followed. */
+/**
+ * The network namespace a command prefix runs in, as a path for setns: `[ip, netns, exec, NAME]`
+ * or `[nsenter, --net=PATH]`. Other prefixes (sudo wrappers, setpriv) cannot be followed by a
+ * library call.
+ */
 export function prefixNetns(prefix: string[] | undefined): { ok: boolean; netns?: string } {
   if (!prefix || prefix.length === 0) return { ok: true };
   if (prefix.length === 4 && prefix[0] === 'ip' && prefix[1] === 'netns' && prefix[2] === 'exec')
-    return { ok: true, netns: prefix[3] };
+    return { ok: true, netns: `/run/netns/${prefix[3]}` };
+  if (prefix.length === 2 && prefix[0] === 'nsenter' && prefix[1]!.startsWith('--net='))
+    return { ok: true, netns: prefix[1]!.slice('--net='.length) };
   return { ok: false };
 }
 

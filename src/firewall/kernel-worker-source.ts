@@ -9,7 +9,7 @@
  * setns(2): every netlink socket the libraries open afterwards talks to that namespace's kernel
  * tables, while the rest of the process stays where it is (see ADR 0011).
  *
- * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args}` runs it
+ * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}` runs it
  * (`tool` = nft | ipset, `args` as the command line would have them) and answers
  * `{id, code, stdout, stderr}` in the command-line tools' own formats, so one parser serves both
  * the library and the spawned programs.
@@ -44,7 +44,7 @@ function fail(what, err) {
 if (workerData.netns) {
   let fd;
   try {
-    fd = fs.openSync('/run/netns/' + workerData.netns, 'r');
+    fd = fs.openSync(workerData.netns, 'r');
   } catch (err) {
     fail('cannot open network namespace ' + workerData.netns, err);
   }
@@ -55,10 +55,24 @@ if (workerData.netns) {
 
 // The whole script goes through a memory file so the library reports errors exactly as the
 // command does for a file (FILE:LINE:COL), which a plain buffer run does not.
+// Chunks (one per line, for ipset) are joined into ~1 MB writes: a write per line is slow.
 function memfile(chunks) {
   const fd = c.memfd('rampart', 0);
   if (fd < 0) throw new Error('memfd_create failed, errno ' + koffi.errno());
+  const writes = [];
+  let group = [];
+  let size = 0;
   for (const chunk of chunks) {
+    group.push(chunk);
+    size += chunk.length;
+    if (size >= 1 << 20) {
+      writes.push(group.join(''));
+      group = [];
+      size = 0;
+    }
+  }
+  if (group.length > 0) writes.push(group.join(''));
+  for (const chunk of writes) {
     const b = Buffer.from(chunk, 'utf8');
     let off = 0;
     while (off < b.length) {
@@ -110,17 +124,26 @@ function runNft(args, chunks) {
     } else rest.push(args[i]);
   }
   f.setFlags(ctx, flags);
-  let r;
-  if (file) {
-    const fd = memfile(chunks);
-    try {
-      r = f.runFile(ctx, '/proc/self/fd/' + fd);
-    } finally {
-      c.close(fd);
-    }
-  } else r = f.runBuf(ctx, rest.join(' '));
-  // Reading a buffer also empties it for the next command.
-  return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
+  if (!file) {
+    const r = f.runBuf(ctx, rest.join(' '));
+    // Reading a buffer also empties it for the next command.
+    return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
+  }
+  const text = chunks.length === 1 ? chunks[0] : chunks.join('');
+  const r = f.runBuf(ctx, text);
+  const stdout = f.getOut(ctx) || '';
+  const stderr = f.getErr(ctx) || '';
+  if (r === 0) return { code: 0, stdout, stderr };
+  // A buffer run reports errors without their line: the failed transaction changed nothing, so
+  // run it again from a memory file, which reports FILE:LINE:COL as the command does.
+  const fd = memfile(chunks);
+  try {
+    f.runFile(ctx, '/proc/self/fd/' + fd);
+  } finally {
+    c.close(fd);
+  }
+  f.getOut(ctx);
+  return { code: 1, stdout, stderr: f.getErr(ctx) || stderr };
 }
 
 let ipset;
@@ -167,36 +190,53 @@ function loadIpset() {
   return ipset;
 }
 
-// A fresh handle per call: its line counter starts at 1, like one "ipset restore" run. Unlike
-// the command, the library goes on after a failing line and reports every one of them.
-function runIpset(args, chunks) {
-  const { f, io, ce, se, out } = loadIpset();
-  let exist = false;
-  const words = [];
-  for (const a of args) {
-    if (a === '-exist') exist = true;
-    else words.push(a);
-  }
-  const text = words[0] === 'restore' ? chunks : [words.join(' ') + '\n'];
-  io.out = '';
-  io.err = '';
+function openHandle(exist) {
+  const { f, ce, se, out } = loadIpset();
   const h = f.init();
   if (!h) throw new Error('ipset_init failed');
+  f.printf(h, ce, se, out, null);
+  if (exist) f.envSet(f.session(h), IPSET_ENV_EXIST);
+  return h;
+}
+
+function streamInto(h, chunks) {
+  const { f } = loadIpset();
+  const fd = memfile(chunks);
   try {
-    f.printf(h, ce, se, out, null);
-    if (exist) f.envSet(f.session(h), IPSET_ENV_EXIST);
-    const fd = memfile(text);
+    const file = c.fopen('/proc/self/fd/' + fd, 'r');
+    if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
     try {
-      const file = c.fopen('/proc/self/fd/' + fd, 'r');
-      if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
-      try {
-        f.parseStream(h, file);
-      } finally {
-        c.fclose(file);
-      }
+      f.parseStream(h, file);
     } finally {
-      c.close(fd);
+      c.fclose(file);
     }
+  } finally {
+    c.close(fd);
+  }
+}
+
+// "-exist restore" (every commit) reuses one handle and its netlink socket; the handle's line
+// counter runs on across calls, so reported line numbers are made relative to this call's text.
+// Other commands (list -t, save, destroy) get a fresh handle: "-t" would stick to a session.
+// Unlike the command, the library goes on after a failing line and reports every one of them.
+let restorer;
+function runIpset(args, chunks) {
+  const { f, io } = loadIpset();
+  const exist = args.includes('-exist');
+  const words = args.filter((a) => a !== '-exist');
+  io.out = '';
+  io.err = '';
+  if (exist && words.length === 1 && words[0] === 'restore') {
+    if (!restorer) restorer = { h: openHandle(true), lines: 0 };
+    const before = restorer.lines;
+    for (const chunk of chunks) for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) restorer.lines++;
+    streamInto(restorer.h, chunks);
+    const stderr = io.err.replace(/Error in line (\d+)/g, (_m, n) => 'Error in line ' + (Number(n) - before));
+    return { code: io.err ? 1 : 0, stdout: io.out, stderr };
+  }
+  const h = openHandle(exist);
+  try {
+    streamInto(h, words[0] === 'restore' ? chunks : [words.join(' ') + '\n']);
   } finally {
     f.fini(h);
   }
@@ -205,12 +245,13 @@ function runIpset(args, chunks) {
 
 const pending = new Map();
 parentPort.on('message', (m) => {
-  if (m.append) {
+  const more = m.append || m.input;
+  if (more) {
     const list = pending.get(m.id);
-    if (list) for (const x of m.append) list.push(x);
-    else pending.set(m.id, m.append.slice());
-    return;
+    if (list) for (const x of more) list.push(x);
+    else pending.set(m.id, more.slice());
   }
+  if (m.append) return;
   const chunks = pending.get(m.id) || [];
   pending.delete(m.id);
   let res;
@@ -233,5 +274,6 @@ try {
 parentPort.postMessage({ ready: true });
 process.on('exit', () => {
   if (nft) nft.f.ctxFree(nft.ctx);
+  if (restorer) ipset.f.fini(restorer.h);
 });
 `;
