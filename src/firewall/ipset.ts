@@ -239,7 +239,10 @@ export class IpsetFirewall implements Firewall {
     let added = 0;
     let deleted = 0;
     const now = Date.now();
+    let n = 0;
     for (const s of batch) {
+      // A million lines are written in slices, the event loop served in between.
+      if (++n % 20_000 === 0) await new Promise<void>((r) => setImmediate(r));
       const left = s.timeout ? Math.ceil(s.timeout - (now - s.at) / 1000) : s.timeout;
       if (s.timeout === undefined || (left !== null && left !== undefined && left <= 0)) {
         // An unban, or a ban whose time ran out while it waited: either way, not in the set.

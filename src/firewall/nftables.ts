@@ -62,6 +62,9 @@ interface KernelSet {
 /** Elements whose end lies this far in the past are taken as expired by the kernel too. */
 const EXPIRY_GRACE_MS = 2000;
 
+/** Elements handled between two turns of the event loop while a big script is written. */
+const YIELD_EVERY = 20_000;
+
 /** Failures about what a batch holds (not about nft, permissions or the kernel module). */
 const aboutContent = new WeakSet<Error>();
 
@@ -352,7 +355,7 @@ export class NftablesFirewall implements Firewall {
   }
 
   private async applyOps(batch: StagedOp[], ops: StagedOp[]): Promise<CommitResult> {
-    let plan = this.plan(batch, Date.now());
+    let plan = await this.plan(batch, Date.now());
     try {
       await this.apply(
         [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
@@ -369,7 +372,7 @@ export class NftablesFirewall implements Firewall {
         throw err;
       this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
       for (const ks of this.sets.values()) this.forget(ks);
-      plan = this.plan(batch, Date.now());
+      plan = await this.plan(batch, Date.now());
       await this.apply([...this.declaration(), ...plan.lines], 'commit', ops);
     }
     this.declared = true;
@@ -377,8 +380,12 @@ export class NftablesFirewall implements Firewall {
     return plan.result;
   }
 
-  /** The script for a batch, and what each touched set will hold once it applies. */
-  private plan(ops: StagedOp[], now: number) {
+  /**
+   * The script for a batch, and what each touched set will hold once it applies. Yields to the
+   * event loop every YIELD_EVERY elements, so writing a million-element script never stalls
+   * detection or the bus for long.
+   */
+  private async plan(ops: StagedOp[], now: number) {
     const bySet = new Map<KernelSet, StagedOp[]>();
     for (const op of ops) {
       const ks = this.setFor(op.set, op.target);
@@ -399,7 +406,9 @@ export class NftablesFirewall implements Firewall {
         let parts: string[] = [];
         let elems: string[] = [];
         const dels: string[] = [];
+        let n = 0;
         for (const op of list) {
+          if (++n % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
           const left = op.op === 'add' ? remaining(op, now) : 0;
           if (op.op === 'add' && left !== 0) {
             parts.push(elementText(op.target.text, left));
