@@ -30,7 +30,8 @@ export class Committer {
     private readonly fw: Firewall,
     private readonly log: Logger,
     private readonly retryMs = 2000,
-    private readonly delayMs = 2,
+    /** 0 (default): the next event-loop turn, no timer; what arrived in this I/O round rides along. */
+    private readonly delayMs = 0,
   ) {}
 
   /** Commits what is staged as soon as possible; resolves once it is in the kernel (or failed). */
@@ -77,8 +78,11 @@ export class Committer {
   }
 
   private async loop(): Promise<void> {
-    // A short wait lets a burst (a flood of decisions, a catch-up page) join one transaction.
-    await new Promise<void>((r) => setTimeout(r, this.delayMs));
+    // A lone ban goes on the next turn of the event loop: with an in-process kernel driver a
+    // timer here would be most of its latency. Whatever was staged in this I/O round rides
+    // along, and a growing bulk burst keeps gathering below.
+    if (this.delayMs > 0) await new Promise<void>((r) => setTimeout(r, this.delayMs));
+    else await new Promise<void>((r) => setImmediate(r));
     do {
       this.again = false;
       while (this.lock) await this.lock;

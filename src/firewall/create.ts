@@ -6,6 +6,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import { CommandFirewall, commandConfigSchema } from './command.js';
 import { ConntrackFlusher, conntrackConfigSchema, withConntrack } from './conntrack.js';
+import { DRIVER_CHOICES } from './driver.js';
 import { DryRunFirewall } from './dry-run.js';
 import { Fail2banClientFirewall, fail2banClientConfigSchema } from './fail2ban-client.js';
 import { IpsetFirewall, ipsetConfigSchema } from './ipset.js';
@@ -55,6 +56,11 @@ export const firewallConfigSchema = z.looseObject({
   backend: z.string().default('auto'),
   /** Prefix for every command a backend spawns, e.g. [ip, netns, exec, NS]. */
   exec: z.array(z.string()).optional(),
+  /**
+   * How nftables and ipset reach the kernel: `library` (libnftables / libipset in-process),
+   * `spawn` (run nft / ipset per commit), `auto` (default: the library, else spawn, said once).
+   */
+  driver: z.enum(DRIVER_CHOICES).optional(),
   nftables: nftablesConfigSchema.optional(),
   ipset: ipsetConfigSchema.optional(),
   xt_recent: xtRecentConfigSchema.optional(),
@@ -99,7 +105,8 @@ export function createFirewall(config: FirewallConfig = {}, deps: CreateFirewall
       const privileged = deps.privileged ?? process.getuid?.() === 0;
       const nft = cfg.nftables?.nft ?? 'nft';
       const found = (deps.which ?? which)(nft);
-      if (privileged && found) return new NftablesFirewall({ ...cfg.nftables, prefix, logger: log });
+      if (privileged && found)
+        return new NftablesFirewall({ ...cfg.nftables, prefix, driver: cfg.driver, logger: log });
       log.warn(
         { backend: 'dry-run' },
         `firewall: using the dry-run backend (${!privileged ? 'not running as root' : `"${nft}" not found`}): bans are logged, NOT enforced`,
@@ -107,11 +114,11 @@ export function createFirewall(config: FirewallConfig = {}, deps: CreateFirewall
       return new DryRunFirewall({ logger: log });
     }
     case 'nftables':
-      return new NftablesFirewall({ ...cfg.nftables, prefix, logger: log });
+      return new NftablesFirewall({ ...cfg.nftables, prefix, driver: cfg.driver, logger: log });
     case 'dry-run':
       return new DryRunFirewall({ logger: log });
     case 'ipset':
-      return new IpsetFirewall({ ...cfg.ipset, prefix, logger: log });
+      return new IpsetFirewall({ ...cfg.ipset, prefix, driver: cfg.driver, logger: log });
     case 'xt_recent':
       return new XtRecentFirewall({ ...cfg.xt_recent, prefix, logger: log });
     case 'fail2ban':

@@ -1,5 +1,5 @@
 import { RampartError } from '../core/errors.js';
-import { runTool, type ToolResult, type ToolRunner } from './run-tool.js';
+import type { ToolResult } from './run-tool.js';
 
 /** ipset refuses larger timeouts ("out of range 0-2147483"); longer bans are clamped to it. */
 export const IPSET_MAX_TIMEOUT = 2147483;
@@ -114,12 +114,4 @@ export function toolFailure(what: string, r: ToolResult): string {
     return `${what}: the ip_set kernel module is not available: ${msg}`;
   }
   return `${what}: ${msg}`;
-}
-
-/** Reads every set's header in one `ipset list -t` call. */
-export async function readHeaders(program: string, runner: ToolRunner): Promise<Map<string, IpsetHeader>> {
-  const r = await runTool(program, ['list', '-t'], runner);
-  if (r.code !== 0 || r.spawnError)
-    throw new RampartError('E_FIREWALL', toolFailure('ipset: reading set headers', r));
-  return parseHeaders(r.stdout);
 }

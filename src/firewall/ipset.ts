@@ -4,6 +4,7 @@ import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
 import {
   IPSET_MAX_TIMEOUT,
   type IpsetHeader,
@@ -11,12 +12,12 @@ import {
   type IpsetNames,
   ipsetNames,
   kindSpec,
-  readHeaders,
+  parseHeaders,
   toolFailure,
 } from './ipset-sets.js';
-import { runTool, type ToolRunner } from './run-tool.js';
+import type { ToolResult, ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
-import type { CommitResult, Firewall, FirewallEntry } from './types.js';
+import type { CommitResult, Firewall, FirewallEntry, Refusal } from './types.js';
 
 export { IPSET_MAX_TIMEOUT, type IpsetNames, ipsetNames } from './ipset-sets.js';
 
@@ -57,6 +58,8 @@ export interface IpsetOptions extends ToolRunner {
   hashsize?: number;
   /** The ipset program; default `ipset`. */
   program?: string;
+  /** libipset in-process (`library`), the ipset program (`spawn`), or the library when it loads. */
+  driver?: DriverChoice;
   logger?: Logger;
 }
 
@@ -97,6 +100,10 @@ export class IpsetFirewall implements Firewall {
   private readonly names = new Map<string, IpsetNames>();
   private headers: Map<string, IpsetHeader> | undefined;
   private readonly warnedNoTimeout = new Set<string>();
+  private tools: Promise<ToolDriver> | undefined;
+  /** How commits reach the kernel, known once the first call opened the driver. */
+  driver: 'library' | 'spawn' | undefined;
+  refusedTotal = 0;
 
   constructor(opts: IpsetOptions = {}) {
     this.opts = opts;
@@ -115,19 +122,46 @@ export class IpsetFirewall implements Firewall {
     return n;
   }
 
-  private runner(): ToolRunner {
-    return { prefix: this.opts.prefix, timeoutMs: this.opts.timeoutMs ?? 600_000 };
+  /** Runs one ipset command line through the driver (libipset in-process, or the program). */
+  private async ipset(args: string[], input: string | string[] = ''): Promise<ToolResult> {
+    this.tools ??= openDriver({
+      tool: 'ipset',
+      program: this.program,
+      // A program path of the operator's own (a wrapper) is a request to run that program.
+      choice: this.opts.driver ?? (this.program !== 'ipset' ? 'spawn' : 'auto'),
+      backend: this.name,
+      prefix: this.opts.prefix,
+      timeoutMs: this.opts.timeoutMs ?? 600_000,
+      logger: this.opts.logger,
+    });
+    let tools: ToolDriver;
+    try {
+      tools = await this.tools;
+    } catch (err) {
+      this.tools = undefined;
+      throw err;
+    }
+    this.driver = tools.kind;
+    return tools.run(args, input);
+  }
+
+  /** Reads every set's header in one `ipset list -t`. */
+  private async readHeaders(): Promise<Map<string, IpsetHeader>> {
+    const r = await this.ipset(['list', '-t']);
+    if (r.code !== 0 || r.spawnError)
+      throw new RampartError('E_FIREWALL', toolFailure('ipset: reading set headers', r));
+    return parseHeaders(r.stdout);
   }
 
   /** Checks that ipset works here; with `create`, creates the configured sets. */
   async init(): Promise<void> {
-    this.headers = await readHeaders(this.program, this.runner());
+    this.headers = await this.readHeaders();
     if (this.opts.create) {
       // Only what is missing: an existing set, the operator's or ours, is used as it is.
       const missing = [...this.names.values()].flatMap((n) => this.createLines(n));
       if (missing.length > 0) {
         await this.restore(missing.map((l) => `${l}\n`).join(''), 'creating sets', (n) => missing[n - 1]);
-        this.headers = await readHeaders(this.program, this.runner());
+        this.headers = await this.readHeaders();
       }
     }
   }
@@ -185,43 +219,114 @@ export class IpsetFirewall implements Firewall {
     if (this.staged.length === 0) return { added: 0, deleted: 0 };
     if (this.failed) this.compact();
     // Ops staged while ipset runs are appended after this prefix and stay for the next commit.
-    const batch = this.staged.slice();
-    const prelude = await this.prepare(batch);
+    const all = this.staged.slice();
+    const prelude = await this.prepare(all);
+    const refused: Refusal[] = [];
+    const batch: Staged[] = [];
+    for (const s of all) {
+      const why = prelude.unusable.get(s.kset);
+      if (why) refused.push(refusalOf(s, why));
+      else batch.push(s);
+    }
     const head = new Map<string, string>();
     for (const s of batch) {
       if (head.has(s.kset)) continue;
       const timeouts = prelude.created.has(s.kset) || this.headers!.get(s.kset)?.timeout === true;
       head.set(s.kset, timeouts ? 't' : '');
     }
-    let text = prelude.lines.map((l) => `${l}\n`).join('');
+    const lines: string[] = prelude.lines.map((l) => `${l}\n`);
+    const refs: Array<Staged | string> = [...prelude.lines];
     let added = 0;
     let deleted = 0;
     const now = Date.now();
+    let n = 0;
     for (const s of batch) {
+      // A million lines are written in slices, the event loop served in between.
+      if (++n % 20_000 === 0) await new Promise<void>((r) => setImmediate(r));
       const left = s.timeout ? Math.ceil(s.timeout - (now - s.at) / 1000) : s.timeout;
       if (s.timeout === undefined || (left !== null && left !== undefined && left <= 0)) {
         // An unban, or a ban whose time ran out while it waited: either way, not in the set.
-        text += `del ${s.kset} ${s.target.text}\n`;
+        lines.push(`del ${s.kset} ${s.target.text}\n`);
         deleted++;
       } else if (head.get(s.kset) === '') {
-        text += `add ${s.kset} ${s.target.text}\n`;
+        lines.push(`add ${s.kset} ${s.target.text}\n`);
         added++;
       } else {
         const t = left === null ? 0 : Math.min(left!, IPSET_MAX_TIMEOUT);
-        text += `add ${s.kset} ${s.target.text} timeout ${t}\n`;
+        lines.push(`add ${s.kset} ${s.target.text} timeout ${t}\n`);
         added++;
       }
+      refs.push(s);
     }
     try {
-      await this.restore(text, 'commit', (n) => prelude.lines[n - 1] ?? batch[n - 1 - prelude.lines.length]);
+      for (const bad of await this.restoreSettingAside(lines, refs, 'commit')) {
+        refused.push(refusalOf(bad.op, bad.reason));
+        if (bad.op.timeout === undefined) deleted--;
+        else added--;
+      }
     } catch (err) {
       this.failed = true;
       throw err;
     }
     this.failed = false;
-    this.staged.splice(0, batch.length);
-    if (prelude.created.size > 0) this.headers = await readHeaders(this.program, this.runner());
-    return { added, deleted };
+    this.staged.splice(0, all.length);
+    if (prelude.created.size > 0) this.headers = await this.readHeaders();
+    for (const r of refused) {
+      this.refusedTotal++;
+      this.opts.logger?.error(
+        { backend: this.name, set: r.set, element: r.target.text, op: r.op, reason: r.reason },
+        'firewall refused an element; set aside, the rest of the batch is applied',
+      );
+    }
+    return refused.length > 0 ? { added, deleted, refused } : { added, deleted };
+  }
+
+  /**
+   * Runs the lines; a line the kernel refuses (a bad element) is set aside and the lines after it
+   * are sent again, until everything else is applied. ipset stops at the first failing line
+   * (the library goes on and names every one); the lines before it are applied, and every line
+   * is idempotent under -exist. A failing `create` line, or a failure naming no line, is thrown.
+   */
+  private async restoreSettingAside(
+    lines: string[],
+    refs: Array<Staged | string>,
+    what: string,
+  ): Promise<Array<{ op: Staged; reason: string }>> {
+    const out: Array<{ op: Staged; reason: string }> = [];
+    let from = 0;
+    while (from < lines.length) {
+      const sent = lines.slice(from);
+      const r = await this.ipset(['-exist', 'restore'], sent);
+      if (r.code === 0 && !r.spawnError) return out;
+      const failures = [...r.stderr.matchAll(/Error in line (\d+): (.*)/g)].map((m) => ({
+        n: Number(m[1]),
+        reason: m[2]!.trim(),
+      }));
+      const first = failures[0];
+      const ref = first ? refs[from + first.n - 1] : undefined;
+      if (!first || r.spawnError || !ref || typeof ref === 'string' || /is full/.test(first.reason)) {
+        this.throwRestore(r, what, sent.length, (n) => refs[from + n - 1]);
+      }
+      const skip = new Set<number>();
+      for (const f of failures) {
+        const op = refs[from + f.n - 1];
+        if (op === undefined || typeof op === 'string') continue;
+        skip.add(from + f.n - 1);
+        out.push({ op, reason: f.reason });
+      }
+      const restart = from + first!.n;
+      const keepLines: string[] = lines.slice(0, restart);
+      const keepRefs: Array<Staged | string> = refs.slice(0, restart);
+      for (let i = restart; i < lines.length; i++) {
+        if (skip.has(i)) continue;
+        keepLines.push(lines[i]!);
+        keepRefs.push(refs[i]!);
+      }
+      lines = keepLines;
+      refs = keepRefs;
+      from = restart;
+    }
+    return out;
   }
 
   /**
@@ -236,40 +341,47 @@ export class IpsetFirewall implements Firewall {
   }
 
   /** Finds the sets a batch needs; missing ones are created (create: true) or an error. */
-  private async prepare(batch: Staged[]): Promise<{ lines: string[]; created: Set<string> }> {
+  private async prepare(
+    batch: Staged[],
+  ): Promise<{ lines: string[]; created: Set<string>; unusable: Map<string, string> }> {
     const needed = new Map<string, Staged>();
     for (const s of batch) if (!needed.has(s.kset)) needed.set(s.kset, s);
     if (!this.headers || [...needed.keys()].some((k) => !this.headers!.has(k))) {
-      this.headers = await readHeaders(this.program, this.runner());
+      this.headers = await this.readHeaders();
     }
     const lines: string[] = [];
     const created = new Set<string>();
+    // Sets that cannot take their elements: those are refused, the rest of the batch goes on.
+    const unusable = new Map<string, string>();
     for (const [kset, s] of needed) {
       const h = this.headers.get(kset);
       const want = kindSpec(s.kind);
       if (!h) {
         if (!this.opts.create) {
-          throw new RampartError(
-            'E_FIREWALL',
-            `ipset: set "${kset}" does not exist (needed for ${s.target.text} in logical set "${s.logical}"); ` +
+          unusable.set(
+            kset,
+            `ipset: set "${kset}" does not exist (logical set "${s.logical}"); ` +
               `create it (ipset create ${kset} ${want.type} family ${want.family} timeout 0) or enable create`,
           );
+          continue;
         }
         lines.push(this.createLine(kset, s.kind));
         created.add(kset);
         continue;
       }
       if (h.family && h.family !== want.family) {
-        throw new RampartError(
-          'E_FIREWALL',
-          `ipset: set "${kset}" is family ${h.family} and cannot hold ${s.target.text}; map IPv${s.target.family} ${s.kind.endsWith('net') ? 'ranges' : 'addresses'} of "${s.logical}" to a ${want.family} set`,
+        unusable.set(
+          kset,
+          `ipset: set "${kset}" is family ${h.family}; map IPv${s.target.family} ${s.kind.endsWith('net') ? 'ranges' : 'addresses'} of "${s.logical}" to a ${want.family} set`,
         );
+        continue;
       }
       if (s.kind.endsWith('net') && !h.type.startsWith('hash:net')) {
-        throw new RampartError(
-          'E_FIREWALL',
-          `ipset: set "${kset}" is ${h.type} and cannot hold the range ${s.target.text}; use a hash:net set for ranges`,
+        unusable.set(
+          kset,
+          `ipset: set "${kset}" is ${h.type} and cannot hold ranges; use a hash:net set for ranges`,
         );
+        continue;
       }
       if (!h.timeout && !this.warnedNoTimeout.has(kset) && batch.some((b) => b.kset === kset && b.timeout)) {
         this.warnedNoTimeout.add(kset);
@@ -279,29 +391,33 @@ export class IpsetFirewall implements Firewall {
         );
       }
     }
-    return { lines, created };
+    return { lines, created, unusable };
   }
 
-  /**
-   * Runs one `ipset -exist restore`. ipset applies lines in order and stops at the first failure,
-   * which it reports as "Error in line N"; the lines before it are applied. Every line is
-   * idempotent under -exist, so the whole batch stays staged and is simply sent again next time.
-   * `lineAt(n)` says what line n was, for the error.
-   */
+  /** Runs one `ipset -exist restore` that must apply completely (create, flush, rebuild). */
   private async restore(
     text: string,
     what: string,
     lineAt: (n: number) => string | Staged | undefined,
   ): Promise<void> {
     if (text.length === 0) return;
-    const r = await runTool(this.program, ['-exist', 'restore'], { ...this.runner(), input: text });
+    const r = await this.ipset(['-exist', 'restore'], text);
     if (r.code === 0 && !r.spawnError) return;
+    this.throwRestore(r, what, text.split('\n').length - 1, lineAt);
+  }
+
+  /** The failure of a restore as one error naming the set, element and line. */
+  private throwRestore(
+    r: ToolResult,
+    what: string,
+    total: number,
+    lineAt: (n: number) => string | Staged | undefined,
+  ): never {
     const m = /Error in line (\d+): (.*)/.exec(r.stderr);
     if (!m || r.spawnError) throw new RampartError('E_FIREWALL', toolFailure(`ipset: ${what}`, r));
     const n = Number(m[1]);
     const reason = m[2]!.trim();
     const line = lineAt(n);
-    const total = text.split('\n').length - 1;
     let kset = '?';
     let elem = '?';
     let where = '';
@@ -331,7 +447,7 @@ export class IpsetFirewall implements Firewall {
   /** Empties the kernel sets of one logical set, or of all known ones; the sets themselves stay. */
   async flush(set?: string): Promise<void> {
     const logicals = set === undefined ? [...this.names.keys()] : [set];
-    this.headers = await readHeaders(this.program, this.runner());
+    this.headers = await this.readHeaders();
     const ksets = new Set(logicals.flatMap((l) => Object.values(this.namesFor(l))));
     const lines = [...ksets].filter((k) => this.headers!.has(k)).map((k) => `flush ${k}`);
     await this.restore(lines.map((l) => `${l}\n`).join(''), 'flush', (n) => lines[n - 1]);
@@ -345,7 +461,7 @@ export class IpsetFirewall implements Firewall {
    */
   async rebuild(desired: FirewallEntry[]): Promise<number> {
     for (const e of desired) this.namesFor(e.set);
-    this.headers = await readHeaders(this.program, this.runner());
+    this.headers = await this.readHeaders();
     const byKset = new Map<string, { kind: IpsetKind; lines: string[]; logical: string }>();
     for (const [logical, names] of this.names) {
       for (const kind of ['v4', 'v6', 'v4net', 'v6net'] as const) {
@@ -390,7 +506,7 @@ export class IpsetFirewall implements Firewall {
       await this.restore(text, 'rebuild', () => undefined);
     } catch (err) {
       // Twins left behind by a failure are ours alone: remove them, keep the error.
-      for (const twin of twins) await runTool(this.program, ['destroy', twin], this.runner());
+      for (const twin of twins) await this.ipset(['destroy', twin]);
       throw err;
     }
     return loaded;
@@ -399,7 +515,7 @@ export class IpsetFirewall implements Firewall {
   async list(set?: string): Promise<FirewallEntry[]> {
     const logicals = set === undefined ? [...this.names.keys()] : [set];
     if (set !== undefined) this.namesFor(set);
-    this.headers = await readHeaders(this.program, this.runner());
+    this.headers = await this.readHeaders();
     const owners = new Map<string, string>();
     for (const logical of logicals) {
       for (const kset of Object.values(this.names.get(logical)!)) {
@@ -408,7 +524,7 @@ export class IpsetFirewall implements Firewall {
     }
     const dumps = await Promise.all(
       [...owners.keys()].map(async (kset) => {
-        const r = await runTool(this.program, ['save', kset], this.runner());
+        const r = await this.ipset(['save', kset]);
         if (r.code !== 0 || r.spawnError)
           throw new RampartError('E_FIREWALL', toolFailure(`ipset: listing "${kset}"`, r));
         return r.stdout;
@@ -420,7 +536,15 @@ export class IpsetFirewall implements Firewall {
   }
 
   /** Bans outlive rampart (kernel timeouts), so shutting down leaves the sets alone. */
-  async shutdown(): Promise<void> {}
+  async shutdown(): Promise<void> {
+    const tools = this.tools;
+    this.tools = undefined;
+    if (tools) await (await tools.catch(() => undefined))?.close();
+  }
+}
+
+function refusalOf(s: Staged, reason: string): Refusal {
+  return { op: s.timeout === undefined ? 'delete' : 'add', target: s.target, set: s.logical, reason };
 }
 
 /** Parses `ipset save` lines (`add NAME ELEM [timeout N] ...`) of the sets in `owners`. */

@@ -51,11 +51,12 @@ export interface NftFailure {
   line?: string;
 }
 
-const LOCATED = /^(?:\/dev\/stdin|-):(\d+):(\d+)-(\d+): Error: (.*)$/m;
+// `/dev/stdin:` from the program, `/proc/self/fd/N:` from the library reading a memory file.
+const LOCATED = /^(?:\/dev\/stdin|-|\/proc\/self\/fd\/\d+):(\d+):(\d+)-(\d+): Error: (.*)$/m;
 
 /**
  * Reads nft's first error and points at the set and element it is about: nft prints
- * `/dev/stdin:LINE:COL-COL: Error: ...` with columns into the script we fed it.
+ * `FILE:LINE:COL-COL: Error: ...` with columns into the script we fed it.
  */
 export function parseNftError(stderr: string, script: ScriptLine[]): NftFailure {
   const m = LOCATED.exec(stderr);

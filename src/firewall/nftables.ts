@@ -2,6 +2,7 @@ import { isSingleHost, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
 import {
   ELEMENTS_PER_STATEMENT,
@@ -12,9 +13,9 @@ import {
   parseNftError,
   type ScriptLine,
 } from './nft-text.js';
-import { runTool, type ToolRunner } from './run-tool.js';
+import type { ToolRunner } from './run-tool.js';
 import { DEFAULT_SET, lastWins, remaining, type StagedOp, Staging } from './staging.js';
-import type { CommitResult, Firewall, FirewallEntry } from './types.js';
+import type { CommitResult, Firewall, FirewallEntry, Refusal } from './types.js';
 
 /** Kernel set names behind one logical set. In set-only mode these are the operator's sets. */
 export interface KernelSetNames {
@@ -39,6 +40,8 @@ export interface NftablesOptions extends ToolRunner {
   setOnly?: boolean;
   /** Logical set → kernel set names; own-table mode derives `NAME_v4`, `NAME_v4_net`, ... */
   sets?: Record<string, KernelSetNames>;
+  /** libnftables in-process (`library`), the nft program (`spawn`), or the library when it loads. */
+  driver?: DriverChoice;
   logger?: Logger;
 }
 
@@ -59,6 +62,12 @@ interface KernelSet {
 /** Elements whose end lies this far in the past are taken as expired by the kernel too. */
 const EXPIRY_GRACE_MS = 2000;
 
+/** Elements handled between two turns of the event loop while a big script is written. */
+const YIELD_EVERY = 20_000;
+
+/** Failures about what a batch holds (not about nft, permissions or the kernel module). */
+const aboutContent = new WeakSet<Error>();
+
 /**
  * nftables backend. Own-table mode keeps `table inet rampart` with, per logical set and family, a
  * plain `flags timeout` set for addresses and a `flags interval, timeout` set for ranges, plus one
@@ -71,7 +80,13 @@ export class NftablesFirewall implements Firewall {
   private readonly sets = new Map<string, KernelSet>();
   /** logical set → kind → kernel set, so a million-element batch resolves names once. */
   private readonly lookup = new Map<string, Partial<Record<Kind, KernelSet>>>();
-  private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | keyof ToolRunner>> & ToolRunner;
+  private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | 'driver' | keyof ToolRunner>> &
+    ToolRunner;
+  private readonly choice: DriverChoice;
+  private tools: Promise<ToolDriver> | undefined;
+  /** How commits reach the kernel, known once the first one opened the driver. */
+  driver: 'library' | 'spawn' | undefined;
+  refusedTotal = 0;
   private readonly names: Record<string, KernelSetNames>;
   private readonly log: Logger;
   /** Own-table mode: the table, sets and chains must be (re)declared before the next batch. */
@@ -90,6 +105,8 @@ export class NftablesFirewall implements Firewall {
       timeoutMs: opts.timeoutMs,
     };
     this.names = opts.sets ?? { [DEFAULT_SET]: {} };
+    // A program path of the operator's own (a wrapper) is a request to run that program.
+    this.choice = opts.driver ?? (opts.nft && opts.nft !== 'nft' ? 'spawn' : 'auto');
     this.log = opts.logger ?? silentLogger();
     if (!this.opts.setOnly && this.opts.family !== 'inet') {
       throw new RampartError(
@@ -281,39 +298,94 @@ export class NftablesFirewall implements Firewall {
     if (this.staging.size === 0) return { added: 0, deleted: 0 };
     const ops = this.staging.take();
     try {
-      const batch = lastWins(ops);
-      let plan = this.plan(batch, Date.now());
-      try {
-        await this.apply(
-          [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
-          'commit',
-          ops,
-        );
-      } catch (err) {
-        // A table deleted behind our back (a firewall reload): declare it again and retry once.
-        if (
-          this.opts.setOnly ||
-          !(err instanceof RampartError) ||
-          !/No such file or directory/.test(err.message)
-        )
-          throw err;
-        this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
-        for (const ks of this.sets.values()) this.forget(ks);
-        plan = this.plan(batch, Date.now());
-        await this.apply([...this.declaration(), ...plan.lines], 'commit', ops);
+      const refused: Refusal[] = [];
+      const batch: StagedOp[] = [];
+      for (const op of lastWins(ops)) {
+        // A set name no kernel set can have is refused here, before it reaches a script.
+        try {
+          this.setFor(op.set, op.target);
+          batch.push(op);
+        } catch (err) {
+          refused.push(refusal(op, (err as Error).message));
+        }
       }
-      this.declared = true;
-      for (const update of plan.after) update();
+      const result = await this.applyAll(batch, ops, refused);
       this.staging.settle();
-      return plan.result;
+      for (const r of refused) {
+        this.refusedTotal++;
+        this.log.error(
+          { backend: this.name, set: r.set, element: r.target.text, op: r.op, reason: r.reason },
+          'firewall refused an element; set aside, the rest of the batch is applied',
+        );
+      }
+      return refused.length > 0 ? { ...result, refused } : result;
     } catch (err) {
       this.staging.restore(ops);
       throw err;
     }
   }
 
-  /** The script for a batch, and what each touched set will hold once it applies. */
-  private plan(ops: StagedOp[], now: number) {
+  /**
+   * Applies a batch in one transaction; when the kernel refuses it because of what it holds, the
+   * batch is halved until the elements it refuses stand alone (cheap in-process), and those are
+   * set aside while every other part applies. Any other failure (permissions, nft missing) is
+   * thrown and the whole batch stays staged.
+   */
+  private async applyAll(batch: StagedOp[], ops: StagedOp[], refused: Refusal[]): Promise<CommitResult> {
+    const total = { added: 0, deleted: 0 };
+    const part = async (list: StagedOp[]): Promise<void> => {
+      if (list.length === 0) return;
+      try {
+        const r = await this.applyOps(list, ops);
+        total.added += r.added;
+        total.deleted += r.deleted;
+      } catch (err) {
+        if (!(err instanceof Error) || !aboutContent.has(err)) throw err;
+        if (list.length === 1) {
+          refused.push(refusal(list[0]!, err.message));
+          return;
+        }
+        const half = list.length >> 1;
+        await part(list.slice(0, half));
+        await part(list.slice(half));
+      }
+    };
+    await part(batch);
+    return total;
+  }
+
+  private async applyOps(batch: StagedOp[], ops: StagedOp[]): Promise<CommitResult> {
+    let plan = await this.plan(batch, Date.now());
+    try {
+      await this.apply(
+        [...(this.declared || this.opts.setOnly ? [] : this.declaration()), ...plan.lines],
+        'commit',
+        ops,
+      );
+    } catch (err) {
+      // A table deleted behind our back (a firewall reload): declare it again and retry once.
+      if (
+        this.opts.setOnly ||
+        !(err instanceof RampartError) ||
+        !/No such file or directory/.test(err.message)
+      )
+        throw err;
+      this.log.warn({ table: this.where }, 'nftables table or set vanished; re-creating it');
+      for (const ks of this.sets.values()) this.forget(ks);
+      plan = await this.plan(batch, Date.now());
+      await this.apply([...this.declaration(), ...plan.lines], 'commit', ops);
+    }
+    this.declared = true;
+    for (const update of plan.after) update();
+    return plan.result;
+  }
+
+  /**
+   * The script for a batch, and what each touched set will hold once it applies. Yields to the
+   * event loop every YIELD_EVERY elements, so writing a million-element script never stalls
+   * detection or the bus for long.
+   */
+  private async plan(ops: StagedOp[], now: number) {
     const bySet = new Map<KernelSet, StagedOp[]>();
     for (const op of ops) {
       const ks = this.setFor(op.set, op.target);
@@ -334,7 +406,9 @@ export class NftablesFirewall implements Firewall {
         let parts: string[] = [];
         let elems: string[] = [];
         const dels: string[] = [];
+        let n = 0;
         for (const op of list) {
+          if (++n % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
           const left = op.op === 'add' ? remaining(op, now) : 0;
           if (op.op === 'add' && left !== 0) {
             parts.push(elementText(op.target.text, left));
@@ -488,10 +562,39 @@ export class NftablesFirewall implements Firewall {
 
   async list(set?: string): Promise<FirewallEntry[]> {
     const out: FirewallEntry[] = [];
+    const now = Date.now();
     for (const ks of this.sets.values()) {
       if (set !== undefined && ks.logical !== set) continue;
-      for (const e of await this.listSet(ks))
-        out.push({ target: e.target, set: ks.logical, timeout: e.timeout });
+      const held = await this.listSet(ks);
+      for (const e of held) out.push({ target: e.target, set: ks.logical, timeout: e.timeout });
+      if (ks.interval) {
+        // The kernel is the truth: a range flushed behind our back must leave the mirror too, or
+        // a repair would think it still there and write nothing. Nested ranges stay listed
+        // while a range around them is held, since that range enforces them.
+        const kernel = held.map((e) => e.target);
+        const next = new Map<string, Tracked>();
+        for (const e of held)
+          next.set(e.target.text, {
+            target: e.target,
+            expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
+          });
+        for (const [k, t] of ks.applied) {
+          if (next.has(k) || (t.expiresAt !== null && t.expiresAt + EXPIRY_GRACE_MS < now)) continue;
+          if (
+            !kernel.some(
+              (c) => c.family === t.target.family && c.first <= t.target.first && t.target.last <= c.last,
+            )
+          )
+            continue;
+          next.set(k, t);
+          out.push({
+            target: t.target,
+            set: ks.logical,
+            timeout: t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000),
+          });
+        }
+        ks.applied = next;
+      }
     }
     return out;
   }
@@ -528,6 +631,9 @@ export class NftablesFirewall implements Firewall {
 
   async shutdown(): Promise<void> {
     // Deliberately leaves the table: kernel timeouts keep enforcing bans while rampart is down.
+    const tools = this.tools;
+    this.tools = undefined;
+    if (tools) await (await tools.catch(() => undefined))?.close();
   }
 
   /** Removes rampart's own table (the `rampart firewall flush --all` path; never in set-only mode). */
@@ -541,8 +647,25 @@ export class NftablesFirewall implements Firewall {
     for (const ks of this.sets.values()) this.forget(ks);
   }
 
-  private nft(args: string[], input: string | string[]) {
-    return runTool(this.opts.nft, args, { prefix: this.opts.prefix, timeoutMs: this.opts.timeoutMs, input });
+  private async nft(args: string[], input: string | string[]) {
+    this.tools ??= openDriver({
+      tool: 'nft',
+      program: this.opts.nft,
+      choice: this.choice,
+      backend: this.name,
+      prefix: this.opts.prefix,
+      timeoutMs: this.opts.timeoutMs,
+      logger: this.log,
+    });
+    let tools: ToolDriver;
+    try {
+      tools = await this.tools;
+    } catch (err) {
+      this.tools = undefined;
+      throw err;
+    }
+    this.driver = tools.kind;
+    return tools.run(args, input);
   }
 
   /** Runs a script as one transaction; failures name the backend, set and element. */
@@ -556,6 +679,11 @@ export class NftablesFirewall implements Firewall {
       ops.length > 0
         ? `; ${ops.length} change(s) stay staged (first: set ${ops[0]!.set}, element ${ops[0]!.target.text})`
         : '';
+    if (r.spawnError?.code === 'ELIBRARY') {
+      throw new RampartError('E_FIREWALL', `nftables: ${what} failed in ${r.spawnError.message}${staged}`, {
+        cause: r.spawnError,
+      });
+    }
     if (r.spawnError) {
       const first = script.find((l) => l.elements?.length);
       throw new RampartError(
@@ -571,17 +699,24 @@ export class NftablesFirewall implements Firewall {
       ? ' (needs root or CAP_NET_ADMIN)'
       : chain && /not supported/i.test(f.message)
         ? ` (the chain exists with another hook or priority: delete table ${this.where} to change it)`
-        : /not supported/i.test(f.message)
+        : /not supported/i.test(f.message) && !/Could not resolve/.test(f.message)
           ? ' (is the nf_tables kernel module available?)'
           : '';
     const about = f.set
       ? `set ${this.where} ${f.set}${f.element ? `, element ${f.element}` : ''}`
       : `table ${this.where}${f.line ? ` (${f.line.slice(0, 80)})` : ''}`;
-    throw new RampartError(
+    const err = new RampartError(
       'E_FIREWALL',
       `nftables: ${what} failed on ${about}: ${f.message}${hint}${staged}`,
     );
+    // Without a hint it is about the script itself: an element or set the kernel will not take.
+    if (!hint && r.code !== null) aboutContent.add(err);
+    throw err;
   }
+}
+
+function refusal(op: StagedOp, reason: string): Refusal {
+  return { op: op.op, target: op.target, set: op.set, reason };
 }
 
 function firstLine(s: string): string {

@@ -13,16 +13,35 @@ export interface FirewallEntry {
 export interface CommitResult {
   added: number;
   deleted: number;
+  /**
+   * Changes the kernel refused (a set that does not exist, an element it will not take): set
+   * aside, logged and counted, so they never hold the rest of the batch hostage.
+   */
+  refused?: Refusal[];
+}
+
+/** One staged change the kernel would not take, and why. */
+export interface Refusal {
+  op: 'add' | 'delete';
+  target: Target;
+  /** Logical set. */
+  set: string;
+  reason: string;
 }
 
 /**
  * The whole firewall boundary. `add`/`delete` only stage; `commit` applies everything staged in
- * one batch (one `nft -f -` transaction, one `ipset restore`), and on failure keeps the batch
- * staged so the next commit retries it. `list` reads back what the kernel holds (slow on big
+ * one batch (one `nft -f -` transaction, one `ipset restore`). An element the kernel refuses is
+ * set aside and reported in the result; any other failure keeps the batch staged so the next
+ * commit retries it. `list` reads back what the kernel holds (slow on big
  * nftables sets: never on a hot path). `init`/`shutdown` are idempotent.
  */
 export interface Firewall {
   readonly name: string;
+  /** How it reaches the kernel once initialised: in-process `library` or `spawn`ed programs. */
+  readonly driver?: 'library' | 'spawn';
+  /** Changes refused and set aside since start (see {@link CommitResult.refused}). */
+  readonly refusedTotal?: number;
   init(): Promise<void>;
   add(target: Target, timeout: DurationSeconds, set?: string): void;
   delete(target: Target, set?: string): void;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Committer } from '../../src/agent/committer.js';
 import { parseTarget } from '../../src/core/address.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -38,5 +38,20 @@ describe('committer', () => {
     await Promise.all([reconcile, committed]);
     expect(order).toEqual(['reconcile read', 'reconcile repair', 'commit']);
     expect(fw.targets()).toEqual(['192.0.2.1']);
+  });
+
+  it('a lone ban reaches the firewall without waiting on any timer', async () => {
+    // Timers frozen: a commit that waited on a batching delay would never happen.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] });
+    try {
+      const fw = new RecordingFirewall();
+      const c = new Committer(fw, silentLogger());
+      fw.add(parseTarget('192.0.2.7'), 60);
+      await c.schedule();
+      expect(fw.targets()).toEqual(['192.0.2.7']);
+      expect(fw.commits).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -17,6 +17,8 @@ export interface ContractOptions {
   list?: boolean;
   /** Extra machine requirements (e.g. `cmd:ipset`); root and netns are added when packets is on. */
   needs?: Need[];
+  /** The driver the backend must end up using (no silent fallback from the library to spawning). */
+  driver?: 'library' | 'spawn';
 }
 
 const PORT = 8080;
@@ -237,6 +239,11 @@ export function firewallContract(
           expect(now.size).toBe(o.ranges ? 3 : 2);
         }, 30_000);
     }
+
+    if (o.driver)
+      it(`${name} - reaches the kernel through the ${o.driver} driver`, () => {
+        expect(fw.driver).toBe(o.driver);
+      });
 
     it(`${name} - commit with nothing staged changes nothing; init and shutdown are idempotent`, async () => {
       expect(fw.pending()).toBe(0);

@@ -1,13 +1,14 @@
 import { NftablesFirewall } from '../../src/firewall/nftables.js';
 import { firewallContract } from './contract.js';
 
-firewallContract(
-  'nftables',
-  async (host) => new NftablesFirewall({ prefix: ['ip', 'netns', 'exec', host.ns] }),
-  {
-    needs: ['cmd:nft'],
-  },
-);
+// The same contract through libnftables in-process and through the spawned nft program.
+for (const driver of ['library', 'spawn'] as const) {
+  firewallContract(
+    `nftables (${driver})`,
+    async (host) => new NftablesFirewall({ prefix: ['ip', 'netns', 'exec', host.ns], driver }),
+    { needs: ['cmd:nft', 'file:/usr/lib/x86_64-linux-gnu/libnftables.so.1'], driver },
+  );
+}
 
 firewallContract(
   'nftables (reject, input and forward hooks)',

@@ -13,6 +13,7 @@ interface FirewallCliOptions {
   table?: string;
   setOnly?: boolean;
   nft?: string;
+  driver?: string;
   config?: string;
   strategy?: 'auto' | 'diff' | 'rebuild';
 }
@@ -59,7 +60,8 @@ Examples:
       .option('--config <file>', 'rampart.yaml whose firewall: section configures the backend')
       .option('--table <name>', 'nftables table (default rampart)')
       .option('--set-only', "nftables: only manage the elements of the operator's own set (--table, --set)")
-      .option('--nft <path>', 'the nft program');
+      .option('--nft <path>', 'the nft program')
+      .option('--driver <d>', 'nftables/ipset: auto (in-process library, else spawn), library or spawn');
     if (verb === 'add') cmd.option('--for <duration>', 'ban length: 90s, 10m, 12h, 1d, 1w or permanent');
     if (verb === 'sync')
       cmd.option('--strategy <s>', 'auto, diff (list and repair) or rebuild (atomic reload)');
@@ -98,20 +100,35 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
   const out = (obj: unknown, text: string) =>
     process.stdout.write(opts.json ? `${JSON.stringify(obj)}\n` : `${text}\n`);
   switch (verb) {
-    case 'init':
-      out({ backend: firewall.name, ok: true }, `${firewall.name}: ready`);
+    case 'init': {
+      // The driver is known once the backend has talked to the kernel (init does for nftables/ipset).
+      const via = firewall.driver
+        ? ` (${firewall.driver === 'library' ? 'in-process library' : 'spawned program'})`
+        : '';
+      out({ backend: firewall.name, ok: true, driver: firewall.driver }, `${firewall.name}: ready${via}`);
       break;
+    }
     case 'add':
     case 'del': {
       for (const it of items) {
         if (verb === 'add') firewall.add(it.target, it.timeout, set);
         else firewall.delete(it.target, set);
       }
-      const r = await firewall.commit();
+      const { refused, ...r } = await firewall.commit();
+      const refusedText = (refused ?? [])
+        .map((x) => `\n  refused ${x.target.text} (set ${x.set}): ${x.reason}`)
+        .join('');
       out(
-        { backend: firewall.name, ...r },
-        `${firewall.name}: ${verb === 'add' ? `added ${r.added}` : `deleted ${r.deleted}`}`,
+        {
+          backend: firewall.name,
+          ...r,
+          ...(refused
+            ? { refused: refused.map((x) => ({ target: x.target.text, set: x.set, reason: x.reason })) }
+            : {}),
+        },
+        `${firewall.name}: ${verb === 'add' ? `added ${r.added}` : `deleted ${r.deleted}`}${refusedText}`,
       );
+      if (refused) process.exitCode = 1;
       break;
     }
     case 'list': {
@@ -179,6 +196,7 @@ async function open(opts: FirewallCliOptions): Promise<Firewall> {
     config = { ...(file.firewall ?? {}) };
   }
   if (opts.backend) config.backend = opts.backend;
+  if (opts.driver) config.driver = opts.driver;
   const nft = { ...((config.nftables as Record<string, unknown> | undefined) ?? {}) };
   if (opts.table) nft.table = opts.table;
   if (opts.nft) nft.nft = opts.nft;

@@ -1,0 +1,279 @@
+/**
+ * The code of the kernel worker thread, as JavaScript text run with `new Worker(src, {eval})`.
+ * Text, not a module file: the same source then runs from the compiled `dist/` and from the
+ * TypeScript sources under the test runner (worker threads get no TypeScript loader).
+ *
+ * The thread owns one libnftables context and one libipset handle at a time and serves requests
+ * one by one, so a context is never used concurrently (libnftables contexts are not thread-safe).
+ * When asked, it first moves itself (only this thread) into a named network namespace with
+ * setns(2): every netlink socket the libraries open afterwards talks to that namespace's kernel
+ * tables, while the rest of the process stays where it is (see ADR 0011).
+ *
+ * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}` runs it
+ * (`tool` = nft | ipset, `args` as the command line would have them) and answers
+ * `{id, code, stdout, stderr}` in the command-line tools' own formats, so one parser serves both
+ * the library and the spawned programs.
+ */
+export const KERNEL_WORKER_SOURCE = String.raw`
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const koffi = require(workerData.koffi);
+
+const CLONE_NEWNET = 0x40000000;
+const NFT_JSON = 1 << 4;
+const NFT_TERSE = 1 << 11;
+const IPSET_ENV_EXIST = 1 << 3;
+const IPSET_ERROR = 3;
+
+const libc = koffi.load('libc.so.6');
+const c = {
+  setns: libc.func('int setns(int fd, int nstype)'),
+  memfd: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  write: libc.func('long write(int fd, const void *buf, size_t n)'),
+  close: libc.func('int close(int fd)'),
+  fopen: libc.func('void *fopen(const char *path, const char *mode)'),
+  fclose: libc.func('int fclose(void *f)'),
+};
+
+function fail(what, err) {
+  parentPort.postMessage({ ready: false, error: what + ': ' + (err && err.message ? err.message : String(err)) });
+  process.exit(0);
+}
+
+if (workerData.netns) {
+  let fd;
+  try {
+    fd = fs.openSync(workerData.netns, 'r');
+  } catch (err) {
+    fail('cannot open network namespace ' + workerData.netns, err);
+  }
+  const r = c.setns(fd, CLONE_NEWNET);
+  fs.closeSync(fd);
+  if (r !== 0) fail('setns into ' + workerData.netns, new Error('errno ' + koffi.errno()));
+}
+
+// The whole script goes through a memory file so the library reports errors exactly as the
+// command does for a file (FILE:LINE:COL), which a plain buffer run does not.
+// Chunks (one per line, for ipset) are joined into ~1 MB writes: a write per line is slow.
+function memfile(chunks) {
+  const fd = c.memfd('rampart', 0);
+  if (fd < 0) throw new Error('memfd_create failed, errno ' + koffi.errno());
+  const writes = [];
+  let group = [];
+  let size = 0;
+  for (const chunk of chunks) {
+    group.push(chunk);
+    size += chunk.length;
+    if (size >= 1 << 20) {
+      writes.push(group.join(''));
+      group = [];
+      size = 0;
+    }
+  }
+  if (group.length > 0) writes.push(group.join(''));
+  for (const chunk of writes) {
+    const b = Buffer.from(chunk, 'utf8');
+    let off = 0;
+    while (off < b.length) {
+      const n = Number(c.write(fd, off === 0 ? b : b.subarray(off), b.length - off));
+      if (n <= 0) {
+        c.close(fd);
+        throw new Error('write to memfd failed, errno ' + koffi.errno());
+      }
+      off += n;
+    }
+  }
+  return fd;
+}
+
+let nft;
+function loadNft() {
+  if (nft) return nft;
+  const lib = koffi.load(workerData.libnftables);
+  const f = {
+    ctxNew: lib.func('void *nft_ctx_new(uint32_t flags)'),
+    ctxFree: lib.func('void nft_ctx_free(void *ctx)'),
+    bufOut: lib.func('int nft_ctx_buffer_output(void *ctx)'),
+    bufErr: lib.func('int nft_ctx_buffer_error(void *ctx)'),
+    getOut: lib.func('const char *nft_ctx_get_output_buffer(void *ctx)'),
+    getErr: lib.func('const char *nft_ctx_get_error_buffer(void *ctx)'),
+    setFlags: lib.func('void nft_ctx_output_set_flags(void *ctx, uint32_t flags)'),
+    runBuf: lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)'),
+    runFile: lib.func('int nft_run_cmd_from_filename(void *ctx, const char *path)'),
+  };
+  const ctx = f.ctxNew(0);
+  if (!ctx) throw new Error('nft_ctx_new failed');
+  f.bufOut(ctx);
+  f.bufErr(ctx);
+  nft = { f, ctx };
+  return nft;
+}
+
+function runNft(args, chunks) {
+  const { f, ctx } = loadNft();
+  let flags = 0;
+  const rest = [];
+  let file = false;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-j') flags |= NFT_JSON;
+    else if (args[i] === '-t') flags |= NFT_TERSE;
+    else if (args[i] === '-f' && args[i + 1] === '-') {
+      file = true;
+      i++;
+    } else rest.push(args[i]);
+  }
+  f.setFlags(ctx, flags);
+  if (!file) {
+    const r = f.runBuf(ctx, rest.join(' '));
+    // Reading a buffer also empties it for the next command.
+    return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
+  }
+  const text = chunks.length === 1 ? chunks[0] : chunks.join('');
+  const r = f.runBuf(ctx, text);
+  const stdout = f.getOut(ctx) || '';
+  const stderr = f.getErr(ctx) || '';
+  if (r === 0) return { code: 0, stdout, stderr };
+  // A buffer run reports errors without their line: the failed transaction changed nothing, so
+  // run it again from a memory file, which reports FILE:LINE:COL as the command does.
+  const fd = memfile(chunks);
+  try {
+    f.runFile(ctx, '/proc/self/fd/' + fd);
+  } finally {
+    c.close(fd);
+  }
+  f.getOut(ctx);
+  return { code: 1, stdout, stderr: f.getErr(ctx) || stderr };
+}
+
+let ipset;
+function loadIpset() {
+  if (ipset) return ipset;
+  const lib = koffi.load(workerData.libipset);
+  const CustomErr = koffi.proto('int rp_ipset_custom_err(void *ipset, void *p, int status, const char *msg)');
+  const StdErr = koffi.proto('int rp_ipset_std_err(void *ipset, void *p)');
+  // Variadic in C; the library always calls it with "%s" and one string (its output buffer).
+  const Out = koffi.proto('int rp_ipset_out(void *session, void *p, const char *fmt, const char *text)');
+  const f = {
+    loadTypes: lib.func('void ipset_load_types(void)'),
+    init: lib.func('void *ipset_init(void)'),
+    fini: lib.func('int ipset_fini(void *ipset)'),
+    session: lib.func('void *ipset_session(void *ipset)'),
+    envSet: lib.func('void ipset_envopt_set(void *session, int env)'),
+    reportMsg: lib.func('const char *ipset_session_report_msg(void *session)'),
+    reportReset: lib.func('void ipset_session_report_reset(void *session)'),
+    report: lib.func('int ipset_session_report(void *session, int type, const char *fmt, ...)'),
+    printf: lib.func('int ipset_custom_printf(void *ipset, rp_ipset_custom_err *ce, rp_ipset_std_err *se, rp_ipset_out *out, void *p)'),
+    parseStream: lib.func('int ipset_parse_stream(void *ipset, void *file)'),
+  };
+  f.loadTypes();
+  const io = { out: '', err: '' };
+  // The library's defaults print and exit(3) the process on an error: these collect instead.
+  // A parameter problem is turned into a session report so it gets the "Error in line N" prefix.
+  const ce = koffi.register((h, _p, status, msg) => {
+    if (!status || !msg) return 0;
+    f.report(f.session(h), IPSET_ERROR, '%s', 'str', msg);
+    return -1;
+  }, koffi.pointer(CustomErr));
+  const se = koffi.register((h) => {
+    const s = f.session(h);
+    const msg = f.reportMsg(s);
+    if (msg) io.err += msg.replace(/\n+$/, '') + '\n';
+    f.reportReset(s);
+    return -1;
+  }, koffi.pointer(StdErr));
+  const out = koffi.register((_s, _p, _fmt, text) => {
+    if (text) io.out += text;
+    return 0;
+  }, koffi.pointer(Out));
+  ipset = { f, io, ce, se, out };
+  return ipset;
+}
+
+function openHandle(exist) {
+  const { f, ce, se, out } = loadIpset();
+  const h = f.init();
+  if (!h) throw new Error('ipset_init failed');
+  f.printf(h, ce, se, out, null);
+  if (exist) f.envSet(f.session(h), IPSET_ENV_EXIST);
+  return h;
+}
+
+function streamInto(h, chunks) {
+  const { f } = loadIpset();
+  const fd = memfile(chunks);
+  try {
+    const file = c.fopen('/proc/self/fd/' + fd, 'r');
+    if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
+    try {
+      f.parseStream(h, file);
+    } finally {
+      c.fclose(file);
+    }
+  } finally {
+    c.close(fd);
+  }
+}
+
+// "-exist restore" (every commit) reuses one handle and its netlink socket; the handle's line
+// counter runs on across calls, so reported line numbers are made relative to this call's text.
+// Other commands (list -t, save, destroy) get a fresh handle: "-t" would stick to a session.
+// Unlike the command, the library goes on after a failing line and reports every one of them.
+let restorer;
+function runIpset(args, chunks) {
+  const { f, io } = loadIpset();
+  const exist = args.includes('-exist');
+  const words = args.filter((a) => a !== '-exist');
+  io.out = '';
+  io.err = '';
+  if (exist && words.length === 1 && words[0] === 'restore') {
+    if (!restorer) restorer = { h: openHandle(true), lines: 0 };
+    const before = restorer.lines;
+    for (const chunk of chunks) for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) restorer.lines++;
+    streamInto(restorer.h, chunks);
+    const stderr = io.err.replace(/Error in line (\d+)/g, (_m, n) => 'Error in line ' + (Number(n) - before));
+    return { code: io.err ? 1 : 0, stdout: io.out, stderr };
+  }
+  const h = openHandle(exist);
+  try {
+    streamInto(h, words[0] === 'restore' ? chunks : [words.join(' ') + '\n']);
+  } finally {
+    f.fini(h);
+  }
+  return { code: io.err ? 1 : 0, stdout: io.out, stderr: io.err };
+}
+
+const pending = new Map();
+parentPort.on('message', (m) => {
+  const more = m.append || m.input;
+  if (more) {
+    const list = pending.get(m.id);
+    if (list) for (const x of more) list.push(x);
+    else pending.set(m.id, more.slice());
+  }
+  if (m.append) return;
+  const chunks = pending.get(m.id) || [];
+  pending.delete(m.id);
+  let res;
+  try {
+    res = m.tool === 'nft' ? runNft(m.args, chunks) : runIpset(m.args, chunks);
+  } catch (err) {
+    res = { code: null, stdout: '', stderr: '', error: String(err && err.message ? err.message : err) };
+  }
+  res.id = m.id;
+  parentPort.postMessage(res);
+});
+
+// Load what was asked for up front, so a missing library is known before the first ban.
+try {
+  if (workerData.tool === 'nft') loadNft();
+  else loadIpset();
+} catch (err) {
+  fail('cannot load ' + (workerData.tool === 'nft' ? workerData.libnftables : workerData.libipset), err);
+}
+parentPort.postMessage({ ready: true });
+process.on('exit', () => {
+  if (nft) nft.f.ctxFree(nft.ctx);
+  if (restorer) ipset.f.fini(restorer.h);
+});
+`;
