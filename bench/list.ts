@@ -13,4 +13,6 @@ export const benchmarks: Record<string, Bench> = {
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),
   'fail2ban-filter': () => import('./fail2ban-filter.js'),
+  /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
+  list: () => import('./active-views.js'),
 };

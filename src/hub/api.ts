@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { Authenticator, Caller } from './auth.js';
 import type { HubCore } from './core.js';
 import { allowlistRoutes } from './routes/allowlist.js';
+import { banRoutes } from './routes/bans.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -124,6 +125,7 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
   app.register(async (scope) => {
     statusRoutes(scope, ctx);
     decisionRoutes(scope, ctx);
+    banRoutes(scope, ctx);
     bulkRoutes(scope, ctx);
     nodeRoutes(scope, ctx);
     allowlistRoutes(scope, ctx);

@@ -123,7 +123,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       store,
       policy: new Policy(opts.policy),
       metrics: new HubMetrics({
-        active: async () => (await store.active(Date.now())).length,
+        active: async () => (await store.countActive(Date.now())).total,
         head: () => store.head(),
       }),
       keys,

@@ -61,9 +61,9 @@ describe.skipIf(req.skip)('rampart up (hub + agent in one process)', () => {
       await until(() => second.text.join('').includes('rampart is up'), 15_000, 'banner');
       expect(second.text.join('')).not.toMatch(/enrolled now/);
       const list = JSON.parse(await cli(host, ['list', '--json', '--data', dir])) as {
-        decisions: Array<{ target: string }>;
+        items: Array<{ target: string }>;
       };
-      expect(list.decisions.map((d) => d.target)).toContain('192.0.2.44');
+      expect(list.items.map((d) => d.target)).toContain('192.0.2.44');
     } finally {
       expect(await second.stop()).toBe(0);
     }

@@ -78,6 +78,41 @@ describe('hub HTTP API', () => {
     expect((await t.call('GET', '/v1/blocklist')).text).not.toContain('2001:db8::/64');
   });
 
+  it('GET /v1/bans pages newest first, filters, finds a range by an address inside it, and counts', async () => {
+    for (const target of ['192.0.2.40', '192.0.2.41', '198.51.100.0/24']) {
+      expect((await t.call('POST', '/v1/decisions', { target, reason: 'bans-route' })).status).toBe(201);
+    }
+    const first = await t.call('GET', '/v1/bans?limit=2&origin=operator&since=1h');
+    expect(first.status).toBe(200);
+    expect(first.json.items.map((d: { target: string }) => d.target)).toEqual([
+      '198.51.100.0/24',
+      '192.0.2.41',
+    ]);
+    expect(typeof first.json.next).toBe('string');
+    const total = first.json.total as number;
+    expect(total).toBeGreaterThanOrEqual(3);
+    const second = await t.call('GET', `/v1/bans?limit=2&origin=operator&since=1h&cursor=${first.json.next}`);
+    expect(second.json.items[0].target).toBe('192.0.2.40');
+    const inside = await t.call('GET', '/v1/bans?target=198.51.100.77');
+    expect(inside.json).toMatchObject({ total: 1, next: null, items: [{ target: '198.51.100.0/24' }] });
+    const status = await t.call('GET', '/v1/status');
+    expect(status.json.decisions.active).toBe((await t.call('GET', '/v1/bans?limit=1')).json.total);
+    expect(status.json.decisions.byOrigin.operator).toBeGreaterThanOrEqual(3);
+    const metrics = await t.call('GET', '/metrics');
+    expect(metrics.text).toContain(`rampart_hub_active_bans ${status.json.decisions.active}`);
+    for (const bad of ['limit=0', 'limit=x', 'target=nope', 'since=later', 'cursor=zz', 'colour=red']) {
+      const r = await t.call('GET', `/v1/bans?${bad}`);
+      expect(r.status, bad).toBe(400);
+      expect(r.json.code, bad).toMatch(/^E_(USAGE|ADDRESS)$/);
+    }
+    const covered = await t.call('DELETE', '/v1/decisions/198.51.100.7');
+    expect(covered.status).toBe(404);
+    expect(covered.json.error).toContain('198.51.100.0/24 covers it');
+    for (const target of ['192.0.2.40', '192.0.2.41', '198.51.100.0/24']) {
+      expect((await t.call('DELETE', `/v1/decisions/${encodeURIComponent(target)}`)).status).toBe(200);
+    }
+  });
+
   it('bad input is a 400 naming the field, unbannable targets a 422, and nothing is appended', async () => {
     const head = (await t.call('GET', '/v1/health')).json.head;
     const cases: Array<[unknown, number, RegExp]> = [

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { parseTarget } from '../../core/address.js';
 import { parseDuration } from '../../core/duration.js';
 import type { ApiContext } from '../api.js';
 import { decisionPageSchema, decisionSchema, errorSchema, setName, targetString } from '../schemas.js';
@@ -73,7 +74,16 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const d = await ctx.core.unban(req.params.target, { set: req.query.set });
-      if (!d) return reply.code(404).send({ error: `${req.params.target} is not banned`, code: 'E_HTTP' });
+      if (!d) {
+        // An address inside a banned range is dropped by the range: say which one to lift.
+        const t = parseTarget(req.params.target);
+        const { items } = await ctx.core.store.activePage({ limit: 5, target: t }, ctx.core.now());
+        const covering = items.filter((b) => b.target !== t.text && parseTarget(b.target).prefix < t.prefix);
+        const error = covering.length
+          ? `${t.text} is not banned itself, but ${covering.map((b) => b.target).join(', ')} covers it; unban that range to lift it`
+          : `${t.text} is not banned`;
+        return reply.code(404).send({ error, code: 'E_HTTP' });
+      }
       return d;
     },
   );

@@ -24,9 +24,16 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
         lastSeen: n.lastSeen,
         version: n.version,
       }));
-    const active = (await store.active(ctx.core.now())).length;
+    const counts = await store.countActive(ctx.core.now());
     const dropped = await ctx.core.metrics.byLabel('rampart_hub_dropped_messages_total', 'reason');
     const reports = await ctx.core.metrics.byLabel('rampart_hub_reports_total', 'result');
-    return { head, nodes, bus: ctx.bus(), decisions: { active }, reports, dropped };
+    return {
+      head,
+      nodes,
+      bus: ctx.bus(),
+      decisions: { active: counts.total, byFamily: counts.byFamily, byOrigin: counts.byOrigin },
+      reports,
+      dropped,
+    };
   });
 }
