@@ -2,14 +2,14 @@ import type { KeyObject } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type BusConfig, createTransport } from '../bus/create.js';
+import { type BusConfig, busUrls, createTransport } from '../bus/create.js';
 import type { EmbeddedMqttBroker } from '../bus/mqtt-embedded.js';
 import { type Transport, topics } from '../bus/transport.js';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { DEFAULT_API_PORT, DEFAULT_LISTEN } from '../core/paths.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { encryptionKeyFromText } from '../trust/envelope.js';
 import { publicKeyToText } from '../trust/keys.js';
@@ -54,6 +54,8 @@ export interface HubOptions {
   windowMs?: number;
   /** Replaces the SQLite store (another implementation, tests). */
   store?: Store;
+  /** `hub.store` / `--store`: a postgres:// URL; several hubs may share the database. */
+  storeUrl?: string;
   log?: Logger;
   /** Config file the options came from, for error messages. */
   configFile?: string;
@@ -91,7 +93,9 @@ const DAY = 86_400_000;
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? silentLogger();
   const { dir, keys, adminToken } = prepareHubDir(opts.dataDir);
-  const store = opts.store ?? new SqliteStore(join(dir, HUB_FILES.db));
+  const store =
+    opts.store ??
+    (await openStore(opts.storeUrl, join(dir, HUB_FILES.db), { file: opts.configFile, key: 'hub.store' }));
   const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
@@ -154,7 +158,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         const host = new URL(publicUrl()).hostname;
         return { type: 'mqtt', url: `mqtt://${host}:${embedded.port}`, connected: busUp };
       }
-      return { type: busConfig.type, url: busConfig.url ?? '', connected: busUp };
+      return { type: busConfig.type, url: busUrls(busConfig.url).join(','), connected: busUp };
     };
 
     const app: FastifyInstance = buildApi(
