@@ -234,7 +234,8 @@ export class NatsTransport implements Transport {
     }
     this.nc = nc;
     this.js = jetstream(nc);
-    this.jsm = await jetstreamManager(nc);
+    // No API check here: a cluster still electing its leader would fail it; onUp retries instead.
+    this.jsm = await jetstreamManager(nc, { checkAPI: false });
     void this.watchStatus(nc);
     await this.onUp();
     return nc;
@@ -319,7 +320,8 @@ export class NatsTransport implements Transport {
         })
       ).name;
     const consumer = await this.js!.consumers.get(stream, name);
-    const messages = await consumer.consume({ max_messages: 512 });
+    // Short pulls and heartbeats: after a node dies, a pull parked on it is noticed in seconds.
+    const messages = await consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
     sub.running = messages;
     void (async () => {
       for await (const m of messages) {
