@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
 import { MqttClientTransport } from './mqtt-client.js';
 import { EmbeddedMqttBroker } from './mqtt-embedded.js';
+import { AmqpTransport } from './amqp.js';
 import { NatsTransport, type NatsStreamSpec } from './nats.js';
 import { type Transport, topics } from './transport.js';
 
@@ -178,6 +179,15 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
       ...(ctx.logger ? { logger: ctx.logger } : {}),
     });
   }
+  if (config.type === 'amqp') {
+    return new AmqpTransport({
+      urls: urls.map((u) => withCredentials(u, config.username, password)),
+      clientId,
+      ...(config.queueType ? { queueType: config.queueType } : {}),
+      ...(tls ? { tls } : {}),
+      ...(ctx.logger ? { logger: ctx.logger } : {}),
+    });
+  }
   return new MqttClientTransport({
     url: urls[0]!,
     ...(urls.length > 1 ? { fallbackUrls: urls.slice(1) } : {}),
@@ -215,6 +225,17 @@ export function natsStreams(fleet: string, maxAgeSeconds?: number): NatsStreamSp
     },
     { name: `RAMPART_${fleet}_REPORTS`, topics: [topics.allReports(fleet)], retention: 'workqueue' },
   ];
+}
+
+/** AMQP takes credentials in the URL; `username`/`password(File)` fill them in when absent. */
+function withCredentials(url: string, username?: string, password?: string): string {
+  if (username === undefined) return url;
+  const u = new URL(url);
+  if (!u.username) {
+    u.username = encodeURIComponent(username);
+    if (password !== undefined) u.password = encodeURIComponent(password);
+  }
+  return u.toString();
 }
 
 function readBytes(path: string, where: { file?: string; key: string }): Uint8Array {

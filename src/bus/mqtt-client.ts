@@ -3,6 +3,7 @@ import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
+import { redactUrl as redact } from '../core/redact-url.js';
 
 export interface MqttClientOptions {
   /** `mqtt://host:port` or `mqtts://host:port`. */
@@ -352,16 +353,5 @@ export class MqttClientTransport implements Transport {
         this.log.error({ err: (err as Error).message }, 'status listener threw');
       }
     }
-  }
-}
-
-/** The URL without a password, for messages and logs. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '<invalid url>';
   }
 }

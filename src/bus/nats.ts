@@ -21,7 +21,7 @@ import {
 } from '@nats-io/transport-node';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { filterToSubjects, subjectToTopic, topicToSubject } from './nats-subjects.js';
+import { filterToSubjects, subjectToTopic, topicToSubject } from './broker-subjects.js';
 import { isValidFilter } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
 

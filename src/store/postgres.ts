@@ -5,6 +5,7 @@ import { RampartError } from '../core/errors.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
+import { redactUrl as redact } from '../core/redact-url.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:5432/db` (any libpq-style URL pg understands). */
@@ -408,15 +409,4 @@ function isTransient(err: unknown): boolean {
 function storeError(what: string, err: unknown): RampartError {
   if (err instanceof RampartError) return err;
   return new RampartError('E_STORE', `store ${what} failed: ${(err as Error).message}`, { cause: err });
-}
-
-/** The URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<invalid postgres url>';
-  }
 }

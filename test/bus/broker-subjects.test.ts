@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { filterToSubjects, subjectToTopic, topicToSubject } from '../../src/bus/nats-subjects.js';
+import { filterToSubjects, subjectToTopic, topicToSubject } from '../../src/bus/broker-subjects.js';
 
 describe('nats subjects', () => {
   it('topics round-trip through subjects, dots and wildcard bytes escaped', () => {

@@ -1,5 +1,5 @@
 /**
- * MQTT-style topics ↔ NATS subjects. Levels map to tokens (`/` → `.`, `+` → `*`, `#` → `>`);
+ * MQTT-style topics ↔ NATS subjects and AMQP routing keys (both dot-separated). Levels map to tokens (`/` → `.`, `+` → `*`, `#` → `>`);
  * bytes a token cannot hold (`.`, `*`, `>`, spaces, anything outside [A-Za-z0-9_-]) are written
  * `~XX` (hex), so node names such as `web1.example.org` survive the round trip, and an empty
  * level is a lone `~`.
@@ -45,4 +45,12 @@ export function filterToSubjects(filter: string): string[] {
   const enc = levels.map((l) => (l === '+' ? '*' : l === '#' ? '>' : encodeLevel(l)));
   if (levels.at(-1) === '#' && levels.length > 1) return [enc.slice(0, -1).join('.'), enc.join('.')];
   return [enc.join('.')];
+}
+
+/** An AMQP topic-exchange binding key for an MQTT filter: AMQP's `#` also matches the parent. */
+export function filterToBindingKey(filter: string): string {
+  return filter
+    .split('/')
+    .map((l) => (l === '+' ? '*' : l === '#' ? '#' : encodeLevel(l)))
+    .join('.');
 }
