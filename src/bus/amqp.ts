@@ -1,10 +1,10 @@
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { redactUrl as redact } from '../core/redact-url.js';
 import { filterToBindingKey, subjectToTopic, topicToSubject } from './broker-subjects.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
-import { redactUrl as redact } from '../core/redact-url.js';
 
 export interface AmqpTransportOptions {
   /** `amqp://user:password@host:5672/vhost` (or amqps://), one or several nodes of a cluster. */
@@ -106,7 +106,8 @@ export class AmqpTransport implements Transport {
     const timeoutMs = this.o.publishTimeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new RampartError('E_BUS', `publish on ${topic} failed: no confirm within ${timeoutMs} ms`)),
+        () =>
+          reject(new RampartError('E_BUS', `publish on ${topic} failed: no confirm within ${timeoutMs} ms`)),
         timeoutMs,
       );
       try {
@@ -117,19 +118,25 @@ export class AmqpTransport implements Transport {
           { persistent: true, contentType: 'application/octet-stream' },
           (err) => {
             clearTimeout(timer);
-            if (err) reject(new RampartError('E_BUS', `publish on ${topic} was refused by the broker`, { cause: err }));
+            if (err)
+              reject(
+                new RampartError('E_BUS', `publish on ${topic} was refused by the broker`, { cause: err }),
+              );
             else resolve();
           },
         );
       } catch (err) {
         clearTimeout(timer);
-        reject(new RampartError('E_BUS', `publish on ${topic} failed: ${(err as Error).message}`, { cause: err }));
+        reject(
+          new RampartError('E_BUS', `publish on ${topic} failed: ${(err as Error).message}`, { cause: err }),
+        );
       }
     });
   }
 
   async subscribe(filter: string, handler: MessageHandler): Promise<void> {
-    if (!isValidFilter(filter)) throw new RampartError('E_BUS', `invalid topic filter ${JSON.stringify(filter)}`);
+    if (!isValidFilter(filter))
+      throw new RampartError('E_BUS', `invalid topic filter ${JSON.stringify(filter)}`);
     this.subs.push({ filter, handler });
     // While down, the queue is bound at the next connect.
     const live = this.live;
@@ -138,7 +145,9 @@ export class AmqpTransport implements Transport {
       await this.ensureQueue(live);
       await live.sub.bindQueue(live.queue!, this.exchange, filterToBindingKey(filter));
     } catch (err) {
-      throw new RampartError('E_BUS', `subscribe to ${filter} failed: ${(err as Error).message}`, { cause: err });
+      throw new RampartError('E_BUS', `subscribe to ${filter} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -194,7 +203,8 @@ export class AmqpTransport implements Transport {
       const live: Live = { conn: c, pub, sub };
       if (this.subs.length > 0) {
         await this.ensureQueue(live);
-        for (const s of this.subs) await sub.bindQueue(live.queue!, this.exchange, filterToBindingKey(s.filter));
+        for (const s of this.subs)
+          await sub.bindQueue(live.queue!, this.exchange, filterToBindingKey(s.filter));
       }
       if (this.closed) {
         await c.close().catch(() => undefined);
@@ -224,7 +234,9 @@ export class AmqpTransport implements Transport {
     const min = this.o.minReconnectMs ?? 500;
     const max = this.o.maxReconnectMs ?? 30_000;
     // Jitter so a fleet does not reconnect in lockstep after a broker restart.
-    const delay = Math.round(Math.min(max, min * 2 ** Math.min(this.attempt, 16)) * (0.75 + Math.random() * 0.5));
+    const delay = Math.round(
+      Math.min(max, min * 2 ** Math.min(this.attempt, 16)) * (0.75 + Math.random() * 0.5),
+    );
     this.attempt++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -248,7 +260,9 @@ export class AmqpTransport implements Transport {
   private deliver(live: Live, m: ConsumeMessage | null): void {
     if (!m) return; // consumer cancelled by the broker (queue deleted): the channel close reconnects
     const topic = subjectToTopic(m.fields.routingKey);
-    const runs = this.subs.filter((s) => topicMatches(s.filter, topic)).map((s) => runHandler(s.handler, topic, m.content, this.log));
+    const runs = this.subs
+      .filter((s) => topicMatches(s.filter, topic))
+      .map((s) => runHandler(s.handler, topic, m.content, this.log));
     void Promise.all(runs).then((ok) => {
       // Acks belong to the channel that delivered; after a reconnect the broker redelivers anyway.
       if (this.live !== live) return;

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
+import { AmqpTransport } from './amqp.js';
 import { MqttClientTransport } from './mqtt-client.js';
 import { EmbeddedMqttBroker } from './mqtt-embedded.js';
-import { AmqpTransport } from './amqp.js';
-import { NatsTransport, type NatsStreamSpec } from './nats.js';
+import { type NatsStreamSpec, NatsTransport } from './nats.js';
 import { type Transport, topics } from './transport.js';
 
 /** URL schemes per bus type; `url` may list several servers (a cluster) for nats, amqp and mqtt. */
@@ -16,17 +16,15 @@ const SCHEMES = {
   amqp: /^amqps?:\/\/[^\s]+$/,
 } as const;
 const URL_HINT = {
-  mqtt: 'mqtt://host:1883 or mqtts://host:8883',
-  nats: 'nats://host:4222 or tls://host:4222',
-  amqp: 'amqp://user:password@host:5672/vhost or amqps://...',
+  mqtt: 'mqtt://host:port or mqtts://host:port',
+  nats: 'nats://host:port or tls://host:port',
+  amqp: 'amqp://user:password@host:port/vhost or amqps://...',
 } as const;
 
 /** `url` as a list: YAML list items, or one string with servers separated by commas. */
 export function busUrls(url: string | string[] | undefined): string[] {
   if (url === undefined) return [];
-  return (Array.isArray(url) ? url : url.split(','))
-    .map((u) => u.trim())
-    .filter((u) => u.length > 0);
+  return (Array.isArray(url) ? url : url.split(',')).map((u) => u.trim()).filter((u) => u.length > 0);
 }
 
 /**
@@ -71,14 +69,20 @@ export const busConfigSchema = z
     if (c.type !== 'embedded') {
       const scheme = SCHEMES[c.type];
       if (urls.length === 0) {
-        ctx.addIssue({ code: 'custom', path: ['url'], message: `bus.type ${c.type} needs url: ${URL_HINT[c.type]}` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: `bus.type ${c.type} needs url: ${URL_HINT[c.type]}`,
+        });
       }
       for (const u of urls) {
-        if (!scheme.test(u)) ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${URL_HINT[c.type]}` });
+        if (!scheme.test(u))
+          ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${URL_HINT[c.type]}` });
       }
     } else {
       for (const u of urls) {
-        if (!SCHEMES.mqtt.test(u)) ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${URL_HINT.mqtt}` });
+        if (!SCHEMES.mqtt.test(u))
+          ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${URL_HINT.mqtt}` });
       }
     }
     if (c.password !== undefined && c.passwordFile !== undefined) {

@@ -1,9 +1,9 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { redactUrl as redact } from '../core/redact-url.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
-import { redactUrl as redact } from '../core/redact-url.js';
 
 export interface MqttClientOptions {
   /** `mqtt://host:port` or `mqtts://host:port`. */

@@ -124,7 +124,10 @@ export class NatsTransport implements Transport {
           timer = setTimeout(
             () =>
               reject(
-                new RampartError('E_BUS', `cannot reach NATS ${this.o.servers.join(',')} within ${timeoutMs} ms`),
+                new RampartError(
+                  'E_BUS',
+                  `cannot reach NATS ${this.o.servers.join(',')} within ${timeoutMs} ms`,
+                ),
               ),
             timeoutMs,
           );
@@ -149,12 +152,15 @@ export class NatsTransport implements Transport {
         await nc.flush();
       }
     } catch (err) {
-      throw new RampartError('E_BUS', `publish on ${topic} failed: ${(err as Error).message}`, { cause: err });
+      throw new RampartError('E_BUS', `publish on ${topic} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
   async subscribe(filter: string, handler: MessageHandler): Promise<void> {
-    if (!isValidFilter(filter)) throw new RampartError('E_BUS', `invalid topic filter ${JSON.stringify(filter)}`);
+    if (!isValidFilter(filter))
+      throw new RampartError('E_BUS', `invalid topic filter ${JSON.stringify(filter)}`);
     for (const subject of filterToSubjects(filter)) {
       const existing = this.subs.get(subject);
       if (existing) {
@@ -181,7 +187,9 @@ export class NatsTransport implements Transport {
     for (const s of this.subs.values()) stopRunning(s);
     if (nc) {
       // Drain delivers what is in flight and flushes acks; close when the server is gone.
-      await Promise.race([nc.drain(), new Promise((r) => setTimeout(r, 2_000).unref())]).catch(() => undefined);
+      await Promise.race([nc.drain(), new Promise((r) => setTimeout(r, 2_000).unref())]).catch(
+        () => undefined,
+      );
       await nc.close().catch(() => undefined);
     }
     this.setStatus('down');
@@ -295,7 +303,9 @@ export class NatsTransport implements Transport {
     if (!sub.stream) {
       sub.running = nc.subscribe(sub.subject, {
         callback: (err, m) => {
-          if (!err) for (const h of sub.handlers) void runHandler(h, subjectToTopic(m.subject), Buffer.from(m.data), this.log);
+          if (!err)
+            for (const h of sub.handlers)
+              void runHandler(h, subjectToTopic(m.subject), Buffer.from(m.data), this.log);
         },
       });
       return;
@@ -310,7 +320,9 @@ export class NatsTransport implements Transport {
       existing?.name ??
       (
         await jsm.consumers.add(stream, {
-          ...(durable ? { durable_name: durable, inactive_threshold: nanos(this.o.inactiveMs ?? 14 * DAY) } : { inactive_threshold: nanos(60_000) }),
+          ...(durable
+            ? { durable_name: durable, inactive_threshold: nanos(this.o.inactiveMs ?? 14 * DAY) }
+            : { inactive_threshold: nanos(60_000) }),
           filter_subject: sub.subject,
           ack_policy: AckPolicy.Explicit,
           // A new agent starts from now: its history comes from the hub's snapshot over HTTP.
@@ -333,7 +345,9 @@ export class NatsTransport implements Transport {
           else m.nak(1_000);
         });
       }
-    })().catch((err: unknown) => this.log.warn({ err: (err as Error).message, stream }, 'nats consumer stopped'));
+    })().catch((err: unknown) =>
+      this.log.warn({ err: (err as Error).message, stream }, 'nats consumer stopped'),
+    );
   }
 
   /** The stream storing `subject` (for a filter: covering every subject it matches). */

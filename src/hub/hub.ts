@@ -140,10 +140,13 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     transport.onStatus((s) => {
       busUp = s === 'up';
     });
+    // The promise tells a broker with acks (JetStream work queue, AMQP) when the report is
+    // decided and stored: a hub killed before that leaves it to another hub.
     await transport.subscribe(topics.allReports(fleet), (topic, payload) => {
       const node = topic.split('/')[3] ?? '';
-      core.handleBusMessage(node, payload).catch((err: unknown) => {
+      return core.handleBusMessage(node, payload).catch((err: unknown) => {
         log.error({ err: (err as Error).message, node }, 'handling a bus message failed');
+        throw err;
       });
     });
 

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
+import { redactUrl as redact } from '../core/redact-url.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
-import { redactUrl as redact } from '../core/redact-url.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:5432/db` (any libpq-style URL pg understands). */
@@ -45,7 +45,6 @@ type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
  */
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
-  private ready: Promise<void> | undefined;
   private closed = false;
 
   private constructor(private readonly o: PostgresStoreOptions) {
@@ -89,7 +88,8 @@ export class PostgresStore implements Store {
         }
         return await this.tx((q) => this.appendIn(q, withIds, offences));
       } catch (err) {
-        if (!isTransient(err) || this.closed || ++attempt > (this.o.retries ?? 20)) throw storeError('append', err);
+        if (!isTransient(err) || this.closed || ++attempt > (this.o.retries ?? 20))
+          throw storeError('append', err);
         await this.backoff(attempt);
       }
     }
@@ -138,8 +138,8 @@ export class PostgresStore implements Store {
     return this.write('prune', () =>
       this.tx(async (q) => {
         await q('DELETE FROM active WHERE expires_at IS NOT NULL AND expires_at <= $1', [now]);
-        const upTo = (await q('SELECT MAX(seq) AS seq FROM decisions WHERE created_at < $1', [before])).rows[0]
-          .seq as number | null;
+        const upTo = (await q('SELECT MAX(seq) AS seq FROM decisions WHERE created_at < $1', [before]))
+          .rows[0].seq as number | null;
         if (upTo === null) return 0;
         await q('UPDATE log_head SET pruned = GREATEST(pruned, $1) WHERE id = 1', [upTo]);
         // A ban still in force keeps its log row: the active set points at it for snapshots.
@@ -185,7 +185,12 @@ export class PostgresStore implements Store {
     return r.rows.map((x) => toNode(x as NodeRow));
   }
 
-  async enrolNode(name: string, joinSecretHash: string, publicKey: string, tokenHash: string): Promise<boolean> {
+  async enrolNode(
+    name: string,
+    joinSecretHash: string,
+    publicKey: string,
+    tokenHash: string,
+  ): Promise<boolean> {
     const r = await this.write('enrolNode', () =>
       this.query(
         `UPDATE nodes SET public_key = $1, token_hash = $2, join_secret_hash = NULL
@@ -206,7 +211,10 @@ export class PostgresStore implements Store {
     return r.rowCount === 1;
   }
 
-  async touchNode(name: string, seen: { lastSeq?: number; lastSeen: number; version?: string }): Promise<void> {
+  async touchNode(
+    name: string,
+    seen: { lastSeq?: number; lastSeen: number; version?: string },
+  ): Promise<void> {
     await this.write('touchNode', () =>
       this.query(
         `UPDATE nodes SET last_seen = $1, last_seq = COALESCE($2, last_seq), version = COALESCE($3, version)
@@ -227,7 +235,9 @@ export class PostgresStore implements Store {
   }
 
   async allowRemove(cidr: string): Promise<boolean> {
-    const r = await this.write('allowRemove', () => this.query('DELETE FROM allowlist WHERE cidr = $1', [cidr]));
+    const r = await this.write('allowRemove', () =>
+      this.query('DELETE FROM allowlist WHERE cidr = $1', [cidr]),
+    );
     return r.rowCount === 1;
   }
 
@@ -380,7 +390,8 @@ export class PostgresStore implements Store {
         return await fn();
       } catch (err) {
         if (err instanceof RampartError) throw err;
-        if (!isTransient(err) || this.closed || ++attempt > (this.o.retries ?? 20)) throw storeError(what, err);
+        if (!isTransient(err) || this.closed || ++attempt > (this.o.retries ?? 20))
+          throw storeError(what, err);
         await this.backoff(attempt);
       }
     }
@@ -402,7 +413,8 @@ function recordBan(q: Query, target: string, at: number): Promise<pg.QueryResult
 
 function isTransient(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string') return /Connection terminated|not queryable/i.test(String((err as Error)?.message));
+  if (typeof code !== 'string')
+    return /Connection terminated|not queryable/i.test(String((err as Error)?.message));
   return TRANSIENT.test(code) || TRANSIENT_NODE.has(code);
 }
 

@@ -59,4 +59,3 @@ export function toNode(r: NodeRow): NodeRecord {
     version: r.version,
   };
 }
-

@@ -3,8 +3,8 @@ import type Database from 'better-sqlite3';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { openSqlite } from './open-sqlite.js';
-import { MIGRATIONS } from './sqlite-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
+import { MIGRATIONS } from './sqlite-schema.js';
 import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
 
 /**

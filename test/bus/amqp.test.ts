@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmqpTransport } from '../../src/bus/amqp.js';
-import { requirements } from '../helpers/requirements.js';
 import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
+import { requirements } from '../helpers/requirements.js';
 import { Inbox, transportContract, waitUntil } from './contract.js';
 
 const req = requirements('bus: RabbitMQ (AMQP 0-9-1) contract', ['tcp:5672', 'cmd:rabbitmqctl', 'root']);

@@ -9,7 +9,9 @@ describe('nats subjects', () => {
       expect(s.split('.').every((tok) => tok.length > 0)).toBe(true);
       expect(subjectToTopic(s)).toBe(t);
     }
-    expect(topicToSubject('rampart/f1/reports/web1.example.org')).toBe('rampart.f1.reports.web1~2Eexample~2Eorg');
+    expect(topicToSubject('rampart/f1/reports/web1.example.org')).toBe(
+      'rampart.f1.reports.web1~2Eexample~2Eorg',
+    );
   });
 
   it('filters: + is *, a trailing # is the parent and everything below it', () => {

@@ -99,17 +99,18 @@ export function transportContract(
       await Promise.all(open.map((t) => t.close()));
       // Leave no persistent sessions behind on a shared broker.
       if (broker?.purge) await broker.purge([...persistentIds]);
-      else for (const id of persistentIds) {
-        const t = new MqttClientTransport({
-          url: `mqtt://127.0.0.1:${broker.port}`,
-          clientId: id,
-          clean: true,
-          connectTimeoutMs: 3_000,
-          ...(broker.username ? { username: broker.username, password: broker.password ?? '' } : {}),
-        });
-        await t.connect().catch(() => undefined);
-        await t.close();
-      }
+      else
+        for (const id of persistentIds) {
+          const t = new MqttClientTransport({
+            url: `mqtt://127.0.0.1:${broker.port}`,
+            clientId: id,
+            clean: true,
+            connectTimeoutMs: 3_000,
+            ...(broker.username ? { username: broker.username, password: broker.password ?? '' } : {}),
+          });
+          await t.connect().catch(() => undefined);
+          await t.close();
+        }
       await broker?.stop();
     });
 

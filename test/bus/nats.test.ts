@@ -12,7 +12,12 @@ const cluster = requirements('bus: NATS three-node cluster', ['cmd:nats-server']
 function natsHarness(servers: () => string[], port: () => number, replicas: number) {
   return async (prefix: string) => {
     const stream = `RT_${randomUUID().slice(0, 8)}`;
-    const make = (clientId: string, viaPort: number, clean: boolean, extra: Partial<NatsTransportOptions> = {}) =>
+    const make = (
+      clientId: string,
+      viaPort: number,
+      clean: boolean,
+      extra: Partial<NatsTransportOptions> = {},
+    ) =>
       new NatsTransport({
         // Through a proxy: pin that address, or the client would learn the real one and bypass it.
         servers: viaPort === port() ? servers() : [`nats://127.0.0.1:${viaPort}`],
@@ -39,7 +44,15 @@ function natsHarness(servers: () => string[], port: () => number, replicas: numb
   };
 }
 
-transportContract('nats', natsHarness(() => ['nats://127.0.0.1:4222'], () => 4222, 1), local.skip);
+transportContract(
+  'nats',
+  natsHarness(
+    () => ['nats://127.0.0.1:4222'],
+    () => 4222,
+    1,
+  ),
+  local.skip,
+);
 
 describe.skipIf(cluster.skip)('nats three-node JetStream cluster', () => {
   let c: NatsCluster;
@@ -80,7 +93,9 @@ describe.skipIf(cluster.skip)('nats three-node JetStream cluster', () => {
 
   it('nats cluster - with one of three nodes killed, replicated publishes and durable consumers carry on', async () => {
     const prefix = `rampart-kill/${randomUUID().slice(0, 8)}`;
-    const streams = [{ name: `RK_${randomUUID().slice(0, 8)}`, topics: [`${prefix}/#`], retention: 'limits' as const }];
+    const streams = [
+      { name: `RK_${randomUUID().slice(0, 8)}`, topics: [`${prefix}/#`], retention: 'limits' as const },
+    ];
     const opts = { servers: c.urls, replicas: 3, streams, reconnectMs: 100, connectTimeoutMs: 30_000 };
     const pub = new NatsTransport({ ...opts, clientId: 'kill-pub' });
     const sub = new NatsTransport({ ...opts, clientId: 'kill-sub' });

@@ -26,7 +26,9 @@ export async function startMosquitto(): Promise<PrivateMosquitto> {
   const [port, tlsPort] = [await freePort(), await freePort()];
   const username = 'rampart-test';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
-  execFileSync('mosquitto_passwd', ['-b', '-c', join(dir, 'passwd'), username, password], { stdio: 'ignore' });
+  execFileSync('mosquitto_passwd', ['-b', '-c', join(dir, 'passwd'), username, password], {
+    stdio: 'ignore',
+  });
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(
     conf,

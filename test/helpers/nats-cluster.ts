@@ -26,7 +26,9 @@ export interface NatsCluster {
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-nats-'));
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })));
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })),
+  );
   const procs = new Map<string, ChildProcess>();
   const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`);
   const nodes = ports.map((p, i): NatsNode => {
@@ -50,7 +52,9 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
           err += b.toString();
           if (err.includes('Server is ready')) resolve();
         });
-        child.once('exit', (code) => reject(new Error(`nats-server ${name} exited ${code}: ${err.slice(-500)}`)));
+        child.once('exit', (code) =>
+          reject(new Error(`nats-server ${name} exited ${code}: ${err.slice(-500)}`)),
+        );
       });
     };
     const kill = async () => {

@@ -17,9 +17,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await admin(`CREATE DATABASE ${name}`);
   const u = new URL(PG_ADMIN_URL);
   u.pathname = `/${name}`;
-  return { url: u.toString(), name, drop: async () => {
+  return {
+    url: u.toString(),
+    name,
+    drop: async () => {
       await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    }, };
+    },
+  };
 }
 
 /** Runs one statement as the admin user (names come from createTestDatabase, never from input). */

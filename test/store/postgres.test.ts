@@ -12,7 +12,9 @@ afterAll(async () => {
   for (const db of dbs.splice(0)) await db.drop();
 });
 
-async function freshStore(opts: { retryMs?: number } = {}): Promise<{ store: PostgresStore; db: TestDatabase }> {
+async function freshStore(
+  opts: { retryMs?: number } = {},
+): Promise<{ store: PostgresStore; db: TestDatabase }> {
   const db = await createTestDatabase();
   dbs.push(db);
   const store = await PostgresStore.open({ url: db.url, ...opts });
@@ -70,7 +72,9 @@ describe.skipIf(req.skip)('postgres', () => {
         }
       })();
       const results = await Promise.all(
-        Array.from({ length: 200 }, (_, i) => store.append([ban(`192.0.2.${i % 250}`, i, { origin: `n${i}` })])),
+        Array.from({ length: 200 }, (_, i) =>
+          store.append([ban(`192.0.2.${i % 250}`, i, { origin: `n${i}` })]),
+        ),
       );
       await kills;
       expect(killed).toBeGreaterThan(0);
@@ -109,7 +113,9 @@ describe.skipIf(req.skip)('postgres', () => {
     });
 
     it('an unreachable server is one E_STORE naming the URL without its password', async () => {
-      const err = await PostgresStore.open({ url: 'postgres://u:hunter2@127.0.0.1:1/x', retries: 0 }).catch((e) => e);
+      const err = await PostgresStore.open({ url: 'postgres://u:hunter2@127.0.0.1:1/x', retries: 0 }).catch(
+        (e) => e,
+      );
       expect(err).toMatchObject({ code: 'E_STORE' });
       expect(err.message).toContain('127.0.0.1:1');
       expect(err.message).not.toContain('hunter2');
