@@ -43,6 +43,8 @@ export interface HubOptions {
   retentionMs?: number;
   /** How often expired bans and old log entries are swept, default 60 s. */
   sweepIntervalMs?: number;
+  /** How often node keys and the allowlist are reloaded from the store (other hubs), default 10 s. */
+  refreshIntervalMs?: number;
   /** Join tokens' validity, default 24 h. */
   joinTtlMs?: number;
   policy?: Partial<PolicyConfig>;
@@ -209,6 +211,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     }, opts.sweepIntervalMs ?? 60_000);
     timer.unref();
     cleanup.push(async () => clearInterval(timer));
+    // Other hubs on the same store enrol and remove nodes and edit the allowlist.
+    const refresh = setInterval(() => {
+      core
+        .refreshShared()
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'refreshing shared state failed'));
+    }, opts.refreshIntervalMs ?? 10_000);
+    refresh.unref();
+    cleanup.push(async () => clearInterval(refresh));
 
     log.info({ url: info.url, publicUrl: publicUrl(), fleet, bus: info.bus }, 'hub started');
     let closing: Promise<void> | undefined;
@@ -228,6 +238,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       close() {
         closing ??= (async () => {
           clearInterval(timer);
+          clearInterval(refresh);
           await app.close().catch(() => undefined);
           await core.drain();
           await transport.close().catch(() => undefined);
