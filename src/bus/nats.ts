@@ -172,7 +172,12 @@ export class NatsTransport implements Transport {
       if (stream) sub.stream = stream;
       this.subs.set(subject, sub);
       // While down, consumption starts at the next connect.
-      if (this.up) await this.startSub(sub);
+      if (this.up) {
+        await this.startSub(sub).catch((err: unknown) => {
+          this.subs.delete(subject);
+          throw new RampartError('E_BUS', `subscribe to ${filter} failed: ${(err as Error).message}`, { cause: err });
+        });
+      }
     }
   }
 
@@ -325,8 +330,9 @@ export class NatsTransport implements Transport {
             : { inactive_threshold: nanos(60_000) }),
           filter_subject: sub.subject,
           ack_policy: AckPolicy.Explicit,
-          // A new agent starts from now: its history comes from the hub's snapshot over HTTP.
-          deliver_policy: DeliverPolicy.New,
+          // A new agent starts from now: its history comes from the hub's snapshot over HTTP. A
+          // work queue hands out everything stored (reports waiting for the first hub).
+          deliver_policy: sub.stream.retention === 'workqueue' ? DeliverPolicy.All : DeliverPolicy.New,
           ack_wait: nanos(30_000),
           max_ack_pending: 10_000,
         })
