@@ -12,5 +12,6 @@ export const benchmarks: Record<string, Bench> = {
   hub: () => import('./hub.js'),
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),
+  transports: () => import('./transports.js'),
   'fail2ban-filter': () => import('./fail2ban-filter.js'),
 };

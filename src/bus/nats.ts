@@ -175,7 +175,9 @@ export class NatsTransport implements Transport {
       if (this.up) {
         await this.startSub(sub).catch((err: unknown) => {
           this.subs.delete(subject);
-          throw new RampartError('E_BUS', `subscribe to ${filter} failed: ${(err as Error).message}`, { cause: err });
+          throw new RampartError('E_BUS', `subscribe to ${filter} failed: ${(err as Error).message}`, {
+            cause: err,
+          });
         });
       }
     }
