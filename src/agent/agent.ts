@@ -123,7 +123,12 @@ export class Agent {
     for (const src of o.sources ?? []) {
       await src.start((line) => this.onLine(line));
     }
-    this.every(o.reconcileMs ?? 60_000, () => this.reconcile());
+    // Also a catch-up over HTTP each time: a bus that stalls without dropping the connection (a
+    // broker consumer lost in a cluster failure) shows no gap until the next live decision.
+    this.every(o.reconcileMs ?? 60_000, async () => {
+      await this.applier.catchUp();
+      await this.reconcile();
+    });
     this.every(o.heartbeatMs ?? 10_000, () => this.heartbeat());
     signal?.addEventListener('abort', () => void this.close(), { once: true });
   }

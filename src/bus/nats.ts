@@ -343,6 +343,23 @@ export class NatsTransport implements Transport {
     // Short pulls and heartbeats: after a node dies, a pull parked on it is noticed in seconds.
     const messages = await consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
     sub.running = messages;
+    // The client keeps pulling a consumer whose leader died or that a cluster restart lost, and
+    // only says so here: then set the consumer up again.
+    void (async () => {
+      for await (const st of messages.status()) {
+        const lost =
+          (st.type === 'heartbeats_missed' && st.count >= 3) ||
+          ((st.type === 'consumer_not_found' || st.type === 'stream_not_found') &&
+            (st as { count?: number }).count !== undefined &&
+            ((st as { count?: number }).count ?? 0) >= 3) ||
+          st.type === 'consumer_deleted';
+        if (lost && sub.running === messages && !this.closed) {
+          this.log.warn({ stream, status: st.type }, 'nats consumer lost; setting it up again');
+          void this.restartSub(sub);
+          return;
+        }
+      }
+    })().catch(() => undefined);
     void (async () => {
       for await (const m of messages) {
         const topic = subjectToTopic(m.subject);
@@ -356,6 +373,20 @@ export class NatsTransport implements Transport {
     })().catch((err: unknown) =>
       this.log.warn({ err: (err as Error).message, stream }, 'nats consumer stopped'),
     );
+  }
+
+  private async restartSub(sub: Sub): Promise<void> {
+    stopRunning(sub);
+    while (!this.closed && this.up) {
+      try {
+        await this.ensureStreams();
+        await this.startSub(sub);
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'nats consumer setup failed; retrying');
+        await new Promise((r) => setTimeout(r, this.o.reconnectMs ?? 500));
+      }
+    }
   }
 
   /** The stream storing `subject` (for a filter: covering every subject it matches). */
