@@ -5,7 +5,17 @@ import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
-import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
+import { MAX_ACTIVE_PAGE } from './sqlite-active.js';
+import type {
+  ActiveCounts,
+  ActivePage,
+  ActiveQuery,
+  AllowEntry,
+  BanHistory,
+  DecisionInput,
+  NodeRecord,
+  Store,
+} from './types.js';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:5432/db` (any libpq-style URL pg understands). */
@@ -111,6 +121,83 @@ export class PostgresStore implements Store {
       ),
     );
     return r.rows.map((x) => toDecision(x as DecisionRow));
+  }
+
+  /**
+   * Counted by PostgreSQL over the active set (a GROUP BY, not O(1) like SQLite's trigger-kept
+   * table: a counts table updated by every hub would be a second hot row besides log_head).
+   */
+  async countActive(now: number): Promise<ActiveCounts> {
+    const r = await this.read('countActive', (q) =>
+      q(
+        `SELECT d.family, d.origin, d.rule, count(*)::int AS n FROM active a JOIN decisions d ON d.seq = a.seq
+         WHERE a.expires_at IS NULL OR a.expires_at > $1 GROUP BY d.family, d.origin, d.rule`,
+        [now],
+      ),
+    );
+    const out: ActiveCounts = { total: 0, byFamily: { 4: 0, 6: 0 }, byOrigin: {}, byRule: {} };
+    for (const row of r.rows as Array<{ family: number; origin: string; rule: string; n: number }>) {
+      out.total += row.n;
+      out.byFamily[row.family === 6 ? 6 : 4] += row.n;
+      out.byOrigin[row.origin] = (out.byOrigin[row.origin] ?? 0) + row.n;
+      out.byRule[row.rule] = (out.byRule[row.rule] ?? 0) + row.n;
+    }
+    return out;
+  }
+
+  /** Newest first with a keyset cursor; target containment through PostgreSQL's inet operators. */
+  async activePage(query: ActiveQuery, now: number): Promise<ActivePage> {
+    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_ACTIVE_PAGE) {
+      throw new RampartError('E_USAGE', `limit must be an integer from 1 to ${MAX_ACTIVE_PAGE}`);
+    }
+    const where = ['(a.expires_at IS NULL OR a.expires_at > $1)'];
+    const values: unknown[] = [now];
+    const add = (sql: (n: string) => string, v: unknown) => {
+      values.push(v);
+      where.push(sql(`$${values.length}`));
+    };
+    if (query.origin !== undefined) add((n) => `d.origin = ${n}`, query.origin);
+    if (query.rule !== undefined) add((n) => `d.rule = ${n}`, query.rule);
+    if (query.set !== undefined) add((n) => `d.set_name = ${n}`, query.set);
+    if (query.since !== undefined) add((n) => `d.created_at >= ${n}`, query.since);
+    // Overlap: a ban containing the target, or a ban inside it.
+    if (query.target !== undefined)
+      add((n) => `(d.target::inet >>= ${n}::inet OR d.target::inet << ${n}::inet)`, query.target.text);
+    const filters = where.join(' AND ');
+    const total = (
+      await this.read('activePage', (q) =>
+        q(
+          `SELECT count(*)::int AS n FROM active a JOIN decisions d ON d.seq = a.seq WHERE ${filters}`,
+          values,
+        ),
+      )
+    ).rows[0].n as number;
+    const pageWhere = [...where];
+    const pageValues = [...values];
+    if (query.cursor !== undefined) {
+      const m = /^(\d{1,16})-(\d{1,16})$/.exec(query.cursor);
+      if (!m)
+        throw new RampartError('E_USAGE', 'cursor is not one this hub gave (pass the "next" of a page)');
+      pageValues.push(Number(m[1]), Number(m[2]));
+      pageWhere.push(`(d.created_at, d.seq) < ($${pageValues.length - 1}, $${pageValues.length})`);
+    }
+    pageValues.push(query.limit + 1);
+    const rows = (
+      await this.read('activePage', (q) =>
+        q(
+          `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq WHERE ${pageWhere.join(' AND ')}
+           ORDER BY d.created_at DESC, d.seq DESC LIMIT $${pageValues.length}`,
+          pageValues,
+        ),
+      )
+    ).rows.map((x) => toDecision(x as DecisionRow));
+    let next: string | null = null;
+    if (rows.length > query.limit) {
+      rows.length = query.limit;
+      const last = rows[rows.length - 1]!;
+      next = `${last.createdAt}-${last.seq}`;
+    }
+    return { items: rows, next, total };
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {

@@ -1,8 +1,14 @@
+import type Database from 'better-sqlite3';
+import { addressKey } from './address-key.js';
+
+/** A migration step: SQL, or code for what SQL cannot compute (address keys). */
+export type Migration = string | ((db: Database.Database) => void);
+
 /**
  * Schema migrations, applied in order; `PRAGMA user_version` records how many ran. Never edit a
  * released entry: append a new one.
  */
-export const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE decisions (
     seq INTEGER PRIMARY KEY,
@@ -44,4 +50,55 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE ban_history (target TEXT PRIMARY KEY, count INTEGER NOT NULL, last_at INTEGER NOT NULL);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // 2: the active set carries what the operator views filter on (origin, rule, time, the
+  // address range as a sortable key), so listing pages through indexes, and a counts table kept
+  // by triggers answers "how many" without reading the bans.
+  `
+  ALTER TABLE active ADD COLUMN family INTEGER NOT NULL DEFAULT 4;
+  ALTER TABLE active ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+  ALTER TABLE active ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+  ALTER TABLE active ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE active ADD COLUMN lo BLOB;
+  UPDATE active SET family = d.family, origin = d.origin, rule = d.rule, created_at = d.created_at
+    FROM decisions d WHERE d.seq = active.seq;
+  CREATE INDEX active_created ON active (created_at, seq);
+  CREATE INDEX active_origin ON active (origin, created_at, seq);
+  CREATE INDEX active_rule ON active (rule, created_at, seq);
+  CREATE INDEX active_lo ON active (lo);
+  CREATE INDEX active_expires ON active (expires_at) WHERE expires_at IS NOT NULL;
+  CREATE TABLE active_counts (
+    family INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (family, origin, rule)
+  );
+  INSERT INTO active_counts (family, origin, rule, n)
+    SELECT family, origin, rule, count(*) FROM active GROUP BY family, origin, rule;
+  CREATE TRIGGER active_counts_insert AFTER INSERT ON active BEGIN
+    INSERT INTO active_counts (family, origin, rule, n) VALUES (NEW.family, NEW.origin, NEW.rule, 1)
+      ON CONFLICT (family, origin, rule) DO UPDATE SET n = n + 1;
+  END;
+  CREATE TRIGGER active_counts_delete AFTER DELETE ON active BEGIN
+    UPDATE active_counts SET n = n - 1
+      WHERE family = OLD.family AND origin = OLD.origin AND rule = OLD.rule;
+  END;
+  CREATE TRIGGER active_counts_update AFTER UPDATE OF family, origin, rule ON active
+    WHEN OLD.family IS NOT NEW.family OR OLD.origin IS NOT NEW.origin OR OLD.rule IS NOT NEW.rule
+  BEGIN
+    UPDATE active_counts SET n = n - 1
+      WHERE family = OLD.family AND origin = OLD.origin AND rule = OLD.rule;
+    INSERT INTO active_counts (family, origin, rule, n) VALUES (NEW.family, NEW.origin, NEW.rule, 1)
+      ON CONFLICT (family, origin, rule) DO UPDATE SET n = n + 1;
+  END;
+  `,
+  (db) => {
+    const rows = db
+      .prepare<[], { target: string; set_name: string }>('SELECT target, set_name FROM active')
+      .all();
+    const set = db.prepare<[Buffer, string, string]>(
+      'UPDATE active SET lo = ? WHERE target = ? AND set_name = ?',
+    );
+    for (const r of rows) set.run(addressKey(r.target), r.target, r.set_name);
+  },
 ];

@@ -2,10 +2,21 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
+import { addressKey } from './address-key.js';
 import { openSqlite } from './open-sqlite.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
+import { SqliteActiveViews } from './sqlite-active.js';
 import { MIGRATIONS } from './sqlite-schema.js';
-import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from './types.js';
+import type {
+  ActiveCounts,
+  ActivePage,
+  ActiveQuery,
+  AllowEntry,
+  BanHistory,
+  DecisionInput,
+  NodeRecord,
+  Store,
+} from './types.js';
 
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method
@@ -15,6 +26,7 @@ import type { AllowEntry, BanHistory, DecisionInput, NodeRecord, Store } from '.
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly views: SqliteActiveViews;
   private readonly appendTx: (
     inputs: DecisionInput[],
     offences: Array<{ target: string; at: number }>,
@@ -38,9 +50,15 @@ export class SqliteStore implements Store {
         `INSERT INTO decisions (seq, id, action, target, family, duration, expires_at, reason, rule, origin, created_at, set_name)
          VALUES (@seq, @id, @action, @target, @family, @duration, @expiresAt, @reason, @rule, @origin, @createdAt, @set)`,
       ),
-      upsertActive: db.prepare<[string, string, number, number | null]>(
-        `INSERT INTO active (target, set_name, seq, expires_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (target, set_name) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at`,
+      upsertActive: db.prepare(
+        `INSERT INTO active (target, set_name, seq, expires_at, family, origin, rule, created_at, lo)
+         VALUES (@target, @set, @seq, @expiresAt, @family, @origin, @rule, @createdAt, @lo)
+         ON CONFLICT (target, set_name) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at,
+           family = excluded.family, origin = excluded.origin, rule = excluded.rule,
+           created_at = excluded.created_at, lo = excluded.lo`,
+      ),
+      bySeqs: db.prepare<[string], DecisionRow>(
+        'SELECT * FROM decisions WHERE seq IN (SELECT value FROM json_each(?))',
       ),
       deleteActive: db.prepare<[string, string]>('DELETE FROM active WHERE target = ? AND set_name = ?'),
       since: db.prepare<[number, number], DecisionRow>(
@@ -109,6 +127,7 @@ export class SqliteStore implements Store {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       ),
     };
+    this.views = new SqliteActiveViews(db);
     const tx = db.transaction(
       (inputs: DecisionInput[], offences: Array<{ target: string; at: number }>): Decision[] => {
         let seq = this.stmt.head.get()!.seq;
@@ -117,7 +136,7 @@ export class SqliteStore implements Store {
           seq++;
           const d: Decision = { ...input, id: input.id ?? randomUUID(), seq };
           this.stmt.insert.run(d);
-          if (d.action === 'ban') this.stmt.upsertActive.run(d.target, d.set, d.seq, d.expiresAt);
+          if (d.action === 'ban') this.stmt.upsertActive.run({ ...d, lo: addressKey(d.target) });
           else this.stmt.deleteActive.run(d.target, d.set);
           out.push(d);
         }
@@ -143,6 +162,18 @@ export class SqliteStore implements Store {
 
   async active(now: number): Promise<Decision[]> {
     return this.stmt.active.all(now).map(toDecision);
+  }
+
+  async countActive(now: number): Promise<ActiveCounts> {
+    return this.views.count(now);
+  }
+
+  async activePage(query: ActiveQuery, now: number): Promise<ActivePage> {
+    return this.db.transaction(() => {
+      const { seqs, next, total } = this.views.page(query, now);
+      const bySeq = new Map(this.stmt.bySeqs.all(JSON.stringify(seqs)).map((r) => [r.seq, toDecision(r)]));
+      return { items: seqs.map((s) => bySeq.get(s)!), next, total };
+    })();
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {
@@ -272,7 +303,9 @@ function migrate(db: Database.Database): void {
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      const step = MIGRATIONS[v]!;
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }

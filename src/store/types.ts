@@ -1,3 +1,4 @@
+import type { Target } from '../core/address.js';
 import type { Decision } from '../core/decision.js';
 
 /** A decision before the log gives it an `id` (optional) and its `seq`. */
@@ -32,6 +33,38 @@ export interface BanHistory {
   lastAt: number | null;
 }
 
+/** How many bans are in force, kept by the store so counting never reads the bans. */
+export interface ActiveCounts {
+  total: number;
+  byFamily: { 4: number; 6: number };
+  /** Node name, `operator`, `api`, `import`...; origins with no ban in force are left out. */
+  byOrigin: Record<string, number>;
+  byRule: Record<string, number>;
+}
+
+/** One page request over the bans in force; every filter is optional and they combine (AND). */
+export interface ActiveQuery {
+  /** Most items in the page (1 to 10,000). */
+  limit: number;
+  /** The `next` of the previous page. */
+  cursor?: string;
+  /** Bans overlapping this address or range: a range that contains it, or bans inside it. */
+  target?: Target;
+  origin?: string;
+  rule?: string;
+  set?: string;
+  /** Bans decided at or after this time (epoch ms). */
+  since?: number;
+}
+
+/** Newest first (by decision time, then seq); `next` is null on the last page. */
+export interface ActivePage {
+  items: Decision[];
+  next: string | null;
+  /** Bans matching the filters (all pages). */
+  total: number;
+}
+
 /**
  * The hub's durable state. Every implementation (SQLite now, PostgreSQL later) must pass
  * test/store/contract.ts. Methods are async so a networked database fits the same shape.
@@ -47,6 +80,10 @@ export interface Store {
   since(seq: number, limit: number): Promise<Decision[]>;
   /** Bans in force at `now` (epoch ms): the latest ban per (target, set) not yet expired. */
   active(now: number): Promise<Decision[]>;
+  /** Bans in force at `now`, counted in O(1) of the number of bans (not loading them). */
+  countActive(now: number): Promise<ActiveCounts>;
+  /** One page of the bans in force at `now`, filtered, through indexes (never a full scan). */
+  activePage(query: ActiveQuery, now: number): Promise<ActivePage>;
   /** The ban in force for one target and set, if any. */
   activeFor(target: string, set: string, now: number): Promise<Decision | undefined>;
   /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */

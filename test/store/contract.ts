@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseTarget } from '../../src/core/address.js';
 import type { DecisionInput, Store } from '../../src/store/types.js';
 
 /** What an implementation gives the contract: fresh stores, and a second handle on the same data. */
@@ -200,6 +201,108 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.setMeta('fleet', 'a');
       await store.setMeta('fleet', 'b');
       expect(await (await reopen()).getMeta('fleet')).toBe('b');
+    });
+
+    it('countActive follows bans, unbans, replacements, expiry and pruning without listing', async () => {
+      await store.append([
+        ban('192.0.2.1', T0),
+        ban('192.0.2.2', T0, { origin: 'web2', rule: 'nginx' }),
+        ban('2001:db8::1', T0, { expiresAt: T0 + 1000 }),
+        ban('198.51.100.0/24', T0, { origin: 'operator', rule: 'manual', expiresAt: null }),
+      ]);
+      expect(await store.countActive(T0)).toEqual({
+        total: 4,
+        byFamily: { 4: 3, 6: 1 },
+        byOrigin: { web1: 2, web2: 1, operator: 1 },
+        byRule: { sshd: 2, nginx: 1, manual: 1 },
+      });
+      // A ban replaced by another origin moves between buckets; an unban leaves; expiry counts at once.
+      await store.append([ban('192.0.2.1', T0 + 1, { origin: 'web2' }), unban('192.0.2.2', T0 + 2)]);
+      const later = await store.countActive(T0 + 1000);
+      expect(later).toMatchObject({ total: 2, byFamily: { 4: 2, 6: 0 }, byOrigin: { web2: 1, operator: 1 } });
+      await store.prune(T0, T0 + 1000);
+      expect(await store.countActive(T0 + 1000)).toEqual(later);
+      expect((await reopen()).countActive(T0 + 1000)).resolves.toEqual(later);
+    });
+
+    it('activePage pages newest first with a cursor, and filters by origin, rule, set, time and target', async () => {
+      const items: DecisionInput[] = [];
+      for (let i = 0; i < 25; i++) {
+        items.push(
+          ban(`192.0.2.${i + 1}`, T0 + i, {
+            origin: i % 2 ? 'web1' : 'web2',
+            rule: i % 5 ? 'sshd' : 'nginx',
+          }),
+        );
+      }
+      items.push(ban('198.51.100.0/24', T0 + 100, { origin: 'operator', rule: 'manual' }));
+      items.push(ban('2001:db8::/48', T0 + 101, { set: 'web' }));
+      items.push(ban('2001:db8::5', T0 + 102));
+      items.push(ban('203.0.113.9', T0 + 103, { expiresAt: T0 + 104 }));
+      await store.append(items);
+      const now = T0 + 200;
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.activePage({ limit: 10, cursor }, now);
+        expect(page.total).toBe(28);
+        expect(page.items.length).toBeLessThanOrEqual(10);
+        seen.push(...page.items.map((d) => d.target));
+        cursor = page.next ?? undefined;
+        pages++;
+      } while (cursor);
+      expect(pages).toBe(3);
+      expect(seen[0]).toBe('2001:db8::5');
+      expect(new Set(seen).size).toBe(28);
+      expect(seen).not.toContain('203.0.113.9');
+
+      const web1 = await store.activePage({ limit: 100, origin: 'web1' }, now);
+      expect(web1.total).toBe(14);
+      expect(web1.items.every((d) => d.origin === 'web1')).toBe(true);
+      const nginxWeb2 = await store.activePage({ limit: 100, origin: 'web2', rule: 'nginx' }, now);
+      expect(nginxWeb2.items.map((d) => d.target).sort()).toEqual(['192.0.2.1', '192.0.2.11', '192.0.2.21']);
+      expect(nginxWeb2.total).toBe(3);
+      const recent = await store.activePage({ limit: 100, since: T0 + 22 }, now);
+      expect(recent.items.map((d) => d.target)).toEqual([
+        '2001:db8::5',
+        '2001:db8::/48',
+        '198.51.100.0/24',
+        '192.0.2.25',
+        '192.0.2.24',
+        '192.0.2.23',
+      ]);
+      expect(recent.total).toBe(6);
+      expect((await store.activePage({ limit: 100, set: 'web' }, now)).items.map((d) => d.target)).toEqual([
+        '2001:db8::/48',
+      ]);
+
+      // Containment: an address inside a banned range finds the range; a range finds what it holds.
+      const inside = await store.activePage({ limit: 100, target: parseTarget('198.51.100.7') }, now);
+      expect(inside.items.map((d) => d.target)).toEqual(['198.51.100.0/24']);
+      expect(inside.total).toBe(1);
+      const v6 = await store.activePage({ limit: 100, target: parseTarget('2001:db8::5') }, now);
+      expect(v6.items.map((d) => d.target)).toEqual(['2001:db8::5', '2001:db8::/48']);
+      const range = await store.activePage({ limit: 2, target: parseTarget('192.0.2.0/28') }, now);
+      expect(range.total).toBe(15);
+      expect(range.items.map((d) => d.target)).toEqual(['192.0.2.15', '192.0.2.14']);
+      const rest = await store.activePage(
+        { limit: 100, target: parseTarget('192.0.2.0/28'), cursor: range.next! },
+        now,
+      );
+      expect(rest.items).toHaveLength(13);
+      expect(rest.next).toBeNull();
+      expect(
+        (await store.activePage({ limit: 5, target: parseTarget('203.0.113.0/24') }, now)).items,
+      ).toEqual([]);
+    });
+
+    it('activePage refuses a forged cursor and an out-of-range limit with E_USAGE', async () => {
+      await expect(store.activePage({ limit: 10, cursor: "1' OR 1=1" }, T0)).rejects.toMatchObject({
+        code: 'E_USAGE',
+      });
+      await expect(store.activePage({ limit: 0 }, T0)).rejects.toMatchObject({ code: 'E_USAGE' });
+      await expect(store.activePage({ limit: 10_001 }, T0)).rejects.toMatchObject({ code: 'E_USAGE' });
     });
   });
 }
