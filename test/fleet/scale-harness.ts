@@ -86,6 +86,7 @@ export class ScaleFleet {
     method: string,
     path: string,
     body?: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field by the tests
   ): Promise<{ status: number; json: any }> {
     const res = await fetch(new URL(path, this.hubs[hub]!.url), {
       method,
@@ -148,6 +149,7 @@ export class ScaleFleet {
       },
     );
     const set = new Set<string>();
+    // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
     for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
       for (const e of item.set?.elem ?? []) {
         const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
