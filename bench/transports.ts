@@ -10,7 +10,13 @@ import type { Emit } from './list.js';
 const AGENTS = 10;
 const ROUNDS = 200;
 const BURST = 3_000;
-const PAYLOAD = Buffer.alloc(500, 0x61);
+/** Distinct bytes per message, as envelopes are (JetStream drops identical bytes as a duplicate). */
+let serial = 0;
+const payload = () => {
+  const b = Buffer.alloc(500, 0x61);
+  b.write(String(serial++));
+  return b;
+};
 
 interface Setup {
   name: string;
@@ -168,7 +174,7 @@ async function measure(s: Setup): Promise<Record<string, number>> {
     for (let i = 1; i <= ROUNDS; i++) {
       const t0 = process.hrtime.bigint();
       const got = allAt(i);
-      await pub.publish(topic, PAYLOAD);
+      await pub.publish(topic, payload());
       await got;
       ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
@@ -176,7 +182,7 @@ async function measure(s: Setup): Promise<Record<string, number>> {
     const t0 = process.hrtime.bigint();
     const done = allAt(ROUNDS + BURST);
     for (let i = 0; i < BURST; i += 200) {
-      await Promise.all(Array.from({ length: Math.min(200, BURST - i) }, () => pub.publish(topic, PAYLOAD)));
+      await Promise.all(Array.from({ length: Math.min(200, BURST - i) }, () => pub.publish(topic, payload())));
     }
     await done;
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;
