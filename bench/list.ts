@@ -12,6 +12,7 @@ export const benchmarks: Record<string, Bench> = {
   hub: () => import('./hub.js'),
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),
+  transports: () => import('./transports.js'),
   'fail2ban-filter': () => import('./fail2ban-filter.js'),
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),

@@ -3,6 +3,7 @@ import { type Transport, topics } from '../bus/transport.js';
 import { tryParseTarget } from '../core/address.js';
 import type { Allowlist } from '../core/allowlist.js';
 import type { Decision } from '../core/decision.js';
+import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
 import type { Firewall, FirewallEntry } from '../firewall/types.js';
@@ -137,7 +138,12 @@ export class Agent {
     for (const src of o.sources ?? []) {
       await src.start((line) => this.onLine(line));
     }
-    this.every(o.reconcileMs ?? 60_000, () => this.reconcile());
+    // Also a catch-up over HTTP each time: a bus that stalls without dropping the connection (a
+    // broker consumer lost in a cluster failure) shows no gap until the next live decision.
+    this.every(o.reconcileMs ?? 60_000, async () => {
+      await this.applier.catchUp();
+      await this.reconcile();
+    });
     this.every(o.heartbeatMs ?? 10_000, () => this.heartbeat());
     this.every(o.catchUpPollMs ?? 2_000, () => {
       if (!this.busUp && !this.closing) void this.applier.catchUp();
@@ -260,7 +266,22 @@ export class Agent {
     }
   }
 
-  private onMessage(payload: Buffer): void {
+  /**
+   * Resolves once what the message carried is in the kernel, so a transport with broker acks
+   * (NATS, AMQP) acknowledges only then; rejects when that commit failed (the broker redelivers;
+   * duplicates are dropped by seq). Dropped messages resolve at once: redelivery cannot fix them.
+   */
+  private async onMessage(payload: Buffer): Promise<void> {
+    const failuresBefore = this.committer.failures;
+    if (!this.take(payload)) return;
+    await this.committer.schedule();
+    if (this.committer.failures > failuresBefore) {
+      throw new RampartError('E_FIREWALL', 'firewall commit failed; the decision stays unacknowledged');
+    }
+  }
+
+  /** Verifies and stages one decisions message; false when nothing was staged. */
+  private take(payload: Buffer): boolean {
     const res = open(payload, {
       keyFor: (from) => (from === 'hub' ? this.o.hubKey : undefined),
       replay: this.replay,
@@ -273,13 +294,13 @@ export class Agent {
     });
     if (!res.ok) {
       this.o.log.warn({ reason: res.reason }, 'decision message dropped');
-      return;
+      return false;
     }
     const bodies = res.env.kind === 'decisions' ? res.env.body : [res.env.body];
     if (!Array.isArray(bodies) || bodies.length === 0) {
       this.drops.inc('malformed');
       this.o.log.warn('signed decisions envelope without a list dropped');
-      return;
+      return false;
     }
     const list: Decision[] = [];
     for (const body of bodies) {
@@ -303,6 +324,7 @@ export class Agent {
     this.o.state.batch(() => {
       for (const d of list) this.applier.live(d);
     });
+    return list.length > 0;
   }
 
   private heartbeat(): void {

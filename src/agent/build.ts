@@ -76,12 +76,15 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
   const bus = cfg.bus ?? enrol.bus;
   const transport = bus
     ? createTransport(
-        // The hub's embedded broker knows nodes by name and node token.
-        {
-          ...bus,
-          username: bus.username ?? name,
-          password: bus.password ?? (bus.passwordFile ? undefined : nodeToken),
-        },
+        // The hub's embedded broker knows nodes by name and node token; NATS and RabbitMQ
+        // have their own accounts, configured in bus: (username/password, credsFile, URL).
+        bus.type === 'nats' || bus.type === 'amqp'
+          ? bus
+          : {
+              ...bus,
+              username: bus.username ?? name,
+              password: bus.password ?? (bus.passwordFile ? undefined : nodeToken),
+            },
         { role: 'agent', fleet, node: name, logger: o.log, file: cfg.file },
       )
     : undefined;

@@ -14,11 +14,14 @@ export async function joinFleet(opts: {
   token: string;
   dataDir: string;
   name?: string;
+  /** More hub URLs (hubs sharing one store) tried after the token's, kept in agent.yaml. */
+  hubs?: string[];
 }): Promise<Enrolment & { file: string }> {
   const token = decodeJoinToken(opts.token);
+  const hub = [token.url, ...(opts.hubs ?? []).filter((u) => u !== token.url)].join(',');
   const name = opts.name ?? token.name ?? hostname();
   const keys = loadOrCreateKeyPair(agentDir(opts.dataDir), AGENT_FILES.key);
-  const answer = await HubApi.join(token.url, {
+  const answer = await HubApi.join(hub, {
     token: opts.token.trim(),
     name,
     publicKey: publicKeyToText(keys.publicKey),
@@ -28,7 +31,7 @@ export async function joinFleet(opts: {
     throw new RampartError('E_HTTP', 'the hub answered the join without a node token or bus');
   const e: Enrolment = {
     name,
-    hub: token.url,
+    hub,
     fleet: answer.fleet || 'default',
     hubPublicKey: answer.hubPublicKey,
     bus: { type: answer.bus.type, url: reachableBusUrl(answer.bus.url, token.url) },

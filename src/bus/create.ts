@@ -3,22 +3,40 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
+import { AmqpTransport } from './amqp.js';
 import { MqttClientTransport } from './mqtt-client.js';
 import { EmbeddedMqttBroker } from './mqtt-embedded.js';
-import type { Transport } from './transport.js';
+import { type NatsStreamSpec, NatsTransport } from './nats.js';
+import { type Transport, topics } from './transport.js';
+
+/** URL schemes per bus type; `url` may list several servers (a cluster) for nats, amqp and mqtt. */
+const SCHEMES = {
+  mqtt: /^mqtts?:\/\/[^/\s]+\/?$/,
+  nats: /^(nats|tls):\/\/[^/\s]+\/?$/,
+  amqp: /^amqps?:\/\/[^\s]+$/,
+} as const;
+const URL_HINT = {
+  mqtt: 'mqtt://host:port or mqtts://host:port',
+  nats: 'nats://host:port or tls://host:port',
+  amqp: 'amqp://user:password@host:port/vhost or amqps://...',
+} as const;
+
+/** `url` as a list: YAML list items, or one string with servers separated by commas. */
+export function busUrls(url: string | string[] | undefined): string[] {
+  if (url === undefined) return [];
+  return (Array.isArray(url) ? url : url.split(',')).map((u) => u.trim()).filter((u) => u.length > 0);
+}
 
 /**
  * The `bus:` section of rampart.yaml. `embedded` (default): the hub runs the broker itself on
  * `port`; agents connect to it at `url` (written by `rampart join`). `mqtt`: an existing MQTT
- * 3.1.1 broker at `url` for hub and agents alike. TLS files are paths.
+ * 3.1.1 broker; `nats`: NATS with JetStream; `amqp`: RabbitMQ (AMQP 0-9-1) — for hub and agents
+ * alike, `url` one server or a list. TLS files are paths.
  */
 export const busConfigSchema = z
   .object({
-    type: z.enum(['embedded', 'mqtt']).default('embedded'),
-    url: z
-      .string()
-      .regex(/^mqtts?:\/\/[^/]+\/?$/, 'expected mqtt://host:port or mqtts://host:port')
-      .optional(),
+    type: z.enum(['embedded', 'mqtt', 'nats', 'amqp']).default('embedded'),
+    url: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     port: z.number().int().min(0).max(65535).optional(),
     username: z.string().min(1).optional(),
     password: z.string().optional(),
@@ -33,13 +51,39 @@ export const busConfigSchema = z
       })
       .strict()
       .optional(),
+    /** nats: a .creds file (JWT + nkey seed), or an nkey seed file. */
+    credsFile: z.string().optional(),
+    nkeyFile: z.string().optional(),
+    /** nats: JetStream stream replicas (1, or 3/5 on a cluster). Default 1. */
+    replicas: z.number().int().min(1).max(5).optional(),
+    /** nats: how long the decisions stream keeps messages for agents that were away. Default 7 d. */
+    maxAgeSeconds: z.number().int().min(60).optional(),
+    /** amqp: queue type; quorum needs RabbitMQ 3.8+ (replicated, the default), classic otherwise. */
+    queueType: z.enum(['quorum', 'classic']).optional(),
     /** base64 of 32 bytes: AES-256-GCM key for envelope bodies (see trust/envelope.ts). */
     encryptionKey: z.string().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.type === 'mqtt' && !c.url) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: 'bus.type mqtt needs url: mqtt://host:1883' });
+    const urls = busUrls(c.url);
+    if (c.type !== 'embedded') {
+      const scheme = SCHEMES[c.type];
+      if (urls.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['url'],
+          message: `bus.type ${c.type} needs url: ${URL_HINT[c.type]}`,
+        });
+      }
+      for (const u of urls) {
+        if (!scheme.test(u))
+          ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${URL_HINT[c.type]}` });
+      }
+    } else {
+      for (const u of urls) {
+        if (!SCHEMES.mqtt.test(u))
+          ctx.addIssue({ code: 'custom', path: ['url'], message: `expected ${URL_HINT.mqtt}` });
+      }
     }
     if (c.password !== undefined && c.passwordFile !== undefined) {
       ctx.addIssue({
@@ -48,7 +92,28 @@ export const busConfigSchema = z
         message: 'give password or passwordFile, not both',
       });
     }
+    if (c.credsFile !== undefined && c.nkeyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['nkeyFile'], message: 'give credsFile or nkeyFile, not both' });
+    }
   });
+
+/**
+ * `--bus URL[,URL...]`: the type follows from the scheme (mqtt(s), nats/tls, amqp(s)); other
+ * keys of the config's `bus:` section (credentials, TLS) are kept.
+ */
+export function busFromFlag(section: unknown, flag: string): Record<string, unknown> {
+  const first = busUrls(flag)[0] ?? '';
+  const type = /^mqtts?:/.test(first)
+    ? 'mqtt'
+    : /^(nats|tls):/.test(first)
+      ? 'nats'
+      : /^amqps?:/.test(first)
+        ? 'amqp'
+        : undefined;
+  if (!type) throw new ConfigError(`expected ${Object.values(URL_HINT).join(', ')}`, { key: '--bus' });
+  const base = section && typeof section === 'object' ? (section as Record<string, unknown>) : {};
+  return { ...base, type, url: flag };
+}
 
 export type BusConfig = z.output<typeof busConfigSchema>;
 
@@ -89,7 +154,8 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
       ...(ctx.logger ? { logger: ctx.logger } : {}),
     });
   }
-  if (!config.url) {
+  const urls = busUrls(config.url);
+  if (urls.length === 0) {
     throw new ConfigError(
       "agents connect to the hub's broker: set url (rampart join writes it), e.g. mqtt://hub:7781",
       where('url'),
@@ -101,9 +167,35 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
     config.passwordFile !== undefined
       ? readText(config.passwordFile, where('passwordFile')).trim()
       : config.password;
+  const clientId = config.clientId ?? `rampart-${ctx.fleet}-${ctx.role === 'hub' ? 'hub' : ctx.node}`;
+  if (config.type === 'nats') {
+    return new NatsTransport({
+      servers: urls,
+      clientId,
+      streams: natsStreams(ctx.fleet, config.maxAgeSeconds),
+      ...(config.replicas !== undefined ? { replicas: config.replicas } : {}),
+      ...(config.username !== undefined ? { user: config.username, pass: password ?? '' } : {}),
+      ...(config.credsFile ? { creds: readBytes(config.credsFile, where('credsFile')) } : {}),
+      ...(config.nkeyFile
+        ? { nkeySeed: new TextEncoder().encode(readText(config.nkeyFile, where('nkeyFile')).trim()) }
+        : {}),
+      ...(tls ? { tls } : {}),
+      ...(ctx.logger ? { logger: ctx.logger } : {}),
+    });
+  }
+  if (config.type === 'amqp') {
+    return new AmqpTransport({
+      urls: urls.map((u) => withCredentials(u, config.username, password)),
+      clientId,
+      ...(config.queueType ? { queueType: config.queueType } : {}),
+      ...(tls ? { tls } : {}),
+      ...(ctx.logger ? { logger: ctx.logger } : {}),
+    });
+  }
   return new MqttClientTransport({
-    url: config.url,
-    clientId: config.clientId ?? `rampart-${ctx.fleet}-${ctx.role === 'hub' ? 'hub' : ctx.node}`,
+    url: urls[0]!,
+    ...(urls.length > 1 ? { fallbackUrls: urls.slice(1) } : {}),
+    clientId,
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(tls ? { tls } : {}),
@@ -120,6 +212,38 @@ function readTls(config: BusConfig, where: (key: string) => { file?: string; key
     ...(t.key ? { key: readText(t.key, where('tls.key')) } : {}),
     ...(t.rejectUnauthorized !== undefined ? { rejectUnauthorized: t.rejectUnauthorized } : {}),
   };
+}
+
+/**
+ * The JetStream layout for a fleet: decisions on a limits stream (every agent's durable consumer
+ * sees all of them; kept `maxAgeSeconds` for agents that were away), reports on a work-queue
+ * stream (each report handled by one hub, removed once acknowledged).
+ */
+export function natsStreams(fleet: string, maxAgeSeconds?: number): NatsStreamSpec[] {
+  return [
+    {
+      name: `RAMPART_${fleet}_DECISIONS`,
+      topics: [topics.decisions(fleet)],
+      retention: 'limits',
+      ...(maxAgeSeconds !== undefined ? { maxAgeMs: maxAgeSeconds * 1000 } : {}),
+    },
+    { name: `RAMPART_${fleet}_REPORTS`, topics: [topics.allReports(fleet)], retention: 'workqueue' },
+  ];
+}
+
+/** AMQP takes credentials in the URL; `username`/`password(File)` fill them in when absent. */
+function withCredentials(url: string, username?: string, password?: string): string {
+  if (username === undefined) return url;
+  const u = new URL(url);
+  if (!u.username) {
+    u.username = encodeURIComponent(username);
+    if (password !== undefined) u.password = encodeURIComponent(password);
+  }
+  return u.toString();
+}
+
+function readBytes(path: string, where: { file?: string; key: string }): Uint8Array {
+  return new TextEncoder().encode(readText(path, where));
 }
 
 function readText(path: string, where: { file?: string; key: string }): string {

@@ -1,12 +1,15 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { redactUrl as redact } from '../core/redact-url.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
-import type { Transport } from './transport.js';
+import { type MessageHandler, runHandler, type Transport } from './transport.js';
 
 export interface MqttClientOptions {
   /** `mqtt://host:port` or `mqtts://host:port`. */
   url: string;
+  /** More brokers of the same cluster, tried in turn after `url` on reconnect. */
+  fallbackUrls?: string[];
   /**
    * Stable per node (e.g. `rampart-default-web1`): with `clean: false` the broker keeps the
    * session under this id, and QoS 1 messages published while we were away are delivered when we
@@ -37,7 +40,7 @@ export interface MqttClientOptions {
   logger?: Logger;
 }
 
-type Handler = (topic: string, payload: Buffer) => void;
+type Handler = MessageHandler;
 
 const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 
@@ -244,6 +247,17 @@ export class MqttClientTransport implements Transport {
       ...(o.tls ?? {}),
     };
     if (o.tls?.rejectUnauthorized === undefined && o.tls) options.rejectUnauthorized = true;
+    if (o.fallbackUrls?.length) {
+      // mqtt.js moves to the next entry after each failed connection.
+      options.servers = [o.url, ...o.fallbackUrls].map((u) => {
+        const p = new URL(u);
+        return {
+          host: p.hostname,
+          port: Number(p.port) || (p.protocol === 'mqtts:' ? 8883 : 1883),
+          protocol: p.protocol === 'mqtts:' ? 'mqtts' : 'mqtt',
+        };
+      });
+    }
     let client: MqttClient;
     try {
       client = connect(o.url, options);
@@ -323,12 +337,9 @@ export class MqttClientTransport implements Transport {
   }
 
   private dispatchTo(handler: Handler, topic: string, payload: Buffer): void {
-    try {
-      handler(topic, payload);
-    } catch (err) {
-      // A handler bug must not take the connection down or stop other handlers.
-      this.log.error({ err: (err as Error).message, topic }, 'bus handler threw');
-    }
+    // A handler bug must not take the connection down or stop other handlers. mqtt.js has
+    // sent PUBACK already: the agent's seq catch-up, not redelivery, covers a failed handler.
+    void runHandler(handler, topic, payload, this.log);
   }
 
   private setStatus(s: 'up' | 'down'): void {
@@ -345,16 +356,5 @@ export class MqttClientTransport implements Transport {
         this.log.error({ err: (err as Error).message }, 'status listener threw');
       }
     }
-  }
-}
-
-/** The URL without a password, for messages and logs. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return '<invalid url>';
   }
 }

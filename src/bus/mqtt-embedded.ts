@@ -5,7 +5,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
 import { guardPacketSize } from './packet-guard.js';
 import { isValidFilter } from './topic-match.js';
-import type { Transport } from './transport.js';
+import { type MessageHandler, runHandler, type Transport } from './transport.js';
 
 export interface EmbeddedBrokerOptions {
   /** Listen address, default 127.0.0.1 (a lone machine exposes nothing). */
@@ -86,7 +86,7 @@ export class EmbeddedMqttBroker implements Transport {
     });
   }
 
-  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): Promise<void> {
+  subscribe(filter: string, handler: MessageHandler): Promise<void> {
     const aedes = this.aedes;
     if (!aedes || this.closed)
       return Promise.reject(new RampartError('E_BUS', 'embedded broker is not running'));
@@ -95,12 +95,8 @@ export class EmbeddedMqttBroker implements Transport {
     const deliver = (packet: AedesPublishPacket, done: () => void) => {
       // Broker-internal notices ($SYS heartbeats) are not ours.
       if (!packet.topic.startsWith('$')) {
-        try {
-          const p = packet.payload;
-          handler(packet.topic, Buffer.isBuffer(p) ? p : Buffer.from(p));
-        } catch (err) {
-          this.log.error({ err: (err as Error).message, topic: packet.topic }, 'bus handler threw');
-        }
+        const p = packet.payload;
+        void runHandler(handler, packet.topic, Buffer.isBuffer(p) ? p : Buffer.from(p), this.log);
       }
       done();
     };

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { RampartError } from '../core/errors.js';
 import { defaultDataDir } from '../core/paths.js';
-import { type JsonAnswer, requestJson, Unreachable } from '../hub/http-json.js';
+import { hubUrls, type JsonAnswer, requestJson, Unreachable } from '../hub/http-json.js';
 
 /** Options every operator command takes to find the hub. */
 export interface HubFlags {
@@ -15,7 +15,10 @@ export interface HubFlags {
 /** Adds `--hub`, `--token` and `--data` to an operator command. */
 export function hubOptions(cmd: Command): Command {
   return cmd
-    .option('--hub <url>', 'hub API URL (default: $RAMPART_HUB, else DATA/hub/hub.json on the hub machine)')
+    .option(
+      '--hub <url>',
+      'hub API URL, or several comma-separated (default: $RAMPART_HUB, else DATA/hub/hub.json on the hub machine)',
+    )
     .option('--token <token>', 'admin token (default: $RAMPART_TOKEN, else DATA/hub/admin.token)')
     .option('--data <dir>', 'data folder where a local hub keeps hub.json and admin.token');
 }
@@ -59,10 +62,10 @@ export function resolveHub(flags: HubFlags): { url: string; token: string } {
       'E_USAGE',
       `no admin token: pass --token T or set RAMPART_TOKEN (looked for ${tokenFile})`,
     );
-  try {
-    new URL(url);
-  } catch {
-    throw new RampartError('E_USAGE', `--hub: "${url}" is not a URL (e.g. http://hub.example:7780)`);
+  // Several hubs on one store: a comma-separated list, tried in turn (http-json.ts).
+  for (const u of hubUrls(url)) {
+    if (!URL.canParse(u))
+      throw new RampartError('E_USAGE', `--hub: "${u}" is not a URL (e.g. http://hub.example:7780)`);
   }
   return { url, token };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseTarget } from '../core/address.js';
 import { parseDuration } from '../core/duration.js';
+import { hubUrls } from '../hub/http-json.js';
 
 /** A finite duration (`10s`, `1m`, or seconds) as a number of seconds. */
 export const intervalSeconds = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -31,8 +32,13 @@ export const agentSectionSchema = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - (max 64)')
       .optional(),
-    /** The hub's API URL. */
-    hub: z.url().optional(),
+    /** The hub's API URL; several hubs on one store as a comma-separated list (tried in turn). */
+    hub: z
+      .string()
+      .refine((v) => hubUrls(v).length > 0 && hubUrls(v).every((u) => URL.canParse(u)), {
+        message: 'expected a URL, or several separated by commas',
+      })
+      .optional(),
     fleet: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/)

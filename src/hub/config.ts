@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { busConfigSchema } from '../bus/create.js';
+import { busConfigSchema, busFromFlag } from '../bus/create.js';
 import type { RampartConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
+import { STORE_URL } from '../store/open.js';
 import type { HubOptions } from './hub.js';
 import type { PolicyConfig } from './policy.js';
 
@@ -26,6 +27,8 @@ export const hubSectionSchema = z
     /** How long a join token printed by `rampart nodes add` stays valid. Default 24h. */
     joinTtl: duration.optional(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+    /** A postgres:// URL for several hubs on one database; default SQLite in the data folder. */
+    store: z.string().regex(STORE_URL, 'expected postgres://user[:password]@host[:port]/database').optional(),
     policy: z
       .object({
         bantime: duration.optional(),
@@ -50,6 +53,7 @@ export interface ResolvedHubSection {
   retentionMs?: number;
   joinTtlMs?: number;
   tls?: { cert: string; key: string };
+  store?: string;
   policy: Partial<PolicyConfig>;
 }
 
@@ -80,6 +84,7 @@ export function resolveHubSection(raw: unknown, file?: string): ResolvedHubSecti
     retentionMs: ms(h.retention),
     joinTtlMs: ms(h.joinTtl),
     tls: h.tls,
+    store: h.store,
     policy,
   };
 }
@@ -91,6 +96,10 @@ export interface HubFlagOverrides {
   listen?: string;
   apiPort?: number;
   brokerPort?: number;
+  /** `--store URL`: overrides `hub.store`. */
+  store?: string;
+  /** `--bus URL`: overrides `bus.url` (and picks `bus.type` from its scheme). */
+  bus?: string;
 }
 
 /**
@@ -102,7 +111,7 @@ export function hubStartOptions(
   flags: HubFlagOverrides,
 ): Omit<HubOptions, 'log'> {
   const section = resolveHubSection(cfg.hub, cfg.file);
-  const bus = busConfigSchema.safeParse(cfg.bus ?? {});
+  const bus = busConfigSchema.safeParse(flags.bus ? busFromFlag(cfg.bus, flags.bus) : (cfg.bus ?? {}));
   if (!bus.success) {
     const issue = bus.error.issues[0]!;
     throw new ConfigError(issue.message, {
@@ -121,6 +130,7 @@ export function hubStartOptions(
     retentionMs: section.retentionMs,
     joinTtlMs: section.joinTtlMs,
     tls: section.tls,
+    storeUrl: flags.store ?? section.store,
     policy: section.policy,
     allowlist: cfg.allowlist,
     configFile: cfg.file,

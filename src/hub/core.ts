@@ -100,6 +100,8 @@ export class HubCore {
   private readonly o: HubCoreOptions;
   private allow = new Allowlist();
   private readonly nodeKeys = new Map<string, KeyObject>();
+  private readonly misses = new Map<string, number>();
+  private configAllowlist: string[] = [];
   private readonly replay = new ReplayCache();
   private readonly listeners = new Set<(d: Decision) => void>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -123,8 +125,51 @@ export class HubCore {
    * memory (envelope checks are synchronous).
    */
   async init(configAllowlist: string[] = []): Promise<void> {
-    this.allow = new Allowlist([...configAllowlist, ...(await this.store.allowList()).map((e) => e.cidr)]);
-    for (const n of await this.store.listNodes()) this.cacheKey(n);
+    this.configAllowlist = configAllowlist;
+    await this.refreshShared();
+  }
+
+  /**
+   * Reloads what other hubs on the same store may have changed: the allowlist and the node keys
+   * (a node enrolled or removed through another hub). The hub calls it on a timer.
+   */
+  async refreshShared(): Promise<void> {
+    const allow = new Allowlist([
+      ...this.configAllowlist,
+      ...(await this.store.allowList()).map((e) => e.cidr),
+    ]);
+    const nodes = await this.store.listNodes();
+    this.allow = allow;
+    const fresh = new Set<string>();
+    for (const n of nodes) {
+      this.cacheKey(n);
+      if (n.removedAt === null && n.publicKey) fresh.add(n.name);
+    }
+    for (const name of this.nodeKeys.keys()) if (!fresh.has(name)) this.nodeKeys.delete(name);
+  }
+
+  /**
+   * Before {@link openFromNode}: a sender not in the cache may have joined through another hub on
+   * the same store; look it up once (misses are remembered for a few seconds, so a flood of
+   * forged senders costs no flood of queries).
+   */
+  async ensureSender(bytes: Buffer | string): Promise<void> {
+    let from: unknown;
+    try {
+      from = (JSON.parse(bytes.toString()) as { from?: unknown }).from;
+    } catch {
+      return;
+    }
+    if (typeof from !== 'string' || from.length > 64 || this.nodeKeys.has(from)) return;
+    const now = this.now();
+    const missed = this.misses.get(from);
+    if (missed !== undefined && now - missed < 5_000) return;
+    const n = await this.store.getNode(from);
+    if (n) this.cacheKey(n);
+    if (!this.nodeKeys.has(from)) {
+      if (this.misses.size > 10_000) this.misses.clear();
+      this.misses.set(from, now);
+    }
   }
 
   get allowlist(): Allowlist {
@@ -159,6 +204,7 @@ export class HubCore {
 
   /** A message from the bus: `node` is the sender named by the topic, which must match the envelope. */
   async handleBusMessage(node: string, bytes: Buffer): Promise<void> {
+    await this.ensureSender(bytes);
     const r = this.openFromNode(bytes, ['report', 'heartbeat']);
     if (!r.ok) {
       this.o.log.warn({ node, reason: r.reason }, 'dropped a message from the bus');

@@ -17,16 +17,52 @@ export class Unreachable extends Error {
   }
 }
 
+/** The hub URLs in `baseUrl`: one, or several separated by commas (hubs sharing one store). */
+export function hubUrls(baseUrl: string): string[] {
+  return baseUrl
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+}
+
+/** Per list of hubs, the one that answered last: requests stick to it until it fails. */
+const lastGood = new Map<string, number>();
+
 /**
  * The one HTTP exchange both hub clients (the agent's and the operator CLI's) make: bearer token,
  * JSON body, a timeout. Callers turn the answer into their own errors: the CLI into exit codes,
- * the agent into retry-or-refusal decisions that need the status.
+ * the agent into retry-or-refusal decisions that need the status. With several hub URLs, a hub
+ * that does not answer at all is skipped for the next (any answer, even an error, is final).
  */
 export async function requestJson(
   baseUrl: string,
   method: string,
   path: string,
   opts: { token?: string; body?: string | Buffer; timeoutMs: number; signal?: AbortSignal },
+): Promise<JsonAnswer> {
+  const urls = hubUrls(baseUrl);
+  if (urls.length <= 1) return requestOne(baseUrl, method, path, opts);
+  const start = lastGood.get(baseUrl) ?? 0;
+  let last: Unreachable | undefined;
+  for (let i = 0; i < urls.length; i++) {
+    const k = (start + i) % urls.length;
+    try {
+      const answer = await requestOne(urls[k]!, method, path, opts);
+      lastGood.set(baseUrl, k);
+      return answer;
+    } catch (err) {
+      if (!(err instanceof Unreachable)) throw err;
+      last = new Unreachable(`${urls[k]}: ${err.reason}`, err.original);
+    }
+  }
+  throw last!;
+}
+
+async function requestOne(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: string | Buffer; timeoutMs: number },
 ): Promise<JsonAnswer> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;

@@ -2,14 +2,14 @@ import type { KeyObject } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type BusConfig, createTransport } from '../bus/create.js';
+import { type BusConfig, busUrls, createTransport } from '../bus/create.js';
 import type { EmbeddedMqttBroker } from '../bus/mqtt-embedded.js';
 import { type Transport, topics } from '../bus/transport.js';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { DEFAULT_API_PORT, DEFAULT_LISTEN } from '../core/paths.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { encryptionKeyFromText } from '../trust/envelope.js';
 import { publicKeyToText } from '../trust/keys.js';
@@ -43,6 +43,8 @@ export interface HubOptions {
   retentionMs?: number;
   /** How often expired bans and old log entries are swept, default 60 s. */
   sweepIntervalMs?: number;
+  /** How often node keys and the allowlist are reloaded from the store (other hubs), default 10 s. */
+  refreshIntervalMs?: number;
   /** Join tokens' validity, default 24 h. */
   joinTtlMs?: number;
   policy?: Partial<PolicyConfig>;
@@ -59,6 +61,8 @@ export interface HubOptions {
   windowMs?: number;
   /** Replaces the SQLite store (another implementation, tests). */
   store?: Store;
+  /** `hub.store` / `--store`: a postgres:// URL; several hubs may share the database. */
+  storeUrl?: string;
   log?: Logger;
   /** Config file the options came from, for error messages. */
   configFile?: string;
@@ -96,7 +100,9 @@ const DAY = 86_400_000;
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? silentLogger();
   const { dir, keys, adminToken, metricsToken } = prepareHubDir(opts.dataDir);
-  const store = opts.store ?? new SqliteStore(join(dir, HUB_FILES.db));
+  const store =
+    opts.store ??
+    (await openStore(opts.storeUrl, join(dir, HUB_FILES.db), { file: opts.configFile, key: 'hub.store' }));
   const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
@@ -146,10 +152,13 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     transport.onStatus((s) => {
       busUp = s === 'up';
     });
+    // The promise tells a broker with acks (JetStream work queue, AMQP) when the report is
+    // decided and stored: a hub killed before that leaves it to another hub.
     await transport.subscribe(topics.allReports(fleet), (topic, payload) => {
       const node = topic.split('/')[3] ?? '';
-      core.handleBusMessage(node, payload).catch((err: unknown) => {
+      return core.handleBusMessage(node, payload).catch((err: unknown) => {
         log.error({ err: (err as Error).message, node }, 'handling a bus message failed');
+        throw err;
       });
     });
 
@@ -164,7 +173,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         const host = new URL(publicUrl()).hostname;
         return { type: 'mqtt', url: `mqtt://${host}:${embedded.port}`, connected: busUp };
       }
-      return { type: busConfig.type, url: busConfig.url ?? '', connected: busUp };
+      return { type: busConfig.type, url: busUrls(busConfig.url).join(','), connected: busUp };
     };
 
     const app: FastifyInstance = buildApi(
@@ -224,6 +233,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     }, opts.sweepIntervalMs ?? 60_000);
     timer.unref();
     cleanup.push(async () => clearInterval(timer));
+    // Other hubs on the same store enrol and remove nodes and edit the allowlist.
+    const refresh = setInterval(() => {
+      core
+        .refreshShared()
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'refreshing shared state failed'));
+    }, opts.refreshIntervalMs ?? 10_000);
+    refresh.unref();
+    cleanup.push(async () => clearInterval(refresh));
 
     log.info({ url: info.url, publicUrl: publicUrl(), fleet, bus: info.bus }, 'hub started');
     let closing: Promise<void> | undefined;
@@ -243,6 +260,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       close() {
         closing ??= (async () => {
           clearInterval(timer);
+          clearInterval(refresh);
           await app.close().catch(() => undefined);
           await core.drain();
           await transport.close().catch(() => undefined);

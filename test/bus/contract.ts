@@ -9,6 +9,13 @@ export interface BrokerUnderTest {
   /** Extra client options, e.g. credentials. */
   username?: string;
   password?: string;
+  /**
+   * Builds a client of the transport under test (default: an MQTT client). `port` may be a TCP
+   * proxy in front of the broker; `clean` asks for no persistent state.
+   */
+  client?(clientId: string, port: number, clean: boolean): Transport;
+  /** Removes what persistent clients left on the broker (default: MQTT clean sessions). */
+  purge?(clientIds: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,11 +54,15 @@ export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5
 }
 
 /**
- * The transport contract, run against every MQTT broker rampart supports: the embedded aedes
- * broker and an external Mosquitto. Each run uses its own topic prefix and client ids, and
+ * The transport contract, run against every broker rampart supports: the embedded aedes
+ * broker, Mosquitto, NATS JetStream and RabbitMQ. Each run uses its own topic prefix and client ids, and
  * purges the persistent sessions it created.
  */
-export function transportContract(name: string, start: () => Promise<BrokerUnderTest>, skip = false): void {
+export function transportContract(
+  name: string,
+  start: (prefix: string) => Promise<BrokerUnderTest>,
+  skip = false,
+): void {
   describe.skipIf(skip)(`transport contract: ${name}`, () => {
     const run = randomUUID().slice(0, 8);
     const prefix = `rampart-test/${run}`;
@@ -62,6 +73,11 @@ export function transportContract(name: string, start: () => Promise<BrokerUnder
     const client = (label: string, port = broker.port, extra: { clean?: boolean } = {}) => {
       const clientId = `rt-${run}-${label}`;
       if (!extra.clean) persistentIds.add(clientId);
+      if (broker.client) {
+        const t = broker.client(clientId, port, extra.clean ?? false);
+        open.push(t);
+        return t;
+      }
       const t = new MqttClientTransport({
         url: `mqtt://127.0.0.1:${port}`,
         clientId,
@@ -76,23 +92,25 @@ export function transportContract(name: string, start: () => Promise<BrokerUnder
     };
 
     beforeAll(async () => {
-      broker = await start();
+      broker = await start(prefix);
     });
 
     afterAll(async () => {
       await Promise.all(open.map((t) => t.close()));
       // Leave no persistent sessions behind on a shared broker.
-      for (const id of persistentIds) {
-        const t = new MqttClientTransport({
-          url: `mqtt://127.0.0.1:${broker.port}`,
-          clientId: id,
-          clean: true,
-          connectTimeoutMs: 3_000,
-          ...(broker.username ? { username: broker.username, password: broker.password ?? '' } : {}),
-        });
-        await t.connect().catch(() => undefined);
-        await t.close();
-      }
+      if (broker?.purge) await broker.purge([...persistentIds]);
+      else
+        for (const id of persistentIds) {
+          const t = new MqttClientTransport({
+            url: `mqtt://127.0.0.1:${broker.port}`,
+            clientId: id,
+            clean: true,
+            connectTimeoutMs: 3_000,
+            ...(broker.username ? { username: broker.username, password: broker.password ?? '' } : {}),
+          });
+          await t.connect().catch(() => undefined);
+          await t.close();
+        }
       await broker?.stop();
     });
 
@@ -170,7 +188,7 @@ export function transportContract(name: string, start: () => Promise<BrokerUnder
       const t = client('down', proxy.port, { clean: true });
       await t.connect();
       await proxy.close();
-      await waitUntil(() => !(t as MqttClientTransport).connected, 'down');
+      await waitUntil(() => !(t as unknown as { connected: boolean }).connected, 'down');
       await expect(t.publish(`${prefix}/down`, Buffer.from('x'))).rejects.toMatchObject({ code: 'E_BUS' });
       await t.close();
       await t.close();

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { busConfigSchema, createTransport } from '../../src/bus/create.js';
+import { AmqpTransport } from '../../src/bus/amqp.js';
+import { busConfigSchema, busFromFlag, busUrls, createTransport } from '../../src/bus/create.js';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { EmbeddedMqttBroker } from '../../src/bus/mqtt-embedded.js';
+import { NatsTransport } from '../../src/bus/nats.js';
 import { parseYamlText } from '../../src/core/config-file.js';
 import { DEFAULT_BROKER_PORT } from '../../src/core/paths.js';
 
@@ -46,6 +48,43 @@ describe('bus config', () => {
     expect(() =>
       createTransport(parse(''), { role: 'agent', fleet: 'f', node: 'n', file: 'a.yaml' }),
     ).toThrow(/a\.yaml: bus\.url: agents connect to the hub's broker/);
+  });
+
+  it('bus config - nats and amqp build their transports; url may be a list; --bus picks the type', () => {
+    const n = createTransport(
+      parse('bus:\n  type: nats\n  url: [nats://a:4222, nats://b:4222]\n  replicas: 3\n'),
+      {
+        role: 'agent',
+        fleet: 'prod',
+        node: 'web1.example.org',
+      },
+    );
+    expect(n).toBeInstanceOf(NatsTransport);
+    const no = (n as unknown as { o: { servers: string[]; clientId: string; replicas: number } }).o;
+    expect(no).toMatchObject({
+      servers: ['nats://a:4222', 'nats://b:4222'],
+      clientId: 'rampart-prod-web1.example.org',
+      replicas: 3,
+    });
+    const a = createTransport(
+      parse('bus:\n  type: amqp\n  url: amqp://h/v1\n  username: u\n  password: p@ss\n'),
+      {
+        role: 'hub',
+        fleet: 'prod',
+      },
+    );
+    expect(a).toBeInstanceOf(AmqpTransport);
+    expect((a as unknown as { o: { urls: string[] } }).o.urls).toEqual(['amqp://u:p%40ss@h/v1']);
+    expect(() => parse('bus:\n  type: nats\n  url: mqtt://x:1\n')).toThrow(/bus\.url: expected nats:\/\//);
+    expect(() => parse('bus:\n  type: amqp\n')).toThrow(/bus\.url: bus\.type amqp needs url/);
+    expect(busFromFlag({ username: 'u' }, 'nats://a:4222,nats://b:4222')).toEqual({
+      username: 'u',
+      type: 'nats',
+      url: 'nats://a:4222,nats://b:4222',
+    });
+    expect(busFromFlag(undefined, 'amqps://h')).toMatchObject({ type: 'amqp' });
+    expect(() => busFromFlag(undefined, 'kafka://h')).toThrow(/--bus: expected mqtt:\/\//);
+    expect(busUrls(' a, b ,,')).toEqual(['a', 'b']);
   });
 
   it('bus config - unreadable TLS and password files are named', () => {

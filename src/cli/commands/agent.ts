@@ -2,6 +2,15 @@ import type { Command } from 'commander';
 import { defaultDataDir } from '../../core/paths.js';
 import { action } from '../exit.js';
 
+/** `--bus URL`: replaces `bus.type`/`bus.url`, keeping the section's credentials and TLS. */
+async function withBusFlag<T extends { bus?: unknown; file?: string }>(cfg: T, url: string): Promise<T> {
+  const { busConfigSchema, busFromFlag } = await import('../../bus/create.js');
+  const { ConfigError } = await import('../../core/errors.js');
+  const r = busConfigSchema.safeParse(busFromFlag(cfg.bus, url));
+  if (!r.success) throw new ConfigError(r.error.issues[0]!.message, { key: '--bus' });
+  return { ...cfg, bus: r.data };
+}
+
 export function register(program: Command): void {
   program
     .command('agent')
@@ -17,6 +26,10 @@ export function register(program: Command): void {
       [],
     )
     .option('--firewall <backend>', 'firewall backend (nftables, ipset, dry-run, ...)')
+    .option(
+      '--bus <url>',
+      'bus to take decisions from: mqtt://, nats:// or amqp:// URL, several comma-separated',
+    )
     .option('--from-start', 'read watched files that have no stored position from their start')
     .action(
       action(
@@ -26,6 +39,7 @@ export function register(program: Command): void {
           watch: string[];
           firewall?: string;
           fromStart?: boolean;
+          bus?: string;
         }) => {
           const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
             await Promise.all([
@@ -34,7 +48,8 @@ export function register(program: Command): void {
               import('../../agent/lifecycle.js'),
               import('../../core/logger.js'),
             ]);
-          const config = loadConfig(opts.config);
+          const loaded = loadConfig(opts.config);
+          const config = opts.bus ? await withBusFlag(loaded, opts.bus) : loaded;
           const dataDir = opts.data ?? config.data ?? defaultDataDir();
           const log = createLogger({ stream: 'stdout', name: 'rampart-agent' });
           const built = await buildAgent({

@@ -5,6 +5,8 @@ import { addServerOptions, parsePort, type ServerFlags } from '../server-options
 
 interface HubFlags extends ServerFlags {
   fleet?: string;
+  store?: string;
+  bus?: string;
 }
 
 export function register(program: Command): void {
@@ -15,6 +17,14 @@ export function register(program: Command): void {
     'API port (default 7780; 0 = any free port, written to DATA/hub/hub.json)',
   )
     .option('--fleet <name>', 'fleet name (topic prefix); default from the config, else "default"')
+    .option(
+      '--store <url>',
+      'postgres://user@host/db: share one database between several hubs (default SQLite)',
+    )
+    .option(
+      '--bus <url>',
+      'external bus: mqtt://, nats:// or amqp:// URL, several comma-separated (default embedded)',
+    )
     .addHelpText(
       'after',
       '\nOn first start the hub creates DATA/hub/{hub.key,admin.token,hub.db}. The operator commands\n(rampart ban, list, nodes add, ...) on this machine then find it with no flags.',
@@ -35,6 +45,8 @@ export function register(program: Command): void {
           listen: o.listen,
           apiPort,
           brokerPort,
+          store: o.store,
+          bus: o.bus,
         });
         const log = createLogger({ stream: 'stdout', name: 'rampart-hub' });
         const hub = await startHub({ ...start, log });

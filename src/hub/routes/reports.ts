@@ -32,7 +32,9 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (caller?.role !== 'node')
         return reply.code(403).send({ error: 'needs a node token', code: 'E_AUTH' });
       // The signature covers the envelope's fields, not its JSON layout, so re-serialising is safe.
-      const r = ctx.core.openFromNode(JSON.stringify(req.body), ['report', 'heartbeat']);
+      const text = JSON.stringify(req.body);
+      await ctx.core.ensureSender(text);
+      const r = ctx.core.openFromNode(text, ['report', 'heartbeat']);
       if (!r.ok) return reply.code(400).send({ error: `envelope refused: ${r.reason}`, code: 'E_AUTH' });
       if (r.env.from !== caller.name) {
         ctx.core.drop('topic-mismatch');

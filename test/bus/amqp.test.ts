@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AmqpTransport } from '../../src/bus/amqp.js';
+import { createTestVhost, type TestVhost } from '../helpers/rabbitmq.js';
+import { requirements } from '../helpers/requirements.js';
+import { Inbox, transportContract, waitUntil } from './contract.js';
+
+const req = requirements('bus: RabbitMQ (AMQP 0-9-1) contract', ['tcp:5672', 'cmd:rabbitmqctl', 'root']);
+
+describe.skipIf(req.skip)('amqp', () => {
+  let vh: TestVhost;
+  beforeAll(async () => {
+    vh = await createTestVhost();
+  }, 60_000);
+  afterAll(async () => {
+    await vh?.remove();
+  }, 60_000);
+
+  const make = (clientId: string, port: number, clean: boolean) =>
+    new AmqpTransport({
+      urls: [vh.url(port)],
+      clientId,
+      clean,
+      minReconnectMs: 100,
+      maxReconnectMs: 400,
+      connectTimeoutMs: 10_000,
+    });
+
+  transportContract('rabbitmq', async () => ({
+    port: 5672,
+    client: make,
+    // The vhost is deleted afterwards, queues and all.
+    purge: async () => undefined,
+    stop: async () => undefined,
+  }));
+
+  it('rabbitmq - a handler that fails is requeued and delivered again; ack only after it succeeds', async () => {
+    const pub = make('rq-pub', 5672, true);
+    const sub = make('rq-sub', 5672, false);
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+      let calls = 0;
+      const inbox = new Inbox();
+      await sub.subscribe('rampart/rq/decisions', async (topic, payload) => {
+        calls++;
+        if (calls === 1) throw new Error('firewall commit failed');
+        inbox.handler(topic, payload);
+      });
+      await pub.publish('rampart/rq/decisions', Buffer.from('d1'));
+      await inbox.waitFor(1, 10_000);
+      expect(calls).toBe(2);
+      expect(inbox.got[0]!.payload).toBe('d1');
+    } finally {
+      await pub.close();
+      await sub.close();
+    }
+  });
+
+  it('rabbitmq - the broker closing every connection mid-stream loses nothing', async () => {
+    const pub = make('cc-pub', 5672, true);
+    const sub = make('cc-sub', 5672, false);
+    try {
+      const statuses: string[] = [];
+      sub.onStatus((st) => statuses.push(st));
+      await Promise.all([pub.connect(), sub.connect()]);
+      const inbox = new Inbox();
+      await sub.subscribe('rampart/cc/decisions', inbox.handler);
+      const sent: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        if (i === 20) await vh.closeConnections();
+        for (;;) {
+          const ok = await pub.publish('rampart/cc/decisions', Buffer.from(`m${i}`)).then(
+            () => true,
+            () => false,
+          );
+          if (ok) break;
+          await waitUntil(() => pub.connected, 'publisher back', 10_000);
+        }
+        sent.push(`m${i}`);
+      }
+      await waitUntil(() => new Set(inbox.got.map((m) => m.payload)).size === 60, 'all 60 delivered', 15_000);
+      expect([...new Set(inbox.got.map((m) => m.payload))].sort()).toEqual(sent.sort());
+      expect(statuses).toContain('down');
+    } finally {
+      await pub.close();
+      await sub.close();
+    }
+  }, 40_000);
+});

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NatsTransport, type NatsTransportOptions } from '../../src/bus/nats.js';
+import { type NatsCluster, startNatsCluster } from '../helpers/nats-cluster.js';
+import { requirements } from '../helpers/requirements.js';
+import { Inbox, transportContract } from './contract.js';
+
+const local = requirements('bus: NATS JetStream contract', ['tcp:4222']);
+const cluster = requirements('bus: NATS three-node cluster', ['cmd:nats-server']);
+
+/** A test's streams: one limits stream over everything under the run's prefix. */
+function natsHarness(servers: () => string[], port: () => number, replicas: number) {
+  return async (prefix: string) => {
+    const stream = `RT_${randomUUID().slice(0, 8)}`;
+    const make = (
+      clientId: string,
+      viaPort: number,
+      clean: boolean,
+      extra: Partial<NatsTransportOptions> = {},
+    ) =>
+      new NatsTransport({
+        // Through a proxy: pin that address, or the client would learn the real one and bypass it.
+        servers: viaPort === port() ? servers() : [`nats://127.0.0.1:${viaPort}`],
+        discover: viaPort === port(),
+        clientId,
+        clean,
+        replicas,
+        streams: [{ name: stream, topics: [`${prefix}/#`], retention: 'limits' }],
+        reconnectMs: 100,
+        connectTimeoutMs: 15_000,
+        ...extra,
+      });
+    return {
+      port: port(),
+      client: (id: string, p: number, clean: boolean) => make(id, p, clean),
+      purge: async () => {
+        const t = make(`purge-${stream}`, port(), true);
+        await t.connect();
+        await t.deleteStreams();
+        await t.close();
+      },
+      stop: async () => undefined,
+    };
+  };
+}
+
+transportContract(
+  'nats',
+  natsHarness(
+    () => ['nats://127.0.0.1:4222'],
+    () => 4222,
+    1,
+  ),
+  local.skip,
+);
+
+describe.skipIf(cluster.skip)('nats three-node JetStream cluster', () => {
+  let c: NatsCluster;
+  beforeAll(async () => {
+    c = await startNatsCluster(3);
+    // A new cluster elects its JetStream leader first: wait until an R3 stream takes a publish.
+    const probe = new NatsTransport({
+      servers: c.urls,
+      clientId: 'probe',
+      replicas: 3,
+      streams: [{ name: 'PROBE', topics: ['probe/#'], retention: 'limits' }],
+      reconnectMs: 100,
+      connectTimeoutMs: 50_000,
+    });
+    await probe.connect();
+    for (;;) {
+      const ok = await probe.publish('probe/x', Buffer.from('x')).then(
+        () => true,
+        () => false,
+      );
+      if (ok) break;
+    }
+    await probe.deleteStreams();
+    await probe.close();
+  }, 60_000);
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  transportContract(
+    'nats cluster (R3)',
+    natsHarness(
+      () => c.urls,
+      () => c.nodes[0]!.port,
+      3,
+    ),
+  );
+
+  it('nats cluster - with one of three nodes killed, replicated publishes and durable consumers carry on', async () => {
+    const prefix = `rampart-kill/${randomUUID().slice(0, 8)}`;
+    const streams = [
+      { name: `RK_${randomUUID().slice(0, 8)}`, topics: [`${prefix}/#`], retention: 'limits' as const },
+    ];
+    const opts = { servers: c.urls, replicas: 3, streams, reconnectMs: 100, connectTimeoutMs: 30_000 };
+    const pub = new NatsTransport({ ...opts, clientId: 'kill-pub' });
+    const sub = new NatsTransport({ ...opts, clientId: 'kill-sub' });
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+      const inbox = new Inbox();
+      await sub.subscribe(`${prefix}/d`, inbox.handler);
+      for (let i = 0; i < 20; i++) await pub.publish(`${prefix}/d`, Buffer.from(`a${i}`));
+      await inbox.waitFor(20);
+      await c.nodes[0]!.kill();
+      // Publishes keep being stored (2 of 3 is a quorum) while clients move to the live nodes.
+      for (let i = 0; i < 20; i++) {
+        for (;;) {
+          const ok = await pub.publish(`${prefix}/d`, Buffer.from(`b${i}`)).then(
+            () => true,
+            () => false,
+          );
+          if (ok) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      await inbox.waitFor(40, 30_000);
+      const got = new Set(inbox.got.map((m) => m.payload));
+      for (let i = 0; i < 20; i++) {
+        expect(got.has(`a${i}`)).toBe(true);
+        expect(got.has(`b${i}`)).toBe(true);
+      }
+    } finally {
+      await c.nodes[0]!.restart().catch(() => undefined);
+      await sub.close();
+      await pub.deleteStreams().catch(() => undefined);
+      await pub.close();
+    }
+  }, 90_000);
+});

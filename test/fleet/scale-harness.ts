@@ -1,0 +1,231 @@
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/types.js';
+import { createLan, type Lan } from '../helpers/netns.js';
+import { MAIN, Proc, removeDir, tempDir } from './harness.js';
+
+/**
+ * A fleet for the scale-out fault tests: hubs and agents are the real CLI in the root namespace
+ * (where the shared PostgreSQL, NATS and RabbitMQ listen on 127.0.0.1), and each agent enforces
+ * in nftables inside a namespace of its own (`firewall.exec: [ip, netns, exec, NS]`).
+ */
+export interface ScaleFleetOptions {
+  fleet: string;
+  /** The `bus:` section every hub and agent gets. */
+  bus: Record<string, unknown>;
+  /** postgres:// for several hubs; default SQLite in the first hub's folder. */
+  storeUrl?: string;
+  hubs: number;
+  agents: number;
+}
+
+export interface HubProc {
+  proc: Proc;
+  url: string;
+  dir: string;
+}
+
+export class ScaleFleet {
+  readonly hubs: HubProc[] = [];
+  readonly agents: Proc[] = [];
+  readonly dirs: string[] = [];
+  lan!: Lan;
+  adminToken = '';
+  private readonly hubPorts: number[] = [];
+
+  constructor(readonly o: ScaleFleetOptions) {}
+
+  async start(): Promise<void> {
+    this.lan = await createLan(this.o.agents, 'scl');
+    for (let i = 0; i < this.o.hubs; i++) await this.startHub(i);
+    for (let i = 0; i < this.o.agents; i++) await this.startAgent(i);
+  }
+
+  /** Starts hub i; hubs after the first share its key and admin token (what agents pin). */
+  async startHub(i: number): Promise<HubProc> {
+    let dir = this.hubs[i]?.dir;
+    if (!dir) {
+      dir = tempDir(`scale-hub${i}`);
+      this.dirs.push(dir);
+      if (i > 0) {
+        mkdirSync(join(dir, 'hub'), { recursive: true, mode: 0o700 });
+        for (const f of ['hub.key', 'admin.token'])
+          copyFileSync(join(this.hubs[0]!.dir, 'hub', f), join(dir, 'hub', f));
+      }
+      writeFileSync(join(dir, 'rampart.yaml'), stringify({ fleet: this.o.fleet, bus: this.o.bus }));
+    }
+    const args = ['hub', '--data', dir, '--config', join(dir, 'rampart.yaml'), '--listen', '127.0.0.1'];
+    // Same port after a restart, so the agents' hub lists stay right.
+    args.push('--port', String(this.hubPorts[i] ?? 0));
+    if (this.o.storeUrl) args.push('--store', this.o.storeUrl);
+    const proc = new Proc(
+      spawn(process.execPath, [MAIN, ...args], {
+        env: { ...process.env, RAMPART_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    const started = await proc.waitFor((l) => l.msg === 'hub started', 30_000, `hub${i} started`);
+    const url = started.url as string;
+    this.hubPorts[i] = Number(new URL(url).port);
+    if (i === 0) this.adminToken = readFileSync(join(dir, 'hub', 'admin.token'), 'utf8').trim();
+    const h = { proc, url, dir };
+    this.hubs[i] = h;
+    return h;
+  }
+
+  hubList(): string {
+    return this.hubs.map((h) => h.url).join(',');
+  }
+
+  async api(
+    hub: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field by the tests
+  ): Promise<{ status: number; json: any }> {
+    const res = await fetch(new URL(path, this.hubs[hub]!.url), {
+      method,
+      headers: {
+        authorization: `Bearer ${this.adminToken}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : {} };
+  }
+
+  /** Enrols agent i (real `rampart join`) and starts it (real `rampart agent`). */
+  async startAgent(i: number): Promise<Proc> {
+    let dir = this.dirs[this.o.hubs + i];
+    if (!dir) {
+      dir = tempDir(`scale-agent${i}`);
+      this.dirs[this.o.hubs + i] = dir;
+      const name = `agent${i}`;
+      const added = await this.api(0, 'POST', '/v1/nodes', { name });
+      if (added.status !== 201) throw new Error(`nodes add: ${JSON.stringify(added.json)}`);
+      await run([MAIN, 'join', added.json.token, '--data', dir, '--hub', this.hubList()]);
+      const ns = this.lan.hosts[i]!.ns;
+      writeFileSync(
+        join(dir, 'rampart.yaml'),
+        stringify({
+          bus: this.o.bus,
+          firewall: { backend: 'nftables', exec: ['ip', 'netns', 'exec', ns] },
+          agent: { hub: this.hubList(), heartbeatInterval: 5 },
+        }),
+      );
+    }
+    const proc = new Proc(
+      spawn(process.execPath, [MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')], {
+        env: { ...process.env, RAMPART_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    await proc.waitFor((l) => l.msg === 'agent running', 30_000, `agent${i} running`);
+    await proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', 30_000, `agent${i} bus up`);
+    this.agents[i] = proc;
+    return proc;
+  }
+
+  /** Opens the hubs' store directly (the log is the truth the kernels are compared with). */
+  async openStore(): Promise<Store> {
+    if (this.o.storeUrl) return PostgresStore.open({ url: this.o.storeUrl });
+    return new SqliteStore(join(this.hubs[0]!.dir, 'hub', 'hub.db'));
+  }
+
+  /** Every element of an agent's nftables v6 set. */
+  async kernelSet(i: number): Promise<Set<string>> {
+    const out = await this.lan.hosts[i]!.exec(
+      'nft',
+      ['-j', 'list', 'set', 'inet', 'rampart', 'blocklist_v6'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    const set = new Set<string>();
+    // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
+    for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
+      for (const e of item.set?.elem ?? []) {
+        const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
+        if (typeof v === 'string') set.add(v);
+        else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
+        else if (v?.addr) set.add(`${v.addr}/${v.len}`);
+      }
+    }
+    return set;
+  }
+
+  /**
+   * Waits until every agent's kernel set equals the bans in force in the log, then checks the
+   * log itself: seq 1..head, no gap, no duplicate. Throws with the difference otherwise.
+   */
+  async expectConverged(timeoutMs = 120_000): Promise<{ bans: number; head: number; ms: number }> {
+    const t0 = Date.now();
+    const store = await this.openStore();
+    try {
+      const log = await store.since(0, 10_000_000);
+      const head = await store.head();
+      const seqs = log.map((d) => d.seq);
+      if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
+        throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
+      }
+      const want = new Set(
+        (await store.active(Date.now())).filter((d) => d.family === 6).map((d) => d.target),
+      );
+      let diff = '';
+      for (;;) {
+        diff = '';
+        for (let i = 0; i < this.agents.length; i++) {
+          const got = await this.kernelSet(i);
+          const missing = [...want].filter((x) => !got.has(x));
+          const extra = [...got].filter((x) => !want.has(x));
+          if (missing.length || extra.length) {
+            diff += `agent${i}: ${missing.length} missing (${missing.slice(0, 3).join(' ')}), ${extra.length} extra (${extra.slice(0, 3).join(' ')})\n`;
+          }
+        }
+        if (!diff) return { bans: want.size, head, ms: Date.now() - t0 };
+        if (Date.now() - t0 > timeoutMs) throw new Error(`kernel sets differ from the log:\n${diff}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await store.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.agents.map((a) => a?.stop()));
+    await Promise.all(this.hubs.map((h) => h?.proc.stop()));
+    await this.lan?.destroy();
+    for (const d of this.dirs) if (d) removeDir(d);
+  }
+}
+
+/** `n` IPv6 documentation addresses (2001:db8::/32), distinct per `base`. */
+export function v6Addrs(n: number, base = 0): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = base + i;
+    return `2001:db8:${(k >> 16).toString(16)}:${(k & 0xffff).toString(16)}::1`;
+  });
+}
+
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${args.join(' ')}: ${code}\n${out}`)),
+    );
+  });
+}

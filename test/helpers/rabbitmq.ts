@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const ctl = (...args: string[]) => run('rabbitmqctl', args, { timeout: 60_000 });
+
+export interface TestVhost {
+  vhost: string;
+  user: string;
+  password: string;
+  /** amqp://user:password@127.0.0.1:PORT/vhost */
+  url(port?: number): string;
+  /** Closes every connection to the shared broker made by this vhost's user. */
+  closeConnections(): Promise<void>;
+  remove(): Promise<void>;
+}
+
+/**
+ * A vhost and a user of its own on the shared RabbitMQ, so suites never see each other's
+ * exchanges and queues; `remove()` deletes both (and with them every queue).
+ */
+export async function createTestVhost(): Promise<TestVhost> {
+  const id = randomBytes(5).toString('hex');
+  const vhost = `rampart-test-${id}`;
+  const user = `rampart-test-${id}`;
+  const password = randomBytes(12).toString('hex');
+  await ctl('add_vhost', vhost);
+  await ctl('add_user', user, password);
+  await ctl('set_permissions', '-p', vhost, user, '.*', '.*', '.*');
+  return {
+    vhost,
+    user,
+    password,
+    url: (port = 5672) => `amqp://${user}:${password}@127.0.0.1:${port}/${encodeURIComponent(vhost)}`,
+    closeConnections: async () => {
+      // Only this user's connections: other engineers share the broker.
+      const { stdout } = await ctl('list_connections', '-q', '--no-table-headers', 'pid', 'user');
+      for (const line of stdout.split('\n')) {
+        const [pid, who] = line.trim().split(/\s+/);
+        if (pid && who === user) await ctl('close_connection', pid, 'rampart test').catch(() => undefined);
+      }
+    },
+    remove: async () => {
+      await ctl('delete_vhost', vhost).catch(() => undefined);
+      await ctl('delete_user', user).catch(() => undefined);
+    },
+  };
+}
