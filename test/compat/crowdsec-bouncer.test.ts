@@ -102,4 +102,17 @@ describe.skipIf(req.skip)('crowdsec-firewall-bouncer enforces a rampart fleet', 
     expect(list[0]).toMatchObject({ name: 'fw1' });
     expect(list[0]!.lastPull).not.toBeNull();
   }, 90_000);
+
+  // docs/compat/crowdsec.md: the bouncer's own set has no `flags interval`, so a range arrives
+  // as its network address only; an address inside the range passes the bouncer.
+  it('what the bouncer itself does with a range ban', async () => {
+    const [h0, h1] = lan.hosts;
+    await cli(h0!, ['ban', '203.0.113.0/24', '--for', '1h', ...data()]);
+    await until(() => inSet('203.0.113.0'), 20_000, 'range in the set');
+    const text = await h1!.exec('nft', ['list', 'table', 'ip', table]);
+    expect(text).toMatch(/flags timeout\n/);
+    expect(text).not.toContain('interval');
+    expect(text).not.toContain('203.0.113.0/24');
+    expect(text).toMatch(/elements = \{ 203\.0\.113\.0 timeout/);
+  }, 60_000);
 });
