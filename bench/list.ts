@@ -13,4 +13,5 @@ export const benchmarks: Record<string, Bench> = {
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),
   'fail2ban-filter': () => import('./fail2ban-filter.js'),
+  crowdsec: () => import('./crowdsec.js'),
 };

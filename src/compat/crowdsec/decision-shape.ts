@@ -1,4 +1,3 @@
-import { isSingleHost, parseTarget, type Target } from '../../core/address.js';
 import type { Decision } from '../../core/decision.js';
 
 /** One decision as CrowdSec's LAPI gives it to bouncers (the fields bouncers read). */
@@ -26,20 +25,15 @@ export function goDuration(seconds: number): string {
   return `${rest}s`;
 }
 
-export function scopeOf(target: Target): 'Ip' | 'Range' {
-  return isSingleHost(target) ? 'Ip' : 'Range';
-}
-
 /** A rampart ban as a CrowdSec decision: the log seq is the id, the rule the scenario. */
 export function toCrowdsec(d: Decision, now: number): CrowdsecDecision {
-  const t = parseTarget(d.target);
   const seconds = d.expiresAt === null ? PERMANENT_SECONDS : (d.expiresAt - now) / 1000;
   return {
     id: d.seq,
     origin: d.origin,
     type: 'ban',
-    scope: scopeOf(t),
-    // Canonical text already writes a single address without a prefix length, as CrowdSec does.
+    // Canonical text has a prefix length only for ranges: no parse per decision on a 100k pull.
+    scope: d.target.includes('/') ? 'Range' : 'Ip',
     value: d.target,
     duration: d.action === 'unban' ? '0s' : goDuration(seconds),
     scenario: d.rule,
