@@ -16,4 +16,5 @@ export const benchmarks: Record<string, Bench> = {
   'fail2ban-filter': () => import('./fail2ban-filter.js'),
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),
+  crowdsec: () => import('./crowdsec.js'),
 };

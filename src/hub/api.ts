@@ -2,25 +2,35 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { BouncerRecord } from '../store/types.js';
 import type { Authenticator, Caller } from './auth.js';
 import type { HubCore } from './core.js';
 import { allowlistRoutes } from './routes/allowlist.js';
 import { banRoutes } from './routes/bans.js';
+import { bouncerRoutes } from './routes/bouncers.js';
 import { bulkRoutes } from './routes/bulk.js';
+import { crowdsecRoutes } from './routes/crowdsec.js';
 import { decisionRoutes } from './routes/decisions.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { reportRoutes } from './routes/reports.js';
 import { statusRoutes } from './routes/status.js';
 
-/** Who may call a route: nobody needs a token (`none`), any enrolled node or admin (`any`), `node` only, or `admin` only. */
-export type Access = 'none' | 'any' | 'node' | 'admin' | 'metrics';
+/**
+ * Who may call a route: nobody needs a token (`none`), any enrolled node or admin (`any`), `node`
+ * only, `admin` only, the read-only metrics token or the admin (`metrics`), or a CrowdSec
+ * bouncer's `X-Api-Key` only (`bouncer`).
+ */
+export type Access = 'none' | 'any' | 'node' | 'admin' | 'metrics' | 'bouncer';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+    /** The route also answers CrowdSec bouncers (an `X-Api-Key` header and no bearer). */
+    bouncer?: boolean;
   }
   interface FastifyRequest {
     caller?: Caller;
+    bouncer?: BouncerRecord;
   }
 }
 
@@ -76,9 +86,20 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
   }) as unknown as FastifyInstance;
 
   app.decorateRequest('caller', undefined);
+  app.decorateRequest('bouncer', undefined);
   app.addHook('onRequest', async (req, reply) => {
-    const access = req.routeOptions.config?.access ?? 'admin';
+    const config = req.routeOptions.config;
+    const access = config?.access ?? 'admin';
     if (access === 'none') return;
+    // A bouncer is told apart from an agent by its header: agents always send a bearer token.
+    const apiKey = req.headers['x-api-key'];
+    if (access === 'bouncer' || (config?.bouncer && apiKey !== undefined && !req.headers.authorization)) {
+      const bouncer = typeof apiKey === 'string' ? await ctx.auth.bouncer(apiKey) : undefined;
+      // 403 for a missing or wrong key, as CrowdSec's LAPI answers.
+      if (!bouncer) return reply.code(403).send({ error: 'missing or invalid X-Api-Key', code: 'E_AUTH' });
+      req.bouncer = bouncer;
+      return;
+    }
     const caller = await ctx.auth.resolve(req.headers.authorization);
     if (!caller) {
       return reply.code(401).send({ error: 'missing or invalid bearer token', code: 'E_AUTH' });
@@ -130,6 +151,8 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
     nodeRoutes(scope, ctx);
     allowlistRoutes(scope, ctx);
     reportRoutes(scope, ctx);
+    crowdsecRoutes(scope, ctx);
+    bouncerRoutes(scope, ctx);
   });
   return app;
 }

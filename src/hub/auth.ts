@@ -1,9 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Store } from '../store/types.js';
+import type { BouncerRecord, Store } from '../store/types.js';
 
 export type Caller = { role: 'admin' } | { role: 'metrics' } | { role: 'node'; name: string };
 
 export const NODE_TOKEN_PREFIX = 'rpn1.';
+export const BOUNCER_KEY_PREFIX = 'rpb1.';
+
+/** A new read-only key for a CrowdSec bouncer; the hub keeps only {@link tokenHash} of it. */
+export function newBouncerKey(): string {
+  return BOUNCER_KEY_PREFIX + randomBytes(24).toString('base64url');
+}
 
 /** A new bearer token for a node; the hub keeps only {@link tokenHash} of it. */
 export function newNodeToken(): string {
@@ -42,5 +48,11 @@ export class Authenticator {
     if (this.metricsHash && timingSafeEqual(given, this.metricsHash)) return { role: 'metrics' };
     const node = await this.store.nodeByTokenHash(hash);
     return node ? { role: 'node', name: node.name } : undefined;
+  }
+
+  /** Resolves a bouncer's `X-Api-Key` (looked up by its hash, so the key is never stored). */
+  async bouncer(key: string): Promise<BouncerRecord | undefined> {
+    if (key.length === 0 || key.length > 512) return undefined;
+    return this.store.bouncerByKeyHash(tokenHash(key.trim()));
   }
 }

@@ -101,4 +101,14 @@ export const MIGRATIONS: readonly Migration[] = [
     );
     for (const r of rows) set.run(addressKey(r.target), r.target, r.set_name);
   },
+  // 4: CrowdSec bouncers: read-only API keys (SHA-256 at rest) and each one's stream cursor.
+  `
+  CREATE TABLE bouncers (
+    name TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_pull INTEGER,
+    last_seq INTEGER NOT NULL DEFAULT 0
+  );
+  `,
 ];

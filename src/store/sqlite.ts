@@ -6,6 +6,7 @@ import { addressKey } from './address-key.js';
 import { openSqlite } from './open-sqlite.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { SqliteActiveViews } from './sqlite-active.js';
+import { SqliteBouncers } from './sqlite-bouncers.js';
 import { MIGRATIONS } from './sqlite-schema.js';
 import type {
   ActiveCounts,
@@ -13,6 +14,7 @@ import type {
   ActiveQuery,
   AllowEntry,
   BanHistory,
+  BouncerRecord,
   DecisionInput,
   NodeRecord,
   Store,
@@ -25,6 +27,7 @@ import type {
  */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  private readonly bouncers: SqliteBouncers;
   private readonly stmt;
   private readonly views: SqliteActiveViews;
   private readonly appendTx: (
@@ -43,6 +46,7 @@ export class SqliteStore implements Store {
       });
     }
     const db = this.db;
+    this.bouncers = new SqliteBouncers(db);
     this.stmt = {
       head: db.prepare<[], { seq: number }>('SELECT seq FROM log_head WHERE id = 1'),
       setHead: db.prepare<[number]>('UPDATE log_head SET seq = ? WHERE id = 1'),
@@ -269,6 +273,26 @@ export class SqliteStore implements Store {
   async banHistory(target: string): Promise<BanHistory> {
     const r = this.stmt.banHistory.get(target);
     return r ? { count: r.count, lastAt: r.last_at } : { count: 0, lastAt: null };
+  }
+
+  async addBouncer(name: string, keyHash: string, now: number): Promise<BouncerRecord> {
+    return this.guard(() => this.bouncers.add(name, keyHash, now));
+  }
+
+  async bouncerByKeyHash(keyHash: string): Promise<BouncerRecord | undefined> {
+    return this.bouncers.byKeyHash(keyHash);
+  }
+
+  async listBouncers(): Promise<BouncerRecord[]> {
+    return this.bouncers.list();
+  }
+
+  async removeBouncer(name: string): Promise<boolean> {
+    return this.guard(() => this.bouncers.remove(name));
+  }
+
+  async touchBouncer(name: string, lastSeq: number, now: number): Promise<void> {
+    this.guard(() => this.bouncers.touch(name, lastSeq, now));
   }
 
   async getMeta(key: string): Promise<string | undefined> {

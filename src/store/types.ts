@@ -65,6 +65,17 @@ export interface ActivePage {
   total: number;
 }
 
+/** A CrowdSec bouncer's read-only key (only its hash is kept) and where its stream stands. */
+export interface BouncerRecord {
+  name: string;
+  keyHash: string;
+  createdAt: number;
+  /** Last stream pull (epoch ms), null before the first. */
+  lastPull: number | null;
+  /** Log seq the bouncer's stream has delivered up to. */
+  lastSeq: number;
+}
+
 /**
  * The hub's durable state. Every implementation (SQLite now, PostgreSQL later) must pass
  * test/store/contract.ts. Methods are async so a networked database fits the same shape.
@@ -112,6 +123,14 @@ export interface Store {
 
   recordBan(target: string, at: number): Promise<void>;
   banHistory(target: string): Promise<BanHistory>;
+
+  /** Adds a bouncer; E_USAGE when the name is taken. */
+  addBouncer(name: string, keyHash: string, now: number): Promise<BouncerRecord>;
+  bouncerByKeyHash(keyHash: string): Promise<BouncerRecord | undefined>;
+  listBouncers(): Promise<BouncerRecord[]>;
+  removeBouncer(name: string): Promise<boolean>;
+  /** Records a stream pull that delivered the log up to `lastSeq`. */
+  touchBouncer(name: string, lastSeq: number, now: number): Promise<void>;
 
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;

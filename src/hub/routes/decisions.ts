@@ -3,26 +3,32 @@ import { parseTarget } from '../../core/address.js';
 import { parseDuration } from '../../core/duration.js';
 import type { ApiContext } from '../api.js';
 import { decisionPageSchema, decisionSchema, errorSchema, setName, targetString } from '../schemas.js';
+import { bouncerLookup } from './crowdsec.js';
 
 const MAX_PAGE = 10_000;
 
 export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.get<{ Querystring: { since?: number; limit?: number } }>(
+  // Agents (bearer token) page the log; CrowdSec bouncers (X-Api-Key) look up ?ip= or ?range=.
+  app.get<{ Querystring: { since?: number; limit?: number; ip?: string; range?: string } }>(
     '/v1/decisions',
     {
-      config: { access: 'any' },
+      config: { access: 'any', bouncer: true },
       schema: {
         querystring: {
           type: 'object',
           properties: {
             since: { type: 'integer', minimum: 0 },
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+            ip: targetString,
+            range: targetString,
           },
         },
-        response: { 200: decisionPageSchema },
       },
     },
-    async (req) => ctx.core.decisionsSince(req.query.since ?? 0, req.query.limit ?? 1000),
+    async (req, reply) => {
+      if (req.bouncer) return bouncerLookup(ctx, req, reply);
+      return ctx.core.decisionsSince(req.query.since ?? 0, req.query.limit ?? 1000);
+    },
   );
 
   app.get(
