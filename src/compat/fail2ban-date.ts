@@ -102,20 +102,7 @@ function expandDirectives(p: string): string {
 /** The default date forms fail2ban looks for when a filter names none (anywhere in the line). */
 export const DEFAULT_DATE_PATTERN = `(?:${GENERIC_DATE})`;
 
-/**
- * Removes the first date the patterns find from a line, as fail2ban does before its regexes run
- * (so `[Sat Jan 01 ...] [error] ...` becomes `[] [error] ...`). Returns the line unchanged when no
- * pattern matches.
- */
-export function cutDate(line: string, patterns: RegExp[]): string {
-  for (const re of patterns) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const span = m.indices?.[1] ?? m.indices?.[0] ?? [m.index, m.index + m[0].length];
-    return line.slice(0, span[0]) + line.slice(span[1]);
-  }
-  return line;
-}
+export { cutDate } from '../detect/date-cut.js';
 
 /** Compiles date pattern sources for `cutDate` (with match indices). */
 export function compileDatePatterns(sources: string[] | null): RegExp[] {

@@ -17,6 +17,10 @@ export function register(program: Command): void {
       [],
     )
     .option('--firewall <backend>', 'firewall backend (nftables, ipset, dry-run, ...)')
+    .option(
+      '--fail2ban-jails <dir>',
+      'also run the enabled jails of this fail2ban configuration (e.g. /etc/fail2ban)',
+    )
     .option('--from-start', 'read watched files that have no stored position from their start')
     .action(
       action(
@@ -26,6 +30,7 @@ export function register(program: Command): void {
           watch: string[];
           firewall?: string;
           fromStart?: boolean;
+          fail2banJails?: string;
         }) => {
           const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
             await Promise.all([
@@ -45,6 +50,7 @@ export function register(program: Command): void {
             log,
             version: readVersion(),
             fromStart: opts.fromStart,
+            fail2banJails: opts.fail2banJails,
           });
           const ac = rootAbort();
           await built.agent.start(ac.signal);
