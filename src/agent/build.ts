@@ -24,6 +24,8 @@ export interface BuildAgentOptions {
   firewall?: string;
   log: Logger;
   version?: string;
+  /** `--fail2ban-jails DIR`: also run the enabled jails of that fail2ban configuration. */
+  fail2banJails?: string;
   /** Read watched files from their start when there is no stored position (tests, replays). */
   fromStart?: boolean;
   extra?: Partial<AgentOptions>;
@@ -91,6 +93,11 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
   const encryptKey = bus?.encryptionKey ? encryptionKeyFromText(bus.encryptionKey) : undefined;
 
   const { rules, ruleNames } = await loadRules(cfg);
+  const jails = o.fail2banJails ? await loadJails(o.fail2banJails, o.log) : undefined;
+  if (jails) {
+    rules.push(...jails.rules);
+    ruleNames.push(...jails.rules.map((r) => r.name));
+  }
   const detector = buildDetector({
     rules,
     watch,
@@ -107,6 +114,18 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
         positions: state.positions,
         logger: o.log,
         name: 'watch',
+        fromStart: o.fromStart,
+      }),
+    );
+  }
+  if (jails && jails.paths.length > 0) {
+    const { FileSource } = await import('../sources/file.js');
+    sources.push(
+      new FileSource({
+        paths: jails.paths,
+        positions: state.positions,
+        logger: o.log,
+        name: 'fail2ban-jails',
         fromStart: o.fromStart,
       }),
     );
@@ -184,4 +203,11 @@ export function readVersion(): string {
   } catch {
     return '0';
   }
+}
+
+async function loadJails(dir: string, log: Logger) {
+  const { loadFail2banJailSet } = await import('../compat/fail2ban-jail.js');
+  const set = loadFail2banJailSet(dir);
+  for (const message of set.warnings) log.warn({ message }, 'fail2ban jails');
+  return set;
 }

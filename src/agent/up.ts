@@ -17,6 +17,8 @@ export interface UpOptions {
   brokerPort?: number;
   watch?: string[];
   firewall?: string;
+  /** `--fail2ban-jails DIR`: also run that fail2ban configuration's enabled jails. */
+  fail2banJails?: string;
   /** Read the local auth log / journald (default true). */
   authLog?: boolean;
   /** Stops the run instead of SIGINT/SIGTERM (tests, embedding). */
@@ -62,6 +64,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       firewall: o.firewall,
       log,
       version: readVersion(),
+      fail2banJails: o.fail2banJails,
     });
     await built.agent.start(signal);
 

@@ -102,20 +102,7 @@ function expandDirectives(p: string): string {
 /** The default date forms fail2ban looks for when a filter names none (anywhere in the line). */
 export const DEFAULT_DATE_PATTERN = `(?:${GENERIC_DATE})`;
 
-/**
- * Removes the first date the patterns find from a line, as fail2ban does before its regexes run
- * (so `[Sat Jan 01 ...] [error] ...` becomes `[] [error] ...`). Returns the line unchanged when no
- * pattern matches.
- */
-export function cutDate(line: string, patterns: RegExp[]): string {
-  for (const re of patterns) {
-    const m = re.exec(line);
-    if (!m) continue;
-    const span = m.indices?.[1] ?? m.indices?.[0] ?? [m.index, m.index + m[0].length];
-    return line.slice(0, span[0]) + line.slice(span[1]);
-  }
-  return line;
-}
+export { cutDate } from '../detect/date-cut.js';
 
 /** Compiles date pattern sources for `cutDate` (with match indices). */
 export function compileDatePatterns(sources: string[] | null): RegExp[] {
@@ -123,24 +110,26 @@ export function compileDatePatterns(sources: string[] | null): RegExp[] {
 }
 
 /**
- * What a loaded filter needs in front of the engine for logs that do not start with a syslog or
- * ISO timestamp (Apache and nginx error logs, `[date]` prefixes): the date cut out as fail2ban
- * does (so `[Sat Jun 01 …] [error] …` becomes `[] [error] …`, which the filter expects) and its
- * time passed as `LogLine.time`. Lines the engine reads itself (RFC 3164/5424, ISO 8601 at the
- * start) pass unchanged. The time is read only when the date carries a year and is not an
- * ambiguous `01-02-2024`; otherwise the engine falls back to its clock rules.
+ * What a loaded filter needs in front of the engine: the date cut out exactly as fail2ban does
+ * (only the date, so the blank after it stays: exim's `^(?: \[\d+\])? …` and common.conf's
+ * `__prefix_line` expect it, and `[Sat Jun 01 …] [error] …` becomes `[] [error] …`), and the
+ * line's time passed as `LogLine.time`. The engine's own date stripping also removes the blank
+ * after a leading date, which made whole filters (exim, exim-spam, nginx-botsearch, horde…) match
+ * nothing in `rampart check`. The time comes from a leading RFC 3164/5424/ISO date when there is
+ * one, else from the cut date when it carries a year and is not an ambiguous `01-02-2024`;
+ * otherwise the engine falls back to its clock rules.
  */
 export function fail2banLineAdapter(datePatterns: string[] | null): (line: LogLine) => LogLine {
   const patterns = compileDatePatterns(datePatterns);
   const leading = new LogTimeParser();
   return (line) => {
-    if (!Number.isNaN(leading.parse(line.text))) return line;
     for (const re of patterns) {
       const m = re.exec(line.text);
       if (!m) continue;
       const span = m.indices?.[1] ?? m.indices?.[0] ?? [m.index, m.index + m[0].length];
       const text = line.text.slice(0, span[0]) + line.text.slice(span[1]);
-      const time = line.time ?? readDate(line.text.slice(span[0], span[1]));
+      const stamp = leading.parse(line.text);
+      const time = line.time ?? (Number.isNaN(stamp) ? readDate(line.text.slice(span[0], span[1])) : stamp);
       return time === undefined ? { ...line, text } : { ...line, text, time };
     }
     return line;

@@ -4,6 +4,7 @@ import { tryParseTarget } from '../core/address.js';
 import { type DurationSeconds, parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import type { RuleSpec } from '../detect/rule.js';
+import { DEFAULT_DATE_PATTERN } from './fail2ban-date.js';
 import { readFail2banFilter } from './fail2ban-filter.js';
 import { type Fail2banConfig, readFail2banConfig } from './fail2ban-ini.js';
 
@@ -99,6 +100,8 @@ function loadJail(
       set: opts.set,
     });
     jail.rule = loaded.rule;
+    // The engine cuts the date as fail2ban does for this rule (journal messages carry none).
+    if (!journal) jail.rule.datePatterns = loaded.datePatterns ?? [DEFAULT_DATE_PATTERN];
     jail.notes.push(...loaded.notes);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
@@ -182,4 +185,37 @@ function seconds(v: string | undefined, at: At): number | undefined {
   const d = duration(v, at);
   if (d === null) throw new ConfigError('findtime cannot be permanent', at);
   return d;
+}
+
+/** What `rampart agent --fail2ban-jails DIR` runs: the enabled jails' rules and the logs they read. */
+export interface Fail2banJailSet {
+  rules: RuleSpec[];
+  /** The jails' logpaths (files and globs) to follow; journald jails read the journal instead. */
+  paths: string[];
+  /** One line per jail that did not load or was approximated, for the operator. */
+  warnings: string[];
+}
+
+/**
+ * Loads `DIR/jail.conf` (+ jail.d, jail.local) with `DIR/filter.d`, as fail2ban started with
+ * `-c DIR` would. A jail whose filter cannot load is a warning, as in fail2ban where it does not
+ * start; a mistake in the jail files throws.
+ */
+export function loadFail2banJailSet(dir: string): Fail2banJailSet {
+  const jailConf = join(dir, 'jail.conf');
+  if (!existsSync(jailConf))
+    throw new ConfigError(`no jail.conf in ${dir} (give the fail2ban configuration folder)`, {
+      file: jailConf,
+    });
+  const set: Fail2banJailSet = { rules: [], paths: [], warnings: [] };
+  for (const jail of loadFail2banJails(jailConf)) {
+    if (jail.error) {
+      set.warnings.push(`jail ${jail.name} not loaded: ${jail.error.message}`);
+      continue;
+    }
+    set.rules.push(jail.rule!);
+    for (const p of jail.rule!.sources) if (p !== 'journald' && !set.paths.includes(p)) set.paths.push(p);
+    for (const note of jail.notes) set.warnings.push(`jail ${jail.name}: ${note}`);
+  }
+  return set;
 }

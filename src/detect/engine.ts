@@ -3,6 +3,7 @@ import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
+import { cutDate } from './date-cut.js';
 import { LogTimeParser } from './log-time.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
@@ -55,6 +56,8 @@ interface Rule {
   ignoreNets: Allowlist;
   /** Address text (IPv6) → tracker key, widened where the rule asks. */
   textKeys: Map<string, string>;
+  /** The rule's fail2ban date patterns, compiled; undefined = the engine's own date stripping. */
+  dates?: RegExp[];
 }
 
 interface Tracker {
@@ -87,6 +90,17 @@ const DEFAULT_MAX_LINE = 16_384;
 const TEXT_KEYS_MAX = 65_536;
 /** Each tracker keeps maxretry timestamps; this keeps tracked memory bounded (as in rules-file). */
 const MAX_RETRY = 10_000;
+function compileDate(spec: RuleSpec, source: string): RegExp {
+  try {
+    return new RegExp(source, 'd');
+  } catch (err) {
+    throw new ConfigError(`rule "${spec.name}": invalid date pattern: ${(err as Error).message}`, {
+      file: spec.origin,
+      key: 'datePatterns',
+    });
+  }
+}
+
 /** Bounds bantime × multiplier^bans so it cannot overflow. */
 const MAX_ESCALATION_STEPS = 64;
 
@@ -146,6 +160,7 @@ export class Engine {
       findtimeMs: spec.findtime * 1000,
       ignoreNets: new Allowlist(spec.ignoreNets),
       textKeys: new Map(),
+      dates: spec.datePatterns?.map((d) => compileDate(spec, d)),
     }));
   }
 
@@ -176,7 +191,7 @@ export class Engine {
     const out = this.out;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      const kind = rule.compiled.classify(text, out);
+      const kind = rule.compiled.classify(rule.dates ? cutDate(line.text, rule.dates) : text, out);
       if (kind === 'none') continue;
       if (kind === 'ignored') {
         c.ignored++;

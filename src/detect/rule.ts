@@ -42,6 +42,12 @@ export interface RuleSpec {
    * (e.g. `sshd`). A cheap filter for floods; omit it when unsure.
    */
   prefilter?: string[];
+  /**
+   * fail2ban's date patterns (JavaScript regex sources): for this rule the engine cuts the first
+   * date they find out of the whole line, as fail2ban does, instead of stripping a leading date
+   * with the blank after it (filters such as exim's expect that blank). Set by the jail loader.
+   */
+  datePatterns?: string[];
 }
 
 export const RULE_DEFAULTS = {

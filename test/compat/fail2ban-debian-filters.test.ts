@@ -106,13 +106,23 @@ describe.skipIf(req.skip)(
       expect(events.map((e) => e.target.text)).toEqual(['198.51.100.20']);
     });
 
-    it('syslog lines pass unchanged (the engine reads their date)', () => {
+    it('a leading syslog date is cut as fail2ban cuts it: the blank after it stays, its time is kept', () => {
       const adapt = fail2banLineAdapter(readFail2banFilter(join(DIR, 'sshd.conf')).datePatterns);
-      const l = {
+      const got = adapt({
         text: 'Nov 21 00:00:00 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
         source: 'x',
-      };
-      expect(adapt(l)).toBe(l);
+        time: 1_700_000_000_000,
+      });
+      expect(got.text).toBe(' web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2');
+      expect(got.time).toBe(1_700_000_000_000);
+    });
+
+    it('exim: a filter that needs the blank after an ISO date bans (it matched nothing before)', () => {
+      const line = (s: number) =>
+        `2024-03-01 10:00:0${s} login authenticator failed for (x) [203.0.113.7]: 535 Incorrect authentication data (set_id=bob)`;
+      const events = replay('exim', [1, 2, 3].map(line));
+      expect(events.map((e) => e.target.text)).toEqual(['203.0.113.7']);
+      expect(new Date(events[0]!.at).toISOString()).toBe(new Date('2024-03-01 10:00:03').toISOString());
     });
   },
 );

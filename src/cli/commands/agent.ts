@@ -30,6 +30,10 @@ export function register(program: Command): void {
       '--bus <url>',
       'bus to take decisions from: mqtt://, nats:// or amqp:// URL, several comma-separated',
     )
+    .option(
+      '--fail2ban-jails <dir>',
+      'also run the enabled jails of this fail2ban configuration (e.g. /etc/fail2ban)',
+    )
     .option('--from-start', 'read watched files that have no stored position from their start')
     .action(
       action(
@@ -40,6 +44,7 @@ export function register(program: Command): void {
           firewall?: string;
           fromStart?: boolean;
           bus?: string;
+          fail2banJails?: string;
         }) => {
           const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
             await Promise.all([
@@ -60,6 +65,7 @@ export function register(program: Command): void {
             log,
             version: readVersion(),
             fromStart: opts.fromStart,
+            fail2banJails: opts.fail2banJails,
           });
           const ac = rootAbort();
           await built.agent.start(ac.signal);

@@ -7,6 +7,7 @@ interface UpFlags extends ServerFlags {
   watch: string[];
   firewall?: string;
   authLog: boolean;
+  fail2banJails?: string;
 }
 
 export function register(program: Command): void {
@@ -23,6 +24,10 @@ export function register(program: Command): void {
       [],
     )
     .option('--firewall <backend>', 'firewall backend (default: nftables as root with nft, else dry-run)')
+    .option(
+      '--fail2ban-jails <dir>',
+      'also run the enabled jails of this fail2ban configuration (e.g. /etc/fail2ban)',
+    )
     .option('--no-auth-log', 'do not read the local auth log / journald')
     .addHelpText(
       'after',
