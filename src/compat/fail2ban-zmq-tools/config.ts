@@ -19,6 +19,8 @@ export interface PublisherConfig {
   replyUrl: string;
   auth: boolean;
   token: string;
+  /** rampart: frames longer than this get NAK (default 1024; see frame.ts MAX_FRAME_BYTES). */
+  maxFrameBytes?: number;
 }
 
 export type SubscriberAction = 'log' | 'fail2banclient' | 'firewall';
@@ -115,7 +117,22 @@ export function publisherConfig(cfg: Fail2banConfig, warn: Warn = () => {}): Pub
     replyUrl: endpoint(cfg, 'publisher', 'replybindurl', warn),
     auth: on,
     token: on ? need(cfg, 'publisher', 'authtoken') : '',
+    maxFrameBytes: maxFrame(cfg),
   };
+}
+
+function maxFrame(cfg: Fail2banConfig): number | undefined {
+  const v = cfg.get('publisher', 'maxframebytes');
+  if (v === undefined) return undefined;
+  if (!/^\d{1,6}$/.test(v) || Number(v) < 16) {
+    const at = cfg.raw('publisher', 'maxframebytes');
+    throw new ConfigError('must be a number of bytes, at least 16', {
+      file: at?.file,
+      line: at?.line,
+      key: 'maxframebytes',
+    });
+  }
+  return Number(v);
 }
 
 export function subscriberConfig(cfg: Fail2banConfig, warn: Warn = () => {}): SubscriberConfig {

@@ -14,8 +14,16 @@ export interface ClusterMessage {
   target: Target;
 }
 
-/** The original publisher's receive limit (ZMQ_MAXMSGSIZE). */
-export const MAX_FRAME_BYTES = 64;
+/**
+ * The largest frame taken by default. The original meant 64 bytes (ZMQ_MAXMSGSIZE) but set the
+ * option after bind(), where libzmq ignores it, so its clusters really carry longer frames (a
+ * 36-character token and a long host name are common): refusing them would break a drop-in.
+ * 1024 bytes holds any valid frame with a sane token; `[publisher] maxframebytes = 64` restores
+ * the intended limit.
+ */
+export const MAX_FRAME_BYTES = 1024;
+/** What the original's authors intended (see {@link MAX_FRAME_BYTES}). */
+export const ORIGINAL_INTENDED_LIMIT = 64;
 export const NAK = 'NAK';
 
 export type Refusal =
@@ -80,9 +88,13 @@ function checkFields(f: string[]): Checked {
  * first; with auth off, four fields (a fifth is tolerated and ignored, as the original did).
  * `text` is the answer the original gave: the frame with the token removed.
  */
-export function checkRequest(frame: Buffer, auth: { on: boolean; token: string }): Checked {
+export function checkRequest(
+  frame: Buffer,
+  auth: { on: boolean; token: string },
+  maxBytes = MAX_FRAME_BYTES,
+): Checked {
   if (frame.length === 0) return { ok: false, reason: 'empty' };
-  if (frame.length > MAX_FRAME_BYTES) return { ok: false, reason: 'oversized' };
+  if (frame.length > maxBytes) return { ok: false, reason: 'oversized' };
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(frame);

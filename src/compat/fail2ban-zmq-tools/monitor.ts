@@ -110,7 +110,7 @@ export class ClusterMonitor {
       metrics.dropped.inc({ tool: TOOL, reason: 'oversized' });
       log.warn(
         { jail: ev.jail, attacker: ev.subject, bytes: Buffer.byteLength(frame) },
-        `f2b-zmq monitor: frame over ${MAX_FRAME_BYTES} bytes, which the publisher refuses; not sent`,
+        `f2b-zmq monitor: frame over ${MAX_FRAME_BYTES} bytes, which a publisher refuses; not sent`,
       );
       return;
     }

@@ -17,14 +17,14 @@ export interface PublisherOptions {
 }
 
 /** libzmq drops (without an answer) anything bigger; below it, oversized frames get a NAK. */
-const HARD_LIMIT = 4096;
+const HARD_LIMIT = 64 * 1024;
 
 /**
  * fail2ban-zmq-tools' publisher: REP for monitors (the original's checks; the answer is the
  * frame minus its token, or `NAK`), PUB for subscribers. The broadcast socket is an XPUB, which
  * is a PUB to every SUB peer but also tells us when one subscribes (tests and the log use it).
- * Unlike the original, an empty or oversized frame is answered `NAK` instead of leaving the
- * requester waiting forever (or, for an empty one, wedging the REP socket).
+ * Unlike the original, an empty frame (which wedged the original's REP socket), a frame that
+ * would have crashed its thread and an oversized one are all answered `NAK`.
  */
 export class ClusterPublisher {
   private readonly rep = new Reply({ maxMessageSize: HARD_LIMIT, linger: 0 });
@@ -95,7 +95,7 @@ export class ClusterPublisher {
       const r =
         parts.length > 1
           ? ({ ok: false, reason: 'multipart' } as const)
-          : checkRequest(frame, { on: config.auth, token: config.token });
+          : checkRequest(frame, { on: config.auth, token: config.token }, config.maxFrameBytes);
       try {
         if (!r.ok) {
           metrics.dropped.inc({ tool: TOOL, reason: r.reason });

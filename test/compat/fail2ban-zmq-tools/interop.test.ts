@@ -140,6 +140,8 @@ describe.skipIf(req.skip)('fail2ban-zmq-tools interop with the original programs
     });
     try {
       await second.drained();
+      // The original logs after it answered: wait for its third line.
+      await publisher.next((k, t) => k === 'log' && /Unban for 192\.0\.2\.2/.test(t));
       const propagated = publisher.events.filter((e) => e[0] === 'log' && e[1].includes('Propagating'));
       expect(propagated.map((e) => e[1].replace(/\s+/g, ' ').replace(/^.*Propagating /, ''))).toEqual([
         'Ban for 192.0.2.2/sshd from web2',
