@@ -50,6 +50,9 @@ export class AmqpLink {
   private loop: Promise<void> | undefined;
   private upWaiters: Array<() => void> = [];
   private wake: (() => void) | undefined;
+  /** The message being handled; close() lets it finish and be acknowledged first. */
+  private inFlight: Promise<void> = Promise.resolve();
+  private consumerTag: string | undefined;
 
   constructor(private readonly o: LinkOptions) {}
 
@@ -83,10 +86,9 @@ export class AmqpLink {
           const { queue, onMessage } = this.o.consume;
           await ch.assertQueue(queue, { durable: true });
           await ch.prefetch(1);
-          let chain = Promise.resolve();
-          await ch.consume(queue, (msg: ConsumeMessage | null) => {
+          const { consumerTag } = await ch.consume(queue, (msg: ConsumeMessage | null) => {
             if (!msg) return;
-            chain = chain.then(async () => {
+            this.inFlight = this.inFlight.then(async () => {
               await onMessage(msg.content).catch((err) =>
                 this.o.log.error({ err: (err as Error).message }, 'net2ban: message handler failed'),
               );
@@ -97,6 +99,7 @@ export class AmqpLink {
               }
             });
           });
+          this.consumerTag = consumerTag;
         }
         this.ch = ch;
         failures = 0;
@@ -151,6 +154,10 @@ export class AmqpLink {
     if (this.closed) return;
     this.closed = true;
     this.wake?.();
+    // Stop deliveries, let the message in hand finish and be acknowledged, then hang up: a
+    // message is neither lost nor run twice because we were asked to stop.
+    if (this.ch && this.consumerTag) await this.ch.cancel(this.consumerTag).catch(() => {});
+    await this.inFlight;
     await this.conn?.close().catch(() => {});
     await this.loop;
   }
