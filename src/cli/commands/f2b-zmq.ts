@@ -9,6 +9,7 @@ interface Flags {
   fromStart?: boolean;
   fail2banSocket?: string;
   firewall?: string;
+  bridge?: string;
 }
 
 const ROLES = ['monitor', 'publisher', 'subscriber'] as const;
@@ -45,6 +46,9 @@ export function register(program: Command): void {
         const { createLogger } = await import('../../core/logger.js');
         const { runCluster } = await import('../../compat/fail2ban-zmq-tools/run.js');
         const { rootAbort, aborted } = await import('../../agent/lifecycle.js');
+        const { parseBridgeDirection } = await import('../../compat/fleet-bridge.js');
+        const bridge = parseBridgeDirection(o.bridge);
+        if (bridge && role !== 'publisher') throw usageError('--bridge is for the publisher');
         const log = createLogger({ name: `rampart-f2b-${role}` });
         const running = await runCluster({
           role: role as (typeof ROLES)[number],
@@ -54,6 +58,7 @@ export function register(program: Command): void {
           metrics: o.metrics,
           fromStart: o.fromStart,
           fail2banSocket: o.fail2banSocket,
+          bridge,
           firewall: async () => {
             const { createFirewall } = await import('../../firewall/create.js');
             return createFirewall({ backend: o.firewall ?? 'auto' }, { logger: log });

@@ -18,25 +18,58 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'net2ban.cfg', '/usr/share/net2ban/net2ban.cfg')
     .option('--actions <dir>', 'action files folder (default: actions/ beside the config)')
     .option('--metrics <host:port>', 'serve Prometheus /metrics there')
+    .option('--bridge <direction>', 'server: to-fleet | from-fleet | both, as the node enrolled in --data')
+    .option(
+      '--bridge-action <file>',
+      'server, from-fleet: the action file clients run for fleet bans',
+      'rampart',
+    )
+    .option('--data <dir>', 'the enrolled node folder for --bridge (default: the rampart data folder)')
     .action(
-      action(async (o: { config: string; actions?: string; metrics?: string }) => {
-        const { createLogger } = await import('../../core/logger.js');
-        const { loadNet2banConfig } = await import('../../compat/net2ban/config.js');
-        const { startServer, startClient } = await import('../../compat/net2ban/daemon.js');
-        const { CompatMetrics, serveMetrics } = await import('../../compat/metrics.js');
-        const { rootAbort, aborted } = await import('../../agent/lifecycle.js');
-        const config = loadNet2banConfig(o.config);
-        const log = createLogger({ name: `rampart-net2ban-${config.mode}` });
-        const metrics = new CompatMetrics();
-        const http = o.metrics ? await serveMetrics(o.metrics, metrics) : undefined;
-        const opts = { config, actionsDir: o.actions ?? join(dirname(config.file), 'actions'), log, metrics };
-        const running = config.mode === 'server' ? startServer(opts) : startClient(opts);
-        log.info({ mode: config.mode, config: config.file }, 'net2ban started');
-        const ac = rootAbort();
-        await aborted(ac.signal);
-        await running.close();
-        http?.close();
-      }),
+      action(
+        async (o: {
+          config: string;
+          actions?: string;
+          metrics?: string;
+          bridge?: string;
+          bridgeAction: string;
+          data?: string;
+        }) => {
+          const { createLogger } = await import('../../core/logger.js');
+          const { loadNet2banConfig } = await import('../../compat/net2ban/config.js');
+          const { startServer, startClient } = await import('../../compat/net2ban/daemon.js');
+          const { CompatMetrics, serveMetrics } = await import('../../compat/metrics.js');
+          const { rootAbort, aborted } = await import('../../agent/lifecycle.js');
+          const config = loadNet2banConfig(o.config);
+          const log = createLogger({ name: `rampart-net2ban-${config.mode}` });
+          const metrics = new CompatMetrics();
+          const http = o.metrics ? await serveMetrics(o.metrics, metrics) : undefined;
+          const { parseBridgeDirection, FleetBridge } = await import('../../compat/fleet-bridge.js');
+          const { defaultDataDir } = await import('../../core/paths.js');
+          const direction = parseBridgeDirection(o.bridge);
+          if (direction && config.mode !== 'server') throw usageError('--bridge is for the server');
+          const bridge = direction
+            ? {
+                fleet: FleetBridge.open(o.data ?? defaultDataDir(), 'net2ban', log, metrics),
+                direction,
+                actionFile: o.bridgeAction,
+              }
+            : undefined;
+          const opts = {
+            config,
+            actionsDir: o.actions ?? join(dirname(config.file), 'actions'),
+            log,
+            metrics,
+            bridge,
+          };
+          const running = config.mode === 'server' ? startServer(opts) : startClient(opts);
+          log.info({ mode: config.mode, config: config.file }, 'net2ban started');
+          const ac = rootAbort();
+          await aborted(ac.signal);
+          await running.close();
+          http?.close();
+        },
+      ),
     );
 
   program

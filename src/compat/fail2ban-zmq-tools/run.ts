@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { defaultDataDir } from '../../core/paths.js';
 import type { Firewall } from '../../firewall/types.js';
+import { type BridgeDirection, FleetBridge } from '../fleet-bridge.js';
 import { CompatMetrics, serveMetrics } from '../metrics.js';
+import { bridgePublisher } from './bridge.js';
 import { loadClusterConfig, monitorConfig, publisherConfig, subscriberConfig } from './config.js';
 import { ClusterMonitor } from './monitor.js';
 import { ClusterPublisher } from './publisher.js';
@@ -21,6 +23,8 @@ export interface RunOptions {
   fail2banSocket?: string;
   /** Built by the caller when the subscriber acts on rampart's firewall. */
   firewall?: () => Promise<Firewall>;
+  /** Publisher only: join the fleet as the node enrolled in `dataDir` (see bridge.ts). */
+  bridge?: BridgeDirection;
   log: Logger;
 }
 
@@ -32,8 +36,31 @@ export async function runCluster(o: RunOptions): Promise<{ close(): Promise<void
   let http: Server | undefined;
   if (o.metrics) http = await serveMetrics(o.metrics, metrics);
   let role: { start(): Promise<void>; close(): Promise<void> };
+  let fleet: FleetBridge | undefined;
   if (o.role === 'publisher') {
-    role = new ClusterPublisher({ config: publisherConfig(cfg, warn), log: o.log, metrics });
+    fleet = o.bridge ? FleetBridge.open(o.dataDir ?? defaultDataDir(), 'f2b-zmq', o.log, metrics) : undefined;
+    const link: ReturnType<typeof bridgePublisher> | undefined =
+      fleet && o.bridge
+        ? bridgePublisher({
+            bridge: fleet,
+            direction: o.bridge,
+            publisher: (): ClusterPublisher => publisher,
+            hostname: o.hostname,
+          })
+        : undefined;
+    const publisher: ClusterPublisher = new ClusterPublisher({
+      config: publisherConfig(cfg, warn),
+      log: o.log,
+      metrics,
+      onMessage: link?.onMessage,
+    });
+    role = {
+      start: async () => {
+        await publisher.start();
+        link?.start();
+      },
+      close: () => publisher.close(),
+    };
   } else if (o.role === 'monitor') {
     role = new ClusterMonitor({
       config: monitorConfig(cfg, warn),
@@ -63,6 +90,7 @@ export async function runCluster(o: RunOptions): Promise<{ close(): Promise<void
   }
   return {
     async close() {
+      await fleet?.close();
       await role.close();
       http?.close();
     },

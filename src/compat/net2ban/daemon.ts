@@ -1,12 +1,13 @@
-import { clip } from '../../core/address.js';
+import { clip, isSingleHost, tryParseTarget } from '../../core/address.js';
 import type { Logger } from '../../core/logger.js';
 import { ReplayCache } from '../../trust/replay-cache.js';
+import type { BridgeDirection, FleetBridge } from '../fleet-bridge.js';
 import type { CompatMetrics } from '../metrics.js';
 import { AmqpLink } from './amqp.js';
 import { clientQueue, type Net2banConfig, type Peer } from './config.js';
 import { openBody, sealBody, sessionKey } from './crypto.js';
 import { runAction, writeActionFile } from './exec.js';
-import { type Net2banCommand, parseCommand } from './message.js';
+import { encodeCommand, type Net2banCommand, parseCommand } from './message.js';
 
 export const TOOL = 'net2ban';
 
@@ -18,6 +19,12 @@ export interface DaemonOptions {
   metrics: CompatMetrics;
   /** Every command accepted (after it was forwarded or applied): tests, the fleet bridge. */
   onCommand?: (c: Net2banCommand, outcome: 'forwarded' | 'applied' | 'failed') => void;
+  /**
+   * Server only. `to-fleet`: `exec FILE actionban ip=X` also becomes a fleet report. `from-fleet`:
+   * each fleet decision for one address is sent to every client as `exec ACTIONFILE
+   * actionban|actionunban ip=X`.
+   */
+  bridge?: { fleet: FleetBridge; direction: BridgeDirection; actionFile: string; bantime?: number };
 }
 
 /** A peer's keys, derived once (PBKDF2 is deliberately slow). */
@@ -90,19 +97,58 @@ export function startServer(o: DaemonOptions): { link: AmqpLink; close(): Promis
           );
           return;
         }
-        for (const c of targets)
-          await link.publish(clientQueue(o.config, c.peer.name), sealBody(plain, c.key, c.peer.authKey));
-        o.metrics.handled.inc({ tool: TOOL, what: 'forwarded' });
+        await forward(plain, targets);
         o.log.info(
           { cmd: command.cmd, file: command.file, clients: targets.length },
           'net2ban server: forwarded',
         );
         o.onCommand?.(command, 'forwarded');
+        const b = o.bridge;
+        const ip =
+          command.cmd === 'exec' && command.action === 'actionban'
+            ? tryParseTarget(command.params.ip ?? '')
+            : null;
+        if (b && b.direction !== 'from-fleet' && ip) {
+          await b.fleet.report(
+            ip,
+            `net2ban/${command.file}`,
+            `net2banctl exec ${command.file}`,
+            b.bantime ?? 600,
+          );
+        }
       },
     },
   });
+  const forward = async (plain: Buffer, targets: Keyed[]) => {
+    for (const c of targets)
+      await link.publish(clientQueue(o.config, c.peer.name), sealBody(plain, c.key, c.peer.authKey));
+    o.metrics.handled.inc({ tool: TOOL, what: 'forwarded' });
+  };
   link.start();
-  return { link, close: () => link.close() };
+  const b = o.bridge;
+  if (b && b.direction !== 'to-fleet') {
+    b.fleet.follow(async (d) => {
+      const t = tryParseTarget(d.target);
+      if (!t || !isSingleHost(t)) return;
+      const action = d.action === 'ban' ? 'actionban' : 'actionunban';
+      const cmd: Net2banCommand = {
+        cmd: 'exec',
+        file: b.actionFile,
+        action,
+        params: { ip: t.text },
+        timestamp: Date.now() / 1000,
+      };
+      await forward(encodeCommand(cmd), clients);
+      o.log.info({ action, ip: t.text, seq: d.seq }, 'net2ban server: fleet decision sent to the clients');
+    });
+  }
+  return {
+    link,
+    async close() {
+      await b?.fleet.close();
+      await link.close();
+    },
+  };
 }
 
 /**
