@@ -78,7 +78,6 @@ export function register(program: Command): void {
     .argument('<command>', 'exec | update | gen_random | list_clients | get_client')
     .argument('[args...]')
     .option('-c, --config <file>', 'net2ban.cfg', '/usr/share/net2ban/net2ban.cfg')
-    .passThroughOptions()
     .addHelpText('after', `\n${CTL_USAGE}`)
     .action(
       action(async (cmd: string, args: string[], o: { config: string }) => {

@@ -14,7 +14,12 @@ export function execCommand(file: string, action: string, kv: string[], now = Da
     if (eq <= 0) throw new RampartError('E_USAGE', `"${a}" is not NAME=VALUE`);
     params[a.slice(0, eq)] = a.slice(eq + 1);
   }
-  if (!actionFileName(file)) throw new RampartError('E_USAGE', `"${file}" is not an action file name`);
+  if (actionFileName(file) !== file) {
+    throw new RampartError(
+      'E_USAGE',
+      `"${file}" is not an action file name (letters, digits, _ and -, no path)`,
+    );
+  }
   return { cmd: 'exec', file, action, params, timestamp: now / 1000 };
 }
 
