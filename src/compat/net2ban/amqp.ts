@@ -158,6 +158,9 @@ export class AmqpLink {
     // message is neither lost nor run twice because we were asked to stop.
     if (this.ch && this.consumerTag) await this.ch.cancel(this.consumerTag).catch(() => {});
     await this.inFlight;
+    // Channel first: its close waits for the broker's answer, so the last ack is on the wire
+    // (closing the connection straight away could overtake it and the broker would redeliver).
+    await this.ch?.close().catch(() => {});
     await this.conn?.close().catch(() => {});
     await this.loop;
   }

@@ -139,6 +139,20 @@ key = k2
     // The value stayed data: no shell ran it.
     expect(existsSync(join(process.cwd(), 'PWNED')) || existsSync(join(dir, 'PWNED'))).toBe(false);
     await Promise.all([srv.close(), web1.close(), web2.close()]);
+    {
+      const conn = await connect({
+        hostname: mq.host,
+        port: mq.port,
+        vhost: mq.vhost,
+        username: mq.user,
+        password: mq.password,
+      });
+      const ch = await conn.createChannel();
+      // Every message was acknowledged before the daemons hung up: nothing waits to run twice.
+      for (const q of ['input_n2b', 'n2b_web1', 'n2b_web2'])
+        expect((await ch.checkQueue(q)).messageCount, q).toBe(0);
+      await conn.close();
+    }
   });
 
   it('rampart net2banctl → the peer opens it with the server key; rampart server → the peer opens it with a client key', async () => {
@@ -164,6 +178,12 @@ key = k2
     const upd = JSON.parse(r.stdout.trim()) as { plain: { cmd: string; file: string; content: string } };
     expect(upd.plain).toMatchObject({ cmd: 'update', file: 'newaction', client: 'web2' });
     expect(Buffer.from(upd.plain.content, 'base64').toString()).toBe('[Definition]\nactionban = true\n');
+    // An update for a client the server does not know: refused, counted, and the server goes on.
+    await sendToServer(serverCfg, updateCommand('ghost', file));
+    for (let i = 0; i < 400 && (await srv.metrics.droppedCount('net2ban', 'unknown-client')) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(await srv.metrics.droppedCount('net2ban', 'unknown-client')).toBe(1);
     await srv.close();
     const conn = await connect({
       hostname: mq.host,
