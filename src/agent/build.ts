@@ -106,6 +106,22 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
   });
   const state = AgentState.open(dir);
   const sources: Source[] = [];
+  if (a.fail2banLog.length > 0) {
+    const { fail2banLogDetector } = await import('../compat/fail2ban/log-events.js');
+    const { FileSource } = await import('../sources/file.js');
+    const fromFail2ban = fail2banLogDetector({ paths: a.fail2banLog, bantime: a.fail2banBantime });
+    const feed = detector.feed;
+    detector.feed = (line) => fromFail2ban(line) ?? feed(line);
+    sources.push(
+      new FileSource({
+        paths: a.fail2banLog,
+        positions: state.positions,
+        logger: o.log,
+        name: 'fail2ban-log',
+        fromStart: o.fromStart,
+      }),
+    );
+  }
   if (watch.length > 0) {
     const { FileSource } = await import('../sources/file.js');
     sources.push(

@@ -22,4 +22,6 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/import.js'),
   () => import('./commands/export.js'),
   () => import('./commands/bouncers.js'),
+  () => import('./commands/f2b-zmq.js'),
+  () => import('./commands/net2ban.js'),
 ];

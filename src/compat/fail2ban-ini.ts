@@ -27,9 +27,15 @@ const INTERP = /%(%|\(([^)]*)\)s)/g;
  * Parses one file in fail2ban's INI dialect (Python configparser as fail2ban configures it):
  * `[section]` headers, `key = value` or `key: value`, continuation lines indented deeper than
  * their option, blank lines inside a value kept, full-line `#`/`;` comments, inline comments only
- * after whitespace + `;`, option names case-insensitive (lower-cased), duplicates refused.
+ * after whitespace + `;` (none with `inlineComments: false`), option names case-insensitive (lower-cased), duplicates refused.
  */
-export function parseFail2banIni(text: string, file: string): IniFile {
+export function parseFail2banIni(
+  text: string,
+  file: string,
+  opts: { inlineComments?: boolean } = {},
+): IniFile {
+  // Python's own configparser default (no inline comments at all), for tools other than fail2ban.
+  const strip = opts.inlineComments === false ? (line: string) => line : stripInlineComment;
   const sections = new Map<string, Section>();
   let current: Section | undefined;
   let currentName = '';
@@ -48,7 +54,7 @@ export function parseFail2banIni(text: string, file: string): IniFile {
     const raw = lines[i]!;
     const stripped = raw.trim();
     if (stripped.startsWith('#') || stripped.startsWith(';')) continue;
-    const value = stripInlineComment(raw).trim();
+    const value = strip(raw).trim();
     const indent = raw.length - raw.trimStart().length;
     if (value === '') {
       if (option && stripped === '') option.lines.push('');

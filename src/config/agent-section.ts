@@ -47,6 +47,10 @@ export const agentSectionSchema = z
     hubPublicKey: z.string().optional(),
     /** Log files followed with the built-in rules, on top of `sources:`. */
     watch: z.array(z.string().min(1)).default([]),
+    /** fail2ban.log files whose Ban/Unban lines are reported to the fleet (compat/fail2ban/log-events.ts). */
+    fail2banLog: z.array(z.string().min(1)).default([]),
+    /** Ban length reported for a fail2ban ban (its log does not say); fail2ban's default. */
+    fail2banBantime: intervalSeconds.default(600),
     /** Never banned on this server, whoever signed the ban. */
     allowlist: z.array(cidrText).default([]),
     reconcileInterval: intervalSeconds.default(60),

@@ -335,7 +335,7 @@ export class CommandFirewall implements Firewall {
  * Turns the data tags of a script into positional parameters numbered from `base + 1` (one per
  * distinct tag) and returns the shell text with the values to pass after it.
  */
-function bindParams(s: { text: string; values: Record<string, string> }, base: number) {
+export function bindParams(s: { text: string; values: Record<string, string> }, base: number) {
   const params: string[] = [];
   const index = new Map<string, number>();
   const body = placeDataTags(s.text, (name) => {

@@ -1,84 +1,17 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
 import { Fail2banClientFirewall, parseBanipWithTime } from '../../src/firewall/fail2ban-client.js';
+import { type Fail2banServer, startFail2ban } from '../helpers/fail2ban-server.js';
 import { requirements } from '../helpers/requirements.js';
 import { firewallContract } from './contract.js';
 
 const run = promisify(execFile);
 
-interface Server {
-  dir: string;
-  socket: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts a real fail2ban-server with everything in a temp dir (socket, pid file, database, log)
- * and one jail watching an empty log, so only fail2ban-client ever bans. `exec` runs it (and so
- * its actions) inside a namespace.
- */
-async function startFail2ban(
-  jail: string,
-  actionFor: (dir: string) => { ban: string; unban: string },
-  bantime: number,
-  exec: string[] = [],
-): Promise<Server> {
-  const dir = await mkdtemp(join(tmpdir(), 'rampart-f2b-'));
-  const conf = join(dir, 'conf');
-  await mkdir(join(conf, 'filter.d'), { recursive: true });
-  await mkdir(join(conf, 'action.d'), { recursive: true });
-  const socket = join(dir, 'fail2ban.sock');
-  const action = actionFor(dir);
-  await writeFile(join(dir, 'empty.log'), '');
-  await writeFile(
-    join(conf, 'fail2ban.conf'),
-    `[Definition]\nloglevel = INFO\nlogtarget = ${dir}/server.log\nsocket = ${socket}\npidfile = ${dir}/pid\ndbfile = ${dir}/db.sqlite3\n`,
-  );
-  await writeFile(join(conf, 'filter.d', 'none.conf'), '[Definition]\nfailregex = ^never matches <HOST>$\n');
-  await writeFile(
-    join(conf, 'action.d', 'test.conf'),
-    `[Definition]\nactionban = ${action.ban}\nactionunban = ${action.unban}\n`,
-  );
-  await writeFile(
-    join(conf, 'jail.conf'),
-    `[DEFAULT]\nbackend = polling\n[${jail}]\nenabled = true\nfilter = none\nlogpath = ${dir}/empty.log\naction = test\nbantime = ${bantime}\n`,
-  );
-  const argv = [
-    ...exec,
-    'fail2ban-server',
-    '-c',
-    conf,
-    '-s',
-    socket,
-    '-p',
-    join(dir, 'pid'),
-    '-b',
-    '--logtarget',
-    join(dir, 'server.log'),
-  ];
-  await run(argv[0]!, argv.slice(1), { timeout: 30_000 }).catch(async (err) => {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  });
-  return {
-    dir,
-    socket,
-    async stop() {
-      await run('fail2ban-client', ['-s', socket, 'stop'], { timeout: 30_000 }).catch(async () => {
-        const pid = Number(await readFile(join(dir, 'pid'), 'utf8').catch(() => '0'));
-        if (pid > 0) process.kill(pid, 'SIGKILL');
-      });
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-const servers: Server[] = [];
+const servers: Fail2banServer[] = [];
 afterAll(async () => {
   for (const s of servers) await s.stop();
 });
@@ -124,7 +57,7 @@ describe('fail2ban-client parsing', () => {
 const req = requirements('fail2ban-client backend', ['cmd:fail2ban-server', 'cmd:fail2ban-client']);
 
 describe.skipIf(req.skip)('fail2ban-client backend', () => {
-  let server: Server;
+  let server: Fail2banServer;
   beforeAll(async () => {
     // A harmless action: it only records what fail2ban asked it to do.
     server = await startFail2ban(

@@ -6,6 +6,8 @@ const run = promisify(execFile);
 const ctl = (...args: string[]) => run('rabbitmqctl', args, { timeout: 60_000 });
 
 export interface TestVhost {
+  host: string;
+  port: number;
   vhost: string;
   user: string;
   password: string;
@@ -29,6 +31,8 @@ export async function createTestVhost(): Promise<TestVhost> {
   await ctl('add_user', user, password);
   await ctl('set_permissions', '-p', vhost, user, '.*', '.*', '.*');
   return {
+    host: '127.0.0.1',
+    port: 5672,
     vhost,
     user,
     password,
@@ -47,3 +51,7 @@ export async function createTestVhost(): Promise<TestVhost> {
     },
   };
 }
+
+export type RabbitVhost = TestVhost;
+/** The same, under the name the compat suites use (the tag only helped reading the broker's list). */
+export const createVhost = (_tag?: string): Promise<TestVhost> => createTestVhost();
