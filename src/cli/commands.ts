@@ -21,4 +21,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/nodes.js'),
   () => import('./commands/import.js'),
   () => import('./commands/export.js'),
+  () => import('./commands/vallumd.js'),
 ];
