@@ -105,20 +105,37 @@ export function daemon(
 ): {
   child: ChildProcess;
   output: () => string;
+  /** Resolves when the output after offset `from` matches `re`. */
+  until: (re: RegExp, from?: number) => Promise<void>;
   alive: () => boolean;
   stop: (signal?: NodeJS.Signals) => Promise<void>;
 } {
   const child = host.spawn(cmd, args);
   let out = '';
-  child.stdout!.on('data', (d) => {
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => {
     out += d;
-  });
-  child.stderr!.on('data', (d) => {
-    out += d;
-  });
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
   return {
     child,
     output: () => out,
+    until: (re, from = 0) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`never logged ${re}; output:\n${out.slice(-2000)}`)),
+          30_000,
+        );
+        const check = () => {
+          if (re.test(out.slice(from))) {
+            clearTimeout(timer);
+            resolve();
+          } else waiters.push(check);
+        };
+        check();
+      }),
     alive: () => child.exitCode === null && child.signalCode === null,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null || child.signalCode !== null) return;
