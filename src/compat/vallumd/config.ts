@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type DurationSeconds, parseDuration } from '../../core/duration.js';
 import { nftablesConfigSchema } from '../../firewall/create.js';
 import type { VallumdFlags } from './args.js';
+import { vallumdBridgeSchema } from './bridge.js';
 
 /**
  * The `vallumd:` section of rampart.yaml: what vallumd's flags say, plus what vallumd could not
@@ -26,6 +27,8 @@ export const vallumdSectionSchema = z.strictObject({
   nftables: nftablesConfigSchema.optional(),
   /** The ipset program. */
   ipset: z.string().optional(),
+  /** On a hub: publish fleet decisions to vallumd topics, take vallumd messages in. */
+  bridge: vallumdBridgeSchema.optional(),
 });
 
 export type VallumdSection = z.output<typeof vallumdSectionSchema>;
