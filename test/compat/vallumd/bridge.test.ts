@@ -55,7 +55,11 @@ function subscriber(filter: string): {
     until: (n) =>
       new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`only got ${JSON.stringify(lines)}`)), 20_000);
-        const check = () => (lines.length >= n ? (clearTimeout(t), resolve()) : waiters.push(check));
+        const check = () => {
+          if (lines.length < n) return waiters.push(check);
+          clearTimeout(t);
+          resolve();
+        };
         check();
       }),
     stop: () => child.kill(),
