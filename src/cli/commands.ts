@@ -22,4 +22,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/import.js'),
   () => import('./commands/export.js'),
   () => import('./commands/vallumd.js'),
+  () => import('./commands/banban.js'),
 ];
