@@ -128,8 +128,8 @@ export class BanbanDaemon {
       if (ev.type !== 'ban') continue;
       const rule = this.rules.find((r) => r.name === ev.rule)!;
       log.info({ ip: ev.target.text, offense: ev.hits, blocktype: ev.rule }, 'blocking ip');
-      let set = this.blocked.get(ev.rule);
-      if (!set) this.blocked.set(ev.rule, (set = new Set()));
+      const set = this.blocked.get(ev.rule) ?? new Set<string>();
+      this.blocked.set(ev.rule, set);
       set.add(ev.target.text);
       ops.push({ op: '+', target: ev.target, table: ev.set, resetconns: rule.resetConnections === true });
     }

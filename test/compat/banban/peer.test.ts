@@ -1,5 +1,8 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget } from '../../../src/core/address.js';
 import { traditionalTime } from '../../../src/sources/syslog-parse.js';
@@ -8,6 +11,7 @@ import { requirements } from '../../helpers/requirements.js';
 import { tempDir } from '../tmp.js';
 import { CLI, daemon, eventually, repoRoot } from '../vallumd/harness.js';
 
+const execFileP = promisify(execFile);
 const ORIGINAL = path.resolve(repoRoot, '../shared/originals/banban/banban');
 const req = requirements('banban side by side', [
   'root',
@@ -18,6 +22,8 @@ const req = requirements('banban side by side', [
   'cmd:socat',
   'cmd:conntrack',
   'cmd:unshare',
+  'cmd:rsyslogd',
+  'cmd:logger',
   `file:${ORIGINAL}`,
   `file:${CLI}`,
 ]);
@@ -103,9 +109,9 @@ describe.skipIf(req.skip)('banban: the original Perl script and rampart banban s
 
   /** Both have handled everything sent before: a marker block shows up in both, then goes. */
   let n = 0;
-  async function sync(): Promise<void> {
+  async function sync(via: (msg: string) => Promise<void> = (m) => send(framed(m))): Promise<void> {
     const marker = `198.51.100.${200 + ++n}`;
-    await send(framed(invalid(marker)));
+    await via(invalid(marker));
     for (const h of [orig, ours])
       await eventually(async () => (await table(h, 'BLOCKER')).includes(marker), `marker in ${h.ns}`);
     await send(framed(accepted(marker)));
@@ -203,6 +209,42 @@ describe.skipIf(req.skip)('banban: the original Perl script and rampart banban s
     expect(await table(ours, 'THROTTLE')).toEqual(['192.0.2.3']);
   });
 
+  it('lines forwarded by a real rsyslog (omuxsock to both sockets) give the same writes', async () => {
+    const inSock = path.join(tmp.dir, 'rsyslog-in.sock');
+    const conf = tmp.write(
+      'rsyslog.conf',
+      `global(workDirectory="${tmp.dir}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="${inSock}")
+$ModLoad omuxsock
+$OMUxSockSocket ${origSock}
+*.* :omuxsock:
+$OMUxSockSocket ${ourSock}
+*.* :omuxsock:
+`,
+    );
+    const rsyslog = spawn('rsyslogd', ['-n', '-f', conf, '-i', path.join(tmp.dir, 'rsyslog.pid')], {
+      stdio: 'ignore',
+    });
+    try {
+      await eventually(async () => existsSync(inSock), 'rsyslog input socket');
+      // What a program on this host logs (sshd[101]: ...) reaches both daemons through rsyslog.
+      const log = async (msg: string) => {
+        const m = /^([\w-]+)\[(\d+)\]: (.*)$/s.exec(msg)!;
+        await execFileP('logger', ['-u', inSock, '-t', m[1]!, `--id=${m[2]}`, m[3]!]);
+      };
+      for (let i = 0; i < 3; i++) await log(failed('192.0.2.40'));
+      await log(invalid('2001:db8::41'));
+      await log(throttle('192.0.2.42'));
+      await sync(log);
+      for (const t of ['BLOCKER', 'THROTTLE']) expect(await table(ours, t), t).toEqual(await table(orig, t));
+      expect(await table(ours, 'BLOCKER')).toEqual(expect.arrayContaining(['192.0.2.40', '2001:db8::41']));
+      expect(await table(ours, 'THROTTLE')).toContain('192.0.2.42');
+    } finally {
+      rsyslog.kill();
+    }
+  });
+
   it("resetconns drops the blocked address's tracked connections (conntrack -D -s) in both", async () => {
     for (const h of [orig, ours]) {
       await h.exec('conntrack', [
@@ -250,6 +292,32 @@ describe.skipIf(req.skip)('banban: the original Perl script and rampart banban s
     await sync();
     expect(await table(ours, 'BLOCKER')).toContain('192.0.2.12');
     expect(await table(orig, 'BLOCKER')).not.toContain('192.0.2.12');
+  });
+
+  it("-s simulates: the block is logged and not written; a bad option is banban's usage, exit 255", async () => {
+    const simSock = path.join(tmp.dir, 'sim.sock');
+    const sim = daemon(ours, process.execPath, [
+      CLI,
+      'banban',
+      '-fs',
+      '--config',
+      tmp.write('sim.yml', yaml(simSock)),
+    ]);
+    try {
+      await sim.until(/starting to read from socket/);
+      await send(framed(invalid('192.0.2.50')), [[ours, simSock]]);
+      await sim.until(/"write":"\+192\.0\.2\.50".*simulate: not written/);
+      expect(await table(ours, 'BLOCKER')).not.toContain('192.0.2.50');
+    } finally {
+      await sim.stop();
+    }
+    const bad = await ours.exec(process.execPath, [CLI, 'banban', '-x']).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(bad.code).toBe(255);
+    expect(bad.stderr).toContain('Unknown option: x');
+    expect(bad.stderr).toContain('-s: simulate only');
   });
 
   it('SIGHUP reloads the YAML: a new blocktype applies, the running one stays on a broken file', async () => {
