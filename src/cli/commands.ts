@@ -23,4 +23,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/export.js'),
   () => import('./commands/vallumd.js'),
   () => import('./commands/banban.js'),
+  () => import('./commands/syslog-blacklist.js'),
 ];
