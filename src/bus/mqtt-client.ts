@@ -37,6 +37,10 @@ export interface MqttClientOptions {
   maxPacketBytes?: number;
   /** Messages held for filters not subscribed yet (a resumed session delivers before subscribe). */
   maxEarlyMessages?: number;
+  /** Last will the broker publishes when the connection drops without a DISCONNECT. */
+  will?: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean };
+  /** QoS asked for in SUBSCRIBE, default 1 (vallumd's topics are subscribed at 2). */
+  subscribeQos?: 0 | 1 | 2;
   logger?: Logger;
 }
 
@@ -244,6 +248,7 @@ export class MqttClientTransport implements Transport {
       resubscribe: false,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.will ? { will: { ...o.will, payload: Buffer.from(o.will.payload) } } : {}),
       ...(o.tls ?? {}),
     };
     if (o.tls?.rejectUnauthorized === undefined && o.tls) options.rejectUnauthorized = true;
@@ -309,7 +314,7 @@ export class MqttClientTransport implements Transport {
   private async brokerSubscribe(client: MqttClient, filters: string[]): Promise<void> {
     let grants: { topic: string; qos: number }[];
     try {
-      grants = await client.subscribeAsync(filters, { qos: 1 });
+      grants = await client.subscribeAsync(filters, { qos: this.opts.subscribeQos ?? 1 });
     } catch (err) {
       // mqtt.js rejects when a SUBACK return code is 0x80 (3.1.1 section 3.9.3: failure).
       const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;

@@ -24,4 +24,7 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/bouncers.js'),
   () => import('./commands/f2b-zmq.js'),
   () => import('./commands/net2ban.js'),
+  () => import('./commands/vallumd.js'),
+  () => import('./commands/banban.js'),
+  () => import('./commands/syslog-blacklist.js'),
 ];

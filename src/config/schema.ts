@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { busConfigSchema } from '../bus/create.js';
+import { vallumdSectionSchema } from '../compat/vallumd/config.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_CONFIG_FILE } from '../core/paths.js';
@@ -37,6 +38,8 @@ export const rampartConfigSchema = z
     firewall: firewallConfigSchema.optional(),
     bus: busConfigSchema.optional(),
     hub: hubSectionSchema.optional(),
+    /** `rampart vallumd`'s settings (docs/compat/vallumd.md). */
+    vallumd: vallumdSectionSchema.optional(),
     /** Fleet-wide on a hub; on an agent, never banned locally. */
     allowlist: z.array(cidrText).default([]),
   })

@@ -50,6 +50,11 @@ export function register(program: Command): void {
         });
         const log = createLogger({ stream: 'stdout', name: 'rampart-hub' });
         const hub = await startHub({ ...start, log });
+        // A vallumd fleet fed from (and feeding) this hub during a migration.
+        const bridgeCfg = cfg.vallumd?.bridge;
+        const bridge = bridgeCfg
+          ? await (await import('../../compat/vallumd/bridge.js')).startVallumdBridge(hub, bridgeCfg, log)
+          : undefined;
         process.stderr.write(
           `rampart hub: API ${hub.url} (fleet "${hub.fleet}"), bus ${hub.busInfo.type} ${hub.busInfo.url}\n` +
             `  data: ${dataDir}/hub (admin token in admin.token)\n` +
@@ -61,6 +66,7 @@ export function register(program: Command): void {
           process.once('SIGTERM', stop);
         });
         log.info('shutting down');
+        await bridge?.close();
         await hub.close();
       }),
     );

@@ -1,0 +1,1 @@
+export { register } from '../../compat/syslog-blacklist/cli.js';

@@ -1,0 +1,1 @@
+export { register } from '../../compat/vallumd/cli.js';

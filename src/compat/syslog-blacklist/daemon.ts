@@ -1,0 +1,130 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import type { Target } from '../../core/address.js';
+import type { DurationSeconds } from '../../core/duration.js';
+import { ConfigError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { Engine } from '../../detect/engine.js';
+import type { DetectEvent } from '../../detect/types.js';
+import { createFirewall } from '../../firewall/create.js';
+import { runTool } from '../../firewall/run-tool.js';
+import type { Firewall } from '../../firewall/types.js';
+import { SyslogSource } from '../../sources/syslog.js';
+import { loadSyslogBlacklistConf } from '../syslog-blacklist-conf.js';
+
+/** The operator's sets: never written, and a whitelisted address is never banned. */
+export const PROTECTED_SETS = ['whitelist', 'blackout'] as const;
+
+export interface SyslogBlacklistOptions {
+  listen: { host: string; port: number };
+  /** The ipset bans go to (`--blacklist`); IPv6 bans to `NAME-v6`. */
+  set: string;
+  /** `--blocked`: the ban length of a section header without a time. */
+  blocked: DurationSeconds;
+  config: string;
+  pidfile?: string;
+  /** `ipset` (the original's) or `nftables`. */
+  backend: 'ipset' | 'nftables';
+  logger: Logger;
+}
+
+const SOURCE = 'syslog:udp';
+
+/**
+ * `rampart syslog-blacklist`: a syslog listener (UDP, as the local syslog daemon forwards a copy)
+ * whose `[name] 12h` sections ban on the first matching line, into the blacklist ipset with the
+ * section's time as the kernel timeout, on rampart's syslog source, detection engine and firewall.
+ */
+export class SyslogBlacklistDaemon {
+  private engine: Engine | undefined;
+  private source: SyslogSource | undefined;
+  private fw: Firewall | undefined;
+  private queue: DetectEvent[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly o: SyslogBlacklistOptions) {
+    if ((PROTECTED_SETS as readonly string[]).includes(o.set)) {
+      throw new ConfigError(`--blacklist: "${o.set}" is the operator's own set and is never written`);
+    }
+  }
+
+  /** Reads the config (again on SIGHUP); a broken file keeps the running rules. */
+  load(): void {
+    const rules = loadSyslogBlacklistConf(this.o.config, {
+      set: this.o.set,
+      defaultBantime: this.o.blocked,
+      sources: [SOURCE],
+    });
+    this.engine = new Engine(rules, { clock: 'wall', linear: 'prefer' });
+    this.o.logger.info({ config: this.o.config, sections: rules.map((r) => r.name) }, 'read config');
+  }
+
+  reload(): void {
+    try {
+      this.load();
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
+    }
+  }
+
+  async start(): Promise<void> {
+    this.load();
+    this.fw =
+      this.o.backend === 'nftables'
+        ? createFirewall({ backend: 'nftables' }, { logger: this.o.logger })
+        : createFirewall({ backend: 'ipset', ipset: { defaultSet: this.o.set } }, { logger: this.o.logger });
+    await this.fw.init();
+    this.source = new SyslogSource({ udp: this.o.listen, logger: this.o.logger, name: 'syslog-blacklist' });
+    await this.source.start((line) => {
+      this.o.logger.debug({ line: line.text }, 'received');
+      const events = this.engine!.feed(line);
+      for (const ev of events) if (ev.type === 'ban') this.queue.push(ev);
+      if (this.queue.length > 0) this.running ??= this.drain();
+    });
+    if (this.o.pidfile) writeFileSync(this.o.pidfile, `${process.pid}\n`);
+    this.o.logger.info({ listen: this.address() }, 'listening');
+  }
+
+  /** Where the listener is bound (`--listen 127.0.0.1:0` picks a port). */
+  address(): string {
+    const a = this.source?.addresses().udp;
+    return a ? `${a.address}:${a.port}` : '';
+  }
+
+  private async whitelisted(t: Target): Promise<boolean> {
+    if (this.o.backend !== 'ipset') return false;
+    // Asked at ban time, so an address the operator whitelists a second ago is already spared.
+    const r = await runTool('ipset', ['test', 'whitelist', t.text]);
+    return r.code === 0;
+  }
+
+  private async drain(): Promise<void> {
+    const log = this.o.logger;
+    while (this.queue.length > 0) {
+      const ev = this.queue.shift()!;
+      if (await this.whitelisted(ev.target)) {
+        log.info({ ip: ev.target.text, section: ev.rule }, 'whitelisted: not blacklisting');
+        continue;
+      }
+      log.info({ ip: ev.target.text, section: ev.rule, seconds: ev.duration }, `blacklisting ${ev.target.text} for ${ev.rule}`);
+      this.fw!.add(ev.target, ev.duration, this.o.set);
+      try {
+        await this.fw!.commit();
+      } catch (err) {
+        log.error({ ip: ev.target.text, err: (err as Error).message }, 'blacklisting failed');
+        // Dropped, not retried forever: a missing set would otherwise fail every later ban.
+        await this.fw!.shutdown();
+        this.fw =
+          this.o.backend === 'nftables'
+            ? createFirewall({ backend: 'nftables' }, { logger: log })
+            : createFirewall({ backend: 'ipset', ipset: { defaultSet: this.o.set } }, { logger: log });
+      }
+    }
+    this.running = undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.source?.stop();
+    while (this.running) await this.running;
+    if (this.o.pidfile) rmSync(this.o.pidfile, { force: true });
+  }
+}
