@@ -182,7 +182,9 @@ async function measure(s: Setup): Promise<Record<string, number>> {
     const t0 = process.hrtime.bigint();
     const done = allAt(ROUNDS + BURST);
     for (let i = 0; i < BURST; i += 200) {
-      await Promise.all(Array.from({ length: Math.min(200, BURST - i) }, () => pub.publish(topic, payload())));
+      await Promise.all(
+        Array.from({ length: Math.min(200, BURST - i) }, () => pub.publish(topic, payload())),
+      );
     }
     await done;
     const sec = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { tryParseTarget } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import type { Logger } from '../core/logger.js';
+import { splitUrls } from '../hub/protected.js';
 
 /**
  * The addresses an agent must never ban: those of its hub(s) and broker. A ban covering one (the
@@ -10,9 +11,12 @@ import type { Logger } from '../core/logger.js';
  * and so from the unban that would lift it. Names are resolved once at start; a name that does
  * not resolve is logged and skipped (the agent still starts: the bus may come later).
  */
-export async function protectedAddresses(urls: Array<string | undefined>, log: Logger): Promise<Allowlist> {
+export async function protectedAddresses(
+  urls: Array<string | string[] | undefined>,
+  log: Logger,
+): Promise<Allowlist> {
   const list = new Allowlist();
-  for (const url of urls) {
+  for (const url of splitUrls(urls)) {
     const host = hostOf(url);
     if (!host) continue;
     const addrs = isIP(host) ? [host] : await resolve(host, log);

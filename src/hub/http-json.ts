@@ -62,7 +62,7 @@ async function requestOne(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: string | Buffer; timeoutMs: number },
+  opts: { token?: string; body?: string | Buffer; timeoutMs: number; signal?: AbortSignal },
 ): Promise<JsonAnswer> {
   const headers: Record<string, string> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;

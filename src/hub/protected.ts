@@ -12,6 +12,13 @@ import { RampartError } from '../core/errors.js';
  *    hub: refused unless the operator passes `force` (a node may really be compromised).
  * Reports (from nodes) never carry `force`.
  */
+/** URL settings as given: a URL, a comma-separated list of them, or an array (bus URLs for clusters). */
+export function splitUrls(urls: Array<string | string[] | undefined>): string[] {
+  return urls
+    .flatMap((u) => (u === undefined ? [] : Array.isArray(u) ? u : u.split(',')))
+    .map((u) => u.trim());
+}
+
 export class ProtectedAddresses {
   private hard = new Allowlist();
   private interfaces = new Allowlist();
@@ -19,9 +26,9 @@ export class ProtectedAddresses {
   private nodeList: Allowlist | null = null;
 
   /** The hub's API and broker hosts (URLs or hosts); names that are not addresses are skipped. */
-  setHub(hosts: Array<string | undefined>, withInterfaces = true): void {
+  setHub(hosts: Array<string | string[] | undefined>, withInterfaces = true): void {
     const list = new Allowlist();
-    for (const h of hosts) {
+    for (const h of splitUrls(hosts)) {
       const t = hostTarget(h);
       if (t) list.add(t);
     }

@@ -47,4 +47,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE TABLE ban_history (target TEXT PRIMARY KEY, count BIGINT NOT NULL, last_at BIGINT NOT NULL);
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // 2: CrowdSec bouncers: read-only API keys (SHA-256 at rest) and each one's stream cursor.
+  `
+  CREATE TABLE bouncers (
+    name TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_pull BIGINT,
+    last_seq BIGINT NOT NULL DEFAULT 0
+  );
+  `,
 ];

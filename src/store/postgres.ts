@@ -12,6 +12,7 @@ import type {
   ActiveQuery,
   AllowEntry,
   BanHistory,
+  BouncerRecord,
   DecisionInput,
   NodeRecord,
   Store,
@@ -345,6 +346,47 @@ export class PostgresStore implements Store {
     return row ? { count: row.count, lastAt: row.last_at } : { count: 0, lastAt: null };
   }
 
+  async addBouncer(name: string, keyHash: string, now: number): Promise<BouncerRecord> {
+    const r = await this.write('addBouncer', () =>
+      this.query(
+        'INSERT INTO bouncers (name, key_hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING *',
+        [name, keyHash, now],
+      ),
+    );
+    if (r.rowCount === 0) {
+      throw new RampartError(
+        'E_USAGE',
+        `bouncer ${name} already exists (remove it first to issue a new key)`,
+      );
+    }
+    return toBouncer(r.rows[0]);
+  }
+
+  async bouncerByKeyHash(keyHash: string): Promise<BouncerRecord | undefined> {
+    const r = await this.read('bouncerByKeyHash', (q) =>
+      q('SELECT * FROM bouncers WHERE key_hash = $1', [keyHash]),
+    );
+    return r.rows[0] ? toBouncer(r.rows[0]) : undefined;
+  }
+
+  async listBouncers(): Promise<BouncerRecord[]> {
+    const r = await this.read('listBouncers', (q) => q('SELECT * FROM bouncers ORDER BY name'));
+    return r.rows.map(toBouncer);
+  }
+
+  async removeBouncer(name: string): Promise<boolean> {
+    const r = await this.write('removeBouncer', () =>
+      this.query('DELETE FROM bouncers WHERE name = $1', [name]),
+    );
+    return r.rowCount === 1;
+  }
+
+  async touchBouncer(name: string, lastSeq: number, now: number): Promise<void> {
+    await this.write('touchBouncer', () =>
+      this.query('UPDATE bouncers SET last_seq = $1, last_pull = $2 WHERE name = $3', [lastSeq, now, name]),
+    );
+  }
+
   async getMeta(key: string): Promise<string | undefined> {
     const r = await this.read('getMeta', (q) => q('SELECT value FROM meta WHERE key = $1', [key]));
     return r.rows[0]?.value;
@@ -508,4 +550,14 @@ function isTransient(err: unknown): boolean {
 function storeError(what: string, err: unknown): RampartError {
   if (err instanceof RampartError) return err;
   return new RampartError('E_STORE', `store ${what} failed: ${(err as Error).message}`, { cause: err });
+}
+
+function toBouncer(r: Record<string, unknown>): BouncerRecord {
+  return {
+    name: r.name as string,
+    keyHash: r.key_hash as string,
+    createdAt: Number(r.created_at),
+    lastPull: r.last_pull === null ? null : Number(r.last_pull),
+    lastSeq: Number(r.last_seq),
+  };
 }

@@ -12,7 +12,9 @@ export function parseHostPort(text: string, what: string): { host: string; port:
 export function register(program: Command): void {
   program
     .command('syslog-blacklist')
-    .description('Drop-in for syslog-blacklist: ban in the blacklist ipset on syslog lines matching [name] TIME sections')
+    .description(
+      'Drop-in for syslog-blacklist: ban in the blacklist ipset on syslog lines matching [name] TIME sections',
+    )
     .option('--listen <host:port>', 'UDP syslog listener', '127.0.0.1:2222')
     .option('--blacklist <set>', 'ipset to fill (IPv6 bans go to SET-v6)', 'blacklist')
     .option('--blocked <duration>', 'ban length of a section without a time', '1h')
@@ -47,7 +49,11 @@ export function register(program: Command): void {
               import('../../core/logger.js'),
             ]);
           const blocked = parseDuration(o.blocked, '--blocked');
-          const log = createLogger({ stream: 'stdout', name: 'syslog-blacklist', ...(o.debug ? { level: 'debug' } : {}) });
+          const log = createLogger({
+            stream: 'stdout',
+            name: 'syslog-blacklist',
+            ...(o.debug ? { level: 'debug' } : {}),
+          });
           const daemon = new SyslogBlacklistDaemon({
             listen,
             set: o.blacklist,
@@ -73,14 +79,19 @@ export function register(program: Command): void {
     .option('--server <host:port>', 'where the listener is', '127.0.0.1:2222')
     .option('--tag <tag>', 'program name in the message', 'syslog-inject')
     .option('--priority <facility.severity>', 'syslog priority', 'user.notice')
-    .addHelpText('after', '\nExample:\n  tail -F /var/log/apache2/error.log | rampart syslog-inject --tag apache')
+    .addHelpText(
+      'after',
+      '\nExample:\n  tail -F /var/log/apache2/error.log | rampart syslog-inject --tag apache',
+    )
     .action(
       action(async (o: { server: string; tag: string; priority: string }) => {
         const { inject, priority } = await import('./inject.js');
         const server = parseHostPort(o.server, '--server');
         const pri = priority(o.priority);
-        if (pri === undefined) throw usageError(`--priority: "${o.priority}" is not FACILITY.SEVERITY (e.g. user.notice)`);
-        if (!/^[\x21-\x7e]{1,48}$/.test(o.tag)) throw usageError('--tag: 1 to 48 printable characters without spaces');
+        if (pri === undefined)
+          throw usageError(`--priority: "${o.priority}" is not FACILITY.SEVERITY (e.g. user.notice)`);
+        if (!/^[\x21-\x7e]{1,48}$/.test(o.tag))
+          throw usageError('--tag: 1 to 48 printable characters without spaces');
         await inject(process.stdin, { ...server, pri, tag: o.tag });
       }),
     );

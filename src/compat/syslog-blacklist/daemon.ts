@@ -62,7 +62,10 @@ export class SyslogBlacklistDaemon {
     try {
       this.load();
     } catch (err) {
-      this.o.logger.error({ err: (err as Error).message }, 'reload failed; keeping the running configuration');
+      this.o.logger.error(
+        { err: (err as Error).message },
+        'reload failed; keeping the running configuration',
+      );
     }
   }
 
@@ -105,7 +108,10 @@ export class SyslogBlacklistDaemon {
         log.info({ ip: ev.target.text, section: ev.rule }, 'whitelisted: not blacklisting');
         continue;
       }
-      log.info({ ip: ev.target.text, section: ev.rule, seconds: ev.duration }, `blacklisting ${ev.target.text} for ${ev.rule}`);
+      log.info(
+        { ip: ev.target.text, section: ev.rule, seconds: ev.duration },
+        `blacklisting ${ev.target.text} for ${ev.rule}`,
+      );
       this.fw!.add(ev.target, ev.duration, this.o.set);
       try {
         await this.fw!.commit();
