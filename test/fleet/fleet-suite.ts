@@ -151,9 +151,9 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
         // The friend is not affected.
         expect(await canConnect(friend, agents[1]!.v4, PORT)).toBe(true);
         const list = JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as {
-          decisions: Array<{ target: string; origin: string }>;
+          items: Array<{ target: string; origin: string }>;
         };
-        expect(list.decisions.find((d) => d.target === attacker.v4)?.origin).toBe('agent1');
+        expect(list.items.find((d) => d.target === attacker.v4)?.origin).toBe('agent1');
       });
 
       it('rampart unban restores them', async () => {
@@ -180,17 +180,16 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
       });
 
       it('the hub restarted loses nothing and the agents follow it', async () => {
-        const before = JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as {
-          head: number;
-        };
+        const status = async () =>
+          JSON.parse(await cli(hubHost, ['status', '--json', '--data', hubDir])) as { head: number };
+        const before = await status();
         expect(await hub.stop()).toBe(0);
         await startHub();
+        expect((await status()).head).toBe(before.head);
         const after = JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as {
-          head: number;
-          decisions: Array<{ target: string }>;
+          items: Array<{ target: string }>;
         };
-        expect(after.head).toBe(before.head);
-        expect(after.decisions.map((d) => d.target)).toContain(attacker.v6);
+        expect(after.items.map((d) => d.target)).toContain(attacker.v6);
         const banned = JSON.parse(
           await cli(hubHost, ['ban', '192.0.2.77', '--for', '1h', '--json', '--data', hubDir]),
         ) as {
@@ -231,7 +230,7 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
       it('a forged, unsigned, replayed or out-of-window decision changes nothing and is counted', async () => {
         const hubKey = loadKeyPair(join(hubDir, 'hub'), 'hub.key');
         const head = (
-          JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as { head: number }
+          JSON.parse(await cli(hubHost, ['status', '--json', '--data', hubDir])) as { head: number }
         ).head;
         const body = (target: string, seq: number) => ({
           id: `forged-${seq}`,
@@ -328,9 +327,10 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
           for (const p of agentProcs) expect(dropped(p, 'bad-signature') + dropped(p, 'unsigned')).toBe(0);
         }
         const list = JSON.parse(await cli(hubHost, ['list', '--json', '--data', hubDir])) as {
-          decisions: Array<{ target: string }>;
+          items: Array<{ target: string }>;
         };
-        expect(list.decisions.map((d) => d.target)).not.toContain(friend.v4);
+        expect(list.items.length).toBeGreaterThan(0);
+        expect(list.items.map((d) => d.target)).not.toContain(friend.v4);
       });
 
       it('an allowlisted address is never banned, neither by a report nor by hand', async () => {
