@@ -50,6 +50,8 @@ export function register(program: Command): void {
         const bridge = parseBridgeDirection(o.bridge);
         if (bridge && role !== 'publisher') throw usageError('--bridge is for the publisher');
         const log = createLogger({ name: `rampart-f2b-${role}` });
+        // Taken before start-up: a SIGTERM right after "listening" must stop it cleanly too.
+        const ac = rootAbort();
         const running = await runCluster({
           role: role as (typeof ROLES)[number],
           config: o.config,
@@ -65,7 +67,6 @@ export function register(program: Command): void {
           },
           log,
         });
-        const ac = rootAbort();
         await aborted(ac.signal);
         log.info('shutting down');
         await running.close();
