@@ -62,6 +62,28 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
   });
   const fleetName = () => `s${randomBytes(4).toString('hex')}`;
 
+  /**
+   * One hub and three agents on `bus`; `fault` hits the broker while 3,000 bans are loading. Every
+   * agent's kernel must end with all of them, and the agents must really have seen the bus go down.
+   */
+  async function convergesThroughBusFault(
+    bus: Record<string, unknown>,
+    fault: () => Promise<void>,
+  ): Promise<void> {
+    const f = new ScaleFleet({ fleet: fleetName(), bus, hubs: 1, agents: 3 });
+    cleanup.push(() => f.stop());
+    await f.start();
+    await load(f, v6Addrs(3_000), {
+      chunk: 200,
+      fault: async (k) => {
+        if (k === 5) await fault();
+      },
+    });
+    const r = await f.expectConverged();
+    expect(r.bans).toBe(3_000);
+    expect(f.agents[0]!.count((l) => l.msg === 'bus' && l.status === 'down')).toBeGreaterThan(0);
+  }
+
   it('two hubs on PostgreSQL over NATS: one SIGKILLed in the middle of a 20,000-ban bulk load, the other carries on', async () => {
     const db = await createTestDatabase();
     cleanup.push(() => db.drop());
@@ -123,45 +145,16 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
   it('RabbitMQ dropping every connection of the fleet mid-stream: agents converge', async () => {
     const vh = await createTestVhost();
     cleanup.push(() => vh.remove());
-    const f = new ScaleFleet({
-      fleet: fleetName(),
-      bus: { type: 'amqp', url: vh.url() },
-      hubs: 1,
-      agents: 3,
-    });
-    cleanup.push(() => f.stop());
-    await f.start();
-    await load(f, v6Addrs(3_000), {
-      chunk: 200,
-      fault: async (k) => {
-        if (k === 5) await vh.closeConnections();
-      },
-    });
-    const r = await f.expectConverged();
-    expect(r.bans).toBe(3_000);
-    expect(f.agents[0]!.count((l) => l.msg === 'bus' && l.status === 'down')).toBeGreaterThan(0);
+    await convergesThroughBusFault({ type: 'amqp', url: vh.url() }, () => vh.closeConnections());
   }, 300_000);
 
   it('Mosquitto restarted mid-stream: agents converge', async () => {
     const m = await startMosquitto();
     cleanup.push(() => m.stop());
-    const f = new ScaleFleet({
-      fleet: fleetName(),
-      bus: { type: 'mqtt', url: `mqtt://127.0.0.1:${m.port}`, username: m.username, password: m.password },
-      hubs: 1,
-      agents: 3,
-    });
-    cleanup.push(() => f.stop());
-    await f.start();
-    await load(f, v6Addrs(3_000), {
-      chunk: 200,
-      fault: async (k) => {
-        if (k === 5) await m.restart();
-      },
-    });
-    const r = await f.expectConverged();
-    expect(r.bans).toBe(3_000);
-    expect(f.agents[0]!.count((l) => l.msg === 'bus' && l.status === 'down')).toBeGreaterThan(0);
+    await convergesThroughBusFault(
+      { type: 'mqtt', url: `mqtt://127.0.0.1:${m.port}`, username: m.username, password: m.password },
+      () => m.restart(),
+    );
   }, 300_000);
 });
 
