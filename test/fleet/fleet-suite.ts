@@ -201,9 +201,17 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
 
       it('an operator flushing the kernel set is repaired by reconcile', async () => {
         expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(true);
+        // The agent reconciles every second here, so it may repair the set before we can look at it
+        // empty; the proof that reconcile did it is a new 'repaired' line plus the element back.
+        const repairs = () =>
+          agentProcs[1]!.lines.filter((l) => /reconcile repaired/.test(String(l.msg))).length;
+        const repairsBefore = repairs();
         await agents[1]!.exec('nft', ['flush', 'set', 'inet', 'rampart', 'blocklist_v4']);
-        expect(await inKernelSet(agents[1]!, '192.0.2.77')).toBe(false);
-        await until(() => inKernelSet(agents[1]!, '192.0.2.77'), 10_000, 'reconcile repaired the set').catch(
+        await until(
+          async () => repairs() > repairsBefore && (await inKernelSet(agents[1]!, '192.0.2.77')),
+          10_000,
+          'reconcile repaired the set',
+        ).catch(
           (err) => {
             throw new Error(
               `${(err as Error).message}\n${agentProcs[1]!.lines.filter((l) => /reconcile/.test(String(l.msg))).length} reconcile lines\n${agentProcs[1]!.tail(20)}`,
