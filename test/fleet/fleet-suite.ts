@@ -211,13 +211,11 @@ export function fleetSuite(bus: 'embedded' | 'mosquitto'): void {
           async () => repairs() > repairsBefore && (await inKernelSet(agents[1]!, '192.0.2.77')),
           10_000,
           'reconcile repaired the set',
-        ).catch(
-          (err) => {
-            throw new Error(
-              `${(err as Error).message}\n${agentProcs[1]!.lines.filter((l) => /reconcile/.test(String(l.msg))).length} reconcile lines\n${agentProcs[1]!.tail(20)}`,
-            );
-          },
-        );
+        ).catch((err) => {
+          throw new Error(
+            `${(err as Error).message}\n${agentProcs[1]!.lines.filter((l) => /reconcile/.test(String(l.msg))).length} reconcile lines\n${agentProcs[1]!.tail(20)}`,
+          );
+        });
       });
 
       it('heartbeats show every agent caught up in rampart status', async () => {
