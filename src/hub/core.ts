@@ -101,6 +101,8 @@ export class HubCore {
   private allow = new Allowlist();
   private readonly nodeKeys = new Map<string, KeyObject>();
   private readonly misses = new Map<string, number>();
+  /** Each node's clock minus ours, from its last verified envelope (in window or not). */
+  private readonly skews = new Map<string, { ms: number; at: number; refused: boolean }>();
   private configAllowlist: string[] = [];
   private readonly replay = new ReplayCache();
   private readonly listeners = new Set<(d: Decision) => void>();
@@ -194,8 +196,27 @@ export class HubCore {
       now: this.now,
       ...(this.o.encryptionKey ? { decryptKey: this.o.encryptionKey } : {}),
     });
-    if (!r.ok) this.drop(r.reason);
+    if (!r.ok) {
+      this.drop(r.reason);
+      if (r.skew && this.nodeKeys.has(r.skew.from)) {
+        const known = this.skews.get(r.skew.from)?.refused;
+        this.skews.set(r.skew.from, { ms: r.skew.ms, at: this.now(), refused: true });
+        // Once per episode: a skewed node sends every heartbeat and report outside the window.
+        if (!known)
+          this.o.log.warn(
+            { node: r.skew.from, skewMs: r.skew.ms, windowMs: this.o.windowMs },
+            "refused a node's message: its clock is outside the time window",
+          );
+      }
+    } else if (this.nodeKeys.has(r.env.from)) {
+      this.skews.set(r.env.from, { ms: r.env.ts - this.now(), at: this.now(), refused: false });
+    }
     return r;
+  }
+
+  /** The clock skew last measured for `node` (its time minus the hub's), if any message came. */
+  clockSkew(node: string): { ms: number; at: number; refused: boolean } | undefined {
+    return this.skews.get(node);
   }
 
   drop(reason: DropReason | 'topic-mismatch'): void {

@@ -101,8 +101,11 @@ export class ScaleFleet {
     return { status: res.status, json: text ? JSON.parse(text) : {} };
   }
 
-  /** Enrols agent i (real `rampart join`) and starts it (real `rampart agent`). */
-  async startAgent(i: number): Promise<Proc> {
+  /**
+   * Enrols agent i (real `rampart join`) and starts it (real `rampart agent`), behind `wrap` (a
+   * command the agent runs under, such as `faketime -f +300s`) with `env` added.
+   */
+  async startAgent(i: number, wrap: string[] = [], env: Record<string, string> = {}): Promise<Proc> {
     let dir = this.dirs[this.o.hubs + i];
     if (!dir) {
       dir = tempDir(`scale-agent${i}`);
@@ -115,15 +118,18 @@ export class ScaleFleet {
       writeFileSync(
         join(dir, 'rampart.yaml'),
         stringify({
-          bus: this.o.bus,
+          // On the embedded broker, `rampart join` wrote the hub's broker URL for the agent.
+          ...(this.o.bus.type === 'embedded' ? {} : { bus: this.o.bus }),
           firewall: { backend: 'nftables', exec: ['ip', 'netns', 'exec', ns] },
           agent: { hub: this.hubList(), heartbeatInterval: 5 },
         }),
       );
     }
+    const argv = [process.execPath, MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')];
+    const [cmd, ...rest] = [...wrap, ...argv];
     const proc = new Proc(
-      spawn(process.execPath, [MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')], {
-        env: { ...process.env, RAMPART_LOG_LEVEL: 'info' },
+      spawn(cmd!, rest, {
+        env: { ...process.env, RAMPART_LOG_LEVEL: 'info', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );

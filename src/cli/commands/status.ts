@@ -10,6 +10,8 @@ interface Status {
     lag: number;
     lastSeen: number | null;
     version: string | null;
+    clockSkewMs?: number;
+    clockRefused?: boolean;
   }>;
   bus: { type: string; url: string; connected?: boolean };
   decisions: { active: number };
@@ -21,6 +23,15 @@ const counts = (r: Record<string, number> | undefined) =>
   Object.entries(r ?? {})
     .map(([k, v]) => `${k} ${v}`)
     .join(', ') || 'none';
+
+/** Skews under this are transit time and timer jitter, not a clock to fix. */
+const SKEW_WARN_MS = 5_000;
+
+function skew(n: Status['nodes'][number]): string {
+  if (n.clockSkewMs === undefined) return '-';
+  const s = `${n.clockSkewMs >= 0 ? '+' : ''}${(n.clockSkewMs / 1000).toFixed(1)}s`;
+  return n.clockRefused ? `${s} REFUSED` : s;
+}
 
 function ago(t: number | null): string {
   if (t === null) return 'never';
@@ -49,9 +60,16 @@ export function register(program: Command): void {
             String(n.lastSeq),
             String(n.lag),
             ago(n.lastSeen),
+            skew(n),
             n.version ?? '-',
           ]);
-          out += `\n${formatTable(['NODE', 'LAST SEQ', 'LAG', 'LAST SEEN', 'VERSION'], rows)}`;
+          out += `\n${formatTable(['NODE', 'LAST SEQ', 'LAG', 'LAST SEEN', 'CLOCK', 'VERSION'], rows)}`;
+          for (const n of s.nodes) {
+            if (n.clockRefused)
+              out += `${n.name}: clock off by ${skew(n).split(' ')[0]}, outside the time window: its messages are refused (fix its time sync)\n`;
+            else if (Math.abs(n.clockSkewMs ?? 0) > SKEW_WARN_MS)
+              out += `${n.name}: clock off by ${skew(n)} (check its time sync)\n`;
+          }
         }
         process.stdout.write(out);
       }),

@@ -23,6 +23,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
         lag: Math.max(0, head - n.lastSeq),
         lastSeen: n.lastSeen,
         version: n.version,
+        ...skewOf(ctx, n.name),
       }));
     const counts = await store.countActive(ctx.core.now());
     const dropped = await ctx.core.metrics.byLabel('rampart_hub_dropped_messages_total', 'reason');
@@ -36,4 +37,10 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
       dropped,
     };
   });
+}
+
+/** Clock skew measured from the node's last verified message; `refused` when outside the window. */
+function skewOf(ctx: ApiContext, node: string): { clockSkewMs?: number; clockRefused?: boolean } {
+  const s = ctx.core.clockSkew(node);
+  return s ? { clockSkewMs: s.ms, clockRefused: s.refused } : {};
 }
