@@ -174,7 +174,13 @@ export class MqttClientTransport implements Transport {
       // resend it after every reconnect: after the timeout, take it out of the resend queue.
       // The message id is known once mqtt.js has queued the packet (synchronously unless it is
       // replaying its store); after a reconnect it wraps `cb`, so look the id up now.
-      const idOf = () => Object.entries(client.outgoing).find(([, o]) => o.cb === cb)?.[0];
+      // Right after publish() the id is the last one allocated; the scan is only for the rare
+      // timeout after a reconnect (a scan per publish made a burst of N publishes cost N²).
+      const idOf = () => {
+        const last = client.getLastMessageId();
+        if (client.outgoing[last]?.cb === cb) return String(last);
+        return Object.entries(client.outgoing).find(([, o]) => o.cb === cb)?.[0];
+      };
       let id: string | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
