@@ -24,7 +24,7 @@ export interface Enrolment {
   bus: { type: string; url: string };
 }
 
-/** Writes agent.yaml (0644) and node.token (0600) atomically. */
+/** Writes agent.yaml and node.token atomically, owner-only like everything in the data folder. */
 export function writeEnrolment(dataDir: string, e: Enrolment, nodeToken: string): string {
   const dir = agentDir(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -33,7 +33,7 @@ export function writeEnrolment(dataDir: string, e: Enrolment, nodeToken: string)
     bus: { type: e.bus.type, url: e.bus.url, clientId: `rampart-${e.name}` },
   };
   const header = `# Written by "rampart join" on ${new Date().toISOString()}. The node token is in ${AGENT_FILES.token}.\n`;
-  atomicWrite(join(dir, AGENT_FILES.config), header + stringify(doc), 0o644);
+  atomicWrite(join(dir, AGENT_FILES.config), header + stringify(doc), 0o600);
   atomicWrite(join(dir, AGENT_FILES.token), `${nodeToken}\n`, 0o600);
   return join(dir, AGENT_FILES.config);
 }

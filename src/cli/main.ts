@@ -9,6 +9,9 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 };
 
 async function main(argv: string[]): Promise<void> {
+  // Everything rampart writes (databases and their WAL files, state, position files) says who
+  // the fleet bans and trusts: owner only. Output redirected by the shell is not affected.
+  process.umask(0o077);
   const program = new Command('rampart')
     .description(
       'Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.',

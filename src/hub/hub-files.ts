@@ -81,7 +81,7 @@ export function writeHubInfo(dir: string, info: HubInfo): void {
   const file = join(dir, HUB_FILES.info);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644 });
+    writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });

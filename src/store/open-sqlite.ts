@@ -1,3 +1,4 @@
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /**
@@ -7,6 +8,7 @@ import Database from 'better-sqlite3';
  * instead of failing.
  */
 export function openSqlite(file: string): Database.Database {
+  tighten(file);
   try {
     return configure(new Database(file), false);
   } catch (err) {
@@ -28,5 +30,16 @@ function configure(db: Database.Database, exclusive: boolean): Database.Database
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/** A database made before rampart created its files owner-only is closed to others on open. */
+function tighten(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if (existsSync(f)) chmodSync(f, 0o600);
+    } catch {
+      // Not ours to change (a read-only mount, another owner): opening will say what is wrong.
+    }
   }
 }

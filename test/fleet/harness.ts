@@ -10,7 +10,7 @@ export const MAIN = resolve('dist/cli/main.js');
 export class Proc {
   readonly lines: Array<Record<string, unknown>> = [];
   readonly text: string[] = [];
-  private exited: Promise<number | null>;
+  private exited_: Promise<number | null>;
   constructor(readonly child: ChildProcess) {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -26,7 +26,7 @@ export class Proc {
       }
     });
     child.stderr!.on('data', (d: Buffer) => this.text.push(d.toString('utf8')));
-    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+    this.exited_ = new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
   /** Resolves with the first log line matching, waiting up to `ms`. */
@@ -59,13 +59,18 @@ export class Proc {
     return this.lines.filter(pred).length;
   }
 
+  /** Resolves with the exit code once the process has ended by itself. */
+  exited(): Promise<number | null> {
+    return this.exited_;
+  }
+
   /** SIGTERM, then SIGKILL after 5 s; resolves with the exit code. */
   async stop(): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     // `ip netns exec` passes the signal on to rampart.
     this.child.kill('SIGTERM');
     const t = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    const code = await this.exited;
+    const code = await this.exited_;
     clearTimeout(t);
     return code;
   }
