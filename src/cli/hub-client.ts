@@ -105,7 +105,12 @@ export class HubClient {
     return this.call<T>('DELETE', path, body);
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** POST whose answer is also data when its status is one of `accept` (a bulk call that failed whole). */
+  postAccepting<T>(path: string, body: unknown, accept: number[]): Promise<T> {
+    return this.call<T>('POST', path, body, accept);
+  }
+
+  async call<T>(method: string, path: string, body?: unknown, accept: number[] = []): Promise<T> {
     let answer: JsonAnswer;
     try {
       answer = await requestJson(this.url, method, path, {
@@ -124,7 +129,7 @@ export class HubClient {
       );
     }
     const { json, status } = answer;
-    if (!answer.ok) {
+    if (!answer.ok && !(accept.includes(status) && json !== undefined)) {
       const e = (json ?? {}) as { error?: string; code?: string };
       const message = e.error ?? `HTTP ${status}`;
       if (status === 401 || status === 403) {

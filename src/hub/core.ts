@@ -67,7 +67,15 @@ type ManualBan = {
   set?: string;
   /** Ban a node's or this machine's address anyway (never the hub's or its broker's). */
   force?: boolean;
+  /** Replace a ban in force even when it lasts longer (the default keeps the longer one). */
+  replace?: boolean;
 };
+
+/** What an operator's ban did: a new decision, or the longer ban in force kept. */
+export interface ManualOutcome {
+  result: 'ban' | 'kept';
+  decision: Decision;
+}
 
 // Stands for a decision until the log assigns seqs (bulk outcomes are built before the append).
 const PLACEHOLDER = {} as Decision;
@@ -76,7 +84,7 @@ const PLACEHOLDER = {} as Decision;
 const MAX_BATCH = 2000;
 
 export interface ReportOutcome {
-  result: 'ban' | 'extend' | 'duplicate' | 'refused';
+  result: 'ban' | 'extend' | 'duplicate' | 'refused' | 'kept';
   /** For a refusal: why, in words (`... is allowlisted (10.0.0.0/8)`, `... over its decision budget`). */
   reason?: string;
   /** For a refusal: `invalid`, `unbannable`, `allowlisted` or `rate-limited`. */
@@ -284,8 +292,21 @@ export class HubCore {
       try {
         if (item.manual) {
           const input = this.manualInput(item.manual, now);
+          const key = `${input.target}|${input.set}`;
+          if (!item.manual.replace) {
+            // One rule on every path: a ban never silently shortens a longer one in force.
+            const inForce = inBatch.get(key);
+            const existing = inForce
+              ? inputs[inForce.index]
+              : await this.store.activeFor(input.target, input.set, now);
+            if (existing && !outlasts(input.expiresAt, existing.expiresAt, 0)) {
+              if (inForce) waiting.push({ item, index: inForce.index, result: 'kept' });
+              else item.resolve({ result: 'kept', decision: existing as Decision });
+              continue;
+            }
+          }
           const index = inputs.push(input) - 1;
-          inBatch.set(`${input.target}|${input.set}`, { index, view: { ...input, id: '', seq: 0 } });
+          inBatch.set(key, { index, view: { ...input, id: '', seq: 0 } });
           offences.push({ target: input.target, at: now });
           waiting.push({ item, index, result: 'ban' });
           continue;
@@ -366,10 +387,15 @@ export class HubCore {
 
   /** An operator's ban (API/CLI). Throws E_UNBANNABLE/E_ADDRESS for refused targets. */
   async ban(req: ManualBan): Promise<Decision> {
+    return (await this.banOutcome(req)).decision;
+  }
+
+  /** `ban`, saying whether a new decision was made or a longer ban in force was kept. */
+  async banOutcome(req: ManualBan): Promise<ManualOutcome> {
     // Validated now so a bad target is an immediate error; batched with concurrent reports after.
     this.manualInput(req, this.now());
     const out = await this.enqueue({ node: 'operator', body: undefined, manual: req });
-    return out.decision!;
+    return { result: out.result === 'kept' ? 'kept' : 'ban', decision: out.decision! };
   }
 
   /**
@@ -406,7 +432,7 @@ export class HubCore {
         const existing = earlier?.existing ?? (await this.store.activeFor(input.target, input.set, now));
         // The report path's rule: re-importing a list is not a new decision per address.
         const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
-        if (existing && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
+        if (existing && !items[index]!.replace && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
           seen.set(key, { existing });
           outcomes.push({ index, result: 'duplicate', decision: existing });
           continue;

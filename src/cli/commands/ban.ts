@@ -15,6 +15,7 @@ export function register(program: Command): void {
       .option('--reason <text>', 'why, shown in "rampart list"')
       .option('--set <name>', 'logical set the ban goes to (default blocklist)')
       .option('--force', "ban an enrolled node's or the hub machine's own address anyway (never the hub's)")
+      .option('--replace', 'replace a ban in force even if it lasts longer (default: the longer ban wins)')
       .option('--json', 'print the decision as JSON'),
   )
     .description('Ban addresses or ranges on every server of the fleet')
@@ -26,7 +27,14 @@ export function register(program: Command): void {
       action(
         async (
           targets: string[],
-          o: HubFlags & { for?: string; reason?: string; set?: string; force?: boolean; json?: boolean },
+          o: HubFlags & {
+            for?: string;
+            reason?: string;
+            set?: string;
+            force?: boolean;
+            replace?: boolean;
+            json?: boolean;
+          },
         ) => {
           // A single typo is exit 2 before any network round trip. Several targets behave like
           // `import`: the valid ones apply and the hub names each refused one. How broad a range
@@ -39,14 +47,20 @@ export function register(program: Command): void {
             ...(o.reason !== undefined ? { reason: o.reason } : {}),
             ...(o.set !== undefined ? { set: o.set } : {}),
             ...(o.force ? { force: true } : {}),
+            ...(o.replace ? { replace: true } : {}),
           };
           const client = HubClient.from(o);
           if (targets.length > 1) {
-            const r = await client.post<{
+            const { replace, ...item } = fields;
+            const r = await client.postAccepting<{
               added: number;
               duplicates: number;
               errors: Array<{ index: number; error: string }>;
-            }>('/v1/decisions/bulk', { decisions: targets.map((target) => ({ target, ...fields })) });
+            }>(
+              '/v1/decisions/bulk',
+              { ...(replace ? { replace } : {}), decisions: targets.map((target) => ({ target, ...item })) },
+              [422],
+            );
             if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
             else {
               for (const e of r.errors) process.stderr.write(`rampart: ${e.error}\n`);
@@ -57,12 +71,19 @@ export function register(program: Command): void {
             if (r.errors.length > 0) process.exitCode = 2;
             return;
           }
-          const d = await client.post<Decision>('/v1/decisions', { target: targets[0], ...fields });
-          process.stdout.write(
-            o.json
-              ? `${JSON.stringify(d)}\n`
-              : `banned ${d.target} for ${formatDuration(d.duration)} (seq ${d.seq})\n`,
-          );
+          const d = await client.post<Decision & { result: 'ban' | 'kept' }>('/v1/decisions', {
+            target: targets[0],
+            ...fields,
+          });
+          if (o.json) process.stdout.write(`${JSON.stringify(d)}\n`);
+          else if (d.result === 'kept') {
+            const until =
+              d.expiresAt === null ? 'permanently' : `until ${new Date(d.expiresAt).toISOString()}`;
+            process.stdout.write(
+              `kept: ${d.target} is already banned ${until} (seq ${d.seq}), longer than asked; pass --replace to shorten it\n`,
+            );
+          } else
+            process.stdout.write(`banned ${d.target} for ${formatDuration(d.duration)} (seq ${d.seq})\n`);
         },
       ),
     );

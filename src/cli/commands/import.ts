@@ -27,8 +27,10 @@ const MAX_REASON = 256;
 /**
  * Parses an import file. `lines`: `TARGET [DURATION] [REASON...]` per line (the format `rampart
  * export` prints); `blocklist`: one address or CIDR per line. Blank lines and `#` comments are
- * skipped. A second field that starts with a digit or is `permanent` must be a valid duration;
- * anything else starts the reason. Lines are hostile text: errors quote them clipped and printable.
+ * skipped. The second field must be a duration, `-` (no duration: the default applies), or a
+ * quoted reason: a bare word there is a typo far more often than a reason (`permanently` once
+ * became a 1 h ban with that reason), so it is an error naming the line. Lines are hostile text:
+ * errors quote them clipped and printable.
  */
 export function parseImport(text: string, format: 'lines' | 'blocklist'): ImportParse {
   const out: ImportParse = { items: [], errors: [] };
@@ -49,24 +51,34 @@ export function parseImport(text: string, format: 'lines' | 'blocklist'): Import
       continue;
     }
     const item: ImportItem = { line, target };
-    let rest = fields.slice(1);
-    const second = rest[0];
-    if (second !== undefined && /^(\d|-1$|permanent$|forever$|never$)/i.test(second)) {
+    let rest = body.slice(target.length).trim();
+    const second = rest.split(/\s+/)[0] ?? '';
+    if (second === '-') {
+      rest = rest.slice(1).trim();
+    } else if (second !== '' && !/^["']/.test(second)) {
       try {
         item.duration = parseDuration(second, 'duration');
-      } catch (err) {
-        out.errors.push({ line, error: (err as Error).message.replace(second, clip(second, 32)) });
+      } catch {
+        out.errors.push({
+          line,
+          error: `"${clip(second, 32)}" is not a duration (90s, 10m, 12h, 1d, 1w, permanent); write "-" for no duration, or quote the reason`,
+        });
         continue;
       }
-      rest = rest.slice(1);
+      rest = rest.slice(second.length).trim();
+    }
+    const quoted = /^(["'])(.*)\1$/.exec(rest);
+    if (quoted) rest = quoted[2]!;
+    else if (/^["']/.test(rest)) {
+      out.errors.push({ line, error: 'the reason opens a quote it never closes' });
+      continue;
     }
     if (rest.length > 0) {
-      const reason = rest.join(' ');
-      if (reason.length > MAX_REASON) {
+      if (rest.length > MAX_REASON) {
         out.errors.push({ line, error: `reason is longer than ${MAX_REASON} characters` });
         continue;
       }
-      item.reason = reason;
+      item.reason = rest;
     }
     out.items.push(item);
   }
@@ -78,6 +90,7 @@ interface BulkAnswer {
   added: number;
   duplicates: number;
   errors: Array<{ index: number; error: string; code: string }>;
+  errorCount: number;
 }
 
 export function register(program: Command): void {
@@ -92,18 +105,23 @@ export function register(program: Command): void {
       )
       .option('--for <duration>', 'ban length for lines without one (default: the hub bantime)')
       .option('--set <name>', 'logical set the bans go to (default blocklist)')
+      .option('--replace', 'replace bans in force even where they last longer (default: the longer ban wins)')
       .option('--json', 'print {added, duplicates, errors} as JSON'),
   )
     .description('Ban many addresses at once from a file (the format "rampart export" prints)')
     .addHelpText(
       'after',
-      '\nExamples:\n  rampart import bans.txt\n  curl -s https://example.org/list.txt | rampart import - --format blocklist --for 1d',
+      '\nFormat (lines): TARGET [DURATION] [REASON...], one ban per line, # starts a comment.\n' +
+        '  DURATION is 90s, 10m, 12h, 1d, 1w or permanent; "-" leaves it to --for or the hub bantime.\n' +
+        '  A reason without a duration is quoted or follows "-":\n' +
+        '    192.0.2.7 12h web scanner\n    192.0.2.8 - web scanner\n    192.0.2.9 "web scanner"\n' +
+        '\nExamples:\n  rampart import bans.txt\n  curl -s https://example.org/list.txt | rampart import - --format blocklist --for 1d',
     )
     .action(
       action(
         async (
           file: string,
-          o: HubFlags & { format: string; for?: string; set?: string; json?: boolean },
+          o: HubFlags & { format: string; for?: string; set?: string; replace?: boolean; json?: boolean },
         ) => {
           if (o.format !== 'lines' && o.format !== 'blocklist')
             throw usageError(`--format: "${clip(o.format, 32)}" is not lines or blocklist`);
@@ -124,20 +142,30 @@ export function register(program: Command): void {
           let duplicates = 0;
           for (let at = 0; at < parsed.items.length; at += CHUNK) {
             const chunk = parsed.items.slice(at, at + CHUNK);
-            const answer = await client.post<BulkAnswer>('/v1/decisions/bulk', {
-              decisions: chunk.map((it) => {
-                const duration = it.duration !== undefined ? it.duration : fallback;
-                return {
-                  target: it.target,
-                  ...(duration !== undefined ? { duration: duration === null ? 'permanent' : duration } : {}),
-                  ...(it.reason !== undefined ? { reason: it.reason } : {}),
-                  ...(o.set !== undefined ? { set: o.set } : {}),
-                };
-              }),
-            });
+            const answer = await client.postAccepting<BulkAnswer>(
+              '/v1/decisions/bulk',
+              {
+                ...(o.replace ? { replace: true } : {}),
+                decisions: chunk.map((it) => {
+                  const duration = it.duration !== undefined ? it.duration : fallback;
+                  return {
+                    target: it.target,
+                    ...(duration !== undefined
+                      ? { duration: duration === null ? 'permanent' : duration }
+                      : {}),
+                    ...(it.reason !== undefined ? { reason: it.reason } : {}),
+                    ...(o.set !== undefined ? { set: o.set } : {}),
+                  };
+                }),
+              },
+              [422],
+            );
             added += answer.added;
             duplicates += answer.duplicates;
             for (const e of answer.errors) errors.push({ line: chunk[e.index]?.line ?? 0, error: e.error });
+            const unlisted = answer.errorCount - answer.errors.length;
+            if (unlisted > 0)
+              errors.push({ line: chunk.at(-1)!.line, error: `and ${unlisted} more refused in this chunk` });
           }
           errors.sort((a, b) => a.line - b.line);
           const where = file === '-' ? 'stdin' : file;

@@ -10,8 +10,17 @@ import { errorSchema } from '../schemas.js';
 export const MAX_BULK = 100_000;
 // 100,000 items of a few hundred bytes each; the API's 1 MiB default is for everything else.
 const BULK_BODY_LIMIT = 64 * 1024 * 1024;
+/** Errors listed in one answer; `errorCount` has them all (a bad 100,000-line file stays small). */
+export const MAX_LISTED_ERRORS = 1_000;
 
-type Item = { target: string; duration?: number | null; reason?: string; set?: string; force?: boolean };
+type Item = {
+  target: string;
+  duration?: number | null;
+  reason?: string;
+  set?: string;
+  force?: boolean;
+  replace?: boolean;
+};
 
 /**
  * `POST /v1/decisions/bulk`: many operator bans in one request, one transaction and a few
@@ -19,7 +28,7 @@ type Item = { target: string; duration?: number | null; reason?: string; set?: s
  * by its index while the good ones still apply.
  */
 export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.post<{ Body: { decisions: unknown[] } }>(
+  app.post<{ Body: { decisions: unknown[]; replace?: boolean } }>(
     '/v1/decisions/bulk',
     {
       bodyLimit: BULK_BODY_LIMIT,
@@ -29,42 +38,26 @@ export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
           type: 'object',
           required: ['decisions'],
           additionalProperties: false,
-          properties: { decisions: { type: 'array', maxItems: MAX_BULK } },
+          properties: {
+            decisions: { type: 'array', maxItems: MAX_BULK },
+            replace: { type: 'boolean' },
+          },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['head', 'added', 'duplicates', 'errors'],
-            properties: {
-              head: { type: 'integer' },
-              added: { type: 'integer' },
-              duplicates: { type: 'integer' },
-              firstSeq: { type: 'integer' },
-              lastSeq: { type: 'integer' },
-              errors: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    index: { type: 'integer' },
-                    error: { type: 'string' },
-                    code: { type: 'string' },
-                  },
-                },
-              },
-            },
-          },
+          '2xx': bulkAnswerSchema,
+          422: bulkAnswerSchema,
           '4xx': errorSchema,
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const errors: Array<{ index: number; error: string; code: string }> = [];
       const items: Item[] = [];
       const origin: number[] = [];
+      const replace = req.body.replace === true;
       req.body.decisions.forEach((raw, index) => {
         try {
-          items.push(checkItem(raw));
+          items.push({ ...checkItem(raw), ...(replace ? { replace } : {}) });
           origin.push(index);
         } catch (err) {
           const code = err instanceof RampartError ? err.code : 'E_USAGE';
@@ -87,10 +80,39 @@ export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       errors.sort((a, b) => a.index - b.index);
       const head = await ctx.core.store.head();
-      return { head, added, duplicates, errors, ...(firstSeq === undefined ? {} : { firstSeq, lastSeq }) };
+      // Nothing applied and something refused: the request failed as a whole, whatever its size.
+      const failed = errors.length > 0 && added === 0 && duplicates === 0;
+      return reply.code(failed ? 422 : 200).send({
+        head,
+        added,
+        duplicates,
+        errors: errors.slice(0, MAX_LISTED_ERRORS),
+        errorCount: errors.length,
+        ...(firstSeq === undefined ? {} : { firstSeq, lastSeq }),
+      });
     },
   );
 }
+
+const bulkAnswerSchema = {
+  type: 'object',
+  required: ['head', 'added', 'duplicates', 'errors', 'errorCount'],
+  properties: {
+    head: { type: 'integer' },
+    added: { type: 'integer' },
+    duplicates: { type: 'integer' },
+    errorCount: { type: 'integer' },
+    firstSeq: { type: 'integer' },
+    lastSeq: { type: 'integer' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { index: { type: 'integer' }, error: { type: 'string' }, code: { type: 'string' } },
+      },
+    },
+  },
+} as const;
 
 /** The single-ban schema, by hand: the same limits, but an error names the item's field only. */
 function checkItem(raw: unknown): Item {

@@ -7,6 +7,13 @@ import { bouncerLookup } from './crowdsec.js';
 
 const MAX_PAGE = 10_000;
 
+/** A decision and what the ban did: `ban` (appended) or `kept` (a longer ban stays in force). */
+const banAnswerSchema = {
+  ...decisionSchema,
+  required: [...decisionSchema.required, 'result'],
+  properties: { ...decisionSchema.properties, result: { type: 'string', enum: ['ban', 'kept'] } },
+} as const;
+
 export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // Agents (bearer token) page the log; CrowdSec bouncers (X-Api-Key) look up ?ip= or ?range=.
   app.get<{ Querystring: { since?: number; limit?: number; ip?: string; range?: string } }>(
@@ -38,7 +45,14 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   );
 
   app.post<{
-    Body: { target: string; duration?: string | number; reason?: string; set?: string; force?: boolean };
+    Body: {
+      target: string;
+      duration?: string | number;
+      reason?: string;
+      set?: string;
+      force?: boolean;
+      replace?: boolean;
+    };
   }>(
     '/v1/decisions',
     {
@@ -54,17 +68,19 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
             reason: { type: 'string', maxLength: 256 },
             set: setName,
             force: { type: 'boolean' },
+            replace: { type: 'boolean' },
           },
         },
-        response: { 201: decisionSchema, '4xx': errorSchema },
+        response: { 201: banAnswerSchema, 200: banAnswerSchema, '4xx': errorSchema },
       },
     },
     async (req, reply) => {
-      const { target, reason, set, force } = req.body;
+      const { target, reason, set, force, replace } = req.body;
       const duration =
         req.body.duration === undefined ? undefined : parseDuration(req.body.duration, 'duration');
-      const d = await ctx.core.ban({ target, reason, set, duration, force });
-      return reply.code(201).send(d);
+      const out = await ctx.core.banOutcome({ target, reason, set, duration, force, replace });
+      // 201: a new decision; 200: a longer ban in force was kept (pass replace to shorten it).
+      return reply.code(out.result === 'ban' ? 201 : 200).send({ ...out.decision, result: out.result });
     },
   );
 
