@@ -52,6 +52,8 @@ export interface AgentOptions {
   catchUpPollMs?: number;
   windowMs?: number;
   encryptKey?: Buffer;
+  /** Runs last when the agent has stopped (frees the data folder's lock). */
+  onClosed?: () => Promise<void>;
   version?: string;
   /** Observes every decision applied (benchmarks, metrics). */
   onApplied?: (d: Decision) => void;
@@ -223,6 +225,7 @@ export class Agent {
     this.committer.stop();
     await o.firewall.shutdown().catch(() => {});
     o.state.close();
+    await o.onClosed?.().catch(() => {});
   }
 
   private onEvent(ev: DetectEvent): void {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type RampartConfig, rampartConfigSchema } from '../config/schema.js';
 import { Allowlist } from '../core/allowlist.js';
 import { loadYamlFile } from '../core/config-file.js';
+import { lockDataFolder } from '../core/data-lock.js';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Firewall } from '../firewall/types.js';
@@ -104,7 +105,14 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     allowlist,
     onWarning: (message) => o.log.warn({ message }, 'detection'),
   });
-  const state = AgentState.open(dir);
+  const lock = await lockDataFolder(o.dataDir, 'agent');
+  let state: AgentState;
+  try {
+    state = AgentState.open(dir);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
   const sources: Source[] = [];
   if (a.fail2banLog.length > 0) {
     const { fail2banLogDetector } = await import('../compat/fail2ban/log-events.js');
@@ -167,6 +175,7 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     heartbeatMs: a.heartbeatInterval * 1000,
     version: o.version,
     encryptKey,
+    onClosed: () => lock.release(),
     ...o.extra,
   });
   return { agent, name, fleet, hubUrl, firewall, watching: watch, rules: ruleNames };

@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   E_BUS: 'the message bus failed',
   E_AUTH: 'a credential, key or signature was refused',
   E_HTTP: 'an HTTP API call failed',
+  E_LOCKED: 'the data folder is in use by another rampart process of the same role',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

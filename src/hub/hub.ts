@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { type BusConfig, busUrls, createTransport } from '../bus/create.js';
 import type { EmbeddedMqttBroker } from '../bus/mqtt-embedded.js';
 import { type Transport, topics } from '../bus/transport.js';
+import { lockDataFolder } from '../core/data-lock.js';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
@@ -99,11 +100,23 @@ const DAY = 86_400_000;
  */
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? silentLogger();
-  const { dir, keys, adminToken, metricsToken } = prepareHubDir(opts.dataDir);
-  const store =
-    opts.store ??
-    (await openStore(opts.storeUrl, join(dir, HUB_FILES.db), { file: opts.configFile, key: 'hub.store' }));
-  const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
+  const lock = await lockDataFolder(opts.dataDir, 'hub');
+  let prepared: ReturnType<typeof prepareHubDir>;
+  let store: Store;
+  try {
+    prepared = prepareHubDir(opts.dataDir);
+    store =
+      opts.store ??
+      (await openStore(opts.storeUrl, join(prepared.dir, HUB_FILES.db), {
+        file: opts.configFile,
+        key: 'hub.store',
+      }));
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  const { dir, keys, adminToken, metricsToken } = prepared;
+  const cleanup: Array<() => Promise<unknown>> = [() => lock.release(), () => store.close()];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
   };
@@ -265,6 +278,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           await core.drain();
           await transport.close().catch(() => undefined);
           await store.close();
+          await lock.release();
         })();
         return closing;
       },
