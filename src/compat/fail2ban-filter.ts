@@ -220,6 +220,12 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
       throw asConfigError(err, { file: date.entry.file, line: date.entry.line, key: 'datepattern' });
     }
   }
+  if (/<(?:F-)?(?:CIDR|SUBNET)\/?>/.test(fail.value)) {
+    notes.push('<CIDR>/<SUBNET>: the address is counted and banned, not the network it names');
+  }
+  if (/<(?:F-)?DNS\/?>/.test(fail.value)) {
+    notes.push('<DNS>: host names match but count nothing (rampart never resolves names)');
+  }
   const jm = option('journalmatch');
   const journalmatch = jm ? jm.value.split(/\s+/).filter((t) => t !== '') : [];
   return { rule, datePatterns, journalmatch, notes: [...new Set(notes)] };
@@ -390,19 +396,28 @@ function stripHelperGroups(regex: string): string {
   return regex.replace(/\(\?P<(\w+)>/g, (m, n: string) => (HELPER_GROUPS.has(n) ? '(?:' : m));
 }
 
+/**
+ * fail2ban's host tags the engine has no placeholder for, in the shapes fail2ban gives them. A
+ * name (`<DNS>`) matches but captures nothing: rampart never resolves names (fail2ban's default
+ * `usedns = warn` would), so a line whose only host is a name counts nothing. `<CIDR>` and the
+ * prefix of `<SUBNET>` match but are not kept: the address is counted and banned, not its network.
+ */
+const HOST_TAGS: Record<string, string> = {
+  '<DNS>': String.raw`(?:[\w\-.^_]*\w)`,
+  '<CIDR>': String.raw`(?:\d+)`,
+  '<SUBNET>': String.raw`\[?(?:<IP4>|<IP6>)(?:/\d+)?\]?`,
+};
+
 function toJs(regex: string, where: Where): string {
   let js: string;
   try {
-    js = translateRegex(regex, 'python');
-    new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>|<DNS>|<CIDR>|<SUBNET>/g, 'x'));
+    js = translateRegex(
+      regex.replace(/<DNS>|<CIDR>|<SUBNET>/g, (t) => HOST_TAGS[t]!),
+      'python',
+    );
+    new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>/g, 'x'));
   } catch (err) {
     throw asConfigError(err, where);
-  }
-  if (/<(?:DNS|CIDR|SUBNET)>/.test(js)) {
-    throw new ConfigError(
-      '<DNS>, <CIDR> and <SUBNET> are not supported (rampart bans addresses, never resolves names)',
-      where,
-    );
   }
   return js;
 }
