@@ -1,6 +1,7 @@
-import { addressOf, type MatchOut } from './compile.js';
+import { type CaptureMap, captureMap, hasTopLevelBar, withoutCaptures } from './capture-map.js';
+import { canonicalAddress, type MatchOut } from './compile.js';
 import { requiredLiteral } from './literal.js';
-import { expandPlaceholders } from './placeholders.js';
+import { expandPlaceholders, isAddressGroup } from './placeholders.js';
 import { compileUserRegex, type LinearMode } from './regex-safety.js';
 import type { MultilineSpec, RuleSpec } from './rule.js';
 
@@ -32,6 +33,10 @@ interface Session {
 
 interface Compiled {
   re: RegExp;
+  map: CaptureMap;
+  /** Text every match starts with (after `^`), checked with startsWith; '' = unknown. */
+  lead: string;
+  /** Text every match contains, checked with indexOf when there is no lead; '' = none known. */
   literal: string;
 }
 
@@ -49,7 +54,17 @@ export class MultilineStage {
   private readonly ttlMs: number;
   private readonly sessions = new Map<string, Session>();
   private readonly buffers = new Map<string, string[]>();
-  private readonly skipGroups: string[][];
+  /**
+   * With one line and every failregex anchored at `^`, all of them merged into one regex tried
+   * once per line: its alternatives are tried in order at the line start, so the first that
+   * matches is the failregex fail2ban would pick. The union captures nothing but an empty group
+   * at the start of each alternative, which tells which one matched; that failregex then runs
+   * alone for its captures (a union with every capture made a 100-slot array per line).
+   */
+  private readonly any: RegExp | undefined;
+  /** The match being read and where its failregex's captures start in it (0 = its own regex). */
+  private m: RegExpExecArray | null = null;
+  private shift = 0;
 
   constructor(
     rule: RuleSpec,
@@ -58,18 +73,23 @@ export class MultilineStage {
   ) {
     this.maxlines = Math.max(1, Math.floor(spec.maxlines));
     // fail2ban compiles every regex of a buffering filter with MULTILINE: ^ and $ at line ends.
-    const flags = this.maxlines > 1 ? 'm' : '';
+    const single = this.maxlines === 1;
+    const flags = single ? '' : 'm';
     const where = (list: string, i: number) =>
       `rule "${rule.name}"${rule.origin ? ` (${rule.origin})` : ''} multiline ${list}[${i}]`;
     const compile = (p: string, w: string) =>
       compileUserRegex(expandPlaceholders(p).source, w, { ...opts, flags, shown: p });
     this.fail = spec.failregex.map((p, i) => {
-      const source = expandPlaceholders(p).source;
-      return { re: compile(p, where('failregex', i)), literal: flags === '' ? requiredLiteral(source) : '' };
+      const map = captureMap(expandPlaceholders(p).source);
+      const single = flags === '';
+      return {
+        re: compileUserRegex(map.source, where('failregex', i), { ...opts, flags, shown: p }),
+        map,
+        lead: single ? leadingLiteral(map.source) : '',
+        literal: single ? requiredLiteral(map.source) : '',
+      };
     });
-    this.skipGroups = this.fail.map(({ re }) =>
-      Object.keys(new RegExp(`${re.source}|`).exec('')?.groups ?? {}).filter((g) => /^skiplines\d+$/.test(g)),
-    );
+    this.any = single ? anchoredUnion(this.fail.map((f) => f.map.source)) : undefined;
     this.ignore = spec.ignoreregex.map((p, i) => compile(p, where('ignoreregex', i)));
     this.pref = spec.prefregex === undefined ? undefined : compile(spec.prefregex, where('prefregex', 0));
     this.sessionCap = Math.max(1, spec.sessions ?? MULTILINE_DEFAULTS.sessions);
@@ -110,64 +130,118 @@ export class MultilineStage {
         if (this.maxlines > 1) this.buffers.set(source, [content]);
       }
     }
-    for (let i = 0; i < this.fail.length; i++) {
-      const p = this.fail[i]!;
-      if (p.literal !== '' && work.indexOf(p.literal) < 0) continue;
-      const m = p.re.exec(work);
-      if (m === null) continue;
-      const matched = this.maxlines > 1 ? this.splitLines(m, lines, i) : null;
-      if (this.ignore.length > 0) {
-        const checked = matched === null ? work : `${matched.matched.join('\n')}\n`;
-        if (this.anyIgnore(checked)) {
-          if (matched !== null) this.buffers.set(source, matched.unmatched);
-          return 'ignored';
-        }
+    const i = this.any !== undefined ? this.matchAny(work) : this.matchEach(work);
+    if (i < 0) return 'none';
+    const m = this.m!;
+    const map = this.fail[i]!.map;
+    const matched = this.maxlines > 1 ? this.splitLines(m, lines, map) : null;
+    if (this.ignore.length > 0) {
+      const checked = matched === null ? work : `${matched.matched.join('\n')}\n`;
+      if (this.anyIgnore(checked)) {
+        if (matched !== null) this.buffers.set(source, matched.unmatched);
+        return 'ignored';
       }
-      if (matched !== null) this.buffers.set(source, matched.unmatched);
-      // The prefregex's groups (sshd's session id) with the failregex's on top, as fail2ban merges.
-      const g = prefMatch?.groups ? { ...prefMatch.groups, ...defined(m.groups) } : (m.groups ?? {});
-      let ip = addressOf(m) ?? (prefMatch === null ? null : addressOf(prefMatch));
-      const mlfid = g.mlfid;
-      if (mlfid === undefined) {
-        if (g.nofail !== undefined || g.mlfgained !== undefined) return 'none';
-        if (ip === null) return 'none';
-        out.ip = ip;
-        out.v4 = -1;
-        return 'fail';
-      }
-      const verdict = this.merge(mlfid, g, ip, at);
-      ip = verdict.ip ?? null;
-      if (verdict.nofail) {
-        if (verdict.gained && ip !== null) {
-          out.ip = ip;
-          out.v4 = -1;
-          return 'good';
-        }
-        return 'none';
-      }
-      if (ip === null) {
-        // Waiting for the session's address: the failure is counted when it shows.
-        if (verdict.session !== undefined) verdict.session.pending = true;
-        return 'none';
-      }
+    }
+    if (matched !== null) this.buffers.set(source, matched.unmatched);
+    // The prefregex's groups (sshd's session id) under the failregex's, as fail2ban merges them.
+    const pg = prefMatch?.groups ?? NO_GROUPS;
+    const get = (name: string): string | undefined => {
+      const at = map.names.get(name);
+      const v = at === undefined ? undefined : m[at + this.shift];
+      return v ?? pg[name];
+    };
+    let ip = this.address(m, map) ?? (prefMatch === null ? null : addressOfGroups(pg));
+    const mlfid = get('mlfid');
+    if (mlfid === undefined) {
+      if (get('nofail') !== undefined || get('mlfgained') !== undefined) return 'none';
+      if (ip === null) return 'none';
       out.ip = ip;
       out.v4 = -1;
       return 'fail';
     }
-    return 'none';
+    let user = get('user');
+    if (!user) for (const k of map.altUsers) user ||= m[k + this.shift];
+    const verdict = this.merge(mlfid, {
+      gained: !!get('mlfgained'),
+      nofail: !!get('nofail'),
+      forget: !!get('mlfforget'),
+      user: user || undefined,
+      ip,
+      at,
+    });
+    ip = verdict.ip ?? null;
+    if (verdict.nofail) {
+      if (verdict.gained && ip !== null) {
+        out.ip = ip;
+        out.v4 = -1;
+        return 'good';
+      }
+      return 'none';
+    }
+    if (ip === null) {
+      // Waiting for the session's address: the failure is counted when it shows.
+      if (verdict.session !== undefined) verdict.session.pending = true;
+      return 'none';
+    }
+    out.ip = ip;
+    out.v4 = -1;
+    return 'fail';
+  }
+
+  /** The merged regex's verdict: which failregex matched first, or -1. */
+  private matchAny(work: string): number {
+    const u = this.any!.exec(work);
+    if (u === null) return -1;
+    for (let i = 1; i < u.length; i++) {
+      if (u[i] === undefined) continue;
+      const m = this.fail[i - 1]!.re.exec(work);
+      if (m === null) return -1;
+      this.m = m;
+      this.shift = 0;
+      return i - 1;
+    }
+    return -1;
+  }
+
+  /** fail2ban's own loop: each failregex searched in turn. */
+  private matchEach(work: string): number {
+    for (let i = 0; i < this.fail.length; i++) {
+      const p = this.fail[i]!;
+      if (p.lead !== '') {
+        if (!work.startsWith(p.lead)) continue;
+      } else if (p.literal !== '' && work.indexOf(p.literal) < 0) continue;
+      const m = p.re.exec(work);
+      if (m === null) continue;
+      this.m = m;
+      this.shift = 0;
+      return i;
+    }
+    return -1;
+  }
+
+  /** The first address capture that took part decides (as `addressOf` in compile.ts). */
+  private address(m: RegExpExecArray, map: CaptureMap): string | null {
+    for (const k of map.addresses) {
+      const raw = m[k + this.shift];
+      if (raw !== undefined && raw.length > 0) return canonicalAddress(raw);
+    }
+    return null;
   }
 
   /** fail2ban's merge of a line into its session; returns what the line amounts to. */
   private merge(
     id: string,
-    g: Record<string, string | undefined>,
-    ip: string | null,
-    at: number,
+    line: {
+      gained: boolean;
+      nofail: boolean;
+      forget: boolean;
+      user: string | undefined;
+      ip: string | null;
+      at: number;
+    },
   ): { ip: string | undefined; nofail: boolean; gained: boolean; session: Session | undefined } {
-    const gained = g.mlfgained !== undefined && g.mlfgained !== '';
-    let nofail = gained || (g.nofail !== undefined && g.nofail !== '');
-    const forget = g.mlfforget !== undefined && g.mlfforget !== '';
-    const user = userOf(g);
+    const { gained, forget, user, ip, at } = line;
+    let nofail = gained || line.nofail;
     let s = this.sessions.get(id);
     if (s !== undefined && s.expires <= at) {
       this.sessions.delete(id);
@@ -243,7 +317,7 @@ export class MultilineStage {
    * The buffered lines a match covers and the rest (kept for later matches): lines the match
    * spans, minus the ones a `<SKIPLINES>` gap stepped over, which stay in the buffer.
    */
-  private splitLines(m: RegExpExecArray, lines: string[], index: number) {
+  private splitLines(m: RegExpExecArray, lines: string[], map: CaptureMap) {
     const s = m.input;
     const start = m.index;
     const end = start + m[0].length;
@@ -255,8 +329,8 @@ export class MultilineStage {
     const matched = lines.slice(from, to);
     const unmatched = lines.slice(0, from);
     const skipped: string[] = [];
-    for (const name of this.skipGroups[index]!) {
-      const v = m.groups?.[name];
+    for (const k of map.skips) {
+      const v = m[k];
       if (v) skipped.push(...v.split('\n').filter((l, i, a) => i < a.length - 1 || l !== ''));
     }
     let n = 0;
@@ -271,18 +345,34 @@ export class MultilineStage {
   }
 }
 
-/** `user`, else the first `alt_user`/`alt_user_N` that captured (fail2ban's alternate names). */
-function userOf(g: Record<string, string | undefined>): string | undefined {
-  if (g.user) return g.user;
-  let best: string | undefined;
-  for (const k in g) if (g[k] && /^alt_user(?:_\d+)?$/.test(k) && (best === undefined || k < best)) best = k;
-  return best === undefined ? undefined : g[best];
+const NO_GROUPS: Record<string, string | undefined> = Object.freeze({});
+
+/** The literal text right after a leading `^` (up to the first regex syntax), else ''. */
+function leadingLiteral(source: string): string {
+  const m = /^\^((?:[^\\^$.|?*+()[\]{}]|\\[^\w])*)/.exec(source);
+  if (m === null || hasTopLevelBar(source)) return '';
+  let lead = m[1]!.replace(/\\(.)/g, '$1');
+  // A quantifier after the run applies to its last character, which is then not required.
+  const next = source[m[0].length];
+  if (next === '?' || next === '*' || next === '{') lead = lead.slice(0, -1);
+  return lead;
 }
 
-function defined(groups: Record<string, string | undefined> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (groups) for (const k in groups) if (groups[k] !== undefined) out[k] = groups[k]!;
-  return out;
+/** Address of a prefregex match from its named groups (the prefregex keeps its names). */
+function addressOfGroups(g: Record<string, string | undefined>): string | null {
+  for (const name in g) {
+    const raw = g[name];
+    if (raw === undefined || raw.length === 0 || !isAddressGroup(name)) continue;
+    return canonicalAddress(raw);
+  }
+  return null;
+}
+
+/** `^(?:()a|()b|...)` of sources that all start with `^`, with no other capture. */
+function anchoredUnion(sources: string[]): RegExp | undefined {
+  if (sources.length < 2 || sources.some((s) => !s.startsWith('^') || hasTopLevelBar(s))) return undefined;
+  // Each source compiled on its own already, warnings included; the union adds no new construct.
+  return new RegExp(`^(?:${sources.map((s) => `()${withoutCaptures(s).slice(1)}`).join('|')})`);
 }
 
 function countNewlines(s: string, from: number, to: number): number {

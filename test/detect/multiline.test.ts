@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { captureMap, withoutCaptures } from '../../src/detect/capture-map.js';
 import { Engine } from '../../src/detect/engine.js';
 import type { MultilineSpec, RuleSpec } from '../../src/detect/rule.js';
 
@@ -138,5 +139,30 @@ describe('detect - multi-line stage (fail2ban maxlines and <F-MLFID> sessions)',
       'none',
       'fail 192.0.2.12',
     ]);
+  });
+
+  it('named groups become plain captures with their indices kept (classes and escapes left alone)', () => {
+    const map = captureMap(
+      String.raw`^(a)(?<user>\S+) [(?<x>)] \(?<y> (?:n)(?<ip>\d+)(?<alt_user_2>.)(?<alt_user>.)(?=z)`,
+    );
+    expect(map.source).toBe(String.raw`^(a)(\S+) [(?<x>)] \(?<y> (?:n)(\d+)(.)(.)(?=z)`);
+    expect([...map.names]).toEqual([
+      ['user', 2],
+      ['ip', 3],
+      ['alt_user_2', 4],
+      ['alt_user', 5],
+    ]);
+    expect(map.addresses).toEqual([3]);
+    expect(map.altUsers).toEqual([5, 4]);
+    expect(withoutCaptures(String.raw`^(a)(?<u>b)(?:c)(?=d)`)).toBe(String.raw`^(?:a)(?:b)(?:c)(?=d)`);
+  });
+
+  it('unanchored failregexes are tried one by one in order (no merged regex)', () => {
+    const spec: MultilineSpec = {
+      maxlines: 1,
+      failregex: [String.raw`denied <HOST>`, String.raw`^x (?<nofail>n) <HOST>`],
+      ignoreregex: [],
+    };
+    expect(run(spec, ['x n 192.0.2.20', 'x y denied 192.0.2.21'])).toEqual(['none', 'fail 192.0.2.21']);
   });
 });
