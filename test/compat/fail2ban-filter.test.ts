@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileDatePatterns, cutDate, translateDatePattern } from '../../src/compat/fail2ban-date.js';
 import { loadFail2banFilter, readFail2banFilter } from '../../src/compat/fail2ban-filter.js';
-import { ConfigError } from '../../src/core/errors.js';
 import { compileRule } from '../../src/detect/compile.js';
 import { Engine } from '../../src/detect/engine.js';
 import { tempDir } from './tmp.js';
