@@ -9,11 +9,11 @@ const SESSIONS: MultilineSpec = {
   maxlines: 1,
   prefregex: String.raw`^conn (?<mlfid>\d+): (?<content>.+)$`,
   failregex: [
-    String.raw`^(?<nofail>open) from <HOST>$`,
+    '^(?<nofail>open) from <HOST>$',
     String.raw`^(?<nofail>try) user (?<user>\S+)$`,
-    String.raw`^bad password$`,
-    String.raw`^(?<nofail>(?<mlfforget>closed))$`,
-    String.raw`^(?<mlfforget>reset)$`,
+    '^bad password$',
+    '^(?<nofail>(?<mlfforget>closed))$',
+    '^(?<mlfforget>reset)$',
     String.raw`^(?<mlfforget>(?<mlfgained>accepted)) user (?<user>\S+)$`,
   ],
   ignoreregex: [],
@@ -154,13 +154,13 @@ describe('detect - multi-line stage (fail2ban maxlines and <F-MLFID> sessions)',
     ]);
     expect(map.addresses).toEqual([3]);
     expect(map.altUsers).toEqual([5, 4]);
-    expect(withoutCaptures(String.raw`^(a)(?<u>b)(?:c)(?=d)`)).toBe(String.raw`^(?:a)(?:b)(?:c)(?=d)`);
+    expect(withoutCaptures('^(a)(?<u>b)(?:c)(?=d)')).toBe('^(?:a)(?:b)(?:c)(?=d)');
   });
 
   it('unanchored failregexes are tried one by one in order (no merged regex)', () => {
     const spec: MultilineSpec = {
       maxlines: 1,
-      failregex: [String.raw`denied <HOST>`, String.raw`^x (?<nofail>n) <HOST>`],
+      failregex: ['denied <HOST>', '^x (?<nofail>n) <HOST>'],
       ignoreregex: [],
     };
     expect(run(spec, ['x n 192.0.2.20', 'x y denied 192.0.2.21'])).toEqual(['none', 'fail 192.0.2.21']);
