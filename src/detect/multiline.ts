@@ -44,6 +44,12 @@ interface Compiled {
 export const MULTILINE_DEFAULTS = { sessions: 10_000, sessionTtl: 300 } as const;
 /** Sources with a line buffer of their own; beyond this the buffers start over. */
 const MAX_SOURCES = 1024;
+/**
+ * Characters a line buffer may hold (fail2ban has no such cap): every line re-runs the filter's
+ * regexes over the whole buffer, so twenty hostile 16 KiB lines would cost milliseconds per line.
+ * Real multi-line records (slapd, mongodb) are a few KiB; the oldest lines go first.
+ */
+const MAX_BUFFER_CHARS = 64 * 1024;
 
 export class MultilineStage {
   private readonly fail: Compiled[];
@@ -109,6 +115,9 @@ export class MultilineStage {
       lines = this.buffer(source);
       lines.push(text);
       if (lines.length > this.maxlines) lines.splice(0, lines.length - this.maxlines);
+      let chars = 0;
+      for (let i = 0; i < lines.length; i++) chars += lines[i]!.length + 1;
+      while (chars > MAX_BUFFER_CHARS && lines.length > 1) chars -= lines.shift()!.length + 1;
       buf = `${lines.join('\n')}\n`;
     } else {
       lines = [text];

@@ -123,6 +123,11 @@ describe('detect - multi-line stage (fail2ban maxlines and <F-MLFID> sessions)',
         ['end', 'a'],
       ]),
     ).toEqual(['none', 'none', 'none', 'fail 192.0.2.10', 'none']);
+    // Beyond 64 KiB of buffered text the oldest lines go (hostile long lines stay cheap).
+    const wide = { ...spec, maxlines: 8 };
+    const long = 'x'.repeat(15_000);
+    expect(run(wide, ['start 192.0.2.12', long, long, long, long, long, 'end']).at(-1)).toBe('none');
+    expect(run(wide, ['start 192.0.2.13', long, long, long, 'end']).at(-1)).toBe('fail 192.0.2.13');
     // Beyond maxlines the first line is gone.
     expect(run(spec, ['start 192.0.2.11', 'x', 'y', 'end'])).toEqual(['none', 'none', 'none', 'none']);
   });
