@@ -154,6 +154,21 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
       }),
     );
   }
+  if (jails && jails.journals.length > 0) {
+    const { JournaldSource } = await import('../sources/journald.js');
+    for (const j of jails.journals) {
+      sources.push(
+        new JournaldSource({
+          matches: j.matches,
+          label: j.label,
+          name: j.label,
+          positions: state.positions,
+          logger: o.log,
+          fromStart: o.fromStart,
+        }),
+      );
+    }
+  }
   sources.push(...(await makeSources(cfg, state, o.log)));
 
   const agent = new Agent({

@@ -81,7 +81,11 @@ export function translateDatePattern(value: string | undefined): string[] | null
     else if (special === 'EPOCH') out.push(String.raw`${anchor}\d{10}(?:\.\d+)?`);
     else if (special === 'LEPOCH') out.push(String.raw`${anchor}\d{13}`);
     else if (special === 'TAI64N') out.push(`${anchor}@[0-9a-f]{24}`);
-    else out.push(anchor + translateRegex(expandDirectives(line), 'python'));
+    else {
+      // fail2ban matches patterns with names in them (%a %A %b %B %p %c) ignoring case: `sept.`.
+      const caseless = /(?:^|[^%])(?:%%)*%[aAbBpc]/.test(line) ? '(?i)' : '';
+      out.push(anchor + translateRegex(caseless + expandDirectives(line), 'python'));
+    }
   }
   return out.length > 0 ? out : null;
 }

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { ConfigError } from '../core/errors.js';
-import { RULE_DEFAULTS, type RuleSpec } from '../detect/rule.js';
+import { type MultilineSpec, RULE_DEFAULTS, type RuleSpec } from '../detect/rule.js';
 import { translateDatePattern } from './fail2ban-date.js';
 import { type Fail2banConfig, readFail2banConfig } from './fail2ban-ini.js';
 import { expand, parseTreeAt, split, type Where } from './fail2ban-variants.js';
@@ -172,17 +172,34 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
   }
   rule.ignore.push(...ignoreJs);
   if (contentMode) rule.prefregex = prefJs;
-  if (multiLine > 0) {
+  const maxlines = option('maxlines');
+  rule.multiline = multilineSpec({
+    pref: pref && pref.value.trim() !== '' ? { value: pref.value.trim(), where: prefWhere } : undefined,
+    fail: regexLines(fail.value).map((value, i) => ({
+      value,
+      where: { file: fail.entry.file, line: fail.entry.line, key: `failregex[${i}]` },
+    })),
+    ignore: ignoreJs,
+    maxlines: maxlines ? parseMaxlines(maxlines.value, { ...maxlines.entry, key: 'maxlines' }) : 1,
+    notes,
+  });
+  if (rule.multiline !== undefined) {
+    notes.push(
+      rule.multiline.maxlines > 1
+        ? `runs with fail2ban's multi-line buffer (maxlines = ${rule.multiline.maxlines}) and sessions`
+        : "runs with fail2ban's <F-MLFID> sessions (lines tied to an address seen on another line)",
+    );
+  } else if (multiLine > 0) {
     notes.push(
       `${multiLine} multi-line failregex (<SKIPLINES> or \\n, fail2ban's maxlines) left out: not supported`,
     );
   }
-  if (noAddress > 0) {
+  if (noAddress > 0 && rule.multiline === undefined) {
     notes.push(
       `${noAddress} failregex without an address (fail2ban links them to another line through <F-MLFID>) left out`,
     );
   }
-  if (rule.patterns.length === 0) {
+  if (rule.patterns.length === 0 && rule.multiline === undefined) {
     const why =
       multiLine > 0
         ? 'only multi-line regexes (<SKIPLINES>, maxlines > 1), which rampart does not support'
@@ -202,6 +219,12 @@ export function readFail2banFilter(path: string, opts: Fail2banFilterOptions = {
     } catch (err) {
       throw asConfigError(err, { file: date.entry.file, line: date.entry.line, key: 'datepattern' });
     }
+  }
+  if (/<(?:F-)?(?:CIDR|SUBNET)\/?>/.test(fail.value)) {
+    notes.push('<CIDR>/<SUBNET>: the address is counted and banned, not the network it names');
+  }
+  if (/<(?:F-)?DNS\/?>/.test(fail.value)) {
+    notes.push('<DNS>: host names match but count nothing (rampart never resolves names)');
   }
   const jm = option('journalmatch');
   const journalmatch = jm ? jm.value.split(/\s+/).filter((t) => t !== '') : [];
@@ -257,8 +280,50 @@ function regexLines(value: string): string[] {
     .filter((l) => l !== '');
 }
 
+/** `<SKIPLINES>` or a `\n` escape (not the literal `\\n` apache-noscript matches). */
 function isMultiLine(regex: string): boolean {
-  return regex.includes('<SKIPLINES>') || regex.includes('\\n');
+  return regex.includes('<SKIPLINES>') || /(?:^|[^\\])(?:\\\\)*\\n/.test(regex);
+}
+
+function parseMaxlines(value: string, where: Where): number {
+  const n = Number(value.trim());
+  if (!Number.isInteger(n) || n < 1 || n > 1000) {
+    throw new ConfigError(
+      `maxlines must be a whole number from 1 to 1000, not ${JSON.stringify(value)}`,
+      where,
+    );
+  }
+  return n;
+}
+
+/**
+ * The spec of the engine's multi-line stage (src/detect/multiline.ts), or undefined when the
+ * filter needs none: only filters that buffer lines (`maxlines` > 1, `<SKIPLINES>`, `\n`) or tie
+ * lines together through `<F-MLFID>` pay for it. Helper groups (`mlfid`, `nofail`, ...) are kept:
+ * the stage reads them as fail2ban does.
+ */
+function multilineSpec(f: {
+  pref: { value: string; where: Where } | undefined;
+  fail: { value: string; where: Where }[];
+  ignore: string[];
+  maxlines: number;
+  notes: string[];
+}): MultilineSpec | undefined {
+  const mlfid = (r: string) => r.includes('<F-MLFID>');
+  const needed =
+    f.maxlines > 1 ||
+    (f.pref !== undefined && mlfid(f.pref.value)) ||
+    f.fail.some((r) => mlfid(r.value) || isMultiLine(r.value));
+  if (!needed) return undefined;
+  const failregex: string[] = [];
+  for (const { value, where } of f.fail) {
+    let n = 0;
+    // fail2ban's expansion: a line break, then lazily any number of whole lines (kept apart).
+    const skips = value.replace(/<SKIPLINES>/g, () => `\\n(?P<skiplines${n++}>(?:(?:.*\\n)*?))`);
+    for (const variant of expand(fTags(skips, where), where, f.notes)) failregex.push(toJs(variant, where));
+  }
+  const prefregex = f.pref ? toJs(fTags(f.pref.value, f.pref.where), f.pref.where) : undefined;
+  return { maxlines: f.maxlines, prefregex, failregex, ignoreregex: f.ignore };
 }
 
 /** `<F-USER>...</F-USER>` → `(?P<user>...)`, as fail2ban does; self-closing `<F-ID/>` forms too. */
@@ -331,19 +396,28 @@ function stripHelperGroups(regex: string): string {
   return regex.replace(/\(\?P<(\w+)>/g, (m, n: string) => (HELPER_GROUPS.has(n) ? '(?:' : m));
 }
 
+/**
+ * fail2ban's host tags the engine has no placeholder for, in the shapes fail2ban gives them. A
+ * name (`<DNS>`) matches but captures nothing: rampart never resolves names (fail2ban's default
+ * `usedns = warn` would), so a line whose only host is a name counts nothing. `<CIDR>` and the
+ * prefix of `<SUBNET>` match but are not kept: the address is counted and banned, not its network.
+ */
+const HOST_TAGS: Record<string, string> = {
+  '<DNS>': String.raw`(?:[\w\-.^_]*\w)`,
+  '<CIDR>': String.raw`(?:\d+)`,
+  '<SUBNET>': String.raw`\[?(?:<IP4>|<IP6>)(?:/\d+)?\]?`,
+};
+
 function toJs(regex: string, where: Where): string {
   let js: string;
   try {
-    js = translateRegex(regex, 'python');
-    new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>|<DNS>|<CIDR>|<SUBNET>/g, 'x'));
+    js = translateRegex(
+      regex.replace(/<DNS>|<CIDR>|<SUBNET>/g, (t) => HOST_TAGS[t]!),
+      'python',
+    );
+    new RegExp(js.replace(/<HOST>|<ADDR>|<IP4>|<IP6>/g, 'x'));
   } catch (err) {
     throw asConfigError(err, where);
-  }
-  if (/<(?:DNS|CIDR|SUBNET)>/.test(js)) {
-    throw new ConfigError(
-      '<DNS>, <CIDR> and <SUBNET> are not supported (rampart bans addresses, never resolves names)',
-      where,
-    );
   }
   return js;
 }

@@ -27,6 +27,8 @@ export interface Fail2banJail {
   error?: ConfigError;
   /** What was approximated or left out (the filter's notes, unusable ignoreip entries...). */
   notes: string[];
+  /** For a systemd-backend jail: the journal matches it reads (the jail's, else its filter's). */
+  journalmatch?: string[];
 }
 
 const NOT_JAILS = new Set(['INCLUDES', 'DEFAULT', 'Definition', 'Init']);
@@ -100,6 +102,20 @@ function loadJail(
       set: opts.set,
     });
     jail.rule = loaded.rule;
+    if (journal) {
+      const own = cfg.get(name, 'journalmatch');
+      jail.journalmatch = own !== undefined ? own.split(/\s+/).filter((t) => t !== '') : loaded.journalmatch;
+      // They become journalctl arguments: only FIELD=value terms and `+` (never an option).
+      const bad = jail.journalmatch.find((t) => !/^(?:[A-Z0-9_]+=.*|\+)$/.test(t));
+      if (bad !== undefined) {
+        throw new ConfigError(
+          `journalmatch term ${JSON.stringify(bad)} is not FIELD=value or +`,
+          at('journalmatch'),
+        );
+      }
+      // Lines of the journal source started for these matches carry this label (see the jail set).
+      if (jail.journalmatch.length > 0) jail.rule.sources = [journalLabel(jail.journalmatch)];
+    }
     // The engine cuts the date as fail2ban does for this rule (journal messages carry none).
     if (!journal) jail.rule.datePatterns = loaded.datePatterns ?? [DEFAULT_DATE_PATTERN];
     jail.notes.push(...loaded.notes);
@@ -194,6 +210,16 @@ export interface Fail2banJailSet {
   paths: string[];
   /** One line per jail that did not load or was approximated, for the operator. */
   warnings: string[];
+  /**
+   * Journal readers the systemd-backend jails need: one per distinct `journalmatch`, whose lines
+   * carry `label` as their source (the jails' rules read that source).
+   */
+  journals: { label: string; matches: string[] }[];
+}
+
+/** The source label of a journal reader for these matches. */
+export function journalLabel(matches: string[]): string {
+  return `journald:${matches.join(' ')}`;
 }
 
 /**
@@ -207,14 +233,20 @@ export function loadFail2banJailSet(dir: string): Fail2banJailSet {
     throw new ConfigError(`no jail.conf in ${dir} (give the fail2ban configuration folder)`, {
       file: jailConf,
     });
-  const set: Fail2banJailSet = { rules: [], paths: [], warnings: [] };
+  const set: Fail2banJailSet = { rules: [], paths: [], warnings: [], journals: [] };
   for (const jail of loadFail2banJails(jailConf)) {
     if (jail.error) {
       set.warnings.push(`jail ${jail.name} not loaded: ${jail.error.message}`);
       continue;
     }
     set.rules.push(jail.rule!);
-    for (const p of jail.rule!.sources) if (p !== 'journald' && !set.paths.includes(p)) set.paths.push(p);
+    const m = jail.journalmatch;
+    if (m !== undefined && m.length > 0) {
+      const label = journalLabel(m);
+      if (!set.journals.some((j) => j.label === label)) set.journals.push({ label, matches: m });
+    } else {
+      for (const p of jail.rule!.sources) if (p !== 'journald' && !set.paths.includes(p)) set.paths.push(p);
+    }
     for (const note of jail.notes) set.warnings.push(`jail ${jail.name}: ${note}`);
   }
   return set;

@@ -5,6 +5,7 @@ import { ConfigError } from '../core/errors.js';
 import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
 import { cutDate } from './date-cut.js';
 import { LogTimeParser } from './log-time.js';
+import { MultilineStage } from './multiline.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 import { sourceMatcher } from './source-match.js';
@@ -58,6 +59,8 @@ interface Rule {
   textKeys: Map<string, string>;
   /** The rule's fail2ban date patterns, compiled; undefined = the engine's own date stripping. */
   dates?: RegExp[];
+  /** fail2ban's multi-line/session stage, only for rules that need one. */
+  multi?: MultilineStage;
 }
 
 interface Tracker {
@@ -161,6 +164,10 @@ export class Engine {
       ignoreNets: new Allowlist(spec.ignoreNets),
       textKeys: new Map(),
       dates: spec.datePatterns?.map((d) => compileDate(spec, d)),
+      multi:
+        spec.multiline === undefined
+          ? undefined
+          : new MultilineStage(spec, spec.multiline, { linear: opts.linear, onWarning: opts.onWarning }),
     }));
   }
 
@@ -191,7 +198,11 @@ export class Engine {
     const out = this.out;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      const kind = rule.compiled.classify(rule.dates ? cutDate(line.text, rule.dates) : text, out);
+      const body = rule.dates ? cutDate(line.text, rule.dates) : text;
+      const kind =
+        rule.multi === undefined
+          ? rule.compiled.classify(body, out)
+          : rule.multi.classify(body, line.source, at, out);
       if (kind === 'none') continue;
       if (kind === 'ignored') {
         c.ignored++;

@@ -48,6 +48,30 @@ export interface RuleSpec {
    * with the blank after it (filters such as exim's expect that blank). Set by the jail loader.
    */
   datePatterns?: string[];
+  /**
+   * fail2ban's multi-line semantics (a `maxlines` buffer, `<F-MLFID>` sessions), for filters that
+   * need them. When set, the engine classifies lines with this instead of `patterns`/`ignore`/
+   * `good`, which stay as a single-line approximation for tools that read rules line by line.
+   */
+  multiline?: MultilineSpec;
+}
+
+/**
+ * What src/detect/multiline.ts runs. Patterns are JavaScript sources with address placeholders;
+ * the named groups `mlfid`, `nofail`, `mlfforget`, `mlfgained`, `user` and `skiplinesN` carry
+ * fail2ban's meaning (see multiline.ts).
+ */
+export interface MultilineSpec {
+  /** Lines buffered per source (fail2ban's `maxlines`); above 1, `^`/`$` match at line ends. */
+  maxlines: number;
+  /** Must match first; its `content` group is what `failregex` searches. */
+  prefregex?: string;
+  /** Tried in order; the first that matches decides. */
+  failregex: string[];
+  ignoreregex: string[];
+  /** Sessions kept per rule (default 10,000) and their lifetime in log seconds (default 300). */
+  sessions?: number;
+  sessionTtl?: number;
 }
 
 export const RULE_DEFAULTS = {

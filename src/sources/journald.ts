@@ -29,6 +29,11 @@ export interface JournaldSourceOptions {
   restartMs?: number;
   logger?: Logger;
   name?: string;
+  /**
+   * `LogLine.source` of its lines (default `journald`): a source started for one fail2ban jail's
+   * `journalmatch` labels its lines so only that jail's rule reads them.
+   */
+  label?: string;
 }
 
 const FIELDS = 'MESSAGE,SYSLOG_IDENTIFIER,_COMM,_PID,SYSLOG_PID,_HOSTNAME';
@@ -157,7 +162,10 @@ export class JournaldSource implements Source {
       return;
     }
     const line = journalEntryToLine(e);
-    if (line) onLine(line);
+    if (line) {
+      if (this.o.label !== undefined) line.source = this.o.label;
+      onLine(line);
+    }
     const cursor = e.__CURSOR;
     if (typeof cursor === 'string') {
       this.cursor = cursor;

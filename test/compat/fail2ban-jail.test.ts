@@ -106,3 +106,48 @@ describe('fail2ban jails', () => {
     );
   });
 });
+
+describe('fail2ban jails on the systemd backend', () => {
+  it("read the journal through their journalmatch (the jail's, else the filter's), one reader per match set", async () => {
+    const dir = tempDir('f2b-journal');
+    mkdirSync(join(dir.dir, 'filter.d'));
+    dir.write(
+      'filter.d/svc.conf',
+      '[Definition]\nfailregex = ^fail from <HOST>$\njournalmatch = _SYSTEMD_UNIT=svc.service + _COMM=svc\n',
+    );
+    dir.write(
+      'jail.conf',
+      [
+        '[DEFAULT]',
+        'backend = systemd',
+        'enabled = true',
+        '[svc]',
+        '[svc-strict]',
+        'filter = svc',
+        'maxretry = 1',
+        '[svc-own]',
+        'filter = svc',
+        'journalmatch = SYSLOG_IDENTIFIER=svc',
+      ].join('\n'),
+    );
+    const { loadFail2banJailSet } = await import('../../src/compat/fail2ban-jail.js');
+    const set = loadFail2banJailSet(dir.dir);
+    expect(set.journals).toEqual([
+      {
+        label: 'journald:_SYSTEMD_UNIT=svc.service + _COMM=svc',
+        matches: ['_SYSTEMD_UNIT=svc.service', '+', '_COMM=svc'],
+      },
+      { label: 'journald:SYSLOG_IDENTIFIER=svc', matches: ['SYSLOG_IDENTIFIER=svc'] },
+    ]);
+    expect(set.rules.map((r) => r.sources)).toEqual([
+      ['journald:_SYSTEMD_UNIT=svc.service + _COMM=svc'],
+      ['journald:_SYSTEMD_UNIT=svc.service + _COMM=svc'],
+      ['journald:SYSLOG_IDENTIFIER=svc'],
+    ]);
+    expect(set.paths).toEqual([]);
+    dir.write('jail.local', '[svc-own]\njournalmatch = --file=/etc/shadow\n');
+    expect(loadFail2banJailSet(dir.dir).warnings.join('\n')).toMatch(
+      /jail svc-own not loaded: .*svc-own\.journalmatch: journalmatch term "--file=\/etc\/shadow" is not FIELD=value or \+/,
+    );
+  });
+});

@@ -74,46 +74,72 @@ export function runSamples(filterDir: string, logDir: string, filter: string): S
       return { opts, error: msg };
     }
   };
+  // fail2ban keeps one filter per option set for the whole run (samplestestcase caches it by
+  // name and options), so multi-line state carries from line to line and file to file.
+  const cache = new Map<string, Variant>();
+  const variant = (opts: Opts): Variant => {
+    const key = JSON.stringify(Object.entries(opts).filter(([k]) => !k.startsWith('test.')));
+    let v = cache.get(key);
+    if (v === undefined) {
+      v = load(opts);
+      cache.set(key, v);
+    }
+    // `test.*` options (the journal prefix) belong to this block, not to the cached filter.
+    return { ...v, opts };
+  };
   const files = [filter];
   let variants: Variant[] | undefined;
   let ignoreBlock = false;
+  let common: Opts = {};
   for (let fi = 0; fi < files.length; fi++) {
-    const lines = readFileSync(join(logDir, files[fi]!), 'utf8').split('\n');
+    const lines = readFileSync(join(logDir, files[fi]!), 'utf8').split(/\r?\n/);
     for (let i = 0; i < lines.length; i++) {
       const m = /^#+ ?(failJSON|(?:file|filter)Options|addFILE):(.+)$/.exec(lines[i]!);
-      if (!m) continue;
-      const data = JSON.parse(m[2]!);
-      if (m[1] === 'addFILE') {
-        files.push(data);
-        continue;
-      }
-      if (m[1] === 'filterOptions') {
-        variants = [];
-        ignoreBlock = false;
-        for (const opts of Array.isArray(data) ? data : [data]) {
-          if (opts['test.condition'] && !evalCondition(opts['test.condition'], filter, opts)) {
-            ignoreBlock = true;
-            continue;
-          }
-          variants.push(load(opts));
+      let data: { match?: boolean; host?: string; constraint?: string } = {};
+      if (m) {
+        const json = JSON.parse(m[2]!);
+        if (m[1] === 'addFILE') {
+          files.push(json);
+          continue;
         }
+        if (m[1] === 'fileOptions') {
+          common = json;
+          continue;
+        }
+        if (m[1] === 'filterOptions') {
+          variants = [];
+          ignoreBlock = false;
+          for (const own of Array.isArray(json) ? json : [json]) {
+            const opts = { ...common, ...own };
+            if (opts['test.condition'] && !evalCondition(opts['test.condition'], filter, opts)) {
+              ignoreBlock = true;
+              continue;
+            }
+            variants.push(variant(opts));
+          }
+          continue;
+        }
+        data = json;
+        i++;
+      } else if (ignoreBlock || lines[i]!.startsWith('#') || lines[i]!.trim() === '') {
         continue;
       }
-      if (m[1] !== 'failJSON' || ignoreBlock) continue;
-      variants ??= [load({})];
-      const line = lines[++i] ?? '';
+      // Like samplestestcase, an unannotated line is still fed and must not match.
+      if (ignoreBlock) continue;
+      variants ??= [variant({})];
+      const line = (lines[i] ?? '').replace(/\r$/, '');
       for (const v of variants) {
         if (data.constraint && !evalCondition(data.constraint, filter, v.opts)) continue;
         const host: string | undefined = data.host;
         const want = data.match === true;
-        if (want && host !== undefined && !tryParseTarget(host)) {
-          result.dns++;
-          continue;
-        }
-        result.checked++;
+        const dns = want && host !== undefined && !tryParseTarget(host);
+        if (dns) result.dns++;
+        else result.checked++;
         if (!v.test) continue;
         const text = v.opts.logtype === 'journal' ? (v.opts['test.prefix-line'] ?? '') + line : line;
         const got = v.test({ text, source: files[fi]!, time: v.opts.logtype === 'journal' ? 0 : undefined });
+        // A host name: fed (it may move multi-line state) but not judged, rampart bans addresses.
+        if (dns) continue;
         const expectIp = host ? tryParseTarget(host)?.text : undefined;
         const ok = want
           ? got.kind === 'fail' && (expectIp === undefined || got.ip === expectIp)

@@ -110,11 +110,13 @@ describe.skipIf(req.skip)('journald source', () => {
   it('reads a journal directory (--directory) from the start', async () => {
     await writeJournal(tmp.path('d.journal'), [sshd(7)]);
     const c = collector();
-    const s = new JournaldSource({ directory: tmp.dir, fromStart: true });
+    // (labelled as a fail2ban jail's journal reader is: its lines carry the label as source)
+    const s = new JournaldSource({ directory: tmp.dir, fromStart: true, label: 'journald:_COMM=sshd' });
     sources.push(s);
     await s.start(c.push);
     await waitFor(() => c.lines.length === 1, 'the entry in the directory');
     expect(c.lines[0]!.text).toMatch(/192\.0\.2\.7 /);
+    expect(c.lines[0]!.source).toBe('journald:_COMM=sshd');
   });
 
   it('without a cursor starts at the end; units and matches filter', async () => {
