@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { formatIPv4 } from '../src/core/address.js';
 import { startHub } from '../src/hub/hub.js';
 import type { DecisionInput } from '../src/store/types.js';
+import { input } from './active-views.js';
 import type { Emit } from './list.js';
 
 const PULL_GOAL_MS = 1000;
@@ -26,18 +27,7 @@ export default async function blocklistBench(emit: Emit): Promise<void> {
       for (let j = i; j < Math.min(N, i + 10_000); j++) {
         // Runs of neighbours so aggregation has something to merge.
         const target = formatIPv4((10 << 24) + j * (j % 7 === 0 ? 2 : 1));
-        page.push({
-          action: 'ban',
-          target,
-          family: 4,
-          duration: 86400,
-          expiresAt: now + 86_400_000,
-          reason: 'bench',
-          rule: 'sshd',
-          origin: 'web1',
-          createdAt: now,
-          set: 'blocklist',
-        });
+        page.push({ ...input(0, now), target, origin: 'web1', createdAt: now });
       }
       await hub.store.append(page);
     }
