@@ -83,6 +83,7 @@ export function register(program: Command): void {
               firewall: built.firewall.name,
               watching: built.watching,
               rules: built.rules,
+              metrics: built.agent.metricsUrl,
             },
             'agent running',
           );
