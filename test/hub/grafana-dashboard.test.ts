@@ -4,6 +4,8 @@ import { AgentMetrics, type AgentMetricsSource } from '../../src/agent/metrics.j
 import { HubMetrics } from '../../src/hub/metrics.js';
 
 const dashboard = JSON.parse(readFileSync('packaging/grafana/rampart.json', 'utf8'));
+/** Grafana's reference to the dashboard's datasource variable (literal text, not a JS template). */
+const DATASOURCE_VAR = ['$', '{datasource}'].join('');
 
 /** Every metric name the hub and the agent export (no scrape: the registries list them). */
 function exported(): Set<string> {
@@ -28,7 +30,7 @@ describe('packaging/grafana/rampart.json', () => {
     const ids = dashboard.panels.map((p: { id: number }) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of dashboard.panels.filter((x: { type: string }) => x.type !== 'row')) {
-      expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      expect(p.datasource, p.title).toEqual({ type: 'prometheus', uid: DATASOURCE_VAR });
       expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
       expect(p.targets.length, p.title).toBeGreaterThan(0);
     }
