@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatIPv4, parseTarget } from '../../src/core/address.js';
+import { resolveHubSection } from '../../src/hub/config.js';
 import { startTestHub, type TestHub } from './helpers.js';
 
 let t: TestHub;
@@ -213,6 +214,14 @@ describe('GET /v1/blocklist for edge routers', () => {
 });
 
 describe('GET /v1/blocklist with hub.blocklist.public', () => {
+  it('the switch is a boolean, and a wrong value names hub.blocklist.public', () => {
+    expect(resolveHubSection({ blocklist: { public: true } }).blocklistPublic).toBe(true);
+    expect(resolveHubSection({}).blocklistPublic).toBeUndefined();
+    expect(() => resolveHubSection({ blocklist: { public: 'yes' } }, 'rampart.yaml')).toThrow(
+      /hub\.blocklist\.public/,
+    );
+  });
+
   it('answers without any key, and still refuses a wrong one nowhere else', async () => {
     const open = await startTestHub({ blocklistPublic: true });
     try {
