@@ -72,6 +72,41 @@ export default async function blocklistBench(emit: Emit): Promise<void> {
         ...(name === 'txt' ? { loadAllBeforeMs: Math.round(before) } : {}),
       });
     }
+    // Memory: the streamed pull against building the body in memory, heap peaks sampled every 5 ms
+    // (the client counts bytes as they come and keeps none).
+    const peak = async (fn: () => Promise<unknown>) => {
+      global.gc?.();
+      const base = process.memoryUsage().heapUsed;
+      let top = base;
+      const timer = setInterval(() => {
+        top = Math.max(top, process.memoryUsage().heapUsed);
+      }, 5);
+      // A synchronous build blocks the sampler: sample once more while its result is still held.
+      const result = await fn();
+      top = Math.max(top, process.memoryUsage().heapUsed);
+      clearInterval(timer);
+      return { mb: Math.round((top - base) / 1e6), result };
+    };
+    const streamedMb = await peak(async () => {
+      const res = await fetch(new URL('/v1/blocklist.rsc', hub.url), { headers });
+      let bytes = 0;
+      for await (const piece of res.body!) bytes += (piece as Uint8Array).length;
+      return bytes;
+    });
+    const inMemoryMb = await peak(async () => {
+      const { decisions } = await hub.core.active();
+      return decisions
+        .map((d) => `/ip firewall address-list add list="rampart" address=${d.target}\n`)
+        .join('');
+    });
+    emit({
+      bench: 'blocklist-pull-heap',
+      bans: N,
+      format: 'mikrotik',
+      streamedPeakMb: streamedMb.mb,
+      inMemoryPeakMb: inMemoryMb.mb,
+    });
+
     const { etag } = await get('/v1/blocklist');
     const poll = await median(() => get('/v1/blocklist', { 'if-none-match': etag }), 21);
     const check = await get('/v1/blocklist', { 'if-none-match': etag });
