@@ -113,7 +113,11 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
     }
     const caller = await ctx.auth.resolve(req.headers.authorization);
     if (!caller) {
-      return reply.code(401).send({ error: 'missing or invalid bearer token', code: 'E_AUTH' });
+      const error =
+        routeAccess === 'blocklist'
+          ? 'missing credentials: pass a bouncer key as ?key= or X-Api-Key, or a node or admin bearer token'
+          : 'missing or invalid bearer token';
+      return reply.code(401).send({ error, code: 'E_AUTH' });
     }
     // The metrics token opens /metrics only; /metrics takes it or the admin token.
     const allowed =

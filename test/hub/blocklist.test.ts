@@ -130,7 +130,9 @@ describe('GET /v1/blocklist for edge routers', () => {
   });
 
   it('is closed by default: a bouncer key (header or ?key=), a node or the admin token open it', async () => {
-    expect((await pull('/v1/blocklist')).status).toBe(401);
+    const none = await pull('/v1/blocklist');
+    expect(none.status).toBe(401);
+    expect(JSON.parse(none.text).error).toMatch(/\?key=.*bearer token/);
     expect((await pull('/v1/blocklist', { authorization: `Bearer ${nodeToken}` })).status).toBe(200);
     expect((await pull(`/v1/blocklist?key=${encodeURIComponent(bouncerKey)}`)).status).toBe(200);
     expect((await pull('/v1/blocklist.rsc', { 'x-api-key': bouncerKey })).status).toBe(200);
