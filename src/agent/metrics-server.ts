@@ -66,6 +66,12 @@ export async function startMetricsServer(
     server.listen(listen.port, listen.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  if (!want && !/^(127\.|::1$|localhost$)/.test(listen.host)) {
+    log.warn(
+      { listen: listen.host },
+      'agent metrics served beyond loopback without a token: set agent.metrics.token or tokenFile',
+    );
+  }
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   log.info({ url: `http://${host}:${port}/metrics`, token: Boolean(want) }, 'agent metrics listening');
   return {
