@@ -17,4 +17,6 @@ export const benchmarks: Record<string, Bench> = {
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),
   crowdsec: () => import('./crowdsec.js'),
+  /** An edge router's pull of 100,000 bans in each format, and a 304 poll. */
+  blocklist: () => import('./blocklist.js'),
 };

@@ -14,12 +14,21 @@ import { Committer } from './committer.js';
 import { checkDecision } from './decision-check.js';
 import type { HubApi } from './hub-api.js';
 import { AgentMetrics } from './metrics.js';
+import { type MetricsListen, type MetricsServer, startMetricsServer } from './metrics-server.js';
 import { Outbox, type ReportAnswer, type ReportBody } from './outbox.js';
 import type { AgentState } from './state.js';
 
 /** Anything that turns log lines into ban/unban events (detect/engine.ts Engine). */
 export interface Detector {
   feed(line: LogLine): DetectEvent[];
+  /** Counters for metrics, read at scrape time. */
+  stats?(): DetectorStats;
+}
+
+/** Lines detection has read, and failure matches per rule, since start. */
+export interface DetectorStats {
+  lines: number;
+  matchesByRule: Map<string, number>;
 }
 
 const MAX_DECISIONS_ENVELOPE_BYTES = 1024 * 1024;
@@ -57,6 +66,8 @@ export interface AgentOptions {
   version?: string;
   /** Observes every decision applied (benchmarks, metrics). */
   onApplied?: (d: Decision) => void;
+  /** `agent.metrics`: serve `/metrics` there (port 0 picks one; see {@link Agent.metricsUrl}). */
+  metrics?: MetricsListen;
 }
 
 /**
@@ -69,9 +80,12 @@ export class Agent {
   readonly applier: DecisionApplier;
   readonly outbox: Outbox;
   readonly committer: Committer;
-  /** Prometheus metrics (agent/metrics.ts): dropped messages by reason. */
+  /** Prometheus metrics (agent/metrics.ts), served when `metrics` is configured. */
   readonly metrics: AgentMetrics;
   detections = 0;
+  /** Bans this agent's detection made, by rule. */
+  readonly bansByRule = new Map<string, number>();
+  private metricsServer: MetricsServer | undefined;
   private readonly replay = new ReplayCache();
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | null = null;
@@ -90,7 +104,20 @@ export class Agent {
       fetchSince: (since) => o.hub.decisions(since),
       onApplied: o.onApplied,
     });
-    this.metrics = new AgentMetrics({ drops: this.drops, stats: this.applier.stats });
+    this.metrics = new AgentMetrics({
+      drops: this.drops,
+      stats: this.applier.stats,
+      detector: () => o.detector?.stats?.(),
+      bansByRule: this.bansByRule,
+      // Read only while the listener is up: it closes before the state does.
+      setSizes: () => o.state.countBySet(),
+      appliedSeq: () => o.state.lastSeq(),
+      headSeen: () => this.applier.headSeen,
+      firewall: () => ({ backend: o.firewall.name, driver: o.firewall.driver ?? 'none' }),
+      busConnected: () => (o.transport ? this.busUp : undefined),
+    });
+    this.committer.onCommit = (seconds, ok) =>
+      this.metrics.commitSeconds.observe({ result: ok ? 'ok' : 'failed' }, seconds);
     this.outbox = new Outbox({
       state: o.state,
       node: o.name,
@@ -109,6 +136,7 @@ export class Agent {
     this.started = true;
     const { o } = this;
     await o.firewall.init();
+    if (o.metrics) this.metricsServer = await startMetricsServer(o.metrics, this.metrics.registry, o.log);
     const restored = await this.applier.restore();
     o.log.info({ restored, lastSeq: o.state.lastSeq(), backend: o.firewall.name }, 're-applied local bans');
 
@@ -151,6 +179,11 @@ export class Agent {
       if (!this.busUp && !this.closing) void this.applier.catchUp();
     });
     signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /** Where `/metrics` is served (with the bound port), when `metrics` is configured and started. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
   }
 
   /** Feeds one line to detection directly (also what sources call). */
@@ -214,6 +247,7 @@ export class Agent {
   private async shutdown(): Promise<void> {
     const { o } = this;
     for (const t of this.timers) clearInterval(t);
+    await this.metricsServer?.close();
     for (const src of o.sources ?? []) await src.stop().catch(() => {});
     this.applier.stop();
     // The hub may be gone: abort requests in flight, and give a publish waiting for its PUBACK
@@ -235,6 +269,7 @@ export class Agent {
       return;
     }
     this.detections++;
+    this.bansByRule.set(ev.rule, (this.bansByRule.get(ev.rule) ?? 0) + 1);
     if (!this.applier.local(ev.target, ev.duration, ev.set, o.name)) return;
     o.log.info(
       { target: ev.target.text, rule: ev.rule, hits: ev.hits },

@@ -65,6 +65,8 @@ export class DecisionApplier {
     badSet: 0,
     protected: 0,
   };
+  /** The highest log seq this agent has heard of (live decisions, catch-up heads): lag = this - lastSeq. */
+  headSeen = 0;
   private readonly buffer = new Map<number, Decision>();
   private catching: Promise<void> | null = null;
   private catchAgain = false;
@@ -91,6 +93,7 @@ export class DecisionApplier {
 
   /** A decision from the bus (signature already verified). */
   live(d: Decision): void {
+    if (d.seq > this.headSeen) this.headSeen = d.seq;
     const last = this.o.state.lastSeq();
     if (d.seq <= last) {
       this.stats.duplicates++;
@@ -179,6 +182,7 @@ export class DecisionApplier {
     for (;;) {
       const since = this.o.state.lastSeq();
       const page = await this.o.fetchSince(since);
+      if (page.head > this.headSeen) this.headSeen = page.head;
       if (page.snapshot) {
         this.applySnapshot(page);
         return;

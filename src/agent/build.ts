@@ -1,18 +1,22 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AgentSection } from '../config/agent-section.js';
 import { type RampartConfig, rampartConfigSchema } from '../config/schema.js';
 import { Allowlist } from '../core/allowlist.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { lockDataFolder } from '../core/data-lock.js';
 import { ConfigError } from '../core/errors.js';
+import { parseHostPort } from '../core/host-port.js';
 import type { Logger } from '../core/logger.js';
 import type { Firewall } from '../firewall/types.js';
 import type { Source } from '../sources/types.js';
 import { loadKeyPair, publicKeyFromText } from '../trust/keys.js';
+import { readSecretFile } from '../trust/secret-file.js';
 import { Agent, type AgentOptions } from './agent.js';
 import { buildDetector } from './detector.js';
 import { AGENT_FILES, agentDir, readNodeToken } from './files.js';
 import { HubApi } from './hub-api.js';
+import type { MetricsListen } from './metrics-server.js';
 import { protectedAddresses } from './protected.js';
 import { AgentState } from './state.js';
 
@@ -29,6 +33,8 @@ export interface BuildAgentOptions {
   fail2banJails?: string;
   /** Read watched files from their start when there is no stored position (tests, replays). */
   fromStart?: boolean;
+  /** `--metrics-listen HOST:PORT`: overrides `agent.metrics.listen`. */
+  metricsListen?: string;
   extra?: Partial<AgentOptions>;
 }
 
@@ -188,12 +194,34 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     reconcile: await loadReconcile(),
     reconcileMs: a.reconcileInterval * 1000,
     heartbeatMs: a.heartbeatInterval * 1000,
+    metrics: metricsListen(a.metrics, o.metricsListen, cfg.file),
     version: o.version,
     encryptKey,
     onClosed: () => lock.release(),
     ...o.extra,
   });
   return { agent, name, fleet, hubUrl, firewall, watching: watch, rules: ruleNames };
+}
+
+/** `agent.metrics` (or `--metrics-listen`) as the listener wants it; undefined when off. */
+function metricsListen(
+  section: AgentSection['metrics'],
+  flag: string | undefined,
+  file: string | undefined,
+): MetricsListen | undefined {
+  const listen = flag ?? section?.listen;
+  if (listen === undefined) return undefined;
+  const { host, port } = parseHostPort(listen, flag ? '--metrics-listen' : 'agent.metrics.listen');
+  let token = section?.token;
+  if (section?.tokenFile) {
+    token = readSecretFile(section.tokenFile, 'agent.metrics.tokenFile').trim();
+    if (token.length < 16)
+      throw new ConfigError(`${section.tokenFile} holds fewer than 16 characters`, {
+        file,
+        key: 'agent.metrics.tokenFile',
+      });
+  }
+  return { host, port, ...(token ? { token } : {}) };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -25,6 +25,8 @@ export class Committer {
   private lock: Promise<void> | null = null;
   commits = 0;
   failures = 0;
+  /** Called after each kernel commit with its duration in seconds (metrics). */
+  onCommit?: (seconds: number, ok: boolean) => void;
 
   constructor(
     private readonly fw: Firewall,
@@ -90,11 +92,14 @@ export class Committer {
       // A bulk import is arriving (envelopes of hundreds): a kernel commit costs about the same
       // for 500 elements as for 5,000 on a large interval set, so let the next envelopes join.
       await this.gatherBurst();
+      const t0 = performance.now();
       try {
         await this.fw.commit();
         this.commits++;
+        this.onCommit?.((performance.now() - t0) / 1000, true);
       } catch (err) {
         this.failures++;
+        this.onCommit?.((performance.now() - t0) / 1000, false);
         this.log.error(
           { err: (err as Error).message, backend: this.fw.name },
           'firewall commit failed; will retry',

@@ -3,7 +3,7 @@ import type { Allowlist } from '../core/allowlist.js';
 import { Engine } from '../detect/engine.js';
 import type { RuleSpec } from '../detect/rule.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
-import type { Detector } from './agent.js';
+import type { Detector, DetectorStats } from './agent.js';
 
 /**
  * Detection for the agent. Lines from `--watch` files run every rule whatever the rules' own
@@ -18,12 +18,29 @@ export function buildDetector(opts: {
 }): Detector & { engines: Engine[] } {
   const common = { clock: 'wall' as const, allowlist: opts.allowlist, onWarning: opts.onWarning };
   const configured = new Engine(opts.rules, common);
-  if (opts.watch.length === 0) return { engines: [configured], feed: (line) => configured.feed(line) };
+  if (opts.watch.length === 0) {
+    const engines = [configured];
+    return { engines, feed: (line) => configured.feed(line), stats: () => engineStats(engines) };
+  }
   const watched = new Engine(opts.rules, { ...common, ignoreSources: true });
   const paths = new Set(opts.watch.map((p) => resolve(p)));
   const isWatched = (source: string) => paths.has(source) || paths.has(resolve(source));
+  const engines = [configured, watched];
   return {
-    engines: [configured, watched],
+    engines,
     feed: (line: LogLine): DetectEvent[] => (isWatched(line.source) ? watched : configured).feed(line),
+    stats: () => engineStats(engines),
   };
+}
+
+/** The engines' counters summed: lines read, and failure matches per rule. */
+function engineStats(engines: Engine[]): DetectorStats {
+  const matchesByRule = new Map<string, number>();
+  let lines = 0;
+  for (const e of engines) {
+    lines += e.stats().lines;
+    for (const r of e.ruleMatchCounts())
+      matchesByRule.set(r.rule, (matchesByRule.get(r.rule) ?? 0) + r.matches);
+  }
+  return { lines, matchesByRule };
 }

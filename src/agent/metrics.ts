@@ -1,24 +1,48 @@
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DROP_REASONS, type DropCounter } from '../trust/drop-counter.js';
+import type { DetectorStats } from './agent.js';
 import type { ApplierStats } from './applier.js';
 
 /** Reasons an agent drops a decision after its envelope was accepted. */
 export const DECISION_DROP_REASONS = ['bad-set', 'protected', 'allowlisted', 'invalid'] as const;
 
+/** Where the metrics read their values at scrape time: counters the agent keeps anyway. */
+export interface AgentMetricsSource {
+  drops: DropCounter;
+  stats: ApplierStats;
+  /** Lines read and matches per rule (the detection engines' own counters). */
+  detector: () => DetectorStats | undefined;
+  /** Bans detection made, by rule (bumped once per ban, not per line). */
+  bansByRule: ReadonlyMap<string, number>;
+  /** Elements per kernel set from the agent's own record (never by listing the kernel). */
+  setSizes: () => Array<{ set: string; family: 4 | 6; n: number }>;
+  appliedSeq: () => number;
+  /** The highest log seq heard of: the hub's head as far as this agent knows. */
+  headSeen: () => number;
+  firewall: () => { backend: string; driver: string };
+  busConnected: () => boolean | undefined;
+}
+
+/** Commit latency buckets: a library commit takes well under a millisecond, a million-element spawn seconds. */
+const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 /**
- * The agent's Prometheus metrics on a registry of its own (the metrics listener, when configured,
- * serves `registry`). Dropped messages are read from the counters the agent already keeps at
- * scrape time, so the hot path pays nothing for them.
+ * The agent's Prometheus metrics on a registry of its own (served by agent/metrics-server.ts when
+ * `agent.metrics.listen` is set). Everything but the commit histogram is read from counters the
+ * agent already keeps, at scrape time, so the hot path (one line, one decision) pays nothing.
  */
 export class AgentMetrics {
   readonly registry = new Registry();
+  /** Observed by the committer after each kernel commit. */
+  readonly commitSeconds: Histogram<'result'>;
 
-  constructor(source: { drops: DropCounter; stats: ApplierStats }) {
+  constructor(source: AgentMetricsSource) {
+    const registers = [this.registry];
     new Counter({
       name: 'rampart_agent_dropped_messages_total',
       help: 'Messages and decisions the agent refused, by reason (envelope checks, bad set name, covers the hub, allowlisted, invalid)',
       labelNames: ['reason'],
-      registers: [this.registry],
+      registers,
       collect() {
         this.reset();
         for (const r of DROP_REASONS) this.inc({ reason: r }, source.drops.get(r));
@@ -30,6 +54,105 @@ export class AgentMetrics {
           invalid: s.invalid,
         };
         for (const r of DECISION_DROP_REASONS) this.inc({ reason: r }, byReason[r]);
+      },
+    });
+    new Counter({
+      name: 'rampart_agent_lines_read_total',
+      help: 'Log lines handed to detection',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.detector()?.lines ?? 0);
+      },
+    });
+    new Counter({
+      name: 'rampart_agent_matches_total',
+      help: 'Failure matches by rule (lines that counted against an address)',
+      labelNames: ['rule'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [rule, n] of source.detector()?.matchesByRule ?? []) this.inc({ rule }, n);
+      },
+    });
+    new Counter({
+      name: 'rampart_agent_bans_total',
+      help: "Bans this agent's detection made, by rule (enforced at once and reported to the hub)",
+      labelNames: ['rule'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [rule, n] of source.bansByRule) this.inc({ rule }, n);
+      },
+    });
+    new Counter({
+      name: 'rampart_agent_decisions_applied_total',
+      help: "Decisions from the hub's log applied, in seq order",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.stats.applied);
+      },
+    });
+    this.commitSeconds = new Histogram({
+      name: 'rampart_agent_commit_duration_seconds',
+      help: 'Time to apply one batch of staged changes to the kernel, by result (ok, failed)',
+      labelNames: ['result'],
+      buckets: COMMIT_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'rampart_agent_set_elements',
+      help: 'Bans in force per logical set and family, as the agent applied them to its kernel sets',
+      labelNames: ['set', 'family'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of source.setSizes()) this.set({ set: s.set, family: String(s.family) }, s.n);
+      },
+    });
+    new Gauge({
+      name: 'rampart_agent_applied_seq',
+      help: 'Last decision log seq applied',
+      registers,
+      collect() {
+        this.set(source.appliedSeq());
+      },
+    });
+    new Gauge({
+      name: 'rampart_agent_head_seq',
+      help: 'Highest decision log seq this agent has heard of (live messages and catch-up)',
+      registers,
+      collect() {
+        this.set(Math.max(source.headSeen(), source.appliedSeq()));
+      },
+    });
+    new Gauge({
+      name: 'rampart_agent_bus_lag',
+      help: 'Decisions known to exist and not applied yet (head seq minus applied seq)',
+      registers,
+      collect() {
+        this.set(Math.max(0, source.headSeen() - source.appliedSeq()));
+      },
+    });
+    new Gauge({
+      name: 'rampart_agent_bus_connected',
+      help: '1 while the bus connection is up, 0 while down (catch-up runs over HTTP then)',
+      registers,
+      collect() {
+        const up = source.busConnected();
+        if (up === undefined) this.reset();
+        else this.set(up ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'rampart_agent_firewall_info',
+      help: 'The firewall backend and how it reaches the kernel (driver: library in-process, spawn, none)',
+      labelNames: ['backend', 'driver'],
+      registers,
+      collect() {
+        this.reset();
+        this.set(source.firewall(), 1);
       },
     });
   }

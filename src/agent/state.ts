@@ -75,6 +75,10 @@ export class AgentState {
       get: db.prepare<[string, string], { expires_at: number | null; seq: number; origin: string }>(
         'SELECT expires_at, seq, origin FROM active WHERE target = ? AND "set" = ?',
       ),
+      countBySet: db.prepare<[number], { set: string; v6: number; n: number }>(
+        `SELECT "set", instr(target, ':') > 0 AS v6, count(*) AS n FROM active
+         WHERE expires_at IS NULL OR expires_at > ? GROUP BY "set", v6`,
+      ),
       count: db.prepare<[number], { n: number }>(
         'SELECT count(*) AS n FROM active WHERE expires_at IS NULL OR expires_at > ?',
       ),
@@ -171,6 +175,14 @@ export class AgentState {
 
   activeCount(now = Date.now()): number {
     return this.stmt.count.get(now)!.n;
+  }
+
+  /**
+   * Bans in force per logical set and family: what the kernel sets hold, from this agent's own
+   * record (reading a big kernel set back is what must never happen; DESIGN.md section 5).
+   */
+  countBySet(now = Date.now()): Array<{ set: string; family: 4 | 6; n: number }> {
+    return this.stmt.countBySet.all(now).map((r) => ({ set: r.set, family: r.v6 ? 6 : 4, n: r.n }));
   }
 
   /** Forgets expired bans (the kernel timeout already dropped them). Returns how many. */

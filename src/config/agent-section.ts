@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseTarget } from '../core/address.js';
 import { parseDuration } from '../core/duration.js';
+import { parseHostPort } from '../core/host-port.js';
 import { hubUrls } from '../hub/http-json.js';
 
 /** A finite duration (`10s`, `1m`, or seconds) as a number of seconds. */
@@ -55,6 +56,23 @@ export const agentSectionSchema = z
     allowlist: z.array(cidrText).default([]),
     reconcileInterval: intervalSeconds.default(60),
     heartbeatInterval: intervalSeconds.default(10),
+    /** Prometheus `/metrics` of this agent: off unless `listen` is set. */
+    metrics: z
+      .object({
+        /** `HOST:PORT` (e.g. 127.0.0.1:9780), `[V6]:PORT`, or `PORT` on 127.0.0.1. */
+        listen: z.string().superRefine((v, ctx) => {
+          try {
+            parseHostPort(v, 'listen');
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          }
+        }),
+        /** A bearer token scrapes must send; or `tokenFile` (mode 0600) holding it. */
+        token: z.string().min(16, 'at least 16 characters').optional(),
+        tokenFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

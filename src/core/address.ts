@@ -126,7 +126,8 @@ function hostMask(family: 4 | 6, prefix: number): bigint {
   return (1n << BigInt(bits - prefix)) - 1n;
 }
 
-function makeTarget(family: 4 | 6, value: bigint, prefix: number): Target {
+/** The canonical target for `value` masked to `prefix` bits. */
+export function makeTarget(family: 4 | 6, value: bigint, prefix: number): Target {
   const bits = family === 4 ? 32 : 128;
   const mask = hostMask(family, prefix);
   const first = value & ~mask & (family === 4 ? 0xffffffffn : ALL_ONES_128);

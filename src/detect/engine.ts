@@ -126,6 +126,8 @@ export class Engine {
   private readonly maxLine: number;
   private lastLogTime = Number.NaN;
   private readonly out: MatchOut = { ip: '', v4: -1 };
+  /** By rule index: one array slot bumped per match, so metrics cost the hot path nothing more. */
+  private readonly ruleMatches: number[];
   private readonly counters: EngineStats = {
     lines: 0,
     matched: 0,
@@ -156,6 +158,7 @@ export class Engine {
         });
       }
     }
+    this.ruleMatches = specs.map(() => 0);
     this.rules = specs.map((spec, index) => ({
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
       spec,
@@ -222,9 +225,15 @@ export class Engine {
     return { ...this.counters, tracked: this.trackers.size, evictions: this.trackers.evictions };
   }
 
+  /** Failure matches per rule name since start (metrics read them at scrape time). */
+  ruleMatchCounts(): Array<{ rule: string; matches: number }> {
+    return this.rules.map((r) => ({ rule: r.spec.name, matches: this.ruleMatches[r.index]! }));
+  }
+
   private fail(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     const c = this.counters;
     c.matched++;
+    this.ruleMatches[rule.index]!++;
     const v4 = this.v4Of(addr);
     let text: string | null = null;
     let t: Tracker | undefined;

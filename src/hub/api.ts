@@ -7,6 +7,7 @@ import type { Authenticator, Caller } from './auth.js';
 import type { HubCore } from './core.js';
 import { allowlistRoutes } from './routes/allowlist.js';
 import { banRoutes } from './routes/bans.js';
+import { blocklistRoutes } from './routes/blocklist.js';
 import { bouncerRoutes } from './routes/bouncers.js';
 import { bulkRoutes } from './routes/bulk.js';
 import { crowdsecRoutes } from './routes/crowdsec.js';
@@ -17,10 +18,11 @@ import { statusRoutes } from './routes/status.js';
 
 /**
  * Who may call a route: nobody needs a token (`none`), any enrolled node or admin (`any`), `node`
- * only, `admin` only, the read-only metrics token or the admin (`metrics`), or a CrowdSec
- * bouncer's `X-Api-Key` only (`bouncer`).
+ * only, `admin` only, the read-only metrics token or the admin (`metrics`), a CrowdSec
+ * bouncer's `X-Api-Key` only (`bouncer`), or the edge-router list (`blocklist`: a node or admin
+ * bearer, or a bouncer key as `X-Api-Key` or `?key=`; anyone when `hub.blocklist.public`).
  */
-export type Access = 'none' | 'any' | 'node' | 'admin' | 'metrics' | 'bouncer';
+export type Access = 'none' | 'any' | 'node' | 'admin' | 'metrics' | 'bouncer' | 'blocklist';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -46,6 +48,8 @@ export interface ApiContext {
   /** Join tokens expire after this long (ms). */
   joinTtlMs: number;
   log: Logger;
+  /** `hub.blocklist.public`: `/v1/blocklist` answers without any key. */
+  blocklistPublic?: boolean;
 }
 
 export interface ApiOptions {
@@ -89,20 +93,31 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
   app.decorateRequest('bouncer', undefined);
   app.addHook('onRequest', async (req, reply) => {
     const config = req.routeOptions.config;
-    const access = config?.access ?? 'admin';
-    if (access === 'none') return;
+    const routeAccess = config?.access ?? 'admin';
+    if (routeAccess === 'none' || (routeAccess === 'blocklist' && ctx.blocklistPublic)) return;
+    // Routers often cannot set a header: the list takes a bouncer key in the URL too.
+    const queryKey = routeAccess === 'blocklist' ? (req.query as { key?: unknown }).key : undefined;
+    const apiKey = req.headers['x-api-key'] ?? queryKey;
+    const takesKey = config?.bouncer || routeAccess === 'blocklist';
+    const access = routeAccess === 'blocklist' ? 'any' : routeAccess;
     // A bouncer is told apart from an agent by its header: agents always send a bearer token.
-    const apiKey = req.headers['x-api-key'];
-    if (access === 'bouncer' || (config?.bouncer && apiKey !== undefined && !req.headers.authorization)) {
+    if (access === 'bouncer' || (takesKey && apiKey !== undefined && !req.headers.authorization)) {
       const bouncer = typeof apiKey === 'string' ? await ctx.auth.bouncer(apiKey) : undefined;
       // 403 for a missing or wrong key, as CrowdSec's LAPI answers.
-      if (!bouncer) return reply.code(403).send({ error: 'missing or invalid X-Api-Key', code: 'E_AUTH' });
+      if (!bouncer) {
+        const what = queryKey !== undefined && req.headers['x-api-key'] === undefined ? '?key=' : 'X-Api-Key';
+        return reply.code(403).send({ error: `missing or invalid ${what}`, code: 'E_AUTH' });
+      }
       req.bouncer = bouncer;
       return;
     }
     const caller = await ctx.auth.resolve(req.headers.authorization);
     if (!caller) {
-      return reply.code(401).send({ error: 'missing or invalid bearer token', code: 'E_AUTH' });
+      const error =
+        routeAccess === 'blocklist'
+          ? 'missing credentials: pass a bouncer key as ?key= or X-Api-Key, or a node or admin bearer token'
+          : 'missing or invalid bearer token';
+      return reply.code(401).send({ error, code: 'E_AUTH' });
     }
     // The metrics token opens /metrics only; /metrics takes it or the admin token.
     const allowed =
@@ -146,6 +161,7 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
   app.register(async (scope) => {
     statusRoutes(scope, ctx);
     decisionRoutes(scope, ctx);
+    blocklistRoutes(scope, ctx);
     banRoutes(scope, ctx);
     bulkRoutes(scope, ctx);
     nodeRoutes(scope, ctx);

@@ -27,6 +27,8 @@ export const hubSectionSchema = z
     /** How long a join token printed by `rampart nodes add` stays valid. Default 24h. */
     joinTtl: duration.optional(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+    /** `/v1/blocklist`: `public: true` serves it to anyone (default: a node, admin or bouncer key). */
+    blocklist: z.object({ public: z.boolean().optional() }).strict().optional(),
     /** A postgres:// URL for several hubs on one database; default SQLite in the data folder. */
     store: z.string().regex(STORE_URL, 'expected postgres://user[:password]@host[:port]/database').optional(),
     policy: z
@@ -55,6 +57,7 @@ export interface ResolvedHubSection {
   tls?: { cert: string; key: string };
   store?: string;
   policy: Partial<PolicyConfig>;
+  blocklistPublic?: boolean;
 }
 
 /** Validates `hub:` (already loaded as plain data) and converts durations; errors name `hub.KEY`. */
@@ -86,6 +89,7 @@ export function resolveHubSection(raw: unknown, file?: string): ResolvedHubSecti
     tls: h.tls,
     store: h.store,
     policy,
+    blocklistPublic: h.blocklist?.public,
   };
 }
 
@@ -132,6 +136,7 @@ export function hubStartOptions(
     tls: section.tls,
     storeUrl: flags.store ?? section.store,
     policy: section.policy,
+    blocklistPublic: section.blocklistPublic,
     allowlist: cfg.allowlist,
     configFile: cfg.file,
   };

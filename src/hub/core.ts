@@ -18,6 +18,7 @@ import {
 import { publicKeyFromText } from '../trust/keys.js';
 import type { HubMetrics } from './metrics.js';
 import { outlasts, type Policy, type RefusalReason } from './policy.js';
+import { PropagationTracker } from './propagation.js';
 import { ProtectedAddresses } from './protected.js';
 
 export interface HubCoreOptions {
@@ -114,6 +115,7 @@ export class HubCore {
   private configAllowlist: string[] = [];
   private readonly replay = new ReplayCache();
   private readonly listeners = new Set<(d: Decision) => void>();
+  private readonly propagation: PropagationTracker;
   private queue: Promise<unknown> = Promise.resolve();
   private pending: PendingReport[] = [];
   private flushScheduled = false;
@@ -128,6 +130,7 @@ export class HubCore {
     this.metrics = o.metrics;
     this.fleet = o.fleet;
     this.now = o.now ?? Date.now;
+    this.propagation = new PropagationTracker(o.metrics.propagation);
   }
 
   /**
@@ -382,6 +385,7 @@ export class HubCore {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const lastSeq = typeof b.lastSeq === 'number' && Number.isSafeInteger(b.lastSeq) ? b.lastSeq : undefined;
     const version = typeof b.version === 'string' ? b.version.slice(0, 64) : undefined;
+    if (lastSeq !== undefined) this.propagation.report(node, lastSeq, this.now());
     await this.store.touchNode(node, { lastSeen: this.now(), lastSeq, version });
   }
 
@@ -533,6 +537,7 @@ export class HubCore {
     this.nodeKeys.delete(name);
     this.policy.forgetNode(name);
     this.protectedAddrs.forgetNode(name);
+    this.propagation.forget(name);
     return ok;
   }
 
@@ -569,6 +574,7 @@ export class HubCore {
     const out = await this.store.append(inputs, offences);
     for (const d of out) {
       this.metrics.decisions.inc({ action: d.action, origin: d.origin });
+      this.propagation.record(d.seq, d.createdAt);
       this.outgoing.push(d);
       for (const fn of this.listeners) {
         try {

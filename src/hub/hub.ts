@@ -56,6 +56,8 @@ export interface HubOptions {
    * run the hub in the root namespace turn it off: the host's own address may be a test address.
    */
   protectInterfaces?: boolean;
+  /** `hub.blocklist.public`: serve `/v1/blocklist` without a key (it tells what the fleet knows). */
+  blocklistPublic?: boolean;
   /** Serve the API over HTTPS with these PEM files. */
   tls?: { cert: string; key: string };
   /** Envelope acceptance window (ms), default 60 s. */
@@ -199,6 +201,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         bus: busInfo,
         joinTtlMs: opts.joinTtlMs ?? DAY,
         log,
+        blocklistPublic: opts.blocklistPublic === true,
       },
       { tls: opts.tls },
     );

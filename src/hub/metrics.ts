@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The hub's Prometheus metrics, on a registry of its own so several hubs in one process (tests,
@@ -10,6 +10,7 @@ export class HubMetrics {
   readonly decisions: Counter<'action' | 'origin'>;
   readonly dropped: Counter<'reason'>;
   readonly publishFailures: Counter;
+  readonly propagation: Histogram;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -34,6 +35,12 @@ export class HubMetrics {
     this.publishFailures = new Counter({
       name: 'rampart_hub_publish_failures_total',
       help: 'Decisions the bus refused to take (agents recover them by catch-up)',
+      registers,
+    });
+    this.propagation = new Histogram({
+      name: 'rampart_hub_propagation_seconds',
+      help: "Decision created to a node's heartbeat saying it applied it (an upper bound: plus up to one heartbeat interval)",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120, 300],
       registers,
     });
     new Gauge({

@@ -5,9 +5,10 @@ import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
-import { MAX_ACTIVE_PAGE } from './sqlite-active.js';
+import { checkLimit } from './sqlite-active.js';
 import type {
   ActiveCounts,
+  ActiveOrderedQuery,
   ActivePage,
   ActiveQuery,
   AllowEntry,
@@ -148,9 +149,7 @@ export class PostgresStore implements Store {
 
   /** Newest first with a keyset cursor; target containment through PostgreSQL's inet operators. */
   async activePage(query: ActiveQuery, now: number): Promise<ActivePage> {
-    if (!Number.isInteger(query.limit) || query.limit < 1 || query.limit > MAX_ACTIVE_PAGE) {
-      throw new RampartError('E_USAGE', `limit must be an integer from 1 to ${MAX_ACTIVE_PAGE}`);
-    }
+    checkLimit(query.limit);
     const where = ['(a.expires_at IS NULL OR a.expires_at > $1)'];
     const values: unknown[] = [now];
     const add = (sql: (n: string) => string, v: unknown) => {
@@ -199,6 +198,32 @@ export class PostgresStore implements Store {
       next = `${last.createdAt}-${last.seq}`;
     }
     return { items: rows, next, total };
+  }
+
+  /** Primary-key order; the family filter reads the decision row (the active table has no family). */
+  async activeOrdered(query: ActiveOrderedQuery, now: number): Promise<Decision[]> {
+    checkLimit(query.limit);
+    const where = ['(a.expires_at IS NULL OR a.expires_at > $1)'];
+    const values: unknown[] = [now];
+    const add = (sql: (n: string) => string, v: unknown) => {
+      values.push(v);
+      where.push(sql(`$${values.length}`));
+    };
+    if (query.family !== undefined) add((n) => `d.family = ${n}`, query.family);
+    if (query.set !== undefined) add((n) => `a.set_name = ${n}`, query.set);
+    if (query.after !== undefined) {
+      values.push(query.after.target, query.after.set);
+      where.push(`(a.target, a.set_name) > ($${values.length - 1}, $${values.length})`);
+    }
+    values.push(query.limit);
+    const r = await this.read('activeOrdered', (q) =>
+      q(
+        `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq WHERE ${where.join(' AND ')}
+         ORDER BY a.target, a.set_name LIMIT $${values.length}`,
+        values,
+      ),
+    );
+    return r.rows.map((x) => toDecision(x as DecisionRow));
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {

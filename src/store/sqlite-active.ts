@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { RampartError } from '../core/errors.js';
 import { addressKey, supernets } from './address-key.js';
-import type { ActiveCounts, ActiveQuery } from './types.js';
+import type { DecisionRow } from './rows.js';
+import type { ActiveCounts, ActiveOrderedQuery, ActiveQuery } from './types.js';
 
 const CURSOR_RE = /^(\d{1,16})-(\d{1,16})$/;
 export const MAX_ACTIVE_PAGE = 10_000;
@@ -19,6 +20,7 @@ export class SqliteActiveViews {
   private readonly expired;
   private readonly pages = new Map<string, Database.Statement<Params, { seq: number; created_at: number }>>();
   private readonly totals = new Map<string, Database.Statement<Params, { n: number }>>();
+  private readonly orderedStmts = new Map<string, Database.Statement<Params, DecisionRow>>();
 
   constructor(private readonly db: Database.Database) {
     this.counts = db.prepare<[], { family: number; origin: string; rule: string; n: number }>(
@@ -52,9 +54,7 @@ export class SqliteActiveViews {
 
   /** Returns the seqs of the page (the caller loads the decisions) and the totals. */
   page(q: ActiveQuery, now: number): { seqs: number[]; next: string | null; total: number } {
-    if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > MAX_ACTIVE_PAGE) {
-      throw new RampartError('E_USAGE', `limit must be an integer from 1 to ${MAX_ACTIVE_PAGE}`);
-    }
+    checkLimit(q.limit);
     const where = ['(a.expires_at IS NULL OR a.expires_at > @now)'];
     const params: Params = { now };
     if (q.origin !== undefined) {
@@ -111,6 +111,36 @@ export class SqliteActiveViews {
     return { seqs: rows.map((r) => r.seq), next, total };
   }
 
+  /** A page in primary-key order (target, set), resuming after the last row of the previous one. */
+  ordered(q: ActiveOrderedQuery, now: number): DecisionRow[] {
+    checkLimit(q.limit);
+    const where = ['(a.expires_at IS NULL OR a.expires_at > @now)'];
+    const params: Params = { now, limit: q.limit };
+    if (q.family !== undefined) {
+      where.push('a.family = @family');
+      params.family = q.family;
+    }
+    if (q.set !== undefined) {
+      where.push('a.set_name = @set');
+      params.set = q.set;
+    }
+    if (q.after !== undefined) {
+      where.push('(a.target, a.set_name) > (@afterTarget, @afterSet)');
+      params.afterTarget = q.after.target;
+      params.afterSet = q.after.set;
+    }
+    const key = `ordered:${Object.keys(params).sort().join(',')}`;
+    let stmt = this.orderedStmts.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare<Params, DecisionRow>(
+        `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq WHERE ${where.join(' AND ')}
+         ORDER BY a.target, a.set_name LIMIT @limit`,
+      );
+      this.orderedStmts.set(key, stmt);
+    }
+    return stmt.all(params);
+  }
+
   /** Origin and rule filters come from the counts table; the others count their (indexed) matches. */
   private total(q: ActiveQuery, now: number, where: string[], params: Params, key: string): number {
     if (q.target === undefined && q.since === undefined && q.set === undefined) {
@@ -124,5 +154,12 @@ export class SqliteActiveViews {
       this.totals.set(key, stmt);
     }
     return stmt.get(params)!.n;
+  }
+}
+
+/** E_USAGE unless `limit` is a page size a store serves (1 to {@link MAX_ACTIVE_PAGE}). */
+export function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ACTIVE_PAGE) {
+    throw new RampartError('E_USAGE', `limit must be an integer from 1 to ${MAX_ACTIVE_PAGE}`);
   }
 }

@@ -10,6 +10,7 @@ import { SqliteBouncers } from './sqlite-bouncers.js';
 import { MIGRATIONS } from './sqlite-schema.js';
 import type {
   ActiveCounts,
+  ActiveOrderedQuery,
   ActivePage,
   ActiveQuery,
   AllowEntry,
@@ -178,6 +179,10 @@ export class SqliteStore implements Store {
       const bySeq = new Map(this.stmt.bySeqs.all(JSON.stringify(seqs)).map((r) => [r.seq, toDecision(r)]));
       return { items: seqs.map((s) => bySeq.get(s)!), next, total };
     })();
+  }
+
+  async activeOrdered(query: ActiveOrderedQuery, now: number): Promise<Decision[]> {
+    return this.views.ordered(query, now).map(toDecision);
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {

@@ -57,6 +57,20 @@ export interface ActiveQuery {
   since?: number;
 }
 
+/**
+ * One page of the bans in force in (target, set) order, for exports that stream the whole set
+ * (the edge-router blocklist): the key order lets a caller page without offsets and drop a target
+ * banned in several sets by comparing with the previous row.
+ */
+export interface ActiveOrderedQuery {
+  /** Most items (1 to 10,000). */
+  limit: number;
+  /** The (target, set) of the last item of the previous page. */
+  after?: { target: string; set: string };
+  family?: 4 | 6;
+  set?: string;
+}
+
 /** Newest first (by decision time, then seq); `next` is null on the last page. */
 export interface ActivePage {
   items: Decision[];
@@ -95,6 +109,8 @@ export interface Store {
   countActive(now: number): Promise<ActiveCounts>;
   /** One page of the bans in force at `now`, filtered, through indexes (never a full scan). */
   activePage(query: ActiveQuery, now: number): Promise<ActivePage>;
+  /** Bans in force at `now` ordered by (target, set), after `query.after`, through the primary key. */
+  activeOrdered(query: ActiveOrderedQuery, now: number): Promise<Decision[]>;
   /** The ban in force for one target and set, if any. */
   activeFor(target: string, set: string, now: number): Promise<Decision | undefined>;
   /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */

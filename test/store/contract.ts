@@ -297,6 +297,41 @@ export function storeContract(name: string, factory: StoreFactory): void {
       ).toEqual([]);
     });
 
+    it('activeOrdered pages the bans in force in (target, set) order, filtered by family and set', async () => {
+      await store.append([
+        ban('198.51.100.0/24', T0),
+        ban('192.0.2.2', T0),
+        ban('192.0.2.2', T0, { set: 'web' }),
+        ban('2001:db8::1', T0),
+        ban('192.0.2.9', T0 - 7200_000, { expiresAt: T0 - 1 }),
+        ban('203.0.113.5', T0),
+        unban('203.0.113.5', T0),
+      ]);
+      const keys = (ds: { target: string; set: string }[]) => ds.map((d) => `${d.target}@${d.set}`);
+      const all = [
+        '192.0.2.2@blocklist',
+        '192.0.2.2@web',
+        '198.51.100.0/24@blocklist',
+        '2001:db8::1@blocklist',
+      ];
+      expect(keys(await store.activeOrdered({ limit: 100 }, T0))).toEqual(all);
+      const first = await store.activeOrdered({ limit: 2 }, T0);
+      expect(keys(first)).toEqual(all.slice(0, 2));
+      const last = first.at(-1)!;
+      const rest = await store.activeOrdered(
+        { limit: 100, after: { target: last.target, set: last.set } },
+        T0,
+      );
+      expect(keys(rest)).toEqual(all.slice(2));
+      expect(keys(await store.activeOrdered({ limit: 100, family: 6 }, T0))).toEqual([
+        '2001:db8::1@blocklist',
+      ]);
+      expect(keys(await store.activeOrdered({ limit: 100, family: 4, set: 'web' }, T0))).toEqual([
+        '192.0.2.2@web',
+      ]);
+      await expect(store.activeOrdered({ limit: 0 }, T0)).rejects.toMatchObject({ code: 'E_USAGE' });
+    });
+
     it('activePage refuses a forged cursor and an out-of-range limit with E_USAGE', async () => {
       await expect(store.activePage({ limit: 10, cursor: "1' OR 1=1" }, T0)).rejects.toMatchObject({
         code: 'E_USAGE',

@@ -35,6 +35,10 @@ export function register(program: Command): void {
       'also run the enabled jails of this fail2ban configuration (e.g. /etc/fail2ban)',
     )
     .option('--from-start', 'read watched files that have no stored position from their start')
+    .option(
+      '--metrics-listen <host:port>',
+      'serve Prometheus /metrics here (agent.metrics.listen), e.g. 127.0.0.1:9780',
+    )
     .action(
       action(
         async (opts: {
@@ -45,6 +49,7 @@ export function register(program: Command): void {
           fromStart?: boolean;
           bus?: string;
           fail2banJails?: string;
+          metricsListen?: string;
         }) => {
           const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
             await Promise.all([
@@ -66,6 +71,7 @@ export function register(program: Command): void {
             version: readVersion(),
             fromStart: opts.fromStart,
             fail2banJails: opts.fail2banJails,
+            metricsListen: opts.metricsListen,
           });
           const ac = rootAbort();
           await built.agent.start(ac.signal);
@@ -77,6 +83,7 @@ export function register(program: Command): void {
               firewall: built.firewall.name,
               watching: built.watching,
               rules: built.rules,
+              metrics: built.agent.metricsUrl,
             },
             'agent running',
           );

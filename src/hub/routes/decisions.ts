@@ -109,10 +109,4 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
       return d;
     },
   );
-
-  app.get('/v1/blocklist', { config: { access: 'any' } }, async (_req, reply) => {
-    const { decisions } = await ctx.core.active();
-    const lines = [...new Set(decisions.map((d) => d.target))];
-    reply.type('text/plain; charset=utf-8').send(lines.length ? `${lines.join('\n')}\n` : '');
-  });
 }
