@@ -29,6 +29,12 @@ export interface EngineOptions {
   ignoreSources?: boolean;
   /** Called for each line a rule classifies as a failure or a good line (`rampart check --matches`). */
   onMatch?: (match: { rule: string; ip: string; kind: 'fail' | 'good'; at: number }) => void;
+  /**
+   * Called for each failure that counted but stayed below the rule's `maxretry`, for rules with a
+   * `fleet` threshold only (the agent sends these to the hub for fleet-wide counting). `ip` is the
+   * tracked address (an IPv6 /64 where the rule widens); it may be a slice of a read chunk.
+   */
+  onBelowThreshold?: (rule: string, ip: string, at: number) => void;
 }
 
 export interface EngineStats {
@@ -58,6 +64,8 @@ interface Rule {
   textKeys: Map<string, string>;
   /** The rule's fail2ban date patterns, compiled; undefined = the engine's own date stripping. */
   dates?: RegExp[];
+  /** EngineOptions.onBelowThreshold for a rule with a fleet threshold; undefined costs one check. */
+  belowThreshold?: (rule: string, ip: string, at: number) => void;
 }
 
 interface Tracker {
@@ -161,6 +169,7 @@ export class Engine {
       ignoreNets: new Allowlist(spec.ignoreNets),
       textKeys: new Map(),
       dates: spec.datePatterns?.map((d) => compileDate(spec, d)),
+      belowThreshold: spec.fleet !== undefined ? opts.onBelowThreshold : undefined,
     }));
   }
 
@@ -270,7 +279,11 @@ export class Engine {
     if (t.count === 0) t.oldest = at;
     t.newest = at;
     t.count++;
-    if (t.count < size) return null;
+    if (t.count < size) {
+      if (rule.belowThreshold !== undefined)
+        rule.belowThreshold(rule.spec.name, text === null ? addr.ip : keyText(text), at);
+      return null;
+    }
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
     const key = text ?? v4 * RULE_SLOTS + rule.index;
     if (!this.bannable(rule, key)) {

@@ -48,6 +48,19 @@ export interface RuleSpec {
    * with the blank after it (filters such as exim's expect that blank). Set by the jail loader.
    */
   datePatterns?: string[];
+  /**
+   * Fleet-wide counting (docs/detection.md "Fleet-wide counting"): when set, the agent sends the
+   * hub this rule's failures below `maxretry`, and the hub bans an address whose hits across the
+   * fleet reach `fleet.maxretry` within `fleet.findtime` seconds. The hub's own config decides the
+   * threshold it applies; this is the default it ships with for built-in rules.
+   */
+  fleet?: FleetThreshold;
+}
+
+/** A fleet-wide threshold: `maxretry` hits across the fleet within `findtime` seconds. */
+export interface FleetThreshold {
+  maxretry: number;
+  findtime: number;
 }
 
 export const RULE_DEFAULTS = {

@@ -10,6 +10,11 @@ export class HubMetrics {
   readonly decisions: Counter<'action' | 'origin'>;
   readonly dropped: Counter<'reason'>;
   readonly publishFailures: Counter;
+  /** Fleet-wide counting (hub/fleet-counter.ts). */
+  readonly fleetCounts: Counter<'result'>;
+  readonly fleetBans: Counter<'result'>;
+  readonly fleetEntries: Gauge;
+  readonly fleetEvictions: Counter;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -34,6 +39,28 @@ export class HubMetrics {
     this.publishFailures = new Counter({
       name: 'rampart_hub_publish_failures_total',
       help: 'Decisions the bus refused to take (agents recover them by catch-up)',
+      registers,
+    });
+    this.fleetCounts = new Counter({
+      name: 'rampart_hub_fleet_counts_total',
+      help: 'Entries of hits envelopes (failures below an agent threshold) received, by result (counted, unknown-rule, allowlisted, disabled)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.fleetBans = new Counter({
+      name: 'rampart_hub_fleet_bans_total',
+      help: 'Fleet thresholds crossed, by what policy made of them (ban, extend, duplicate, or the refusal reason)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.fleetEntries = new Gauge({
+      name: 'rampart_hub_fleet_table_entries',
+      help: '(rule, address) pairs the fleet counter tracks now',
+      registers,
+    });
+    this.fleetEvictions = new Counter({
+      name: 'rampart_hub_fleet_evictions_total',
+      help: 'Fleet counter entries dropped because the table was full',
       registers,
     });
     new Gauge({
