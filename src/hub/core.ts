@@ -246,12 +246,15 @@ export class HubCore {
    * (protected addresses, allowlist, escalation, rate limit). A body that breaks the contract
    * (core/fleet-hits.ts) is dropped whole and counted as `invalid-body`.
    */
-  async hits(node: string, body: unknown): Promise<{ counted: number; crossings: ReportOutcome[] }> {
+  async hits(
+    node: string,
+    body: unknown,
+  ): Promise<{ counted: number; crossings: ReportOutcome[]; error?: string }> {
     const parsed = parseHitsBody(body);
     if (!parsed.ok) {
       this.drop('invalid-body');
       this.o.log.warn({ node, error: parsed.error }, 'dropped a hits envelope with an invalid body');
-      return { counted: 0, crossings: [] };
+      return { counted: 0, crossings: [], error: parsed.error };
     }
     const counter = this.fleetCounter;
     if (counter === undefined) {

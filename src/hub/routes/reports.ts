@@ -49,6 +49,8 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       if (r.env.kind === 'hits') {
         const h = await ctx.core.hits(caller.name, r.env.body);
+        // Refused whole: retrying the same body cannot help, and the agent does not retry.
+        if (h.error !== undefined) return reply.code(400).send({ error: h.error, code: 'E_USAGE' });
         return { result: h.counted > 0 ? 'counted' : 'ignored' };
       }
       // { result, reason?, refusal?, decision? }: the agent lifts its local ban on a refusal other
