@@ -88,7 +88,12 @@ describe('FleetCounter', () => {
 
   it('stays within maxEntries under a flood of addresses, counting evictions', () => {
     let evicted = 0;
-    const c = counter({ maxEntries: 1000, onEvict: (n) => (evicted += n) });
+    const c = counter({
+      maxEntries: 1000,
+      onEvict: (n) => {
+        evicted += n;
+      },
+    });
     for (let i = 0; i < 200_000; i++) {
       c.add('web1', 'sshd', `2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`, 1, T0 + i);
     }
