@@ -17,4 +17,6 @@ export const benchmarks: Record<string, Bench> = {
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),
   crowdsec: () => import('./crowdsec.js'),
+  /** Detection with the fleet hook off/on, and the hub's fleet counter under a 1M-address flood. */
+  'fleet-counting': () => import('./fleet-counting.js'),
 };

@@ -24,7 +24,9 @@ export interface FleetHitBatcherOptions {
 export class FleetHitBatcher {
   /** Batches sent, batches whose delivery failed, entries sent, hits dropped because full. */
   readonly stats = { batches: 0, failed: 0, entries: 0, dropped: 0 };
-  private pending = new Map<string, HitsEntry>();
+  /** Rule → address → entry: two lookups of strings the engine already has, no key to build. */
+  private pending = new Map<string, Map<string, HitsEntry>>();
+  private count = 0;
   private timer: NodeJS.Timeout | null = null;
   private early: NodeJS.Timeout | null = null;
   private lastSent = Number.NEGATIVE_INFINITY;
@@ -46,40 +48,46 @@ export class FleetHitBatcher {
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.count;
   }
 
   /** One failure of `ip` under `rule` (the engine's hook: cheap, never throws). */
   add(rule: string, ip: string): void {
     if (this.closed) return;
-    const key = `${rule} ${ip}`;
-    const e = this.pending.get(key);
+    let byIp = this.pending.get(rule);
+    const e = byIp?.get(ip);
     if (e !== undefined) {
       if (e.hits < MAX_HITS_PER_ENTRY) e.hits++;
       return;
     }
-    if (this.pending.size >= this.max) {
+    if (this.count >= this.max) {
       this.stats.dropped++;
       this.flushSoon();
       return;
     }
+    if (byIp === undefined) {
+      byIp = new Map();
+      this.pending.set(rule, byIp);
+    }
     // The address may be a slice of a whole read chunk: a flat copy keeps it from pinning that.
     const target = ` ${ip}`.slice(1);
-    this.pending.set(` ${key}`.slice(1), { target, rule, hits: 1 });
-    if (this.pending.size >= this.max) this.flushSoon();
+    byIp.set(target, { target, rule, hits: 1 });
+    if (++this.count >= this.max) this.flushSoon();
   }
 
   /** Sends what is pending now (unless a batch went out less than `minGapMs` ago). */
   flush(): Promise<void> {
-    if (this.pending.size === 0) return this.inFlight;
+    if (this.count === 0) return this.inFlight;
     const now = this.now();
     if (now - this.lastSent < (this.o.minGapMs ?? 500)) {
       this.flushSoon();
       return this.inFlight;
     }
     this.lastSent = now;
-    const entries = [...this.pending.values()];
+    const entries: HitsEntry[] = [];
+    for (const byIp of this.pending.values()) for (const e of byIp.values()) entries.push(e);
     this.pending = new Map();
+    this.count = 0;
     this.stats.batches++;
     this.stats.entries += entries.length;
     const sent = this.o.send({ entries }).catch(() => {

@@ -33,6 +33,10 @@ export interface FleetCrossing {
 }
 
 interface Entry {
+  key: string;
+  /** Neighbours in least-recently-hit order (`older` toward the head, the next to evict). */
+  older: Entry | null;
+  newer: Entry | null;
   /** Who contributed each counted hit and when (hub time, ms), oldest first; at most perNode per node. */
   nodes: string[];
   at: number[];
@@ -49,10 +53,15 @@ const EVICTION_SAMPLE = 8;
  * hub time. Each node counts for at most `perNode` hits of an address per window (its newest
  * ones), and an address crosses only when `minNodes` distinct nodes saw it: a compromised node
  * cannot get an address banned by inventing hits. Memory is bounded whatever the number of
- * addresses: a Map kept in least-recently-hit order, capped at `maxEntries`.
+ * addresses: a Map capped at `maxEntries`, its entries linked in least-recently-hit order. (The
+ * Map's own insertion order would do, but iterating it from the start walks over every deleted
+ * slot not yet compacted: under a flood, each eviction cost a scan of tens of thousands.)
  */
 export class FleetCounter {
   private readonly table = new Map<string, Entry>();
+  /** Least recently hit; `newest` is the other end. */
+  private oldest: Entry | null = null;
+  private newest: Entry | null = null;
   evictions = 0;
 
   constructor(private readonly o: FleetCounterOptions) {}
@@ -77,12 +86,20 @@ export class FleetCounter {
     let e = this.table.get(key);
     if (e === undefined) {
       if (this.table.size >= this.o.maxEntries) this.evict(now);
-      e = { nodes: [], at: [], last: now, findtimeMs: threshold.findtime * 1000 };
+      e = {
+        key,
+        older: null,
+        newer: null,
+        nodes: [],
+        at: [],
+        last: now,
+        findtimeMs: threshold.findtime * 1000,
+      };
+      this.table.set(key, e);
     } else {
-      // Re-inserted so the Map's order stays least recently hit first.
-      this.table.delete(key);
+      this.unlink(e);
     }
-    this.table.set(key, e);
+    this.link(e);
     expire(e, now);
     const cap = this.o.perNode;
     let mine = 0;
@@ -103,16 +120,16 @@ export class FleetCounter {
     if (total < threshold.maxretry) return null;
     const distinct = new Set(e.nodes).size;
     if (distinct < this.o.minNodes) return null;
-    this.table.delete(key);
+    this.remove(e);
     return { rule, target, hits: total, nodes: distinct, threshold };
   }
 
   /** Drops entries whose every hit is older than their window; returns how many. */
   sweep(now: number): number {
     let n = 0;
-    for (const [key, e] of this.table) {
+    for (const e of this.table.values()) {
       if (e.last <= now - e.findtimeMs) {
-        this.table.delete(key);
+        this.remove(e);
         n++;
       }
     }
@@ -132,24 +149,45 @@ export class FleetCounter {
    * the one with the fewest hits: an address many nodes are seeing survives a flood of new ones.
    */
   private evict(now: number): void {
-    let victim: string | undefined;
+    let victim: Entry | null = null;
     let fewest = Number.POSITIVE_INFINITY;
     let seen = 0;
-    for (const [key, e] of this.table) {
+    for (let e = this.oldest; e !== null && seen < EVICTION_SAMPLE; e = e.newer, seen++) {
       if (e.last <= now - e.findtimeMs) {
-        victim = key;
+        victim = e;
         break;
       }
       if (e.at.length < fewest) {
         fewest = e.at.length;
-        victim = key;
+        victim = e;
       }
-      if (++seen >= EVICTION_SAMPLE) break;
     }
-    if (victim === undefined) return;
-    this.table.delete(victim);
+    if (victim === null) return;
+    this.remove(victim);
     this.evictions++;
     this.o.onEvict?.(1);
+  }
+
+  private remove(e: Entry): void {
+    this.table.delete(e.key);
+    this.unlink(e);
+  }
+
+  /** Appends `e` at the newest end. */
+  private link(e: Entry): void {
+    e.older = this.newest;
+    e.newer = null;
+    if (this.newest !== null) this.newest.newer = e;
+    else this.oldest = e;
+    this.newest = e;
+  }
+
+  private unlink(e: Entry): void {
+    if (e.older !== null) e.older.newer = e.newer;
+    else if (this.oldest === e) this.oldest = e.newer;
+    if (e.newer !== null) e.newer.older = e.older;
+    else if (this.newest === e) this.newest = e.older;
+    e.older = e.newer = null;
   }
 }
 

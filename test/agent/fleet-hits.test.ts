@@ -32,8 +32,8 @@ describe('FleetHitBatcher', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]!.entries).toEqual([
       { target: '198.51.100.7', rule: 'sshd', hits: 2 },
-      { target: '198.51.100.7', rule: 'postfix', hits: 1 },
       { target: '2001:db8:1::/64', rule: 'sshd', hits: 1 },
+      { target: '198.51.100.7', rule: 'postfix', hits: 1 },
     ]);
     expect(parseHitsBody(sent[0]).ok).toBe(true);
     // Nothing pending: no empty batch.
