@@ -18,6 +18,15 @@ const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
   }
 });
 
+/** For a refinement after `duration`: an unparseable value was already reported there. */
+function isFiniteDuration(v: string | number): boolean {
+  try {
+    return (parseDuration(v) ?? 0) > 0;
+  } catch {
+    return true;
+  }
+}
+
 /** The `hub:` section of rampart.yaml. */
 export const hubSectionSchema = z
   .object({
@@ -52,9 +61,7 @@ export const hubSectionSchema = z
                 z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'rule names use letters, digits, _ . -'),
                 z.strictObject({
                   maxretry: z.number().int().min(1).max(100_000),
-                  findtime: duration.refine((v) => (parseDuration(v) ?? 0) > 0, {
-                    message: 'must be a finite duration',
-                  }),
+                  findtime: duration.refine(isFiniteDuration, { message: 'must be a finite duration' }),
                   bantime: duration.optional(),
                   set: z
                     .string()
