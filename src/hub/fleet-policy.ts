@@ -1,5 +1,7 @@
+import type { RuleSpec } from '../detect/rule.js';
 import { builtinRules } from '../detect/rules-file.js';
 import type { FleetRule } from './fleet-counter.js';
+import type { PolicyConfig } from './policy.js';
 
 /** `hub.policy.fleet`: fleet-wide counting of failures below each agent's local threshold. */
 export interface FleetPolicyConfig {
@@ -38,7 +40,24 @@ export function resolveFleetPolicy(
 
 /** The `fleet:` thresholds the built-in rules ship with (rules/*.yaml), by rule name. */
 export function builtinFleetRules(): Record<string, FleetRule> {
+  return fleetThresholdsOf(builtinRules());
+}
+
+/** The `fleet:` thresholds of some rules, by rule name. */
+export function fleetThresholdsOf(rules: readonly RuleSpec[]): Record<string, FleetRule> {
   const out: Record<string, FleetRule> = {};
-  for (const r of builtinRules()) if (r.fleet !== undefined) out[r.name] = { ...r.fleet };
+  for (const r of rules) if (r.fleet !== undefined) out[r.name] = { ...r.fleet };
   return out;
+}
+
+/**
+ * Policy config whose fleet rules also default to `rules`' own thresholds (`rampart up`: the
+ * hub and the agent share one config, so the agent's rule files are the hub's too).
+ */
+export function withFleetDefaults(
+  policy: Partial<PolicyConfig> | undefined,
+  rules: readonly RuleSpec[],
+): Partial<PolicyConfig> {
+  const own = fleetThresholdsOf(rules);
+  return { ...policy, fleet: { ...policy?.fleet, rules: { ...own, ...policy?.fleet?.rules } } };
 }

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { agentSectionSchema } from '../../src/config/agent-section.js';
 import { builtinRule, loadRulesFile } from '../../src/detect/rules-file.js';
 import { resolveHubSection } from '../../src/hub/config.js';
-import { builtinFleetRules, resolveFleetPolicy } from '../../src/hub/fleet-policy.js';
+import { builtinFleetRules, resolveFleetPolicy, withFleetDefaults } from '../../src/hub/fleet-policy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-fleet-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,6 +71,19 @@ describe('fleet-wide counting configuration', () => {
       "rules:\n  - name: app\n    patterns: ['^fail <HOST>$']\n    fleet: { maxretry: 8 }\n",
     );
     expect(() => loadRulesFile(bad)).toThrow(/bad\.yaml.*rules\.0\.fleet\.findtime/);
+  });
+
+  it("rampart up: the local rule files' fleet: thresholds are the hub's defaults, hub config wins", () => {
+    const app = { ...builtinRule('sshd'), name: 'app', fleet: { maxretry: 7, findtime: 60 } };
+    const policy = withFleetDefaults(
+      { bantime: 60, fleet: { rules: { sshd: { maxretry: 4, findtime: 60 } } } },
+      [app, { ...builtinRule('sshd'), fleet: { maxretry: 99, findtime: 60 } }],
+    );
+    expect(policy.bantime).toBe(60);
+    expect(resolveFleetPolicy(policy.fleet, builtinFleetRules()).rules).toEqual({
+      sshd: { maxretry: 4, findtime: 60 },
+      app: { maxretry: 7, findtime: 60 },
+    });
   });
 
   it('agent.fleetCounting defaults on, every 2 s', () => {
