@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { ApplierStats } from '../../src/agent/applier.js';
 import { FleetHitBatcher } from '../../src/agent/fleet-hits.js';
+import { AgentMetrics } from '../../src/agent/metrics.js';
 import { type HitsBody, MAX_HITS_ENTRIES, parseHitsBody } from '../../src/core/fleet-hits.js';
+import { DropCounter } from '../../src/trust/drop-counter.js';
 
 function recorder(opts: Partial<ConstructorParameters<typeof FleetHitBatcher>[0]> = {}) {
   const sent: HitsBody[] = [];
@@ -116,6 +119,27 @@ describe('FleetHitBatcher', () => {
     b.add('sshd', '198.51.100.6');
     await b.flush();
     expect(b.stats).toMatchObject({ batches: 1, failed: 1, entries: 1 });
+  });
+});
+
+describe('agent fleet metrics', () => {
+  it('serve what the batcher counted at scrape time', async () => {
+    const b = new FleetHitBatcher({
+      maxEntries: 2,
+      minGapMs: 0,
+      send: () => Promise.reject(new Error('down')),
+    });
+    for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) b.add('sshd', ip);
+    await b.close();
+    const stats = { badSet: 0, protected: 0, allowlisted: 0, invalid: 0 } as ApplierStats;
+    const text = await new AgentMetrics({
+      drops: new DropCounter(),
+      stats,
+      fleet: b.stats,
+    }).registry.metrics();
+    expect(text).toMatch(/^rampart_agent_fleet_hits_total\{result="sent"\} 2$/m);
+    expect(text).toMatch(/^rampart_agent_fleet_hits_total\{result="dropped"\} 1$/m);
+    expect(text).toMatch(/^rampart_agent_fleet_batches_total\{result="failed"\} 1$/m);
   });
 });
 
