@@ -19,4 +19,6 @@ export const benchmarks: Record<string, Bench> = {
   crowdsec: () => import('./crowdsec.js'),
   /** An edge router's pull of 100,000 bans in each format, and a 304 poll. */
   blocklist: () => import('./blocklist.js'),
+  /** Detection with the fleet hook off/on, and the hub's fleet counter under a 1M-address flood. */
+  'fleet-counting': () => import('./fleet-counting.js'),
 };

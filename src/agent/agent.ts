@@ -12,6 +12,7 @@ import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
 import { DecisionApplier } from './applier.js';
 import { Committer } from './committer.js';
 import { checkDecision } from './decision-check.js';
+import { FleetHitBatcher } from './fleet-hits.js';
 import type { HubApi } from './hub-api.js';
 import { AgentMetrics } from './metrics.js';
 import { type MetricsListen, type MetricsServer, startMetricsServer } from './metrics-server.js';
@@ -68,6 +69,11 @@ export interface AgentOptions {
   onApplied?: (d: Decision) => void;
   /** `agent.metrics`: serve `/metrics` there (port 0 picks one; see {@link Agent.metricsUrl}). */
   metrics?: MetricsListen;
+  /**
+   * Send failures below the local threshold to the hub for fleet-wide counting (a `hits`
+   * envelope every `intervalMs`, default 2 s); the detector feeds {@link Agent.belowThreshold}.
+   */
+  fleetHits?: { intervalMs?: number; maxEntries?: number; minGapMs?: number };
 }
 
 /**
@@ -82,6 +88,8 @@ export class Agent {
   readonly committer: Committer;
   /** Prometheus metrics (agent/metrics.ts), served when `metrics` is configured. */
   readonly metrics: AgentMetrics;
+  /** Below-threshold failures waiting for the next `hits` batch; undefined when off. */
+  readonly fleetHits: FleetHitBatcher | undefined;
   detections = 0;
   /** Bans this agent's detection made, by rule. */
   readonly bansByRule = new Map<string, number>();
@@ -104,6 +112,9 @@ export class Agent {
       fetchSince: (since) => o.hub.decisions(since),
       onApplied: o.onApplied,
     });
+    this.fleetHits = o.fleetHits
+      ? new FleetHitBatcher({ ...o.fleetHits, send: (b) => this.sendHits(b) })
+      : undefined;
     this.metrics = new AgentMetrics({
       drops: this.drops,
       stats: this.applier.stats,
@@ -115,6 +126,7 @@ export class Agent {
       headSeen: () => this.applier.headSeen,
       firewall: () => ({ backend: o.firewall.name, driver: o.firewall.driver ?? 'none' }),
       busConnected: () => (o.transport ? this.busUp : undefined),
+      fleet: this.fleetHits?.stats,
     });
     this.committer.onCommit = (seconds, ok) =>
       this.metrics.commitSeconds.observe({ result: ok ? 'ok' : 'failed' }, seconds);
@@ -164,6 +176,7 @@ export class Agent {
     }
     void this.applier.catchUp();
     void this.outbox.kick();
+    this.fleetHits?.start();
 
     for (const src of o.sources ?? []) {
       await src.start((line) => this.onLine(line));
@@ -197,6 +210,26 @@ export class Agent {
       return;
     }
     for (const ev of events) this.onEvent(ev);
+  }
+
+  /** The detector's hook (Engine onBelowThreshold): one failure that stayed below `maxretry`. */
+  belowThreshold(rule: string, ip: string): void {
+    if (!this.closing) this.fleetHits?.add(rule, ip);
+  }
+
+  /** Seals a `hits` batch; over the bus when it is up, else over HTTP (POST /v1/reports). */
+  private async sendHits(body: unknown): Promise<void> {
+    const { o } = this;
+    const env = seal('hits', body, o.name, o.privateKey, { encryptKey: o.encryptKey });
+    if (o.transport && this.outbox.busIsUp) {
+      try {
+        await o.transport.publish(topics.reports(o.fleet, o.name), env);
+        return;
+      } catch (err) {
+        o.log.debug({ err: (err as Error).message }, 'hits publish failed; trying HTTP');
+      }
+    }
+    await o.hub.report(env);
   }
 
   /** Runs a reconcile pass now and forgets expired bans. */
@@ -250,6 +283,9 @@ export class Agent {
     await this.metricsServer?.close();
     for (const src of o.sources ?? []) await src.stop().catch(() => {});
     this.applier.stop();
+    // Before the bus goes: the last hits batch, bounded like the outbox below.
+    if (this.fleetHits)
+      await Promise.race([this.fleetHits.close(), new Promise<void>((r) => setTimeout(r, 500).unref())]);
     // The hub may be gone: abort requests in flight, and give a publish waiting for its PUBACK
     // half a second at most (the outbox is durable; the next start delivers it).
     o.hub.abort();

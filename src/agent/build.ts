@@ -105,11 +105,17 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     rules.push(...jails.rules);
     ruleNames.push(...jails.rules.map((r) => r.name));
   }
+  // The agent is built after the detector: the hook reaches it through this late binding.
+  let built: Agent | undefined;
+  const fleetCounting = a.fleetCounting && rules.some((r) => r.fleet !== undefined);
   const detector = buildDetector({
     rules,
     watch,
     allowlist,
     onWarning: (message) => o.log.warn({ message }, 'detection'),
+    ...(fleetCounting
+      ? { onBelowThreshold: (rule: string, ip: string) => built?.belowThreshold(rule, ip) }
+      : {}),
   });
   const lock = await lockDataFolder(o.dataDir, 'agent');
   let state: AgentState;
@@ -198,8 +204,10 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     version: o.version,
     encryptKey,
     onClosed: () => lock.release(),
+    ...(fleetCounting ? { fleetHits: { intervalMs: a.fleetInterval * 1000 } } : {}),
     ...o.extra,
   });
+  built = agent;
   return { agent, name, fleet, hubUrl, firewall, watching: watch, rules: ruleNames };
 }
 

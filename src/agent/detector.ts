@@ -15,8 +15,15 @@ export function buildDetector(opts: {
   watch: string[];
   allowlist: Allowlist;
   onWarning?: (message: string) => void;
+  /** Failures below a fleet rule's maxretry (Engine onBelowThreshold); omitted = not reported. */
+  onBelowThreshold?: (rule: string, ip: string, at: number) => void;
 }): Detector & { engines: Engine[] } {
-  const common = { clock: 'wall' as const, allowlist: opts.allowlist, onWarning: opts.onWarning };
+  const common = {
+    clock: 'wall' as const,
+    allowlist: opts.allowlist,
+    onWarning: opts.onWarning,
+    onBelowThreshold: opts.onBelowThreshold,
+  };
   const configured = new Engine(opts.rules, common);
   if (opts.watch.length === 0) {
     const engines = [configured];

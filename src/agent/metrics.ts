@@ -21,6 +21,8 @@ export interface AgentMetricsSource {
   headSeen: () => number;
   firewall: () => { backend: string; driver: string };
   busConnected: () => boolean | undefined;
+  /** FleetHitBatcher.stats, when fleet-wide counting is on. */
+  fleet?: { batches: number; failed: number; entries: number; dropped: number };
 }
 
 /** Commit latency buckets: a library commit takes well under a millisecond, a million-element spawn seconds. */
@@ -153,6 +155,30 @@ export class AgentMetrics {
       collect() {
         this.reset();
         this.set(source.firewall(), 1);
+      },
+    });
+    const fleet = source.fleet;
+    if (fleet === undefined) return;
+    new Counter({
+      name: 'rampart_agent_fleet_hits_total',
+      help: 'Below-threshold failures for fleet-wide counting: entries sent to the hub, or dropped because the batch was full',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'sent' }, fleet.entries);
+        this.inc({ result: 'dropped' }, fleet.dropped);
+      },
+    });
+    new Counter({
+      name: 'rampart_agent_fleet_batches_total',
+      help: 'hits envelopes sent to the hub, by result (sent, failed: neither the bus nor HTTP took it)',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'sent' }, fleet.batches - fleet.failed);
+        this.inc({ result: 'failed' }, fleet.failed);
       },
     });
   }

@@ -1,6 +1,8 @@
 import { loadConfig } from '../config/schema.js';
 import { createLogger } from '../core/logger.js';
+import { loadRulesFile } from '../detect/rules-file.js';
 import { hubStartOptions } from '../hub/config.js';
+import { withFleetDefaults } from '../hub/fleet-policy.js';
 import { startHub } from '../hub/hub.js';
 import type { SourceConfig } from '../sources/create.js';
 import { buildAgent, readVersion } from './build.js';
@@ -40,10 +42,15 @@ export async function runUp(o: UpOptions): Promise<void> {
   const ac = o.signal ? undefined : rootAbort();
   const signal = o.signal ?? ac!.signal;
 
-  const hub = await startHub({
-    ...hubStartOptions(cfg, { dataDir, listen: o.listen, apiPort: o.apiPort, brokerPort: o.brokerPort }),
-    log,
+  const hubOptions = hubStartOptions(cfg, {
+    dataDir,
+    listen: o.listen,
+    apiPort: o.apiPort,
+    brokerPort: o.brokerPort,
   });
+  // The local agent's own rule files may set fleet: thresholds the hub should count by.
+  const own = cfg.rules.files.flatMap((f) => loadRulesFile(f, { aggressive: cfg.rules.aggressive }));
+  const hub = await startHub({ ...hubOptions, policy: withFleetDefaults(hubOptions.policy, own), log });
   try {
     const { name, enrolled } = await ensureLocalEnrolment({
       dataDir,

@@ -54,6 +54,13 @@ export const agentSectionSchema = z
     fail2banBantime: intervalSeconds.default(600),
     /** Never banned on this server, whoever signed the ban. */
     allowlist: z.array(cidrText).default([]),
+    /**
+     * Send failures below each rule's maxretry to the hub for fleet-wide counting (rules with a
+     * `fleet:` threshold only, such as the built-in sshd). Off: the detection hot path skips it.
+     */
+    fleetCounting: z.boolean().default(true),
+    /** How often those counts are sent (batched, coalesced per address and rule). */
+    fleetInterval: intervalSeconds.refine((s) => s > 0, { message: 'must be more than 0' }).default(2),
     reconcileInterval: intervalSeconds.default(60),
     heartbeatInterval: intervalSeconds.default(10),
     /** Prometheus `/metrics` of this agent: off unless `listen` is set. */

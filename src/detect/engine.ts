@@ -30,6 +30,12 @@ export interface EngineOptions {
   ignoreSources?: boolean;
   /** Called for each line a rule classifies as a failure or a good line (`rampart check --matches`). */
   onMatch?: (match: { rule: string; ip: string; kind: 'fail' | 'good'; at: number }) => void;
+  /**
+   * Called for each failure that counted but stayed below the rule's `maxretry`, for rules with a
+   * `fleet` threshold only (the agent sends these to the hub for fleet-wide counting). `ip` is the
+   * tracked address (an IPv6 /64 where the rule widens); it may be a slice of a read chunk.
+   */
+  onBelowThreshold?: (rule: string, ip: string, at: number) => void;
 }
 
 export interface EngineStats {
@@ -61,6 +67,8 @@ interface Rule {
   dates?: RegExp[];
   /** fail2ban's multi-line/session stage, only for rules that need one. */
   multi?: MultilineStage;
+  /** EngineOptions.onBelowThreshold for a rule with a fleet threshold; undefined costs one check. */
+  belowThreshold?: (rule: string, ip: string, at: number) => void;
 }
 
 interface Tracker {
@@ -171,6 +179,7 @@ export class Engine {
         spec.multiline === undefined
           ? undefined
           : new MultilineStage(spec, spec.multiline, { linear: opts.linear, onWarning: opts.onWarning }),
+      belowThreshold: spec.fleet !== undefined ? opts.onBelowThreshold : undefined,
     }));
   }
 
@@ -290,7 +299,11 @@ export class Engine {
     if (t.count === 0) t.oldest = at;
     t.newest = at;
     t.count++;
-    if (t.count < size) return null;
+    if (t.count < size) {
+      if (rule.belowThreshold !== undefined)
+        rule.belowThreshold(rule.spec.name, text === null ? addr.ip : keyText(text), at);
+      return null;
+    }
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
     const key = text ?? v4 * RULE_SLOTS + rule.index;
     if (!this.bannable(rule, key)) {

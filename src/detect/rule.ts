@@ -54,6 +54,13 @@ export interface RuleSpec {
    * `good`, which stay as a single-line approximation for tools that read rules line by line.
    */
   multiline?: MultilineSpec;
+  /**
+   * Fleet-wide counting (docs/detection.md "Fleet-wide counting"): when set, the agent sends the
+   * hub this rule's failures below `maxretry`, and the hub bans an address whose hits across the
+   * fleet reach `fleet.maxretry` within `fleet.findtime` seconds. The hub's own config decides the
+   * threshold it applies; this is the default it ships with for built-in rules.
+   */
+  fleet?: FleetThreshold;
 }
 
 /**
@@ -72,6 +79,12 @@ export interface MultilineSpec {
   /** Sessions kept per rule (default 10,000) and their lifetime in log seconds (default 300). */
   sessions?: number;
   sessionTtl?: number;
+}
+
+/** A fleet-wide threshold: `maxretry` hits across the fleet within `findtime` seconds. */
+export interface FleetThreshold {
+  maxretry: number;
+  findtime: number;
 }
 
 export const RULE_DEFAULTS = {

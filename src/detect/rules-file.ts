@@ -59,6 +59,12 @@ const ruleSchema = z
       .default(RULE_DEFAULTS.set),
     resetConnections: z.boolean().optional(),
     reason: z.string().optional(),
+    fleet: z
+      .strictObject({
+        maxretry: z.number().int().min(1).max(100_000),
+        findtime: duration.refine((s) => s !== null && s > 0, { message: 'must be a finite duration' }),
+      })
+      .optional(),
   })
   .strict();
 
@@ -107,6 +113,8 @@ function toSpec(r: RuleEntry, origin: string, opts: LoadRulesOptions): RuleSpec 
   if (r.widen6 !== undefined) spec.widen6 = r.widen6;
   if (r.resetConnections !== undefined) spec.resetConnections = r.resetConnections;
   if (r.reason !== undefined) spec.reason = r.reason;
+  if (r.fleet !== undefined)
+    spec.fleet = { maxretry: r.fleet.maxretry, findtime: r.fleet.findtime as number };
   return spec;
 }
 

@@ -3,7 +3,10 @@ import { busConfigSchema, busFromFlag } from '../bus/create.js';
 import type { RampartConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
+import { isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import { STORE_URL } from '../store/open.js';
+import type { FleetRule } from './fleet-counter.js';
+import type { FleetPolicyConfig } from './fleet-policy.js';
 import type { HubOptions } from './hub.js';
 import type { PolicyConfig } from './policy.js';
 
@@ -14,6 +17,15 @@ const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
+
+/** For a refinement after `duration`: an unparseable value was already reported there. */
+function isFiniteDuration(v: string | number): boolean {
+  try {
+    return (parseDuration(v) ?? 0) > 0;
+  } catch {
+    return true;
+  }
+}
 
 /** The `hub:` section of rampart.yaml. */
 export const hubSectionSchema = z
@@ -40,6 +52,28 @@ export const hubSectionSchema = z
         ratePerMinute: z.number().min(0).optional(),
         minPrefix4: z.number().int().min(1).max(32).optional(),
         minPrefix6: z.number().int().min(1).max(128).optional(),
+        fleet: z
+          .strictObject({
+            enabled: z.boolean().optional(),
+            perNode: z.number().int().min(1).max(1000).optional(),
+            minNodes: z.number().int().min(1).max(10_000).optional(),
+            maxEntries: z.number().int().min(16).max(10_000_000).optional(),
+            rules: z
+              .record(
+                z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'rule names use letters, digits, _ . -'),
+                z.strictObject({
+                  maxretry: z.number().int().min(1).max(100_000),
+                  findtime: duration.refine(isFiniteDuration, { message: 'must be a finite duration' }),
+                  bantime: duration.optional(),
+                  set: z
+                    .string()
+                    .refine(isSetName, { message: `must be ${SET_NAME_RULE}` })
+                    .optional(),
+                }),
+              )
+              .optional(),
+          })
+          .optional(),
       })
       .strict()
       .optional(),
@@ -80,6 +114,7 @@ export function resolveHubSection(raw: unknown, file?: string): ResolvedHubSecti
   for (const k of ['multiplier', 'rateBurst', 'ratePerMinute', 'minPrefix4', 'minPrefix6'] as const) {
     if (p[k] !== undefined) policy[k] = p[k];
   }
+  if (p.fleet !== undefined) policy.fleet = resolveFleetSection(p.fleet);
   return {
     listen: h.listen,
     port: h.port,
@@ -91,6 +126,23 @@ export function resolveHubSection(raw: unknown, file?: string): ResolvedHubSecti
     policy,
     blocklistPublic: h.blocklist?.public,
   };
+}
+
+function resolveFleetSection(f: NonNullable<NonNullable<HubSection['policy']>['fleet']>) {
+  const out: Partial<FleetPolicyConfig> = {};
+  for (const k of ['enabled', 'perNode', 'minNodes', 'maxEntries'] as const) {
+    if (f[k] !== undefined) (out as Record<string, unknown>)[k] = f[k];
+  }
+  if (f.rules !== undefined) {
+    const rules: Record<string, FleetRule> = {};
+    for (const [name, r] of Object.entries(f.rules)) {
+      rules[name] = { maxretry: r.maxretry, findtime: parseDuration(r.findtime) as number };
+      if (r.bantime !== undefined) rules[name].bantime = parseDuration(r.bantime);
+      if (r.set !== undefined) rules[name].set = r.set;
+    }
+    out.rules = rules;
+  }
+  return out;
 }
 
 /** Command-line flags that override the config file (`rampart hub`, `rampart up`). */

@@ -3,7 +3,9 @@ import { parseTarget, tryParseTarget } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import { DEFAULT_SET, type Decision } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
+import { formatDuration } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
+import { parseHitsBody } from '../core/fleet-hits.js';
 import type { Logger } from '../core/logger.js';
 import { assertSetName } from '../core/set-name.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
@@ -16,6 +18,8 @@ import {
   seal,
 } from '../trust/envelope.js';
 import { publicKeyFromText } from '../trust/keys.js';
+import { FleetCounter, type FleetCrossing } from './fleet-counter.js';
+import { resolveFleetPolicy } from './fleet-policy.js';
 import type { HubMetrics } from './metrics.js';
 import { outlasts, type Policy, type RefusalReason } from './policy.js';
 import { PropagationTracker } from './propagation.js';
@@ -81,6 +85,9 @@ export interface ManualOutcome {
 // Stands for a decision until the log assigns seqs (bulk outcomes are built before the append).
 const PLACEHOLDER = {} as Decision;
 
+/** The origin (and rate-limit bucket) of bans made by fleet-wide counting; a reserved node name. */
+export const FLEET_ORIGIN = 'fleet';
+
 /** Reports decided and appended in one transaction at most. */
 const MAX_BATCH = 2000;
 
@@ -106,6 +113,8 @@ export class HubCore {
   readonly fleet: string;
   /** Addresses no ban may cover (hub/protected.ts). */
   readonly protectedAddrs = new ProtectedAddresses();
+  /** Sums agents' below-threshold failures (undefined when `policy.fleet.enabled` is false). */
+  readonly fleetCounter: FleetCounter | undefined;
   private readonly o: HubCoreOptions;
   private allow = new Allowlist();
   private readonly nodeKeys = new Map<string, KeyObject>();
@@ -131,6 +140,16 @@ export class HubCore {
     this.fleet = o.fleet;
     this.now = o.now ?? Date.now;
     this.propagation = new PropagationTracker(o.metrics.propagation);
+    const fleet = resolveFleetPolicy(o.policy.config.fleet);
+    this.fleetCounter = fleet.enabled
+      ? new FleetCounter({
+          rules: new Map(Object.entries(fleet.rules)),
+          perNode: fleet.perNode,
+          minNodes: fleet.minNodes,
+          maxEntries: fleet.maxEntries,
+          onEvict: (n) => o.metrics.fleetEvictions.inc(n),
+        })
+      : undefined;
   }
 
   /**
@@ -230,14 +249,14 @@ export class HubCore {
     return this.skews.get(node);
   }
 
-  drop(reason: DropReason | 'topic-mismatch'): void {
+  drop(reason: DropReason | 'topic-mismatch' | 'invalid-body'): void {
     this.metrics.dropped.inc({ reason });
   }
 
   /** A message from the bus: `node` is the sender named by the topic, which must match the envelope. */
   async handleBusMessage(node: string, bytes: Buffer): Promise<void> {
     await this.ensureSender(bytes);
-    const r = this.openFromNode(bytes, ['report', 'heartbeat']);
+    const r = this.openFromNode(bytes, NODE_KINDS);
     if (!r.ok) {
       this.o.log.warn({ node, reason: r.reason }, 'dropped a message from the bus');
       return;
@@ -248,7 +267,81 @@ export class HubCore {
       return;
     }
     if (r.env.kind === 'heartbeat') await this.heartbeat(node, r.env.body);
+    else if (r.env.kind === 'hits') await this.hits(node, r.env.body);
     else await this.report(node, r.env.body);
+  }
+
+  /**
+   * A verified `hits` envelope from `node`: failures its rules counted below their local
+   * threshold. Each entry is added to the fleet counter; an address that crosses its rule's fleet
+   * threshold becomes a report from {@link FLEET_ORIGIN} through the normal policy path
+   * (protected addresses, allowlist, escalation, rate limit). A body that breaks the contract
+   * (core/fleet-hits.ts) is dropped whole and counted as `invalid-body`.
+   */
+  async hits(
+    node: string,
+    body: unknown,
+  ): Promise<{ counted: number; crossings: ReportOutcome[]; error?: string }> {
+    const parsed = parseHitsBody(body);
+    if (!parsed.ok) {
+      this.drop('invalid-body');
+      this.o.log.warn({ node, error: parsed.error }, 'dropped a hits envelope with an invalid body');
+      return { counted: 0, crossings: [], error: parsed.error };
+    }
+    const counter = this.fleetCounter;
+    if (counter === undefined) {
+      this.metrics.fleetCounts.inc({ result: 'disabled' }, parsed.entries.length);
+      return { counted: 0, crossings: [] };
+    }
+    const now = this.now();
+    const crossed: FleetCrossing[] = [];
+    let counted = 0;
+    for (const e of parsed.entries) {
+      if (!counter.counts(e.rule)) {
+        this.metrics.fleetCounts.inc({ result: 'unknown-rule' });
+        continue;
+      }
+      // Never bannable anyway: not worth a slot in the table.
+      if (this.allow.match(e.parsed) !== undefined || this.protectedAddrs.why(e.parsed) !== undefined) {
+        this.metrics.fleetCounts.inc({ result: 'allowlisted' });
+        continue;
+      }
+      this.metrics.fleetCounts.inc({ result: 'counted' });
+      counted++;
+      const c = counter.add(node, e.rule, e.target, e.hits, now);
+      if (c !== null) crossed.push(c);
+    }
+    this.metrics.fleetEntries.set(counter.size);
+    const crossings = await Promise.all(crossed.map((c) => this.fleetBan(c, now)));
+    return { counted, crossings };
+  }
+
+  private async fleetBan(c: FleetCrossing, now: number): Promise<ReportOutcome> {
+    const t = c.threshold;
+    const body: Record<string, unknown> = {
+      target: c.target,
+      rule: c.rule,
+      reason: `${c.rule}: ${c.hits} hits from ${c.nodes} nodes within ${formatDuration(t.findtime)} (fleet-wide)`,
+      hits: c.hits,
+      at: now,
+      set: t.set ?? DEFAULT_SET,
+    };
+    // Absent: the policy's default bantime, escalated like any report.
+    if (t.bantime !== undefined) body.duration = t.bantime;
+    const outcome = await this.report(FLEET_ORIGIN, body);
+    this.metrics.fleetBans.inc({ result: outcome.refusal ?? outcome.result });
+    this.o.log.info(
+      {
+        target: c.target,
+        rule: c.rule,
+        hits: c.hits,
+        nodes: c.nodes,
+        result: outcome.result,
+        reason: outcome.reason,
+      },
+      'fleet-wide threshold crossed',
+    );
+    return outcome;
   }
 
   // --- reports and decisions -------------------------------------------------------------------
@@ -553,6 +646,10 @@ export class HubCore {
   sweep(retentionMs: number): Promise<number> {
     return this.serial(() => {
       const now = this.now();
+      if (this.fleetCounter !== undefined) {
+        this.fleetCounter.sweep(now);
+        this.metrics.fleetEntries.set(this.fleetCounter.size);
+      }
       return this.store.prune(now - retentionMs, now);
     });
   }
@@ -655,6 +752,9 @@ export class HubCore {
     }
   }
 }
+
+/** Envelope kinds a node may send (bus and POST /v1/reports). */
+export const NODE_KINDS: readonly EnvelopeKind[] = ['report', 'heartbeat', 'hits'];
 
 const PLAIN_RE = /^[\x20-\x7e]*$/;
 

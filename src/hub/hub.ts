@@ -17,6 +17,7 @@ import { publicKeyToText } from '../trust/keys.js';
 import { buildApi } from './api.js';
 import { Authenticator, tokenHash } from './auth.js';
 import { HubCore } from './core.js';
+import { builtinFleetRules, resolveFleetPolicy } from './fleet-policy.js';
 import { HUB_FILES, type HubInfo, prepareHubDir, writeHubInfo } from './hub-files.js';
 import { HubMetrics } from './metrics.js';
 import { Policy, type PolicyConfig } from './policy.js';
@@ -142,7 +143,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       });
     const core = new HubCore({
       store,
-      policy: new Policy(opts.policy),
+      policy: new Policy({
+        ...opts.policy,
+        fleet: resolveFleetPolicy(opts.policy?.fleet, builtinFleetRules()),
+      }),
       metrics: new HubMetrics({
         active: async () => (await store.countActive(Date.now())).total,
         head: () => store.head(),

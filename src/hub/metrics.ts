@@ -11,6 +11,11 @@ export class HubMetrics {
   readonly dropped: Counter<'reason'>;
   readonly publishFailures: Counter;
   readonly propagation: Histogram;
+  /** Fleet-wide counting (hub/fleet-counter.ts). */
+  readonly fleetCounts: Counter<'result'>;
+  readonly fleetBans: Counter<'result'>;
+  readonly fleetEntries: Gauge;
+  readonly fleetEvictions: Counter;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -41,6 +46,28 @@ export class HubMetrics {
       name: 'rampart_hub_propagation_seconds',
       help: "Decision created to a node's heartbeat saying it applied it (an upper bound: plus up to one heartbeat interval)",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 60, 120, 300],
+      registers,
+    });
+    this.fleetCounts = new Counter({
+      name: 'rampart_hub_fleet_counts_total',
+      help: 'Entries of hits envelopes (failures below an agent threshold) received, by result (counted, unknown-rule, allowlisted, disabled)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.fleetBans = new Counter({
+      name: 'rampart_hub_fleet_bans_total',
+      help: 'Fleet thresholds crossed, by what policy made of them (ban, extend, duplicate, or the refusal reason)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.fleetEntries = new Gauge({
+      name: 'rampart_hub_fleet_table_entries',
+      help: '(rule, address) pairs the fleet counter tracks now',
+      registers,
+    });
+    this.fleetEvictions = new Counter({
+      name: 'rampart_hub_fleet_evictions_total',
+      help: 'Fleet counter entries dropped because the table was full',
       registers,
     });
     new Gauge({

@@ -5,6 +5,7 @@ import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { assertSetName, isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import type { DecisionInput } from '../store/types.js';
+import type { FleetPolicyConfig } from './fleet-policy.js';
 import { NodeRateLimiter } from './rate-limit.js';
 
 /** What a node reports (the body of a `report` envelope). */
@@ -33,6 +34,8 @@ export interface PolicyConfig {
   /** Broadest range a report or operator may ban (core/address assertBannable). */
   minPrefix4: number;
   minPrefix6: number;
+  /** Fleet-wide counting (hub/fleet-policy.ts); its bans go through this policy as node `fleet`. */
+  fleet?: Partial<FleetPolicyConfig>;
 }
 
 export const DEFAULT_POLICY: PolicyConfig = {

@@ -250,3 +250,46 @@ describe('Engine - sources', () => {
     expect(seen('/var/log/sub/x.log')).toEqual(['c']);
   });
 });
+
+describe('Engine - below-threshold hook (fleet-wide counting)', () => {
+  const lines = (ip: string, n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => at(from + i, `fail from ${ip}`));
+
+  it('reports each counted failure below maxretry for rules with a fleet threshold, none at the ban', () => {
+    const hits: Array<[string, string, number]> = [];
+    const e = engine([rule({ fleet: { maxretry: 10, findtime: 3600 } })], {
+      onBelowThreshold: (r, ip, t) => hits.push([r, ip, t]),
+    });
+    const events = feedAll(e, lines('198.51.100.7', 3));
+    expect(events.map((ev) => ev.type)).toEqual(['ban']);
+    expect(hits).toEqual([
+      ['r', '198.51.100.7', T0],
+      ['r', '198.51.100.7', T0 + 1000],
+    ]);
+    // While banned, further failures are neither counted nor reported.
+    feedAll(e, lines('198.51.100.7', 2, 5));
+    expect(hits).toHaveLength(2);
+  });
+
+  it('reports the tracked key: an IPv6 address widened to its /64', () => {
+    const hits: string[] = [];
+    const e = engine([rule({ widen6: 64, fleet: { maxretry: 10, findtime: 3600 } })], {
+      onBelowThreshold: (_r, ip) => hits.push(ip),
+    });
+    feedAll(e, lines('2001:db8:1:2::99', 1));
+    expect(hits).toEqual(['2001:db8:1:2::/64']);
+  });
+
+  it('stays silent for rules without a fleet threshold and for allowlisted addresses', () => {
+    const hits: string[] = [];
+    const e = engine(
+      [rule(), rule({ name: 'f', fleet: { maxretry: 10, findtime: 3600 }, patterns: ['^bad from <HOST>$'] })],
+      { onBelowThreshold: (_r, ip) => hits.push(ip), allowlist: new Allowlist(['192.0.2.0/24']) },
+    );
+    feedAll(e, lines('198.51.100.7', 2));
+    feedAll(e, [at(10, 'bad from 192.0.2.5')]);
+    expect(hits).toEqual([]);
+    feedAll(e, [at(11, 'bad from 198.51.100.8')]);
+    expect(hits).toEqual(['198.51.100.8']);
+  });
+});

@@ -20,7 +20,8 @@ function view(n: NodeRecord) {
 }
 
 // Envelope senders and decision origins the hub itself uses: a node by these names would blur them.
-const RESERVED = new Set(['hub', 'operator', 'api']);
+// `fleet` is the origin of bans made by fleet-wide counting (hub/core.ts FLEET_ORIGIN).
+const RESERVED = new Set(['hub', 'operator', 'api', 'fleet']);
 
 const joinExpiryKey = (name: string) => `join-expires:${name}`;
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from '../api.js';
+import { NODE_KINDS } from '../core.js';
 import { decisionSchema, errorSchema } from '../schemas.js';
 
 /**
@@ -34,7 +35,7 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       // The signature covers the envelope's fields, not its JSON layout, so re-serialising is safe.
       const text = JSON.stringify(req.body);
       await ctx.core.ensureSender(text);
-      const r = ctx.core.openFromNode(text, ['report', 'heartbeat']);
+      const r = ctx.core.openFromNode(text, NODE_KINDS);
       if (!r.ok) return reply.code(400).send({ error: `envelope refused: ${r.reason}`, code: 'E_AUTH' });
       if (r.env.from !== caller.name) {
         ctx.core.drop('topic-mismatch');
@@ -45,6 +46,12 @@ export function reportRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (r.env.kind === 'heartbeat') {
         await ctx.core.heartbeat(caller.name, r.env.body);
         return { result: 'ok' };
+      }
+      if (r.env.kind === 'hits') {
+        const h = await ctx.core.hits(caller.name, r.env.body);
+        // Refused whole: retrying the same body cannot help, and the agent does not retry.
+        if (h.error !== undefined) return reply.code(400).send({ error: h.error, code: 'E_USAGE' });
+        return { result: h.counted > 0 ? 'counted' : 'ignored' };
       }
       // { result, reason?, refusal?, decision? }: the agent lifts its local ban on a refusal other
       // than rate-limited (it is still under attack then).
