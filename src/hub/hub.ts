@@ -16,6 +16,7 @@ import { publicKeyToText } from '../trust/keys.js';
 import { buildApi } from './api.js';
 import { Authenticator, tokenHash } from './auth.js';
 import { HubCore } from './core.js';
+import { SessionStore } from './dashboard/sessions.js';
 import { HUB_FILES, type HubInfo, prepareHubDir, writeHubInfo } from './hub-files.js';
 import { HubMetrics } from './metrics.js';
 import { Policy, type PolicyConfig } from './policy.js';
@@ -99,7 +100,7 @@ const DAY = 86_400_000;
  */
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.log ?? silentLogger();
-  const { dir, keys, adminToken, metricsToken } = prepareHubDir(opts.dataDir);
+  const { dir, keys, adminToken, metricsToken, viewerToken } = prepareHubDir(opts.dataDir);
   const store =
     opts.store ??
     (await openStore(opts.storeUrl, join(dir, HUB_FILES.db), { file: opts.configFile, key: 'hub.store' }));
@@ -179,12 +180,13 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const app: FastifyInstance = buildApi(
       {
         core,
-        auth: new Authenticator(adminToken, store, metricsToken),
+        auth: new Authenticator(adminToken, store, metricsToken, viewerToken),
         publicUrl,
         hubPublicKey: keys.publicKey,
         hubPublicKeyText: publicKeyToText(keys.publicKey),
         bus: busInfo,
         joinTtlMs: opts.joinTtlMs ?? DAY,
+        sessions: new SessionStore(core.now),
         log,
       },
       { tls: opts.tls },

@@ -4,7 +4,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
-import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
+import { bucketCounts, type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { MAX_ACTIVE_PAGE } from './sqlite-active.js';
 import type {
   ActiveCounts,
@@ -144,6 +144,17 @@ export class PostgresStore implements Store {
       out.byRule[row.rule] = (out.byRule[row.rule] ?? 0) + row.n;
     }
     return out;
+  }
+
+  async banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]> {
+    const r = await this.read('banCounts', (q) =>
+      q(
+        `SELECT ((created_at - $1) / $2)::int AS b, count(*)::int AS n FROM decisions
+         WHERE created_at >= $1 AND created_at < $3 AND action = 'ban' GROUP BY b`,
+        [from, bucketMs, from + bucketMs * buckets],
+      ),
+    );
+    return bucketCounts(r.rows as Array<{ b: number; n: number }>, buckets);
   }
 
   /** Newest first with a keyset cursor; target containment through PostgreSQL's inet operators. */

@@ -4,7 +4,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { addressKey } from './address-key.js';
 import { openSqlite } from './open-sqlite.js';
-import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
+import { bucketCounts, type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { SqliteActiveViews } from './sqlite-active.js';
 import { SqliteBouncers } from './sqlite-bouncers.js';
 import { MIGRATIONS } from './sqlite-schema.js';
@@ -75,6 +75,10 @@ export class SqliteStore implements Store {
       activeFor: db.prepare<[string, string, number], DecisionRow>(
         `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
          WHERE a.target = ? AND a.set_name = ? AND (a.expires_at IS NULL OR a.expires_at > ?)`,
+      ),
+      banCounts: db.prepare<[{ from: number; bucket: number; to: number }], { b: number; n: number }>(
+        `SELECT CAST((created_at - @from) / @bucket AS INTEGER) AS b, count(*) AS n FROM decisions
+         WHERE created_at >= @from AND created_at < @to AND action = 'ban' GROUP BY b`,
       ),
       pruned: db.prepare<[], { pruned: number }>('SELECT pruned FROM log_head WHERE id = 1'),
       pruneActive: db.prepare<[number]>(
@@ -178,6 +182,11 @@ export class SqliteStore implements Store {
       const bySeq = new Map(this.stmt.bySeqs.all(JSON.stringify(seqs)).map((r) => [r.seq, toDecision(r)]));
       return { items: seqs.map((s) => bySeq.get(s)!), next, total };
     })();
+  }
+
+  async banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]> {
+    const rows = this.stmt.banCounts.all({ from, bucket: bucketMs, to: from + bucketMs * buckets });
+    return bucketCounts(rows, buckets);
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {

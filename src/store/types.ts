@@ -95,6 +95,11 @@ export interface Store {
   countActive(now: number): Promise<ActiveCounts>;
   /** One page of the bans in force at `now`, filtered, through indexes (never a full scan). */
   activePage(query: ActiveQuery, now: number): Promise<ActivePage>;
+  /**
+   * Bans decided per time bucket: `buckets` counts, the first for [from, from + bucketMs), read
+   * through the log's time index (bounded by the window, not by the number of bans in force).
+   */
+  banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]>;
   /** The ban in force for one target and set, if any. */
   activeFor(target: string, set: string, now: number): Promise<Decision | undefined>;
   /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */
