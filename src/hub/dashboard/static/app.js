@@ -2,7 +2,7 @@
 // the hub goes into the page as text (textContent), never as markup: ban reasons and rule names
 // can come from attackers' log lines.
 
-const PAGE_SIZE = 50;
+const PAGE_SIZE = 25;
 const STATUS_EVERY_MS = 10_000;
 const TIMELINE_MIN_GAP_MS = 5_000;
 
@@ -429,12 +429,12 @@ function svg(tag, attrs, text) {
   return node;
 }
 
-/** Rounds a maximum up to 1, 2 or 5 times a power of ten, for even grid lines. */
+/** A top for the y axis: four grid steps of 1, 2 or 5 times a power of ten. */
 function niceMax(n) {
-  if (n <= 4) return 4;
-  const p = 10 ** Math.floor(Math.log10(n));
-  for (const m of [1, 2, 5, 10]) if (m * p >= n) return m * p;
-  return 10 * p;
+  const quarter = Math.max(1, n / 4);
+  const p = 10 ** Math.floor(Math.log10(quarter));
+  for (const m of [1, 2, 5, 10]) if (m * p >= quarter) return 4 * m * p;
+  return 40 * p;
 }
 
 function drawChart(t) {
