@@ -6,7 +6,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { DecisionInput } from '../../src/store/types.js';
 import { canConnect, createLan, type Host, type Lan, tcpListener } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
-import { cli, inKernelSet, type Proc, rampart, removeDir, tempDir, until } from './harness.js';
+import { cli, inKernelSet, type Proc, rampart, removeDir, startNftAgent, tempDir, until } from './harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const req = requirements('dashboard in a real browser', ['netns', 'cmd:nft', `file:${CHROMIUM}`]);
@@ -83,17 +83,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     };
     await cli(agentHost, ['join', added.token, '--data', agentDir]);
     writeFileSync(join(agentDir, 'rampart.yaml'), 'agent:\n  heartbeatInterval: 1s\n');
-    const agent = rampart(agentHost, [
-      'agent',
-      '--data',
-      agentDir,
-      '--config',
-      join(agentDir, 'rampart.yaml'),
-      '--firewall',
-      'nftables',
-    ]);
-    procs.push(agent);
-    await agent.waitFor((l) => l.msg === 'bus' && l.status === 'up', 20_000, 'agent bus up');
+    procs.push(await startNftAgent(agentHost, agentDir));
     listener = await tcpListener(agentHost, PORT);
 
     // Chromium runs inside the hub's namespace (the only place its address is reachable from);
@@ -169,7 +159,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     await admin.click('#allow-form button[type=submit]');
     await admin.locator('#allowlist tbody td', { hasText: '192.0.2.0/28' }).waitFor({ timeout: 10_000 });
     // RAMPART_DASHBOARD_SCREENSHOT=docs/dashboard.png refreshes the README's picture.
-    await admin.evaluate(() => window.scrollTo(0, 0));
+    await admin.evaluate('window.scrollTo(0, 0)');
     await admin.screenshot({
       path: process.env.RAMPART_DASHBOARD_SCREENSHOT ?? join(hubDir, 'dashboard.png'),
       fullPage: true,
