@@ -474,10 +474,10 @@ function drawChart(t) {
   const labelEvery = Math.max(1, Math.ceil(((110 / plotW) * n) / 15) * 15);
   for (let i = 0; i < n; i++) {
     const at = t.from + i * t.bucketMs;
-    if (Math.floor(at / 60_000) % labelEvery !== 0) continue;
-    root.append(
-      svg('text', { x: left + i * step, y: H - 6, 'text-anchor': 'middle', class: 'axis' }, clock(at)),
-    );
+    const x = left + i * step;
+    // A label cut by the edge reads as a different time.
+    if (Math.floor(at / 60_000) % labelEvery !== 0 || x > W - right - 30) continue;
+    root.append(svg('text', { x, y: H - 6, 'text-anchor': 'middle', class: 'axis' }, clock(at)));
   }
   box.replaceChildren(root);
 }
