@@ -17,4 +17,6 @@ export const benchmarks: Record<string, Bench> = {
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),
   crowdsec: () => import('./crowdsec.js'),
+  /** One dashboard refresh over HTTP at 100,000 bans; `npm run bench -- dashboard`. */
+  dashboard: () => import('./dashboard.js'),
 };

@@ -4,7 +4,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
-import { bucketCounts, type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
+import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { MAX_ACTIVE_PAGE } from './sqlite-active.js';
 import type {
   ActiveCounts,
@@ -571,4 +571,11 @@ function toBouncer(r: Record<string, unknown>): BouncerRecord {
     lastPull: r.last_pull === null ? null : Number(r.last_pull),
     lastSeq: Number(r.last_seq),
   };
+}
+
+/** Fills `buckets` counts from the (bucket index, count) rows of a GROUP BY. */
+function bucketCounts(rows: Array<{ b: number; n: number }>, buckets: number): number[] {
+  const out = new Array<number>(buckets).fill(0);
+  for (const r of rows) if (r.b >= 0 && r.b < buckets) out[r.b] = r.n;
+  return out;
 }

@@ -59,10 +59,3 @@ export function toNode(r: NodeRow): NodeRecord {
     version: r.version,
   };
 }
-
-/** Fills `buckets` counts from (bucket index, count) rows; shared by the stores. */
-export function bucketCounts(rows: Array<{ b: number; n: number }>, buckets: number): number[] {
-  const out = new Array<number>(buckets).fill(0);
-  for (const r of rows) if (r.b >= 0 && r.b < buckets) out[r.b] = r.n;
-  return out;
-}

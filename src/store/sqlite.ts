@@ -4,7 +4,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { addressKey } from './address-key.js';
 import { openSqlite } from './open-sqlite.js';
-import { bucketCounts, type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
+import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { SqliteActiveViews } from './sqlite-active.js';
 import { SqliteBouncers } from './sqlite-bouncers.js';
 import { MIGRATIONS } from './sqlite-schema.js';
@@ -76,9 +76,10 @@ export class SqliteStore implements Store {
         `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
          WHERE a.target = ? AND a.set_name = ? AND (a.expires_at IS NULL OR a.expires_at > ?)`,
       ),
-      banCounts: db.prepare<[{ from: number; bucket: number; to: number }], { b: number; n: number }>(
-        `SELECT CAST((created_at - @from) / @bucket AS INTEGER) AS b, count(*) AS n FROM decisions
-         WHERE created_at >= @from AND created_at < @to AND action = 'ban' GROUP BY b`,
+      // One count per bucket over the covering index: a GROUP BY on the bucket number sorted
+      // the window's rows in a temporary B-tree, three to five times slower at 100,000 bans.
+      banCount: db.prepare<[number, number], { n: number }>(
+        `SELECT count(*) AS n FROM decisions WHERE created_at >= ? AND created_at < ? AND action = 'ban'`,
       ),
       pruned: db.prepare<[], { pruned: number }>('SELECT pruned FROM log_head WHERE id = 1'),
       pruneActive: db.prepare<[number]>(
@@ -185,8 +186,12 @@ export class SqliteStore implements Store {
   }
 
   async banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]> {
-    const rows = this.stmt.banCounts.all({ from, bucket: bucketMs, to: from + bucketMs * buckets });
-    return bucketCounts(rows, buckets);
+    return this.db.transaction(() =>
+      Array.from(
+        { length: buckets },
+        (_, i) => this.stmt.banCount.get(from + i * bucketMs, from + (i + 1) * bucketMs)!.n,
+      ),
+    )();
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {
