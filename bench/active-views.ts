@@ -9,7 +9,7 @@ import type { Emit } from './list.js';
 const GOAL_MS = 100;
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
-function input(i: number, now: number): DecisionInput {
+export function input(i: number, now: number): DecisionInput {
   // Every 1000th ban is a /24 so containment has ranges to find.
   const range = i % 1000 === 0;
   const target = range

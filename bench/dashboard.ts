@@ -4,26 +4,16 @@ import { join } from 'node:path';
 import { startHub } from '../src/hub/hub.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { DecisionInput } from '../src/store/types.js';
+import { input as listInput } from './active-views.js';
 import type { Emit } from './list.js';
 
 const GOAL_MS = 100;
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
-/** Bans spread evenly over the last three hours: every one of them falls in the default chart. */
+/** The list bench's bans, spread evenly over the last three hours: all of them in the default chart. */
 function input(i: number, n: number, now: number): DecisionInput {
   const at = now - 3 * 3_600_000 + Math.floor((i * 3 * 3_600_000) / n);
-  return {
-    action: 'ban',
-    target: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-    family: 4,
-    duration: 86400,
-    expiresAt: at + 86_400_000,
-    reason: 'bench',
-    rule: i % 10 === 0 ? 'nginx' : 'sshd',
-    origin: `web${i % 20}`,
-    createdAt: at,
-    set: 'blocklist',
-  };
+  return { ...listInput(i, now), createdAt: at, expiresAt: at + 86_400_000 };
 }
 
 /**
