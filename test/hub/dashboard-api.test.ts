@@ -2,6 +2,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cookieValue,
+  SESSION_TTL_MS,
+  SessionStore,
+  sessionCookie,
+} from '../../src/hub/dashboard/sessions.js';
 import { startTestHub, type TestHub } from './helpers.js';
 
 /** A fetch with a cookie and headers of our choosing (the helper only knows bearer tokens). */
@@ -193,6 +199,39 @@ describe('hub dashboard: page, viewer token, sessions, timeline, events', () => 
     const banned = await t.call('POST', '/v1/decisions', { target: '192.0.2.40' });
     expect(await nextHead()).toBe(banned.json.seq);
     expect(banned.json.seq).toBeGreaterThan(first);
-    res.destroy();
+    // An open stream must not hold the hub's shutdown.
+    const ended = new Promise((resolve) => res.on('end', resolve));
+    await t.hub.close();
+    await ended;
+  });
+});
+
+describe('dashboard sessions', () => {
+  it('expire after their lifetime, end on logout, and are looked up by the cookie value only', () => {
+    let now = 1_000_000;
+    const sessions = new SessionStore(() => now);
+    const { id, session } = sessions.create('viewer');
+    expect(session.role).toBe('viewer');
+    expect(sessions.get(id)).toBe(session);
+    expect(sessions.get(`${id}x`)).toBeUndefined();
+    expect(sessions.get('x'.repeat(200))).toBeUndefined();
+    now += SESSION_TTL_MS - 1;
+    expect(sessions.get(id)).toBe(session);
+    now += 1;
+    expect(sessions.get(id)).toBeUndefined();
+    const second = sessions.create('admin');
+    sessions.delete(second.id);
+    expect(sessions.get(second.id)).toBeUndefined();
+  });
+
+  it('reads its cookie among others and writes it HttpOnly, SameSite=Strict, Secure over TLS', () => {
+    expect(cookieValue('a=1; rampart_session=abc; b=2', 'rampart_session')).toBe('abc');
+    expect(cookieValue('xrampart_session=abc', 'rampart_session')).toBeUndefined();
+    expect(sessionCookie('abc', true)).toBe(
+      'rampart_session=abc; Max-Age=43200; Path=/; HttpOnly; SameSite=Strict; Secure',
+    );
+    expect(sessionCookie(undefined, false)).toBe(
+      'rampart_session=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict',
+    );
   });
 });
