@@ -107,8 +107,15 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     if (agentDir) removeDir(agentDir);
   });
 
+  /** Console errors of every page: a CSP violation or a script error shows up here. */
+  const consoleErrors: string[] = [];
   const login = async (token: string): Promise<Page> => {
     const page = await (await browser!.newContext({ viewport: { width: 1440, height: 1100 } })).newPage();
+    page.on('console', (m) => {
+      // The refused logins and the viewer's refused unban are expected 401/403 answers.
+      if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
     await page.goto(url);
     await page.fill('#token', token);
     await page.click('#login-form button[type=submit]');
@@ -200,6 +207,15 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     await allowRow.waitFor({ state: 'detached', timeout: 10_000 });
     const left = JSON.parse(await cli(hubHost, ['allow', 'list', '--json', '--data', hubDir]));
     expect(JSON.stringify(left)).not.toContain('192.0.2.0/28');
+
+    // Attacker-made text (a reason from a log line) shows as text, never as markup.
+    const hostile = '<img src=x onerror=alert(1)><b>bold</b>';
+    await cli(hubHost, ['ban', '203.0.113.201', '--for', '1h', '--reason', hostile, '--data', hubDir]);
+    await search(admin, '203.0.113.201');
+    const cell = admin.locator('#bans tbody tr[data-target="203.0.113.201"] td.reason');
+    expect(await cell.textContent()).toBe(hostile);
+    expect(await admin.locator('#bans img, #bans b').count()).toBe(0);
     await admin.context().close();
+    expect(consoleErrors).toEqual([]);
   });
 });
