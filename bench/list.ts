@@ -21,4 +21,6 @@ export const benchmarks: Record<string, Bench> = {
   blocklist: () => import('./blocklist.js'),
   /** Detection with the fleet hook off/on, and the hub's fleet counter under a 1M-address flood. */
   'fleet-counting': () => import('./fleet-counting.js'),
+  /** One dashboard refresh over HTTP at 100,000 bans; `npm run bench -- dashboard`. */
+  dashboard: () => import('./dashboard.js'),
 };

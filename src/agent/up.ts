@@ -80,6 +80,7 @@ export async function runUp(o: UpOptions): Promise<void> {
       '',
       `rampart is up (fleet "${hub.fleet}", node "${name}"${enrolled ? ', enrolled now' : ''})`,
       `  API:      ${hub.url}   (admin token in ${dataDir}/hub/admin.token)`,
+      `  dashboard: ${hub.url}/   (sign in with the admin token, or hub/viewer.token to only look)`,
       `  broker:   ${hub.busInfo.type} ${hub.busInfo.url}`,
       `  data:     ${dataDir}`,
       dry

@@ -1,10 +1,20 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BouncerRecord } from '../store/types.js';
 import type { Authenticator, Caller } from './auth.js';
 import type { HubCore } from './core.js';
+import { dashboardAssets } from './dashboard/assets.js';
+import { eventRoutes } from './dashboard/events.js';
+import { sessionRoutes } from './dashboard/session-routes.js';
+import {
+  CSRF_HEADER,
+  cookieValue,
+  csrfMatches,
+  SESSION_COOKIE,
+  type SessionStore,
+} from './dashboard/sessions.js';
 import { allowlistRoutes } from './routes/allowlist.js';
 import { banRoutes } from './routes/bans.js';
 import { blocklistRoutes } from './routes/blocklist.js';
@@ -15,6 +25,7 @@ import { decisionRoutes } from './routes/decisions.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { reportRoutes } from './routes/reports.js';
 import { statusRoutes } from './routes/status.js';
+import { timelineRoutes } from './routes/timeline.js';
 
 /**
  * Who may call a route: nobody needs a token (`none`), any enrolled node or admin (`any`), `node`
@@ -29,10 +40,14 @@ declare module 'fastify' {
     access?: Access;
     /** The route also answers CrowdSec bouncers (an `X-Api-Key` header and no bearer). */
     bouncer?: boolean;
+    /** The read-only viewer token (or a viewer's dashboard session) may GET this route too. */
+    viewer?: boolean;
   }
   interface FastifyRequest {
     caller?: Caller;
     bouncer?: BouncerRecord;
+    /** The dashboard session cookie's value, when the caller came with one instead of a bearer. */
+    sessionId?: string;
   }
 }
 
@@ -47,6 +62,8 @@ export interface ApiContext {
   bus: () => { type: string; url: string; connected?: boolean };
   /** Join tokens expire after this long (ms). */
   joinTtlMs: number;
+  /** The dashboard's login sessions. */
+  sessions: SessionStore;
   log: Logger;
   /** `hub.blocklist.public`: `/v1/blocklist` answers without any key. */
   blocklistPublic?: boolean;
@@ -91,6 +108,7 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
 
   app.decorateRequest('caller', undefined);
   app.decorateRequest('bouncer', undefined);
+  app.decorateRequest('sessionId', undefined);
   app.addHook('onRequest', async (req, reply) => {
     const config = req.routeOptions.config;
     const routeAccess = config?.access ?? 'admin';
@@ -111,7 +129,13 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
       req.bouncer = bouncer;
       return;
     }
-    const caller = await ctx.auth.resolve(req.headers.authorization);
+    const caller = await callerOf(ctx, req);
+    if (caller === 'csrf') {
+      return reply.code(403).send({
+        error: `a dashboard session must send its ${CSRF_HEADER} header with every change`,
+        code: 'E_AUTH',
+      });
+    }
     if (!caller) {
       const error =
         routeAccess === 'blocklist'
@@ -119,16 +143,12 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
           : 'missing or invalid bearer token';
       return reply.code(401).send({ error, code: 'E_AUTH' });
     }
-    // The metrics token opens /metrics only; /metrics takes it or the admin token.
-    const allowed =
-      access === 'metrics'
-        ? caller.role === 'metrics' || caller.role === 'admin'
-        : caller.role !== 'metrics' && (access === 'any' || caller.role === access);
-    if (!allowed) {
-      return reply.code(403).send({
-        error: `this endpoint needs ${{ admin: 'an admin', node: 'a node', metrics: 'the metrics or admin', any: 'a node or admin' }[access]} token`,
-        code: 'E_AUTH',
-      });
+    if (!permits(access, config?.viewer === true, req.method, caller)) {
+      const needs =
+        caller.role === 'viewer'
+          ? 'an admin token (the viewer token only reads)'
+          : `${{ admin: 'an admin', node: 'a node', metrics: 'the metrics or admin', any: 'a node or admin' }[access]} token`;
+      return reply.code(403).send({ error: `this endpoint needs ${needs}`, code: 'E_AUTH' });
     }
     req.caller = caller;
     // Where each node calls from: bans covering it need the operator's force (hub/protected.ts).
@@ -169,6 +189,34 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
     reportRoutes(scope, ctx);
     crowdsecRoutes(scope, ctx);
     bouncerRoutes(scope, ctx);
+    timelineRoutes(scope, ctx);
+    sessionRoutes(scope, ctx);
+    eventRoutes(scope, ctx);
+    dashboardAssets(scope);
   });
   return app;
+}
+
+const READS = new Set(['GET', 'HEAD']);
+
+/**
+ * The caller of a request: its bearer token, else its dashboard session cookie. A session's
+ * state-changing request without the session's CSRF token is refused ('csrf'): SameSite=Strict
+ * already keeps other sites' requests cookie-less, the token also covers sibling subdomains.
+ */
+async function callerOf(ctx: ApiContext, req: FastifyRequest): Promise<Caller | 'csrf' | undefined> {
+  if (req.headers.authorization !== undefined) return ctx.auth.resolve(req.headers.authorization);
+  const id = cookieValue(req.headers.cookie, SESSION_COOKIE);
+  const session = ctx.sessions.get(id);
+  if (!session) return undefined;
+  if (!READS.has(req.method) && !csrfMatches(session, req.headers[CSRF_HEADER])) return 'csrf';
+  req.sessionId = id;
+  return { role: session.role };
+}
+
+/** Whether `caller` may use a route of `access`; the viewer reads (GET) routes marked for it. */
+function permits(access: Access, viewer: boolean, method: string, caller: Caller): boolean {
+  if (access === 'metrics') return caller.role === 'metrics' || caller.role === 'admin';
+  if (caller.role === 'viewer') return viewer && READS.has(method);
+  return caller.role !== 'metrics' && (access === 'any' || caller.role === access);
 }

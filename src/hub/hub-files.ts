@@ -12,6 +12,8 @@ export const HUB_FILES = {
   adminToken: 'admin.token',
   /** Read-only token for Prometheus scrapes of /metrics. */
   metricsToken: 'metrics.token',
+  /** Read-only token for the dashboard: sees everything it shows, changes nothing. */
+  viewerToken: 'viewer.token',
   info: 'hub.json',
 } as const;
 
@@ -26,6 +28,12 @@ export interface HubInfo {
 
 export const ADMIN_TOKEN_PREFIX = 'rpa1.';
 export const METRICS_TOKEN_PREFIX = 'rpm1.';
+export const VIEWER_TOKEN_PREFIX = 'rpv1.';
+
+const PREFIX_BY_FILE: Record<string, string> = {
+  [HUB_FILES.metricsToken]: METRICS_TOKEN_PREFIX,
+  [HUB_FILES.viewerToken]: VIEWER_TOKEN_PREFIX,
+};
 
 export function hubDir(dataDir: string): string {
   return join(dataDir, 'hub');
@@ -37,6 +45,7 @@ export function prepareHubDir(dataDir: string): {
   keys: KeyPair;
   adminToken: string;
   metricsToken: string;
+  viewerToken: string;
 } {
   const dir = hubDir(dataDir);
   try {
@@ -56,6 +65,7 @@ export function prepareHubDir(dataDir: string): {
     keys,
     adminToken: loadOrCreateToken(dir, HUB_FILES.adminToken, 'admin token'),
     metricsToken: loadOrCreateToken(dir, HUB_FILES.metricsToken, 'metrics token'),
+    viewerToken: loadOrCreateToken(dir, HUB_FILES.viewerToken, 'viewer token'),
   };
 }
 
@@ -63,7 +73,7 @@ function loadOrCreateToken(dir: string, name: string, what: string): string {
   const file = join(dir, name);
   // Read first: a restart must not need a byte of free disk (a temp file on a full disk is ENOSPC).
   if (existsSync(file)) return readAdminToken(file, what);
-  const prefix = name === HUB_FILES.metricsToken ? METRICS_TOKEN_PREFIX : ADMIN_TOKEN_PREFIX;
+  const prefix = PREFIX_BY_FILE[name] ?? ADMIN_TOKEN_PREFIX;
   writeSecretFile(file, `${prefix}${randomBytes(32).toString('base64url')}\n`, { exclusive: true, what });
   return readAdminToken(file, what);
 }

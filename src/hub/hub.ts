@@ -17,6 +17,7 @@ import { publicKeyToText } from '../trust/keys.js';
 import { buildApi } from './api.js';
 import { Authenticator, tokenHash } from './auth.js';
 import { HubCore } from './core.js';
+import { SessionStore } from './dashboard/sessions.js';
 import { builtinFleetRules, resolveFleetPolicy } from './fleet-policy.js';
 import { HUB_FILES, type HubInfo, prepareHubDir, writeHubInfo } from './hub-files.js';
 import { HubMetrics } from './metrics.js';
@@ -118,7 +119,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     await lock.release();
     throw err;
   }
-  const { dir, keys, adminToken, metricsToken } = prepared;
+  const { dir, keys, adminToken, metricsToken, viewerToken } = prepared;
   const cleanup: Array<() => Promise<unknown>> = [() => lock.release(), () => store.close()];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
@@ -198,12 +199,13 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     const app: FastifyInstance = buildApi(
       {
         core,
-        auth: new Authenticator(adminToken, store, metricsToken),
+        auth: new Authenticator(adminToken, store, metricsToken, viewerToken),
         publicUrl,
         hubPublicKey: keys.publicKey,
         hubPublicKeyText: publicKeyToText(keys.publicKey),
         bus: busInfo,
         joinTtlMs: opts.joinTtlMs ?? DAY,
+        sessions: new SessionStore(core.now),
         log,
         blocklistPublic: opts.blocklistPublic === true,
       },

@@ -57,4 +57,6 @@ export const PG_MIGRATIONS: readonly string[] = [
     last_seq BIGINT NOT NULL DEFAULT 0
   );
   `,
+  // 3: the dashboard's bans-per-minute chart (an index-only scan over the window).
+  `CREATE INDEX decisions_ban_created ON decisions (created_at) WHERE action = 'ban';`,
 ];

@@ -147,6 +147,17 @@ export class PostgresStore implements Store {
     return out;
   }
 
+  async banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]> {
+    const r = await this.read('banCounts', (q) =>
+      q(
+        `SELECT ((created_at - $1) / $2)::int AS b, count(*)::int AS n FROM decisions
+         WHERE created_at >= $1 AND created_at < $3 AND action = 'ban' GROUP BY b`,
+        [from, bucketMs, from + bucketMs * buckets],
+      ),
+    );
+    return bucketCounts(r.rows as Array<{ b: number; n: number }>, buckets);
+  }
+
   /** Newest first with a keyset cursor; target containment through PostgreSQL's inet operators. */
   async activePage(query: ActiveQuery, now: number): Promise<ActivePage> {
     checkLimit(query.limit);
@@ -585,4 +596,11 @@ function toBouncer(r: Record<string, unknown>): BouncerRecord {
     lastPull: r.last_pull === null ? null : Number(r.last_pull),
     lastSeq: Number(r.last_seq),
   };
+}
+
+/** Fills `buckets` counts from the (bucket index, count) rows of a GROUP BY. */
+function bucketCounts(rows: Array<{ b: number; n: number }>, buckets: number): number[] {
+  const out = new Array<number>(buckets).fill(0);
+  for (const r of rows) if (r.b >= 0 && r.b < buckets) out[r.b] = r.n;
+  return out;
 }

@@ -111,6 +111,11 @@ export interface Store {
   activePage(query: ActiveQuery, now: number): Promise<ActivePage>;
   /** Bans in force at `now` ordered by (target, set), after `query.after`, through the primary key. */
   activeOrdered(query: ActiveOrderedQuery, now: number): Promise<Decision[]>;
+  /**
+   * Bans decided per time bucket: `buckets` counts, the first for [from, from + bucketMs), read
+   * through the log's time index (bounded by the window, not by the number of bans in force).
+   */
+  banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]>;
   /** The ban in force for one target and set, if any. */
   activeFor(target: string, set: string, now: number): Promise<Decision | undefined>;
   /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */

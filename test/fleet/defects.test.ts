@@ -16,6 +16,7 @@ import {
   rampart,
   removeDir,
   sshdFailures,
+  startNftAgent,
   tempDir,
   until,
 } from './harness.js';
@@ -44,19 +45,8 @@ describe.skipIf(req.skip)('fleet defects: poisoned decisions never stall or cut 
     await hub.waitFor((l) => l.msg === 'hub started', 20_000, 'hub started');
   };
   const startAgent = async () => {
-    agent = rampart(agentHost, [
-      'agent',
-      '--data',
-      agentDir,
-      '--config',
-      join(agentDir, 'rampart.yaml'),
-      '--firewall',
-      'nftables',
-      '--watch',
-      logFile,
-    ]);
+    agent = await startNftAgent(agentHost, agentDir, ['--watch', logFile]);
     procs.push(agent);
-    await agent.waitFor((l) => l.msg === 'bus' && l.status === 'up', 20_000, 'agent bus up');
   };
   /** Appends decisions to the stopped hub's log as if it had accepted them. */
   const plant = async (inputs: Array<Partial<DecisionInput> & { target: string }>) => {

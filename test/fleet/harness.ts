@@ -84,6 +84,30 @@ export function rampart(host: Host, args: string[]): Proc {
   );
 }
 
+/**
+ * Starts an enrolled agent in `host` enforcing with nftables, with `DIR/rampart.yaml` as its
+ * config, and resolves once its bus is up.
+ */
+export async function startNftAgent(host: Host, dir: string, more: string[] = []): Promise<Proc> {
+  const agent = rampart(host, [
+    'agent',
+    '--data',
+    dir,
+    '--config',
+    join(dir, 'rampart.yaml'),
+    '--firewall',
+    'nftables',
+    ...more,
+  ]);
+  try {
+    await agent.waitFor((l) => l.msg === 'bus' && l.status === 'up', 20_000, 'agent bus up');
+  } catch (err) {
+    await agent.stop();
+    throw err;
+  }
+  return agent;
+}
+
 /** Runs a one-shot rampart command in a namespace; resolves with stdout, rejects on a non-zero exit. */
 export function cli(host: Host, args: string[]): Promise<string> {
   return host.exec(process.execPath, [MAIN, ...args]);

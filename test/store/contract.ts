@@ -332,6 +332,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await expect(store.activeOrdered({ limit: 0 }, T0)).rejects.toMatchObject({ code: 'E_USAGE' });
     });
 
+    it('banCounts counts bans (not unbans) per bucket inside the window only', async () => {
+      await store.append([
+        ban('192.0.2.1', T0 - 1),
+        ban('192.0.2.2', T0),
+        ban('192.0.2.3', T0 + 59_999),
+        ban('192.0.2.4', T0 + 120_000),
+        unban('192.0.2.4', T0 + 120_001),
+        ban('192.0.2.5', T0 + 180_000),
+      ]);
+      expect(await store.banCounts(T0, 60_000, 3)).toEqual([2, 0, 1]);
+      expect(await store.banCounts(T0 + 3_600_000, 60_000, 2)).toEqual([0, 0]);
+    });
+
     it('activePage refuses a forged cursor and an out-of-range limit with E_USAGE', async () => {
       await expect(store.activePage({ limit: 10, cursor: "1' OR 1=1" }, T0)).rejects.toMatchObject({
         code: 'E_USAGE',

@@ -32,7 +32,7 @@ describe('sqlite store specifics', () => {
     await s.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length); // 4 with the bouncers table
+    expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length); // 5 with the ban-time index
     db.close();
   });
 

@@ -8,7 +8,7 @@ export function allowlistRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     '/v1/allowlist',
     {
-      config: { access: 'admin' },
+      config: { access: 'admin', viewer: true },
       schema: {
         response: {
           200: { type: 'object', properties: { entries: { type: 'array', items: allowEntrySchema } } },

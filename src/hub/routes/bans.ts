@@ -23,7 +23,7 @@ export function banRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Querystring: BansQuery }>(
     '/v1/bans',
     {
-      config: { access: 'any' },
+      config: { access: 'any', viewer: true },
       schema: {
         querystring: {
           type: 'object',

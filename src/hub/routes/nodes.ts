@@ -29,7 +29,7 @@ export function nodeRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get(
     '/v1/nodes',
     {
-      config: { access: 'admin' },
+      config: { access: 'admin', viewer: true },
       schema: {
         response: { 200: { type: 'object', properties: { nodes: { type: 'array', items: nodeSchema } } } },
       },

@@ -12,7 +12,7 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
     reply.type(ctx.core.metrics.registry.contentType).send(text);
   });
 
-  app.get('/v1/status', { config: { access: 'admin' } }, async () => {
+  app.get('/v1/status', { config: { access: 'admin', viewer: true } }, async () => {
     const store = ctx.core.store;
     const head = await store.head();
     const nodes = (await store.listNodes())
@@ -29,10 +29,16 @@ export function statusRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const dropped = await ctx.core.metrics.byLabel('rampart_hub_dropped_messages_total', 'reason');
     const reports = await ctx.core.metrics.byLabel('rampart_hub_reports_total', 'result');
     return {
+      fleet: ctx.core.fleet,
       head,
       nodes,
       bus: ctx.bus(),
-      decisions: { active: counts.total, byFamily: counts.byFamily, byOrigin: counts.byOrigin },
+      decisions: {
+        active: counts.total,
+        byFamily: counts.byFamily,
+        byOrigin: counts.byOrigin,
+        byRule: counts.byRule,
+      },
       reports,
       dropped,
     };
