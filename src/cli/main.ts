@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands.js';
 import { EXIT, reportError } from './exit.js';
+import { addLogOptions } from './log-options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -17,6 +18,7 @@ async function main(argv: string[]): Promise<void> {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const load of commands) (await load()).register(program);
+  addLogOptions(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isNode, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { fsReason } from './fs-error.js';
 
 /**
  * Reads a YAML file and validates it against a zod schema. Every error names the file, the line
@@ -17,11 +18,7 @@ export function readConfigText(file: string): string {
   try {
     return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      { file },
-      { cause: err },
-    );
+    throw new ConfigError(`cannot read: ${fsReason(err)}`, { file }, { cause: err });
   }
 }
 

@@ -34,7 +34,7 @@ describe('config files', () => {
 
   it('reports a missing file clearly', () => {
     expect(() => loadYamlFile('/nonexistent/rampart.yaml', schema)).toThrow(
-      '/nonexistent/rampart.yaml: cannot read: ENOENT',
+      '/nonexistent/rampart.yaml: cannot read: no such file (ENOENT)',
     );
   });
 

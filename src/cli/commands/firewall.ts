@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { Target } from '../../core/address.js';
 import type { DurationSeconds } from '../../core/duration.js';
+import { RampartError } from '../../core/errors.js';
 import type { Firewall } from '../../firewall/types.js';
 import { action, usageError } from '../exit.js';
 
@@ -94,7 +95,13 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
   if (needsTargets && items.length === 0)
     throw usageError(`firewall ${verb} needs at least one target or --from-file`);
 
-  const firewall = await open(opts);
+  const { firewall, requested } = await open(opts, verb === 'list');
+  if (verb === 'list' && firewall.name === 'dry-run' && requested === 'auto') {
+    // The automatic fallback holds nothing: an empty list would read as "no bans in the kernel".
+    const why =
+      process.getuid?.() === 0 ? 'nft is not installed' : 'not running as root (use sudo, or CAP_NET_ADMIN)';
+    throw new RampartError('E_FIREWALL', `firewall list: cannot read the kernel's sets: ${why}`);
+  }
   await firewall.init();
   const set = opts.set;
   const out = (obj: unknown, text: string) =>
@@ -185,7 +192,10 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
   await firewall.shutdown();
 }
 
-async function open(opts: FirewallCliOptions): Promise<Firewall> {
+async function open(
+  opts: FirewallCliOptions,
+  quietFallback: boolean,
+): Promise<{ firewall: Firewall; requested: string }> {
   const { createFirewall, firewallConfigSchema } = await import('../../firewall/create.js');
   const { createLogger } = await import('../../core/logger.js');
   let config: Record<string, unknown> = {};
@@ -207,5 +217,9 @@ async function open(opts: FirewallCliOptions): Promise<Firewall> {
     nft.sets = { [opts.set]: { v4: opts.set, v6: opts.set } };
   }
   if (Object.keys(nft).length > 0) config.nftables = nft;
-  return createFirewall(config, { logger: createLogger({ stream: 'stderr' }) });
+  const requested = typeof config.backend === 'string' ? config.backend : 'auto';
+  // Listing with the automatic fallback is refused before the dry-run warning would be printed.
+  const quiet = quietFallback && requested === 'auto';
+  const logger = createLogger({ stream: 'stderr', level: quiet ? 'error' : undefined });
+  return { firewall: createFirewall(config, { logger }), requested };
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { clip, tryParseTarget } from '../../core/address.js';
 import { type DurationSeconds, parseDuration } from '../../core/duration.js';
 import { RampartError } from '../../core/errors.js';
+import { fsReason } from '../../core/fs-error.js';
 import { assertSetName } from '../../core/set-name.js';
 import { action, usageError } from '../exit.js';
 import { HubClient, type HubFlags, hubOptions } from '../hub-client.js';
@@ -113,7 +114,7 @@ export function register(program: Command): void {
           try {
             text = readFileSync(file === '-' ? 0 : file, 'utf8');
           } catch (err) {
-            throw new RampartError('E_USAGE', `cannot read ${file}: ${(err as Error).message}`, {
+            throw new RampartError('E_USAGE', `cannot read ${file}: ${fsReason(err)}`, {
               cause: err,
             });
           }
