@@ -27,4 +27,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/vallumd.js'),
   () => import('./commands/banban.js'),
   () => import('./commands/syslog-blacklist.js'),
+  () => import('./commands/config.js'),
 ];
