@@ -28,4 +28,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/banban.js'),
   () => import('./commands/syslog-blacklist.js'),
   () => import('./commands/config.js'),
+  () => import('./commands/completion.js'),
 ];

@@ -1,24 +1,10 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
-import { commands } from './commands.js';
+import { CommanderError } from 'commander';
 import { EXIT, reportError } from './exit.js';
-import { addLogOptions } from './log-options.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
-  const program = new Command('rampart')
-    .description(
-      'Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.',
-    )
-    .version(pkg.version, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  for (const load of commands) (await load()).register(program);
-  addLogOptions(program);
+  const program = await buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {
