@@ -29,4 +29,5 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/syslog-blacklist.js'),
   () => import('./commands/config.js'),
   () => import('./commands/completion.js'),
+  () => import('./commands/doctor.js'),
 ];
