@@ -5,6 +5,7 @@ import { type DurationSeconds, parseDuration } from '../../core/duration.js';
 import { RampartError } from '../../core/errors.js';
 import { fsReason } from '../../core/fs-error.js';
 import { assertSetName } from '../../core/set-name.js';
+import { progressBar } from '../../ops/progress.js';
 import { action, usageError } from '../exit.js';
 import { HubClient, type HubFlags, hubOptions } from '../hub-client.js';
 
@@ -23,6 +24,8 @@ export interface ImportParse {
 
 /** Bans sent per `POST /v1/decisions/bulk` (the hub takes up to 100,000). */
 const CHUNK = 10_000;
+/** Lists at least this long get a progress bar on a terminal. */
+const LARGE = 1000;
 const MAX_REASON = 256;
 
 /**
@@ -123,6 +126,7 @@ export function register(program: Command): void {
           const client = HubClient.from(o);
           let added = 0;
           let duplicates = 0;
+          const bar = progressBar('import', parsed.items.length, { minTotal: LARGE });
           for (let at = 0; at < parsed.items.length; at += CHUNK) {
             const chunk = parsed.items.slice(at, at + CHUNK);
             const answer = await client.post<BulkAnswer>('/v1/decisions/bulk', {
@@ -139,7 +143,9 @@ export function register(program: Command): void {
             added += answer.added;
             duplicates += answer.duplicates;
             for (const e of answer.errors) errors.push({ line: chunk[e.index]?.line ?? 0, error: e.error });
+            bar.update(at + chunk.length);
           }
+          bar.finish();
           errors.sort((a, b) => a.line - b.line);
           const where = file === '-' ? 'stdin' : file;
           if (o.json) {
