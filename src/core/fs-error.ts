@@ -12,6 +12,8 @@ const REASONS: Record<string, string> = {
   ENAMETOOLONG: 'the path is too long',
   EMFILE: 'too many open files',
   EIO: 'input/output error',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'the file system is read-only',
 };
 
 /** The codes that mean the path an operator gave is wrong, not that the machine failed. */
