@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /**
@@ -7,6 +8,10 @@ import Database from 'better-sqlite3';
  * instead of failing.
  */
 export function openSqlite(file: string): Database.Database {
+  // The decision log and node state are nobody else's business: a new file is made 0600 before
+  // SQLite opens it (its -wal and -shm files copy the database file's mode). `rampart doctor`
+  // reports an older file that is still wider.
+  if (file !== ':memory:' && !file.startsWith('file:')) closeSync(openSync(file, 'a', 0o600));
   try {
     return configure(new Database(file), false);
   } catch (err) {

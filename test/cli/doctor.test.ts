@@ -9,6 +9,7 @@ import { checkPermissions } from '../../src/ops/doctor/permissions.js';
 import { formatResult } from '../../src/ops/doctor/run.js';
 import { freePort } from '../helpers/free-port.js';
 import { requirements } from '../helpers/requirements.js';
+import { startTestHub } from '../hub/helpers.js';
 import { MAIN, rampart } from './run-cli.js';
 
 describe('rampart doctor', () => {
@@ -72,6 +73,17 @@ describe('rampart doctor', () => {
       }),
     ]);
     expect(checkPermissions(join(dir, 'none'))[0]!.status).toBe('warn');
+  });
+
+  it('a fresh hub and agent data folder passes: databases are created 0600', async () => {
+    const t = await startTestHub();
+    try {
+      const r = checkPermissions(t.dataDir);
+      expect(r.map(formatResult)).toEqual([expect.stringMatching(/^ok {4}permissions: /)]);
+      expect(r[0]!.detail).toMatch(/ [3-9] key, token and database files 0600/);
+    } finally {
+      await t.close();
+    }
   });
 
   it('hub and clock: in step is ok, 5 s off a warning, 10 minutes off a failure', async () => {
