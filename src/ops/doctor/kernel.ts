@@ -22,6 +22,7 @@ export function checkModules(opts: { procModules?: string; sysModule?: string } 
   const procFile = opts.procModules ?? '/proc/modules';
   const sys = opts.sysModule ?? '/sys/module';
   let loaded = new Set<string>();
+  let listed = true;
   try {
     loaded = new Set(
       readFileSync(procFile, 'utf8')
@@ -30,13 +31,16 @@ export function checkModules(opts: { procModules?: string; sysModule?: string } 
     );
   } catch {
     // No /proc/modules (a container, a kernel without modules): /sys/module alone decides.
+    listed = false;
   }
   return KERNEL_MODULES.map((m) =>
     loaded.has(m) || existsSync(`${sys}/${m}`)
       ? ok(`module ${m}`, 'loaded')
       : warn(
           `module ${m}`,
-          'not loaded (the kernel may load it on first use)',
+          listed
+            ? 'not loaded (the kernel may load it on first use)'
+            : `not in ${sys}, and ${procFile} is not readable here: cannot tell (a container?)`,
           `modprobe ${m}; to load it at boot: echo ${m} > /etc/modules-load.d/rampart-${m}.conf`,
         ),
   );
