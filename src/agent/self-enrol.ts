@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { RampartError } from '../core/errors.js';
+import { requestJson, Unreachable } from '../hub/http-json.js';
 import { AGENT_FILES, agentDir } from './files.js';
 import { joinFleet } from './join.js';
 
@@ -27,16 +28,24 @@ export async function ensureLocalEnrolment(opts: {
   const name = opts.name ?? localNodeName();
   if (existsSync(join(agentDir(opts.dataDir), AGENT_FILES.config))) return { name, enrolled: false };
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(new URL(path, opts.hubUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${opts.adminToken}`,
-        ...(body ? { 'content-type': 'application/json' } : {}),
-      },
-      body: body ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: res.status, json: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+    try {
+      const res = await requestJson(opts.hubUrl, method, path, {
+        token: opts.adminToken,
+        body: body ? JSON.stringify(body) : undefined,
+        timeoutMs: 10_000,
+      });
+      return { status: res.status, json: (res.json ?? {}) as Record<string, unknown> };
+    } catch (err) {
+      if (!(err instanceof Unreachable)) throw err;
+      // Undici's bare "fetch failed" names neither the hub nor the reason.
+      throw new RampartError(
+        'E_HTTP',
+        `cannot enrol the local agent: hub ${opts.hubUrl} unreachable (${err.reason})`,
+        {
+          cause: err.original,
+        },
+      );
+    }
   };
   let res = await call('POST', '/v1/nodes', { name });
   if (res.status === 409) {

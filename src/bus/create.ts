@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { fsReason } from '../core/fs-error.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
 import { AmqpTransport } from './amqp.js';
@@ -250,12 +251,6 @@ function readText(path: string, where: { file?: string; key: string }): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      where,
-      {
-        cause: err,
-      },
-    );
+    throw new ConfigError(`cannot read ${path}: ${fsReason(err)}`, where, { cause: err });
   }
 }

@@ -27,4 +27,7 @@ export const commands: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/vallumd.js'),
   () => import('./commands/banban.js'),
   () => import('./commands/syslog-blacklist.js'),
+  () => import('./commands/config.js'),
+  () => import('./commands/completion.js'),
+  () => import('./commands/doctor.js'),
 ];

@@ -1,25 +1,13 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
-import { commands } from './commands.js';
+import { CommanderError } from 'commander';
 import { EXIT, reportError } from './exit.js';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
   // Everything rampart writes (databases and their WAL files, state, position files) says who
   // the fleet bans and trusts: owner only. Output redirected by the shell is not affected.
   process.umask(0o077);
-  const program = new Command('rampart')
-    .description(
-      'Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.',
-    )
-    .version(pkg.version, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  for (const load of commands) (await load()).register(program);
+  const program = await buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import { fsReason } from '../core/fs-error.js';
 
 /** One option's raw (uninterpolated) value and where it was written. */
 export interface IniEntry {
@@ -286,7 +287,7 @@ function collect(
     try {
       text = readFileSync(f, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      const code = fsReason(err);
       if (from) throw new ConfigError(`cannot read included file ${f}: ${code}`, { ...from, key: 'include' });
       throw new ConfigError(`cannot read: ${code}`, { file: f }, { cause: err });
     }

@@ -1,6 +1,7 @@
 import { isAscii } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { RampartError } from '../core/errors.js';
+import { fsReason, isPathMistake } from '../core/fs-error.js';
 
 /** Chunk size for replays: big enough for few syscalls, small enough to keep the heap (peak RSS) low. */
 const CHUNK = 1 << 18;
@@ -46,8 +47,9 @@ export async function forEachLine(path: string, onLine: (text: string) => void):
       }
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new RampartError('E_SOURCE', `cannot read ${path === '-' ? 'standard input' : path}: ${code}`, {
+    // A wrong path on the command line is the operator's input (exit 2); a read failing midway is not.
+    const code = isPathMistake(err) ? 'E_USAGE' : 'E_SOURCE';
+    throw new RampartError(code, `cannot read ${path === '-' ? 'standard input' : path}: ${fsReason(err)}`, {
       cause: err,
     });
   }

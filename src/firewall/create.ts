@@ -53,7 +53,15 @@ export const FIREWALL_BACKENDS = [
  * unknown keys are kept so backends can be added without touching this schema's callers.
  */
 export const firewallConfigSchema = z.looseObject({
-  backend: z.string().default('auto'),
+  // Checked here, not only in createFirewall, so a typo is reported with file:line when the config
+  // loads, before a hub or a broker has started.
+  backend: z
+    .string()
+    .superRefine((v, ctx) => {
+      if (!(FIREWALL_BACKENDS as readonly string[]).includes(v))
+        ctx.addIssue({ code: 'custom', message: unknownBackend(v) });
+    })
+    .default('auto'),
   /** Prefix for every command a backend spawns, e.g. [ip, netns, exec, NS]. */
   exec: z.array(z.string()).optional(),
   /**
@@ -128,11 +136,12 @@ export function createFirewall(config: FirewallConfig = {}, deps: CreateFirewall
         throw new RampartError('E_CONFIG', 'firewall.command.file: the command backend needs an action file');
       return new CommandFirewall({ ...cfg.command, prefix, logger: log });
     default:
-      throw new RampartError(
-        'E_CONFIG',
-        `firewall.backend: unknown backend "${cfg.backend}"; valid: ${FIREWALL_BACKENDS.join(', ')}`,
-      );
+      throw new RampartError('E_CONFIG', `firewall.backend: ${unknownBackend(cfg.backend)}`);
   }
+}
+
+function unknownBackend(name: string): string {
+  return `unknown backend "${name.slice(0, 40)}"; valid: ${FIREWALL_BACKENDS.join(', ')}`;
 }
 
 /** The path of a program as PATH (plus the sbin folders root uses) resolves it. */

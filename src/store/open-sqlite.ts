@@ -1,4 +1,4 @@
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /**
@@ -8,6 +8,10 @@ import Database from 'better-sqlite3';
  * instead of failing.
  */
 export function openSqlite(file: string): Database.Database {
+  // The decision log and node state are nobody else's business: a new file is made 0600 before
+  // SQLite opens it (its -wal and -shm files copy the database file's mode). An older, wider
+  // file is tightened here, and `rampart doctor` reports one that could not be.
+  if (file !== ':memory:' && !file.startsWith('file:')) closeSync(openSync(file, 'a', 0o600));
   tighten(file);
   try {
     return configure(new Database(file), false);

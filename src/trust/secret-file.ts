@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { RampartError } from '../core/errors.js';
+import { fsReason } from '../core/fs-error.js';
 
 /**
  * Reads a file holding a secret (a private key, a token). Refuses (E_AUTH) one that the group or
@@ -70,5 +71,5 @@ export function writeSecretFile(
 }
 
 function errCode(err: unknown): string {
-  return (err as NodeJS.ErrnoException).code ?? String(err);
+  return fsReason(err);
 }

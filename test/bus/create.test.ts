@@ -92,7 +92,7 @@ describe('bus config', () => {
       `bus:\n  type: mqtt\n  url: mqtts://b:8883\n  tls: {ca: ${join(dir, 'missing.pem')}}\n`,
     );
     expect(() => createTransport(cfg, { role: 'hub', fleet: 'f', file: 'r.yaml' })).toThrow(
-      /r\.yaml: bus\.tls\.ca: cannot read .*missing\.pem: ENOENT/,
+      /r\.yaml: bus\.tls\.ca: cannot read .*missing\.pem: no such file \(ENOENT\)/,
     );
     const pw = join(dir, 'pw');
     writeFileSync(pw, 'secret\n');

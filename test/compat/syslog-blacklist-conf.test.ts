@@ -66,6 +66,8 @@ describe('syslog-blacklist.conf loader', () => {
       expect(() => parseSyslogBlacklistConf(text, 'x.conf')).toThrow(ConfigError);
       expect(() => parseSyslogBlacklistConf(text, 'x.conf')).toThrow(msg);
     }
-    expect(() => loadSyslogBlacklistConf(`${tmp.dir}/none.conf`)).toThrow(/none\.conf: cannot read: ENOENT/);
+    expect(() => loadSyslogBlacklistConf(`${tmp.dir}/none.conf`)).toThrow(
+      /none\.conf: cannot read: no such file \(ENOENT\)/,
+    );
   });
 });

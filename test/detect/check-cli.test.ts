@@ -173,10 +173,10 @@ describe('rampart check', () => {
     expect(both.stderr).toMatch(/only one of/);
   });
 
-  it('a missing log is one clear line and a non-zero exit', () => {
+  it('a missing log is one clear line and exit 2 (the operator gave a wrong path)', () => {
     const r = run([join(dir, 'missing.log')]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^rampart: cannot read .*missing\.log: ENOENT\n$/);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^rampart: cannot read .*missing\.log: no such file \(ENOENT\)\n$/);
   });
 
   it('hostile bytes in the log neither crash nor mis-attribute', () => {

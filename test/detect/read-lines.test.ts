@@ -56,7 +56,7 @@ describe('forEachLine', () => {
 
   it('a missing file is E_SOURCE naming it', async () => {
     await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(
-      /cannot read .*missing\.log: ENOENT/,
+      /cannot read .*missing\.log: no such file \(ENOENT\)/,
     );
   });
 });

@@ -112,7 +112,7 @@ describe('native rules YAML', () => {
 
   it('a missing file is a ConfigError naming it', () => {
     expect(errorOf(() => loadRulesFile(join(dir, 'nope.yaml'))).message).toMatch(
-      /nope\.yaml: cannot read: ENOENT/,
+      /nope\.yaml: cannot read: no such file \(ENOENT\)/,
     );
   });
 });

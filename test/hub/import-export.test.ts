@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/core/decision.js';
+import { childOutput } from '../helpers/child-output.js';
 import { requirements } from '../helpers/requirements.js';
 import { startTestHub, type TestHub } from './helpers.js';
 
@@ -14,27 +15,14 @@ describe.skipIf(req.skip)('rampart import / export (node dist/cli/main.js agains
   let t: TestHub;
   let dir: string;
   // Asynchronous: the hub answers from this same process.
-  const run = (args: string[], input?: string) =>
-    new Promise<{ code: number | null; out: string; err: string }>((done) => {
-      const child = spawn(
-        process.execPath,
-        [MAIN, ...args, '--hub', t.hub.url, '--token', t.hub.adminToken],
-        {
-          env: { ...process.env, RAMPART_HUB: '', RAMPART_TOKEN: '', RAMPART_DATA: dir },
-          timeout: 30_000,
-        },
-      );
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-      });
-      child.stderr.on('data', (b: Buffer) => {
-        err += b.toString();
-      });
-      child.on('close', (code) => done({ code, out, err }));
-      child.stdin.end(input ?? '');
+  const run = (args: string[], input?: string) => {
+    const child = spawn(process.execPath, [MAIN, ...args, '--hub', t.hub.url, '--token', t.hub.adminToken], {
+      env: { ...process.env, RAMPART_HUB: '', RAMPART_TOKEN: '', RAMPART_DATA: dir },
+      timeout: 30_000,
     });
+    child.stdin.end(input ?? '');
+    return childOutput(child);
+  };
 
   beforeAll(async () => {
     t = await startTestHub();

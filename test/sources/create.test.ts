@@ -39,7 +39,7 @@ describe('sources config', () => {
   it('mistakes name the file, line and key', () => {
     expect(() =>
       parseYamlText('sources:\n  - type: file\n    paths: [a]\n    fromstart: true\n', schema, 'r.yaml'),
-    ).toThrow(/^r\.yaml:2: sources\.0: Unrecognized key: "fromstart"/);
+    ).toThrow(/^r\.yaml:4: sources\.0\.fromstart: unknown key \(a typo\?\)/);
     expect(() =>
       parseYamlText('sources:\n  - type: syslog\n    udp: "localhost:99"\n', schema, 'r.yaml'),
     ).toThrow(/^r\.yaml:3: sources\.0\.udp: expected PORT, "IPV4:PORT"/);

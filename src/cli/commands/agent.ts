@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { defaultDataDir } from '../../core/paths.js';
 import { action } from '../exit.js';
+import { checkFirewallFlag } from '../server-options.js';
 
 /** `--bus URL`: replaces `bus.type`/`bus.url`, keeping the section's credentials and TLS. */
 async function withBusFlag<T extends { bus?: unknown; file?: string }>(cfg: T, url: string): Promise<T> {
@@ -58,6 +59,7 @@ export function register(program: Command): void {
               import('../../agent/lifecycle.js'),
               import('../../core/logger.js'),
             ]);
+          await checkFirewallFlag(opts.firewall);
           const loaded = loadConfig(opts.config);
           const config = opts.bus ? await withBusFlag(loaded, opts.bus) : loaded;
           const dataDir = opts.data ?? config.data ?? defaultDataDir();

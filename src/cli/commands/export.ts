@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Decision } from '../../core/decision.js';
+import { progressBar } from '../../ops/progress.js';
 import { action } from '../exit.js';
 import { HubClient, type HubFlags, hubOptions } from '../hub-client.js';
 
@@ -45,9 +46,26 @@ export function register(program: Command): void {
         }
         const now = Date.now();
         const lines = decisions.map((d) => exportLine(d, now)).filter((l) => l !== undefined);
-        process.stdout.write(
-          `# rampart export, head ${page.head}, ${lines.length} bans\n${lines.map((l) => `${l}\n`).join('')}`,
-        );
+        await writeLines(`# rampart export, head ${page.head}, ${lines.length} bans`, lines);
       }),
     );
+}
+
+/**
+ * Writes in slices, waiting for a slow reader (ssh, a pipe to gzip) and showing progress on a
+ * terminal's stderr, rather than building one string of a million lines.
+ */
+async function writeLines(header: string, lines: string[]): Promise<void> {
+  const SLICE = 10_000;
+  const bar = progressBar('export', lines.length, { minTotal: 1000 });
+  process.stdout.write(`${header}\n`);
+  for (let at = 0; at < lines.length; at += SLICE) {
+    const text = lines
+      .slice(at, at + SLICE)
+      .map((l) => `${l}\n`)
+      .join('');
+    if (!process.stdout.write(text)) await new Promise((r) => process.stdout.once('drain', r));
+    bar.update(Math.min(at + SLICE, lines.length));
+  }
+  bar.finish();
 }

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import type { Target } from '../../core/address.js';
 import type { DurationSeconds } from '../../core/duration.js';
+import { RampartError } from '../../core/errors.js';
+import { ipsetNames } from '../../firewall/ipset-sets.js';
 import type { Firewall } from '../../firewall/types.js';
 import { action, usageError } from '../exit.js';
 
@@ -16,12 +18,17 @@ interface FirewallCliOptions {
   driver?: string;
   config?: string;
   strategy?: 'auto' | 'diff' | 'rebuild';
+  create?: boolean;
 }
 
-type Verb = 'init' | 'add' | 'del' | 'list' | 'flush' | 'sync';
+type Verb = 'init' | 'deinit' | 'add' | 'del' | 'list' | 'flush' | 'sync';
 
 const VERBS: Array<[Verb, string]> = [
-  ['init', 'create the table, sets and rules (idempotent; set-only mode only checks the sets exist)'],
+  [
+    'init',
+    'nftables: create the table, sets and rules; ipset: with --create the sets and iptables rules, else print the commands to add (idempotent)',
+  ],
+  ['deinit', 'remove what init made: the nftables table, or the ipset rules (and with --create the sets)'],
   ['add', 'ban targets (addresses or CIDR ranges) now, for --for DURATION (default permanent)'],
   ['del', 'lift bans on targets'],
   ['list', 'print what the kernel holds, with remaining time (--json for scripts)'],
@@ -63,6 +70,11 @@ Examples:
       .option('--nft <path>', 'the nft program')
       .option('--driver <d>', 'nftables/ipset: auto (in-process library, else spawn), library or spawn');
     if (verb === 'add') cmd.option('--for <duration>', 'ban length: 90s, 10m, 12h, 1d, 1w or permanent');
+    if (verb === 'init' || verb === 'deinit')
+      cmd.option(
+        '--create',
+        'ipset: create (deinit: destroy) the sets and the iptables/ip6tables DROP rules',
+      );
     if (verb === 'sync')
       cmd.option('--strategy <s>', 'auto, diff (list and repair) or rebuild (atomic reload)');
     cmd.action(action(async (targets: string[], opts: FirewallCliOptions) => run(verb, targets, opts)));
@@ -94,7 +106,13 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
   if (needsTargets && items.length === 0)
     throw usageError(`firewall ${verb} needs at least one target or --from-file`);
 
-  const firewall = await open(opts);
+  const { firewall, requested, config } = await open(opts, verb === 'list');
+  if (verb === 'list' && firewall.name === 'dry-run' && requested === 'auto') {
+    // The automatic fallback holds nothing: an empty list would read as "no bans in the kernel".
+    const why =
+      process.getuid?.() === 0 ? 'nft is not installed' : 'not running as root (use sudo, or CAP_NET_ADMIN)';
+    throw new RampartError('E_FIREWALL', `firewall list: cannot read the kernel's sets: ${why}`);
+  }
   await firewall.init();
   const set = opts.set;
   const out = (obj: unknown, text: string) =>
@@ -105,7 +123,46 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
       const via = firewall.driver
         ? ` (${firewall.driver === 'library' ? 'in-process library' : 'spawned program'})`
         : '';
+      if (firewall.name === 'ipset') {
+        const { ipsetSetup, ruleCommand } = await import('../../firewall/ipset-rules.js');
+        const r = await ipsetSetup({ ...ipsetTarget(config, set), create: opts.create === true });
+        const text = opts.create
+          ? `ipset: sets ${r.rules.map((x) => x.set).join(', ')} ready${via}; ${r.added.length ? `added ${r.added.map(ruleCommand).join('; ')}` : 'rules already in place'}`
+          : r.todo.length > 0
+            ? `ipset: rampart fills the sets but creates neither them nor the rules that drop their members.\nRun these (or: rampart firewall init --backend ipset --create):\n${r.todo.map((c) => `  ${c}`).join('\n')}`
+            : `ipset: sets and rules in place${via}`;
+        out(
+          {
+            backend: firewall.name,
+            ok: true,
+            driver: firewall.driver,
+            added: r.added.map(ruleCommand),
+            todo: r.todo,
+          },
+          text,
+        );
+        break;
+      }
       out({ backend: firewall.name, ok: true, driver: firewall.driver }, `${firewall.name}: ready${via}`);
+      break;
+    }
+    case 'deinit': {
+      if (firewall.name === 'ipset') {
+        const { ipsetRules, removeRules, destroySets, ruleCommand } = await import(
+          '../../firewall/ipset-rules.js'
+        );
+        const { names, runner, program } = ipsetTarget(config, set);
+        const rules = ipsetRules(names);
+        const removed = await removeRules(rules, runner);
+        const destroyed = opts.create ? await destroySets(rules, runner, program) : [];
+        out(
+          { backend: firewall.name, removed: removed.map(ruleCommand), destroyed },
+          `ipset: removed ${removed.length} rule(s)${opts.create ? `, destroyed ${destroyed.length} set(s)` : ' (sets kept; --create destroys them)'}`,
+        );
+      } else if (hasDestroy(firewall)) {
+        await firewall.destroy();
+        out({ backend: firewall.name, destroyed: true }, `${firewall.name}: removed`);
+      } else throw usageError(`firewall deinit: the ${firewall.name} backend creates nothing to remove`);
       break;
     }
     case 'add':
@@ -185,7 +242,10 @@ async function run(verb: Verb, args: string[], opts: FirewallCliOptions): Promis
   await firewall.shutdown();
 }
 
-async function open(opts: FirewallCliOptions): Promise<Firewall> {
+async function open(
+  opts: FirewallCliOptions,
+  quietFallback: boolean,
+): Promise<{ firewall: Firewall; requested: string; config: Record<string, unknown> }> {
   const { createFirewall, firewallConfigSchema } = await import('../../firewall/create.js');
   const { createLogger } = await import('../../core/logger.js');
   let config: Record<string, unknown> = {};
@@ -207,5 +267,31 @@ async function open(opts: FirewallCliOptions): Promise<Firewall> {
     nft.sets = { [opts.set]: { v4: opts.set, v6: opts.set } };
   }
   if (Object.keys(nft).length > 0) config.nftables = nft;
-  return createFirewall(config, { logger: createLogger({ stream: 'stderr' }) });
+  if (opts.create)
+    config.ipset = { ...((config.ipset as Record<string, unknown> | undefined) ?? {}), create: true };
+  const requested = typeof config.backend === 'string' ? config.backend : 'auto';
+  // Listing with the automatic fallback is refused before the dry-run warning would be printed.
+  const quiet = quietFallback && requested === 'auto';
+  const logger = createLogger({ stream: 'stderr', level: quiet ? 'error' : undefined });
+  return { firewall: createFirewall(config, { logger }), requested, config };
+}
+
+/** The kernel sets of one logical set as the ipset backend names them, and how to run the tools. */
+function ipsetTarget(config: Record<string, unknown>, set: string | undefined) {
+  const ipset = (config.ipset ?? {}) as {
+    defaultSet?: string;
+    sets?: Record<string, Record<string, string>>;
+    program?: string;
+  };
+  const logical = set ?? ipset.defaultSet ?? 'blocklist';
+  return {
+    names: ipsetNames(logical, ipset.sets?.[logical]),
+    runner: { prefix: config.exec as string[] | undefined },
+    program: ipset.program,
+  };
+}
+
+/** nftables can delete its own table; the Firewall interface leaves that optional and unnamed. */
+function hasDestroy(f: Firewall): f is Firewall & { destroy(): Promise<void> } {
+  return typeof (f as { destroy?: unknown }).destroy === 'function';
 }

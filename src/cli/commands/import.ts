@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { clip, tryParseTarget } from '../../core/address.js';
 import { type DurationSeconds, parseDuration } from '../../core/duration.js';
 import { RampartError } from '../../core/errors.js';
+import { fsReason } from '../../core/fs-error.js';
 import { assertSetName } from '../../core/set-name.js';
+import { progressBar } from '../../ops/progress.js';
 import { action, usageError } from '../exit.js';
 import { HubClient, type HubFlags, hubOptions } from '../hub-client.js';
 
@@ -22,6 +24,8 @@ export interface ImportParse {
 
 /** Bans sent per `POST /v1/decisions/bulk` (the hub takes up to 100,000). */
 const CHUNK = 10_000;
+/** Lists at least this long get a progress bar on a terminal. */
+const LARGE = 1000;
 const MAX_REASON = 256;
 
 /**
@@ -131,7 +135,7 @@ export function register(program: Command): void {
           try {
             text = readFileSync(file === '-' ? 0 : file, 'utf8');
           } catch (err) {
-            throw new RampartError('E_USAGE', `cannot read ${file}: ${(err as Error).message}`, {
+            throw new RampartError('E_USAGE', `cannot read ${file}: ${fsReason(err)}`, {
               cause: err,
             });
           }
@@ -140,6 +144,7 @@ export function register(program: Command): void {
           const client = HubClient.from(o);
           let added = 0;
           let duplicates = 0;
+          const bar = progressBar('import', parsed.items.length, { minTotal: LARGE });
           for (let at = 0; at < parsed.items.length; at += CHUNK) {
             const chunk = parsed.items.slice(at, at + CHUNK);
             const answer = await client.postAccepting<BulkAnswer>(
@@ -166,7 +171,9 @@ export function register(program: Command): void {
             const unlisted = answer.errorCount - answer.errors.length;
             if (unlisted > 0)
               errors.push({ line: chunk.at(-1)!.line, error: `and ${unlisted} more refused in this chunk` });
+            bar.update(at + chunk.length);
           }
+          bar.finish();
           errors.sort((a, b) => a.line - b.line);
           const where = file === '-' ? 'stdin' : file;
           if (o.json) {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { defaultDataDir } from '../../core/paths.js';
 import { action } from '../exit.js';
-import { addServerOptions, parsePort, type ServerFlags } from '../server-options.js';
+import { addServerOptions, checkFirewallFlag, parsePort, type ServerFlags } from '../server-options.js';
 
 interface UpFlags extends ServerFlags {
   watch: string[];
@@ -35,6 +35,7 @@ export function register(program: Command): void {
     )
     .action(
       action(async (o: UpFlags) => {
+        await checkFirewallFlag(o.firewall);
         const apiPort = parsePort(o.port, '--port');
         const brokerPort = parsePort(o.brokerPort, '--broker-port');
         const { runUp } = await import('../../agent/up.js');

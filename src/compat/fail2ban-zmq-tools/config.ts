@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../../core/errors.js';
+import { fsReason } from '../../core/fs-error.js';
 import { Fail2banConfig, parseFail2banIni } from '../fail2ban-ini.js';
 
 /** Where the original looked (the working directory), then where packages put it. */
@@ -51,7 +52,7 @@ export function loadClusterConfig(path?: string): Fail2banConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file });
+    throw new ConfigError(`cannot read: ${fsReason(err)}`, { file }, { cause: err });
   }
   return new Fail2banConfig([parseFail2banIni(text, file, { inlineComments: false })]);
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'amqplib';
 import { RampartError } from '../../core/errors.js';
+import { fsReason } from '../../core/fs-error.js';
 import type { Net2banConfig } from './config.js';
 import { sealBody, sessionKey } from './crypto.js';
 import { actionFileName, encodeCommand, type Net2banCommand, updatePayload } from './message.js';
@@ -29,7 +30,7 @@ export function updateCommand(client: string, path: string, now = Date.now()): N
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new RampartError('E_USAGE', `${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new RampartError('E_USAGE', `${path}: cannot read: ${fsReason(err)}`, { cause: err });
   }
   const { file, content } = updatePayload(path, text);
   if (!actionFileName(file))
