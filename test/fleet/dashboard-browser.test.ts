@@ -124,12 +124,12 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
   const search = async (page: Page, target: string) => {
     await page.fill('#search', target);
     await page.click('#filters button[type=submit]');
-    await page.locator(`#bans tbody tr[data-target="${target}"]`).waitFor({ timeout: 10_000 });
+    await page.locator(`#bans tbody tr[data-target="${target}"]`).waitFor({ timeout: 30_000 });
   };
 
   it('refuses a wrong token in the login form', async () => {
     const page = await login('rpa1.not-the-token');
-    await expect.poll(() => page.textContent('#login-error'), { timeout: 10_000 }).toContain('not this hub');
+    await expect.poll(() => page.textContent('#login-error'), { timeout: 30_000 }).toContain('not this hub');
     expect(await page.isVisible('#app-view')).toBe(false);
     await page.context().close();
   });
@@ -141,7 +141,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     expect(await canConnect(attacker, agentHost.v4, PORT)).toBe(true);
 
     const admin = await login(adminToken);
-    await admin.locator('#app-view').waitFor({ state: 'visible', timeout: 10_000 });
+    await admin.locator('#app-view').waitFor({ state: 'visible', timeout: 30_000 });
     await admin.fill('#ban-target', target);
     await admin.fill('#ban-duration', '1h');
     await admin.fill('#ban-reason', 'probing mail ports');
@@ -160,11 +160,11 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
       '--data',
       hubDir,
     ]);
-    await admin.locator('#bans tbody tr[data-target="203.0.113.200"]').waitFor({ timeout: 10_000 });
+    await admin.locator('#bans tbody tr[data-target="203.0.113.200"]').waitFor({ timeout: 30_000 });
     await admin.fill('#allow-cidr', '192.0.2.0/28');
     await admin.fill('#allow-comment', 'uptime monitors');
     await admin.click('#allow-form button[type=submit]');
-    await admin.locator('#allowlist tbody td', { hasText: '192.0.2.0/28' }).waitFor({ timeout: 10_000 });
+    await admin.locator('#allowlist tbody td', { hasText: '192.0.2.0/28' }).waitFor({ timeout: 30_000 });
     // RAMPART_DASHBOARD_SCREENSHOT=docs/dashboard.png refreshes the README's picture.
     await admin.evaluate('window.scrollTo(0, 0)');
     await admin.screenshot({
@@ -173,7 +173,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     });
 
     const viewer = await login(viewerToken);
-    await viewer.locator('#app-view').waitFor({ state: 'visible', timeout: 10_000 });
+    await viewer.locator('#app-view').waitFor({ state: 'visible', timeout: 30_000 });
     expect(await viewer.textContent('#role')).toBe('viewer');
     await search(viewer, target);
     expect(await viewer.locator('#bans tbody button:visible').count()).toBe(0);
@@ -194,7 +194,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     await search(admin, target);
     const row = admin.locator(`#bans tbody tr[data-target="${target}"]`);
     await row.locator('button', { hasText: 'Unban' }).click();
-    await row.waitFor({ state: 'detached', timeout: 10_000 });
+    await row.waitFor({ state: 'detached', timeout: 30_000 });
     await until(
       async () => !(await inKernelSet(agentHost, target)),
       20_000,
@@ -204,7 +204,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
 
     const allowRow = admin.locator('#allowlist tbody tr', { hasText: '192.0.2.0/28' });
     await allowRow.locator('button', { hasText: 'Remove' }).click();
-    await allowRow.waitFor({ state: 'detached', timeout: 10_000 });
+    await allowRow.waitFor({ state: 'detached', timeout: 30_000 });
     const left = JSON.parse(await cli(hubHost, ['allow', 'list', '--json', '--data', hubDir]));
     expect(JSON.stringify(left)).not.toContain('192.0.2.0/28');
 

@@ -1,15 +1,21 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requirements } from '../helpers/requirements.js';
 import { MAIN } from './harness.js';
 import { ScaleFleet, v6Addrs } from './scale-harness.js';
 
+/** Debian's libfaketime (package faketime), for the architecture at hand. */
+const LIBFAKETIME = ['x86_64-linux-gnu', 'aarch64-linux-gnu']
+  .map((a) => `/usr/lib/${a}/faketime/libfaketime.so.1`)
+  .find((f) => existsSync(f));
+
 const req = requirements('fleet: power cuts and clock skew', [
   'netns',
   'cmd:nft',
-  'cmd:faketime',
+  `file:${LIBFAKETIME ?? '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'}`,
   'file:dist/cli/main.js',
 ]);
 
@@ -114,7 +120,13 @@ describe.skipIf(req.skip)('fleet faults: SIGKILL mid-commit, power cut, clock sk
       [2, '-300s'],
     ] as const) {
       await f.agents[i]!.stop();
-      await f.startAgent(i, ['faketime', '-f', shift], { FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+      // Preloaded into the agent itself (not the `faketime` wrapper, which would not pass
+      // SIGTERM on): the process stopped at the end is the agent.
+      await f.startAgent(i, [], {
+        LD_PRELOAD: LIBFAKETIME!,
+        FAKETIME: shift,
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+      });
     }
     const hub = f.hubs[0]!.proc;
     for (const n of ['agent1', 'agent2'])
