@@ -72,7 +72,7 @@ const RULE_SLOTS = 4096;
 const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
 const DEFAULT_MAX_TRACKED = 1_000_000;
 export const DEFAULT_MAX_TRACKED_BYTES = 128 * 1024 * 1024;
-const DEFAULT_MAX_LINE = 16_384;
+export const DEFAULT_MAX_LINE = 16_384;
 const TEXT_KEYS_MAX = 65_536;
 /** Each tracker keeps maxretry timestamps; this keeps tracked memory bounded (as in rules-file). */
 const MAX_RETRY = 10_000;
@@ -196,6 +196,26 @@ export class Engine {
       }
     }
     return events ?? (NO_EVENTS as DetectEvent[]);
+  }
+
+  /**
+   * Literals one of which every line that any rule could act on contains (see
+   * CompiledRule.literals), for readers that reject lines before decoding them; null when some
+   * rule has none. Only for engines that apply every rule to every line (`ignoreSources`).
+   */
+  prefilterLiterals(): string[] | null {
+    const all = new Set<string>();
+    for (const r of this.rules) {
+      const lits = r.compiled.literals;
+      if (lits === undefined || r.dates !== undefined) return null;
+      for (const l of lits) all.add(l);
+    }
+    return [...all];
+  }
+
+  /** Counts a line a reader rejected by `prefilterLiterals` without decoding it. */
+  skipLine(): void {
+    this.counters.lines++;
   }
 
   stats(): EngineStats {
