@@ -102,6 +102,7 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     rules,
     watch,
     allowlist,
+    maxTrackedBytes: cfg.rules.trackerMemory,
     onWarning: (message) => o.log.warn({ message }, 'detection'),
   });
   const state = AgentState.open(dir);

@@ -14,9 +14,18 @@ export function buildDetector(opts: {
   rules: RuleSpec[];
   watch: string[];
   allowlist: Allowlist;
+  /** The byte budget of tracked addresses (`rules.trackerMemory`), shared by the engines. */
+  maxTrackedBytes?: number;
   onWarning?: (message: string) => void;
 }): Detector & { engines: Engine[] } {
-  const common = { clock: 'wall' as const, allowlist: opts.allowlist, onWarning: opts.onWarning };
+  const budget = opts.maxTrackedBytes;
+  const common = {
+    clock: 'wall' as const,
+    allowlist: opts.allowlist,
+    // Two engines when files are watched: each gets half, so the agent keeps to the budget.
+    maxTrackedBytes: budget === undefined || opts.watch.length === 0 ? budget : Math.floor(budget / 2),
+    onWarning: opts.onWarning,
+  };
   const configured = new Engine(opts.rules, common);
   if (opts.watch.length === 0) return { engines: [configured], feed: (line) => configured.feed(line) };
   const watched = new Engine(opts.rules, { ...common, ignoreSources: true });
