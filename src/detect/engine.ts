@@ -260,7 +260,8 @@ export class Engine {
     const size = rule.spec.maxretry;
     let head = meta[m + HEAD]!;
     let count = meta[m + COUNT]!;
-    const horizon = at - rule.findtimeMs;
+    const now = st.tick(at);
+    const horizon = st.tick(at - rule.findtimeMs);
     if (count > 0) {
       const last = head + count - 1;
       // When even the newest is out of the window, all are: one read instead of a walk.
@@ -275,7 +276,7 @@ export class Engine {
       count--;
     }
     const tail = head + count;
-    times[base + (tail >= size ? tail - size : tail)] = at;
+    times[base + (tail >= size ? tail - size : tail)] = now;
     count++;
     meta[m + HEAD] = head;
     if (count < size) {

@@ -5,13 +5,15 @@
  * fields sit next to each other in memory. Slots are handed out from a free list and the arrays
  * grow by doubling up to `max` slots.
  *
- * Per slot: a ring of `ring` failure times (epoch ms, in a Float64Array so windows keep the
- * log's millisecond precision), the ban end (ms; Infinity = permanent, 0 = not banned), and four
- * int32: the ring's head, its count, bans so far, and whether the address must never be banned.
+ * Per slot: a ring of `ring` failure times, the ban end (epoch ms; Infinity = permanent, 0 = not
+ * banned), and four int32: the ring's head, its count, bans so far, and whether the address must
+ * never be banned. Failure times are int32 tenths of a second since the first time this state
+ * saw (`tick`): half the bytes of a double, ±6.8 years of range, and windows 100 ms coarse at
+ * worst (a failure may leave the window up to 100 ms early), finer than syslog's whole seconds.
  */
 export class TrackerState {
-  /** Failure times, `ring` per slot. */
-  times: Float64Array;
+  /** Failure times (see `tick`), `ring` per slot. */
+  times: Int32Array;
   /** Ban end per slot. */
   until: Float64Array;
   /** HEAD, COUNT, BANS, SKIP per slot. */
@@ -20,6 +22,7 @@ export class TrackerState {
   private next = 0;
   private free: Int32Array;
   private freeCount = 0;
+  private base = Number.NaN;
 
   constructor(
     /** Failure times kept per slot: the largest maxretry of the engine's rules. */
@@ -27,10 +30,17 @@ export class TrackerState {
     private readonly max: number,
   ) {
     this.capacity = Math.min(max, 1024);
-    this.times = new Float64Array(this.capacity * ring);
+    this.times = new Int32Array(this.capacity * ring);
     this.until = new Float64Array(this.capacity);
     this.meta = new Int32Array(this.capacity * META);
     this.free = new Int32Array(this.capacity);
+  }
+
+  /** Epoch ms as a failure time: tenths of a second since the first time seen, clamped to int32. */
+  tick(ms: number): number {
+    if (Number.isNaN(this.base)) this.base = ms;
+    const t = Math.floor((ms - this.base) / 100);
+    return t > 0x7fffffff ? 0x7fffffff : t < -0x80000000 ? -0x80000000 : t;
   }
 
   /** A cleared slot. */
@@ -74,7 +84,7 @@ export const SKIP = 3;
 
 /** Bytes of tracker state at most, for `max` slots of `ring` failure times (growth stops at max). */
 export function trackerStateBytes(max: number, ring: number): number {
-  return max * (ring * 8 + 8 + META * 4 + 4);
+  return max * (ring * 4 + 8 + META * 4 + 4);
 }
 
 function grown<A extends Float64Array | Int32Array>(a: A, length: number): A {

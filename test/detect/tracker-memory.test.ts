@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Engine, trackedCap } from '../../src/detect/engine.js';
-import { trackerStateBytes } from '../../src/detect/tracker-state.js';
+import { TrackerState, trackerStateBytes } from '../../src/detect/tracker-state.js';
 import { trackerTableBytes } from '../../src/detect/tracker-table.js';
 import { testRule } from './rule-spec.js';
 
@@ -70,5 +70,27 @@ describe('trackedCap - the memory cap as a byte budget', () => {
     const s = e.stats();
     expect(s.tracked).toBeLessThanOrEqual(trackedCap(1_000_000, 2 * 1024 * 1024, 3));
     expect(s.evictions).toBeGreaterThan(100_000);
+  });
+});
+
+describe('TrackerState - compact failure times', () => {
+  it('tenths of a second since the first time seen, in order, clamped to int32', () => {
+    const s = new TrackerState(5, 10);
+    const t0 = Date.UTC(2026, 10, 21);
+    expect(s.tick(t0)).toBe(0);
+    expect(s.tick(t0 + 99)).toBe(0);
+    expect(s.tick(t0 + 100)).toBe(1);
+    expect(s.tick(t0 - 1)).toBe(-1);
+    expect(s.tick(t0 + 3600_000)).toBe(36_000);
+    expect(s.tick(t0 + 1e12)).toBe(0x7fffffff);
+    expect(s.tick(t0 - 1e12)).toBe(-0x80000000);
+  });
+
+  it('a failure exactly one findtime old has left the window; one 100 ms younger has not', () => {
+    const e = new Engine([testRule(['^fail from <HOST>$'], { maxretry: 2, findtime: 60 })], { clock: 'log' });
+    e.feed(line(0, 'fail from 192.0.2.1'));
+    expect(e.feed(line(60, 'fail from 192.0.2.1'))).toEqual([]);
+    e.feed(line(100, 'fail from 192.0.2.2'));
+    expect(e.feed(line(159.9, 'fail from 192.0.2.2')).map((x) => x.hits)).toEqual([2]);
   });
 });
