@@ -1,4 +1,12 @@
-import { assertBannable, formatIPv4, parseIPv4, parseTarget, type Target, widen } from '../core/address.js';
+import {
+  assertBannable,
+  formatIPv4,
+  parseIPv4,
+  parseIPv6,
+  parseTarget,
+  type Target,
+  widen,
+} from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
@@ -352,12 +360,12 @@ export class Engine {
     // Cached per rule: floods repeat their addresses, and parsing and widening go through bigints.
     let words = rule.textKeys.get(ip);
     if (words === undefined) {
-      let first: bigint;
-      try {
-        first = this.targetOf(rule, -1, ip).first;
-      } catch {
-        return null;
-      }
+      // `ip` is canonical IPv6 (the matcher turned mapped IPv4 into IPv4): parse and mask it
+      // directly, without building the Target and its text that widening makes.
+      let first = parseIPv6(ip);
+      if (first === null) return null;
+      const host = 128 - (rule.spec.widen6 ?? 128);
+      if (host > 0) first = (first >> BigInt(host)) << BigInt(host);
       words = new Int32Array(4);
       for (let i = 0; i < 4; i++) words[i] = Number((first >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
       if (rule.textKeys.size >= TEXT_KEYS_MAX) rule.textKeys.clear();
