@@ -70,6 +70,8 @@ interface Rule {
   ignoreNets: Allowlist;
   /** Address text (IPv6) → tracker key words, widened where the rule asks. */
   textKeys: Map<string, Int32Array>;
+  /** Where its trackers live: shared by the rules of the same maxretry (the ring's size). */
+  state: TrackerState;
   /** The rule's fail2ban date patterns, compiled; undefined = the engine's own date stripping. */
   dates?: RegExp[];
 }
@@ -107,10 +109,10 @@ export class Engine {
   private readonly rules: Rule[];
   /**
    * One tracker per (rule, address), looked up by (address words, rule index): IPv4 as one word,
-   * IPv6 as four, widened where the rule asks. The value is the tracker's slot in `state`.
+   * IPv6 as four, widened where the rule asks. The value is the tracker's slot in its rule's
+   * `state`.
    */
   private readonly trackers: TrackerTable<number>;
-  private readonly state: TrackerState;
   private readonly bySource = new Map<string, Rule[]>();
   private readonly times: LogTimeParser;
   private readonly now: () => number;
@@ -146,13 +148,14 @@ export class Engine {
         });
       }
     }
-    // Validated above: every slot holds as many failure times as the largest maxretry.
-    const ring = Math.max(1, ...specs.map((s) => s.maxretry));
-    const cap = trackedCap(opts.maxTracked ?? DEFAULT_MAX_TRACKED, opts.maxTrackedBytes, ring);
+    // Validated above. One state per ring size: a slot holds exactly its rule's maxretry times.
+    const rings = [...new Set(specs.map((s) => s.maxretry))];
+    const cap = trackedCap(opts.maxTracked ?? DEFAULT_MAX_TRACKED, opts.maxTrackedBytes, rings);
     // One more slot than the cap: a new tracker's slot is taken before the cap evicts.
-    this.state = new TrackerState(ring, cap + 1);
-    this.trackers = new TrackerTable(cap, (slot) => this.state.release(slot));
+    const states = new Map(rings.map((r) => [r, new TrackerState(r, cap + 1)]));
+    this.trackers = new TrackerTable(cap, (slot, rule) => this.rules[rule]!.state.release(slot));
     this.rules = specs.map((spec, index) => ({
+      state: states.get(spec.maxretry)!,
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
       spec,
       index,
@@ -246,7 +249,7 @@ export class Engine {
       }
       slot = this.trackers.getV6(words, rule.index);
     }
-    const st = this.state;
+    const st = rule.state;
     if (slot === undefined) {
       slot = st.alloc();
       if (!this.bannable(rule, v4, addr.ip)) st.meta[slot * META + SKIP] = 1;
@@ -318,8 +321,8 @@ export class Engine {
     // A successful login forgets the address's history, as banban does.
     if (words === null) this.trackers.deleteV4(v4, rule.index);
     else this.trackers.deleteV6(words, rule.index);
-    const banned = this.state.until[slot]! > at;
-    this.state.release(slot);
+    const banned = rule.state.until[slot]! > at;
+    rule.state.release(slot);
     if (banned) {
       this.counters.unbans++;
       return this.event('unban', rule, v4, addr.ip, at, 0, null);
@@ -412,11 +415,14 @@ export class Engine {
 }
 
 /**
- * The pair cap: `maxTracked`, lowered until the key tables and tracker state fit `bytes` (each
- * slot holds `ring` failure times). Halving then stepping up keeps this a few dozen evaluations.
+ * The pair cap: `maxTracked`, lowered until the key tables and tracker state fit `bytes`. There is
+ * one state per ring size (`rings`: the rules' distinct maxretry); states never shrink, so each
+ * may have grown to the cap in turn and the worst case counts them all full. Halving then
+ * stepping up keeps this a few dozen evaluations.
  */
-export function trackedCap(maxTracked: number, bytes: number | undefined, ring: number): number {
-  const cost = (n: number) => trackerTableBytes(n) + trackerStateBytes(n + 1, ring);
+export function trackedCap(maxTracked: number, bytes: number | undefined, rings: readonly number[]): number {
+  const cost = (n: number) =>
+    trackerTableBytes(n) + rings.reduce((sum, r) => sum + trackerStateBytes(n + 1, r), 0);
   const budget = bytes ?? DEFAULT_MAX_TRACKED_BYTES;
   let cap = Math.max(2, Math.floor(maxTracked));
   while (cap > 2 && cost(cap) > budget) cap = Math.max(2, Math.floor(cap / 2));

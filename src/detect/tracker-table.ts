@@ -18,11 +18,12 @@ export class TrackerTable<T> {
 
   /**
    * @param max the cap (at least 2); an odd cap holds one fewer.
-   * @param onEvict called with the value of each entry the cap drops.
+   * @param onEvict called with the value and rule index of each entry the cap drops (-1 as the
+   *   rule for text keys).
    */
   constructor(
     readonly max: number,
-    private readonly onEvict?: (value: T) => void,
+    private readonly onEvict?: (value: T, rule: number) => void,
   ) {
     this.generation = Math.max(1, Math.floor(max / 2));
     this.young = new Generation(this.generation);
@@ -162,10 +163,10 @@ class Generation<T> {
     return this.words[0].size + this.words[1].size + this.texts.size;
   }
 
-  forEach(fn: (value: T) => void): void {
+  forEach(fn: (value: T, rule: number) => void): void {
     this.words[0].forEach(fn);
     this.words[1].forEach(fn);
-    for (const v of this.texts.values()) fn(v);
+    for (const v of this.texts.values()) fn(v, -1);
   }
 
   clear(): void {
@@ -245,8 +246,14 @@ class WordTable<T> {
     return true;
   }
 
-  forEach(fn: (value: T) => void): void {
-    for (const v of this.values) if (v !== undefined) fn(v);
+  /** Each value with its key's last word (the rule index). */
+  forEach(fn: (value: T, rule: number) => void): void {
+    const { width, stride } = this;
+    const s = this.slots;
+    for (let o = 0; o < s.length; o += stride) {
+      const idx = s[o + width]!;
+      if (idx !== 0) fn(this.values[idx - 1]!, s[o + width - 1]!);
+    }
   }
 
   clear(): void {

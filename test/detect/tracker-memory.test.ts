@@ -30,6 +30,29 @@ describe('Engine - tracker state in typed arrays', () => {
     expect(e.stats()).toMatchObject({ tracked: 6000, skipped: 6000, bans: 3 });
   });
 
+  it('rules of different maxretry keep their own rings; evictions free the right ones', () => {
+    const rules = [
+      testRule(['^a from <HOST>$'], { name: 'a', maxretry: 2 }),
+      testRule(['^b from <HOST>$'], { name: 'b', maxretry: 4 }),
+    ];
+    const e = new Engine(rules, { clock: 'log', maxTracked: 8, ignoreSources: true });
+    // Heavy churn over both rules and both families with a tiny cap: a slot freed into the
+    // wrong state would overfill the other (it holds at most cap + 1) and throw.
+    for (let i = 0; i < 5000; i++) {
+      e.feed(line(1, `${i % 2 === 0 ? 'a' : 'b'} from 198.51.100.${i % 250}`));
+      e.feed(line(1, `${i % 3 === 0 ? 'a' : 'b'} from 2001:db8:${i.toString(16)}::1`));
+    }
+    expect(e.stats().evictions).toBeGreaterThan(1000);
+    const ban = (r: string, ip: string, n: number) => {
+      const out = [];
+      for (let i = 0; i < n; i++) out.push(...e.feed(line(10, `${r} from ${ip}`)));
+      return out.map((x) => [x.rule, x.hits]);
+    };
+    expect(ban('a', '192.0.2.1', 2)).toEqual([['a', 2]]);
+    expect(ban('b', '192.0.2.1', 3)).toEqual([]);
+    expect(ban('b', '192.0.2.1', 1)).toEqual([['b', 4]]);
+  });
+
   it('IPv6 trackers are keyed by the widened prefix, in the same table as IPv4', () => {
     const e = new Engine([testRule(['^fail from <HOST>$'], { maxretry: 3, widen6: 64 })], { clock: 'log' });
     e.feed(line(0, 'fail from 2001:db8:1:2::1'));
@@ -44,20 +67,20 @@ describe('Engine - tracker state in typed arrays', () => {
 
 describe('trackedCap - the memory cap as a byte budget', () => {
   it('keeps the pair cap when it fits and lowers it until the worst case fits the budget', () => {
-    expect(trackedCap(1000, 64 * 1024 * 1024, 5)).toBe(1000);
+    expect(trackedCap(1000, 64 * 1024 * 1024, [5])).toBe(1000);
     for (const [budget, ring] of [
       [64 * 1024 * 1024, 5],
       [16 * 1024 * 1024, 20],
       [256 * 1024 * 1024, 5],
     ] as const) {
-      const cap = trackedCap(10_000_000, budget, ring);
+      const cap = trackedCap(10_000_000, budget, [ring]);
       const cost = (n: number) => trackerTableBytes(n) + trackerStateBytes(n + 1, ring);
       expect(cost(cap)).toBeLessThanOrEqual(budget);
       // Not wastefully low: an eighth more does not fit.
       expect(cost(Math.ceil(cap * 1.125))).toBeGreaterThan(budget);
     }
     // A budget too small for anything still tracks two pairs.
-    expect(trackedCap(1_000_000, 1, 5)).toBe(2);
+    expect(trackedCap(1_000_000, 1, [5])).toBe(2);
   });
 
   it('an engine under a small budget evicts instead of growing', () => {
@@ -68,7 +91,7 @@ describe('trackedCap - the memory cap as a byte budget', () => {
     for (let i = 0; i < 200_000; i++)
       e.feed({ text: `fail from 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, source: 's' });
     const s = e.stats();
-    expect(s.tracked).toBeLessThanOrEqual(trackedCap(1_000_000, 2 * 1024 * 1024, 3));
+    expect(s.tracked).toBeLessThanOrEqual(trackedCap(1_000_000, 2 * 1024 * 1024, [3]));
     expect(s.evictions).toBeGreaterThan(100_000);
   });
 });
