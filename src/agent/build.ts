@@ -112,6 +112,7 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     rules,
     watch,
     allowlist,
+    maxTrackedBytes: cfg.rules.trackerMemory,
     onWarning: (message) => o.log.warn({ message }, 'detection'),
     ...(fleetCounting
       ? { onBelowThreshold: (rule: string, ip: string) => built?.belowThreshold(rule, ip) }

@@ -14,13 +14,18 @@ export function buildDetector(opts: {
   rules: RuleSpec[];
   watch: string[];
   allowlist: Allowlist;
+  /** The byte budget of tracked addresses (`rules.trackerMemory`), shared by the engines. */
+  maxTrackedBytes?: number;
   onWarning?: (message: string) => void;
   /** Failures below a fleet rule's maxretry (Engine onBelowThreshold); omitted = not reported. */
   onBelowThreshold?: (rule: string, ip: string, at: number) => void;
 }): Detector & { engines: Engine[] } {
+  const budget = opts.maxTrackedBytes;
   const common = {
     clock: 'wall' as const,
     allowlist: opts.allowlist,
+    // Two engines when files are watched: each gets half, so the agent keeps to the budget.
+    maxTrackedBytes: budget === undefined || opts.watch.length === 0 ? budget : Math.floor(budget / 2),
     onWarning: opts.onWarning,
     onBelowThreshold: opts.onBelowThreshold,
   };

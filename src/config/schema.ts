@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { busConfigSchema } from '../bus/create.js';
 import { vallumdSectionSchema } from '../compat/vallumd/config.js';
+import { parseByteSize } from '../core/byte-size.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_CONFIG_FILE } from '../core/paths.js';
@@ -10,12 +11,29 @@ import { hubSectionSchema } from '../hub/config.js';
 import { sourcesSchema } from '../sources/create.js';
 import { agentSectionSchema, cidrText } from './agent-section.js';
 
+const byteSize = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = parseByteSize(v);
+  if (n === null) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a size: bytes, or a number with KiB, MiB, GiB, kB, MB or GB',
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
 /** `rules:`: which built-in rules run and which rule files are loaded on top. */
 export const rulesSectionSchema = z
   .object({
     builtin: z.array(z.string()).default(['sshd']),
     aggressive: z.boolean().default(false),
     files: z.array(z.string()).default([]),
+    /**
+     * Most memory detection may keep about attacking addresses (bytes, or `64MiB`, `1GB`): the
+     * number of tracked (rule, address) pairs is lowered until their worst case fits.
+     */
+    trackerMemory: byteSize.default(128 * 1024 * 1024),
   })
   .strict();
 

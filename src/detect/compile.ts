@@ -19,6 +19,12 @@ export interface RuleMatch {
 
 export interface CompiledRule {
   readonly spec: RuleSpec;
+  /**
+   * Literals one of which every line the rule classifies (fail or good) contains: the rule's
+   * `prefilter`, else the required literals of its patterns when each has one; undefined when
+   * some line could match without any.
+   */
+  readonly literals: readonly string[] | undefined;
   /** Classifies a line (its timestamp already stripped). */
   test(text: string): RuleMatch;
   /**
@@ -86,8 +92,7 @@ export function compileRule(spec: RuleSpec, opts: CompileOptions = {}): Compiled
       onWarning: opts.onWarning,
     });
   }
-  const prefilter = spec.prefilter && spec.prefilter.length > 0 ? spec.prefilter : undefined;
-  return new Compiled(spec, fail, ignore, good, pref, prefilter);
+  return new Compiled(spec, fail, ignore, good, pref, prefilterOf(spec, [...fail, ...good]));
 }
 
 class Compiled implements CompiledRule {
@@ -102,7 +107,7 @@ class Compiled implements CompiledRule {
     private readonly ignore: Pattern[],
     private readonly good: Pattern[],
     private readonly pref: RegExp | undefined,
-    private readonly prefilter: string[] | undefined,
+    readonly literals: string[] | undefined,
   ) {
     this.failAll = combinePatterns(fail.map((p) => p.source));
     this.goodAll = combinePatterns(good.map((p) => p.source));
@@ -127,7 +132,7 @@ class Compiled implements CompiledRule {
   /** `fast`: use the merged regexes (no field captures); otherwise pattern by pattern. */
   private run(text: string, out: MatchOut, fast: boolean): RuleMatch['kind'] {
     this.last = null;
-    if (this.prefilter !== undefined && !containsAny(text, this.prefilter)) return 'none';
+    if (this.literals !== undefined && !containsAny(text, this.literals)) return 'none';
     let body = text;
     if (this.pref !== undefined) {
       const m = this.pref.exec(text);
@@ -196,6 +201,17 @@ class Compiled implements CompiledRule {
     }
     return null;
   }
+}
+
+/**
+ * The rule's literal prefilter: its own, else one required literal per pattern that can classify
+ * a line (fail and good; ignore patterns only act after those matched) when every one has one.
+ * A matching line contains its pattern's literal, so a line with none of them matches nothing.
+ */
+function prefilterOf(spec: RuleSpec, patterns: Pattern[]): string[] | undefined {
+  if (spec.prefilter !== undefined && spec.prefilter.length > 0) return spec.prefilter;
+  if (patterns.length === 0 || patterns.some((p) => p.literal === '')) return undefined;
+  return [...new Set(patterns.map((p) => p.literal))];
 }
 
 function containsAny(text: string, literals: string[]): boolean {

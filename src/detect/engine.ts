@@ -1,4 +1,12 @@
-import { assertBannable, formatIPv4, parseIPv4, parseTarget, widen } from '../core/address.js';
+import {
+  assertBannable,
+  formatIPv4,
+  parseIPv4,
+  parseIPv6,
+  parseTarget,
+  type Target,
+  widen,
+} from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
@@ -9,7 +17,8 @@ import { MultilineStage } from './multiline.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 import { sourceMatcher } from './source-match.js';
-import { TrackerTable } from './tracker-table.js';
+import { BANS, COUNT, HEAD, META, SKIP, TrackerState, trackerStateBytes } from './tracker-state.js';
+import { TrackerTable, trackerTableBytes } from './tracker-table.js';
 import type { DetectEvent, LogLine } from './types.js';
 
 export interface EngineOptions {
@@ -19,6 +28,11 @@ export interface EngineOptions {
   allowlist?: Allowlist;
   /** Cap on tracked (rule, address) pairs; the least recently seen are evicted. Default 1,000,000. */
   maxTracked?: number;
+  /**
+   * Cap on the bytes the tracked pairs may take (key tables and tracker state, worst case): the
+   * pair cap is lowered until they fit. Default 128 MiB (`rules.trackerMemory` in rampart.yaml).
+   */
+  maxTrackedBytes?: number;
   /** Wall clock, epoch ms (tests inject one). */
   now?: () => number;
   onWarning?: (message: string) => void;
@@ -61,8 +75,10 @@ interface Rule {
   index: number;
   findtimeMs: number;
   ignoreNets: Allowlist;
-  /** Address text (IPv6) → tracker key, widened where the rule asks. */
-  textKeys: Map<string, string>;
+  /** Address text (IPv6) → tracker key words, widened where the rule asks. */
+  textKeys: Map<string, Int32Array>;
+  /** Where its trackers live: shared by the rules of the same maxretry (the ring's size). */
+  state: TrackerState;
   /** The rule's fail2ban date patterns, compiled; undefined = the engine's own date stripping. */
   dates?: RegExp[];
   /** fail2ban's multi-line/session stage, only for rules that need one. */
@@ -71,33 +87,13 @@ interface Rule {
   belowThreshold?: (rule: string, ip: string, at: number) => void;
 }
 
-interface Tracker {
-  /** Ring of the last failure times (ms), at most maxretry: `count` of them from `head`. */
-  ring: number[];
-  head: number;
-  count: number;
-  /**
-   * `ring[head]` while count > 0: the expiry check reads this field of the object it already
-   * touched instead of the ring, a second cache miss per line over tens of thousands of trackers.
-   */
-  oldest: number;
-  /** The last failure time: when even it is out of the window, all are, without reading the ring. */
-  newest: number;
-  /** The address must never be banned: count and skip. */
-  skip: boolean;
-  /** Ban end (ms) while banned by this engine, Infinity when permanent, 0 when not banned. */
-  bannedUntil: number;
-  /** Bans so far, for escalation. */
-  bans: number;
-}
-
-type Key = number | string;
-/** Rules per engine that numeric IPv4 keys can tell apart (address × RULE_SLOTS + rule index). */
+/** Rules per engine (the tracker keys' rule word could hold more; this bounds the engine). */
 const RULE_SLOTS = 4096;
 
 const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
 const DEFAULT_MAX_TRACKED = 1_000_000;
-const DEFAULT_MAX_LINE = 16_384;
+export const DEFAULT_MAX_TRACKED_BYTES = 128 * 1024 * 1024;
+export const DEFAULT_MAX_LINE = 16_384;
 const TEXT_KEYS_MAX = 65_536;
 /** Each tracker keeps maxretry timestamps; this keeps tracked memory bounded (as in rules-file). */
 const MAX_RETRY = 10_000;
@@ -123,11 +119,11 @@ const MAX_ESCALATION_STEPS = 64;
 export class Engine {
   private readonly rules: Rule[];
   /**
-   * One tracker per (rule, address). IPv4 is looked up by (address number, rule index) in typed
-   * arrays; IPv6 by `rule index|text`, the text widened where the rule asks. `Key` (below) names
-   * a tracker only off the hot path: first sight, bans and unbans.
+   * One tracker per (rule, address), looked up by (address words, rule index): IPv4 as one word,
+   * IPv6 as four, widened where the rule asks. The value is the tracker's slot in its rule's
+   * `state`.
    */
-  private readonly trackers: TrackerTable<Tracker>;
+  private readonly trackers: TrackerTable<number>;
   private readonly bySource = new Map<string, Rule[]>();
   private readonly times: LogTimeParser;
   private readonly now: () => number;
@@ -155,7 +151,6 @@ export class Engine {
   ) {
     this.now = opts.now ?? Date.now;
     this.times = new LogTimeParser(this.now);
-    this.trackers = new TrackerTable(Math.max(2, opts.maxTracked ?? DEFAULT_MAX_TRACKED));
     this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
     if (specs.length > RULE_SLOTS) throw new RangeError(`at most ${RULE_SLOTS} rules per engine`);
     for (const spec of specs) {
@@ -167,7 +162,14 @@ export class Engine {
       }
     }
     this.ruleMatches = specs.map(() => 0);
+    // Validated above. One state per ring size: a slot holds exactly its rule's maxretry times.
+    const rings = [...new Set(specs.map((s) => s.maxretry))];
+    const cap = trackedCap(opts.maxTracked ?? DEFAULT_MAX_TRACKED, opts.maxTrackedBytes, rings);
+    // One more slot than the cap: a new tracker's slot is taken before the cap evicts.
+    const states = new Map(rings.map((r) => [r, new TrackerState(r, cap + 1)]));
+    this.trackers = new TrackerTable(cap, (slot, rule) => this.rules[rule]!.state.release(slot));
     this.rules = specs.map((spec, index) => ({
+      state: states.get(spec.maxretry)!,
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
       spec,
       index,
@@ -230,6 +232,26 @@ export class Engine {
     return events ?? (NO_EVENTS as DetectEvent[]);
   }
 
+  /**
+   * Literals one of which every line that any rule could act on contains (see
+   * CompiledRule.literals), for readers that reject lines before decoding them; null when some
+   * rule has none. Only for engines that apply every rule to every line (`ignoreSources`).
+   */
+  prefilterLiterals(): string[] | null {
+    const all = new Set<string>();
+    for (const r of this.rules) {
+      const lits = r.compiled.literals;
+      if (lits === undefined || r.dates !== undefined) return null;
+      for (const l of lits) all.add(l);
+    }
+    return [...all];
+  }
+
+  /** Counts a line a reader rejected by `prefilterLiterals` without decoding it. */
+  skipLine(): void {
+    this.counters.lines++;
+  }
+
   stats(): EngineStats {
     return { ...this.counters, tracked: this.trackers.size, evictions: this.trackers.evictions };
   }
@@ -244,96 +266,98 @@ export class Engine {
     c.matched++;
     this.ruleMatches[rule.index]!++;
     const v4 = this.v4Of(addr);
-    let text: string | null = null;
-    let t: Tracker | undefined;
+    let words: Int32Array | null = null;
+    let slot: number | undefined;
     if (v4 >= 0) {
-      t = this.trackers.getV4(v4, rule.index);
+      slot = this.trackers.getV4(v4, rule.index);
     } else {
-      text = this.textKey(rule, addr.ip);
-      if (text === null) {
+      words = this.v6Key(rule, addr.ip);
+      if (words === null) {
         c.skipped++;
         return null;
       }
-      t = this.trackers.getText(text);
+      slot = this.trackers.getV6(words, rule.index);
     }
-    if (t === undefined) {
-      // Filled with a non-integer so V8 picks double elements at once (cheaper than a Float64Array).
-      const ring: number[] = new Array(rule.spec.maxretry).fill(0.5);
-      const key = text ?? v4 * RULE_SLOTS + rule.index;
-      t = {
-        ring,
-        head: 0,
-        count: 0,
-        oldest: 0,
-        newest: 0,
-        skip: !this.bannable(rule, key),
-        bannedUntil: 0,
-        bans: 0,
-      };
-      if (text === null) this.trackers.addV4(v4, rule.index, t);
-      else this.trackers.addText(text, t);
+    const st = rule.state;
+    if (slot === undefined) {
+      slot = st.alloc();
+      if (!this.bannable(rule, v4, addr.ip)) st.meta[slot * META + SKIP] = 1;
+      if (words === null) this.trackers.addV4(v4, rule.index, slot);
+      else this.trackers.addV6(words, rule.index, slot);
     }
-    if (t.skip) {
+    // Read after alloc, which may have grown (replaced) the arrays.
+    const meta = st.meta;
+    const m = slot * META;
+    if (meta[m + SKIP] !== 0) {
       c.skipped++;
       return null;
     }
-    if (t.bannedUntil > at) return null;
-    t.bannedUntil = 0;
+    if (st.until[slot]! > at) return null;
+    st.until[slot] = 0;
     // Drop failures older than the window, then append (overwriting the oldest when full).
-    const ring = t.ring;
-    const size = ring.length;
-    const horizon = at - rule.findtimeMs;
-    if (t.newest <= horizon) t.count = 0;
-    while (t.count > 0 && t.oldest <= horizon) {
-      t.head = t.head + 1 === size ? 0 : t.head + 1;
-      t.count--;
-      t.oldest = ring[t.head]!;
+    const times = st.times;
+    const base = slot * st.ring;
+    const size = rule.spec.maxretry;
+    let head = meta[m + HEAD]!;
+    let count = meta[m + COUNT]!;
+    const now = st.tick(at);
+    const horizon = st.tick(at - rule.findtimeMs);
+    if (count > 0) {
+      const last = head + count - 1;
+      // When even the newest is out of the window, all are: one read instead of a walk.
+      if (times[base + (last >= size ? last - size : last)]! <= horizon) count = 0;
     }
-    if (t.count === size) {
-      t.head = t.head + 1 === size ? 0 : t.head + 1;
-      t.count--;
-      t.oldest = ring[t.head]!;
+    while (count > 0 && times[base + head]! <= horizon) {
+      head = head + 1 === size ? 0 : head + 1;
+      count--;
     }
-    const tail = t.head + t.count;
-    ring[tail >= size ? tail - size : tail] = at;
-    if (t.count === 0) t.oldest = at;
-    t.newest = at;
-    t.count++;
-    if (t.count < size) {
+    if (count === size) {
+      head = head + 1 === size ? 0 : head + 1;
+      count--;
+    }
+    const tail = head + count;
+    times[base + (tail >= size ? tail - size : tail)] = now;
+    count++;
+    meta[m + HEAD] = head;
+    if (count < size) {
+      meta[m + COUNT] = count;
+      // Fleet-wide counting: the target a ban would name (a widened IPv6 range, say).
       if (rule.belowThreshold !== undefined)
-        rule.belowThreshold(rule.spec.name, text === null ? addr.ip : keyText(text), at);
+        rule.belowThreshold(rule.spec.name, this.targetOf(rule, v4, addr.ip).text, at);
       return null;
     }
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
-    const key = text ?? v4 * RULE_SLOTS + rule.index;
-    if (!this.bannable(rule, key)) {
-      t.skip = true;
+    if (!this.bannable(rule, v4, addr.ip)) {
+      meta[m + SKIP] = 1;
+      meta[m + COUNT] = count;
       c.skipped++;
       return null;
     }
-    const hits = t.count;
-    t.count = 0;
-    const duration = escalate(rule.spec, t.bans);
-    t.bans = Math.min(t.bans + 1, MAX_ESCALATION_STEPS);
-    t.bannedUntil = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
+    meta[m + COUNT] = 0;
+    const bans = meta[m + BANS]!;
+    const duration = escalate(rule.spec, bans);
+    meta[m + BANS] = Math.min(bans + 1, MAX_ESCALATION_STEPS);
+    st.until[slot] = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
     c.bans++;
-    return this.event('ban', rule, key, at, hits, duration);
+    return this.event('ban', rule, v4, addr.ip, at, count, duration);
   }
 
   private forgive(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     this.counters.good++;
     const v4 = this.v4Of(addr);
-    const text = v4 >= 0 ? null : this.textKey(rule, addr.ip);
-    if (v4 < 0 && text === null) return null;
-    const t = text === null ? this.trackers.getV4(v4, rule.index) : this.trackers.getText(text);
-    if (t === undefined) return null;
+    const words = v4 >= 0 ? null : this.v6Key(rule, addr.ip);
+    if (v4 < 0 && words === null) return null;
+    const slot =
+      words === null ? this.trackers.getV4(v4, rule.index) : this.trackers.getV6(words, rule.index);
+    if (slot === undefined) return null;
     // A successful login forgets the address's history, as banban does.
-    if (text === null) this.trackers.deleteV4(v4, rule.index);
-    else this.trackers.deleteText(text);
-    const key = text ?? v4 * RULE_SLOTS + rule.index;
-    if (t.bannedUntil > at) {
+    if (words === null) this.trackers.deleteV4(v4, rule.index);
+    else this.trackers.deleteV6(words, rule.index);
+    const banned = rule.state.until[slot]! > at;
+    rule.state.release(slot);
+    if (banned) {
       this.counters.unbans++;
-      return this.event('unban', rule, key, at, 0, null);
+      return this.event('unban', rule, v4, addr.ip, at, 0, null);
     }
     return null;
   }
@@ -341,12 +365,13 @@ export class Engine {
   private event(
     type: 'ban' | 'unban',
     rule: Rule,
-    key: Key,
+    v4: number,
+    ip: string,
     at: number,
     hits: number,
     duration: DurationSeconds,
   ): DetectEvent {
-    const target = parseTarget(keyText(key));
+    const target = this.targetOf(rule, v4, ip);
     return {
       type,
       target,
@@ -365,37 +390,43 @@ export class Engine {
     return parseIPv4(addr.ip) ?? -1;
   }
 
-  /** The text key of a non-IPv4 address (see `trackers`); null if it cannot be parsed. */
-  private textKey(rule: Rule, ip: string): string | null {
-    // Cached per rule: floods repeat their addresses, and widening parses bigints.
-    let key = rule.textKeys.get(ip);
-    if (key === undefined) {
-      let text = ip;
-      const w = rule.spec.widen6;
-      if (w !== undefined) {
-        try {
-          text = widen(parseTarget(ip), w).text;
-        } catch {
-          return null;
-        }
-      }
-      key = `${rule.index}|${text}`;
+  /** The tracker key words of a non-IPv4 address (see `trackers`); null if it cannot be parsed. */
+  private v6Key(rule: Rule, ip: string): Int32Array | null {
+    // Cached per rule: floods repeat their addresses, and parsing and widening go through bigints.
+    let words = rule.textKeys.get(ip);
+    if (words === undefined) {
+      // `ip` is canonical IPv6 (the matcher turned mapped IPv4 into IPv4): parse and mask it
+      // directly, without building the Target and its text that widening makes.
+      let first = parseIPv6(ip);
+      if (first === null) return null;
+      const host = 128 - (rule.spec.widen6 ?? 128);
+      if (host > 0) first = (first >> BigInt(host)) << BigInt(host);
+      words = new Int32Array(4);
+      for (let i = 0; i < 4; i++) words[i] = Number((first >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
       if (rule.textKeys.size >= TEXT_KEYS_MAX) rule.textKeys.clear();
       // The capture may be a slice of a whole read chunk; a copy keeps the cache from pinning it.
-      rule.textKeys.set(` ${ip}`.slice(1), key);
+      rule.textKeys.set(` ${ip}`.slice(1), words);
     }
-    return key;
+    return words;
   }
 
-  private bannable(rule: Rule, key: Key): boolean {
-    if (typeof key === 'number' && rule.ignoreNets.size === 0 && (this.opts.allowlist?.size ?? 0) === 0) {
+  /** What a tracker bans: the IPv4 host, or the IPv6 address widened where the rule asks. */
+  private targetOf(rule: Rule, v4: number, ip: string): Target {
+    if (v4 >= 0) return parseTarget(formatIPv4(v4));
+    const t = parseTarget(ip);
+    const w = rule.spec.widen6;
+    return w === undefined ? t : widen(t, w);
+  }
+
+  private bannable(rule: Rule, v4: number, ip: string): boolean {
+    if (v4 >= 0 && rule.ignoreNets.size === 0 && (this.opts.allowlist?.size ?? 0) === 0) {
       // An IPv4 host with no lists to consult: only assertBannable's 127/8 and 0/8 apply, and a
       // flood of new addresses should not pay a bigint parse each.
-      const octet = Math.floor(key / RULE_SLOTS) >>> 24;
+      const octet = v4 >>> 24;
       return octet !== 127 && octet !== 0;
     }
     try {
-      const t = parseTarget(keyText(key));
+      const t = this.targetOf(rule, v4, ip);
       assertBannable(t, { allowed: (x) => this.opts.allowlist?.match(x) ?? rule.ignoreNets.match(x) });
       return true;
     } catch {
@@ -415,8 +446,24 @@ export class Engine {
   }
 }
 
-function keyText(key: Key): string {
-  return typeof key === 'number' ? formatIPv4(Math.floor(key / RULE_SLOTS)) : key.slice(key.indexOf('|') + 1);
+/**
+ * The pair cap: `maxTracked`, lowered until the key tables and tracker state fit `bytes`. There is
+ * one state per ring size (`rings`: the rules' distinct maxretry); states never shrink, so each
+ * may have grown to the cap in turn and the worst case counts them all full. Halving then
+ * stepping up keeps this a few dozen evaluations.
+ */
+export function trackedCap(maxTracked: number, bytes: number | undefined, rings: readonly number[]): number {
+  const cost = (n: number) =>
+    trackerTableBytes(n) + rings.reduce((sum, r) => sum + trackerStateBytes(n + 1, r), 0);
+  const budget = bytes ?? DEFAULT_MAX_TRACKED_BYTES;
+  let cap = Math.max(2, Math.floor(maxTracked));
+  while (cap > 2 && cost(cap) > budget) cap = Math.max(2, Math.floor(cap / 2));
+  // Back up in eighths of the last step: the table sizes are powers of two, so the fit is loose.
+  for (let step = Math.max(1, Math.floor(cap / 8)); step >= 1 && cap < maxTracked; ) {
+    if (cap + step <= maxTracked && cost(cap + step) <= budget) cap += step;
+    else step = Math.floor(step / 2);
+  }
+  return cap;
 }
 
 /** bantime × multiplier^(previous bans), capped at `max`; permanent stays permanent. */

@@ -1,12 +1,13 @@
 /**
- * The engine's per-(rule, address) counters: a map capped at `max` entries that evicts the least
+ * The engine's per-(rule, address) index: a map capped at `max` entries that evicts the least
  * recently seen in two generations, the scheme of the quick-lru package (new and touched entries
  * live in `young`; when `young` holds half the cap it becomes `old` and the previous `old` is
- * dropped, so a hit costs one lookup and eviction is least-recently-seen done in bulk). IPv4 keys,
- * nearly all of an attack, live in an open-addressing table of typed arrays keyed by the address
- * as a number: a lookup is one hash and usually one cache line, where a Map keyed by
- * `address × 4096 + rule` boxed a heap number per line and chased two more pointers. Other keys
- * (IPv6 text) use a Map in the same generations, so the cap and eviction order cover both.
+ * dropped, so a hit costs one lookup and eviction is least-recently-seen done in bulk). IPv4 and
+ * IPv6 keys live in open-addressing tables of typed arrays keyed by the address as 32-bit words:
+ * a lookup is one hash and usually one cache line, with no per-key string or heap number. Other
+ * keys (text) use a Map in the same generations, so the cap and eviction order cover all three.
+ * The engine stores small integers (indexes into its typed-array tracker state, see
+ * tracker-state.ts) and frees them in `onEvict`.
  */
 export class TrackerTable<T> {
   private young: Generation<T>;
@@ -15,8 +16,15 @@ export class TrackerTable<T> {
   /** Entries dropped because the cap was reached. */
   evictions = 0;
 
-  /** @param max the cap (at least 2); an odd cap holds one fewer. */
-  constructor(readonly max: number) {
+  /**
+   * @param max the cap (at least 2); an odd cap holds one fewer.
+   * @param onEvict called with the value and rule index of each entry the cap drops (-1 as the
+   *   rule for text keys).
+   */
+  constructor(
+    readonly max: number,
+    private readonly onEvict?: (value: T, rule: number) => void,
+  ) {
     this.generation = Math.max(1, Math.floor(max / 2));
     this.young = new Generation(this.generation);
     this.old = new Generation(this.generation);
@@ -28,28 +36,33 @@ export class TrackerTable<T> {
 
   /** The value for (IPv4 address as an unsigned 32-bit number, rule index), marking it seen. */
   getV4(v4: number, rule: number): T | undefined {
-    const v = this.young.nums.get(v4, rule);
-    if (v !== undefined) return v;
-    const o = this.old.nums.get(v4, rule);
-    if (o !== undefined) {
-      this.old.nums.delete(v4, rule);
-      this.makeRoom();
-      this.young.nums.set(v4, rule, o);
-    }
-    return o;
+    return this.getWords(v4Key(v4, rule), 0);
   }
 
   /** Adds a value for a key that `getV4` just reported missing. */
   addV4(v4: number, rule: number, value: T): void {
-    this.makeRoom();
-    this.young.nums.set(v4, rule, value);
+    this.addWords(v4Key(v4, rule), 0, value);
   }
 
   deleteV4(v4: number, rule: number): boolean {
-    return this.young.nums.delete(v4, rule) || this.old.nums.delete(v4, rule);
+    return this.deleteWords(v4Key(v4, rule), 0);
   }
 
-  /** The value for a text key (IPv6), marking it seen. */
+  /** The value for (IPv6 address as four 32-bit words, most significant first; rule index). */
+  getV6(words: Int32Array, rule: number): T | undefined {
+    return this.getWords(v6Key(words, rule), 1);
+  }
+
+  /** Adds a value for a key that `getV6` just reported missing. */
+  addV6(words: Int32Array, rule: number, value: T): void {
+    this.addWords(v6Key(words, rule), 1, value);
+  }
+
+  deleteV6(words: Int32Array, rule: number): boolean {
+    return this.deleteWords(v6Key(words, rule), 1);
+  }
+
+  /** The value for a text key, marking it seen. */
   getText(key: string): T | undefined {
     const v = this.young.texts.get(key);
     if (v !== undefined) return v;
@@ -72,44 +85,106 @@ export class TrackerTable<T> {
     return this.young.texts.delete(key) || this.old.texts.delete(key);
   }
 
+  private getWords(key: Int32Array, kind: 0 | 1): T | undefined {
+    const v = this.young.words[kind].get(key);
+    if (v !== undefined) return v;
+    const old = this.old.words[kind];
+    const o = old.get(key);
+    if (o !== undefined) {
+      old.delete(key);
+      this.makeRoom();
+      this.young.words[kind].set(key, o);
+    }
+    return o;
+  }
+
+  private deleteWords(key: Int32Array, kind: 0 | 1): boolean {
+    return this.young.words[kind].delete(key) || this.old.words[kind].delete(key);
+  }
+
+  private addWords(key: Int32Array, kind: 0 | 1, value: T): void {
+    this.makeRoom();
+    this.young.words[kind].set(key, value);
+  }
+
   private makeRoom(): void {
     if (this.young.size < this.generation) return;
     this.evictions += this.old.size;
     const recycled = this.old;
+    if (this.onEvict !== undefined) recycled.forEach(this.onEvict);
     recycled.clear();
     this.old = this.young;
     this.young = recycled;
   }
 }
 
+/**
+ * Bytes of the key tables at most, for `max` entries: both generations, each with its IPv4 and
+ * IPv6 tables grown to full size (tables never shrink), their values and free lists.
+ */
+export function trackerTableBytes(max: number): number {
+  const generation = Math.max(1, Math.floor(max / 2));
+  const slots = slotsFor(generation);
+  return 2 * (slots * (V4_STRIDE + V6_STRIDE) * 4 + 2 * generation * 16);
+}
+
+// Scratch keys: the table copies what it keeps, so one buffer per shape serves every call.
+const V4_KEY = new Int32Array(2);
+const V6_KEY = new Int32Array(5);
+
+function v4Key(v4: number, rule: number): Int32Array {
+  V4_KEY[0] = v4;
+  V4_KEY[1] = rule;
+  return V4_KEY;
+}
+
+function v6Key(words: Int32Array, rule: number): Int32Array {
+  V6_KEY[0] = words[0]!;
+  V6_KEY[1] = words[1]!;
+  V6_KEY[2] = words[2]!;
+  V6_KEY[3] = words[3]!;
+  V6_KEY[4] = rule;
+  return V6_KEY;
+}
+
+const V4_STRIDE = 4;
+const V6_STRIDE = 8;
+
 class Generation<T> {
-  readonly nums: NumberTable<T>;
+  /** [IPv4 (address, rule), IPv6 (4 words, rule)]. */
+  readonly words: [WordTable<T>, WordTable<T>];
   readonly texts = new Map<string, T>();
 
   constructor(cap: number) {
-    this.nums = new NumberTable(cap);
+    this.words = [new WordTable(cap, 2, V4_STRIDE), new WordTable(cap, 5, V6_STRIDE)];
   }
 
   get size(): number {
-    return this.nums.size + this.texts.size;
+    return this.words[0].size + this.words[1].size + this.texts.size;
+  }
+
+  forEach(fn: (value: T, rule: number) => void): void {
+    this.words[0].forEach(fn);
+    this.words[1].forEach(fn);
+    for (const v of this.texts.values()) fn(v, -1);
   }
 
   clear(): void {
-    this.nums.clear();
+    this.words[0].clear();
+    this.words[1].clear();
     this.texts.clear();
   }
 }
 
 const MIN_SLOTS = 1024;
-/** Int32 words per slot: address, rule index, value index + 1 (0 = empty), padding. */
-const STRIDE = 4;
 
 /**
- * Linear probing over (address, rule) pairs, each slot's words side by side so a probe touches
- * one cache line. Kept at most half full by doubling, up to the room `cap` entries need; deletion
- * shifts the following run back, so there are no tombstones to slow later probes.
+ * Linear probing over keys of `width` 32-bit words, each slot's words side by side (then the
+ * value index + 1, 0 = empty) so a probe touches one cache line. Kept at most half full by
+ * doubling, up to the room `cap` entries need; deletion shifts the following run back, so there
+ * are no tombstones to slow later probes.
  */
-class NumberTable<T> {
+class WordTable<T> {
   size = 0;
   private mask: number;
   private slots: Int32Array;
@@ -118,26 +193,23 @@ class NumberTable<T> {
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
 
-  constructor(private readonly cap: number) {
+  constructor(
+    private readonly cap: number,
+    private readonly width: number,
+    private readonly stride: number,
+  ) {
     const n = Math.min(MIN_SLOTS, slotsFor(cap));
     this.mask = n - 1;
-    this.slots = new Int32Array(n * STRIDE);
+    this.slots = new Int32Array(n * stride);
   }
 
-  get(v4: number, rule: number): T | undefined {
-    const a = v4 | 0;
-    const mask = this.mask;
-    const s = this.slots;
-    for (let i = hash(a ^ this.seed, rule) & mask; ; i = (i + 1) & mask) {
-      const o = i * STRIDE;
-      const idx = s[o + 2]!;
-      if (idx === 0) return undefined;
-      if (s[o] === a && s[o + 1] === rule) return this.values[idx - 1];
-    }
+  get(key: Int32Array): T | undefined {
+    const o = this.find(key);
+    return o < 0 ? undefined : this.values[this.slots[o + this.width]! - 1];
   }
 
   /** Inserts a key known to be absent. */
-  set(v4: number, rule: number, value: T): void {
+  set(key: Int32Array, value: T): void {
     if ((this.size + 1) * 2 > this.mask + 1 && this.mask + 1 < slotsFor(this.cap)) this.grow();
     let idx = this.free.pop();
     if (idx === undefined) {
@@ -146,37 +218,42 @@ class NumberTable<T> {
     } else {
       this.values[idx] = value;
     }
-    this.place(v4 | 0, rule, idx + 1);
+    this.place(key, 0, idx + 1);
     this.size++;
   }
 
-  delete(v4: number, rule: number): boolean {
-    const a = v4 | 0;
-    const mask = this.mask;
+  delete(key: Int32Array): boolean {
+    const found = this.find(key);
+    if (found < 0) return false;
+    const { width, stride, mask } = this;
     const s = this.slots;
-    let i = hash(a ^ this.seed, rule) & mask;
-    for (; ; i = (i + 1) & mask) {
-      const o = i * STRIDE;
-      if (s[o + 2] === 0) return false;
-      if (s[o] === a && s[o + 1] === rule) break;
-    }
-    const idx = s[i * STRIDE + 2]! - 1;
+    const idx = s[found + width]! - 1;
     this.values[idx] = undefined;
     this.free.push(idx);
     this.size--;
     // Backward-shift deletion: move later entries of the run into the hole when their home
     // slot allows it, so every remaining key stays reachable from its home without tombstones.
-    let hole = i;
-    for (let j = (i + 1) & mask; s[j * STRIDE + 2] !== 0; j = (j + 1) & mask) {
-      const o = j * STRIDE;
-      const home = hash(s[o]! ^ this.seed, s[o + 1]!) & mask;
+    let hole = found / stride;
+    for (let j = (hole + 1) & mask; s[j * stride + width] !== 0; j = (j + 1) & mask) {
+      const o = j * stride;
+      const home = this.hash(s, o) & mask;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
-        s.copyWithin(hole * STRIDE, o, o + STRIDE);
+        s.copyWithin(hole * stride, o, o + stride);
         hole = j;
       }
     }
-    s[hole * STRIDE + 2] = 0;
+    s[hole * stride + width] = 0;
     return true;
+  }
+
+  /** Each value with its key's last word (the rule index). */
+  forEach(fn: (value: T, rule: number) => void): void {
+    const { width, stride } = this;
+    const s = this.slots;
+    for (let o = 0; o < s.length; o += stride) {
+      const idx = s[o + width]!;
+      if (idx !== 0) fn(this.values[idx - 1]!, s[o + width - 1]!);
+    }
   }
 
   clear(): void {
@@ -186,24 +263,52 @@ class NumberTable<T> {
     this.size = 0;
   }
 
-  private place(a: number, rule: number, idx: number): void {
-    const mask = this.mask;
+  /** The offset of the key's slot, or -1. */
+  private find(key: Int32Array): number {
+    const { width, stride, mask } = this;
     const s = this.slots;
-    let i = hash(a ^ this.seed, rule) & mask;
-    while (s[i * STRIDE + 2] !== 0) i = (i + 1) & mask;
-    const o = i * STRIDE;
-    s[o] = a;
-    s[o + 1] = rule;
-    s[o + 2] = idx;
+    for (let i = this.hash(key, 0) & mask; ; i = (i + 1) & mask) {
+      const o = i * stride;
+      if (s[o + width] === 0) return -1;
+      let w = 0;
+      while (w < width && s[o + w] === key[w]) w++;
+      if (w === width) return o;
+    }
+  }
+
+  private place(key: Int32Array, from: number, idx: number): void {
+    const { width, stride, mask } = this;
+    const s = this.slots;
+    let i = this.hash(key, from) & mask;
+    while (s[i * stride + width] !== 0) i = (i + 1) & mask;
+    const o = i * stride;
+    for (let w = 0; w < width; w++) s[o + w] = key[from + w]!;
+    s[o + width] = idx;
   }
 
   private grow(): void {
     const old = this.slots;
     const n = (this.mask + 1) * 2;
     this.mask = n - 1;
-    this.slots = new Int32Array(n * STRIDE);
-    for (let o = 0; o < old.length; o += STRIDE)
-      if (old[o + 2] !== 0) this.place(old[o]!, old[o + 1]!, old[o + 2]!);
+    this.slots = new Int32Array(n * this.stride);
+    for (let o = 0; o < old.length; o += this.stride)
+      if (old[o + this.width] !== 0) this.place(old, o, old[o + this.width]!);
+  }
+
+  /**
+   * Mixes the key's words (murmur3's finaliser after each): attacker-chosen addresses spread
+   * evenly.
+   */
+  private hash(words: Int32Array, from: number): number {
+    let h = this.seed;
+    for (let w = 0; w < this.width; w++) {
+      h = Math.imul(h ^ words[from + w]!, 0x9e3779b1);
+      h ^= h >>> 16;
+      h = Math.imul(h, 0x85ebca6b);
+      h ^= h >>> 13;
+    }
+    h = Math.imul(h, 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
   }
 }
 
@@ -212,12 +317,4 @@ function slotsFor(cap: number): number {
   let n = MIN_SLOTS;
   while (n < cap * 2) n *= 2;
   return n;
-}
-
-/** Mixes the address and rule (murmur3's finaliser): attacker-chosen addresses spread evenly. */
-function hash(a: number, rule: number): number {
-  let h = a ^ Math.imul(rule, 0x9e3779b1);
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }

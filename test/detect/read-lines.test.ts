@@ -54,6 +54,22 @@ describe('forEachLine', () => {
     expect(out.length).toBe(3);
   });
 
+  it('with literals, lines holding none are counted as skipped, never decoded (across reads too)', async () => {
+    const p = join(dir, 'filtered.log');
+    // Enough lines to span many 64 KiB reads, a long line over the bound, a last line without \n.
+    const body = Array.from({ length: 20_000 }, (_, i) => (i % 3 === 0 ? `x sshd ${i}` : `cron ${i}`));
+    writeFileSync(p, `${body.join('\n')}\n${'z'.repeat(300)}\ntail sshd`);
+    const got: string[] = [];
+    let skipped = 0;
+    await forEachLine(p, (l) => got.push(l), {
+      literals: ['sshd'],
+      onSkip: () => skipped++,
+      deliverOver: 200,
+    });
+    expect(got).toEqual([...body.filter((l) => l.includes('sshd')), 'z'.repeat(300), 'tail sshd']);
+    expect(skipped).toBe(body.length - (got.length - 2));
+  });
+
   it('a missing file is E_SOURCE naming it', async () => {
     await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(
       /cannot read .*missing\.log: no such file \(ENOENT\)/,

@@ -52,17 +52,21 @@ interface Loaded {
 }
 
 async function loadRules(opts: CheckOptions): Promise<Loaded> {
-  const { builtinRule, builtinRules, loadRulesFile } = await import('../../detect/rules-file.js');
+  // The built-in rules come from the build's snapshot: no YAML parser or schema library to load.
+  const { snapshotBuiltinRule, snapshotBuiltinRules } = await import('../../detect/builtin-snapshot.js');
   const aggressive = { aggressive: opts.aggressive === true };
-  if (opts.rules !== undefined) return { rules: loadRulesFile(opts.rules, aggressive) };
-  if (opts.rule !== undefined) return { rules: [builtinRule(opts.rule, aggressive)] };
+  if (opts.rules !== undefined) {
+    const { loadRulesFile } = await import('../../detect/rules-file.js');
+    return { rules: loadRulesFile(opts.rules, aggressive) };
+  }
+  if (opts.rule !== undefined) return { rules: [await snapshotBuiltinRule(opts.rule, aggressive)] };
   if (opts.fail2banFilter !== undefined) {
     const { readFail2banFilter } = await import('../../compat/fail2ban-filter.js');
     const { fail2banLineAdapter } = await import('../../compat/fail2ban-date.js');
     const f = readFail2banFilter(opts.fail2banFilter, opts.aggressive ? { mode: 'aggressive' } : {});
     return { rules: [f.rule], adapt: fail2banLineAdapter(f.datePatterns) };
   }
-  return { rules: builtinRules(aggressive) };
+  return { rules: await snapshotBuiltinRules(aggressive) };
 }
 
 async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
