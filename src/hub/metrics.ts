@@ -10,6 +10,7 @@ export class HubMetrics {
   readonly decisions: Counter<'action' | 'origin'>;
   readonly dropped: Counter<'reason'>;
   readonly publishFailures: Counter;
+  readonly republished: Counter;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -33,7 +34,12 @@ export class HubMetrics {
     });
     this.publishFailures = new Counter({
       name: 'rampart_hub_publish_failures_total',
-      help: 'Decisions the bus refused to take (agents recover them by catch-up)',
+      help: 'Envelopes of decisions the bus refused to take (sent again later, or recovered by catch-up)',
+      registers,
+    });
+    this.republished = new Counter({
+      name: 'rampart_hub_republished_decisions_total',
+      help: 'Decisions sent again after the bus had refused them',
       registers,
     });
     new Gauge({
