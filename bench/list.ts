@@ -17,4 +17,6 @@ export const benchmarks: Record<string, Bench> = {
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),
   crowdsec: () => import('./crowdsec.js'),
+  /** 1,000 and 5,000 light agents on every transport, one hub and two; `npm run bench -- fleet-sim`. */
+  'fleet-sim': () => import('./fleet-sim.js'),
 };

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { natsStreams } from '../../src/bus/create.js';
-import { NatsTransport } from '../../src/bus/nats.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { type NatsCluster, startNatsCluster } from '../helpers/nats-cluster.js';
 import { createTestDatabase } from '../helpers/postgres.js';
 import { createTestVhost } from '../helpers/rabbitmq.js';
 import { requirements } from '../helpers/requirements.js';
-import { ScaleFleet, v6Addrs } from './scale-harness.js';
+import { deleteNatsStreams, loadBans, ScaleFleet, v6Addrs } from './scale-harness.js';
 
 const req = requirements('fleet: scale-out faults', [
   'netns',
@@ -20,40 +18,6 @@ const req = requirements('fleet: scale-out faults', [
   'cmd:mosquitto',
   'file:dist/cli/main.js',
 ]);
-
-/**
- * Loads bans through the hubs' bulk API, `parallel` requests in flight, moving to the next hub
- * when one does not answer. `fault(chunk)` runs before chunk `chunk` is sent. Every chunk is
- * retried until a hub acknowledged it, so every address must end up banned.
- */
-async function load(
-  f: ScaleFleet,
-  addrs: string[],
-  opts: { chunk?: number; parallel?: number; fault?: (chunk: number) => Promise<void> } = {},
-): Promise<void> {
-  const size = opts.chunk ?? 500;
-  const chunks: string[][] = [];
-  for (let i = 0; i < addrs.length; i += size) chunks.push(addrs.slice(i, i + size));
-  let next = 0;
-  let hub = 0;
-  const worker = async () => {
-    for (;;) {
-      const k = next++;
-      if (k >= chunks.length) return;
-      await opts.fault?.(k);
-      const body = { decisions: chunks[k]!.map((target) => ({ target, duration: '1h', reason: 'load' })) };
-      for (let attempt = 0; ; attempt++) {
-        const h = hub % f.hubs.length;
-        const r = await f.api(h, 'POST', '/v1/decisions/bulk', body).catch(() => undefined);
-        if (r && r.status === 200) break;
-        hub++;
-        if (attempt > 200) throw new Error(`chunk ${k} never acknowledged`);
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: opts.parallel ?? 2 }, worker));
-}
 
 describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compared with the log', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
@@ -74,7 +38,7 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
     const f = new ScaleFleet({ fleet: fleetName(), bus, hubs: 1, agents: 3 });
     cleanup.push(() => f.stop());
     await f.start();
-    await load(f, v6Addrs(3_000), {
+    await loadBans(f, v6Addrs(3_000), {
       chunk: 200,
       fault: async (k) => {
         if (k === 5) await fault();
@@ -99,7 +63,7 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
     });
     cleanup.push(() => f.stop());
     await f.start();
-    await load(f, v6Addrs(20_000), {
+    await loadBans(f, v6Addrs(20_000), {
       parallel: 3,
       fault: async (k) => {
         if (k === 14) f.hubs[0]!.proc.child.kill('SIGKILL');
@@ -122,7 +86,7 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
     cleanup.push(() => f.stop());
     await f.start();
     // The hub's publishes fail while its connection moves to a live node; it sends them again.
-    await load(f, v6Addrs(3_000), {
+    await loadBans(f, v6Addrs(3_000), {
       chunk: 200,
       fault: async (k) => {
         if (k === 5) await c.nodes[0]!.kill();
@@ -131,7 +95,7 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
     expect((await f.expectConverged('nats: one node of three killed')).bans).toBe(3_000);
     for (const n of c.nodes) await n.kill();
     const restarted = Promise.all(c.nodes.map((n) => n.restart()));
-    await load(f, v6Addrs(1_000, 10_000), { chunk: 200 });
+    await loadBans(f, v6Addrs(1_000, 10_000), { chunk: 200 });
     await restarted;
     const r = await f.expectConverged('nats: whole cluster restarted');
     expect(r.bans).toBe(4_000);
@@ -159,15 +123,3 @@ describe.skipIf(req.skip)('scale-out faults: real hubs and agents, kernels compa
     );
   }, 300_000);
 });
-
-async function deleteNatsStreams(servers: string[], fleet: string): Promise<void> {
-  const t = new NatsTransport({
-    servers,
-    clientId: `cleanup-${fleet}`,
-    clean: true,
-    streams: natsStreams(fleet),
-  });
-  await t.connect();
-  await t.deleteStreams();
-  await t.close();
-}
