@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { natsStreams } from '../../src/bus/create.js';
 import { NatsTransport } from '../../src/bus/nats.js';
@@ -293,6 +295,18 @@ export async function deleteNatsStreams(servers: string[], fleet: string): Promi
   await t.connect();
   await t.deleteStreams();
   await t.close();
+}
+
+/**
+ * For a fault file's describe block: `cleanup` runs (last first) after each test, even a failed
+ * one; `fleetName()` is unique per call (topics, streams, queues of their own).
+ */
+export function faultCleanup(): { cleanup: Array<() => Promise<unknown>>; fleetName: () => string } {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
+  });
+  return { cleanup, fleetName: () => `s${randomBytes(4).toString('hex')}` };
 }
 
 /** `n` IPv6 documentation addresses (2001:db8::/32), distinct per `base`. */
