@@ -378,7 +378,7 @@ async function spawnHub(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RAMPART_LOG_LEVEL: 'warn' },
   });
-  const line = await new Promise<string>((resolve, reject) => {
+  const started = new Promise<string>((resolve, reject) => {
     let out = '';
     let err = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -390,6 +390,10 @@ async function spawnHub(
       err = (err + b.toString()).slice(-2_000);
     });
     child.once('exit', (code) => reject(new Error(`hub exited ${code}: ${err}`)));
+  });
+  const line = await started.catch((e: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   });
   const j = JSON.parse(line) as { url: string; adminToken: string; publicKey: string; bus: { url: string } };
   return { child, dir, url: j.url, adminToken: j.adminToken, publicKey: j.publicKey, busUrl: j.bus.url };
