@@ -23,4 +23,6 @@ export const benchmarks: Record<string, Bench> = {
   'fleet-counting': () => import('./fleet-counting.js'),
   /** One dashboard refresh over HTTP at 100,000 bans; `npm run bench -- dashboard`. */
   dashboard: () => import('./dashboard.js'),
+  /** 1,000 and 5,000 light agents on every transport, one hub and two; `npm run bench -- fleet-sim`. */
+  'fleet-sim': () => import('./fleet-sim.js'),
 };

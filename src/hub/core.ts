@@ -55,6 +55,8 @@ export type BulkOutcome =
 /** Most decisions in one `decisions` envelope, and most bytes of their JSON (the bus limit is 1 MiB). */
 export const DECISIONS_PER_ENVELOPE = 500;
 const ENVELOPE_BODY_BUDGET = 384 * 1024;
+/** Refused decisions the hub keeps to send again (a few MB); agents catch up on the rest over HTTP. */
+const MAX_UNPUBLISHED = 100_000;
 
 interface PendingReport {
   node: string;
@@ -130,6 +132,10 @@ export class HubCore {
   private flushScheduled = false;
   private outgoing: Decision[] = [];
   private publishScheduled = false;
+  /** Batches the bus refused, in seq order, sent again by `republish()` (bounded by MAX_UNPUBLISHED). */
+  private unpublished: Decision[][] = [];
+  private unpublishedCount = 0;
+  private republishing: Promise<void> | undefined;
   readonly now: () => number;
 
   constructor(o: HubCoreOptions) {
@@ -706,17 +712,7 @@ export class HubCore {
       const batch = chunk;
       chunk = [];
       bytes = 0;
-      const env =
-        batch.length === 1
-          ? seal('decision', batch[0], 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey })
-          : seal('decisions', batch, 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey });
-      this.o.publish(env).catch((err: unknown) => {
-        this.metrics.publishFailures.inc();
-        this.o.log.warn(
-          { seq: batch[0]!.seq, count: batch.length, err: (err as Error).message },
-          'publishing decisions failed; agents will catch up',
-        );
-      });
+      this.o.publish(this.sealBatch(batch)).catch((err: unknown) => this.publishFailed(batch, err));
     };
     for (const d of all) {
       const size =
@@ -732,6 +728,61 @@ export class HubCore {
       bytes += size;
     }
     send();
+  }
+
+  /**
+   * Sends again what the bus refused (a broker restarting, a cluster node failing over), oldest
+   * first, sealed anew so the envelope is fresh. Agents drop seqs they already have, so a batch
+   * the broker did store before its ack was lost costs nothing. The hub calls it when the bus
+   * comes back up and on a timer; stops at the first failure.
+   */
+  republish(): Promise<void> {
+    this.republishing ??= (async () => {
+      try {
+        while (this.unpublished.length > 0) {
+          const batch = this.unpublished[0]!;
+          await this.o.publish(this.sealBatch(batch));
+          this.unpublished.shift();
+          this.unpublishedCount -= batch.length;
+          this.metrics.republished.inc(batch.length);
+        }
+      } catch (err) {
+        this.o.log.debug({ err: (err as Error).message }, 'republishing decisions failed; will retry');
+      } finally {
+        this.republishing = undefined;
+      }
+    })();
+    return this.republishing;
+  }
+
+  /** Decisions the bus refused that are waiting for `republish()`. */
+  get unpublishedDecisions(): number {
+    return this.unpublishedCount;
+  }
+
+  private sealBatch(batch: Decision[]): Buffer {
+    return batch.length === 1
+      ? seal('decision', batch[0], 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey })
+      : seal('decisions', batch, 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey });
+  }
+
+  private publishFailed(batch: Decision[], err: unknown): void {
+    this.metrics.publishFailures.inc();
+    // Beyond the bound the agents' HTTP catch-up (at every gap and reconcile) is the way back.
+    const kept = this.unpublishedCount + batch.length <= MAX_UNPUBLISHED;
+    if (kept) {
+      // Failures of batches published concurrently may arrive out of order.
+      const at = this.unpublished.findIndex((b) => b[0]!.seq > batch[0]!.seq);
+      if (at < 0) this.unpublished.push(batch);
+      else this.unpublished.splice(at, 0, batch);
+      this.unpublishedCount += batch.length;
+    }
+    this.o.log.warn(
+      { seq: batch[0]!.seq, count: batch.length, err: (err as Error).message, kept },
+      kept
+        ? 'publishing decisions failed; will send them again'
+        : 'publishing decisions failed; agents will catch up',
+    );
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

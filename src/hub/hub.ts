@@ -48,6 +48,8 @@ export interface HubOptions {
   sweepIntervalMs?: number;
   /** How often node keys and the allowlist are reloaded from the store (other hubs), default 10 s. */
   refreshIntervalMs?: number;
+  /** How often decisions the bus refused are sent again while it is up, default 2 s. */
+  republishIntervalMs?: number;
   /** Join tokens' validity, default 24 h. */
   joinTtlMs?: number;
   policy?: Partial<PolicyConfig>;
@@ -171,7 +173,14 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     let busUp = true;
     transport.onStatus((s) => {
       busUp = s === 'up';
+      if (busUp) void core.republish();
     });
+    // A publish can also fail with the connection up (a cluster electing a new stream leader).
+    const resend = setInterval(() => {
+      if (busUp && core.unpublishedDecisions > 0) void core.republish();
+    }, opts.republishIntervalMs ?? 2_000);
+    resend.unref();
+    cleanup.push(async () => clearInterval(resend));
     // The promise tells a broker with acks (JetStream work queue, AMQP) when the report is
     // decided and stored: a hub killed before that leaves it to another hub.
     await transport.subscribe(topics.allReports(fleet), (topic, payload) => {
@@ -283,6 +292,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         closing ??= (async () => {
           clearInterval(timer);
           clearInterval(refresh);
+          clearInterval(resend);
           await app.close().catch(() => undefined);
           await core.drain();
           await transport.close().catch(() => undefined);

@@ -16,6 +16,7 @@ export class HubMetrics {
   readonly fleetBans: Counter<'result'>;
   readonly fleetEntries: Gauge;
   readonly fleetEvictions: Counter;
+  readonly republished: Counter;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -39,7 +40,12 @@ export class HubMetrics {
     });
     this.publishFailures = new Counter({
       name: 'rampart_hub_publish_failures_total',
-      help: 'Decisions the bus refused to take (agents recover them by catch-up)',
+      help: 'Envelopes of decisions the bus refused to take (sent again later, or recovered by catch-up)',
+      registers,
+    });
+    this.republished = new Counter({
+      name: 'rampart_hub_republished_decisions_total',
+      help: 'Decisions sent again after the bus had refused them',
       registers,
     });
     this.propagation = new Histogram({

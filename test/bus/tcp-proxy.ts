@@ -5,6 +5,9 @@ export interface TcpProxy {
   port: number;
   /** Destroys every relayed connection (both sides), as a network failure would. */
   dropAll(): void;
+  /** A link down: drops every relayed connection and refuses new ones until `restore()`. */
+  cut(): void;
+  restore(): void;
   close(): Promise<void>;
 }
 
@@ -15,7 +18,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     s.on('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());
   };
+  let down = false;
   const server = createServer((inbound) => {
+    if (down) {
+      inbound.destroy();
+      return;
+    }
     const outbound = connect(targetPort, targetHost);
     track(inbound);
     track(outbound);
@@ -30,6 +38,13 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     port: typeof addr === 'object' && addr ? addr.port : 0,
     dropAll: () => {
       for (const s of sockets) s.destroy();
+    },
+    cut: () => {
+      down = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore: () => {
+      down = false;
     },
     close: async () => {
       for (const s of sockets) s.destroy();

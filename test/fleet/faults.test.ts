@@ -57,7 +57,7 @@ describe.skipIf(req.skip)('fleet faults: SIGKILL mid-commit, power cut, clock sk
     const atKill = (await f.kernelSet(0)).size;
     const t0 = Date.now();
     await f.startAgent(0);
-    const c = await f.expectConverged();
+    const c = await f.expectConverged('agent SIGKILLed mid-load');
     expect(c.bans).toBe(30_000);
     console.log(
       `agent SIGKILL mid-commit: ${atKill} of 30,000 in its kernel when killed; ${c.bans} bans, converged ${Date.now() - t0} ms after restart`,
@@ -93,7 +93,7 @@ describe.skipIf(req.skip)('fleet faults: SIGKILL mid-commit, power cut, clock sk
     const t0 = Date.now();
     await f.startHub(0);
     await f.startAgent(0);
-    const c = await f.expectConverged();
+    const c = await f.expectConverged('power cut of hub and agent');
     const store = await f.openStore();
     try {
       const active = new Set((await store.active(Date.now())).map((d) => d.target));
@@ -122,7 +122,7 @@ describe.skipIf(req.skip)('fleet faults: SIGKILL mid-commit, power cut, clock sk
       await f.agents[i]!.stop();
       // Preloaded into the agent itself (not the `faketime` wrapper, which would not pass
       // SIGTERM on): the process stopped at the end is the agent.
-      await f.startAgent(i, [], {
+      await f.startAgent(i, {
         LD_PRELOAD: LIBFAKETIME!,
         FAKETIME: shift,
         FAKETIME_DONT_FAKE_MONOTONIC: '1',

@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
+import { natsStreams } from '../../src/bus/create.js';
+import { NatsTransport } from '../../src/bus/nats.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
@@ -21,6 +25,13 @@ export interface ScaleFleetOptions {
   storeUrl?: string;
   hubs: number;
   agents: number;
+  /** Each agent follows `logFile(i)` with the built-in rules (its reports reach the hubs). */
+  watch?: boolean;
+  /**
+   * Where agent i reaches the bus and the hubs, when not directly (a relay the test can cut).
+   * Called once the hubs run, with their URLs.
+   */
+  agentRoute?: (i: number, hubUrls: string[]) => Promise<{ bus?: Record<string, unknown>; hub?: string }>;
 }
 
 export interface HubProc {
@@ -101,11 +112,8 @@ export class ScaleFleet {
     return { status: res.status, json: text ? JSON.parse(text) : {} };
   }
 
-  /**
-   * Enrols agent i (real `rampart join`) and starts it (real `rampart agent`), behind `wrap` (a
-   * command the agent runs under, such as `faketime -f +300s`) with `env` added.
-   */
-  async startAgent(i: number, wrap: string[] = [], env: Record<string, string> = {}): Promise<Proc> {
+  /** Enrols agent i (real `rampart join`) and starts it (real `rampart agent`) with `env` added. */
+  async startAgent(i: number, env: Record<string, string> = {}): Promise<Proc> {
     let dir = this.dirs[this.o.hubs + i];
     if (!dir) {
       dir = tempDir(`scale-agent${i}`);
@@ -115,20 +123,28 @@ export class ScaleFleet {
       if (added.status !== 201) throw new Error(`nodes add: ${JSON.stringify(added.json)}`);
       await run([MAIN, 'join', added.json.token, '--data', dir, '--hub', this.hubList()]);
       const ns = this.lan.hosts[i]!.ns;
+      const route =
+        (await this.o.agentRoute?.(
+          i,
+          this.hubs.map((h) => h.url),
+        )) ?? {};
+      if (this.o.watch) writeFileSync(this.logFile(i), '');
       writeFileSync(
         join(dir, 'rampart.yaml'),
         stringify({
           // On the embedded broker, `rampart join` wrote the hub's broker URL for the agent.
-          ...(this.o.bus.type === 'embedded' ? {} : { bus: this.o.bus }),
+          ...(route.bus || this.o.bus.type !== 'embedded' ? { bus: route.bus ?? this.o.bus } : {}),
           firewall: { backend: 'nftables', exec: ['ip', 'netns', 'exec', ns] },
-          agent: { hub: this.hubList(), heartbeatInterval: 5 },
+          agent: {
+            hub: route.hub ?? this.hubList(),
+            heartbeatInterval: 5,
+            ...(this.o.watch ? { watch: [this.logFile(i)] } : {}),
+          },
         }),
       );
     }
-    const argv = [process.execPath, MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')];
-    const [cmd, ...rest] = [...wrap, ...argv];
     const proc = new Proc(
-      spawn(cmd!, rest, {
+      spawn(process.execPath, [MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')], {
         env: { ...process.env, RAMPART_LOG_LEVEL: 'info', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
@@ -139,53 +155,55 @@ export class ScaleFleet {
     return proc;
   }
 
+  /** The auth log agent i follows (with `watch`). */
+  logFile(i: number): string {
+    return join(this.dirs[this.o.hubs + i]!, 'auth.log');
+  }
+
   /** Opens the hubs' store directly (the log is the truth the kernels are compared with). */
   async openStore(): Promise<Store> {
     if (this.o.storeUrl) return PostgresStore.open({ url: this.o.storeUrl });
     return new SqliteStore(join(this.hubs[0]!.dir, 'hub', 'hub.db'));
   }
 
-  /** Every element of an agent's nftables v6 set. */
+  /** Every element of an agent's nftables v6 sets (addresses, and ranges such as sshd's /64s). */
   async kernelSet(i: number): Promise<Set<string>> {
-    const out = await this.lan.hosts[i]!.exec(
-      'nft',
-      ['-j', 'list', 'set', 'inet', 'rampart', 'blocklist_v6'],
-      {
-        timeoutMs: 60_000,
-      },
-    );
     const set = new Set<string>();
-    // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
-    for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
-      for (const e of item.set?.elem ?? []) {
-        const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
-        if (typeof v === 'string') set.add(v);
-        else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
-        else if (v?.addr) set.add(`${v.addr}/${v.len}`);
+    for (const name of ['blocklist_v6', 'blocklist_v6_net']) {
+      const out = await this.lan.hosts[i]!.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', name], {
+        timeoutMs: 60_000,
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
+      for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
+        for (const e of item.set?.elem ?? []) {
+          const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
+          if (typeof v === 'string') set.add(v);
+          else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
+          else if (v?.addr) set.add(`${v.addr}/${v.len}`);
+        }
       }
     }
     return set;
   }
 
   /**
-   * Waits until every agent's kernel set equals the bans in force in the log, then checks the
-   * log itself: seq 1..head, no gap, no duplicate. Throws with the difference otherwise.
+   * Waits until every agent's kernel set equals the bans in force in the log, then checks the log
+   * itself (seq 1..head, no gap, no duplicate); prints how long convergence took as a JSON line
+   * labelled `label`. Throws with the difference otherwise.
    */
-  async expectConverged(timeoutMs = 120_000): Promise<{ bans: number; head: number; ms: number }> {
+  async expectConverged(
+    label: string,
+    timeoutMs = 120_000,
+  ): Promise<{ bans: number; head: number; ms: number }> {
     const t0 = Date.now();
     const store = await this.openStore();
     try {
-      const log = await store.since(0, 10_000_000);
-      const head = await store.head();
-      const seqs = log.map((d) => d.seq);
-      if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
-        throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
-      }
-      const want = new Set(
-        (await store.active(Date.now())).filter((d) => d.family === 6).map((d) => d.target),
-      );
       let diff = '';
       for (;;) {
+        // Read each round: bans with short durations expire while the agents converge.
+        const want = new Set(
+          (await store.active(Date.now())).filter((d) => d.family === 6).map((d) => d.target),
+        );
         diff = '';
         for (let i = 0; i < this.agents.length; i++) {
           const got = await this.kernelSet(i);
@@ -195,7 +213,20 @@ export class ScaleFleet {
             diff += `agent${i}: ${missing.length} missing (${missing.slice(0, 3).join(' ')}), ${extra.length} extra (${extra.slice(0, 3).join(' ')})\n`;
           }
         }
-        if (!diff) return { bans: want.size, head, ms: Date.now() - t0 };
+        if (!diff) {
+          const ms = Date.now() - t0;
+          // The log as it ended up: seq 1..head, none missing, none twice.
+          const log = await store.since(0, 10_000_000);
+          const head = await store.head();
+          const seqs = log.map((d) => d.seq);
+          if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
+            throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
+          }
+          const r = { bans: want.size, head, ms };
+          // The figure the issue asks for: how long after the fault's end every kernel matched.
+          console.log(JSON.stringify({ converged: label, agents: this.agents.length, ...r }));
+          return r;
+        }
         if (Date.now() - t0 > timeoutMs) throw new Error(`kernel sets differ from the log:\n${diff}`);
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -210,6 +241,73 @@ export class ScaleFleet {
     await this.lan?.destroy();
     for (const d of this.dirs) if (d) removeDir(d);
   }
+}
+
+/**
+ * Loads bans through the hubs' bulk API, `parallel` requests in flight, moving to the next hub
+ * when one does not answer. `fault(chunk)` runs before chunk `chunk` is sent. Every chunk is
+ * retried until a hub acknowledged it, so every address must end up banned (for `duration`,
+ * default 1h).
+ */
+export async function loadBans(
+  f: ScaleFleet,
+  addrs: string[],
+  opts: {
+    chunk?: number;
+    parallel?: number;
+    duration?: string;
+    fault?: (chunk: number) => Promise<void>;
+  } = {},
+): Promise<void> {
+  const size = opts.chunk ?? 500;
+  const chunks: string[][] = [];
+  for (let i = 0; i < addrs.length; i += size) chunks.push(addrs.slice(i, i + size));
+  let next = 0;
+  let hub = 0;
+  const worker = async () => {
+    for (;;) {
+      const k = next++;
+      if (k >= chunks.length) return;
+      await opts.fault?.(k);
+      const body = {
+        decisions: chunks[k]!.map((target) => ({ target, duration: opts.duration ?? '1h', reason: 'load' })),
+      };
+      for (let attempt = 0; ; attempt++) {
+        const h = hub % f.hubs.length;
+        const r = await f.api(h, 'POST', '/v1/decisions/bulk', body).catch(() => undefined);
+        if (r && r.status === 200) break;
+        hub++;
+        if (attempt > 200) throw new Error(`chunk ${k} never acknowledged`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.parallel ?? 2 }, worker));
+}
+
+/** Removes a fleet's JetStream streams (and with them every durable consumer) from `servers`. */
+export async function deleteNatsStreams(servers: string[], fleet: string): Promise<void> {
+  const t = new NatsTransport({
+    servers,
+    clientId: `cleanup-${fleet}`,
+    clean: true,
+    streams: natsStreams(fleet),
+  });
+  await t.connect();
+  await t.deleteStreams();
+  await t.close();
+}
+
+/**
+ * For a fault file's describe block: `cleanup` runs (last first) after each test, even a failed
+ * one; `fleetName()` is unique per call (topics, streams, queues of their own).
+ */
+export function faultCleanup(): { cleanup: Array<() => Promise<unknown>>; fleetName: () => string } {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const fn of cleanup.splice(0).reverse()) await fn().catch(() => undefined);
+  });
+  return { cleanup, fleetName: () => `s${randomBytes(4).toString('hex')}` };
 }
 
 /** `n` IPv6 documentation addresses (2001:db8::/32), distinct per `base`. */

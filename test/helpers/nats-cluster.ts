@@ -49,7 +49,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       await new Promise<void>((resolve, reject) => {
         let err = '';
         child.stderr!.on('data', (b: Buffer) => {
-          err += b.toString();
+          // Only the tail is kept: the server logs for as long as it runs.
+          err = (err + b.toString()).slice(-4_000);
           if (err.includes('Server is ready')) resolve();
         });
         child.once('exit', (code) =>
@@ -59,7 +60,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     };
     const kill = async () => {
       const child = procs.get(name);
-      if (!child || child.exitCode !== null) return;
+      // A node killed before has a signalCode and no exitCode: waiting for its exit would hang.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGKILL');
       await exited;
