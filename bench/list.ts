@@ -25,4 +25,6 @@ export const benchmarks: Record<string, Bench> = {
   dashboard: () => import('./dashboard.js'),
   /** 1,000 and 5,000 light agents on every transport, one hub and two; `npm run bench -- fleet-sim`. */
   'fleet-sim': () => import('./fleet-sim.js'),
+  /** rampart up as a user sees it: local and operator ban latency, memory, firewall add --from-file vs nft -f. */
+  'up-latency': () => import('./up-latency.js'),
 };

@@ -152,7 +152,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
     // Live: a ban made elsewhere (the CLI) shows up without reloading the page.
     await cli(hubHost, [
       'ban',
-      '203.0.113.200',
+      '198.51.100.200',
       '--for',
       '2h',
       '--reason',
@@ -160,7 +160,7 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
       '--data',
       hubDir,
     ]);
-    await admin.locator('#bans tbody tr[data-target="203.0.113.200"]').waitFor({ timeout: 30_000 });
+    await admin.locator('#bans tbody tr[data-target="198.51.100.200"]').waitFor({ timeout: 30_000 });
     await admin.fill('#allow-cidr', '192.0.2.0/28');
     await admin.fill('#allow-comment', 'uptime monitors');
     await admin.click('#allow-form button[type=submit]');
@@ -210,9 +210,9 @@ describe.skipIf(req.skip)('dashboard in a real browser against a fleet enforcing
 
     // Attacker-made text (a reason from a log line) shows as text, never as markup.
     const hostile = '<img src=x onerror=alert(1)><b>bold</b>';
-    await cli(hubHost, ['ban', '203.0.113.201', '--for', '1h', '--reason', hostile, '--data', hubDir]);
-    await search(admin, '203.0.113.201');
-    const cell = admin.locator('#bans tbody tr[data-target="203.0.113.201"] td.reason');
+    await cli(hubHost, ['ban', '198.51.100.201', '--for', '1h', '--reason', hostile, '--data', hubDir]);
+    await search(admin, '198.51.100.201');
+    const cell = admin.locator('#bans tbody tr[data-target="198.51.100.201"] td.reason');
     expect(await cell.textContent()).toBe(hostile);
     expect(await admin.locator('#bans img, #bans b').count()).toBe(0);
     await admin.context().close();

@@ -1,0 +1,332 @@
+/**
+ * What a user of `rampart up` and `rampart firewall` sees, whole process against whole process:
+ *
+ * - local: failing sshd lines appended to a watched file → the element in the own kernel set;
+ * - operator: `POST /v1/decisions` → the element in the kernel set;
+ * - memory: `rampart up` idle, an agent alone idle and holding 1,000,000 bans;
+ * - `rampart firewall add --from-file` of 1,000,000 lines vs `nft -f` of the same elements.
+ *
+ * Kernel sets live in a throwaway namespace (the firewall's `exec` prefix; the library driver
+ * follows it with setns in its worker), and one `nft monitor` there witnesses each element: it
+ * prints every change as the kernel commits it, so no poll interval is added to the latency.
+ */
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Emit } from './list.js';
+
+const BENCH = 'up-latency';
+const MAIN = path.resolve('dist/cli/main.js');
+const SAMPLES = Number(process.env.UP_LATENCY_SAMPLES ?? 100);
+const BIG = Number(process.env.UP_LATENCY_BIG ?? 1_000_000);
+const ms = (x: number) => Number(x.toFixed(2));
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+/** Resident set size of a live process in MB. */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : -1;
+}
+
+/** Watches one namespace's nftables changes; `when(addr)` resolves at the add that names it. */
+class Monitor {
+  private readonly waiters = new Map<string, (t: number) => void>();
+  private readonly seen = new Map<string, number>();
+  private readonly child: ChildProcess;
+  constructor(ns: string) {
+    this.child = spawn('nsenter', [`--net=/run/netns/${ns}`, 'nft', 'monitor', 'elements'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let buf = '';
+    this.child.stdout!.on('data', (b: Buffer) => {
+      const t = performance.now();
+      buf += b.toString();
+      let i = buf.indexOf('\n');
+      while (i >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.startsWith('add element'))
+          for (const m of line.matchAll(/[{,]\s*([0-9a-f.:/]+)/g)) {
+            const w = this.waiters.get(m[1]!);
+            if (w) {
+              this.waiters.delete(m[1]!);
+              w(t);
+            } else this.seen.set(m[1]!, t);
+          }
+        i = buf.indexOf('\n');
+      }
+    });
+  }
+  when(addr: string): Promise<number> {
+    const t = this.seen.get(addr);
+    if (t !== undefined) return Promise.resolve(t);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${addr} never reached the kernel set`)), 20_000);
+      this.waiters.set(addr, (at) => {
+        clearTimeout(timer);
+        resolve(at);
+      });
+    });
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+function sshdLines(addr: string, n: number): string {
+  const d = new Date();
+  const mon = d.toLocaleString('en-US', { month: 'short' });
+  const stamp = `${mon} ${String(d.getDate()).padStart(2, ' ')} ${d.toTimeString().slice(0, 8)}`;
+  let out = '';
+  for (let i = 0; i < n; i++)
+    out += `${stamp} web sshd[${1000 + i}]: Failed password for invalid user u${i} from ${addr} port ${40000 + i} ssh2\n`;
+  return out;
+}
+
+async function waitLine(p: ChildProcess, re: RegExp, ms = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}: ${buf.slice(-2000)}`)), ms);
+    const on = (b: Buffer) => {
+      buf += b.toString();
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        p.stdout!.off('data', on);
+        resolve(m[0]);
+      }
+    };
+    p.stdout!.on('data', on);
+  });
+}
+
+export default async function (emit: Emit): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    emit({ bench: BENCH, skipped: 'needs root (network namespaces, nft)' });
+    return;
+  }
+  const ns = `rp-up-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const dir = mkdtempSync(path.join(tmpdir(), 'rampart-bench-up-'));
+  execFileSync('ip', ['netns', 'add', ns]);
+  const procs: ChildProcess[] = [];
+  const monitor = new Monitor(ns);
+  try {
+    const log = path.join(dir, 'auth.log');
+    writeFileSync(log, '');
+    writeFileSync(
+      path.join(dir, 'rampart.yaml'),
+      `firewall:\n  backend: nftables\n  exec: [ip, netns, exec, ${ns}]\n`,
+    );
+    const up = spawn(
+      process.execPath,
+      [
+        MAIN,
+        'up',
+        '--data',
+        path.join(dir, 'up'),
+        '--config',
+        path.join(dir, 'rampart.yaml'),
+        '--watch',
+        log,
+        '--no-auth-log',
+        '--port',
+        '0',
+        '--broker-port',
+        '0',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, RAMPART_LOG_LEVEL: 'info', RAMPART_LOG_FORMAT: 'json' },
+      },
+    );
+    procs.push(up);
+    const started = await waitLine(up, /"url":"http:\/\/[^"]+"/);
+    const url = JSON.parse(`{${started}}`).url as string;
+    await waitLine(up, /re-applied local bans/);
+    await new Promise((r) => setTimeout(r, 3000));
+    const upIdle = rssMb(up.pid!);
+    const token = readFileSync(path.join(dir, 'up', 'hub', 'admin.token'), 'utf8').trim();
+
+    // Local: five failures (sshd's maxretry) written at once; the clock starts at the write.
+    const local: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const addr = `198.51.100.${1 + (i % 250)}`;
+      const seen = monitor.when(addr);
+      const t0 = performance.now();
+      appendFileSync(log, sshdLines(addr, 5));
+      local.push((await seen) - t0);
+    }
+    // Operator: one POST each; the clock starts before the request is sent.
+    const operator: number[] = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const addr = `203.0.113.${1 + (i % 250)}`;
+      const seen = monitor.when(addr);
+      const t0 = performance.now();
+      const res = await fetch(`${url}/v1/decisions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ target: addr, duration: 3600 }),
+      });
+      if (res.status !== 201) throw new Error(`POST ${addr}: ${res.status} ${await res.text()}`);
+      operator.push((await seen) - t0);
+    }
+    emit({
+      bench: BENCH,
+      figure: `local: 5 failing sshd lines appended to a watched file -> element in the kernel set (rampart up, ${SAMPLES} addresses)`,
+      p50Ms: ms(pct(local, 50)),
+      p99Ms: ms(pct(local, 99)),
+      goal: 'p50 <= 2 ms, p99 <= 10 ms (sshguard: about 4 ms median)',
+      met: pct(local, 50) <= 2 && pct(local, 99) <= 10,
+    });
+    emit({
+      bench: BENCH,
+      figure: `operator: POST /v1/decisions -> element in the kernel set (rampart up, ${SAMPLES} bans)`,
+      p50Ms: ms(pct(operator, 50)),
+      p99Ms: ms(pct(operator, 99)),
+      goal: 'p99 <= 10 ms',
+      met: pct(operator, 99) <= 10,
+    });
+
+    // An agent on its own, joined to this hub, idle and then holding BIG bans.
+    const agentData = path.join(dir, 'agent');
+    const added = (await (
+      await fetch(`${url}/v1/nodes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'bench-agent' }),
+      })
+    ).json()) as { token: string };
+    await promisify(execFile)(process.execPath, [MAIN, 'join', added.token, '--data', agentData]);
+    const ns2 = `${ns}-a`;
+    execFileSync('ip', ['netns', 'add', ns2]);
+    try {
+      writeFileSync(
+        path.join(dir, 'agent.yaml'),
+        `firewall:\n  backend: nftables\n  exec: [ip, netns, exec, ${ns2}]\nrules:\n  builtin: []\n`,
+      );
+      const agent = spawn(
+        process.execPath,
+        [MAIN, 'agent', '--data', agentData, '--config', path.join(dir, 'agent.yaml')],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, RAMPART_LOG_LEVEL: 'info', RAMPART_LOG_FORMAT: 'json' },
+        },
+      );
+      procs.push(agent);
+      await waitLine(agent, /"msg":"bus","status":"up"/);
+      await new Promise((r) => setTimeout(r, 3000));
+      const agentIdle = rssMb(agent.pid!);
+      // BIG bans in bulk; the agent is done when its applied seq reaches the head.
+      const chunk = 100_000;
+      let head = 0;
+      for (let i = 0; i < BIG; i += chunk) {
+        const decisions = [];
+        for (let k = i; k < Math.min(BIG, i + chunk); k++)
+          decisions.push({
+            target: `2001:db8:${(k >> 16).toString(16)}:${(k & 0xffff).toString(16)}::1`,
+            duration: 3600,
+          });
+        const r = await fetch(`${url}/v1/decisions/bulk`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ decisions }),
+        });
+        head = ((await r.json()) as { head: number }).head;
+      }
+      let peak = 0;
+      for (const end = Date.now() + 600_000; Date.now() < end; ) {
+        peak = Math.max(peak, rssMb(agent.pid!));
+        const s = (await (
+          await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${token}` } })
+        ).json()) as { nodes: Array<{ name: string; lastSeq: number }> };
+        if ((s.nodes.find((n) => n.name === 'bench-agent')?.lastSeq ?? 0) >= head) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      await new Promise((r) => setTimeout(r, 3000));
+      const agentBig = rssMb(agent.pid!);
+      emit({
+        bench: BENCH,
+        figure:
+          'memory (RSS MB): rampart up idle; an agent idle; the agent holding the bans after a bulk load',
+        upIdleMb: upIdle,
+        agentIdleMb: agentIdle,
+        bans: BIG,
+        agentHoldingMb: agentBig,
+        agentPeakMb: Math.max(peak, agentBig),
+        goal: 'rampart up idle <= 120 MB; agent idle <= 60 MB; agent with 1,000,000 bans <= 250 MB',
+        met: upIdle <= 120 && agentIdle <= 60 && agentBig <= 250,
+      });
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns2]);
+    }
+
+    // `rampart firewall add --from-file` of BIG lines vs `nft -f` of the same elements, each a
+    // whole process as a user runs it; /usr/bin/time reports wall seconds and peak RSS.
+    const list = path.join(dir, 'bans.txt');
+    const raw = path.join(dir, 'raw.nft');
+    const lines: string[] = [];
+    for (let i = 0; i < BIG; i++) lines.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} 1h`);
+    writeFileSync(list, `${lines.join('\n')}\n`);
+    writeFileSync(
+      raw,
+      `table inet raw {\n set s { type ipv4_addr; flags timeout; elements = {\n${lines.map((l) => l.replace(' 1h', ' timeout 3600s')).join(',\n')}\n } }\n}\n`,
+    );
+    const run = timedRun;
+    const rawRun = run(['ip', 'netns', 'exec', ns, 'nft', '-f', raw]);
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'raw']);
+    const ours = run([
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      MAIN,
+      'firewall',
+      'add',
+      '--backend',
+      'nftables',
+      '--table',
+      'rampart_cli',
+      '--from-file',
+      list,
+    ]);
+    emit({
+      bench: BENCH,
+      figure: `whole process: rampart firewall add --from-file of ${BIG} lines vs nft -f of the same elements`,
+      rawSeconds: rawRun.seconds,
+      rawRssMb: rawRun.rssMb,
+      rampartSeconds: ours.seconds,
+      rampartRssMb: ours.rssMb,
+      ratio: Number((ours.seconds / rawRun.seconds).toFixed(2)),
+      goal: 'ratio <= 1.2 and <= 300 MB',
+      met: ours.seconds / rawRun.seconds <= 1.2 && ours.rssMb <= 300,
+    });
+  } finally {
+    monitor.stop();
+    for (const p of procs) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const p of procs) p.kill('SIGKILL');
+    try {
+      execFileSync('ip', ['netns', 'del', ns]);
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a whole process under /usr/bin/time: wall seconds and peak RSS. */
+function timedRun(argv: string[]): { seconds: number; rssMb: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', ...argv], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 1 << 26,
+  });
+  const err = r.stderr.toString();
+  const m = /TIME ([\d.]+) (\d+)/.exec(err);
+  if (r.status !== 0 || !m) throw new Error(`${argv.join(' ')} failed: ${err.slice(-500)}`);
+  return { seconds: Number(m[1]), rssMb: Math.round(Number(m[2]) / 1024) };
+}
