@@ -148,7 +148,12 @@ export function open(bytes: Buffer | Uint8Array | string, opts: OpenOptions): Op
   const sig = Buffer.from(w.sig, 'base64');
   let good = false;
   try {
-    good = sig.length === 64 && verify(null, signingInput(header, w.enc, w.body), key, sig);
+    // Only the canonical base64 of the 64 bytes: the decoder also takes a dropped `=` or changed
+    // unused low bits, which would let anyone re-spell a valid signature (a "new" envelope).
+    good =
+      sig.length === 64 &&
+      sig.toString('base64') === w.sig &&
+      verify(null, signingInput(header, w.enc, w.body), key, sig);
   } catch {
     good = false;
   }

@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { afterAll } from 'vitest';
-import { ERROR_CODES, RampartError } from '../../src/core/errors.js';
+import { type ERROR_CODES, RampartError } from '../../src/core/errors.js';
 
 /**
  * Shared machinery of the fuzz suites (docs/testing.md). Each test file is one parser family;
@@ -46,7 +46,12 @@ export interface Family {
   /** Runs a synchronous property; throws (fails the test) with fast-check's seed on a counterexample. */
   prop<T>(name: string, arb: fc.Arbitrary<T>, check: (value: T) => void, o: PropOptions): void;
   /** The same for a property that awaits (HTTP). */
-  propAsync<T>(name: string, arb: fc.Arbitrary<T>, check: (value: T) => Promise<void>, o: PropOptions): Promise<void>;
+  propAsync<T>(
+    name: string,
+    arb: fc.Arbitrary<T>,
+    check: (value: T) => Promise<void>,
+    o: PropOptions,
+  ): Promise<void>;
 }
 
 /** Registers a family: its counters, and an afterAll that prints (and appends) its JSON line. */
@@ -192,7 +197,7 @@ export const docAddress: fc.Arbitrary<string> = fc.oneof(
   fc
     .tuple(fc.constantFrom('192.0.2', '198.51.100', '203.0.113'), fc.integer({ min: 1, max: 254 }))
     .map(([n, h]) => `${n}.${h}`),
-  fc.tuple(fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 0, max: 0xffff })).map(
-    ([a, b]) => `2001:db8::${a.toString(16)}:${b.toString(16)}`,
-  ),
+  fc
+    .tuple(fc.integer({ min: 1, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }))
+    .map(([a, b]) => `2001:db8::${a.toString(16)}:${b.toString(16)}`),
 );

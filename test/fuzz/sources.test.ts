@@ -34,14 +34,22 @@ const framed = (max: number) =>
       .uint8Array({ minLength: 1, maxLength: max * 2 })
       .map((u) => {
         const m = Buffer.from(u);
-        return { wire: Buffer.concat([Buffer.from(`${m.length} `), m]), frame: m.subarray(0, max), cut: m.length > max };
+        return {
+          wire: Buffer.concat([Buffer.from(`${m.length} `), m]),
+          frame: m.subarray(0, max),
+          cut: m.length > max,
+        };
       }),
     // Non-transparent: a line starting like a syslog message, no LF inside.
     fc
       .tuple(fc.integer({ min: 0, max: 191 }), fc.uint8Array({ maxLength: max * 2 }))
       .map(([pri, u]) => {
         const m = Buffer.concat([Buffer.from(`<${pri}>`), Buffer.from(u.filter((x) => x !== 0x0a))]);
-        return { wire: Buffer.concat([m, Buffer.from('\n')]), frame: m.subarray(0, max), cut: m.length > max };
+        return {
+          wire: Buffer.concat([m, Buffer.from('\n')]),
+          frame: m.subarray(0, max),
+          cut: m.length > max,
+        };
       }),
   );
 
@@ -60,7 +68,9 @@ describe('fuzz: log sources', () => {
         fc.tuple(fc.array(framed(48), { maxLength: 8 }), cuts),
         ([msgs, at]) => {
           const got: Array<{ frame: Buffer; cut: boolean }> = [];
-          const dec = new SyslogFrameDecoder(48, (frame, cut) => got.push({ frame: Buffer.from(frame), cut }));
+          const dec = new SyslogFrameDecoder(48, (frame, cut) =>
+            got.push({ frame: Buffer.from(frame), cut }),
+          );
           for (const c of chunked(Buffer.concat(msgs.map((m) => m.wire)), at)) dec.push(c);
           dec.end();
           expect(got).toEqual(msgs.map((m) => ({ frame: m.frame, cut: m.cut })));
@@ -75,7 +85,10 @@ describe('fuzz: log sources', () => {
     'syslog framing: hostile bytes never throw, frames stay under the cap, the buffer stays bounded',
     () => {
       const stream = fc.array(
-        fc.oneof(bytes(200), textFrom('0123456789 \n\r\0<>', 40).map((s) => Buffer.from(s, 'latin1'))),
+        fc.oneof(
+          bytes(200),
+          textFrom('0123456789 \n\r\0<>', 40).map((s) => Buffer.from(s, 'latin1')),
+        ),
         { maxLength: 10 },
       );
       f.prop(
@@ -168,7 +181,10 @@ describe('fuzz: log sources', () => {
     'line splitter: any chunking gives the lines of the whole input, long ones cut, offsets at line starts',
     () => {
       const input = fc.array(
-        fc.oneof(bytes(40), fc.constantFrom('\n', '\r\n', '\n\n').map((s) => Buffer.from(s))),
+        fc.oneof(
+          bytes(40),
+          fc.constantFrom('\n', '\r\n', '\n\n').map((s) => Buffer.from(s)),
+        ),
         { maxLength: 12 },
       );
       f.prop(
@@ -211,9 +227,16 @@ describe('fuzz: log sources', () => {
         fc.string({ unit: 'binary', maxLength: 60 }),
         fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 40 }),
         fc.constant(null),
-        fc.array(fc.oneof(fc.string({ maxLength: 10 }), fc.array(fc.integer({ min: 0, max: 255 })), fc.constant(null)), {
-          maxLength: 3,
-        }),
+        fc.array(
+          fc.oneof(
+            fc.string({ maxLength: 10 }),
+            fc.array(fc.integer({ min: 0, max: 255 })),
+            fc.constant(null),
+          ),
+          {
+            maxLength: 3,
+          },
+        ),
       );
       const record = fc.record(
         {
