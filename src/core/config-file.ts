@@ -33,7 +33,14 @@ export function parseYamlText<S extends z.ZodType>(text: string, schema: S, file
     const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
     throw new ConfigError(`invalid YAML: ${e.message.split('\n')[0]}`, { file, line });
   }
-  const value = doc.toJS() ?? {};
+  let value: unknown;
+  try {
+    value = doc.toJS() ?? {};
+  } catch (err) {
+    // The yaml package refuses to unfold aliases past a bound (a "billion laughs" file) by
+    // throwing a ReferenceError: still the operator's file at fault, so name it.
+    throw new ConfigError(`invalid YAML: ${(err as Error).message}`, { file }, { cause: err });
+  }
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

@@ -1,7 +1,6 @@
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseTarget } from '../../src/core/address.js';
 import {
   checkBroadcast,
   checkRequest,
@@ -12,6 +11,7 @@ import {
 import { openBody, sealBody, sessionKey } from '../../src/compat/net2ban/crypto.js';
 import { encodeCommand, type Net2banCommand, parseCommand } from '../../src/compat/net2ban/message.js';
 import { formatTopic, parsePayload, parseTopic } from '../../src/compat/vallumd/codec.js';
+import { parseTarget } from '../../src/core/address.js';
 import { docAddress, family, mutated, textFrom, timeout } from './harness.js';
 
 // The seed tools' wire formats: vallumd topics and payloads, fail2ban-zmq-tools frames, net2ban's
@@ -65,7 +65,8 @@ describe('fuzz: seed tools wire formats', () => {
           const r = parsePayload(p);
           const text = p.toString('latin1');
           const printable = p.every((b) => b > 0x20 && b < 0x7f);
-          const want = printable && !text.includes('%') && (text.includes('.') ? isIP(text) === 4 : isIP(text) === 6);
+          const want =
+            printable && !text.includes('%') && (text.includes('.') ? isIP(text) === 4 : isIP(text) === 6);
           if (p.length === 0) expect(r.kind).toBe('empty');
           else expect(r.kind).toBe(want ? 'address' : 'invalid');
           if (r.kind === 'address') expect(r.target.text).toBe(parseTarget(text).text);
@@ -133,7 +134,9 @@ describe('fuzz: seed tools wire formats', () => {
         },
         { runs: 10_000 },
       );
-      const pool = fc.sample(command, { numRuns: 200, seed: 3 }).map((c) => sealBody(encodeCommand(c), key, authKey));
+      const pool = fc
+        .sample(command, { numRuns: 200, seed: 3 })
+        .map((c) => sealBody(encodeCommand(c), key, authKey));
       f.prop(
         'net2ban-mutation',
         mutated(fc.constantFrom(...pool)),
@@ -158,7 +161,10 @@ describe('fuzz: seed tools wire formats', () => {
         fc
           .dictionary(
             fc.constantFrom('cmd', 'file', 'action', 'params', 'timestamp', 'content', 'client'),
-            fc.oneof(fc.jsonValue({ maxDepth: 1 }), fc.constantFrom('exec', 'update', NOW / 1000, '../x', 'a.b')),
+            fc.oneof(
+              fc.jsonValue({ maxDepth: 1 }),
+              fc.constantFrom('exec', 'update', NOW / 1000, '../x', 'a.b'),
+            ),
           )
           .map((j) => Buffer.from(JSON.stringify(j))),
       );
