@@ -175,9 +175,9 @@ describe('fuzz: seed tools wire formats', () => {
           const r = parseCommand(p, { validWtime: 60, now: NOW });
           if (!r.ok) return;
           expect(r.command.file).toMatch(/^[A-Za-z0-9_-]{1,100}$/);
-          if (r.command.cmd === 'exec' && r.command.params.ip !== undefined) {
-            expect(() => parseTarget(r.command.params.ip!)).not.toThrow();
-          }
+          const c = r.command;
+          if (c.cmd === 'exec' && c.params.ip !== undefined)
+            expect(() => parseTarget(c.params.ip!)).not.toThrow();
         },
         { runs: 20_000 },
       );
