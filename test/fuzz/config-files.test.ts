@@ -1,8 +1,12 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseBanbanConfig } from '../../src/compat/banban-config.js';
 import { Fail2banConfig, parseFail2banIni } from '../../src/compat/fail2ban-ini.js';
+import { loadFail2banJails } from '../../src/compat/fail2ban-jail.js';
 import { parseSyslogBlacklistConf } from '../../src/compat/syslog-blacklist-conf.js';
 import { rampartConfigSchema } from '../../src/config/schema.js';
 import { parseYamlText } from '../../src/core/config-file.js';
@@ -207,7 +211,107 @@ describe('fuzz: operator files', () => {
             }
           }
         },
-        { runs: 45_000, boundMs: 500 },
+        { runs: 40_000, boundMs: 500 },
+      );
+    },
+    timeout(15),
+  );
+
+  it(
+    'fail2ban jail.conf + filter.d: jails load (a bad filter stays with its jail) or are E_CONFIG; rules run',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'rampart-fuzz-f2b-'));
+      afterAll(() => rmSync(dir, { recursive: true, force: true }));
+      mkdirSync(join(dir, 'filter.d'));
+      const f2bRegex = fc
+        .array(
+          fc.constantFrom(
+            ...regexBits,
+            '<F-USER>\\S+</F-USER>',
+            '(?P<x>a)',
+            '<mode>',
+            '%(_daemon)s',
+            '^%(__prefix_line)s',
+            '<SKIPLINES>',
+          ),
+          { maxLength: 5 },
+        )
+        .map((a) => a.join(''));
+      const opt = fc.oneof(
+        f2bRegex,
+        fc.constantFrom('', 'normal', 'aggressive', '%(known/failregex)s'),
+        textFrom('%()s<>[]=,"', 20),
+      );
+      const filter = fc
+        .record(
+          {
+            includes: fc.constantFrom(
+              '',
+              '[INCLUDES]\nbefore = common.conf\n',
+              '[INCLUDES]\nafter = missing.local\n',
+            ),
+            failregex: fc.array(f2bRegex, { minLength: 1, maxLength: 3 }),
+            ignoreregex: f2bRegex,
+            prefregex: f2bRegex,
+            datepattern: fc.constantFrom('', '{^LN-BEG}', '%%Y-%%m-%%d %%H:%%M:%%S', '%(x)s', '^[%%b'),
+            mode: opt,
+            extra: fc.tuple(fc.constantFrom('_daemon', 'mdre-normal', 'x', 'mode'), opt),
+          },
+          { requiredKeys: ['failregex'] },
+        )
+        .map(
+          (r) =>
+            `${r.includes ?? ''}[Init]\n${r.mode === undefined ? '' : `mode = ${r.mode}\n`}[Definition]\n` +
+            `failregex = ${r.failregex.join('\n            ')}\n` +
+            (r.ignoreregex === undefined ? '' : `ignoreregex = ${r.ignoreregex}\n`) +
+            (r.prefregex === undefined ? '' : `prefregex = ${r.prefregex}\n`) +
+            (r.datepattern === undefined ? '' : `datepattern = ${r.datepattern}\n`) +
+            (r.extra === undefined ? '' : `${r.extra[0]} = ${r.extra[1]}\n`),
+        );
+      const jail = fc
+        .record(
+          {
+            filter: fc.constantFrom(
+              'sshd',
+              'sshd[mode=aggressive]',
+              'sshd[mode="x, y"]',
+              'nope',
+              'sshd[',
+              '%(__name__)s',
+            ),
+            maxretry: fc.constantFrom('3', '0', '-1', 'x', '99999'),
+            findtime: fc.constantFrom('10m', '1x', '600', ''),
+            bantime: fc.constantFrom('1h', '-1', '1e9', 'x', '99999999999999999'),
+            backend: fc.constantFrom('auto', 'systemd'),
+            ignoreip: fc.constantFrom('127.0.0.1/8 ::1', '192.0.2.0/24, example.org', 'x/99'),
+            increment: fc.constantFrom('true', 'false'),
+            factor: fc.constantFrom('1', 'x', '-2', '1e308'),
+            maxtime: fc.constantFrom('1w', 'x', ''),
+          },
+          { requiredKeys: [] },
+        )
+        .map(
+          (j) =>
+            `[DEFAULT]\nbantime = 10m\n[sshd]\nenabled = true\nlogpath = /var/log/auth.log\n` +
+            Object.entries(j)
+              .map(
+                ([k, v]) =>
+                  `${k === 'increment' ? 'bantime.increment' : k === 'factor' ? 'bantime.factor' : k === 'maxtime' ? 'bantime.maxtime' : k} = ${v}`,
+              )
+              .join('\n'),
+        );
+      f.prop(
+        'fail2ban-jails',
+        fc.tuple(filter, jail),
+        ([filterText, jailText]) => {
+          writeFileSync(join(dir, 'filter.d', 'sshd.conf'), filterText);
+          writeFileSync(join(dir, 'jail.conf'), jailText);
+          const jails = refusedWith(['E_CONFIG', 'E_DURATION'], () =>
+            loadFail2banJails(join(dir, 'jail.conf')),
+          );
+          for (const j of jails ?? []) if (j.rule) runnable([j.rule]);
+        },
+        { runs: 2_000 },
       );
     },
     timeout(15),
@@ -284,7 +388,7 @@ describe('fuzz: operator files', () => {
           );
           if (rules) runnable(rules);
         },
-        { runs: 40_000 },
+        { runs: 43_000 },
       );
     },
     timeout(15),
