@@ -33,9 +33,19 @@ const command: fc.Arbitrary<Net2banCommand> = fc.oneof(
     cmd: fc.constant('exec' as const),
     file: fc.stringMatching(/^[A-Za-z0-9_-]{1,30}$/),
     action: fc.stringMatching(/^[A-Za-z][A-Za-z0-9_]{0,20}$/),
-    params: fc.dictionary(fc.stringMatching(/^[A-Za-z0-9_-]{1,10}$/), fc.string({ maxLength: 40 }), {
-      maxKeys: 4,
-    }),
+    // A tag named ip must be an address (parseCommand refuses it otherwise: 'bad-ip').
+    params: fc
+      .tuple(
+        fc.dictionary(
+          fc.stringMatching(/^[A-Za-z0-9_-]{1,10}$/).filter((k) => k !== 'ip'),
+          fc.string({ maxLength: 40 }),
+          {
+            maxKeys: 4,
+          },
+        ),
+        fc.option(docAddress),
+      )
+      .map(([p, ip]) => (ip === null ? p : { ...p, ip })),
     timestamp: fc.integer({ min: NOW / 1000 - 50, max: NOW / 1000 }),
   }),
   fc.record({
