@@ -113,6 +113,7 @@ describe('fuzz: envelopes, join tokens, report bodies', () => {
           expect(drops.total()).toBe(0);
           // The same bytes again are a replay.
           expect(open(wire, opts)).toEqual({ ok: false, reason: 'replay' });
+          reasonsSeen.add('replay');
         },
         { runs: 3_000 },
       );
