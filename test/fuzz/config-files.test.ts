@@ -113,6 +113,11 @@ function runnable(specs: RuleSpec[]): Engine | undefined {
   );
 }
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
 describe('fuzz: operator files', () => {
   it(
     'rampart.yaml: any text loads or is one E_CONFIG with a line',
@@ -221,7 +226,7 @@ describe('fuzz: operator files', () => {
     'fail2ban jail.conf + filter.d: jails load (a bad filter stays with its jail) or are E_CONFIG; rules run',
     () => {
       const dir = mkdtempSync(join(tmpdir(), 'rampart-fuzz-f2b-'));
-      afterAll(() => rmSync(dir, { recursive: true, force: true }));
+      dirs.push(dir);
       mkdirSync(join(dir, 'filter.d'));
       const f2bRegex = fc
         .array(
