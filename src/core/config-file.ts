@@ -53,7 +53,19 @@ export function checkYamlText<S extends z.ZodType>(
     });
     return { value: undefined, errors, lineOf: at };
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    value = doc.toJS() ?? {};
+  } catch (err) {
+    // The yaml package refuses to unfold aliases past a bound (a "billion laughs" file) by
+    // throwing a ReferenceError: still the operator's file at fault, so name it.
+    return {
+      value: undefined,
+      errors: [new ConfigError(`invalid YAML: ${(err as Error).message}`, { file }, { cause: err })],
+      lineOf: at,
+    };
+  }
+  const result = schema.safeParse(value);
   if (result.success) return { value: result.data, errors: [], lineOf: at };
   const errors = result.error.issues.flatMap((issue) => {
     const path = issue.path.map(String);

@@ -13,6 +13,12 @@ const UNIT_SECONDS: Record<string, number> = {
   w: 604800,
 };
 
+/**
+ * The longest finite ban, about 317 years: past it `now + duration × 1000` stops being an exact
+ * integer of milliseconds, so the expiry written to the log would not be the one meant.
+ */
+export const MAX_DURATION_SECONDS = 10_000_000_000;
+
 const PART = /(\d+(?:\.\d+)?)\s*(sec|min|s|m|h|d|w)/gy;
 
 /**
@@ -22,14 +28,17 @@ const PART = /(\d+(?:\.\d+)?)\s*(sec|min|s|m|h|d|w)/gy;
 export function parseDuration(text: string | number, what = 'duration'): DurationSeconds {
   if (typeof text === 'number') {
     if (text === -1) return null;
-    if (Number.isFinite(text) && text > 0) return Math.round(text);
-    throw new RampartError('E_DURATION', `${what}: ${text} is not a positive number of seconds`);
+    if (Number.isFinite(text) && text > 0 && text <= MAX_DURATION_SECONDS) return Math.round(text);
+    throw new RampartError(
+      'E_DURATION',
+      `${what}: ${text} is not a positive number of seconds (at most ${MAX_DURATION_SECONDS})`,
+    );
   }
   const s = text.trim().toLowerCase();
   if (s === 'permanent' || s === 'forever' || s === 'never' || s === '-1') return null;
   if (/^\d+$/.test(s)) {
     const n = Number(s);
-    if (n > 0) return n;
+    if (n > 0 && n <= MAX_DURATION_SECONDS) return n;
   } else {
     PART.lastIndex = 0;
     let total = 0;
@@ -38,11 +47,11 @@ export function parseDuration(text: string | number, what = 'duration'): Duratio
       total += Number(m[1]) * UNIT_SECONDS[m[2]!]!;
       consumed = PART.lastIndex;
     }
-    if (consumed === s.length && total > 0) return Math.round(total);
+    if (consumed === s.length && total > 0 && total <= MAX_DURATION_SECONDS) return Math.round(total);
   }
   throw new RampartError(
     'E_DURATION',
-    `${what}: "${text}" is not a duration (use 90s, 10m, 12h, 1d, 1w, 1h30m or permanent)`,
+    `${what}: "${text}" is not a duration (use 90s, 10m, 12h, 1d, 1w, 1h30m or permanent; at most ${MAX_DURATION_SECONDS} s)`,
   );
 }
 

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { tryParseTarget } from '../core/address.js';
-import { loadYamlFile } from '../core/config-file.js';
+import { parseYamlText, readConfigText } from '../core/config-file.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, RampartError } from '../core/errors.js';
 import { isSetName, SET_NAME_RULE } from '../core/set-name.js';
@@ -82,7 +82,12 @@ export interface LoadRulesOptions {
  * pattern, names the file, the line and the key.
  */
 export function loadRulesFile(path: string, opts: LoadRulesOptions = {}): RuleSpec[] {
-  const parsed = loadYamlFile(path, fileSchema);
+  return parseRulesText(readConfigText(path), path, opts);
+}
+
+/** {@link loadRulesFile} on text already read; `path` names it in errors. */
+export function parseRulesText(text: string, path: string, opts: LoadRulesOptions = {}): RuleSpec[] {
+  const parsed = parseYamlText(text, fileSchema, path);
   const seen = new Set<string>();
   return parsed.rules.map((r, i) => {
     if (seen.has(r.name))

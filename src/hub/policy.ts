@@ -1,7 +1,7 @@
 import { assertBannable, parseTarget, type Target } from '../core/address.js';
 import type { Allowlist } from '../core/allowlist.js';
 import { DEFAULT_SET, type Decision } from '../core/decision.js';
-import type { DurationSeconds } from '../core/duration.js';
+import { type DurationSeconds, MAX_DURATION_SECONDS } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { assertSetName, isSetName, SET_NAME_RULE } from '../core/set-name.js';
 import type { DecisionInput } from '../store/types.js';
@@ -95,8 +95,13 @@ export class Policy {
     const set = b.set === undefined || b.set === null ? DEFAULT_SET : b.set;
     if (!isSetName(set)) return { error: `report.set must be a valid set name (${SET_NAME_RULE})` };
     const duration = b.duration ?? null;
-    if (duration !== null && (typeof duration !== 'number' || !Number.isFinite(duration) || duration <= 0)) {
-      return { error: 'report.duration must be a positive number of seconds or null' };
+    if (
+      duration !== null &&
+      (typeof duration !== 'number' || !(duration > 0 && duration <= MAX_DURATION_SECONDS))
+    ) {
+      return {
+        error: `report.duration must be a positive number of seconds (at most ${MAX_DURATION_SECONDS}) or null`,
+      };
     }
     const report: ReportBody = {
       target: target.text,
@@ -184,7 +189,8 @@ export class Policy {
     const factor = this.config.multiplier ** Math.max(0, previousBans);
     const grown = Math.round(base * factor);
     const cap = this.config.maxBantime;
-    if (cap === null) return Number.isFinite(grown) ? grown : null;
+    // Past the longest finite ban the expiry is no longer exact: such a ban is permanent.
+    if (cap === null) return grown <= MAX_DURATION_SECONDS ? grown : null;
     // Never shorten a rule's own bantime below what it asked for, even if above the cap.
     return Math.max(base, Math.min(grown, cap));
   }

@@ -21,7 +21,12 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * source's resume offset is simply `bytes pushed - pendingBytes`: always the start of a line.
  */
 export class LineSplitter {
-  private parts: Buffer[] = [];
+  /**
+   * The unfinished line's bytes, `held` of them used. One buffer grown by doubling rather than a
+   * list of chunks: a stream arriving a byte at a time would otherwise hold a Buffer object per
+   * byte, about a hundred times the line's size.
+   */
+  private acc: Buffer = EMPTY;
   private held = 0;
   /** Inside an over-long line whose head was already emitted: drop bytes up to the newline. */
   private skipping = false;
@@ -50,11 +55,12 @@ export class LineSplitter {
       }
       const piece = chunk.subarray(start, end);
       if (this.held + piece.length > this.maxBytes) {
-        this.parts.push(piece.subarray(0, this.maxBytes - this.held));
-        const head = Buffer.concat(this.parts);
+        const head = Buffer.concat([
+          this.acc.subarray(0, this.held),
+          piece.subarray(0, this.maxBytes - this.held),
+        ]);
         const seen = this.held + piece.length;
-        this.parts = [];
-        this.held = 0;
+        this.release();
         emit(decodeLine(head), true);
         if (nl === -1) {
           this.skipping = true;
@@ -66,13 +72,11 @@ export class LineSplitter {
       }
       if (nl === -1) {
         // Copy: the caller may reuse its read buffer.
-        this.parts.push(Buffer.from(piece));
-        this.held += piece.length;
+        this.hold(piece);
         return;
       }
-      const whole = this.held === 0 ? piece : Buffer.concat([...this.parts, piece]);
-      this.parts = [];
-      this.held = 0;
+      const whole = this.held === 0 ? piece : Buffer.concat([this.acc.subarray(0, this.held), piece]);
+      this.release();
       emit(decodeLine(whole), false);
       start = nl + 1;
     }
@@ -80,18 +84,37 @@ export class LineSplitter {
 
   /** Emits a held partial line (the input ended without a final newline) and resets. */
   flush(emit: (text: string, truncated: boolean) => void): void {
-    if (!this.skipping && this.held > 0) emit(decodeLine(Buffer.concat(this.parts)), false);
+    if (!this.skipping && this.held > 0) emit(decodeLine(this.acc.subarray(0, this.held)), false);
     this.reset();
   }
 
   /** Forgets any held bytes (the file under us was truncated or replaced). */
   reset(): void {
-    this.parts = [];
+    this.acc = EMPTY;
     this.held = 0;
     this.skipping = false;
     this.skipped = 0;
   }
+
+  private hold(piece: Buffer): void {
+    const need = this.held + piece.length;
+    if (need > this.acc.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.maxBytes, Math.max(need, 2 * this.acc.length, 256)));
+      this.acc.copy(grown, 0, 0, this.held);
+      this.acc = grown;
+    }
+    piece.copy(this.acc, this.held);
+    this.held = need;
+  }
+
+  /** The line is out: keep a small buffer for the next one, give a large one back. */
+  private release(): void {
+    this.held = 0;
+    if (this.acc.length > 64 * 1024) this.acc = EMPTY;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function decodeLine(bytes: Uint8Array): string {
   const n = bytes.length;

@@ -194,8 +194,11 @@ export function encryptionKeyFromText(text: string): Buffer {
 function goodSignature(w: WireEnvelope, key: KeyObject): boolean {
   const sig = Buffer.from(w.sig, 'base64');
   try {
+    // Only the canonical base64 of the 64 bytes: the decoder also takes a dropped `=` or changed
+    // unused low bits, which would let anyone re-spell a valid signature (a "new" envelope).
     return (
       sig.length === 64 &&
+      sig.toString('base64') === w.sig &&
       verify(null, signingInput(headerOf(w.kind, w.from, w.ts, w.id), w.enc, w.body), key, sig)
     );
   } catch {

@@ -23,6 +23,20 @@ describe('config files', () => {
     );
   });
 
+  it('refuses a YAML alias bomb as a config error, not a crash', () => {
+    // Found by test/fuzz/config-files.test.ts (seed 2129605604): three lines of aliases that
+    // unfold into 1,000 nodes made the yaml package throw a bare ReferenceError.
+    const bomb = [
+      'a0: &a0 [x, x, x, x, x, x, x, x, x, x]',
+      'a1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]',
+      'a2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]',
+      'rules: *a2',
+    ].join('\n');
+    expect(() => parseYamlText(bomb, schema, 'bomb.yaml')).toThrow(
+      /^bomb\.yaml: invalid YAML: Excessive alias/,
+    );
+  });
+
   it('reports unknown keys and duplicate keys', () => {
     expect(() =>
       parseYamlText('rules:\n  - name: a\n    maxretry: 1\n    bantim: 1h\n', schema, 'y.yaml'),

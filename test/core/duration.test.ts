@@ -40,4 +40,11 @@ describe('durations', () => {
     expect(formatDuration(604800 + 1)).toBe('1w1s');
     expect(formatDuration(null)).toBe('permanent');
   });
+
+  it('refuses durations past the longest exact expiry (about 317 years)', () => {
+    expect(parseDuration(10_000_000_000)).toBe(10_000_000_000);
+    expect(() => parseDuration(10_000_000_001)).toThrow(/at most/);
+    expect(() => parseDuration('99999999999999999999999')).toThrow(/at most/);
+    expect(() => parseDuration('400000w')).toThrow(/at most/);
+  });
 });

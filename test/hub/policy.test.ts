@@ -171,4 +171,17 @@ describe('node rate limiter', () => {
     expect(r.take('a', 1000)).toBe(true);
     expect([r.take('a', 1e9), r.take('a', 1e9), r.take('a', 1e9)]).toEqual([true, true, false]);
   });
+
+  it('a report duration too long for an exact expiry is invalid; escalation past it is permanent', () => {
+    // Found by test/fuzz/trust.test.ts (seed 200285774): 1.8e305 s gave an expiry of Infinity.
+    const p = new Policy({ maxBantime: null });
+    expect(p.evaluate('web1', report('192.0.2.7', { duration: 1.797693134862316e305 }), ctx())).toMatchObject(
+      {
+        kind: 'refused',
+        reason: 'invalid',
+      },
+    );
+    const v = p.evaluate('web1', report('192.0.2.8', { duration: 1e9 }), ctx({ previousBans: () => 20 }));
+    expect(v).toMatchObject({ kind: 'ban', input: { duration: null, expiresAt: null } });
+  });
 });

@@ -53,4 +53,20 @@ describe('line splitter', () => {
     sp.flush((t) => out.push(t));
     expect(out).toEqual(['a', 'b']);
   });
+
+  it('holds a line arriving a byte at a time in about its own size, not an object per byte', () => {
+    // Found by test/fuzz/detect.test.ts (seed -1724189585): 10 MB in 1-byte chunks grew RSS by
+    // 126 MB, a Buffer object per held byte.
+    const sp = new LineSplitter(1024 * 1024);
+    const byte = Buffer.from('a');
+    const used = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    const before = used();
+    for (let i = 0; i < 1_000_000; i++) sp.push(byte, () => undefined);
+    expect(used() - before).toBeLessThan(16 * 1024 * 1024);
+    let line = '';
+    sp.flush((t) => {
+      line = t;
+    });
+    expect(line.length).toBe(1_000_000);
+  });
 });

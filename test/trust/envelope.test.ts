@@ -86,6 +86,24 @@ describe('envelope', () => {
     expect(refused(o(JSON.stringify(w4)))).toBe('bad-signature');
   });
 
+  it('envelope - a re-spelled signature (padding dropped, unused bits set) is a bad signature', () => {
+    // Found by test/fuzz/trust.test.ts (seed 1913301767): base64 decoding is lenient, so the
+    // same 64 signature bytes had several spellings, each accepted as a new envelope.
+    const { open: o, drops } = opener(keys);
+    const wire = JSON.parse(seal('report', report, 'web1', web1.privateKey, { ts: T0 }).toString());
+    const noPad = { ...wire, sig: wire.sig.replace(/=+$/, '') };
+    expect(refused(o(JSON.stringify(noPad)))).toBe('bad-signature');
+    // 64 bytes fill 85⅓ base64 characters: the last one's 4 low bits are unused.
+    const last = wire.sig[85];
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const twin = alphabet[alphabet.indexOf(last) ^ 1];
+    const lowBits = { ...wire, sig: `${wire.sig.slice(0, 85)}${twin}==` };
+    expect(Buffer.from(lowBits.sig, 'base64')).toEqual(Buffer.from(wire.sig, 'base64'));
+    expect(refused(o(JSON.stringify(lowBits)))).toBe('bad-signature');
+    expect(drops.get('bad-signature')).toBe(2);
+    expect(refused(o(JSON.stringify(wire)))).toBe('accepted');
+  });
+
   it('envelope - a valid message replayed is refused and counted', () => {
     const { open: o, drops, replay } = opener(keys);
     const msg = seal('decision', { seq: 1 }, 'hub', hub.privateKey, { ts: T0 });

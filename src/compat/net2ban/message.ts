@@ -57,11 +57,12 @@ export function parseCommand(
     if (typeof m.action !== 'string' || !ACTION.test(m.action)) return fail('bad-field', 'action');
     const p = m.params;
     if (typeof p !== 'object' || p === null || Array.isArray(p)) return fail('bad-field', 'params');
-    const params: Record<string, string> = {};
     for (const [k, val] of Object.entries(p)) {
       if (!TAG.test(k) || typeof val !== 'string' || val.length > 4096) return fail('bad-field', 'params');
-      params[k] = val;
     }
+    // fromEntries defines own properties: `params.__proto__ = v` would set the prototype instead
+    // and drop the tag (a key JSON.parse gives as an ordinary one).
+    const params = Object.fromEntries(Object.entries(p)) as Record<string, string>;
     if (params.ip !== undefined && !tryParseTarget(params.ip)) return fail('bad-ip', 'params.ip');
     return { ok: true, command: { cmd: 'exec', file, action: m.action, params, timestamp: m.timestamp } };
   }

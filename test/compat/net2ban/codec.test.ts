@@ -98,6 +98,21 @@ describe('net2ban framing', () => {
       '\\u00e9',
     );
   });
+
+  it('keeps a tag named __proto__ as a tag, not as the prototype', () => {
+    // Found by test/fuzz/wire.test.ts: `params[k] = v` with k "__proto__" dropped the tag.
+    const now = 1_700_000_000_000;
+    const plain = Buffer.from(
+      `{"cmd":"exec","file":"f","action":"ban","params":{"__proto__":"x","ip":"192.0.2.1"},"timestamp":${now / 1000}}`,
+    );
+    const r = parseCommand(plain, { validWtime: 60, now });
+    expect(r.ok && Object.entries(r.command.cmd === 'exec' ? r.command.params : {})).toEqual([
+      ['__proto__', 'x'],
+      ['ip', '192.0.2.1'],
+    ]);
+    if (r.ok)
+      expect(Object.getPrototypeOf(r.command.cmd === 'exec' ? r.command.params : {})).toBe(Object.prototype);
+  });
 });
 
 const CFG = `[global]
