@@ -1,6 +1,7 @@
 #!/bin/sh
-# Puts the `rampart` command on PATH, with its systemd units, an example configuration and shell
-# completion. Run from a checkout (or an unpacked npm tarball) as root:
+# Puts the `rampart` command on PATH, with its systemd units, an example configuration, shell
+# completion and fail2ban's action.d/rampart.conf (where fail2ban is installed). Run from a
+# checkout (or an unpacked npm tarball) as root:
 #
 #   packaging/install.sh            # npm pack, then npm install -g of that tarball into PREFIX
 #   packaging/install.sh --link     # link PREFIX/bin/rampart to this checkout's dist/cli/main.js
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --root) root=$2; shift ;;
     --no-units) units=no ;;
     --dry-run) dry=echo ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -57,6 +58,12 @@ if [ "$units" = yes ]; then
   if [ ! -e "$root/etc/rampart/rampart.yaml" ]; then
     run install -m 0644 "$src/config/rampart.example.yaml" "$root/etc/rampart/rampart.yaml"
   fi
+fi
+
+# Where fail2ban is installed, its jails can ban through rampart (action = rampart[...]). Our file
+# is replaced on every run, as a package would; operators change it in rampart.local.
+if [ -d "$root/etc/fail2ban/action.d" ]; then
+  run install -m 0644 "$src/packaging/fail2ban/action.d/rampart.conf" "$root/etc/fail2ban/action.d/rampart.conf"
 fi
 
 completions="$root$prefix/share/bash-completion/completions"

@@ -25,6 +25,7 @@ describe.skipIf(req.skip)('installing the rampart command', () => {
       'docs/operations.md',
       'packaging/install.sh',
       'packaging/systemd/rampart.service',
+      'packaging/fail2ban/action.d/rampart.conf',
       'README.md',
       'LICENSE',
     ])
@@ -41,9 +42,16 @@ describe.skipIf(req.skip)('installing the rampart command', () => {
     // A configuration already there must survive.
     execFileSync('mkdir', ['-p', join(root, 'etc/rampart')]);
     writeFileSync(join(root, 'etc/rampart/rampart.yaml'), 'fleet: mine\n');
-    const r = spawnSync('sh', ['packaging/install.sh', '--link', '--root', root], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    execFileSync('mkdir', ['-p', join(root, 'etc/fail2ban/action.d')]);
+    // Twice: a second run over an installed copy changes nothing and still succeeds.
+    for (let i = 0; i < 2; i++) {
+      const r = spawnSync('sh', ['packaging/install.sh', '--link', '--root', root], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    }
+    expect(readFileSync(join(root, 'etc/fail2ban/action.d/rampart.conf'), 'utf8')).toBe(
+      readFileSync('packaging/fail2ban/action.d/rampart.conf', 'utf8'),
+    );
     const bin = join(root, 'usr/bin/rampart');
     expect(lstatSync(bin).isSymbolicLink()).toBe(true);
     const version = spawnSync(bin, ['--version'], { encoding: 'utf8' });

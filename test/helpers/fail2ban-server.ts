@@ -25,26 +25,42 @@ export async function startFail2ban(
   bantime: number,
   exec: string[] = [],
 ): Promise<Fail2banServer> {
+  return startFail2banWith(async (dir, conf) => {
+    const action = actionFor(dir);
+    await writeFile(join(dir, 'empty.log'), '');
+    await writeFile(
+      join(conf, 'filter.d', 'none.conf'),
+      '[Definition]\nfailregex = ^never matches <HOST>$\n',
+    );
+    await writeFile(
+      join(conf, 'action.d', 'test.conf'),
+      `[Definition]\nactionban = ${action.ban}\nactionunban = ${action.unban}\n`,
+    );
+    await writeFile(
+      join(conf, 'jail.conf'),
+      `[DEFAULT]\nbackend = polling\n[${jail}]\nenabled = true\nfilter = none\nlogpath = ${dir}/empty.log\naction = test\nbantime = ${bantime}\n`,
+    );
+  }, exec);
+}
+
+/**
+ * Starts a real fail2ban-server on a configuration `configure` writes into `conf` (its
+ * `filter.d` and `action.d` exist; `fail2ban.conf` is written here, `jail.conf` is the caller's).
+ */
+export async function startFail2banWith(
+  configure: (dir: string, conf: string) => Promise<void>,
+  exec: string[] = [],
+): Promise<Fail2banServer> {
   const dir = await mkdtemp(join(tmpdir(), 'rampart-f2b-'));
   const conf = join(dir, 'conf');
   await mkdir(join(conf, 'filter.d'), { recursive: true });
   await mkdir(join(conf, 'action.d'), { recursive: true });
   const socket = join(dir, 'fail2ban.sock');
-  const action = actionFor(dir);
-  await writeFile(join(dir, 'empty.log'), '');
   await writeFile(
     join(conf, 'fail2ban.conf'),
     `[Definition]\nloglevel = INFO\nlogtarget = ${dir}/server.log\nsocket = ${socket}\npidfile = ${dir}/pid\ndbfile = ${dir}/db.sqlite3\n`,
   );
-  await writeFile(join(conf, 'filter.d', 'none.conf'), '[Definition]\nfailregex = ^never matches <HOST>$\n');
-  await writeFile(
-    join(conf, 'action.d', 'test.conf'),
-    `[Definition]\nactionban = ${action.ban}\nactionunban = ${action.unban}\n`,
-  );
-  await writeFile(
-    join(conf, 'jail.conf'),
-    `[DEFAULT]\nbackend = polling\n[${jail}]\nenabled = true\nfilter = none\nlogpath = ${dir}/empty.log\naction = test\nbantime = ${bantime}\n`,
-  );
+  await configure(dir, conf);
   const argv = [
     ...exec,
     'fail2ban-server',
