@@ -82,18 +82,22 @@ describe.skipIf(req.skip)('packaging/fail2ban/action.d/rampart.conf on a real fa
         join(conf, 'filter.d', 'ssh-test.conf'),
         '[Definition]\nfailregex = ^Failed password for \\S+ from <HOST> port \\d+\ndatepattern = {NONE}\n',
       );
-      for (const f of ['auth.log', 'forever.log', 'done']) await writeFile(join(dir, f), '');
+      for (const f of ['auth.log', 'forever.log', 'env.log', 'done']) await writeFile(join(dir, f), '');
       // fail2ban runs a ticket's actions in order and skips an unban until the ban has finished:
       // this second action marks the moment rampart's ban returned.
       await writeFile(
         join(conf, 'action.d', 'done.conf'),
         `[Definition]\nactionban = echo "<ip>" >> ${dir}/done\n`,
       );
-      const jail = (name: string, log: string, bantime: number) =>
-        `[${name}]\nenabled = true\nfilter = ssh-test\nlogpath = ${dir}/${log}\nmaxretry = 2\nfindtime = 600\nbantime = ${bantime}\naction = rampart[rampart="${command}", hub="${url}", token="${token}"]\n         done\n`;
+      const jail = (name: string, log: string, bantime: string, action: string) =>
+        `[${name}]\nenabled = true\nfilter = ssh-test\nlogpath = ${dir}/${log}\nmaxretry = 2\nfindtime = 600\nbantime = ${bantime}\naction = ${action}\n         done\n`;
+      const withOptions = `rampart[rampart="${command}", hub="${url}", token="${token}"]`;
+      // No hub/token options: the command's environment decides (here set by `env`, as a
+      // systemd drop-in would for fail2ban.service).
+      const fromEnv = `rampart[rampart="env RAMPART_HUB=${url} RAMPART_TOKEN=${token} ${command}"]`;
       await writeFile(
         join(conf, 'jail.conf'),
-        `[DEFAULT]\nbackend = polling\n${jail(JAIL, 'auth.log', 600)}${jail(FOREVER, 'forever.log', -1)}`,
+        `[DEFAULT]\nbackend = polling\n${jail(JAIL, 'auth.log', '600', withOptions)}${jail(FOREVER, 'forever.log', '-1', withOptions)}${jail('from-env', 'env.log', '2h', fromEnv)}`,
       );
     });
   }, 40_000);
@@ -117,9 +121,14 @@ describe.skipIf(req.skip)('packaging/fail2ban/action.d/rampart.conf on a real fa
     expect(await decisionFor('192.0.2.10', 'unban')).toMatchObject({ target: '192.0.2.10' });
   }, 45_000);
 
-  it('a jail with bantime = -1 bans permanently', async () => {
+  it('a jail with bantime = -1 bans permanently; hub and token may come from the environment', async () => {
     const ban = await attack('forever.log', '2001:db8::66');
     expect(ban).toMatchObject({ duration: null, expiresAt: null, reason: `fail2ban/${FOREVER}` });
+    // A jail without hub/token options, and a bantime written with a unit.
+    expect(await attack('env.log', '198.51.100.7')).toMatchObject({
+      duration: 7200,
+      reason: 'fail2ban/from-env',
+    });
     // fail2ban logged no failed action (a non-zero exit shows as an ERROR line).
     expect((await readFile(join(f2b!.dir, 'server.log'), 'utf8')).match(/ERROR.*/g) ?? []).toEqual([]);
   }, 45_000);
