@@ -28,6 +28,10 @@ export interface SyslogBlacklistOptions {
 }
 
 const SOURCE = 'syslog:udp';
+/** rsyslog's own default message size: longer datagrams are cut (and logged) before matching. */
+const MAX_MESSAGE_BYTES = 8192;
+/** How much of a bad message a log line quotes. */
+const QUOTE = 120;
 
 /**
  * `rampart syslog-blacklist`: a syslog listener (UDP, as the local syslog daemon forwards a copy)
@@ -76,9 +80,15 @@ export class SyslogBlacklistDaemon {
         ? createFirewall({ backend: 'nftables' }, { logger: this.o.logger })
         : createFirewall({ backend: 'ipset', ipset: { defaultSet: this.o.set } }, { logger: this.o.logger });
     await this.fw.init();
-    this.source = new SyslogSource({ udp: this.o.listen, logger: this.o.logger, name: 'syslog-blacklist' });
+    this.source = new SyslogSource({
+      udp: this.o.listen,
+      logger: this.o.logger,
+      name: 'syslog-blacklist',
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+    });
     await this.source.start((line) => {
       this.o.logger.debug({ line: line.text }, 'received');
+      if (!this.usable(line.text)) return;
       const events = this.engine!.feed(line);
       for (const ev of events) if (ev.type === 'ban') this.queue.push(ev);
       if (this.queue.length > 0) this.running ??= this.drain();
@@ -93,10 +103,31 @@ export class SyslogBlacklistDaemon {
     return a ? `${a.address}:${a.port}` : '';
   }
 
+  /**
+   * One warning per malformed datagram, quoting its start; the line is still matched (a pattern
+   * may well find an address in it) unless there is nothing to match.
+   */
+  private usable(text: string): boolean {
+    const log = this.o.logger;
+    if (text.trim() === '') {
+      log.warn('empty syslog message: ignored');
+      return false;
+    }
+    if (text.includes('\ufffd')) {
+      log.warn(
+        { line: text.slice(0, QUOTE) },
+        'syslog message is not valid UTF-8: bad bytes replaced by U+FFFD',
+      );
+    }
+    return true;
+  }
+
   private async whitelisted(t: Target): Promise<boolean> {
     if (this.o.backend !== 'ipset') return false;
     // Asked at ban time, so an address the operator whitelists a second ago is already spared.
-    const r = await runTool('ipset', ['test', 'whitelist', t.text]);
+    // IPv6 addresses are looked up in whitelist-v6, as bans go to SET-v6.
+    const set = t.family === 6 ? `${PROTECTED_SETS[0]}-v6` : PROTECTED_SETS[0];
+    const r = await runTool('ipset', ['test', set, t.text]);
     return r.code === 0;
   }
 
@@ -114,7 +145,10 @@ export class SyslogBlacklistDaemon {
       );
       this.fw!.add(ev.target, ev.duration, this.o.set);
       try {
-        await this.fw!.commit();
+        const r = await this.fw!.commit();
+        for (const refusal of r.refused ?? []) {
+          log.error({ ip: ev.target.text, section: ev.rule, err: refusal.reason }, 'blacklisting failed');
+        }
       } catch (err) {
         log.error({ ip: ev.target.text, err: (err as Error).message }, 'blacklisting failed');
         // Dropped, not retried forever: a missing set would otherwise fail every later ban.
