@@ -123,11 +123,12 @@ export class SyslogBlacklistDaemon {
   }
 
   private async whitelisted(t: Target): Promise<boolean> {
-    if (this.o.backend !== 'ipset') return false;
+    // The whitelist ipset is asked whatever the backend (it is the operator's, from the
+    // original's setup); no ipset program or no such set means nobody is whitelisted.
     // Asked at ban time, so an address the operator whitelists a second ago is already spared.
     // IPv6 addresses are looked up in whitelist-v6, as bans go to SET-v6.
     const set = t.family === 6 ? `${PROTECTED_SETS[0]}-v6` : PROTECTED_SETS[0];
-    const r = await runTool('ipset', ['test', set, t.text]);
+    const r = await runTool('ipset', ['test', set, t.text], { timeoutMs: 10_000 });
     return r.code === 0;
   }
 
@@ -165,6 +166,7 @@ export class SyslogBlacklistDaemon {
   async close(): Promise<void> {
     await this.source?.stop();
     while (this.running) await this.running;
+    await this.fw?.shutdown();
     if (this.o.pidfile) rmSync(this.o.pidfile, { force: true });
   }
 }

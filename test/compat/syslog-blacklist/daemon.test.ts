@@ -12,6 +12,7 @@ const req = requirements('syslog-blacklist daemon', [
   'netns',
   'cmd:ipset',
   'cmd:iptables',
+  'cmd:nft',
   'cmd:logger',
   'cmd:socat',
   'cmd:rsyslogd',
@@ -232,14 +233,15 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
     expect(sbl.alive()).toBe(true);
   });
 
-  it('--debug logs every line received; SIGTERM exits 0 and removes the pidfile', async () => {
+  it('--debug logs every line; --blocked times a section without one; SIGTERM exits 0, pidfile gone', async () => {
     const pid2 = path.join(tmp.dir, 'debug.pid');
     const dbg = daemon(server, process.execPath, [
       CLI,
       'syslog-blacklist',
       '--debug',
+      '--blocked=2h',
       '--listen=127.0.0.1:2223',
-      `--config=${tmp.write('debug.conf', SSH)}`,
+      `--config=${tmp.write('debug.conf', `${SSH}\n[no time]\n^cron: nothing from {IP_NUMBER}\n`)}`,
       `--pidfile=${pid2}`,
     ]);
     try {
@@ -252,9 +254,13 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
         '2223',
         '-t',
         'cron',
-        'nothing to see',
+        'nothing from 192.0.2.130',
       ]);
-      await dbg.until(/"line":"[^"]* cron: nothing to see".*received/);
+      await dbg.until(/"line":"[^"]* cron: nothing from 192\.0\.2\.130".*received/);
+      await dbg.until(/blacklisting 192\.0\.2\.130 for no time/);
+      const t = await timeoutOf(server, 'blacklist', '192.0.2.130');
+      expect(t).toBeGreaterThan(7100);
+      expect(t).toBeLessThanOrEqual(7200);
       expect((await server.exec('cat', [pid2])).trim()).toMatch(/^\d+$/);
       const exited = new Promise<number | null>((r) => dbg.child.once('exit', r));
       dbg.child.kill('SIGTERM');
@@ -262,6 +268,42 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
       await expect(server.exec('test', ['-e', pid2])).rejects.toThrow();
     } finally {
       await dbg.stop('SIGKILL');
+    }
+  });
+
+  it('--firewall nftables: the ban goes to nftables, the whitelist ipset is still honoured', async () => {
+    const nft = daemon(server, process.execPath, [
+      CLI,
+      'syslog-blacklist',
+      '--firewall=nftables',
+      '--listen=127.0.0.1:2224',
+      `--config=${tmp.write('nft.conf', SSH)}`,
+    ]);
+    try {
+      await nft.until(/listening/);
+      const send = (ip: string) =>
+        server.exec('logger', [
+          '--udp',
+          '--server',
+          '127.0.0.1',
+          '--port',
+          '2224',
+          '-t',
+          'sshd',
+          '--id=9',
+          failed(ip),
+        ]);
+      await send('192.0.2.50');
+      await send('192.0.2.120');
+      await nft.until(/blacklisting 192\.0\.2\.120 for failed ssh user/);
+      expect(nft.output()).toMatch(/"ip":"192\.0\.2\.50".*whitelisted: not blacklisting/);
+      await eventually(
+        async () => (await server.exec('nft', ['list', 'ruleset'])).includes('192.0.2.120'),
+        'ban in nftables',
+      );
+      expect(await server.exec('nft', ['list', 'ruleset'])).not.toContain('192.0.2.50');
+    } finally {
+      await nft.stop('SIGKILL');
     }
   });
 
