@@ -75,10 +75,7 @@ export class SyslogBlacklistDaemon {
 
   async start(): Promise<void> {
     this.load();
-    this.fw =
-      this.o.backend === 'nftables'
-        ? createFirewall({ backend: 'nftables' }, { logger: this.o.logger })
-        : createFirewall({ backend: 'ipset', ipset: { defaultSet: this.o.set } }, { logger: this.o.logger });
+    this.fw = this.newFirewall();
     await this.fw.init();
     this.source = new SyslogSource({
       udp: this.o.listen,
@@ -89,12 +86,27 @@ export class SyslogBlacklistDaemon {
     await this.source.start((line) => {
       this.o.logger.debug({ line: line.text }, 'received');
       if (!this.usable(line.text)) return;
-      const events = this.engine!.feed(line);
+      const engine = this.engine!;
+      const skipped = engine.stats().skipped;
+      const events = engine.feed(line);
+      if (engine.stats().skipped > skipped) {
+        this.o.logger.warn(
+          { line: line.text.slice(0, QUOTE) },
+          'matched, but the address is never banned (loopback or unspecified)',
+        );
+      }
       for (const ev of events) if (ev.type === 'ban') this.queue.push(ev);
       if (this.queue.length > 0) this.running ??= this.drain();
     });
     if (this.o.pidfile) writeFileSync(this.o.pidfile, `${process.pid}\n`);
     this.o.logger.info({ listen: this.address() }, 'listening');
+  }
+
+  private newFirewall(): Firewall {
+    const logger = this.o.logger;
+    return this.o.backend === 'nftables'
+      ? createFirewall({ backend: 'nftables' }, { logger })
+      : createFirewall({ backend: 'ipset', ipset: { defaultSet: this.o.set } }, { logger });
   }
 
   /** Where the listener is bound (`--listen 127.0.0.1:0` picks a port). */
@@ -140,24 +152,20 @@ export class SyslogBlacklistDaemon {
         log.info({ ip: ev.target.text, section: ev.rule }, 'whitelisted: not blacklisting');
         continue;
       }
-      log.info(
-        { ip: ev.target.text, section: ev.rule, seconds: ev.duration },
-        `blacklisting ${ev.target.text} for ${ev.rule}`,
-      );
+      const where = { ip: ev.target.text, section: ev.rule };
       this.fw!.add(ev.target, ev.duration, this.o.set);
       try {
-        const r = await this.fw!.commit();
-        for (const refusal of r.refused ?? []) {
-          log.error({ ip: ev.target.text, section: ev.rule, err: refusal.reason }, 'blacklisting failed');
+        const refused = (await this.fw!.commit()).refused ?? [];
+        for (const r of refused) log.error({ ...where, err: r.reason }, 'blacklisting failed');
+        // Logged once the set holds it, so the line never claims a ban the kernel refused.
+        if (refused.length === 0) {
+          log.info({ ...where, seconds: ev.duration }, `blacklisting ${ev.target.text} for ${ev.rule}`);
         }
       } catch (err) {
-        log.error({ ip: ev.target.text, err: (err as Error).message }, 'blacklisting failed');
+        log.error({ ...where, err: (err as Error).message }, 'blacklisting failed');
         // Dropped, not retried forever: a missing set would otherwise fail every later ban.
         await this.fw!.shutdown();
-        this.fw =
-          this.o.backend === 'nftables'
-            ? createFirewall({ backend: 'nftables' }, { logger: log })
-            : createFirewall({ backend: 'ipset', ipset: { defaultSet: this.o.set } }, { logger: log });
+        this.fw = this.newFirewall();
       }
     }
     this.running = undefined;

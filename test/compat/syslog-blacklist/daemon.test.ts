@@ -188,6 +188,9 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
       Buffer.from(`<38>sshd[1]: Failed password for root from 192.0.2.90 port 1 \xf6\xf6`, 'latin1'),
     );
     await send('empty-ish', Buffer.from('<38>'));
+    await logger(failed('999.1.1.1'));
+    await logger(failed('127.0.0.1'));
+    await logger(failed(client.v4)); // still banned: not re-added, not logged again
     await sync();
     const out = sbl.output().slice(from);
     expect(out.match(/not valid UTF-8/g)?.length).toBe(2);
@@ -199,6 +202,10 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
     expect(out).toMatch(/empty syslog message: ignored/);
     // Hostile bytes around the address do not stop a real match.
     expect(await banned('192.0.2.90')).toBe(true);
+    expect(await banned('127.0.0.1')).toBe(false);
+    expect(out).toMatch(/"line":"[^"]*from 127\.0\.0\.1 port 22 ssh2".*never banned \(loopback/);
+    expect(out).not.toContain('999.1.1.1');
+    expect(out).not.toContain(`blacklisting ${client.v4}`);
     expect(sbl.alive()).toBe(true);
   });
 
