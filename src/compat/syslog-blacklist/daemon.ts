@@ -44,9 +44,12 @@ export class SyslogBlacklistDaemon {
   private fw: Firewall | undefined;
   private queue: DetectEvent[] = [];
   private running: Promise<void> | undefined;
+  private wrotePid = false;
 
   constructor(private readonly o: SyslogBlacklistOptions) {
-    if ((PROTECTED_SETS as readonly string[]).includes(o.set)) {
+    // SET-v6 takes the IPv6 bans: neither name may be one of the operator's sets (or their -v6).
+    const own = PROTECTED_SETS.flatMap((p) => [p, `${p}-v6`]);
+    if (own.includes(o.set) || own.includes(`${o.set}-v6`)) {
       throw new ConfigError(`--blacklist: "${o.set}" is the operator's own set and is never written`);
     }
   }
@@ -73,7 +76,17 @@ export class SyslogBlacklistDaemon {
     }
   }
 
+  /** On any failure (a port in use, an unwritable pidfile) what was opened is closed again. */
   async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     this.load();
     this.fw = this.newFirewall();
     await this.fw.init();
@@ -98,7 +111,15 @@ export class SyslogBlacklistDaemon {
       for (const ev of events) if (ev.type === 'ban') this.queue.push(ev);
       if (this.queue.length > 0) this.running ??= this.drain();
     });
-    if (this.o.pidfile) writeFileSync(this.o.pidfile, `${process.pid}\n`);
+    if (this.o.pidfile) {
+      try {
+        writeFileSync(this.o.pidfile, `${process.pid}\n`);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        throw new ConfigError(`--pidfile: cannot write ${this.o.pidfile} (${code})`);
+      }
+      this.wrotePid = true;
+    }
     this.o.logger.info({ listen: this.address() }, 'listening');
   }
 
@@ -175,6 +196,7 @@ export class SyslogBlacklistDaemon {
     await this.source?.stop();
     while (this.running) await this.running;
     await this.fw?.shutdown();
-    if (this.o.pidfile) rmSync(this.o.pidfile, { force: true });
+    // Only a pidfile this process wrote: another instance's is not ours to remove.
+    if (this.o.pidfile && this.wrotePid) rmSync(this.o.pidfile, { force: true });
   }
 }

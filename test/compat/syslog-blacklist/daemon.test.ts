@@ -320,7 +320,13 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
       [['--listen', 'nowhere'], /--listen/],
       [['--blocked', '12q'], /--blocked/],
       [['--blacklist', 'whitelist'], /whitelist.*never written/],
+      [['--blacklist', 'whitelist-v6'], /whitelist-v6.*never written/],
       [['--firewall', 'pf'], /--firewall/],
+      // Fails after the listener is bound: it must be closed again, not keep the process alive.
+      [
+        [`--config=${tmp.write('pid.conf', SSH)}`, '--pidfile=/nonexistent/sbl.pid'],
+        /--pidfile: cannot write \/nonexistent\/sbl\.pid \(ENOENT\)/,
+      ],
       [[`--config=${tmp.write('bad.conf', '^no section {IP_NUMBER}\n')}`], /bad\.conf:1/],
       [['--config=/nonexistent/sbl.conf'], /nonexistent\/sbl\.conf/],
     ];
@@ -330,9 +336,15 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
       expect(r.stderr, args.join(' ')).toMatch(re);
       expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThanOrEqual(2);
     }
-    const inj = await cliIn(server, CLI, ['syslog-inject', '--priority', 'nope.loud']);
-    expect(inj.code).toBe(2);
-    expect(inj.stderr).toMatch(/--priority/);
+    for (const [flag, re] of [
+      ['--priority=nope.loud', /--priority: "nope\.loud" is not FACILITY\.SEVERITY/],
+      ['--server=nowhere', /--server: "nowhere" is not HOST:PORT/],
+      ['--tag=a b', /--tag: 1 to 48 printable characters/],
+    ] as const) {
+      const inj = await cliIn(server, CLI, ['syslog-inject', flag]);
+      expect(inj.code, flag).toBe(2);
+      expect(inj.stderr, flag).toMatch(re);
+    }
     await expect(members(server, 'whitelist')).resolves.toEqual(['192.0.2.50', '198.51.100.99']);
   });
 });
