@@ -336,6 +336,10 @@ describe.skipIf(req.skip)('rampart syslog-blacklist: a real listener filling a r
       expect(r.stderr, args.join(' ')).toMatch(re);
       expect(r.stderr.trim().split('\n').length, r.stderr).toBeLessThanOrEqual(2);
     }
+    // The running daemon holds 127.0.0.1:2222: a second one says so and exits (1: not a usage error).
+    const busy = await cliIn(server, CLI, ['syslog-blacklist', `--config=${tmp.write('busy.conf', SSH)}`]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(/syslog udp 127\.0\.0\.1:2222: cannot listen \(EADDRINUSE\)/);
     for (const [flag, re] of [
       ['--priority=nope.loud', /--priority: "nope\.loud" is not FACILITY\.SEVERITY/],
       ['--server=nowhere', /--server: "nowhere" is not HOST:PORT/],
