@@ -161,12 +161,7 @@ export class PostgresStore implements Store {
   /** Newest first with a keyset cursor; target containment through PostgreSQL's inet operators. */
   async activePage(query: ActiveQuery, now: number): Promise<ActivePage> {
     checkLimit(query.limit);
-    const where = ['(a.expires_at IS NULL OR a.expires_at > $1)'];
-    const values: unknown[] = [now];
-    const add = (sql: (n: string) => string, v: unknown) => {
-      values.push(v);
-      where.push(sql(`$${values.length}`));
-    };
+    const { where, values, add } = activeWhere(now);
     if (query.origin !== undefined) add((n) => `d.origin = ${n}`, query.origin);
     if (query.rule !== undefined) add((n) => `d.rule = ${n}`, query.rule);
     if (query.set !== undefined) add((n) => `d.set_name = ${n}`, query.set);
@@ -214,12 +209,7 @@ export class PostgresStore implements Store {
   /** Primary-key order; the family filter reads the decision row (the active table has no family). */
   async activeOrdered(query: ActiveOrderedQuery, now: number): Promise<Decision[]> {
     checkLimit(query.limit);
-    const where = ['(a.expires_at IS NULL OR a.expires_at > $1)'];
-    const values: unknown[] = [now];
-    const add = (sql: (n: string) => string, v: unknown) => {
-      values.push(v);
-      where.push(sql(`$${values.length}`));
-    };
+    const { where, values, add } = activeWhere(now);
     if (query.family !== undefined) add((n) => `d.family = ${n}`, query.family);
     if (query.set !== undefined) add((n) => `a.set_name = ${n}`, query.set);
     if (query.after !== undefined) {
@@ -603,4 +593,18 @@ function bucketCounts(rows: Array<{ b: number; n: number }>, buckets: number): n
   const out = new Array<number>(buckets).fill(0);
   for (const r of rows) if (r.b >= 0 && r.b < buckets) out[r.b] = r.n;
   return out;
+}
+
+/**
+ * The WHERE clause of a query over the bans in force at `now`: `add` appends a condition whose
+ * value becomes the next `$n` parameter.
+ */
+function activeWhere(now: number) {
+  const where = ['(a.expires_at IS NULL OR a.expires_at > $1)'];
+  const values: unknown[] = [now];
+  const add = (sql: (n: string) => string, v: unknown) => {
+    values.push(v);
+    where.push(sql(`$${values.length}`));
+  };
+  return { where, values, add };
 }
