@@ -219,7 +219,7 @@ export default async function (emit: Emit): Promise<void> {
         },
       );
       procs.push(agent);
-      await waitLine(agent, /"msg":"bus","status":"up"/);
+      await waitLine(agent, /"status":"up","msg":"bus"|"msg":"bus","status":"up"/);
       await new Promise((r) => setTimeout(r, 3000));
       const agentIdle = rssMb(agent.pid!);
       // BIG bans in bulk; the agent is done when its applied seq reaches the head.
