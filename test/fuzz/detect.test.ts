@@ -2,9 +2,9 @@ import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/detect/engine.js';
-import type { RuleSpec } from '../../src/detect/rule.js';
 import { builtinRules } from '../../src/detect/rules-file.js';
 import { decodeUtf8, LineSplitter } from '../../src/sources/line-splitter.js';
+import { testRule } from '../detect/rule-spec.js';
 import { family, refusedWith, textFrom, timeout } from './harness.js';
 
 // Hostile log lines through detection: NUL bytes, invalid UTF-8, ANSI escapes, user names that
@@ -123,18 +123,7 @@ describe('fuzz: hostile lines through detection', () => {
         'backtracking',
         fc.tuple(rules, long),
         ([patterns, line]) => {
-          const spec: RuleSpec = {
-            name: 'evil',
-            sources: [],
-            patterns,
-            ignore: [],
-            good: [],
-            maxretry: 1,
-            findtime: 600,
-            bantime: 600,
-            ignoreNets: [],
-            set: 'blocklist',
-          };
+          const spec = testRule(patterns, { name: 'evil', maxretry: 1 });
           const engine = refusedWith(['E_REGEX'], () => new Engine([spec], { clock: 'log' }));
           if (!engine) return;
           const t0 = performance.now();
@@ -216,18 +205,7 @@ describe('fuzz: hostile lines through detection', () => {
           fc.array(fc.string({ unit: 'binary', maxLength: 80 }), { maxLength: 5 }),
         ),
         ([patterns, lines]) => {
-          const spec: RuleSpec = {
-            name: 'r',
-            sources: [],
-            patterns,
-            ignore: [],
-            good: [],
-            maxretry: 1,
-            findtime: 600,
-            bantime: 600,
-            ignoreNets: [],
-            set: 'blocklist',
-          };
+          const spec = testRule(patterns, { name: 'r', maxretry: 1 });
           const engine = refusedWith(['E_REGEX', 'E_CONFIG'], () => new Engine([spec], { clock: 'log' }));
           for (const text of lines) engine?.feed({ text: `${text} from 192.0.2.9`, source: 'x' });
         },

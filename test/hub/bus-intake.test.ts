@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { topics } from '../../src/bus/transport.js';
 import type { Decision } from '../../src/core/decision.js';
-import { open, ReplayCache, seal } from '../../src/trust/envelope.js';
+import { seal } from '../../src/trust/envelope.js';
 import { generateKeyPair, type KeyPair } from '../../src/trust/keys.js';
-import { nodeBusClient, startTestHub, type TestHub } from './helpers.js';
+import { nodeBusClient, onHubDecisions, startTestHub, type TestHub } from './helpers.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;
@@ -24,15 +24,7 @@ describe('hub report intake over the real embedded broker', () => {
     t = await startTestHub({ policy: { rateBurst: 1000 } });
     node = await t.enrol('edge1');
     client = await nodeBusClient(t, 'edge1', node.token);
-    const replay = new ReplayCache();
-    await client.subscribe(topics.decisions('default'), (_topic, payload) => {
-      const r = open(payload, {
-        keyFor: (f) => (f === 'hub' ? t.hub.publicKey : undefined),
-        replay,
-        expectKind: 'decision',
-      });
-      if (r.ok) received.push(r.env.body as Decision);
-    });
+    await onHubDecisions(t, client, (d) => received.push(d));
   });
   afterAll(async () => {
     await client?.close();

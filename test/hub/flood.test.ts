@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { topics } from '../../src/bus/transport.js';
 import type { Decision } from '../../src/core/decision.js';
-import { open, ReplayCache, seal } from '../../src/trust/envelope.js';
+import { seal } from '../../src/trust/envelope.js';
 import type { KeyPair } from '../../src/trust/keys.js';
-import { nodeBusClient, startTestHub, type TestHub } from './helpers.js';
+import { nodeBusClient, onHubDecisions, startTestHub, type TestHub } from './helpers.js';
 
 /**
  * One compromised node floods the real embedded broker with junk and with validly signed reports
@@ -29,17 +29,7 @@ describe('a node flooding the bus', () => {
     badBus = await nodeBusClient(t, 'bad', bad.token);
     goodBus = await nodeBusClient(t, 'good', good.token);
     watcher = await nodeBusClient(t, 'watcher', third.token);
-    const replay = new ReplayCache();
-    await watcher.subscribe(topics.decisions('default'), (_topic, payload) => {
-      const r = open(payload, {
-        keyFor: (f) => (f === 'hub' ? t.hub.publicKey : undefined),
-        replay,
-        expectKind: ['decision', 'decisions'],
-      });
-      if (!r.ok) return;
-      const list = (r.env.kind === 'decisions' ? r.env.body : [r.env.body]) as Decision[];
-      for (const d of list) received.set(d.target, { d, at: Date.now() });
-    });
+    await onHubDecisions(t, watcher, (d) => received.set(d.target, { d, at: Date.now() }));
   });
   afterAll(async () => {
     for (const c of [badBus, goodBus, watcher]) await c?.close();

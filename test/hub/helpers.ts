@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
+import { topics } from '../../src/bus/transport.js';
+import type { Decision } from '../../src/core/decision.js';
 import { type Hub, type HubOptions, startHub } from '../../src/hub/hub.js';
+import { open, ReplayCache } from '../../src/trust/envelope.js';
 import { generateKeyPair, type KeyPair, publicKeyToText } from '../../src/trust/keys.js';
 
 export interface TestHub {
@@ -116,4 +119,25 @@ export async function until(cond: () => boolean, ms = 10_000): Promise<void> {
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Subscribes `client` to the fleet's decisions as an agent would (hub signature, replay cache) and
+ * calls `fn` with each decision, single or batched, as it arrives.
+ */
+export async function onHubDecisions(
+  t: TestHub,
+  client: MqttClientTransport,
+  fn: (d: Decision) => void,
+): Promise<void> {
+  const replay = new ReplayCache();
+  await client.subscribe(topics.decisions('default'), (_topic, payload) => {
+    const r = open(payload, {
+      keyFor: (f) => (f === 'hub' ? t.hub.publicKey : undefined),
+      replay,
+      expectKind: ['decision', 'decisions'],
+    });
+    if (!r.ok) return;
+    for (const d of (r.env.kind === 'decisions' ? r.env.body : [r.env.body]) as Decision[]) fn(d);
+  });
 }
