@@ -84,6 +84,9 @@ export interface ManualOutcome {
   decision: Decision;
 }
 
+/** What an unban did: lifted, kept (another reason's ban is in force), or nothing was banned. */
+export type UnbanOutcome = { result: 'unban' | 'kept'; decision: Decision } | { result: 'absent' };
+
 // Stands for a decision until the log assigns seqs (bulk outcomes are built before the append).
 const PLACEHOLDER = {} as Decision;
 
@@ -562,19 +565,37 @@ export class HubCore {
   }
 
   /** Unbans a target in force; undefined when it was not banned. */
-  unban(
+  async unban(
     target: string,
     opts: { set?: string; reason?: string; origin?: string } = {},
   ): Promise<Decision | undefined> {
+    const out = await this.unbanOutcome(target, opts);
+    return out.result === 'unban' ? out.decision : undefined;
+  }
+
+  /**
+   * Unbans a target in force and says what happened. With `ifReason`, only a ban whose reason is
+   * exactly that is lifted; another ban in force is kept. A tool that made a short ban (fail2ban's
+   * action at its own bantime's end) must not lift a longer ban that replaced it or was made by
+   * someone else.
+   */
+  unbanOutcome(
+    target: string,
+    opts: { set?: string; reason?: string; origin?: string; ifReason?: string } = {},
+  ): Promise<UnbanOutcome> {
     return this.serial(async () => {
       const t = parseTarget(target);
       const set = assertSetName(opts.set ?? DEFAULT_SET);
       const now = this.now();
-      if (!(await this.store.activeFor(t.text, set, now))) return undefined;
+      const active = await this.store.activeFor(t.text, set, now);
+      if (!active) return { result: 'absent' as const };
+      if (opts.ifReason !== undefined && active.reason !== opts.ifReason) {
+        return { result: 'kept' as const, decision: active };
+      }
       const [d] = await this.appendAndPublish([
         unbanInput(t.text, t.family, set, opts.reason ?? 'manual unban', opts.origin ?? 'operator', now),
       ]);
-      return d;
+      return { result: 'unban' as const, decision: d as Decision };
     });
   }
 

@@ -121,6 +121,23 @@ describe.skipIf(req.skip)('packaging/fail2ban/action.d/rampart.conf on a real fa
     expect(await decisionFor('192.0.2.10', 'unban')).toMatchObject({ target: '192.0.2.10' });
   }, 45_000);
 
+  it("a jail's unban (its bantime over, or unbanip) leaves a longer fleet ban in force", async () => {
+    const env = { RAMPART_HUB: url, RAMPART_TOKEN: token };
+    expect((await rampart(['ban', '198.51.100.20', '--for', '1d'], { env })).code).toBe(0);
+    const line = 'Failed password for root from 198.51.100.20 port 22 ssh2\n';
+    await appendFile(join(f2b!.dir, 'auth.log'), line + line);
+    await until(
+      async () => (await readFile(join(f2b!.dir, 'done'), 'utf8')).includes('198.51.100.20'),
+      20_000,
+    );
+    await client('set', JAIL, 'unbanip', '198.51.100.20');
+    // The unban action has run once fail2ban no longer lists the address as banned.
+    await until(async () => !(await client('get', JAIL, 'banned')).stdout.includes('198.51.100.20'), 20_000);
+    const log = (await decisions()).filter((d) => d.target === '198.51.100.20');
+    expect(log.map((d) => [d.action, d.reason])).toEqual([['ban', 'manual ban']]);
+    expect((await readFile(join(f2b!.dir, 'server.log'), 'utf8')).match(/ERROR.*/g) ?? []).toEqual([]);
+  }, 45_000);
+
   it('a jail with bantime = -1 bans permanently; hub and token may come from the environment', async () => {
     const ban = await attack('forever.log', '2001:db8::66');
     expect(ban).toMatchObject({ duration: null, expiresAt: null, reason: `fail2ban/${FOREVER}` });
@@ -148,5 +165,17 @@ describe.skipIf(req.skip)('packaging/fail2ban/action.d/rampart.conf on a real fa
     const again = await rampart(['ban', '192.0.2.30', '--for', '600s', '--reason', 'fail2ban/x'], { env });
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/^kept: 192\.0\.2\.30 is already banned until /);
+    // --if-reason: another reason's ban is kept, a missing one is no error, its own is lifted.
+    const spare = await rampart(['unban', '192.0.2.30', '--if-reason', 'fail2ban/x'], { env });
+    expect([spare.code, spare.stdout]).toEqual([
+      0,
+      'kept 192.0.2.30: the ban in force has reason "manual ban"\n',
+    ]);
+    const none = await rampart(['unban', '192.0.2.31', '--if-reason', 'fail2ban/x'], { env });
+    expect([none.code, none.stdout]).toEqual([0, 'not banned: 192.0.2.31\n']);
+    const lift = await rampart(['unban', '192.0.2.30', '--if-reason', 'manual ban'], { env });
+    expect(lift.code).toBe(0);
+    expect(lift.stdout).toMatch(/^unbanned 192\.0\.2\.30 \(seq \d+\)\n$/);
+    expect((await rampart(['unban', '192.0.2.31'], { env })).code).not.toBe(0);
   });
 });

@@ -7,12 +7,18 @@ import { bouncerLookup } from './crowdsec.js';
 
 const MAX_PAGE = 10_000;
 
-/** A decision and what the ban did: `ban` (appended) or `kept` (a longer ban stays in force). */
-const banAnswerSchema = {
-  ...decisionSchema,
-  required: [...decisionSchema.required, 'result'],
-  properties: { ...decisionSchema.properties, result: { type: 'string', enum: ['ban', 'kept'] } },
-} as const;
+/** A decision and what the request did, one of `results`. */
+const answerSchema = <R extends string>(results: readonly R[]) =>
+  ({
+    ...decisionSchema,
+    required: [...decisionSchema.required, 'result'],
+    properties: { ...decisionSchema.properties, result: { type: 'string', enum: results } },
+  }) as const;
+
+/** A ban's answer: `ban` (appended) or `kept` (a longer ban stays in force). */
+const banAnswerSchema = answerSchema(['ban', 'kept']);
+/** An unban's answer: the unban decision, or (`kept`) the ban in force that `ifReason` spared. */
+const unbanAnswerSchema = answerSchema(['unban', 'kept']);
 
 export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // Agents (bearer token) page the log; CrowdSec bouncers (X-Api-Key) look up ?ip= or ?range=.
@@ -84,29 +90,31 @@ export function decisionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  app.delete<{ Params: { target: string }; Querystring: { set?: string } }>(
+  app.delete<{ Params: { target: string }; Querystring: { set?: string; ifReason?: string } }>(
     '/v1/decisions/:target',
     {
       config: { access: 'admin' },
       schema: {
         params: { type: 'object', properties: { target: targetString } },
-        querystring: { type: 'object', properties: { set: setName } },
-        response: { 200: decisionSchema, '4xx': errorSchema },
+        querystring: {
+          type: 'object',
+          properties: { set: setName, ifReason: { type: 'string', maxLength: 256 } },
+        },
+        response: { 200: unbanAnswerSchema, '4xx': errorSchema },
       },
     },
     async (req, reply) => {
-      const d = await ctx.core.unban(req.params.target, { set: req.query.set });
-      if (!d) {
-        // An address inside a banned range is dropped by the range: say which one to lift.
-        const t = parseTarget(req.params.target);
-        const { items } = await ctx.core.store.activePage({ limit: 5, target: t }, ctx.core.now());
-        const covering = items.filter((b) => b.target !== t.text && parseTarget(b.target).prefix < t.prefix);
-        const error = covering.length
-          ? `${t.text} is not banned itself, but ${covering.map((b) => b.target).join(', ')} covers it; unban that range to lift it`
-          : `${t.text} is not banned`;
-        return reply.code(404).send({ error, code: 'E_HTTP' });
-      }
-      return d;
+      const { set, ifReason } = req.query;
+      const out = await ctx.core.unbanOutcome(req.params.target, { set, ifReason });
+      if (out.result !== 'absent') return { ...out.decision, result: out.result };
+      // An address inside a banned range is dropped by the range: say which one to lift.
+      const t = parseTarget(req.params.target);
+      const { items } = await ctx.core.store.activePage({ limit: 5, target: t }, ctx.core.now());
+      const covering = items.filter((b) => b.target !== t.text && parseTarget(b.target).prefix < t.prefix);
+      const error = covering.length
+        ? `${t.text} is not banned itself, but ${covering.map((b) => b.target).join(', ')} covers it; unban that range to lift it`
+        : `${t.text} is not banned`;
+      return reply.code(404).send({ error, code: 'E_HTTP' });
     },
   );
 }
