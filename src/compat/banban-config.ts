@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseTarget } from '../core/address.js';
 import { loadYamlFile, parseYamlText } from '../core/config-file.js';
 import { type DurationSeconds, parseDuration } from '../core/duration.js';
+import { SET_NAME_RE, SET_NAME_RULE } from '../core/set-name.js';
 import type { RuleSpec } from '../detect/rule.js';
 import { anchorAfterHost, translateRegex } from './regex-translate.js';
 
@@ -67,9 +68,9 @@ const flag = z
 
 const blocktype = z
   .object({
-    target: z
-      .string()
-      .regex(/^[\w.-]{1,200}$/, 'target must be an xt_recent table name (letters, digits, _ . -)'),
+    // xt_recent itself allows more (dots, 200 bytes), but a target is also a rampart set that
+    // nftables and ipset must hold: the one set-name rule, refused here with the file and line.
+    target: z.string().regex(SET_NAME_RE, `target must be a set name (${SET_NAME_RULE})`),
     // No upper bound: banban keeps only 10 hits per address, so a minocc above 10 never fired
     // there. That is a bug, not a limit to copy.
     minocc: z.number().int().positive(),

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBanbanConfig } from '../../src/compat/banban-config.js';
 import { assertSetName, isSetName } from '../../src/core/set-name.js';
-import { compileRule } from '../../src/detect/compile.js';
 import { loadRulesFile } from '../../src/detect/rules-file.js';
 import { createFirewall } from '../../src/firewall/create.js';
 import { seal } from '../../src/trust/envelope.js';
@@ -101,11 +100,16 @@ describe('entry guards: set names and protected addresses at every hub entry', (
     const file = join(t.dataDir, 'bad-rules.yaml');
     writeFileSync(file, 'rules:\n  - name: r\n    patterns: ["fail from <HOST>"]\n    set: "1x"\n');
     expect(() => loadRulesFile(file)).toThrow(/bad-rules\.yaml.*set/s);
-    const banban = parseBanbanConfig(
-      "blocktypes:\n  ssh:\n    patterns: ['fail from (?<ip>\\S+)']\n    minocc: 3\n    interval: 60\n    target: '1x'\n",
-      'banban.yaml',
-    );
-    expect(() => compileRule(banban.rules[0]!)).toThrow(expect.objectContaining({ code: 'E_SET_NAME' }));
+    const banban = (target: string) => () =>
+      parseBanbanConfig(
+        `blocktypes:\n  ssh:\n    patterns: ['fail from (?<ip>\\S+)']\n    minocc: 3\n    interval: 60\n    target: '${target}'\n`,
+        'banban.yaml',
+      );
+    // xt_recent would take `web.1`; nftables and ipset sets would not, so the file is refused.
+    for (const target of ['1x', 'web.1']) {
+      expect(banban(target)).toThrow(/banban\.yaml:6: blocktypes\.ssh\.target: target must be a set name/);
+    }
+    expect(banban('web_1')().rules[0]!.set).toBe('web_1');
     expect(() => createFirewall({ backend: 'dry-run', nftables: { sets: { '1x': {} } } } as never)).toThrow(
       /firewall\.nftables\.sets\.1x/,
     );
