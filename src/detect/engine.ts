@@ -8,7 +8,7 @@ import {
   widen,
 } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
-import type { DurationSeconds } from '../core/duration.js';
+import { type DurationSeconds, MAX_DURATION_SECONDS } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
 import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
 import { cutDate } from './date-cut.js';
@@ -473,6 +473,8 @@ export function escalate(spec: RuleSpec, previousBans: number): DurationSeconds 
   const esc = spec.escalation;
   if (esc === undefined || previousBans === 0) return base;
   const grown = base * esc.multiplier ** Math.min(previousBans, MAX_ESCALATION_STEPS);
-  if (esc.max === null) return Number.isFinite(grown) ? Math.round(grown) : null;
-  return Math.round(Math.min(grown, esc.max));
+  // Past the longest finite ban the hub accepts, a ban is permanent (as the hub's own escalation
+  // says): a longer finite duration would have the report refused and the ban lost.
+  if (esc.max === null) return grown <= MAX_DURATION_SECONDS ? Math.round(grown) : null;
+  return Math.round(Math.min(grown, esc.max, MAX_DURATION_SECONDS));
 }

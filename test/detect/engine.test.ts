@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Allowlist } from '../../src/core/allowlist.js';
-import { Engine, type EngineOptions } from '../../src/detect/engine.js';
+import { Engine, type EngineOptions, escalate } from '../../src/detect/engine.js';
 import type { RuleSpec } from '../../src/detect/rule.js';
 import { builtinRule } from '../../src/detect/rules-file.js';
 import type { DetectEvent } from '../../src/detect/types.js';
@@ -114,6 +114,12 @@ describe('Engine - counting and banning', () => {
       t += 1000; // past any ban
     }
     expect(durations).toEqual([100, 200, 300, 300]);
+  });
+
+  it('escalation without a cap turns permanent past the longest ban the hub accepts', () => {
+    const spec = rule({ bantime: 1_000_000_000, escalation: { multiplier: 4, max: null } });
+    expect([0, 1, 2, 3].map((n) => escalate(spec, n))).toEqual([1e9, 4e9, null, null]);
+    expect(escalate(rule({ bantime: 100, escalation: { multiplier: 2, max: null } }), 3)).toBe(800);
   });
 
   it('a good line clears the count and unbans what the engine banned', () => {
