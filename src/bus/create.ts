@@ -59,6 +59,11 @@ export const busConfigSchema = z
     replicas: z.number().int().min(1).max(5).optional(),
     /** nats: how long the decisions stream keeps messages for agents that were away. Default 7 d. */
     maxAgeSeconds: z.number().int().min(60).optional(),
+    /**
+     * nats: each consumer's idle heartbeat (pulls expire after 5), default 1. Raise it for fleets
+     * of thousands of agents (docs/scaling.md): fewer idle messages, a dead server noticed later.
+     */
+    heartbeatSeconds: z.number().min(0.5).max(60).optional(),
     /** amqp: queue type; quorum needs RabbitMQ 3.8+ (replicated, the default), classic otherwise. */
     queueType: z.enum(['quorum', 'classic']).optional(),
     /** base64 of 32 bytes: AES-256-GCM key for envelope bodies (see trust/envelope.ts). */
@@ -175,6 +180,7 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
       clientId,
       streams: natsStreams(ctx.fleet, config.maxAgeSeconds),
       ...(config.replicas !== undefined ? { replicas: config.replicas } : {}),
+      ...(config.heartbeatSeconds !== undefined ? { heartbeatMs: config.heartbeatSeconds * 1000 } : {}),
       ...(config.username !== undefined ? { user: config.username, pass: password ?? '' } : {}),
       ...(config.credsFile ? { creds: readBytes(config.credsFile, where('credsFile')) } : {}),
       ...(config.nkeyFile

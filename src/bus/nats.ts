@@ -69,6 +69,13 @@ export interface NatsTransportOptions {
   reconnectMs?: number;
   /** A durable consumer unused this long is removed by the server (an agent gone for good). Default 14 d. */
   inactiveMs?: number;
+  /**
+   * Idle heartbeat of each pull consumer, default 1 s; a pull expires after 5 of them, and 3
+   * missed ones set the consumer up again. Every idle consumer costs the server a pull per expiry
+   * and a heartbeat per beat: ~1.2 messages/s each at the default, which a fleet of thousands of
+   * agents feels; a longer beat trades that for slower noticing of a dead server.
+   */
+  heartbeatMs?: number;
   logger?: Logger;
 }
 
@@ -341,7 +348,8 @@ export class NatsTransport implements Transport {
       ).name;
     const consumer = await this.js!.consumers.get(stream, name);
     // Short pulls and heartbeats: after a node dies, a pull parked on it is noticed in seconds.
-    const messages = await consumer.consume({ max_messages: 512, expires: 5_000, idle_heartbeat: 1_000 });
+    const beat = this.o.heartbeatMs ?? 1_000;
+    const messages = await consumer.consume({ max_messages: 512, expires: 5 * beat, idle_heartbeat: beat });
     sub.running = messages;
     // The client keeps pulling a consumer whose leader died or that a cluster restart lost, and
     // only says so here: then set the consumer up again.

@@ -52,7 +52,9 @@ describe('bus config', () => {
 
   it('bus config - nats and amqp build their transports; url may be a list; --bus picks the type', () => {
     const n = createTransport(
-      parse('bus:\n  type: nats\n  url: [nats://a:4222, nats://b:4222]\n  replicas: 3\n'),
+      parse(
+        'bus:\n  type: nats\n  url: [nats://a:4222, nats://b:4222]\n  replicas: 3\n  heartbeatSeconds: 10\n',
+      ),
       {
         role: 'agent',
         fleet: 'prod',
@@ -65,7 +67,11 @@ describe('bus config', () => {
       servers: ['nats://a:4222', 'nats://b:4222'],
       clientId: 'rampart-prod-web1.example.org',
       replicas: 3,
+      heartbeatMs: 10_000,
     });
+    expect(() => parse('bus:\n  type: nats\n  url: nats://a:1\n  heartbeatSeconds: 0\n')).toThrow(
+      /bus\.heartbeatSeconds/,
+    );
     const a = createTransport(
       parse('bus:\n  type: amqp\n  url: amqp://h/v1\n  username: u\n  password: p@ss\n'),
       {

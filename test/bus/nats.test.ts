@@ -96,7 +96,15 @@ describe.skipIf(cluster.skip)('nats three-node JetStream cluster', () => {
     const streams = [
       { name: `RK_${randomUUID().slice(0, 8)}`, topics: [`${prefix}/#`], retention: 'limits' as const },
     ];
-    const opts = { servers: c.urls, replicas: 3, streams, reconnectMs: 100, connectTimeoutMs: 30_000 };
+    // A half-second heartbeat (bus.heartbeatSeconds): the pull parked on the killed node is given up sooner.
+    const opts = {
+      servers: c.urls,
+      replicas: 3,
+      streams,
+      reconnectMs: 100,
+      connectTimeoutMs: 30_000,
+      heartbeatMs: 500,
+    };
     const pub = new NatsTransport({ ...opts, clientId: 'kill-pub' });
     const sub = new NatsTransport({ ...opts, clientId: 'kill-sub' });
     try {
