@@ -10,12 +10,13 @@ import {
 import { Allowlist } from '../core/allowlist.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
+import { type CompiledRule, compileRule, type MatchOut, type RuleMatch } from './compile.js';
 import { cutDate } from './date-cut.js';
 import { LogTimeParser } from './log-time.js';
 import { MultilineStage } from './multiline.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
+import { Watchdog } from './rule-watchdog.js';
 import { sourceMatcher } from './source-match.js';
 import { BANS, COUNT, HEAD, META, SKIP, TrackerState, trackerStateBytes } from './tracker-state.js';
 import { TrackerTable, trackerTableBytes } from './tracker-table.js';
@@ -40,6 +41,11 @@ export interface EngineOptions {
   linear?: LinearMode;
   /** Lines longer than this (characters) are counted as oversized and not matched. Default 16 KiB. */
   maxLineLength?: number;
+  /**
+   * Time budget of the rules not shipped with rampart (`RuleSpec.trusted` unset) on long lines;
+   * `false` turns it off. Defaults: DEFAULT_RULE_BUDGET (docs/adr/0026-rule-time-budget.md).
+   */
+  ruleBudget?: Partial<RuleBudget> | false;
   /** Apply every rule to every line whatever its source (replays of arbitrary files). */
   ignoreSources?: boolean;
   /** Called for each line a rule classifies as a failure or a good line (`rampart check --matches`). */
@@ -67,6 +73,34 @@ export interface EngineStats {
   evictions: number;
   tracked: number;
   oversized: number;
+  /** Matches a rule's time budget stopped (the line counted as no match for that rule). */
+  overBudget: number;
+  /** Long lines rules stopped reading after too many went over budget did not see. */
+  overBudgetSkipped: number;
+}
+
+/**
+ * What a rule may spend on one long line. Lines of at most `watchOver` characters run as they
+ * are: V8's backtrack budget already sends exponential matches to its linear engine, and a
+ * polynomial one on a short line costs milliseconds. A longer line runs under a watchdog that
+ * stops the match after `ms` milliseconds (a strike); after `strikes` strikes the rule is no
+ * longer matched against lines over `watchOver` characters.
+ */
+export interface RuleBudget {
+  ms: number;
+  watchOver: number;
+  strikes: number;
+}
+
+/** 100 ms: a linear pattern takes well under 1 ms on a 16 KiB line; 1 KiB: RFC 3164's limit. */
+export const DEFAULT_RULE_BUDGET: RuleBudget = { ms: 100, watchOver: 1024, strikes: 3 };
+
+/** A rule's time-budget state, for metrics. */
+export interface RuleBudgetStats {
+  rule: string;
+  overBudget: number;
+  /** True once the rule no longer reads lines over `watchOver` characters. */
+  longLinesOff: boolean;
 }
 
 interface Rule {
@@ -85,6 +119,12 @@ interface Rule {
   multi?: MultilineStage;
   /** EngineOptions.onBelowThreshold for a rule with a fleet threshold; undefined costs one check. */
   belowThreshold?: (rule: string, ip: string, at: number) => void;
+  /** Runs long lines under the time budget (rules not shipped with rampart, budget on). */
+  watched: boolean;
+  /** Matches the budget stopped. */
+  strikes: number;
+  /** After `strikes` strikes: lines over `watchOver` are no longer matched. */
+  longLinesOff: boolean;
 }
 
 /** Rules per engine (the tracker keys' rule word could hold more; this bounds the engine). */
@@ -143,7 +183,11 @@ export class Engine {
     evictions: 0,
     tracked: 0,
     oversized: 0,
+    overBudget: 0,
+    overBudgetSkipped: 0,
   };
+  private readonly budget: RuleBudget;
+  private watchdog: Watchdog | undefined;
 
   constructor(
     specs: RuleSpec[],
@@ -152,6 +196,7 @@ export class Engine {
     this.now = opts.now ?? Date.now;
     this.times = new LogTimeParser(this.now);
     this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
+    this.budget = { ...DEFAULT_RULE_BUDGET, ...(opts.ruleBudget || {}) };
     if (specs.length > RULE_SLOTS) throw new RangeError(`at most ${RULE_SLOTS} rules per engine`);
     for (const spec of specs) {
       if (!Number.isInteger(spec.maxretry) || spec.maxretry < 1 || spec.maxretry > MAX_RETRY) {
@@ -182,6 +227,9 @@ export class Engine {
           ? undefined
           : new MultilineStage(spec, spec.multiline, { linear: opts.linear, onWarning: opts.onWarning }),
       belowThreshold: spec.fleet !== undefined ? opts.onBelowThreshold : undefined,
+      watched: opts.ruleBudget !== false && spec.trusted !== true,
+      strikes: 0,
+      longLinesOff: false,
     }));
   }
 
@@ -214,9 +262,11 @@ export class Engine {
       const rule = rules[i]!;
       const body = rule.dates ? cutDate(line.text, rule.dates) : text;
       const kind =
-        rule.multi === undefined
-          ? rule.compiled.classify(body, out)
-          : rule.multi.classify(body, line.source, at, out);
+        rule.watched && body.length > this.budget.watchOver
+          ? this.classifyWatched(rule, body, line.source, at)
+          : rule.multi === undefined
+            ? rule.compiled.classify(body, out)
+            : rule.multi.classify(body, line.source, at, out);
       if (kind === 'none') continue;
       if (kind === 'ignored') {
         c.ignored++;
@@ -250,6 +300,48 @@ export class Engine {
   /** Counts a line a reader rejected by `prefilterLiterals` without decoding it. */
   skipLine(): void {
     this.counters.lines++;
+  }
+
+  /** Time-budget state of each rule the budget watches. */
+  ruleBudgetStats(): RuleBudgetStats[] {
+    return this.rules
+      .filter((r) => r.watched)
+      .map((r) => ({ rule: r.spec.name, overBudget: r.strikes, longLinesOff: r.longLinesOff }));
+  }
+
+  /**
+   * A long line through a rule not shipped with rampart: under the watchdog, 'none' when the
+   * budget stopped it. A multi-line rule's buffer may then hold the line without its verdict:
+   * the same as a line it did not match.
+   */
+  private classifyWatched(rule: Rule, body: string, source: string, at: number): RuleMatch['kind'] {
+    const c = this.counters;
+    if (rule.longLinesOff) {
+      c.overBudgetSkipped++;
+      return 'none';
+    }
+    const out = this.out;
+    this.watchdog ??= new Watchdog();
+    const done = this.watchdog.run(this.budget.ms, () =>
+      rule.multi === undefined ? rule.compiled.classify(body, out) : rule.multi.classify(body, source, at, out),
+    );
+    if (done !== undefined) return done.value;
+    c.overBudget++;
+    rule.strikes++;
+    const { ms, watchOver, strikes } = this.budget;
+    const name = `rule "${rule.spec.name}"${rule.spec.origin ? ` (${rule.spec.origin})` : ''}`;
+    // Only lengths and counts: the line itself is attacker-controlled.
+    if (rule.strikes < strikes) {
+      this.opts.onWarning?.(
+        `${name}: a ${body.length}-character line ran past the ${ms} ms budget and was not matched (${rule.strikes} of ${strikes})`,
+      );
+    } else {
+      rule.longLinesOff = true;
+      this.opts.onWarning?.(
+        `${name}: ${strikes} lines ran past the ${ms} ms budget; the rule is no longer matched against lines over ${watchOver} characters (its patterns backtrack super-linearly: avoid stacked or nested unbounded repeats such as (.*a){12})`,
+      );
+    }
+    return 'none';
   }
 
   stats(): EngineStats {

@@ -138,7 +138,7 @@ export function builtinRuleNames(): string[] {
 
 /** Every built-in rule (sshd, postfix-sasl, dovecot, nginx-http-auth, nginx-4xx). */
 export function builtinRules(opts: LoadRulesOptions = {}): RuleSpec[] {
-  return builtinRuleNames().flatMap((n) => loadRulesFile(`${builtinRulesDir()}${n}.yaml`, opts));
+  return builtinRuleNames().flatMap((n) => loadBuiltinFile(n, opts));
 }
 
 /** One built-in rule by name; E_USAGE naming the available ones when unknown. */
@@ -147,7 +147,11 @@ export function builtinRule(name: string, opts: LoadRulesOptions = {}): RuleSpec
   if (!names.includes(name)) {
     throw new RampartError('E_USAGE', `no built-in rule "${name}" (available: ${names.join(', ')})`);
   }
-  const specs = loadRulesFile(`${builtinRulesDir()}${name}.yaml`, opts);
+  const specs = loadBuiltinFile(name, opts);
   const spec = specs.find((s) => s.name === name) ?? specs[0]!;
   return spec;
+}
+
+function loadBuiltinFile(name: string, opts: LoadRulesOptions): RuleSpec[] {
+  return loadRulesFile(`${builtinRulesDir()}${name}.yaml`, opts).map((s) => ({ ...s, trusted: true }));
 }
