@@ -130,6 +130,8 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
         unbans: stats.unbans,
         oversized: stats.oversized,
         evictions: stats.evictions,
+        overBudget: stats.overBudget,
+        overBudgetSkipped: stats.overBudgetSkipped,
       }),
     );
   } else {
@@ -171,7 +173,10 @@ function printTable(
   out.write('');
   out.write(
     `Lines: ${stats.lines}, matched: ${stats.matched}, bans: ${stats.bans}, ignored: ${stats.ignored}, ` +
-      `allowlisted/unbannable: ${stats.skipped}, good: ${stats.good}, oversized: ${stats.oversized}`,
+      `allowlisted/unbannable: ${stats.skipped}, good: ${stats.good}, oversized: ${stats.oversized}` +
+      (stats.overBudget + stats.overBudgetSkipped > 0
+        ? `, over time budget: ${stats.overBudget} stopped, ${stats.overBudgetSkipped} long lines skipped`
+        : ''),
   );
   out.write(`Time: ${seconds.toFixed(3)} s (${linesPerSecond} lines/s)`);
 }
