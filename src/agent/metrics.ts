@@ -94,7 +94,8 @@ export class AgentMetrics {
       registers,
       collect() {
         this.reset();
-        for (const [rule, b] of source.detector()?.budgetByRule ?? []) this.set({ rule }, b.longLinesOff ? 1 : 0);
+        for (const [rule, b] of source.detector()?.budgetByRule ?? [])
+          this.set({ rule }, b.longLinesOff ? 1 : 0);
       },
     });
     new Counter({

@@ -331,7 +331,9 @@ export class Engine {
     const { slowMs, stopMs, watchOver, strikes } = this.budget;
     const t0 = performance.now();
     const done = this.watchdog.run(stopMs, () =>
-      rule.multi === undefined ? rule.compiled.classify(body, out) : rule.multi.classify(body, source, at, out),
+      rule.multi === undefined
+        ? rule.compiled.classify(body, out)
+        : rule.multi.classify(body, source, at, out),
     );
     const ms = performance.now() - t0;
     if (ms <= slowMs) return done?.value ?? 'none';

@@ -26,7 +26,8 @@ describe('rule time budget - a catastrophic user rule against long hostile lines
       onWarning: (m) => warnings.push(m),
     });
     const events: DetectEvent[] = [];
-    for (let i = 0; i < 12; i++) events.push(...engine.feed({ text: longLine(i), source: '/var/log/auth.log' }));
+    for (let i = 0; i < 12; i++)
+      events.push(...engine.feed({ text: longLine(i), source: '/var/log/auth.log' }));
 
     const stats = engine.stats();
     // Three strikes, then the rule no longer sees lines over 1 KiB: the other nine are skipped.
