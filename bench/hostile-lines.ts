@@ -151,7 +151,8 @@ export default async function (emit: Emit): Promise<void> {
     const hostile = join(dir, 'auth-hostile.log');
     const mix = writeHostile(normal, hostile);
     const rules = join(dir, 'evil.yaml');
-    writeFileSync(rules, `rules:\n  - name: evil\n    patterns: ['${EVIL}']\n`);
+    // Opted in past the load-time refusal, so the run measures the runtime budget.
+    writeFileSync(rules, `rules:\n  - name: evil\n    allowSlowPatterns: true\n    patterns: ['${EVIL}']\n`);
 
     const run = (log: string, withEvil: boolean) => {
       const args = withEvil

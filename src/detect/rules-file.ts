@@ -72,7 +72,12 @@ const ruleSchema = z
   .strict()
   .superRefine((r, ctx) => {
     if (r.allowSlowPatterns) return;
-    const lists = { patterns: r.patterns, aggressivePatterns: r.aggressivePatterns, ignore: r.ignore, good: r.good };
+    const lists = {
+      patterns: r.patterns,
+      aggressivePatterns: r.aggressivePatterns,
+      ignore: r.ignore,
+      good: r.good,
+    };
     const all: Array<[(string | number)[], string]> = Object.entries(lists).flatMap(([key, list]) =>
       list.map((p, i): [(string | number)[], string] => [[key, i], p]),
     );

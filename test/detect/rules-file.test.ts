@@ -102,7 +102,9 @@ describe('native rules YAML', () => {
     );
     const err = errorOf(() => loadRulesFile(p));
     expect(err.code).toBe('E_CONFIG');
-    expect(err.message).toContain(`${p}:5: rules.0.patterns.1: rule "evil": /(.*a){12}<HOST>/ repeats (.*a){12}`);
+    expect(err.message).toContain(
+      `${p}:5: rules.0.patterns.1: rule "evil": /(.*a){12}<HOST>/ repeats (.*a){12}`,
+    );
     expect(err.message).toContain('allowSlowPatterns: true');
     const ok = file(
       'slow-ok.yaml',
