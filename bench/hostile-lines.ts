@@ -1,7 +1,7 @@
 /**
  * Hostile log lines, whole process: the real `rampart check` with every built-in rule plus a user
  * rule that backtracks polynomially (`(.*a){12}<HOST>`, about a second per 16 KiB line without an
- * `a`), over a seeded 200,000-line auth log and over the same log with hostile lines mixed in:
+ * `a`; then the same behind a literal), over a seeded 200,000-line auth log and over the same log with hostile lines mixed in:
  * one line in a hundred carries NUL bytes, invalid UTF-8, ANSI escapes, a user name reading
  * `x from <victim>`, 16 KiB aimed at the user rule, or more than the 16 KiB line cap; a 10 MB line
  * sits in the middle and another, without a newline, ends the file. Prints lines/s of each, their
@@ -31,7 +31,12 @@ const LINES = Number(process.env.RAMPART_BENCH_LINES ?? 200_000);
 const EVERY = 100;
 const VICTIM = '198.51.100.7';
 const ATTACKER = '203.0.113.5';
-const EVIL = '(.*a){12}<HOST>';
+/**
+ * The user rule, as the issue names it and anchored on a literal: unanchored, it runs on every
+ * line and costs the normal log several times the built-in rules' time, which hides what the
+ * hostile lines add; behind `Invalid user ` it runs on a few lines and hides nothing.
+ */
+const EVIL = ['(.*a){12}<HOST>', 'Invalid user (.*a){12}<HOST>'];
 /**
  * Hostile lines are 1 % of the lines but more than half the bytes, and a tenth of them are aimed
  * at a rule that would spend a second on each: keeping half the normal lines/s means the attacker
@@ -55,9 +60,12 @@ function hostileLine(k: number, stamp: string, i: number): Buffer {
       return Buffer.from(`${head}Invalid user \x1b[31m\x1b[2J\x1b]0;owned\x07 from ${ATTACKER} port 22`);
     case 3:
       return Buffer.from(`${head}Invalid user x from ${VICTIM} from ${ATTACKER} port 22`);
-    case 4:
-      // Just under the engine's 16 KiB cap: matched, and the user rule backtracks over all of it.
-      return Buffer.from(`${head}Invalid user ${'b'.repeat(16_000)} from ${VICTIM} from ${ATTACKER} port 22`);
+    case 4: {
+      // Just under the engine's 16 KiB cap, so they are matched: without an `a` the unanchored
+      // rule backtracks from every start; `a a a …` makes either rule try every choice of twelve.
+      const user = ((i / EVERY / 6) | 0) % 2 === 0 ? 'b'.repeat(16_000) : 'a '.repeat(8_000);
+      return Buffer.from(`${head}Invalid user ${user} from ${VICTIM} from ${ATTACKER} port 22`);
+    }
     default:
       return Buffer.from(`${head}Invalid user ${'c'.repeat(20_000)} from ${VICTIM} port 22`);
   }
@@ -112,14 +120,14 @@ interface Summary {
 
 const perSecond = (lines: number, s: number) => Math.round(lines / Math.max(s, 0.001));
 
-/** Seconds the user rule takes on one aimed line with the budget off (in process, median of 3). */
-function unguardedSecondsPerLine(): number {
+/** Seconds the user rule takes per aimed line with the budget off (in process, one of each kind). */
+function unguardedSecondsPerLine(pattern: string): number {
   const engine = new Engine(
     [
       {
         name: 'evil',
         sources: [],
-        patterns: [EVIL],
+        patterns: [pattern],
         ignore: [],
         good: [],
         maxretry: 5,
@@ -131,13 +139,14 @@ function unguardedSecondsPerLine(): number {
     ],
     { clock: 'log', ruleBudget: false },
   );
-  const text = hostileLine(4, 'Nov 21 00:00:00', 0).toString('latin1');
-  const times = [0, 1, 2].map(() => {
+  let total = 0;
+  for (const i of [0, EVERY * 6]) {
+    const text = hostileLine(4, 'Nov 21 00:00:00', i).toString('latin1');
     const t0 = performance.now();
     engine.feed({ text, source: 'x' });
-    return (performance.now() - t0) / 1000;
-  });
-  return times.sort((a, b) => a - b)[1]!;
+    total += (performance.now() - t0) / 1000;
+  }
+  return total / 2;
 }
 
 export default async function (emit: Emit): Promise<void> {
@@ -150,14 +159,11 @@ export default async function (emit: Emit): Promise<void> {
     await generateAuthLog(normal, { lines: LINES, seed: 42 });
     const hostile = join(dir, 'auth-hostile.log');
     const mix = writeHostile(normal, hostile);
-    const rules = join(dir, 'evil.yaml');
-    // Opted in past the load-time refusal, so the run measures the runtime budget.
-    writeFileSync(rules, `rules:\n  - name: evil\n    allowSlowPatterns: true\n    patterns: ['${EVIL}']\n`);
-
-    const run = (log: string, withEvil: boolean) => {
-      const args = withEvil
-        ? ['check', '--json', '--builtin', '--rules', rules, log]
-        : ['check', '--json', log];
+    const run = (log: string, rules?: string) => {
+      const args =
+        rules === undefined
+          ? ['check', '--json', log]
+          : ['check', '--json', '--builtin', '--rules', rules, log];
       const r = timed(dir, process.execPath, [cli, ...args]);
       const out = r.stdout.trim().split('\n');
       const summary = JSON.parse(out.pop()!) as Summary;
@@ -171,11 +177,10 @@ export default async function (emit: Emit): Promise<void> {
         warnings: r.stderr.split('\n').filter((l) => l.includes('budget')).length,
       };
     };
-    const report = (name: string, log: string, x: ReturnType<typeof run>) => {
+    const report = (name: string, x: ReturnType<typeof run>) => {
       emit({
         bench: 'hostile-lines',
-        log: name,
-        file: log.endsWith('hostile.log') ? 'normal + hostile lines' : 'normal',
+        run: name,
         lines: x.summary.lines,
         seconds: x.r.seconds,
         linesPerSecond: perSecond(x.summary.lines, x.r.seconds),
@@ -193,36 +198,44 @@ export default async function (emit: Emit): Promise<void> {
       return perSecond(x.summary.lines, x.r.seconds);
     };
 
-    const a = run(normal, true);
-    const normalRate = report('normal, built-in rules + (.*a){12}<HOST>', normal, a);
-    const b = run(hostile, true);
-    const hostileRate = report('hostile, built-in rules + (.*a){12}<HOST>', hostile, b);
-    const c = run(hostile, false);
-    report('hostile, built-in rules only', hostile, c);
-
-    const normalBans = new Set(a.banned.map((x) => x.ip));
-    const hostileBans = new Set(b.banned.map((x) => x.ip));
-    const perLine = unguardedSecondsPerLine();
-    const ratio = Number((hostileRate / normalRate).toFixed(2));
-    emit({
-      bench: 'hostile-lines',
-      comparison: 'lines/s with hostile lines mixed in vs the normal log (whole process, one core)',
-      normalLinesPerSecond: normalRate,
-      hostileLinesPerSecond: hostileRate,
-      ratio,
-      cpuRatio: Number(
-        (perSecond(b.summary.lines, b.r.cpuSeconds) / perSecond(a.summary.lines, a.r.cpuSeconds)).toFixed(2),
-      ),
-      goal: `ratio >= ${GOAL_RATIO}, victims banned: 0`,
-      withinGoal: ratio >= GOAL_RATIO && !hostileBans.has(VICTIM),
-      victimsBanned: hostileBans.has(VICTIM) ? 1 : 0,
-      // Every ban of the normal log is still made with the hostile lines in it.
-      normalBansMissed: [...normalBans].filter((ip) => !hostileBans.has(ip)).length,
-      hostileLines: mix.lines - LINES,
-      linesAimedAtUserRule: mix.aimed,
-      unguardedSecondsPerAimedLine: Number(perLine.toFixed(3)),
-      unguardedEstimateSeconds: Math.round(perLine * mix.aimed),
-    });
+    report('hostile log, built-in rules only', run(hostile));
+    for (const [k, pattern] of EVIL.entries()) {
+      const rules = join(dir, `evil-${k}.yaml`);
+      // Opted in past the load-time refusal, so the run measures the runtime budget.
+      writeFileSync(
+        rules,
+        `rules:\n  - name: evil\n    allowSlowPatterns: true\n    patterns: ['${pattern}']\n`,
+      );
+      const a = run(normal, rules);
+      const normalRate = report(`normal log, built-in rules + ${pattern}`, a);
+      const b = run(hostile, rules);
+      const hostileRate = report(`hostile log, built-in rules + ${pattern}`, b);
+      const normalBans = new Set(a.banned.map((x) => x.ip));
+      const hostileBans = new Set(b.banned.map((x) => x.ip));
+      const perLine = unguardedSecondsPerLine(pattern);
+      const ratio = Number((hostileRate / normalRate).toFixed(2));
+      emit({
+        bench: 'hostile-lines',
+        comparison: `lines/s with hostile lines mixed in vs the normal log, user rule ${pattern} (whole process, one core)`,
+        normalLinesPerSecond: normalRate,
+        hostileLinesPerSecond: hostileRate,
+        ratio,
+        cpuRatio: Number(
+          (perSecond(b.summary.lines, b.r.cpuSeconds) / perSecond(a.summary.lines, a.r.cpuSeconds)).toFixed(
+            2,
+          ),
+        ),
+        goal: `ratio >= ${GOAL_RATIO}, victims banned: 0`,
+        withinGoal: ratio >= GOAL_RATIO && !hostileBans.has(VICTIM),
+        victimsBanned: hostileBans.has(VICTIM) ? 1 : 0,
+        // Every ban of the normal log is still made with the hostile lines in it.
+        normalBansMissed: [...normalBans].filter((ip) => !hostileBans.has(ip)).length,
+        hostileLines: mix.lines - LINES,
+        linesAimedAtUserRule: mix.aimed,
+        unguardedSecondsPerAimedLine: Number(perLine.toFixed(3)),
+        unguardedEstimateSeconds: Math.round(perLine * mix.aimed),
+      });
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
