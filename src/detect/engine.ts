@@ -233,7 +233,9 @@ export class Engine {
           ? undefined
           : new MultilineStage(spec, spec.multiline, { linear: opts.linear, onWarning: opts.onWarning }),
       belowThreshold: spec.fleet !== undefined ? opts.onBelowThreshold : undefined,
-      watched: opts.ruleBudget !== false && spec.trusted !== true,
+      // Multi-line rules keep their own 64 KiB buffer cap: skipping a long line would change
+      // what their buffer holds, hence what later lines match (fail2ban's semantics).
+      watched: opts.ruleBudget !== false && spec.trusted !== true && spec.multiline === undefined,
       strikes: 0,
       longLinesOff: false,
     }));
@@ -269,7 +271,7 @@ export class Engine {
       const body = rule.dates ? cutDate(line.text, rule.dates) : text;
       const kind =
         rule.watched && body.length > this.budget.watchOver
-          ? this.classifyWatched(rule, body, line.source, at)
+          ? this.classifyWatched(rule, body)
           : rule.multi === undefined
             ? rule.compiled.classify(body, out)
             : rule.multi.classify(body, line.source, at, out);
@@ -315,12 +317,8 @@ export class Engine {
       .map((r) => ({ rule: r.spec.name, slowLines: r.strikes, longLinesOff: r.longLinesOff }));
   }
 
-  /**
-   * A long line through a rule not shipped with rampart: under the watchdog, 'none' when the
-   * budget stopped it. A multi-line rule's buffer may then hold the line without its verdict:
-   * the same as a line it did not match.
-   */
-  private classifyWatched(rule: Rule, body: string, source: string, at: number): RuleMatch['kind'] {
+  /** A long line through a rule not shipped with rampart: under the watchdog, 'none' when stopped. */
+  private classifyWatched(rule: Rule, body: string): RuleMatch['kind'] {
     const c = this.counters;
     if (rule.longLinesOff) {
       c.overBudgetSkipped++;
@@ -333,10 +331,7 @@ export class Engine {
     let ms = stopMs;
     const done = this.watchdog.run(stopMs, () => {
       const t0 = performance.now();
-      const kind =
-        rule.multi === undefined
-          ? rule.compiled.classify(body, out)
-          : rule.multi.classify(body, source, at, out);
+      const kind = rule.compiled.classify(body, out);
       ms = performance.now() - t0;
       return kind;
     });
