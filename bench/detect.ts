@@ -6,13 +6,13 @@
  * tracker's byte budget. Every tool is pinned to one core with taskset and timed by GNU time
  * (wall seconds, CPU seconds, peak RSS), start-up included.
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateAuthLog } from './gen-auth-log.js';
 import type { Emit } from './list.js';
+import { timed } from './timed-run.js';
 
 const LINES = Number(process.env.RAMPART_BENCH_LINES ?? 1_000_000);
 const SLICE = Math.min(LINES, 200_000);
@@ -21,53 +21,6 @@ const F2B_FILTER = '/etc/fail2ban/filter.d/sshd.conf';
 const MANY_ATTACKERS = 500_000;
 const GOAL_RATIO = 2;
 const GOAL_RSS_MB = 64;
-
-interface Run {
-  seconds: number;
-  /** User + system CPU seconds: steadier than wall time on a shared machine. */
-  cpuSeconds: number;
-  peakRssMB: number;
-  stdout: string;
-}
-
-/**
- * Runs a command pinned to CPU 0 under GNU time; stdin from a file when given. Output goes to a
- * file, not a pipe: sshg-parser prints a line per attack (630,000 here) and a pipe to this
- * process would add seconds of system time that are not the parser's.
- */
-function timed(dir: string, cmd: string, args: string[], stdinFile?: string): Run {
-  const timeFile = join(dir, 'time.out');
-  const outFile = join(dir, 'stdout.out');
-  const stdin = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
-  const stdout = openSync(outFile, 'w');
-  try {
-    const r = spawnSync(
-      '/usr/bin/time',
-      ['-f', '%e %M %U %S', '-o', timeFile, 'taskset', '-c', '0', cmd, ...args],
-      {
-        stdio: [stdin, stdout, 'pipe'],
-        maxBuffer: 1 << 30,
-        encoding: 'utf8',
-      },
-    );
-    if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr.slice(0, 500)}`);
-    const [secs, kb, user, sys] = readFileSync(timeFile, 'utf8')
-      .trim()
-      .split('\n')
-      .pop()!
-      .split(' ')
-      .map(Number);
-    return {
-      seconds: secs!,
-      cpuSeconds: Number((user! + sys!).toFixed(2)),
-      peakRssMB: Math.round(kb! / 1024),
-      stdout: readFileSync(outFile, 'utf8'),
-    };
-  } finally {
-    if (typeof stdin === 'number') closeSync(stdin);
-    closeSync(stdout);
-  }
-}
 
 const perSecond = (lines: number, s: number) => Math.round(lines / Math.max(s, 0.001));
 

@@ -9,6 +9,8 @@ export const benchmarks: Record<string, Bench> = {
   bus: () => import('./bus.js'),
   allowlist: () => import('./allowlist.js'),
   detect: () => import('./detect.js'),
+  /** rampart check on a normal and a hostile auth log with a backtracking user rule loaded. */
+  'hostile-lines': () => import('./hostile-lines.js'),
   hub: () => import('./hub.js'),
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),

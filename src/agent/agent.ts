@@ -30,6 +30,11 @@ export interface Detector {
 export interface DetectorStats {
   lines: number;
   matchesByRule: Map<string, number>;
+  /**
+   * Per rule the time budget watches (not shipped with rampart): long lines over its budget, and
+   * whether it no longer reads long lines (detect/engine.ts RuleBudget).
+   */
+  budgetByRule?: Map<string, { slowLines: number; longLinesOff: boolean }>;
 }
 
 const MAX_DECISIONS_ENVELOPE_BYTES = 1024 * 1024;

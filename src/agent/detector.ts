@@ -45,14 +45,23 @@ export function buildDetector(opts: {
   };
 }
 
-/** The engines' counters summed: lines read, and failure matches per rule. */
+/** The engines' counters summed: lines read, failure matches and time-budget state per rule. */
 function engineStats(engines: Engine[]): DetectorStats {
   const matchesByRule = new Map<string, number>();
+  const budgetByRule = new Map<string, { slowLines: number; longLinesOff: boolean }>();
   let lines = 0;
   for (const e of engines) {
     lines += e.stats().lines;
     for (const r of e.ruleMatchCounts())
       matchesByRule.set(r.rule, (matchesByRule.get(r.rule) ?? 0) + r.matches);
+    for (const r of e.ruleBudgetStats()) {
+      const b = budgetByRule.get(r.rule);
+      // Off when either engine took it off long lines: what the operator needs to hear about.
+      budgetByRule.set(r.rule, {
+        slowLines: (b?.slowLines ?? 0) + r.slowLines,
+        longLinesOff: (b?.longLinesOff ?? false) || r.longLinesOff,
+      });
+    }
   }
-  return { lines, matchesByRule };
+  return { lines, matchesByRule, budgetByRule };
 }

@@ -78,6 +78,27 @@ export class AgentMetrics {
       },
     });
     new Counter({
+      name: 'rampart_agent_rule_slow_lines_total',
+      help: 'Long lines a rule not shipped with rampart took more than its time budget on (docs/detection.md)',
+      labelNames: ['rule'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [rule, b] of source.detector()?.budgetByRule ?? []) this.inc({ rule }, b.slowLines);
+      },
+    });
+    new Gauge({
+      name: 'rampart_agent_rule_long_lines_off',
+      help: 'Rules no longer matched against long lines after too many went over their time budget (1), else 0',
+      labelNames: ['rule'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [rule, b] of source.detector()?.budgetByRule ?? [])
+          this.set({ rule }, b.longLinesOff ? 1 : 0);
+      },
+    });
+    new Counter({
       name: 'rampart_agent_bans_total',
       help: "Bans this agent's detection made, by rule (enforced at once and reported to the hub)",
       labelNames: ['rule'],

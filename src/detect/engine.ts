@@ -10,12 +10,13 @@ import {
 import { Allowlist } from '../core/allowlist.js';
 import { type DurationSeconds, MAX_DURATION_SECONDS } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { type CompiledRule, compileRule, type MatchOut } from './compile.js';
+import { type CompiledRule, compileRule, type MatchOut, type RuleMatch } from './compile.js';
 import { cutDate } from './date-cut.js';
 import { LogTimeParser } from './log-time.js';
 import { MultilineStage } from './multiline.js';
 import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
+import { Watchdog } from './rule-watchdog.js';
 import { sourceMatcher } from './source-match.js';
 import { BANS, COUNT, HEAD, META, SKIP, TrackerState, trackerStateBytes } from './tracker-state.js';
 import { TrackerTable, trackerTableBytes } from './tracker-table.js';
@@ -40,6 +41,11 @@ export interface EngineOptions {
   linear?: LinearMode;
   /** Lines longer than this (characters) are counted as oversized and not matched. Default 16 KiB. */
   maxLineLength?: number;
+  /**
+   * Time budget of the rules not shipped with rampart (`RuleSpec.trusted` unset) on long lines;
+   * `false` turns it off. Defaults: DEFAULT_RULE_BUDGET (docs/adr/0026-rule-time-budget.md).
+   */
+  ruleBudget?: Partial<RuleBudget> | false;
   /** Apply every rule to every line whatever its source (replays of arbitrary files). */
   ignoreSources?: boolean;
   /** Called for each line a rule classifies as a failure or a good line (`rampart check --matches`). */
@@ -67,6 +73,40 @@ export interface EngineStats {
   evictions: number;
   tracked: number;
   oversized: number;
+  /** Matches the time budget stopped (the line counted as no match for that rule). */
+  overBudget: number;
+  /** Long lines rules stopped reading after too many went over budget did not see. */
+  overBudgetSkipped: number;
+}
+
+/**
+ * What a rule may spend on one long line. Lines of at most `watchOver` characters run as they
+ * are: V8's backtrack budget already sends exponential matches to its linear engine, and a
+ * polynomial one on a short line costs a millisecond or two. A longer line runs under a watchdog
+ * that stops the match at `stopMs` (the line then counts as no match for that rule); a match
+ * that took more than `slowMs` is a strike, stopped or not. After `strikes` strikes the rule is
+ * no longer matched against lines over `watchOver` characters.
+ */
+export interface RuleBudget {
+  slowMs: number;
+  stopMs: number;
+  watchOver: number;
+  strikes: number;
+}
+
+/**
+ * A linear pattern takes well under 1 ms on a 16 KiB line (measured: docs/adr/0026), so 5 ms is
+ * a pattern going super-linear, not a slow machine; 1 KiB is RFC 3164's line limit.
+ */
+export const DEFAULT_RULE_BUDGET: RuleBudget = { slowMs: 5, stopMs: 50, watchOver: 1024, strikes: 3 };
+
+/** A rule's time-budget state, for metrics. */
+export interface RuleBudgetStats {
+  rule: string;
+  /** Long lines that took more than the budget's `slowMs` (strikes). */
+  slowLines: number;
+  /** True once the rule no longer reads lines over `watchOver` characters. */
+  longLinesOff: boolean;
 }
 
 interface Rule {
@@ -85,6 +125,12 @@ interface Rule {
   multi?: MultilineStage;
   /** EngineOptions.onBelowThreshold for a rule with a fleet threshold; undefined costs one check. */
   belowThreshold?: (rule: string, ip: string, at: number) => void;
+  /** Runs long lines under the time budget (rules not shipped with rampart, budget on). */
+  watched: boolean;
+  /** Long lines over the budget's `slowMs`. */
+  strikes: number;
+  /** After `strikes` strikes: lines over `watchOver` are no longer matched. */
+  longLinesOff: boolean;
 }
 
 /** Rules per engine (the tracker keys' rule word could hold more; this bounds the engine). */
@@ -143,7 +189,11 @@ export class Engine {
     evictions: 0,
     tracked: 0,
     oversized: 0,
+    overBudget: 0,
+    overBudgetSkipped: 0,
   };
+  private readonly budget: RuleBudget;
+  private watchdog: Watchdog | undefined;
 
   constructor(
     specs: RuleSpec[],
@@ -152,6 +202,7 @@ export class Engine {
     this.now = opts.now ?? Date.now;
     this.times = new LogTimeParser(this.now);
     this.maxLine = opts.maxLineLength ?? DEFAULT_MAX_LINE;
+    this.budget = { ...DEFAULT_RULE_BUDGET, ...(opts.ruleBudget || {}) };
     if (specs.length > RULE_SLOTS) throw new RangeError(`at most ${RULE_SLOTS} rules per engine`);
     for (const spec of specs) {
       if (!Number.isInteger(spec.maxretry) || spec.maxretry < 1 || spec.maxretry > MAX_RETRY) {
@@ -182,6 +233,11 @@ export class Engine {
           ? undefined
           : new MultilineStage(spec, spec.multiline, { linear: opts.linear, onWarning: opts.onWarning }),
       belowThreshold: spec.fleet !== undefined ? opts.onBelowThreshold : undefined,
+      // Multi-line rules keep their own 64 KiB buffer cap: skipping a long line would change
+      // what their buffer holds, hence what later lines match (fail2ban's semantics).
+      watched: opts.ruleBudget !== false && spec.trusted !== true && spec.multiline === undefined,
+      strikes: 0,
+      longLinesOff: false,
     }));
   }
 
@@ -214,9 +270,11 @@ export class Engine {
       const rule = rules[i]!;
       const body = rule.dates ? cutDate(line.text, rule.dates) : text;
       const kind =
-        rule.multi === undefined
-          ? rule.compiled.classify(body, out)
-          : rule.multi.classify(body, line.source, at, out);
+        rule.watched && body.length > this.budget.watchOver
+          ? this.classifyWatched(rule, body)
+          : rule.multi === undefined
+            ? rule.compiled.classify(body, out)
+            : rule.multi.classify(body, line.source, at, out);
       if (kind === 'none') continue;
       if (kind === 'ignored') {
         c.ignored++;
@@ -250,6 +308,48 @@ export class Engine {
   /** Counts a line a reader rejected by `prefilterLiterals` without decoding it. */
   skipLine(): void {
     this.counters.lines++;
+  }
+
+  /** Time-budget state of each rule the budget watches. */
+  ruleBudgetStats(): RuleBudgetStats[] {
+    return this.rules
+      .filter((r) => r.watched)
+      .map((r) => ({ rule: r.spec.name, slowLines: r.strikes, longLinesOff: r.longLinesOff }));
+  }
+
+  /** A long line through a rule not shipped with rampart: under the watchdog, 'none' when stopped. */
+  private classifyWatched(rule: Rule, body: string): RuleMatch['kind'] {
+    const c = this.counters;
+    if (rule.longLinesOff) {
+      c.overBudgetSkipped++;
+      return 'none';
+    }
+    const out = this.out;
+    this.watchdog ??= new Watchdog();
+    const { slowMs, stopMs, watchOver, strikes } = this.budget;
+    // Timed inside the job: starting the watchdog's thread is not the rule's time.
+    let ms = stopMs;
+    const done = this.watchdog.run(stopMs, () => {
+      const t0 = performance.now();
+      const kind = rule.compiled.classify(body, out);
+      ms = performance.now() - t0;
+      return kind;
+    });
+    if (ms <= slowMs) return done?.value ?? 'none';
+    if (done === undefined) c.overBudget++;
+    rule.strikes++;
+    const name = `rule "${rule.spec.name}"${rule.spec.origin ? ` (${rule.spec.origin})` : ''}`;
+    // Only lengths and times: the line itself is attacker-controlled.
+    const what = `a ${body.length}-character line took ${done === undefined ? `over ${stopMs} ms and was not matched` : `${Math.round(ms)} ms`}`;
+    if (rule.strikes < strikes) {
+      this.opts.onWarning?.(`${name}: ${what} (strike ${rule.strikes} of ${strikes}, budget ${slowMs} ms)`);
+    } else if (rule.strikes === strikes) {
+      rule.longLinesOff = true;
+      this.opts.onWarning?.(
+        `${name}: ${what}; after ${strikes} lines over its ${slowMs} ms budget the rule is no longer matched against lines over ${watchOver} characters (its patterns backtrack super-linearly: avoid stacked or nested unbounded repeats such as (.*a){12})`,
+      );
+    }
+    return done?.value ?? 'none';
   }
 
   stats(): EngineStats {

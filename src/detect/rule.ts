@@ -38,6 +38,11 @@ export interface RuleSpec {
   /** Where it was loaded from, for error messages (`file:line`). */
   origin?: string;
   /**
+   * Shipped with rampart (`rules/*.yaml`): anchored, reviewed and fuzzed against hostile lines,
+   * so exempt from the engine's time budget (EngineOptions `ruleBudget`).
+   */
+  trusted?: boolean;
+  /**
    * Optional literals: a line containing none of them is skipped without running any regex
    * (e.g. `sshd`). A cheap filter for floods; omit it when unsure.
    */

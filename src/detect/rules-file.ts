@@ -6,6 +6,7 @@ import { parseYamlText, readConfigText } from '../core/config-file.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError, RampartError } from '../core/errors.js';
 import { isSetName, SET_NAME_RULE } from '../core/set-name.js';
+import { nestedRepeat } from './pattern-shape.js';
 import { expandPlaceholders } from './placeholders.js';
 import { compileUserRegex } from './regex-safety.js';
 import { RULE_DEFAULTS, type RuleSpec } from './rule.js';
@@ -65,8 +66,32 @@ const ruleSchema = z
         findtime: duration.refine((s) => s !== null && s > 0, { message: 'must be a finite duration' }),
       })
       .optional(),
+    // Accept patterns pattern-shape.ts reports (the engine's time budget still applies).
+    allowSlowPatterns: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.allowSlowPatterns) return;
+    const lists = {
+      patterns: r.patterns,
+      aggressivePatterns: r.aggressivePatterns,
+      ignore: r.ignore,
+      good: r.good,
+    };
+    const all: Array<[(string | number)[], string]> = Object.entries(lists).flatMap(([key, list]) =>
+      list.map((p, i): [(string | number)[], string] => [[key, i], p]),
+    );
+    if (r.prefregex !== undefined) all.push([['prefregex'], r.prefregex]);
+    for (const [path, p] of all) {
+      const shape = nestedRepeat(p);
+      if (shape === null) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `rule "${r.name}": /${p.length > 200 ? `${p.slice(0, 200)}…` : p}/ repeats ${shape}, a group holding an unbounded repeat, which backtracks super-linearly on long lines (seconds a line); rewrite it (a narrower class such as [^ ]* instead of .*, no repeated group around .*) or set allowSlowPatterns: true on the rule`,
+      });
+    }
+  });
 
 const fileSchema = z.strictObject({ rules: z.array(ruleSchema).min(1) });
 
@@ -138,7 +163,7 @@ export function builtinRuleNames(): string[] {
 
 /** Every built-in rule (sshd, postfix-sasl, dovecot, nginx-http-auth, nginx-4xx). */
 export function builtinRules(opts: LoadRulesOptions = {}): RuleSpec[] {
-  return builtinRuleNames().flatMap((n) => loadRulesFile(`${builtinRulesDir()}${n}.yaml`, opts));
+  return builtinRuleNames().flatMap((n) => loadBuiltinFile(n, opts));
 }
 
 /** One built-in rule by name; E_USAGE naming the available ones when unknown. */
@@ -147,7 +172,11 @@ export function builtinRule(name: string, opts: LoadRulesOptions = {}): RuleSpec
   if (!names.includes(name)) {
     throw new RampartError('E_USAGE', `no built-in rule "${name}" (available: ${names.join(', ')})`);
   }
-  const specs = loadRulesFile(`${builtinRulesDir()}${name}.yaml`, opts);
+  const specs = loadBuiltinFile(name, opts);
   const spec = specs.find((s) => s.name === name) ?? specs[0]!;
   return spec;
+}
+
+function loadBuiltinFile(name: string, opts: LoadRulesOptions): RuleSpec[] {
+  return loadRulesFile(`${builtinRulesDir()}${name}.yaml`, opts).map((s) => ({ ...s, trusted: true }));
 }

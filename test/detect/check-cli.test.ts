@@ -166,6 +166,31 @@ describe('rampart check', () => {
     expect(r.stderr).toContain(`${bad}:3: rules.0.patterns.0`);
   });
 
+  it('--builtin --rules runs both; a slow user rule is stopped on long lines and reported, never banning the victim', () => {
+    const rules = write(
+      'slow.yaml',
+      `rules:\n  - name: evil\n    allowSlowPatterns: true\n    patterns: ['(.*a){12}<HOST>']\n`,
+    );
+    // About a second each for the user rule without the budget; the client is 203.0.113.5.
+    const long = (i: number) =>
+      `Nov 21 13:15:0${i} web1 sshd[42]: Invalid user ${'b'.repeat(16_000)} from 198.51.100.7 from 203.0.113.5 port 22`;
+    const p = write('long.log', `${[0, 1, 2, 3, 4, 5].map(long).join('\n')}\n`);
+    const r = run(['--json', '--builtin', '--rules', rules, p]);
+    expect(r.code).toBe(0);
+    const objs = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(objs.filter((o) => o.type === 'ban').map((o) => [o.rule, o.ip])).toEqual([
+      ['sshd', '203.0.113.5'],
+    ]);
+    expect(objs.at(-1)).toMatchObject({ type: 'summary', lines: 6, overBudget: 3, overBudgetSkipped: 3 });
+    expect(r.stderr).toMatch(
+      /rule "evil" \(.*slow\.yaml#evil\): .*no longer matched against lines over 1024/,
+    );
+    expect(run(['--builtin', p]).stderr).toMatch(/--builtin goes with --rules/);
+  });
+
   it('usage errors exit 2: unknown rule, two rule sources', () => {
     expect(run(['--rule', 'nope', log]).code).toBe(2);
     const both = run(['--rule', 'sshd', '--rules', 'x.yaml', log]);

@@ -95,6 +95,24 @@ describe('native rules YAML', () => {
     expect(errorOf(() => loadRulesFile(q)).message).toMatch(/rules\.0\.patterns\.0: .*linear time/);
   });
 
+  it('a repeated group around an unbounded repeat is refused, naming the rule, file, line and key, unless allowed', () => {
+    const p = file(
+      'slow.yaml',
+      `rules:\n  - name: evil\n    patterns:\n      - '^ok <HOST>$'\n      - '(.*a){12}<HOST>'\n`,
+    );
+    const err = errorOf(() => loadRulesFile(p));
+    expect(err.code).toBe('E_CONFIG');
+    expect(err.message).toContain(
+      `${p}:5: rules.0.patterns.1: rule "evil": /(.*a){12}<HOST>/ repeats (.*a){12}`,
+    );
+    expect(err.message).toContain('allowSlowPatterns: true');
+    const ok = file(
+      'slow-ok.yaml',
+      `rules:\n  - name: evil\n    allowSlowPatterns: true\n    patterns: ['(.*a){12}<HOST>']\n`,
+    );
+    expect(loadRulesFile(ok)[0]!.patterns).toEqual(['(.*a){12}<HOST>']);
+  });
+
   it('a pattern without an address, an unknown key and a duplicate name are refused', () => {
     const noAddr = file('no-addr.yaml', `rules:\n  - name: web\n    patterns: ['^nothing$']\n`);
     expect(errorOf(() => loadRulesFile(noAddr)).message).toMatch(/patterns\.0: .*no address placeholder/);

@@ -9,6 +9,7 @@ interface CheckOptions {
   rules?: string;
   fail2banFilter?: string;
   rule?: string;
+  builtin?: boolean;
   aggressive?: boolean;
   json?: boolean;
   matches?: boolean;
@@ -22,6 +23,7 @@ export function register(program: Command): void {
     .option('--rules <file>', 'a native rules YAML file (default: every built-in rule)')
     .option('--fail2ban-filter <file>', 'a fail2ban filter.d file')
     .option('--rule <name>', 'one built-in rule (sshd, postfix-sasl, dovecot, nginx-http-auth, nginx-4xx)')
+    .option('--builtin', 'with --rules: every built-in rule too, as an agent runs them next to rules.files')
     .option('--aggressive', "also count patterns of the rules' aggressive mode (failed publickey, scanners)")
     .option('--json', 'one JSON object per line: bans, matches (with --matches), then a summary')
     .option('--matches', 'also print every matched line')
@@ -40,6 +42,7 @@ Examples:
       action(async (logs: string[], opts: CheckOptions) => {
         const chosen = [opts.rules, opts.fail2banFilter, opts.rule].filter((x) => x !== undefined);
         if (chosen.length > 1) throw usageError('use only one of --rules, --fail2ban-filter and --rule');
+        if (opts.builtin && opts.rules === undefined) throw usageError('--builtin goes with --rules');
         await runCheck(logs, opts);
       }),
     );
@@ -57,7 +60,8 @@ async function loadRules(opts: CheckOptions): Promise<Loaded> {
   const aggressive = { aggressive: opts.aggressive === true };
   if (opts.rules !== undefined) {
     const { loadRulesFile } = await import('../../detect/rules-file.js');
-    return { rules: loadRulesFile(opts.rules, aggressive) };
+    const own = loadRulesFile(opts.rules, aggressive);
+    return { rules: opts.builtin ? [...(await snapshotBuiltinRules(aggressive)), ...own] : own };
   }
   if (opts.rule !== undefined) return { rules: [await snapshotBuiltinRule(opts.rule, aggressive)] };
   if (opts.fail2banFilter !== undefined) {
@@ -130,6 +134,8 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
         unbans: stats.unbans,
         oversized: stats.oversized,
         evictions: stats.evictions,
+        overBudget: stats.overBudget,
+        overBudgetSkipped: stats.overBudgetSkipped,
       }),
     );
   } else {
@@ -171,7 +177,10 @@ function printTable(
   out.write('');
   out.write(
     `Lines: ${stats.lines}, matched: ${stats.matched}, bans: ${stats.bans}, ignored: ${stats.ignored}, ` +
-      `allowlisted/unbannable: ${stats.skipped}, good: ${stats.good}, oversized: ${stats.oversized}`,
+      `allowlisted/unbannable: ${stats.skipped}, good: ${stats.good}, oversized: ${stats.oversized}` +
+      (stats.overBudget + stats.overBudgetSkipped > 0
+        ? `, over time budget: ${stats.overBudget} stopped, ${stats.overBudgetSkipped} long lines skipped`
+        : ''),
   );
   out.write(`Time: ${seconds.toFixed(3)} s (${linesPerSecond} lines/s)`);
 }
