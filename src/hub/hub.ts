@@ -301,7 +301,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           clearInterval(refresh);
           clearInterval(resend);
           await app.close().catch(() => undefined);
-          await intake.drain();
+          // Bounded: a flood may keep the queues from ever emptying. After 5 s what is left is
+          // not handled: redelivered by brokers with acks (JetStream, AMQP), lost on MQTT, which
+          // acknowledged it at receipt (ADR 0026).
+          let giveUp: NodeJS.Timeout | undefined;
+          await Promise.race([
+            intake.drain(),
+            new Promise((r) => {
+              giveUp = setTimeout(r, 5_000);
+            }),
+          ]);
+          clearTimeout(giveUp);
           await core.drain();
           await transport.close().catch(() => undefined);
           await store.close();
