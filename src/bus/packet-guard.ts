@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 
 /** Bytes one connection may hand the broker per event-loop turn (see {@link guardPacketSize}). */
-export const TURN_BYTES = 16 * 1024;
+export const TURN_BYTES = 4 * 1024;
 
 /**
  * Wraps a broker connection so that an MQTT packet declaring more than `maxBytes` closes the
@@ -28,18 +28,24 @@ export function guardPacketSize(
   let held: Buffer | undefined;
   let budget = turnBytes;
   let refill = false;
-  let wanted = true;
   let ended = false;
+  // Moves held bytes to the broker while this turn's share lasts and the broker's buffer has room.
+  // Whenever bytes stay held, something calls this again: the next turn's refill (share spent)
+  // or the stream's read() (buffer drained).
   const pump = () => {
-    while (held !== undefined && budget > 0 && wanted) {
+    const room = () => guarded.readableLength < guarded.readableHighWaterMark;
+    while (held !== undefined && budget > 0 && room()) {
       const n = Math.min(budget, held.length);
       const part = n === held.length ? held : held.subarray(0, n);
       held = n === held.length ? undefined : held.subarray(n);
       budget -= n;
-      wanted = guarded.push(part);
+      guarded.push(part);
     }
-    if (held === undefined && ended) guarded.push(null);
-    if (held !== undefined || !wanted) socket.pause();
+    if (held === undefined && ended) {
+      ended = false;
+      guarded.push(null);
+    }
+    if (held !== undefined || !room()) socket.pause();
     else socket.resume();
     if (budget <= 0 && !refill) {
       refill = true;
@@ -52,7 +58,6 @@ export function guardPacketSize(
   };
   const guarded = new Duplex({
     read() {
-      wanted = true;
       pump();
     },
     write(chunk: Buffer, _enc, cb) {
@@ -86,9 +91,16 @@ export function guardPacketSize(
   });
   socket.on('end', () => {
     ended = true;
-    if (held === undefined) guarded.push(null);
+    pump();
   });
-  socket.on('close', () => guarded.destroy());
+  socket.on('close', () => {
+    // Bytes still held (or not yet read by the broker) were sent before the client closed: let
+    // the broker have them (a burst of publishes then DISCONNECT), then let go.
+    if (held === undefined && guarded.readableLength === 0) return guarded.destroy();
+    guarded.once('end', () => guarded.destroy());
+    ended = true;
+    pump();
+  });
   socket.on('error', (err) => guarded.destroy(err));
   return guarded;
 }
