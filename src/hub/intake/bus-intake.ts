@@ -94,6 +94,16 @@ export class BusIntake {
   }
 
   private serve(node: string, m: Message): undefined | Promise<unknown> {
+    try {
+      return this.step(node, m);
+    } catch (err) {
+      // Settled either way: a broker with acks redelivers, and the queue goes on.
+      m.reject(err);
+      throw err;
+    }
+  }
+
+  private step(node: string, m: Message): undefined | Promise<unknown> {
     const peeked = this.core.precheck(node, m.bytes);
     if (peeked === undefined) {
       m.resolve();
