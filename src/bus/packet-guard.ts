@@ -1,23 +1,64 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 
+/** Bytes one connection may hand the broker per event-loop turn (see {@link guardPacketSize}). */
+export const TURN_BYTES = 4 * 1024;
+
 /**
  * Wraps a broker connection so that an MQTT packet declaring more than `maxBytes` closes the
  * connection as soon as its fixed header arrives. aedes has no packet size limit, and MQTT allows
  * 256 MB per packet: without this, any client that can open a TCP connection (even before
  * CONNECT authenticates it) could make the hub buffer that much.
+ *
+ * It also hands the broker at most `turnBytes` of one connection per event-loop turn, holding the
+ * rest and pausing the socket (TCP pushes back on the sender). Without it one flooding client
+ * filled each turn with thousands of packets (a socket is read up to 32 × 64 KiB at a time), and
+ * every step of another node's report, and of the decision going out, waited a turn each
+ * (ADR 0026).
  */
 export function guardPacketSize(
   socket: Socket,
   maxBytes: number,
   onViolation: (declared: number) => void,
+  turnBytes = TURN_BYTES,
 ): Duplex {
   const framing = new MqttFraming(maxBytes);
   // A decision must not wait for Nagle and the peer's delayed ACK (about 40 ms per round trip).
   socket.setNoDelay(true);
+  let held: Buffer | undefined;
+  let budget = turnBytes;
+  let refill = false;
+  let ended = false;
+  // Moves held bytes to the broker while this turn's share lasts and the broker's buffer has room.
+  // Whenever bytes stay held, something calls this again: the next turn's refill (share spent)
+  // or the stream's read() (buffer drained).
+  const pump = () => {
+    const room = () => guarded.readableLength < guarded.readableHighWaterMark;
+    while (held !== undefined && budget > 0 && room()) {
+      const n = Math.min(budget, held.length);
+      const part = n === held.length ? held : held.subarray(0, n);
+      held = n === held.length ? undefined : held.subarray(n);
+      budget -= n;
+      guarded.push(part);
+    }
+    if (held === undefined && ended) {
+      ended = false;
+      guarded.push(null);
+    }
+    if (held !== undefined || !room()) socket.pause();
+    else socket.resume();
+    if (budget <= 0 && !refill) {
+      refill = true;
+      setImmediate(() => {
+        refill = false;
+        budget = turnBytes;
+        if (!guarded.destroyed) pump();
+      });
+    }
+  };
   const guarded = new Duplex({
     read() {
-      socket.resume();
+      pump();
     },
     write(chunk: Buffer, _enc, cb) {
       socket.write(chunk, cb);
@@ -45,10 +86,21 @@ export function guardPacketSize(
       guarded.destroy();
       return;
     }
-    if (!guarded.push(chunk)) socket.pause();
+    held = held === undefined ? chunk : Buffer.concat([held, chunk]);
+    pump();
   });
-  socket.on('end', () => guarded.push(null));
-  socket.on('close', () => guarded.destroy());
+  socket.on('end', () => {
+    ended = true;
+    pump();
+  });
+  socket.on('close', () => {
+    // Bytes still held (or not yet read by the broker) were sent before the client closed: let
+    // the broker have them (a burst of publishes then DISCONNECT), then let go.
+    if (held === undefined && guarded.readableLength === 0) return guarded.destroy();
+    guarded.once('end', () => guarded.destroy());
+    ended = true;
+    pump();
+  });
   socket.on('error', (err) => guarded.destroy(err));
   return guarded;
 }

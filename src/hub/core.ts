@@ -13,13 +13,16 @@ import {
   type DropReason,
   type EnvelopeKind,
   type OpenResult,
-  open,
+  openPeeked,
+  type PeekedEnvelope,
+  peek,
   ReplayCache,
   seal,
 } from '../trust/envelope.js';
 import { publicKeyFromText } from '../trust/keys.js';
 import { FleetCounter, type FleetCrossing } from './fleet-counter.js';
 import { resolveFleetPolicy } from './fleet-policy.js';
+import { DropLog } from './intake/drop-log.js';
 import type { HubMetrics } from './metrics.js';
 import { outlasts, type Policy, type RefusalReason } from './policy.js';
 import { PropagationTracker } from './propagation.js';
@@ -128,6 +131,7 @@ export class HubCore {
   private readonly skews = new Map<string, { ms: number; at: number; refused: boolean }>();
   private configAllowlist: string[] = [];
   private readonly replay = new ReplayCache();
+  private readonly dropLog: DropLog;
   private readonly listeners = new Set<(d: Decision) => void>();
   private readonly propagation: PropagationTracker;
   private queue: Promise<unknown> = Promise.resolve();
@@ -149,6 +153,7 @@ export class HubCore {
     this.fleet = o.fleet;
     this.now = o.now ?? Date.now;
     this.propagation = new PropagationTracker(o.metrics.propagation);
+    this.dropLog = new DropLog(o.log, this.now);
     const fleet = resolveFleetPolicy(o.policy.config.fleet);
     this.fleetCounter = fleet.enabled
       ? new FleetCounter({
@@ -201,15 +206,23 @@ export class HubCore {
     } catch {
       return;
     }
-    if (typeof from !== 'string' || from.length > 64 || this.nodeKeys.has(from)) return;
-    const now = this.now();
+    if (typeof from === 'string' && this.needsLookup(from)) await this.lookUpSender(from);
+  }
+
+  /** True when `from` is neither a cached node nor a recent miss: its key must be looked up. */
+  needsLookup(from: string): boolean {
+    if (from.length > 64 || this.nodeKeys.has(from)) return false;
     const missed = this.misses.get(from);
-    if (missed !== undefined && now - missed < 5_000) return;
+    return missed === undefined || this.now() - missed >= 5_000;
+  }
+
+  /** Loads `from`'s key from the store (another hub may have enrolled it), remembering a miss. */
+  async lookUpSender(from: string): Promise<void> {
     const n = await this.store.getNode(from);
     if (n) this.cacheKey(n);
     if (!this.nodeKeys.has(from)) {
       if (this.misses.size > 10_000) this.misses.clear();
-      this.misses.set(from, now);
+      this.misses.set(from, this.now());
     }
   }
 
@@ -226,8 +239,19 @@ export class HubCore {
   // --- envelopes -------------------------------------------------------------------------------
 
   /** Verifies an envelope from a node; refusals are counted by reason on the dropped metric. */
-  openFromNode(bytes: Buffer | string, kinds: readonly EnvelopeKind[]): OpenResult {
-    const r = open(bytes, {
+  openFromNode(bytes: Buffer | string | PeekedEnvelope, kinds: readonly EnvelopeKind[]): OpenResult {
+    let peeked: PeekedEnvelope;
+    if (typeof bytes === 'string' || Buffer.isBuffer(bytes)) {
+      const p = peek(bytes);
+      if (!p.ok) {
+        this.drop(p.reason);
+        return p;
+      }
+      peeked = p.env;
+    } else {
+      peeked = bytes;
+    }
+    const r = openPeeked(peeked, {
       keyFor: (from) => this.nodeKeys.get(from),
       replay: this.replay,
       windowMs: this.o.windowMs,
@@ -258,26 +282,62 @@ export class HubCore {
     return this.skews.get(node);
   }
 
-  drop(reason: DropReason | 'topic-mismatch' | 'invalid-body'): void {
+  drop(reason: HubDropReason): void {
     this.metrics.dropped.inc({ reason });
   }
 
-  /** A message from the bus: `node` is the sender named by the topic, which must match the envelope. */
+  /**
+   * A message from the bus, `node` being the sender its topic names. What costs little comes
+   * first (size, JSON, shape, kind, sender = topic, the sender's decision budget), so junk and a
+   * node's excess never reach the signature verify; then the verify; then the work. The bus
+   * intake (intake/bus-intake.ts) runs the same steps from its per-node queues.
+   */
   async handleBusMessage(node: string, bytes: Buffer): Promise<void> {
-    await this.ensureSender(bytes);
-    const r = this.openFromNode(bytes, NODE_KINDS);
+    const peeked = this.precheck(node, bytes);
+    if (peeked === undefined) return;
+    if (this.needsLookup(peeked.from)) await this.lookUpSender(peeked.from);
+    await this.admit(node, peeked);
+  }
+
+  /** The checks before any signature work; undefined when the message was dropped (counted). */
+  precheck(node: string, bytes: Buffer): PeekedEnvelope | undefined {
+    const p = peek(bytes);
+    let reason: HubDropReason | undefined;
+    if (!p.ok) reason = p.reason;
+    else if (!NODE_KINDS.includes(p.env.kind)) reason = 'wrong-kind';
+    // Checked before the verify: a message on one node's topic naming another is refused unread.
+    else if (p.env.from !== node) reason = 'topic-mismatch';
+    if (reason === undefined) return (p as { env: PeekedEnvelope }).env;
+    this.dropFromBus(node, reason);
+    return undefined;
+  }
+
+  /**
+   * After {@link precheck} (and {@link lookUpSender} when {@link needsLookup}): a report from a node
+   * with no decision budget left is dropped before the verify (it could only be refused, or be a
+   * duplicate), then the signature, then the work. The budget is only ever charged by policy,
+   * for verified reports, so a forger cannot spend a node's budget. Runs synchronously up to the
+   * work, so the caller's time slice includes the verify.
+   */
+  admit(node: string, peeked: PeekedEnvelope): Promise<void> {
+    if (peeked.kind === 'report' && !this.policy.hasBudget(node, this.now())) {
+      this.dropFromBus(node, 'over-budget');
+      return Promise.resolve();
+    }
+    const r = this.openFromNode(peeked, NODE_KINDS);
     if (!r.ok) {
-      this.o.log.warn({ node, reason: r.reason }, 'dropped a message from the bus');
-      return;
+      this.dropLog.note(node, r.reason);
+      return Promise.resolve();
     }
-    if (r.env.from !== node) {
-      this.drop('topic-mismatch');
-      this.o.log.warn({ node, from: r.env.from }, 'dropped a message published under another node topic');
-      return;
-    }
-    if (r.env.kind === 'heartbeat') await this.heartbeat(node, r.env.body);
-    else if (r.env.kind === 'hits') await this.hits(node, r.env.body);
-    else await this.report(node, r.env.body);
+    if (r.env.kind === 'heartbeat') return this.heartbeat(node, r.env.body);
+    if (r.env.kind === 'hits') return this.hits(node, r.env.body).then(() => undefined);
+    return this.report(node, r.env.body).then(() => undefined);
+  }
+
+  /** Counts a message dropped off the bus and logs it (at most once per node and reason a while). */
+  dropFromBus(node: string, reason: HubDropReason): void {
+    this.drop(reason);
+    this.dropLog.note(node, reason);
   }
 
   /**
@@ -824,6 +884,13 @@ export class HubCore {
     }
   }
 }
+
+/**
+ * Why the hub dropped a message: the envelope's reasons, plus `topic-mismatch` (sender is not the
+ * node its topic names), `invalid-body`, `over-budget` (a report from a node with no decision
+ * budget left, dropped before its verify) and `queue-full` (the node's intake queue was full).
+ */
+export type HubDropReason = DropReason | 'topic-mismatch' | 'invalid-body' | 'over-budget' | 'queue-full';
 
 /** Envelope kinds a node may send (bus and POST /v1/reports). */
 export const NODE_KINDS: readonly EnvelopeKind[] = ['report', 'heartbeat', 'hits'];

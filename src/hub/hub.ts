@@ -20,6 +20,7 @@ import { HubCore } from './core.js';
 import { SessionStore } from './dashboard/sessions.js';
 import { builtinFleetRules, resolveFleetPolicy } from './fleet-policy.js';
 import { HUB_FILES, type HubInfo, prepareHubDir, writeHubInfo } from './hub-files.js';
+import { BusIntake, type BusIntakeOptions } from './intake/bus-intake.js';
 import { HubMetrics } from './metrics.js';
 import { Policy, type PolicyConfig } from './policy.js';
 
@@ -66,6 +67,8 @@ export interface HubOptions {
   tls?: { cert: string; key: string };
   /** Envelope acceptance window (ms), default 60 s. */
   windowMs?: number;
+  /** Bounds of the per-node bus intake queues (defaults in intake/bus-intake.ts). */
+  intake?: BusIntakeOptions;
   /** Replaces the SQLite store (another implementation, tests). */
   store?: Store;
   /** `hub.store` / `--store`: a postgres:// URL; several hubs may share the database. */
@@ -93,6 +96,8 @@ export interface Hub {
   /** What agents are told at join: `{type, url}`. */
   readonly busInfo: { type: string; url: string };
   readonly metrics: HubMetrics;
+  /** Where the bus delivers what nodes publish: per-node fair queues (intake/bus-intake.ts). */
+  readonly intake: BusIntake;
   /** Every decision appended, in seq order (for an in-process agent); returns an unsubscribe. */
   onDecision(fn: (d: Decision) => void): () => void;
   close(): Promise<void>;
@@ -181,15 +186,16 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     }, opts.republishIntervalMs ?? 2_000);
     resend.unref();
     cleanup.push(async () => clearInterval(resend));
+    // Per-node queues served round-robin: one node flooding cannot hold up another's reports.
     // The promise tells a broker with acks (JetStream work queue, AMQP) when the report is
     // decided and stored: a hub killed before that leaves it to another hub.
-    await transport.subscribe(topics.allReports(fleet), (topic, payload) => {
-      const node = topic.split('/')[3] ?? '';
-      return core.handleBusMessage(node, payload).catch((err: unknown) => {
-        log.error({ err: (err as Error).message, node }, 'handling a bus message failed');
+    const intake = new BusIntake(core, log, opts.intake);
+    await transport.subscribe(topics.allReports(fleet), (topic, payload) =>
+      intake.take(topic, payload).catch((err: unknown) => {
+        log.error({ err: (err as Error).message, topic }, 'handling a bus message failed');
         throw err;
-      });
-    });
+      }),
+    );
 
     const scheme = opts.tls ? 'https' : 'http';
     let boundPort = opts.apiPort ?? DEFAULT_API_PORT;
@@ -287,6 +293,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       bus: transport,
       busInfo: info.bus!,
       metrics: core.metrics,
+      intake,
       onDecision: (fn) => core.onDecision(fn),
       close() {
         closing ??= (async () => {
@@ -294,6 +301,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           clearInterval(refresh);
           clearInterval(resend);
           await app.close().catch(() => undefined);
+          // Bounded: a flood may keep the queues from ever emptying. After 5 s what is left is
+          // not handled: redelivered by brokers with acks (JetStream, AMQP), lost on MQTT, which
+          // acknowledged it at receipt (ADR 0026).
+          let giveUp: NodeJS.Timeout | undefined;
+          await Promise.race([
+            intake.drain(),
+            new Promise((r) => {
+              giveUp = setTimeout(r, 5_000);
+            }),
+          ]);
+          clearTimeout(giveUp);
           await core.drain();
           await transport.close().catch(() => undefined);
           await store.close();

@@ -34,7 +34,7 @@ export class HubMetrics {
     });
     this.dropped = new Counter({
       name: 'rampart_hub_dropped_messages_total',
-      help: 'Bus or HTTP messages refused before policy, by reason (unsigned, bad-signature, replay, ...)',
+      help: 'Bus or HTTP messages refused before policy, by reason (unsigned, bad-signature, replay, topic-mismatch, queue-full, over-budget, ...)',
       labelNames: ['reason'],
       registers,
     });

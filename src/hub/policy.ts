@@ -195,6 +195,11 @@ export class Policy {
     return Math.max(base, Math.min(grown, cap));
   }
 
+  /** Whether `node` has decision budget left now (takes none; see NodeRateLimiter.has). */
+  hasBudget(node: string, now: number): boolean {
+    return this.limiter.has(node, now);
+  }
+
   /** Forgets a removed node's rate-limit bucket. */
   forgetNode(node: string): void {
     this.limiter.forget(node);

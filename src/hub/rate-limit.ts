@@ -18,12 +18,25 @@ export class NodeRateLimiter {
       b = { tokens: this.burst, at: now };
       this.buckets.set(node, b);
     }
-    const elapsed = Math.max(0, now - b.at);
-    b.tokens = Math.min(this.burst, b.tokens + (elapsed * this.perMinute) / 60_000);
+    b.tokens = this.level(b, now);
     b.at = now;
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
+  }
+
+  /**
+   * Whether `node` has a token now, taking none: the bus intake asks before it spends a signature
+   * verify on a report. Only verified decisions take tokens, so a forger cannot drain a bucket.
+   */
+  has(node: string, now: number): boolean {
+    const b = this.buckets.get(node);
+    return b === undefined || this.level(b, now) >= 1;
+  }
+
+  private level(b: { tokens: number; at: number }, now: number): number {
+    const elapsed = Math.max(0, now - b.at);
+    return Math.min(this.burst, b.tokens + (elapsed * this.perMinute) / 60_000);
   }
 
   /** Forgets a node (removed from the fleet), so the map stays bounded by enrolled nodes. */

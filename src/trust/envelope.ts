@@ -117,6 +117,40 @@ export function seal(
   return Buffer.from(JSON.stringify(wire));
 }
 
+const WIRE = Symbol('wire');
+
+/** An envelope whose size and shape passed, not yet verified: what a receiver may look at first. */
+export interface PeekedEnvelope {
+  readonly kind: string;
+  readonly from: string;
+  readonly ts: number;
+  readonly id: string;
+  readonly [WIRE]: WireEnvelope;
+}
+
+/**
+ * The cheap half of {@link open}: size, JSON and shape, no signature. A receiver can refuse on the
+ * header (wrong sender for the topic, over budget) before paying for a verify, then pass the
+ * result to {@link openPeeked} without parsing the JSON again. Nothing here is authenticated.
+ */
+export function peek(
+  bytes: Buffer | Uint8Array | string,
+  maxBytes = DEFAULT_MAX_ENVELOPE_BYTES,
+): { ok: true; env: PeekedEnvelope } | { ok: false; reason: DropReason } {
+  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
+  if (size > maxBytes) return { ok: false, reason: 'too-large' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const shape = checkShape(raw);
+  if (shape !== 'ok') return { ok: false, reason: shape };
+  const w = raw as WireEnvelope;
+  return { ok: true, env: { kind: w.kind, from: w.from, ts: w.ts, id: w.id, [WIRE]: w } };
+}
+
 /**
  * Checks an envelope from the bus: size, shape, kind, time window, sender, signature, replay,
  * then decrypts and parses the body. Never throws on hostile input: a refusal is a reason.
@@ -124,21 +158,21 @@ export function seal(
  * poison it.
  */
 export function open(bytes: Buffer | Uint8Array | string, opts: OpenOptions): OpenResult {
+  const p = peek(bytes, opts.maxBytes);
+  if (!p.ok) {
+    opts.drops?.inc(p.reason);
+    return p;
+  }
+  return openPeeked(p.env, opts);
+}
+
+/** {@link open} for an envelope {@link peek} already took apart (its size was checked there). */
+export function openPeeked(peeked: PeekedEnvelope, opts: OpenOptions): OpenResult {
   const drop = (reason: DropReason): OpenResult => {
     opts.drops?.inc(reason);
     return { ok: false, reason };
   };
-  const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
-  if (size > (opts.maxBytes ?? DEFAULT_MAX_ENVELOPE_BYTES)) return drop('too-large');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
-  } catch {
-    return drop('malformed');
-  }
-  const shape = checkShape(raw);
-  if (shape !== 'ok') return drop(shape);
-  const w = raw as WireEnvelope;
+  const w = peeked[WIRE];
   if (opts.expectKind !== undefined) {
     const kinds: readonly string[] =
       typeof opts.expectKind === 'string' ? [opts.expectKind] : opts.expectKind;

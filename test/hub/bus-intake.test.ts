@@ -4,7 +4,14 @@ import { topics } from '../../src/bus/transport.js';
 import type { Decision } from '../../src/core/decision.js';
 import { seal } from '../../src/trust/envelope.js';
 import { generateKeyPair, type KeyPair } from '../../src/trust/keys.js';
-import { nodeBusClient, onHubDecisions, startTestHub, type TestHub } from './helpers.js';
+import {
+  droppedCount,
+  nodeBusClient,
+  onHubDecisions,
+  reportBody,
+  startTestHub,
+  type TestHub,
+} from './helpers.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;
@@ -32,15 +39,8 @@ describe('hub report intake over the real embedded broker', () => {
   });
 
   const reportTopic = topics.reports('default', 'edge1');
-  const body = (target: string) => ({
-    target,
-    rule: 'sshd',
-    reason: '',
-    hits: 5,
-    duration: 600,
-    at: Date.now(),
-  });
-  const dropped = (reason: string) => t.hub.metrics.value('rampart_hub_dropped_messages_total', { reason });
+  const body = reportBody;
+  const dropped = (reason: string) => droppedCount(t, reason);
 
   it('a signed report becomes one decision, published signed by the hub', async () => {
     const env = seal('report', body('198.51.100.7'), 'edge1', node.keys.privateKey);
@@ -82,7 +82,8 @@ describe('hub report intake over the real embedded broker', () => {
     expect(await dropped('unsigned')).toBe(1);
     expect(await dropped('expired')).toBe(1);
     expect(await dropped('future')).toBe(1);
-    expect(await dropped('unknown-sender')).toBe(1);
+    // Refused before any verify: the topic names edge1, the envelope edge2.
+    expect(await dropped('topic-mismatch')).toBe(1);
     expect(await t.hub.store.head()).toBe(head);
     expect(received.filter((d) => d.target.startsWith('198.51.100.') && d.target !== '198.51.100.7')).toEqual(
       [],

@@ -141,3 +141,13 @@ export async function onHubDecisions(
     for (const d of (r.env.kind === 'decisions' ? r.env.body : [r.env.body]) as Decision[]) fn(d);
   });
 }
+
+/** A node's `report` body for `target`, as the agent sends it (sshd, 5 hits, 10 minutes). */
+export function reportBody(target: string) {
+  return { target, rule: 'sshd', reason: '', hits: 5, duration: 600, at: Date.now() };
+}
+
+/** The hub's count of dropped bus messages for one reason. */
+export function droppedCount(t: TestHub, reason: string): Promise<number> {
+  return t.hub.metrics.value('rampart_hub_dropped_messages_total', { reason });
+}
