@@ -1,5 +1,5 @@
 /**
- * An honest node's report latency while another node floods the bus (issue 13, ADR 0026): from
+ * An honest node's report latency while another node floods the bus (issue 13, ADR 0027): from
  * the honest node's publish to a third node receiving the hub's decision, over the real embedded
  * broker, first on a quiet bus, then while a node in another process publishes 10,000 junk
  * packets and 3,000 validly signed reports (far over its budget). Goal: p99 ≤ 50 ms in both.

@@ -29,6 +29,6 @@ export const benchmarks: Record<string, Bench> = {
   'fleet-sim': () => import('./fleet-sim.js'),
   /** rampart up as a user sees it: local and operator ban latency, memory, firewall add --from-file vs nft -f. */
   'up-latency': () => import('./up-latency.js'),
-  /** An honest node's report latency, quiet and while another node floods the bus (ADR 0026). */
+  /** An honest node's report latency, quiet and while another node floods the bus (ADR 0027). */
   flood: () => import('./flood.js'),
 };

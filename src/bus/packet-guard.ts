@@ -14,7 +14,7 @@ export const TURN_BYTES = 4 * 1024;
  * rest and pausing the socket (TCP pushes back on the sender). Without it one flooding client
  * filled each turn with thousands of packets (a socket is read up to 32 × 64 KiB at a time), and
  * every step of another node's report, and of the decision going out, waited a turn each
- * (ADR 0026).
+ * (ADR 0027).
  */
 export function guardPacketSize(
   socket: Socket,

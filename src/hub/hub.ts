@@ -303,7 +303,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           await app.close().catch(() => undefined);
           // Bounded: a flood may keep the queues from ever emptying. After 5 s what is left is
           // not handled: redelivered by brokers with acks (JetStream, AMQP), lost on MQTT, which
-          // acknowledged it at receipt (ADR 0026).
+          // acknowledged it at receipt (ADR 0027).
           let giveUp: NodeJS.Timeout | undefined;
           await Promise.race([
             intake.drain(),

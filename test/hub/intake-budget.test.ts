@@ -4,7 +4,7 @@ import { generateKeyPair, type KeyPair } from '../../src/trust/keys.js';
 import { droppedCount, reportBody, startTestHub, type TestHub } from './helpers.js';
 
 /**
- * The order of the hub's checks on a bus message (ADR 0026): what costs little first, the decision
+ * The order of the hub's checks on a bus message (ADR 0027): what costs little first, the decision
  * budget before the signature verify, and the budget charged only for verified reports.
  */
 describe('bus intake: cheap checks and the budget before the verify', () => {

@@ -31,7 +31,7 @@ export function nodeOfTopic(topic: string): string | undefined {
  * Where the hub takes in what nodes publish (reports, heartbeats, fleet-counting hits): one queue
  * per node named by the topic, served round-robin (fair-queue.ts), so a node flooding the bus
  * delays another node's message by at most one of its own. Each message then goes through
- * HubCore's cheap checks, the budget, the verify and the work, in that order (ADR 0026).
+ * HubCore's cheap checks, the budget, the verify and the work, in that order (ADR 0027).
  *
  * `take` resolves when the message has been handled (a report decided and stored), which is when
  * brokers with acknowledgements (JetStream, AMQP) are told to forget it; a message dropped here

@@ -2,7 +2,7 @@
  * Per-sender queues served round-robin, one message per sender per round, in slices of event-loop
  * time. One sender flooding cannot delay another by more than one message per round: a message
  * from a quiet sender waits behind at most one message of every other busy sender, however long
- * their queues (ADR 0026). Order within one sender is kept.
+ * their queues (ADR 0027). Order within one sender is kept.
  */
 
 export interface FairQueueOptions<T> {
