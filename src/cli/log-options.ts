@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { LOG_LEVELS, logSettings } from '../core/logger.js';
+import { LOG_LEVELS, logSettings } from '../core/log-settings.js';
 
 /**
  * `--log-level` and `--log-format` on the program and on every subcommand, so they work before or

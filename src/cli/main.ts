@@ -7,7 +7,7 @@ async function main(argv: string[]): Promise<void> {
   // Everything rampart writes (databases and their WAL files, state, position files) says who
   // the fleet bans and trusts: owner only. Output redirected by the shell is not affected.
   process.umask(0o077);
-  const program = await buildProgram();
+  const program = await buildProgram(argv[2]);
   try {
     await program.parseAsync(argv);
   } catch (err) {

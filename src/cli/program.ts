@@ -7,8 +7,13 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
   version: string;
 };
 
-/** The whole command tree, for main() and for what reads it (completion, its tests). */
-export async function buildProgram(): Promise<Command> {
+/**
+ * The whole command tree, for main() and for what reads it (completion, its tests). With
+ * `only` naming a command, just that command's file is loaded: `rampart check` then starts
+ * without the twenty others (≈ 6 MB of resident memory and their load time). Anything else
+ * (an option first, an unknown word, no command) loads them all, so help and errors are whole.
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('rampart')
     .description(
       'Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.',
@@ -16,7 +21,8 @@ export async function buildProgram(): Promise<Command> {
     .version(pkg.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const load of commands) (await load()).register(program);
+  const one = commands.find((c) => only !== undefined && c.names.includes(only) && !c.needsTree);
+  for (const c of one ? [one] : commands) (await c.load()).register(program);
   addLogOptions(program);
   return program;
 }

@@ -93,6 +93,54 @@ export function parseIPv6(s: string): bigint | null {
   return v;
 }
 
+const GROUPS = new Int32Array(8);
+
+/**
+ * IPv6 text made of hex groups (at most one `::`) as four 32-bit words, most significant first,
+ * written into `into`: the same value as parseIPv6 without strings or bigints, for detection's
+ * per-line path. False for anything else, valid or not (a dotted-quad tail, a zone, bad text):
+ * callers then use parseIPv6.
+ */
+export function parseIPv6Words(s: string, into: Int32Array): boolean {
+  const len = s.length;
+  if (len < 2 || len > 39) return false;
+  let n = 0;
+  let gap = -1;
+  let i = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return false;
+    gap = 0;
+    i = 2;
+  }
+  while (i < len) {
+    let v = 0;
+    let d = 0;
+    for (; i < len && d < 5; i++, d++) {
+      const c = s.charCodeAt(i);
+      const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (h < 0) break;
+      v = v * 16 + h;
+    }
+    if (d === 0 || d > 4 || n === 8) return false;
+    GROUPS[n++] = v;
+    if (i === len) break;
+    if (s.charCodeAt(i) !== 58 || ++i === len) return false;
+    if (s.charCodeAt(i) === 58) {
+      if (gap >= 0) return false;
+      gap = n;
+      i++;
+    }
+  }
+  if (gap < 0 ? n !== 8 : n > 7) return false;
+  const zeros = gap < 0 ? 0 : 8 - n;
+  for (let k = 0; k < 8; k += 2) {
+    const hi = gap < 0 || k < gap ? GROUPS[k]! : k < gap + zeros ? 0 : GROUPS[k - zeros]!;
+    const lo = gap < 0 || k + 1 < gap ? GROUPS[k + 1]! : k + 1 < gap + zeros ? 0 : GROUPS[k + 1 - zeros]!;
+    into[k >> 1] = (hi << 16) | lo;
+  }
+  return true;
+}
+
 /** RFC 5952 text: lower case, longest run (≥2) of zero groups as `::`, first run on a tie. */
 export function formatIPv6(v: bigint): string {
   const groups: number[] = [];

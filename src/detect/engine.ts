@@ -3,6 +3,7 @@ import {
   formatIPv4,
   parseIPv4,
   parseIPv6,
+  parseIPv6Words,
   parseTarget,
   type Target,
   widen,
@@ -115,8 +116,6 @@ interface Rule {
   index: number;
   findtimeMs: number;
   ignoreNets: Allowlist;
-  /** Address text (IPv6) → tracker key words, widened where the rule asks. */
-  textKeys: Map<string, Int32Array>;
   /** Where its trackers live: shared by the rules of the same maxretry (the ring's size). */
   state: TrackerState;
   /** The rule's fail2ban date patterns, compiled; undefined = the engine's own date stripping. */
@@ -131,6 +130,12 @@ interface Rule {
   strikes: number;
   /** After `strikes` strikes: lines over `watchOver` are no longer matched. */
   longLinesOff: boolean;
+  /**
+   * Bits of its literals in `prefilterLiterals()`: a line whose mask (from the reader) has none
+   * of them cannot match, so the rule is not run. -1 (always run) for a rule without literals or
+   * with a multi-line stage (which sees lines its patterns do not match).
+   */
+  literalBits: number;
 }
 
 /** Rules per engine (the tracker keys' rule word could hold more; this bounds the engine). */
@@ -140,7 +145,6 @@ const NO_EVENTS: readonly DetectEvent[] = Object.freeze([]);
 const DEFAULT_MAX_TRACKED = 1_000_000;
 export const DEFAULT_MAX_TRACKED_BYTES = 128 * 1024 * 1024;
 export const DEFAULT_MAX_LINE = 16_384;
-const TEXT_KEYS_MAX = 65_536;
 /** Each tracker keeps maxretry timestamps; this keeps tracked memory bounded (as in rules-file). */
 const MAX_RETRY = 10_000;
 function compileDate(spec: RuleSpec, source: string): RegExp {
@@ -169,13 +173,17 @@ export class Engine {
    * IPv6 as four, widened where the rule asks. The value is the tracker's slot in its rule's
    * `state`.
    */
-  private readonly trackers: TrackerTable<number>;
+  private readonly trackers: TrackerTable;
   private readonly bySource = new Map<string, Rule[]>();
   private readonly times: LogTimeParser;
   private readonly now: () => number;
   private readonly maxLine: number;
+  /** See prefilterLiterals(). */
+  private readonly literals: string[] | null;
   private lastLogTime = Number.NaN;
   private readonly out: MatchOut = { ip: '', v4: -1 };
+  /** v6Key's result, reused. */
+  private readonly v6Words = new Int32Array(4);
   /** By rule index: one array slot bumped per match, so metrics cost the hot path nothing more. */
   private readonly ruleMatches: number[];
   private readonly counters: EngineStats = {
@@ -226,7 +234,6 @@ export class Engine {
       index,
       findtimeMs: spec.findtime * 1000,
       ignoreNets: new Allowlist(spec.ignoreNets),
-      textKeys: new Map(),
       dates: spec.datePatterns?.map((d) => compileDate(spec, d)),
       multi:
         spec.multiline === undefined
@@ -238,14 +245,18 @@ export class Engine {
       watched: opts.ruleBudget !== false && spec.trusted !== true && spec.multiline === undefined,
       strikes: 0,
       longLinesOff: false,
+      literalBits: -1,
     }));
+    this.literals = this.unionOfLiterals();
   }
 
   /**
    * Classifies one line with every rule that reads its source and returns the bans and unbans it
-   * triggers. The returned array is shared when empty: do not mutate it.
+   * triggers. The returned array is shared when empty: do not mutate it. `literals`: for a line
+   * read with `prefilterLiterals()` as its filter, the bits (1 << index) of those it contains;
+   * rules none of whose literals are there are not run.
    */
-  feed(line: LogLine): DetectEvent[] {
+  feed(line: LogLine, literals = -1): DetectEvent[] {
     const c = this.counters;
     c.lines++;
     let text = line.text;
@@ -268,6 +279,7 @@ export class Engine {
     const out = this.out;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
+      if ((rule.literalBits & literals) === 0) continue;
       const body = rule.dates ? cutDate(line.text, rule.dates) : text;
       const kind =
         rule.watched && body.length > this.budget.watchOver
@@ -293,16 +305,30 @@ export class Engine {
   /**
    * Literals one of which every line that any rule could act on contains (see
    * CompiledRule.literals), for readers that reject lines before decoding them; null when some
-   * rule has none. Only for engines that apply every rule to every line (`ignoreSources`).
+   * rule has none. Only for engines that apply every rule to every line (`ignoreSources`). The
+   * order gives the bits of `feed`'s `literals` mask.
    */
   prefilterLiterals(): string[] | null {
-    const all = new Set<string>();
+    return this.literals === null ? null : [...this.literals];
+  }
+
+  /** The union of the rules' literals, each rule's bits in it set; null when some rule has none. */
+  private unionOfLiterals(): string[] | null {
+    const all: string[] = [];
     for (const r of this.rules) {
       const lits = r.compiled.literals;
       if (lits === undefined || r.dates !== undefined) return null;
-      for (const l of lits) all.add(l);
+      for (const l of lits) if (!all.includes(l)) all.push(l);
     }
-    return [...all];
+    // Past 31 literals the reader sends every line with all bits set: the rules then test it.
+    if (all.length <= 31) {
+      for (const r of this.rules) {
+        if (r.multi !== undefined) continue;
+        r.literalBits = 0;
+        for (const l of r.compiled.literals!) r.literalBits |= 1 << all.indexOf(l);
+      }
+    }
+    return all;
   }
 
   /** Counts a line a reader rejected by `prefilterLiterals` without decoding it. */
@@ -381,7 +407,7 @@ export class Engine {
     const st = rule.state;
     if (slot === undefined) {
       slot = st.alloc();
-      if (!this.bannable(rule, v4, addr.ip)) st.meta[slot * META + SKIP] = 1;
+      if (!this.bannable(rule, v4, addr.ip, words)) st.meta[slot * META + SKIP] = 1;
       if (words === null) this.trackers.addV4(v4, rule.index, slot);
       else this.trackers.addV6(words, rule.index, slot);
     }
@@ -427,7 +453,7 @@ export class Engine {
       return null;
     }
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
-    if (!this.bannable(rule, v4, addr.ip)) {
+    if (!this.bannable(rule, v4, addr.ip, words)) {
       meta[m + SKIP] = 1;
       meta[m + COUNT] = count;
       c.skipped++;
@@ -490,22 +516,24 @@ export class Engine {
     return parseIPv4(addr.ip) ?? -1;
   }
 
-  /** The tracker key words of a non-IPv4 address (see `trackers`); null if it cannot be parsed. */
+  /**
+   * The tracker key words of a non-IPv4 address (see `trackers`), masked to the rule's `widen6`;
+   * null if it cannot be parsed. The array is reused by the next call.
+   */
   private v6Key(rule: Rule, ip: string): Int32Array | null {
-    // Cached per rule: floods repeat their addresses, and parsing and widening go through bigints.
-    let words = rule.textKeys.get(ip);
-    if (words === undefined) {
-      // `ip` is canonical IPv6 (the matcher turned mapped IPv4 into IPv4): parse and mask it
-      // directly, without building the Target and its text that widening makes.
-      let first = parseIPv6(ip);
-      if (first === null) return null;
-      const host = 128 - (rule.spec.widen6 ?? 128);
-      if (host > 0) first = (first >> BigInt(host)) << BigInt(host);
-      words = new Int32Array(4);
-      for (let i = 0; i < 4; i++) words[i] = Number((first >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
-      if (rule.textKeys.size >= TEXT_KEYS_MAX) rule.textKeys.clear();
-      // The capture may be a slice of a whole read chunk; a copy keeps the cache from pinning it.
-      rule.textKeys.set(` ${ip}`.slice(1), words);
+    const words = this.v6Words;
+    // `ip` is canonical IPv6 (the matcher turned mapped IPv4 into IPv4): hex groups, parsed
+    // without strings or bigints. Other spellings take the bigint parser.
+    if (!parseIPv6Words(ip, words)) {
+      const v = parseIPv6(ip);
+      if (v === null) return null;
+      for (let i = 0; i < 4; i++) words[i] = Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
+    }
+    const keep = rule.spec.widen6 ?? 128;
+    for (let i = 0; i < 4; i++) {
+      const bits = keep - 32 * i;
+      if (bits <= 0) words[i] = 0;
+      else if (bits < 32) words[i] = words[i]! & ~(0xffffffff >>> bits);
     }
     return words;
   }
@@ -518,12 +546,22 @@ export class Engine {
     return w === undefined ? t : widen(t, w);
   }
 
-  private bannable(rule: Rule, v4: number, ip: string): boolean {
-    if (v4 >= 0 && rule.ignoreNets.size === 0 && (this.opts.allowlist?.size ?? 0) === 0) {
-      // An IPv4 host with no lists to consult: only assertBannable's 127/8 and 0/8 apply, and a
-      // flood of new addresses should not pay a bigint parse each.
-      const octet = v4 >>> 24;
-      return octet !== 127 && octet !== 0;
+  /** `words`: the IPv6 tracker key (v6Key), when v4 < 0. */
+  private bannable(rule: Rule, v4: number, ip: string, words: Int32Array | null = null): boolean {
+    if (rule.ignoreNets.size === 0 && (this.opts.allowlist?.size ?? 0) === 0) {
+      // No lists to consult: only assertBannable's fixed checks apply, and a flood of new
+      // addresses should not pay a bigint parse (and an exception) each. IPv4: 127/8 and 0/8.
+      if (v4 >= 0) {
+        const octet = v4 >>> 24;
+        return octet !== 127 && octet !== 0;
+      }
+      // IPv6, widened to /w: at most /32 wide, and not overlapping ::1 or :: (the range starts
+      // above ::1 when its first address, the masked key, does).
+      if (words !== null) {
+        const w = rule.spec.widen6 ?? 128;
+        if (w < 32) return false;
+        return words[0] !== 0 || words[1] !== 0 || words[2] !== 0 || words[3]! >>> 0 > 1;
+      }
     }
     try {
       const t = this.targetOf(rule, v4, ip);

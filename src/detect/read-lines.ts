@@ -27,48 +27,81 @@ export interface LineFilter {
   deliverOver: number;
 }
 
+/** `onLine`'s mask when no filter applies or the line is not tested: every literal may be there. */
+export const ALL_LITERALS = -1;
+/** Literals a mask can name one by one; with more, every line is delivered with ALL_LITERALS. */
+const MASK_BITS = 31;
+
 /**
  * Calls `onLine` for every line of a file (`-` = standard input), in order. Bytes are read into
- * one reused buffer and only the lines delivered are decoded, each on its own (a newline byte is
- * never part of a UTF-8 sequence, so a line is always whole): as UTF-8 with replacement
- * characters, so invalid UTF-8 or binary garbage can neither throw nor split a line, or as
- * Latin-1 when the read is ASCII (the same text, several times cheaper). A trailing `\r` is
- * dropped; a last line without `\n` is still delivered.
+ * one reused buffer. A read that is all ASCII (nearly every log) becomes one Latin-1 string and
+ * its lines are slices of it: no native call nor copy per line. Otherwise only the lines
+ * delivered are decoded, each on its own (a newline byte is never part of a UTF-8 sequence, so a
+ * line is always whole), as UTF-8 with replacement characters, so invalid UTF-8 or binary
+ * garbage can neither throw nor split a line. A trailing `\r` is dropped; a last line without
+ * `\n` is still delivered. With a filter, `onLine` also gets the bits (1 << index in
+ * `filter.literals`) of the literals the line holds, so each rule can skip a line without
+ * searching it again.
  */
 export async function forEachLine(
   path: string,
-  onLine: (text: string) => void,
+  onLine: (text: string, literals: number) => void,
   filter?: LineFilter,
 ): Promise<void> {
-  const needles = filter?.literals.map((l) => Buffer.from(l, 'utf8')) ?? [];
-  // Where each literal occurs next in the buffer (-1: not in the rest of it), so each line costs
-  // a comparison per literal and the searches run once per occurrence, not once per line.
+  const texts = filter?.literals ?? [];
+  const needles = texts.map((l) => Buffer.from(l, 'utf8'));
+  const masks = texts.length <= MASK_BITS;
+  const deliverOver = filter?.deliverOver ?? 0;
+  // Where each literal occurs next in the buffer or chunk string (-1: not in the rest of it), so
+  // each line costs a comparison per literal and the searches run once per occurrence, not once
+  // per line.
   const next = new Array<number>(needles.length).fill(UNKNOWN);
   let buf = Buffer.allocUnsafe(CHUNK);
   let held = 0;
   let skipping = false;
 
-  const deliver = (s: number, e: number, ascii: boolean) => {
-    if (e > s && buf[e - 1] === 13) e--;
-    onLine(buf.toString(ascii ? 'latin1' : 'utf8', s, e));
-  };
-  const candidate = (s: number, e: number): boolean => {
+  /** The filter's verdict on buf[s, e) (or chunk[s, e)): 0 = skip, else the literal mask. */
+  const verdict = (s: number, e: number, chunk: string | null): number => {
+    if (filter === undefined) return ALL_LITERALS;
+    let mask = 0;
     for (let k = 0; k < needles.length; k++) {
       let at = next[k]!;
-      if (at < s && at !== NONE) at = next[k] = buf.indexOf(needles[k]!, s);
-      if (at !== NONE && at + needles[k]!.length <= e) return true;
+      if (at < s && at !== NONE)
+        at = next[k] = chunk === null ? buf.indexOf(needles[k]!, s) : chunk.indexOf(texts[k]!, s);
+      if (at !== NONE && at + (chunk === null ? needles[k]!.length : texts[k]!.length) <= e) {
+        if (!masks) return ALL_LITERALS;
+        mask |= 1 << k;
+      }
     }
-    return e - s > filter!.deliverOver;
+    return e - s > deliverOver ? ALL_LITERALS : mask;
+  };
+  const deliverBytes = (s: number, e: number) => {
+    const mask = verdict(s, e, null);
+    if (mask === 0) return filter!.onSkip();
+    if (e > s && buf[e - 1] === 13) e--;
+    onLine(buf.toString('utf8', s, e), mask);
   };
   /** Delivers the complete lines in buf[0, end); returns where the incomplete tail starts. */
   const lines = (end: number): number => {
-    const ascii = isAscii(buf.subarray(0, end));
     next.fill(UNKNOWN);
     let s = 0;
+    if (isAscii(buf.subarray(0, end))) {
+      // Offsets in the Latin-1 string are byte offsets: one character per byte.
+      const chunk = buf.toString('latin1', 0, end);
+      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', s)) {
+        if (skipping) skipping = false;
+        else {
+          const mask = verdict(s, nl, chunk);
+          if (mask === 0) filter!.onSkip();
+          else onLine(chunk.slice(s, nl > s && chunk.charCodeAt(nl - 1) === 13 ? nl - 1 : nl), mask);
+        }
+        s = nl + 1;
+      }
+      return s;
+    }
     for (let nl = buf.indexOf(10, 0); nl >= 0 && nl < end; nl = buf.indexOf(10, s)) {
       if (skipping) skipping = false;
-      else if (filter === undefined || candidate(s, nl)) deliver(s, nl, ascii);
-      else filter.onSkip();
+      else deliverBytes(s, nl);
       s = nl + 1;
     }
     return s;
@@ -85,7 +118,7 @@ export async function forEachLine(
           buf.copy(bigger, 0, 0, end);
           buf = bigger;
         } else {
-          if (!skipping) deliver(0, end, isAscii(buf.subarray(0, end)));
+          if (!skipping) onLine(buf.toString('utf8', 0, end), ALL_LITERALS);
           skipping = true;
           s = end;
         }
@@ -102,8 +135,7 @@ export async function forEachLine(
   }
   if (held > 0 && !skipping) {
     next.fill(UNKNOWN);
-    if (filter === undefined || candidate(0, held)) deliver(0, held, isAscii(buf.subarray(0, held)));
-    else filter.onSkip();
+    deliverBytes(0, held);
   }
 }
 

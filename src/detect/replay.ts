@@ -68,10 +68,10 @@ export async function replay(
     line.source = f === '-' ? 'stdin' : f;
     await forEachLine(
       f,
-      (text) => {
+      (text, literals) => {
         lineNo++;
         line.text = text;
-        const events = engine.feed(adapt === undefined ? line : adapt(line));
+        const events = adapt === undefined ? engine.feed(line, literals) : engine.feed(adapt(line));
         if (events.length > 0 && on.event) for (const e of events) on.event(e);
       },
       filter,

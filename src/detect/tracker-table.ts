@@ -9,9 +9,9 @@
  * The engine stores small integers (indexes into its typed-array tracker state, see
  * tracker-state.ts) and frees them in `onEvict`.
  */
-export class TrackerTable<T> {
-  private young: Generation<T>;
-  private old: Generation<T>;
+export class TrackerTable {
+  private young: Generation;
+  private old: Generation;
   private readonly generation: number;
   /** Entries dropped because the cap was reached. */
   evictions = 0;
@@ -23,7 +23,7 @@ export class TrackerTable<T> {
    */
   constructor(
     readonly max: number,
-    private readonly onEvict?: (value: T, rule: number) => void,
+    private readonly onEvict?: (value: number, rule: number) => void,
   ) {
     this.generation = Math.max(1, Math.floor(max / 2));
     this.young = new Generation(this.generation);
@@ -35,12 +35,12 @@ export class TrackerTable<T> {
   }
 
   /** The value for (IPv4 address as an unsigned 32-bit number, rule index), marking it seen. */
-  getV4(v4: number, rule: number): T | undefined {
+  getV4(v4: number, rule: number): number | undefined {
     return this.getWords(v4Key(v4, rule), 0);
   }
 
   /** Adds a value for a key that `getV4` just reported missing. */
-  addV4(v4: number, rule: number, value: T): void {
+  addV4(v4: number, rule: number, value: number): void {
     this.addWords(v4Key(v4, rule), 0, value);
   }
 
@@ -49,12 +49,12 @@ export class TrackerTable<T> {
   }
 
   /** The value for (IPv6 address as four 32-bit words, most significant first; rule index). */
-  getV6(words: Int32Array, rule: number): T | undefined {
+  getV6(words: Int32Array, rule: number): number | undefined {
     return this.getWords(v6Key(words, rule), 1);
   }
 
   /** Adds a value for a key that `getV6` just reported missing. */
-  addV6(words: Int32Array, rule: number, value: T): void {
+  addV6(words: Int32Array, rule: number, value: number): void {
     this.addWords(v6Key(words, rule), 1, value);
   }
 
@@ -63,7 +63,7 @@ export class TrackerTable<T> {
   }
 
   /** The value for a text key, marking it seen. */
-  getText(key: string): T | undefined {
+  getText(key: string): number | undefined {
     const v = this.young.texts.get(key);
     if (v !== undefined) return v;
     const o = this.old.texts.get(key);
@@ -76,7 +76,7 @@ export class TrackerTable<T> {
   }
 
   /** Adds a value for a key that `getText` just reported missing. */
-  addText(key: string, value: T): void {
+  addText(key: string, value: number): void {
     this.makeRoom();
     this.young.texts.set(key, value);
   }
@@ -85,7 +85,7 @@ export class TrackerTable<T> {
     return this.young.texts.delete(key) || this.old.texts.delete(key);
   }
 
-  private getWords(key: Int32Array, kind: 0 | 1): T | undefined {
+  private getWords(key: Int32Array, kind: 0 | 1): number | undefined {
     const v = this.young.words[kind].get(key);
     if (v !== undefined) return v;
     const old = this.old.words[kind];
@@ -102,7 +102,7 @@ export class TrackerTable<T> {
     return this.young.words[kind].delete(key) || this.old.words[kind].delete(key);
   }
 
-  private addWords(key: Int32Array, kind: 0 | 1, value: T): void {
+  private addWords(key: Int32Array, kind: 0 | 1, value: number): void {
     this.makeRoom();
     this.young.words[kind].set(key, value);
   }
@@ -120,12 +120,11 @@ export class TrackerTable<T> {
 
 /**
  * Bytes of the key tables at most, for `max` entries: both generations, each with its IPv4 and
- * IPv6 tables grown to full size (tables never shrink), their values and free lists.
+ * IPv6 tables grown to full size (tables never shrink; values live in the slots).
  */
 export function trackerTableBytes(max: number): number {
   const generation = Math.max(1, Math.floor(max / 2));
-  const slots = slotsFor(generation);
-  return 2 * (slots * (V4_STRIDE + V6_STRIDE) * 4 + 2 * generation * 16);
+  return 2 * slotsFor(generation) * (V4_STRIDE + V6_STRIDE) * 4;
 }
 
 // Scratch keys: the table copies what it keeps, so one buffer per shape serves every call.
@@ -150,10 +149,10 @@ function v6Key(words: Int32Array, rule: number): Int32Array {
 const V4_STRIDE = 4;
 const V6_STRIDE = 8;
 
-class Generation<T> {
+class Generation {
   /** [IPv4 (address, rule), IPv6 (4 words, rule)]. */
-  readonly words: [WordTable<T>, WordTable<T>];
-  readonly texts = new Map<string, T>();
+  readonly words: [WordTable, WordTable];
+  readonly texts = new Map<string, number>();
 
   constructor(cap: number) {
     this.words = [new WordTable(cap, 2, V4_STRIDE), new WordTable(cap, 5, V6_STRIDE)];
@@ -163,7 +162,7 @@ class Generation<T> {
     return this.words[0].size + this.words[1].size + this.texts.size;
   }
 
-  forEach(fn: (value: T, rule: number) => void): void {
+  forEach(fn: (value: number, rule: number) => void): void {
     this.words[0].forEach(fn);
     this.words[1].forEach(fn);
     for (const v of this.texts.values()) fn(v, -1);
@@ -179,17 +178,15 @@ class Generation<T> {
 const MIN_SLOTS = 1024;
 
 /**
- * Linear probing over keys of `width` 32-bit words, each slot's words side by side (then the
- * value index + 1, 0 = empty) so a probe touches one cache line. Kept at most half full by
- * doubling, up to the room `cap` entries need; deletion shifts the following run back, so there
- * are no tombstones to slow later probes.
+ * Linear probing over keys of `width` 32-bit words, each slot's words side by side, then the
+ * value + 1 (0 = empty), so a probe and its answer touch one cache line and nothing else. Kept at
+ * most half full by doubling, up to the room `cap` entries need; deletion shifts the following
+ * run back, so there are no tombstones to slow later probes.
  */
-class WordTable<T> {
+class WordTable {
   size = 0;
   private mask: number;
   private slots: Int32Array;
-  private values: (T | undefined)[] = [];
-  private free: number[] = [];
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
 
@@ -203,22 +200,15 @@ class WordTable<T> {
     this.slots = new Int32Array(n * stride);
   }
 
-  get(key: Int32Array): T | undefined {
+  get(key: Int32Array): number | undefined {
     const o = this.find(key);
-    return o < 0 ? undefined : this.values[this.slots[o + this.width]! - 1];
+    return o < 0 ? undefined : this.slots[o + this.width]! - 1;
   }
 
-  /** Inserts a key known to be absent. */
-  set(key: Int32Array, value: T): void {
+  /** Inserts a key known to be absent, with a value from 0 to 2^31 - 2. */
+  set(key: Int32Array, value: number): void {
     if ((this.size + 1) * 2 > this.mask + 1 && this.mask + 1 < slotsFor(this.cap)) this.grow();
-    let idx = this.free.pop();
-    if (idx === undefined) {
-      idx = this.values.length;
-      this.values.push(value);
-    } else {
-      this.values[idx] = value;
-    }
-    this.place(key, 0, idx + 1);
+    this.place(key, 0, value + 1);
     this.size++;
   }
 
@@ -227,9 +217,6 @@ class WordTable<T> {
     if (found < 0) return false;
     const { width, stride, mask } = this;
     const s = this.slots;
-    const idx = s[found + width]! - 1;
-    this.values[idx] = undefined;
-    this.free.push(idx);
     this.size--;
     // Backward-shift deletion: move later entries of the run into the hole when their home
     // slot allows it, so every remaining key stays reachable from its home without tombstones.
@@ -247,19 +234,17 @@ class WordTable<T> {
   }
 
   /** Each value with its key's last word (the rule index). */
-  forEach(fn: (value: T, rule: number) => void): void {
+  forEach(fn: (value: number, rule: number) => void): void {
     const { width, stride } = this;
     const s = this.slots;
     for (let o = 0; o < s.length; o += stride) {
-      const idx = s[o + width]!;
-      if (idx !== 0) fn(this.values[idx - 1]!, s[o + width - 1]!);
+      const v = s[o + width]!;
+      if (v !== 0) fn(v - 1, s[o + width - 1]!);
     }
   }
 
   clear(): void {
     this.slots.fill(0);
-    this.values = [];
-    this.free = [];
     this.size = 0;
   }
 
@@ -276,14 +261,14 @@ class WordTable<T> {
     }
   }
 
-  private place(key: Int32Array, from: number, idx: number): void {
+  private place(key: Int32Array, from: number, stored: number): void {
     const { width, stride, mask } = this;
     const s = this.slots;
     let i = this.hash(key, from) & mask;
     while (s[i * stride + width] !== 0) i = (i + 1) & mask;
     const o = i * stride;
     for (let w = 0; w < width; w++) s[o + w] = key[from + w]!;
-    s[o + width] = idx;
+    s[o + width] = stored;
   }
 
   private grow(): void {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { assertBannable, contains, parseTarget, tryParseTarget, widen } from '../../src/core/address.js';
+import {
+  assertBannable,
+  contains,
+  parseIPv6,
+  parseIPv6Words,
+  parseTarget,
+  tryParseTarget,
+  widen,
+} from '../../src/core/address.js';
 import { Allowlist } from '../../src/core/allowlist.js';
 
 describe('addresses', () => {
@@ -88,5 +96,65 @@ describe('addresses', () => {
     // A range that merely overlaps an allowlisted host would ban it too: refused.
     expect(() => assertBannable(parseTarget('192.0.2.0/24'), { allowed })).toThrow(/allowlisted/);
     expect(assertBannable(parseTarget('192.0.2.16'), { allowed }).text).toBe('192.0.2.16');
+  });
+});
+
+describe('parseIPv6Words', () => {
+  it('gives parseIPv6 value for every hex-group form, and declines the rest', () => {
+    let seed = 7;
+    const next = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const words = new Int32Array(4);
+    const texts = [
+      '::',
+      '::1',
+      '1::',
+      'a:b:c:d:e:f:1:2',
+      '2a01:db8::ff',
+      'ABCD::',
+      ':::',
+      '1:::2',
+      '1::2::3',
+      ':1',
+      '1:',
+      '12345::',
+      '1:2:3:4:5:6:7',
+      '1:2:3:4:5:6:7:8:9',
+      '::ffff:192.0.2.1',
+      'fe80::1%eth0',
+      '',
+      ':',
+      'g::',
+    ];
+    for (let i = 0; i < 20_000; i++) {
+      // Random group counts, widths, compression and stray characters.
+      const n = 1 + Math.floor(next() * 9);
+      const groups = Array.from({ length: n }, () =>
+        Math.floor(next() * 0x10000)
+          .toString(16)
+          .slice(0, 1 + Math.floor(next() * 5)),
+      );
+      let t = groups.join(':');
+      if (next() < 0.5) {
+        const at = Math.floor(next() * (groups.length + 1));
+        t = [...groups.slice(0, at), '', ...groups.slice(at)].join(':');
+        if (at === 0 || at === groups.length) t = t.startsWith(':') ? `:${t}` : `${t}:`;
+      }
+      if (next() < 0.05) t = t.toUpperCase();
+      if (next() < 0.05) t = `${t}${'.:x0'[Math.floor(next() * 4)]}`;
+      texts.push(t);
+    }
+    for (const t of texts) {
+      const v = parseIPv6(t);
+      const ok = parseIPv6Words(t, words);
+      if (ok) {
+        const got = [...words].reduce((a, w) => (a << 32n) | BigInt(w >>> 0), 0n);
+        expect(got, t).toBe(v);
+      } else if (v !== null) {
+        expect(t, 'declined only with a dotted tail').toContain('.');
+      }
+    }
   });
 });

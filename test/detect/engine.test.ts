@@ -192,6 +192,16 @@ describe('Engine - never ban what must not be banned', () => {
     expect(e.stats().skipped).toBe(0);
   });
 
+  it('with no lists, IPv6 whose banned range would hold :: or ::1 is never banned', () => {
+    const ips = ['::1', '::', '::2', '0:0:0:1::5', '2001:db8::1'];
+    const lines = ips.flatMap((ip) => [0, 1, 2].map((s) => at(s, `fail from ${ip}`)));
+    // Widened to /64, ::2 bans ::/64, which holds ::1; the fourth address's /64 does not.
+    const wide = feedAll(engine([rule({ widen6: 64 })]), lines).map((x) => x.target.text);
+    expect(wide).toEqual(['0:0:0:1::/64', '2001:db8::/64']);
+    const exact = feedAll(engine([rule()]), lines).map((x) => x.target.text);
+    expect(exact).toEqual(['::2', '::1:0:0:0:5', '2001:db8::1']);
+  });
+
   it('an oversized line is counted and not matched', () => {
     const e = engine([rule()], { maxLineLength: 100 });
     expect(e.feed({ text: `fail from 192.0.2.1${' '.repeat(200)}`, source: 's' })).toEqual([]);
@@ -297,5 +307,22 @@ describe('Engine - below-threshold hook (fleet-wide counting)', () => {
     expect(hits).toEqual([]);
     feedAll(e, [at(11, 'bad from 198.51.100.8')]);
     expect(hits).toEqual(['198.51.100.8']);
+  });
+});
+
+describe('Engine - literal masks from the reader', () => {
+  it('a rule none of whose literals the line holds is not run; without a mask every rule is', () => {
+    const a = rule({ name: 'a', patterns: ['^alpha fail from <HOST>$'], good: [], maxretry: 1 });
+    const b = rule({ name: 'b', patterns: ['^beta fail from <HOST>$'], good: [], maxretry: 1 });
+    const e = engine([a, b], { ignoreSources: true });
+    const lits = e.prefilterLiterals()!;
+    const bit = (l: string) => 1 << lits.indexOf(l);
+    expect(lits).toEqual(['alpha fail from ', 'beta fail from ']);
+    // A wrong mask shows the rule was skipped on the mask alone.
+    expect(e.feed(at(0, 'alpha fail from 192.0.2.1'), bit('beta fail from '))).toEqual([]);
+    expect(e.feed(at(1, 'alpha fail from 192.0.2.1'), bit('alpha fail from ')).map((x) => x.rule)).toEqual([
+      'a',
+    ]);
+    expect(e.feed(at(2, 'beta fail from 192.0.2.2')).map((x) => x.rule)).toEqual(['b']);
   });
 });

@@ -70,6 +70,22 @@ describe('forEachLine', () => {
     expect(skipped).toBe(body.length - (got.length - 2));
   });
 
+  it('each delivered line carries the bits of the filter literals it holds', async () => {
+    const p = join(dir, 'masks.log');
+    writeFileSync(p, 'a sshd b\nSASL and sshd\nnone\ncafé SASL\n');
+    const got: Array<[string, number]> = [];
+    await forEachLine(p, (l, m) => got.push([l, m]), {
+      literals: ['sshd', 'SASL'],
+      onSkip: () => {},
+      deliverOver: 100,
+    });
+    expect(got).toEqual([
+      ['a sshd b', 1],
+      ['SASL and sshd', 3],
+      ['café SASL', 2],
+    ]);
+  });
+
   it('a missing file is E_SOURCE naming it', async () => {
     await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(
       /cannot read .*missing\.log: no such file \(ENOENT\)/,
