@@ -87,7 +87,7 @@ describe('fuzz: hub HTTP API', () => {
       const arb = requests(routes, hubHints({ adminToken: t.hub.adminToken, bouncerKey }));
       await f.propAsync('routes-inject', arb, viaInject, { runs: 95_000 });
     },
-    timeout(150),
+    timeout(400),
   );
 
   it(

@@ -87,7 +87,12 @@ export function hubHints(secrets: { adminToken: string; bouncerKey: string }): H
     target,
     ip: target,
     range: target,
-    cidr: target,
+    // A few allowlist entries only: an allowlisted range refuses every ban inside it, so the
+    // whole target pool allowlisted would leave nothing for the ban routes to accept.
+    cidr: fc.oneof(
+      fc.constantFrom('192.0.2.60', '203.0.113.0/28', '2001:db8::1e', '10.0.0.0/8'),
+      textFrom('0123456789abcdef:./%', 63).filter((x) => x.length > 0),
+    ),
     set: fc.constantFrom('blocklist', 'web', 'ssh', '', 'a b', '-x', '1x'),
     duration: fc.oneof(
       fc.constantFrom('10m', '1h', '90s', '1d', 'permanent', '1x', '', '99999999999999999999'),
@@ -117,7 +122,9 @@ function url(route: Route, params: Record<string, unknown>, query: Array<[string
 }
 
 /** Requests for one route in each mode the schemas allow. */
-function routeRequests(route: Route, hints: Hints, bulkItem: Schema): fc.Arbitrary<Req>[] {
+const one = (arbitrary: fc.Arbitrary<Req>): fc.WeightedArbitrary<Req> => ({ weight: 1, arbitrary });
+
+function routeRequests(route: Route, hints: Hints, bulkItem: Schema): fc.WeightedArbitrary<Req>[] {
   const qs: Schema = route.querystring ?? { type: 'object', properties: {} };
   const ps: Schema = route.params ?? { type: 'object', properties: {} };
   const validParams = valid({ ...ps, required: Object.keys(ps.properties ?? {}) }, hints) as fc.Arbitrary<
@@ -147,10 +154,14 @@ function routeRequests(route: Route, hints: Hints, bulkItem: Schema): fc.Arbitra
       mode,
       ...(body === undefined ? {} : { body }),
     }));
-  const out: fc.Arbitrary<Req>[] = [
-    isBulk
-      ? bulkRequest(route, hints, bulkItem)
-      : assemble('valid', { params: validParams, query: validQuery, body: validBody }),
+  // Valid requests weigh three times one kind of violation: they are the ones that reach the core.
+  const out: fc.WeightedArbitrary<Req>[] = [
+    {
+      weight: 3,
+      arbitrary: isBulk
+        ? bulkRequest(route, hints, bulkItem)
+        : assemble('valid', { params: validParams, query: validQuery, body: validBody }),
+    },
   ];
 
   // One violation, in the params, the query or the body; the other parts stay valid.
@@ -160,58 +171,70 @@ function routeRequests(route: Route, hints: Hints, bulkItem: Schema): fc.Arbitra
     return bad ? [fc.tuple(validParams, bad).map(([o, v]) => ({ ...o, [key]: v }))] : [];
   });
   if (badParams.length) {
-    out.push(assemble('invalid', { params: fc.oneof(...badParams), query: validQuery, body: validBody }));
+    out.push(
+      one(assemble('invalid', { params: fc.oneof(...badParams), query: validQuery, body: validBody })),
+    );
   }
   if (Object.keys(qs.properties ?? {}).length || qs.required) {
     out.push(
-      assemble('invalid', { params: validParams, query: queryPairs(qs, hints, 'invalid'), body: validBody }),
+      one(
+        assemble('invalid', {
+          params: validParams,
+          query: queryPairs(qs, hints, 'invalid'),
+          body: validBody,
+        }),
+      ),
     );
   }
   const badBody = route.body ? invalid(route.body, hints) : undefined;
   if (badBody) {
     out.push(
-      assemble('invalid', {
-        params: validParams,
-        query: validQuery,
-        body: badBody.map((b) => JSON.stringify(b)),
-      }),
+      one(
+        assemble('invalid', {
+          params: validParams,
+          query: validQuery,
+          body: badBody.map((b) => JSON.stringify(b)),
+        }),
+      ),
     );
   }
 
   // Hostile: near-miss JSON bytes, text under any media type, a query of junk keys and escapes.
   out.push(
-    fc
-      .record({
-        ...base,
-        params: validParams,
-        query: fc.array(fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 20 })), {
-          maxLength: 3,
+    one(
+      fc
+        .record({
+          ...base,
+          params: validParams,
+          query: fc.array(fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 20 })), {
+            maxLength: 3,
+          }),
+          body: fc.oneof(
+            mutated(validBody.map((b) => Buffer.from(b ?? '{}'))).map((b) => b.toString('latin1')),
+            fc.string({ maxLength: 60 }),
+          ),
+          type: fc.constantFrom(
+            'application/json',
+            'text/plain',
+            'application/x-www-form-urlencoded',
+            'application/json; charset=latin1',
+          ),
+          // Query tails keep the route; path tails leave it (a bad escape is refused before routing).
+          tail: fc.constantFrom('', '', '&%', '&%zz', '&a[b]=1&a[c]=2', '&=&&=x', '/', '//x', '%', '%c0%af'),
+        })
+        .map(({ params, query, tail, ...r }) => {
+          const u = url(route, params, query);
+          if (tail.startsWith('&'))
+            return { ...r, url: u + (u.includes('?') ? tail : `?${tail}`), mode: 'hostile' as const };
+          const path = u.split('?')[0]!;
+          return {
+            ...r,
+            url: `${path}${tail}${u.slice(path.length)}`,
+            mode: 'hostile' as const,
+            offRoute: tail !== '',
+          };
         }),
-        body: fc.oneof(
-          mutated(validBody.map((b) => Buffer.from(b ?? '{}'))).map((b) => b.toString('latin1')),
-          fc.string({ maxLength: 60 }),
-        ),
-        type: fc.constantFrom(
-          'application/json',
-          'text/plain',
-          'application/x-www-form-urlencoded',
-          'application/json; charset=latin1',
-        ),
-        // Query tails keep the route; path tails leave it (a bad escape is refused before routing).
-        tail: fc.constantFrom('', '', '&%', '&%zz', '&a[b]=1&a[c]=2', '&=&&=x', '/', '//x', '%', '%c0%af'),
-      })
-      .map(({ params, query, tail, ...r }) => {
-        const u = url(route, params, query);
-        if (tail.startsWith('&'))
-          return { ...r, url: u + (u.includes('?') ? tail : `?${tail}`), mode: 'hostile' as const };
-        const path = u.split('?')[0]!;
-        return {
-          ...r,
-          url: `${path}${tail}${u.slice(path.length)}`,
-          mode: 'hostile' as const,
-          offRoute: tail !== '',
-        };
-      }),
+    ),
   );
   return out;
 }
@@ -254,5 +277,9 @@ export function requests(routes: Route[], hints: Hints): fc.Arbitrary<Req> {
     throw new Error('POST /v1/decisions has no body schema: the bulk items cannot be generated');
   const unrouted: Route = { method: 'GET', url: '/v1/nope', access: 'admin', bouncer: false };
   const all = [...routes, unrouted, { ...unrouted, method: 'PUT', url: '/v1/decisions/active' }];
-  return fc.oneof(...all.map((r) => fc.oneof(...routeRequests(r, hints, single.body!))));
+  // Changes weigh most (they reach the core and the store), automatic HEADs least.
+  const weight = (r: Route) => (r.method === 'HEAD' ? 1 : r.method === 'GET' ? 2 : 4);
+  return fc.oneof(
+    ...all.map((r) => ({ weight: weight(r), arbitrary: fc.oneof(...routeRequests(r, hints, single.body!)) })),
+  );
 }
