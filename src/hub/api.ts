@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { BouncerRecord } from '../store/types.js';
@@ -103,6 +108,13 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     // Validation errors name the field (`body/target must be string`).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // A URL refused before routing (bad percent-encoding, an over-long path segment) gets the
+    // coded error shape every other refusal has, not fastify's own, which echoes the whole path.
+    frameworkErrors: (err, _req, reply) => {
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const error = long ? 'a URL path segment is too long' : 'the URL path is not valid percent-encoding';
+      (reply as FastifyReply).code(long ? 414 : 400).send({ error, code: 'E_HTTP' });
+    },
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
 
