@@ -25,6 +25,8 @@ import type { Emit } from './list.js';
 import { cpuMs, loadAverage } from './proc-stats.js';
 
 const CROWDSEC_WORST_MS = 11_000;
+/** How long an agent may take to start: minutes on a shared machine at a load average of 30. */
+const BUS_UP_MS = Number(process.env.PROPAGATION_START_MS ?? 60_000);
 
 type Driver = 'library' | 'spawn';
 
@@ -85,7 +87,7 @@ async function startFleet(n: number, driver: Driver): Promise<Fleet> {
       procs.push(p);
     }
     for (const p of procs.slice(1))
-      await p.waitFor((l) => l.msg === 'bus' && l.status === 'up', 60_000, 'agent bus up');
+      await p.waitFor((l) => l.msg === 'bus' && l.status === 'up', BUS_UP_MS, 'agent bus up');
     return { driver, lan, hubHost, hubDir, agents, logs, procs, destroy };
   } catch (err) {
     await destroy();
