@@ -16,6 +16,7 @@ import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { createTestDatabase } from '../test/helpers/postgres.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
 import type { Emit } from './list.js';
+import { cpuMs } from './proc-stats.js';
 
 /*
  * `npm run bench -- fleet-sim`: thousands of light agents against real hubs on every transport.
@@ -406,17 +407,6 @@ async function stopHub(h: HubChild): Promise<void> {
   const t = setTimeout(() => h.child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(t);
-}
-
-/** user + system CPU time of processes, in ms (from /proc, clock ticks of 10 ms). */
-function cpuMs(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(f[11]) + Number(f[12]);
-  }
-  return ticks * 10;
 }
 
 /** Resident memory of a process, in KiB. */

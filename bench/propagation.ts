@@ -22,8 +22,11 @@ import {
 } from '../test/fleet/harness.js';
 import { createLan, type Host, type Lan } from '../test/helpers/netns.js';
 import type { Emit } from './list.js';
+import { cpuMs, loadAverage } from './proc-stats.js';
 
 const CROWDSEC_WORST_MS = 11_000;
+/** How long an agent may take to start: minutes on a shared machine at a load average of 30. */
+const BUS_UP_MS = Number(process.env.PROPAGATION_START_MS ?? 60_000);
 
 type Driver = 'library' | 'spawn';
 
@@ -84,7 +87,7 @@ async function startFleet(n: number, driver: Driver): Promise<Fleet> {
       procs.push(p);
     }
     for (const p of procs.slice(1))
-      await p.waitFor((l) => l.msg === 'bus' && l.status === 'up', 60_000, 'agent bus up');
+      await p.waitFor((l) => l.msg === 'bus' && l.status === 'up', BUS_UP_MS, 'agent bus up');
     return { driver, lan, hubHost, hubDir, agents, logs, procs, destroy };
   } catch (err) {
     await destroy();
@@ -112,6 +115,12 @@ function monitor(host: Host, onAdd: (addr: string, at: number) => void): ChildPr
   return child;
 }
 
+/** The hub's and the agents' process ids (`ip netns exec` execs the program in place). */
+function procPids(fleet: Fleet): { hub: number; agents: number[] } {
+  const [hub, ...agents] = fleet.procs.map((p) => p.child.pid!);
+  return { hub: hub!, agents };
+}
+
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
@@ -127,6 +136,10 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
     }),
   );
   await new Promise((r) => setTimeout(r, 1000));
+  const pids = procPids(fleet);
+  const load = loadAverage();
+  const hubCpu0 = cpuMs([pids.hub]);
+  const agentCpu0 = cpuMs(pids.agents);
   const results: number[] = [];
   const perAgent: number[] = [];
   const starts = new Map<string, number>();
@@ -151,6 +164,9 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
   } finally {
     for (const m of monitors) m.kill('SIGKILL');
   }
+  // Includes the 100 ms pauses between samples (idle timers), the same in every run.
+  const hubCpu = cpuMs([pids.hub]) - hubCpu0;
+  const agentCpu = cpuMs(pids.agents) - agentCpu0;
   const sorted = results.sort((a, b) => a - b);
   const each = perAgent.sort((a, b) => a - b);
   // Where the time goes, from the processes' own log timestamps (same clock, ms resolution):
@@ -201,6 +217,9 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
     breakdownP50Ms: { detectedOnAgent1: detectP50, receivedByLastAgent: receivedP50 },
     goal: 'p99 <= 50 ms with 20 agents on this 2-core machine',
     goalP99Ms: 50,
+    hubCpuMsPerDecision: Number((hubCpu / samples).toFixed(2)),
+    agentCpuMsPerDecision: Number((agentCpu / pids.agents.length / samples).toFixed(2)),
+    loadAverage1m: load,
     crowdsecWorstMs: CROWDSEC_WORST_MS,
     crowdsecWorstOverP99: p99 ? Number((CROWDSEC_WORST_MS / p99).toFixed(1)) : null,
   });
@@ -267,6 +286,10 @@ async function throughput(
   await new Promise((r) => setTimeout(r, 500));
   const token = readFileSync(join(fleet.hubDir, 'hub', 'admin.token'), 'utf8').trim();
   const perRequest = mode === 'bulk' ? Number(process.env.PROPAGATION_BULK_CHUNK ?? 10_000) : 64;
+  const pids = procPids(fleet);
+  const load = loadAverage();
+  const hubCpu0 = cpuMs([pids.hub]);
+  const agentCpu0 = cpuMs(pids.agents);
   const out = await fleet.hubHost.exec(
     process.execPath,
     [
@@ -285,6 +308,8 @@ async function throughput(
   const end = performance.now() + 60_000;
   while (counts.some((c) => c < count) && performance.now() < end)
     await new Promise((r) => setTimeout(r, 20));
+  const hubCpu = cpuMs([pids.hub]) - hubCpu0;
+  const agentCpu = cpuMs(pids.agents) - agentCpu0;
   for (const m of monitors) m.kill('SIGKILL');
   // No loss: every address in every agent's kernel set, read back from the kernel element by element.
   const expected = Array.from({ length: count }, (_, i) => `${prefix}.${i >> 8}.${i & 255}`);
@@ -318,6 +343,10 @@ async function throughput(
     lost: count * fleet.agents.length - inKernel.reduce((a, b) => a + b, 0),
     goalPerSecond: 10_000,
     ratioToGoal: Number((rate / 10_000).toFixed(2)),
+    // Noise-resistant: CPU the hub and one agent spent per decision (from /proc, 10 ms ticks).
+    hubCpuMsPerDecision: Number((hubCpu / count).toFixed(4)),
+    agentCpuMsPerDecision: Number((agentCpu / pids.agents.length / count).toFixed(4)),
+    loadAverage1m: load,
   });
   return rate;
 }

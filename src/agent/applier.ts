@@ -68,6 +68,8 @@ export class DecisionApplier {
   /** The highest log seq this agent has heard of (live decisions, catch-up heads): lag = this - lastSeq. */
   headSeen = 0;
   private readonly buffer = new Map<number, Decision>();
+  /** The highest seq ever held in `buffer` (at or below lastSeq once drained). */
+  private heldTop = 0;
   private catching: Promise<void> | null = null;
   private catchAgain = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -106,7 +108,16 @@ export class DecisionApplier {
       return;
     }
     // A gap (or a catch-up in flight): hold it, and fetch what is missing.
-    if (this.buffer.size < (this.o.maxBuffered ?? 10_000)) this.buffer.set(d.seq, d);
+    const held = this.buffer.size < (this.o.maxBuffered ?? 10_000);
+    const follows = held && d.seq === Math.max(last, this.heldTop) + 1;
+    if (held) {
+      this.buffer.set(d.seq, d);
+      if (d.seq > this.heldTop) this.heldTop = d.seq;
+    }
+    // During a catch-up, a decision that directly follows what is held opens no new hole: the run
+    // in flight drains it once it reaches the held ones. Asking for another pass here made every
+    // envelope of a flood cost an HTTP page as well (the hub served the log twice).
+    if (this.catching && follows) return;
     if (!this.catching) this.stats.gaps++;
     void this.catchUp();
   }

@@ -4,8 +4,8 @@ import Database from 'better-sqlite3';
 /**
  * Opens a SQLite file the way every rampart database wants it: WAL, so readers never block the
  * writer; synchronous NORMAL, durable across process crashes in WAL mode (only a power cut may
- * lose the last transactions); a busy timeout, so a second process (the CLI, another hub) waits
- * instead of failing.
+ * lose the last transactions); temporary files (statement journals) in memory; a busy timeout, so
+ * a second process (the CLI, another hub) waits instead of failing.
  */
 export function openSqlite(file: string): Database.Database {
   // The decision log and node state are nobody else's business: a new file is made 0600 before
@@ -29,6 +29,11 @@ function configure(db: Database.Database, exclusive: boolean): Database.Database
     if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // Statement journals in memory: an upsert or a statement with triggers inside a large
+    // transaction keeps one, and SQLite spills it to a temp file past 64 KiB. The hub's 10,000-ban
+    // append wrote ~17 pages per decision there (864,000 pwrite calls for 50,000 decisions; 80 µs
+    // of CPU per decision, 36 µs without). Large sorts measured no higher peak RSS at 300,000 rows.
+    db.pragma('temp_store = MEMORY');
     db.pragma('busy_timeout = 5000');
     return db;
   } catch (err) {

@@ -204,4 +204,52 @@ describe('decision applier', () => {
     applier.live(log.append('192.0.2.1'));
     await expect.poll(() => fw.targets(), { timeout: 2000 }).toEqual(['192.0.2.1']);
   });
+  it('during a catch-up, live decisions that follow in order cost no second fetch', async () => {
+    const { state, fw, log, applier, committer } = setup();
+    applier.live(log.append('192.0.2.1'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const fetch = log.fetch.bind(log);
+    log.fetch = async (since) => {
+      const page = await fetch(since);
+      await gate; // the answer is still on its way while the bus delivers more
+      return page;
+    };
+    const running = applier.catchUp(); // the reconcile timer's pass, say
+    for (let i = 2; i <= 6; i++) applier.live(log.append(`192.0.2.${i}`));
+    release();
+    await running;
+    await committer.flush();
+    expect(state.lastSeq()).toBe(6);
+    expect(fw.targets()).toHaveLength(6);
+    expect(log.calls).toEqual([1]);
+  });
+
+  it('a hole that opens during a catch-up still gets its own pass', async () => {
+    const { state, log, applier } = setup();
+    applier.live(log.append('192.0.2.1'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const fetch = log.fetch.bind(log);
+    let first = true;
+    log.fetch = async (since) => {
+      const page = await fetch(since);
+      if (first) {
+        first = false;
+        await gate;
+      }
+      return page;
+    };
+    const running = applier.catchUp();
+    log.append('192.0.2.2'); // published after the page above was read, never seen on the bus
+    applier.live(log.append('192.0.2.3'));
+    release();
+    await running;
+    await expect.poll(() => state.lastSeq(), { timeout: 2000 }).toBe(3);
+    expect(log.calls.length).toBeGreaterThanOrEqual(2);
+  });
 });

@@ -36,6 +36,13 @@ describe('sqlite store specifics', () => {
     db.close();
   });
 
+  it('keeps statement journals in memory (a 10,000-ban append wrote ~17 temp-file pages per ban)', async () => {
+    const s = new SqliteStore(join(dir, 'temp-store.db'));
+    const db = (s as unknown as { db: Database.Database }).db;
+    expect(db.pragma('temp_store', { simple: true })).toBe(2); // MEMORY
+    await s.close();
+  });
+
   it('a file from a newer rampart is refused with E_STORE, not migrated down', () => {
     const file = join(dir, 'newer.db');
     const db = new Database(file);
