@@ -81,12 +81,14 @@ export class DecisionApplier {
   /** Re-applies the durable copy to the firewall: the first thing the agent does, before the network. */
   async restore(): Promise<number> {
     let n = 0;
-    for (const ban of this.o.state.active(this.now())) {
+    const poisoned: Array<{ target: string; set: string }> = [];
+    for (const ban of this.o.state.eachActive(this.now())) {
       if (this.stage(ban.target, ban.set, ban.expiresAt)) n++;
       // A poisoned entry stored by an older version: forget it rather than re-stage it forever.
-      else if (!isSetName(ban.set))
-        this.o.state.applyHub(this.o.state.lastSeq(), { unban: { target: ban.target, set: ban.set } });
+      else if (!isSetName(ban.set)) poisoned.push({ target: ban.target, set: ban.set });
     }
+    // After the cursor closed: the state takes no write while it reads.
+    for (const p of poisoned) this.o.state.applyHub(this.o.state.lastSeq(), { unban: p });
     await this.o.committer.schedule();
     return n;
   }
@@ -164,11 +166,22 @@ export class DecisionApplier {
     return true;
   }
 
-  /** What the kernel should hold right now (for reconcile). */
-  desired(): ActiveBan[] {
-    return this.o.state
-      .active(this.now())
-      .filter((b) => isSetName(b.set) && !this.allowlisted(b.target, this.o.protected));
+  /**
+   * What the kernel should hold right now (for reconcile), parsed, one ban at a time from the
+   * state's cursor (see AgentState.eachActive: consume without awaiting).
+   */
+  *desired(): Generator<{ target: Target; set: string; expiresAt: number | null }> {
+    for (const b of this.o.state.eachActive(this.now())) {
+      if (!isSetName(b.set)) continue;
+      const t = tryParseTarget(b.target);
+      if (!t || this.o.allowlist.has(t) || this.o.protected?.has(t) === true) continue;
+      yield { target: t, set: b.set, expiresAt: b.expiresAt };
+    }
+  }
+
+  /** How many bans `desired()` will go through (an upper bound: it skips allowlisted ones). */
+  desiredCount(): number {
+    return this.o.state.activeCount(this.now());
   }
 
   stop(): void {
@@ -317,11 +330,6 @@ export class DecisionApplier {
       { seq, set: set.slice(0, 64), target },
       'decision dropped: its set name is not one a firewall backend accepts',
     );
-  }
-
-  private allowlisted(text: string, also?: Allowlist): boolean {
-    const t = tryParseTarget(text);
-    return !t || this.o.allowlist.has(t) || also?.has(t) === true;
   }
 
   private retryLater(): void {
