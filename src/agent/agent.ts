@@ -7,7 +7,7 @@ import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
 import type { DesiredStream } from '../firewall/reconcile.js';
-import type { Firewall, FirewallEntry } from '../firewall/types.js';
+import type { Firewall } from '../firewall/types.js';
 import type { Source } from '../sources/types.js';
 import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
 import { DecisionApplier } from './applier.js';
@@ -266,13 +266,7 @@ export class Agent {
     const applier = this.applier;
     return {
       count: applier.desiredCount(),
-      *entries(): Generator<FirewallEntry> {
-        const now = Date.now();
-        for (const b of applier.desired()) {
-          const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
-          yield { target: b.target, set: b.set, timeout };
-        }
-      },
+      entries: () => applier.desiredEntries(),
     };
   }
 

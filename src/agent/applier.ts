@@ -4,7 +4,8 @@ import { type Decision, remainingSeconds } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import type { Logger } from '../core/logger.js';
 import { isSetName } from '../core/set-name.js';
-import type { Firewall } from '../firewall/types.js';
+import { REBUILD_ABOVE } from '../firewall/reconcile.js';
+import type { Firewall, FirewallEntry } from '../firewall/types.js';
 import type { Committer } from './committer.js';
 import type { DecisionPage } from './hub-api.js';
 import type { ActiveBan, AgentState } from './state.js';
@@ -80,6 +81,10 @@ export class DecisionApplier {
 
   /** Re-applies the durable copy to the firewall: the first thing the agent does, before the network. */
   async restore(): Promise<number> {
+    const fw = this.o.firewall;
+    // A big durable copy goes the way reconcile rebuilds: streamed from the state into one
+    // transaction, never staged as a million objects (issue 10: agent memory with 1M bans).
+    if (fw.rebuild && this.desiredCount() > REBUILD_ABOVE) return fw.rebuild(this.desiredEntries());
     let n = 0;
     const poisoned: Array<{ target: string; set: string }> = [];
     for (const ban of this.o.state.eachActive(this.now())) {
@@ -176,6 +181,15 @@ export class DecisionApplier {
       const t = tryParseTarget(b.target);
       if (!t || this.o.allowlist.has(t) || this.o.protected?.has(t) === true) continue;
       yield { target: t, set: b.set, expiresAt: b.expiresAt };
+    }
+  }
+
+  /** `desired()` as firewall entries with their seconds left (same cursor rules). */
+  *desiredEntries(): Generator<FirewallEntry> {
+    const now = this.now();
+    for (const b of this.desired()) {
+      const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
+      yield { target: b.target, set: b.set, timeout };
     }
   }
 
