@@ -6,7 +6,8 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
-import type { Firewall, FirewallEntry } from '../firewall/types.js';
+import type { DesiredStream } from '../firewall/reconcile.js';
+import type { Firewall } from '../firewall/types.js';
 import type { Source } from '../sources/types.js';
 import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
 import { DecisionApplier } from './applier.js';
@@ -57,7 +58,7 @@ export interface AgentOptions {
   protected?: Allowlist;
   log: Logger;
   /** Repairs kernel drift (firewall/reconcile.ts sync); default re-adds every desired ban. */
-  reconcile?: (fw: Firewall, desired: FirewallEntry[]) => Promise<unknown>;
+  reconcile?: (fw: Firewall, desired: DesiredStream) => Promise<unknown>;
   reconcileMs?: number;
   heartbeatMs?: number;
   /**
@@ -247,15 +248,16 @@ export class Agent {
         o.state.pruneExpired();
         const desired = this.desiredEntries();
         if (o.reconcile) {
+          // A rebuild streams it; only a small diff turns it into objects.
           const r = (await o.reconcile(o.firewall, desired)) as
             | { added?: unknown[]; deleted?: unknown[] }
             | undefined;
           const repaired = { added: r?.added?.length ?? 0, deleted: r?.deleted?.length ?? 0 };
           if (repaired.added + repaired.deleted > 0)
-            o.log.warn({ ...repaired, desired: desired.length }, 'reconcile repaired firewall drift');
-          else o.log.debug({ desired: desired.length }, 'reconcile: no drift');
+            o.log.warn({ ...repaired, desired: desired.count }, 'reconcile repaired firewall drift');
+          else o.log.debug({ desired: desired.count }, 'reconcile: no drift');
         } else {
-          for (const e of desired) o.firewall.add(e.target, e.timeout, e.set);
+          for (const e of desired.entries()) o.firewall.add(e.target, e.timeout, e.set);
           await o.firewall.commit();
         }
       });
@@ -264,16 +266,13 @@ export class Agent {
     }
   }
 
-  private desiredEntries(): FirewallEntry[] {
-    const now = Date.now();
-    const desired: FirewallEntry[] = [];
-    for (const b of this.applier.desired()) {
-      const target = tryParseTarget(b.target);
-      if (!target) continue;
-      const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
-      desired.push({ target, set: b.set, timeout });
-    }
-    return desired;
+  /** The active bans as firewall entries, streamed from the state (never all held at once). */
+  private desiredEntries(): DesiredStream {
+    const applier = this.applier;
+    return {
+      count: applier.desiredCount(),
+      entries: () => applier.desiredEntries(),
+    };
   }
 
   /** Idempotent: sources → detection → bus drain → firewall commit → store close. */

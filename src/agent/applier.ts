@@ -4,7 +4,8 @@ import { type Decision, remainingSeconds } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import type { Logger } from '../core/logger.js';
 import { isSetName } from '../core/set-name.js';
-import type { Firewall } from '../firewall/types.js';
+import { REBUILD_ABOVE } from '../firewall/reconcile.js';
+import type { Firewall, FirewallEntry } from '../firewall/types.js';
 import type { Committer } from './committer.js';
 import type { DecisionPage } from './hub-api.js';
 import type { ActiveBan, AgentState } from './state.js';
@@ -82,13 +83,19 @@ export class DecisionApplier {
 
   /** Re-applies the durable copy to the firewall: the first thing the agent does, before the network. */
   async restore(): Promise<number> {
+    const fw = this.o.firewall;
+    // A big durable copy goes the way reconcile rebuilds: streamed from the state into one
+    // transaction, never staged as a million objects (issue 10: agent memory with 1M bans).
+    if (fw.rebuild && this.desiredCount() > REBUILD_ABOVE) return fw.rebuild(this.desiredEntries());
     let n = 0;
-    for (const ban of this.o.state.active(this.now())) {
+    const poisoned: Array<{ target: string; set: string }> = [];
+    for (const ban of this.o.state.eachActive(this.now())) {
       if (this.stage(ban.target, ban.set, ban.expiresAt)) n++;
       // A poisoned entry stored by an older version: forget it rather than re-stage it forever.
-      else if (!isSetName(ban.set))
-        this.o.state.applyHub(this.o.state.lastSeq(), { unban: { target: ban.target, set: ban.set } });
+      else if (!isSetName(ban.set)) poisoned.push({ target: ban.target, set: ban.set });
     }
+    // After the cursor closed: the state takes no write while it reads.
+    for (const p of poisoned) this.o.state.applyHub(this.o.state.lastSeq(), { unban: p });
     await this.o.committer.schedule();
     return n;
   }
@@ -175,11 +182,31 @@ export class DecisionApplier {
     return true;
   }
 
-  /** What the kernel should hold right now (for reconcile). */
-  desired(): ActiveBan[] {
-    return this.o.state
-      .active(this.now())
-      .filter((b) => isSetName(b.set) && !this.allowlisted(b.target, this.o.protected));
+  /**
+   * What the kernel should hold right now (for reconcile), parsed, one ban at a time from the
+   * state's cursor (see AgentState.eachActive: consume without awaiting).
+   */
+  *desired(): Generator<{ target: Target; set: string; expiresAt: number | null }> {
+    for (const b of this.o.state.eachActive(this.now())) {
+      if (!isSetName(b.set)) continue;
+      const t = tryParseTarget(b.target);
+      if (!t || this.o.allowlist.has(t) || this.o.protected?.has(t) === true) continue;
+      yield { target: t, set: b.set, expiresAt: b.expiresAt };
+    }
+  }
+
+  /** `desired()` as firewall entries with their seconds left (same cursor rules). */
+  *desiredEntries(): Generator<FirewallEntry> {
+    const now = this.now();
+    for (const b of this.desired()) {
+      const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
+      yield { target: b.target, set: b.set, timeout };
+    }
+  }
+
+  /** How many bans `desired()` will go through (an upper bound: it skips allowlisted ones). */
+  desiredCount(): number {
+    return this.o.state.activeCount(this.now());
   }
 
   stop(): void {
@@ -328,11 +355,6 @@ export class DecisionApplier {
       { seq, set: set.slice(0, 64), target },
       'decision dropped: its set name is not one a firewall backend accepts',
     );
-  }
-
-  private allowlisted(text: string, also?: Allowlist): boolean {
-    const t = tryParseTarget(text);
-    return !t || this.o.allowlist.has(t) || also?.has(t) === true;
   }
 
   private retryLater(): void {

@@ -173,6 +173,16 @@ export class AgentState {
     }));
   }
 
+  /**
+   * Bans still in force at `now`, one row at a time: a million bans never exist as objects at
+   * once. The connection is busy until the loop ends, so consume it without awaiting in between
+   * (any other statement on this state throws meanwhile).
+   */
+  *eachActive(now = Date.now()): Generator<ActiveBan> {
+    for (const r of this.stmt.active.iterate(now))
+      yield { target: r.target, set: r.set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin };
+  }
+
   activeCount(now = Date.now()): number {
     return this.stmt.count.get(now)!.n;
   }

@@ -1,29 +1,35 @@
 import { createHash } from 'node:crypto';
-import {
-  AckPolicy,
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JetStreamClient,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-} from '@nats-io/jetstream';
-import {
-  type Authenticator,
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  nanos,
-  nkeyAuthenticator,
-  type Subscription,
-} from '@nats-io/transport-node';
+import type { ConsumerMessages, JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Authenticator, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { filterToSubjects, subjectToTopic, topicToSubject } from './broker-subjects.js';
 import { isValidFilter } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
+
+type NatsLibs = typeof import('@nats-io/transport-node') & typeof import('@nats-io/jetstream');
+let libs: NatsLibs | undefined;
+
+/**
+ * The NATS client loaded on first connect: a process that builds this transport without using it
+ * (an agent on MQTT) never pays its memory (issue 10: idle agent RSS).
+ */
+async function loadLibs(): Promise<NatsLibs> {
+  if (!libs) {
+    const [transport, js] = await Promise.all([
+      import('@nats-io/transport-node'),
+      import('@nats-io/jetstream'),
+    ]);
+    libs = { ...transport, ...js };
+  }
+  return libs;
+}
+
+/** The client, once `start()` loaded it (everything below runs after it). */
+function nats(): NatsLibs {
+  if (!libs) throw new RampartError('E_BUS', 'nats: client library used before connect');
+  return libs;
+}
 
 /** A JetStream stream the transport keeps for a set of topics. */
 export interface NatsStreamSpec {
@@ -220,6 +226,7 @@ export class NatsTransport implements Transport {
   }
 
   private async start(): Promise<NatsConnection> {
+    const { connect, credsAuthenticator, nkeyAuthenticator, jetstream, jetstreamManager } = await loadLibs();
     const o = this.o;
     const authenticator: Authenticator | undefined = o.creds
       ? credsAuthenticator(o.creds)
@@ -291,6 +298,7 @@ export class NatsTransport implements Transport {
   }
 
   private async ensureStreams(): Promise<void> {
+    const { RetentionPolicy, StorageType, nanos } = nats();
     const jsm = this.jsm!;
     for (const spec of this.o.streams) {
       const config = {
@@ -312,6 +320,7 @@ export class NatsTransport implements Transport {
   }
 
   private async startSub(sub: Sub): Promise<void> {
+    const { AckPolicy, DeliverPolicy, nanos } = nats();
     const nc = this.nc!;
     stopRunning(sub);
     if (!sub.stream) {

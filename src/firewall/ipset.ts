@@ -459,7 +459,9 @@ export class IpsetFirewall implements Firewall {
    * moment without protection and nothing is read back. Sets of logical sets that `desired` does
    * not mention are emptied the same way. Returns the number of elements loaded.
    */
-  async rebuild(desired: FirewallEntry[]): Promise<number> {
+  async rebuild(entries: Iterable<FirewallEntry>): Promise<number> {
+    // Read twice below, and only once allowed (FirewallEntry cursor): ipset sets stay small enough.
+    const desired = Array.isArray(entries) ? (entries as FirewallEntry[]) : [...entries];
     for (const e of desired) this.namesFor(e.set);
     this.headers = await this.readHeaders();
     const byKset = new Map<string, { kind: IpsetKind; lines: string[]; logical: string }>();

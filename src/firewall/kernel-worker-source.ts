@@ -53,38 +53,64 @@ if (workerData.netns) {
   if (r !== 0) fail('setns into ' + workerData.netns, new Error('errno ' + koffi.errno()));
 }
 
-// The whole script goes through a memory file so the library reports errors exactly as the
-// command does for a file (FILE:LINE:COL), which a plain buffer run does not.
-// Chunks (one per line, for ipset) are joined into ~1 MB writes: a write per line is slow.
-function memfile(chunks) {
-  const fd = c.memfd('rampart', 0);
-  if (fd < 0) throw new Error('memfd_create failed, errno ' + koffi.errno());
-  const writes = [];
-  let group = [];
-  let size = 0;
-  for (const chunk of chunks) {
-    group.push(chunk);
-    size += chunk.length;
-    if (size >= 1 << 20) {
-      writes.push(group.join(''));
-      group = [];
-      size = 0;
-    }
+// Errors need the script in a memory file: the library then reports FILE:LINE:COL exactly as
+// the command does for a file, which a plain buffer run does not.
+function writeAll(fd, text) {
+  const b = Buffer.from(text, 'utf8');
+  let off = 0;
+  while (off < b.length) {
+    const n = Number(c.write(fd, off === 0 ? b : b.subarray(off), b.length - off));
+    if (n <= 0) throw new Error('write to memfd failed, errno ' + koffi.errno());
+    off += n;
   }
-  if (group.length > 0) writes.push(group.join(''));
-  for (const chunk of writes) {
-    const b = Buffer.from(chunk, 'utf8');
-    let off = 0;
-    while (off < b.length) {
-      const n = Number(c.write(fd, off === 0 ? b : b.subarray(off), b.length - off));
-      if (n <= 0) {
-        c.close(fd);
-        throw new Error('write to memfd failed, errno ' + koffi.errno());
-      }
-      off += n;
-    }
+}
+
+// Text held in memory before a script spills into its memory file (and written per ~1 MB after).
+const SPILL_CHARS = 1 << 20;
+
+// The script text of one request. A small one (a single ban) stays a string for one buffer run;
+// a big one is written to a memory file slice by slice as it arrives, so this thread never holds
+// a million-element script (nor its joined copy) at once.
+class Script {
+  constructor() {
+    this.chunks = [];
+    this.size = 0;
+    this.fd = -1;
+    this.lines = 0;
   }
-  return fd;
+  push(list) {
+    for (const x of list) {
+      this.chunks.push(x);
+      this.size += x.length;
+      for (let i = x.indexOf('\n'); i >= 0; i = x.indexOf('\n', i + 1)) this.lines++;
+    }
+    if (this.size >= SPILL_CHARS) this.spill();
+  }
+  get spilled() {
+    return this.fd >= 0;
+  }
+  text() {
+    return this.chunks.length === 1 ? this.chunks[0] : this.chunks.join('');
+  }
+  spill() {
+    if (this.fd < 0) {
+      this.fd = c.memfd('rampart', 0);
+      if (this.fd < 0) throw new Error('memfd_create failed, errno ' + koffi.errno());
+    }
+    if (this.chunks.length > 0) writeAll(this.fd, this.text());
+    this.chunks = [];
+    this.size = 0;
+  }
+  /** The whole script as a path the libraries can open (each open reads from its start). */
+  path() {
+    this.spill();
+    return '/proc/self/fd/' + this.fd;
+  }
+  close() {
+    if (this.fd >= 0) c.close(this.fd);
+    this.fd = -1;
+    this.chunks = [];
+  }
 }
 
 let nft;
@@ -110,7 +136,7 @@ function loadNft() {
   return nft;
 }
 
-function runNft(args, chunks) {
+function runNft(args, script) {
   const { f, ctx } = loadNft();
   let flags = 0;
   const rest = [];
@@ -129,19 +155,17 @@ function runNft(args, chunks) {
     // Reading a buffer also empties it for the next command.
     return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
   }
-  const text = chunks.length === 1 ? chunks[0] : chunks.join('');
-  const r = f.runBuf(ctx, text);
+  if (script.spilled) {
+    const r = f.runFile(ctx, script.path());
+    return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
+  }
+  const r = f.runBuf(ctx, script.text());
   const stdout = f.getOut(ctx) || '';
   const stderr = f.getErr(ctx) || '';
   if (r === 0) return { code: 0, stdout, stderr };
   // A buffer run reports errors without their line: the failed transaction changed nothing, so
   // run it again from a memory file, which reports FILE:LINE:COL as the command does.
-  const fd = memfile(chunks);
-  try {
-    f.runFile(ctx, '/proc/self/fd/' + fd);
-  } finally {
-    c.close(fd);
-  }
+  f.runFile(ctx, script.path());
   f.getOut(ctx);
   return { code: 1, stdout, stderr: f.getErr(ctx) || stderr };
 }
@@ -199,19 +223,14 @@ function openHandle(exist) {
   return h;
 }
 
-function streamInto(h, chunks) {
+function streamInto(h, script) {
   const { f } = loadIpset();
-  const fd = memfile(chunks);
+  const file = c.fopen(script.path(), 'r');
+  if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
   try {
-    const file = c.fopen('/proc/self/fd/' + fd, 'r');
-    if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
-    try {
-      f.parseStream(h, file);
-    } finally {
-      c.fclose(file);
-    }
+    f.parseStream(h, file);
   } finally {
-    c.close(fd);
+    c.fclose(file);
   }
 }
 
@@ -220,7 +239,7 @@ function streamInto(h, chunks) {
 // Other commands (list -t, save, destroy) get a fresh handle: "-t" would stick to a session.
 // Unlike the command, the library goes on after a failing line and reports every one of them.
 let restorer;
-function runIpset(args, chunks) {
+function runIpset(args, script) {
   const { f, io } = loadIpset();
   const exist = args.includes('-exist');
   const words = args.filter((a) => a !== '-exist');
@@ -229,14 +248,18 @@ function runIpset(args, chunks) {
   if (exist && words.length === 1 && words[0] === 'restore') {
     if (!restorer) restorer = { h: openHandle(true), lines: 0 };
     const before = restorer.lines;
-    for (const chunk of chunks) for (let i = chunk.indexOf('\n'); i >= 0; i = chunk.indexOf('\n', i + 1)) restorer.lines++;
-    streamInto(restorer.h, chunks);
+    restorer.lines += script.lines;
+    streamInto(restorer.h, script);
     const stderr = io.err.replace(/Error in line (\d+)/g, (_m, n) => 'Error in line ' + (Number(n) - before));
     return { code: io.err ? 1 : 0, stdout: io.out, stderr };
   }
   const h = openHandle(exist);
   try {
-    streamInto(h, words[0] === 'restore' ? chunks : [words.join(' ') + '\n']);
+    if (words[0] !== 'restore') {
+      script.close();
+      script.push([words.join(' ') + '\n']);
+    }
+    streamInto(h, script);
   } finally {
     f.fini(h);
   }
@@ -245,21 +268,28 @@ function runIpset(args, chunks) {
 
 const pending = new Map();
 parentPort.on('message', (m) => {
-  const more = m.append || m.input;
-  if (more) {
-    const list = pending.get(m.id);
-    if (list) for (const x of more) list.push(x);
-    else pending.set(m.id, more.slice());
+  let script = pending.get(m.id);
+  if (!script) {
+    script = new Script();
+    pending.set(m.id, script);
   }
-  if (m.append) return;
-  const chunks = pending.get(m.id) || [];
-  pending.delete(m.id);
+  const more = m.append || m.input;
   let res;
   try {
-    res = m.tool === 'nft' ? runNft(m.args, chunks) : runIpset(m.args, chunks);
+    if (script.error) throw script.error;
+    if (more) script.push(more);
+    if (m.append) return;
+    res = m.tool === 'nft' ? runNft(m.args, script) : runIpset(m.args, script);
   } catch (err) {
+    // A failed append (memory file) is answered when the request runs.
+    if (m.append) {
+      script.error = err;
+      return;
+    }
     res = { code: null, stdout: '', stderr: '', error: String(err && err.message ? err.message : err) };
   }
+  pending.delete(m.id);
+  script.close();
   res.id = m.id;
   parentPort.postMessage(res);
 });

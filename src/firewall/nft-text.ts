@@ -23,6 +23,11 @@ export interface ScriptLine {
   text: string;
   set?: string;
   elements?: string[];
+  /**
+   * The elements are the `{ a, b timeout 5s, ... }` items of `text` itself: a million-element
+   * rebuild then keeps no second list of them (errors read the element back from the text).
+   */
+  inline?: boolean;
 }
 
 /** `VERB element FAMILY TABLE SET { e1, e2, ... }` lines, chunked. */
@@ -41,6 +46,17 @@ export function elementLines(
     out.push({ text: `${verb} element ${where} ${set} { ${parts.join(', ')} }`, set, elements: chunk });
   }
   return out;
+}
+
+export function carriesElements(line: ScriptLine): boolean {
+  return line.inline === true || (line.elements?.length ?? 0) > 0;
+}
+
+/** The first element a line carries, for messages. */
+export function firstElement(line: ScriptLine): string | undefined {
+  if (!line.inline) return line.elements?.[0];
+  const open = line.text.indexOf('{ ');
+  return open < 0 ? undefined : line.text.slice(open + 2).split(/[ ,]/, 1)[0];
 }
 
 export interface NftFailure {
@@ -62,11 +78,11 @@ export function parseNftError(stderr: string, script: ScriptLine[]): NftFailure 
   const m = LOCATED.exec(stderr);
   if (!m) {
     const first = stderr.split('\n').find((l) => l.includes('Error')) ?? stderr.split('\n')[0] ?? '';
-    const line = script.find((l) => l.elements && l.elements.length > 0);
+    const line = script.find(carriesElements);
     return {
       message: first.replace(/^.*?Error: /, '').trim() || 'nft failed',
       set: line?.set,
-      element: line?.elements?.[0],
+      element: line && firstElement(line),
     };
   }
   const line = script[Number(m[1]) - 1];
@@ -77,7 +93,7 @@ export function parseNftError(stderr: string, script: ScriptLine[]): NftFailure 
   const open = line.text.lastIndexOf('{ ', from);
   const start = Math.max(line.text.lastIndexOf(', ', from) + 2, open >= 0 ? open + 2 : 0);
   const item = line.text.slice(start).split(/[ ,]/, 1)[0] ?? '';
-  const hit = line.elements?.find((e) => e === item);
+  const hit = line.inline ? item || undefined : line.elements?.find((e) => e === item);
   const marked = line.text.slice(from, Number(m[3])).trim();
   const element = hit ?? line.elements?.[0] ?? (line.set ? undefined : marked);
   return { message, set: line.set, element, line: line.text };

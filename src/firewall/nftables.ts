@@ -5,9 +5,11 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
 import {
+  carriesElements,
   ELEMENTS_PER_STATEMENT,
   elementLines,
   elementText,
+  firstElement,
   NFT_NAME,
   parseListedSet,
   parseNftError,
@@ -508,26 +510,48 @@ export class NftablesFirewall implements Firewall {
 
   /**
    * Replaces the whole content of every set with `desired` in one transaction (flush + add):
-   * no moment without protection, and no need to read a million elements back.
+   * no moment without protection, and no need to read a million elements back. Plain-set
+   * elements go straight into statement text as they are read (no per-element objects kept:
+   * the text is the only copy); ranges, which are few, are gathered to drop nested ones.
    */
-  async rebuild(desired: FirewallEntry[]): Promise<number> {
+  async rebuild(desired: Iterable<FirewallEntry>): Promise<number> {
     const now = Date.now();
-    const next = new Map<KernelSet, Map<string, Tracked>>();
-    for (const ks of this.sets.values()) next.set(ks, new Map());
+    const ranges = new Map<KernelSet, Map<string, Tracked>>();
+    const plain = new Map<KernelSet, string[]>();
+    for (const ks of this.sets.values()) if (ks.interval) ranges.set(ks, new Map());
+    const body: ScriptLine[] = [];
+    let loaded = 0;
     for (const e of desired) {
+      loaded++;
       const ks = this.setFor(e.set, e.target);
-      if (!next.has(ks)) next.set(ks, new Map());
       if (e.timeout !== null && e.timeout <= 0) continue;
-      next.get(ks)!.set(e.target.text, {
-        target: e.target,
-        expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
-      });
+      if (ks.interval) {
+        let content = ranges.get(ks);
+        if (!content) {
+          content = new Map();
+          ranges.set(ks, content);
+        }
+        content.set(e.target.text, {
+          target: e.target,
+          expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
+        });
+        continue;
+      }
+      let parts = plain.get(ks);
+      if (!parts) {
+        parts = [];
+        plain.set(ks, parts);
+      }
+      parts.push(elementText(e.target.text, e.timeout));
+      if (parts.length === ELEMENTS_PER_STATEMENT) {
+        body.push(this.inlineAdd(ks, parts));
+        parts.length = 0;
+      }
     }
-    const lines: ScriptLine[] = this.opts.setOnly ? [] : this.declaration();
-    for (const [ks, content] of next) {
-      const keep = ks.interval ? [...topLevel(content.values()).values()] : [...content.values()];
-      lines.push({ text: `flush set ${this.where} ${ks.name}`, set: ks.name });
-      lines.push(
+    for (const [ks, parts] of plain) if (parts.length > 0) body.push(this.inlineAdd(ks, parts));
+    for (const [ks, content] of ranges) {
+      const keep = [...topLevel(content.values()).values()];
+      body.push(
         ...elementLines(
           'add',
           this.where,
@@ -543,10 +567,24 @@ export class NftablesFirewall implements Firewall {
         ),
       );
     }
+    // After the loop: new logical sets met there are part of the declaration.
+    const lines: ScriptLine[] = this.opts.setOnly ? [] : this.declaration();
+    for (const ks of this.sets.values())
+      lines.push({ text: `flush set ${this.where} ${ks.name}`, set: ks.name });
+    for (const l of body) lines.push(l);
+    body.length = 0;
     await this.apply(lines, 'rebuild');
     this.declared = true;
-    for (const [ks, content] of next) if (ks.interval) ks.applied = content;
-    return desired.length;
+    for (const [ks, content] of ranges) ks.applied = content;
+    return loaded;
+  }
+
+  private inlineAdd(ks: KernelSet, parts: string[]): ScriptLine {
+    return {
+      text: `add element ${this.where} ${ks.name} { ${parts.join(', ')} }`,
+      set: ks.name,
+      inline: true,
+    };
   }
 
   /** Empties the sets (all, or one logical set); the table and rules stay. */
@@ -685,10 +723,10 @@ export class NftablesFirewall implements Firewall {
       });
     }
     if (r.spawnError) {
-      const first = script.find((l) => l.elements?.length);
+      const first = script.find(carriesElements);
       throw new RampartError(
         'E_FIREWALL',
-        `nftables: cannot run "${this.opts.nft}" (${r.spawnError.code ?? r.spawnError.message}) for ${what} of ${first ? `set ${this.where} ${first.set}, element ${first.elements![0]}` : `table ${this.where}`}: install nftables or set firewall.nftables.nft${staged}`,
+        `nftables: cannot run "${this.opts.nft}" (${r.spawnError.code ?? r.spawnError.message}) for ${what} of ${first ? `set ${this.where} ${first.set}, element ${firstElement(first)}` : `table ${this.where}`}: install nftables or set firewall.nftables.nft${staged}`,
         { cause: r.spawnError },
       );
     }

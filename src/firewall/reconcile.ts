@@ -26,21 +26,33 @@ export const REBUILD_ABOVE = 10_000;
 const key = (e: FirewallEntry) => `${e.set}\0${e.target.text}`;
 
 /**
+ * Desired content too big to hold as objects (an agent's million bans): how many there are, and
+ * a fresh pass over them each time `entries()` is called. A rebuild reads it once, as a stream.
+ */
+export interface DesiredStream {
+  count: number;
+  entries(): Iterable<FirewallEntry>;
+}
+
+/**
  * Makes the backend hold exactly `desired` (the active decisions), repairing drift such as an
  * operator's `nft flush set` or a reload that dropped the table, and says what it changed.
  * Remaining times are not compared: an element present with another timeout is left alone.
  */
 export async function sync(
   fw: Firewall,
-  desired: FirewallEntry[],
+  wanted: FirewallEntry[] | DesiredStream,
   opts: SyncOptions = {},
 ): Promise<SyncReport> {
   const strategy = opts.strategy ?? 'auto';
-  const big = desired.length > (opts.rebuildAbove ?? REBUILD_ABOVE);
+  const count = Array.isArray(wanted) ? wanted.length : wanted.count;
+  const big = count > (opts.rebuildAbove ?? REBUILD_ABOVE);
   if (fw.rebuild && (strategy === 'rebuild' || (strategy === 'auto' && big))) {
-    const loaded = await fw.rebuild(desired);
+    const loaded = await fw.rebuild(Array.isArray(wanted) ? wanted : wanted.entries());
     return { strategy: 'rebuild', added: [], deleted: [], loaded };
   }
+  // Small enough to diff (or a backend that can only diff): held as objects.
+  const desired = Array.isArray(wanted) ? wanted : [...wanted.entries()];
   const current = new Map((await fw.list()).map((e) => [key(e), e]));
   const want = new Map(desired.map((e) => [key(e), e]));
   const added: FirewallEntry[] = [];

@@ -54,7 +54,8 @@ export interface Firewall {
   flush?(set?: string): Promise<void>;
   /**
    * Optional: replaces everything the backend holds with `desired` in one atomic step, for sets
-   * too large to read back (see `reconcile.ts`). Returns how many elements it loaded.
+   * too large to read back (see `reconcile.ts`). Returns how many elements it loaded. `desired`
+   * is read once, before the first await (it may be a live cursor over the agent's state).
    */
-  rebuild?(desired: FirewallEntry[]): Promise<number>;
+  rebuild?(desired: Iterable<FirewallEntry>): Promise<number>;
 }
