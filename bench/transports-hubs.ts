@@ -20,13 +20,17 @@ import type { Emit } from './list.js';
  * seq checked for gaps and duplicates.
  *
  * Knobs: TRANSPORTS_HUBS_AGENTS (10), TRANSPORTS_HUBS_SAMPLES (40), TRANSPORTS_HUBS_DECISIONS
- * (20,000; 0 skips throughput), TRANSPORTS_HUBS (1,2).
+ * (20,000; 0 skips throughput), TRANSPORTS_HUBS_CHUNK (250), TRANSPORTS_HUBS (1,2).
  */
 const NATS = process.env.TRANSPORTS_HUBS_NATS ?? 'nats://127.0.0.1:4222';
 const GOAL_P99_MS = 50;
 const GOAL_PER_SECOND = 10_000;
-/** Bans per bulk request; chunks go round robin over the hubs, `2 × hubs` in flight. */
-const CHUNK = 1_000;
+/**
+ * Bans per bulk request; chunks go round robin over the hubs, `2 × hubs` in flight. Small enough
+ * that one request stays well inside the API client's 60 s on a loaded machine (a PostgreSQL hub
+ * appended ~100 bans/s at a load average of 20-35).
+ */
+const CHUNK = Number(process.env.TRANSPORTS_HUBS_CHUNK ?? 250);
 
 export default async function transportsHubs(emit: Emit): Promise<void> {
   const agents = Number(process.env.TRANSPORTS_HUBS_AGENTS ?? 10);
