@@ -15,6 +15,8 @@ export const benchmarks: Record<string, Bench> = {
   'firewall-ipset': () => import('./firewall-ipset.js'),
   sources: () => import('./sources.js'),
   transports: () => import('./transports.js'),
+  /** Only the hub half of `transports`: one hub against two on PostgreSQL, real agents and kernels. */
+  'transports-hubs': () => import('./transports-hubs.js'),
   'fail2ban-filter': () => import('./fail2ban-filter.js'),
   /** Operator views (status counts, list filters) at 1,000,000 bans; `npm run bench -- list`. */
   list: () => import('./active-views.js'),

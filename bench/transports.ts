@@ -6,6 +6,7 @@ import { EmbeddedMqttBroker } from '../src/bus/mqtt-embedded.js';
 import { NatsTransport } from '../src/bus/nats.js';
 import type { Transport } from '../src/bus/transport.js';
 import type { Emit } from './list.js';
+import transportsHubs from './transports-hubs.js';
 
 const AGENTS = 10;
 const ROUNDS = 200;
@@ -31,7 +32,8 @@ interface Setup {
  * handler) has it, p50/p99 over 200 decisions one at a time; then a burst of 3,000 in windows
  * of 200, decisions/s until the last agent has the last one. Kernel commit and signature checks
  * are not included (see `propagation`). Brokers: the embedded one, Mosquitto at 127.0.0.1:1883,
- * NATS JetStream at :4222, RabbitMQ at :5672 (in a vhost made for the run).
+ * NATS JetStream at :4222, RabbitMQ at :5672 (in a vhost made for the run). Then the hub half
+ * (`transports-hubs.ts`): one hub against two on PostgreSQL, end to end with real agents.
  */
 export default async function transportsBench(emit: Emit): Promise<void> {
   const id = randomBytes(4).toString('hex');
@@ -123,8 +125,10 @@ export default async function transportsBench(emit: Emit): Promise<void> {
   for (const r of rows) {
     emit({
       bench: 'transports',
+      figure: 'bus only: hub publish -> last of 10 persistent subscribers, p50/p99 of 200; burst of 3,000',
       agents: AGENTS,
       ...r,
+      goal: 'p99 <= 50 ms with 20 agents (end to end); >= 10,000 decisions/s',
       goalP99Ms: 50,
       ...(base ? { p99VsEmbedded: +((r.p99Ms as number) / (base.p99Ms as number)).toFixed(2) } : {}),
       ...(base
@@ -136,6 +140,7 @@ export default async function transportsBench(emit: Emit): Promise<void> {
         : {}),
     });
   }
+  await transportsHubs(emit);
 }
 
 async function measure(s: Setup): Promise<Record<string, number>> {

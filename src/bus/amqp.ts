@@ -263,12 +263,21 @@ export class AmqpTransport implements Transport {
     const runs = this.subs
       .filter((s) => topicMatches(s.filter, topic))
       .map((s) => runHandler(s.handler, topic, m.content, this.log));
+    // Acks belong to the channel that delivered; after a reconnect or close the broker redelivers
+    // anyway. A channel closing under a late handler throws synchronously: that must not become
+    // an unhandled rejection (it ended the process of an agent or hub closing mid-delivery).
+    const settle = (fn: () => void) => {
+      if (this.live !== live || this.closed) return;
+      try {
+        fn();
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'amqp: ack on a closing channel dropped');
+      }
+    };
     void Promise.all(runs).then((ok) => {
-      // Acks belong to the channel that delivered; after a reconnect the broker redelivers anyway.
-      if (this.live !== live) return;
-      if (ok.every(Boolean)) live.sub.ack(m);
+      if (ok.every(Boolean)) settle(() => live.sub.ack(m));
       // A failed handler (firewall commit failed): requeue after a pause, not in a tight loop.
-      else setTimeout(() => this.live === live && live.sub.nack(m, false, true), 1_000).unref();
+      else setTimeout(() => settle(() => live.sub.nack(m, false, true)), 1_000).unref();
     });
   }
 

@@ -55,6 +55,47 @@ describe.skipIf(req.skip)('amqp', () => {
     }
   });
 
+  it('rabbitmq - a handler that finishes while the transport closes does not throw out of the process', async () => {
+    const pub = make('late-pub', 5672, true);
+    const sub = make('late-sub', 5672, false);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      let entered!: () => void;
+      const inHandler = new Promise<void>((r) => {
+        entered = r;
+      });
+      await sub.subscribe('rampart/late/decisions', async () => {
+        entered();
+        await held;
+      });
+      await pub.publish('rampart/late/decisions', Buffer.from('d1'));
+      await inHandler;
+      // The ack comes due while the connection is closing (before the fix: IllegalOperationError
+      // "Connection closing" as an unhandled rejection, which ends a process).
+      const closing = sub.close();
+      release();
+      await closing;
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await pub.close();
+      await sub.close();
+      const cleanup = make('late-sub', 5672, false);
+      await cleanup.connect();
+      await cleanup.deleteQueue();
+      await cleanup.close();
+    }
+  });
+
   it('rabbitmq - the broker closing every connection mid-stream loses nothing', async () => {
     const pub = make('cc-pub', 5672, true);
     const sub = make('cc-sub', 5672, false);

@@ -166,10 +166,13 @@ export class ScaleFleet {
     return new SqliteStore(join(this.hubs[0]!.dir, 'hub', 'hub.db'));
   }
 
-  /** Every element of an agent's nftables v6 sets (addresses, and ranges such as sshd's /64s). */
-  async kernelSet(i: number): Promise<Set<string>> {
+  /**
+   * Every element of an agent's nftables sets of `families` (addresses, and ranges such as sshd's
+   * /64s); IPv6 only by default, where the fault tests put their bans.
+   */
+  async kernelSet(i: number, families: Array<4 | 6> = [6]): Promise<Set<string>> {
     const set = new Set<string>();
-    for (const name of ['blocklist_v6', 'blocklist_v6_net']) {
+    for (const name of families.flatMap((f) => [`blocklist_v${f}`, `blocklist_v${f}_net`])) {
       const out = await this.lan.hosts[i]!.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', name], {
         timeoutMs: 60_000,
       });
@@ -189,12 +192,14 @@ export class ScaleFleet {
   /**
    * Waits until every agent's kernel set equals the bans in force in the log, then checks the log
    * itself (seq 1..head, no gap, no duplicate); prints how long convergence took as a JSON line
-   * labelled `label`. Throws with the difference otherwise.
+   * labelled `label` (unless `quiet`). Throws with the difference otherwise.
    */
   async expectConverged(
     label: string,
     timeoutMs = 120_000,
+    opts: { families?: Array<4 | 6>; quiet?: boolean } = {},
   ): Promise<{ bans: number; head: number; ms: number }> {
+    const families = opts.families ?? [6];
     const t0 = Date.now();
     const store = await this.openStore();
     try {
@@ -202,11 +207,13 @@ export class ScaleFleet {
       for (;;) {
         // Read each round: bans with short durations expire while the agents converge.
         const want = new Set(
-          (await store.active(Date.now())).filter((d) => d.family === 6).map((d) => d.target),
+          (await store.active(Date.now()))
+            .filter((d) => families.includes(d.family as 4 | 6))
+            .map((d) => d.target),
         );
         diff = '';
         for (let i = 0; i < this.agents.length; i++) {
-          const got = await this.kernelSet(i);
+          const got = await this.kernelSet(i, families);
           const missing = [...want].filter((x) => !got.has(x));
           const extra = [...got].filter((x) => !want.has(x));
           if (missing.length || extra.length) {
@@ -224,7 +231,8 @@ export class ScaleFleet {
           }
           const r = { bans: want.size, head, ms };
           // The figure the issue asks for: how long after the fault's end every kernel matched.
-          console.log(JSON.stringify({ converged: label, agents: this.agents.length, ...r }));
+          if (!opts.quiet)
+            console.log(JSON.stringify({ converged: label, agents: this.agents.length, ...r }));
           return r;
         }
         if (Date.now() - t0 > timeoutMs) throw new Error(`kernel sets differ from the log:\n${diff}`);

@@ -1,0 +1,245 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { appendLog, sshdFailures } from '../test/fleet/harness.js';
+import { deleteNatsStreams, ScaleFleet, v6Addrs } from '../test/fleet/scale-harness.js';
+import { createTestDatabase } from '../test/helpers/postgres.js';
+import type { Emit } from './list.js';
+
+/*
+ * The hub half of `npm run bench -- transports`: one hub against two hubs on one PostgreSQL
+ * database, end to end with real processes. Hubs and agents are the real CLI (the scale-out
+ * fault tests' fleet), every agent enforcing in nftables in a namespace of its own, on the shared
+ * NATS JetStream (reports on a work queue, so with two hubs each takes its share). Agents are
+ * given every hub's URL.
+ *
+ * Latency: sshd failure lines appended to one agent's log (a different agent each time) → the
+ * address in the kernel set of every other agent (`nft monitor` in each namespace). Throughput:
+ * bulk bans posted round robin over the hubs → every element in every agent's kernel. Then every
+ * agent's kernel sets are read back element by element and compared with the log, and the log's
+ * seq checked for gaps and duplicates.
+ *
+ * Knobs: TRANSPORTS_HUBS_AGENTS (10), TRANSPORTS_HUBS_SAMPLES (40), TRANSPORTS_HUBS_DECISIONS
+ * (20,000; 0 skips throughput), TRANSPORTS_HUBS_CHUNK (250), TRANSPORTS_HUBS (1,2).
+ */
+const NATS = process.env.TRANSPORTS_HUBS_NATS ?? 'nats://127.0.0.1:4222';
+const GOAL_P99_MS = 50;
+const GOAL_PER_SECOND = 10_000;
+/**
+ * Bans per bulk request; chunks go round robin over the hubs, `2 × hubs` in flight. Small enough
+ * that one request stays well inside the API client's 60 s on a loaded machine (a PostgreSQL hub
+ * appended ~100 bans/s at a load average of 20-35).
+ */
+const CHUNK = Number(process.env.TRANSPORTS_HUBS_CHUNK ?? 250);
+
+export default async function transportsHubs(emit: Emit): Promise<void> {
+  const agents = Number(process.env.TRANSPORTS_HUBS_AGENTS ?? 10);
+  const samples = Math.min(250, Number(process.env.TRANSPORTS_HUBS_SAMPLES ?? 40));
+  const decisions = Number(process.env.TRANSPORTS_HUBS_DECISIONS ?? 20_000);
+  const topologies = (process.env.TRANSPORTS_HUBS ?? '1,2').split(',').map(Number);
+  const rows: Array<Record<string, unknown>> = [];
+  for (const hubs of topologies) {
+    try {
+      const row = await topology(hubs, agents, samples, decisions);
+      rows.push(row);
+      emit(row);
+    } catch (err) {
+      emit({ bench: 'transports-hubs', hubs, error: (err as Error).message });
+    }
+  }
+  const one = rows.find((r) => r.hubs === 1);
+  const two = rows.find((r) => r.hubs === 2);
+  if (one && two) {
+    const ratio = (k: string) =>
+      typeof one[k] === 'number' && typeof two[k] === 'number'
+        ? +((two[k] as number) / (one[k] as number)).toFixed(2)
+        : null;
+    emit({
+      bench: 'transports-hubs-comparison',
+      figure: 'two hubs on PostgreSQL over one hub on PostgreSQL, same bus (NATS JetStream), same agents',
+      agents,
+      oneHubP99Ms: one.p99Ms,
+      twoHubsP99Ms: two.p99Ms,
+      p99TwoOverOne: ratio('p99Ms'),
+      oneHubDecisionsPerSecond: one.decisionsPerSecond,
+      twoHubsDecisionsPerSecond: two.decisionsPerSecond,
+      rateTwoOverOne: ratio('decisionsPerSecond'),
+      goal: `p99 <= ${GOAL_P99_MS} ms with 20 agents; >= ${GOAL_PER_SECOND} decisions/s end to end, nothing lost`,
+    });
+  }
+}
+
+async function topology(
+  hubs: number,
+  agents: number,
+  samples: number,
+  decisions: number,
+): Promise<Record<string, unknown>> {
+  const db = await createTestDatabase();
+  const fleetName = `tb${randomBytes(4).toString('hex')}`;
+  const f = new ScaleFleet({
+    fleet: fleetName,
+    bus: { type: 'nats', url: NATS },
+    storeUrl: db.url,
+    hubs,
+    agents,
+    watch: true,
+  });
+  try {
+    await f.start();
+    const lat = await latency(f, samples);
+    const thr = decisions > 0 ? await throughput(f, decisions, hubs) : {};
+    // Nothing lost: every agent's kernel sets (v4 and v6) equal the bans in the log, element by
+    // element, and the log's seq runs 1..head without a gap or a double (throws otherwise).
+    const check = await f.expectConverged('transports-hubs', 60_000, { families: [4, 6], quiet: true });
+    const reports = await Promise.all(f.hubs.map((_, i) => reportsTaken(f, i)));
+    return {
+      bench: 'transports-hubs',
+      figure: `propagation (sshd lines on one agent -> element in every other agent's kernel set) and end-to-end decisions/s (bulk API -> every agent's kernel), ${hubs} hub(s) on PostgreSQL, NATS JetStream`,
+      hubs,
+      agents,
+      ...lat,
+      ...thr,
+      lost: 0,
+      kernelCheck: `${agents} agents x ${check.bans} bans read back = log; seq 1..${check.head} gap-free`,
+      // Which hub decided the agents' reports: with two hubs, both must have taken some.
+      reportsPerHub: reports,
+      goal: `p99 <= ${GOAL_P99_MS} ms with 20 agents; >= ${GOAL_PER_SECOND} decisions/s end to end, nothing lost`,
+      goalP99Ms: GOAL_P99_MS,
+      goalPerSecond: GOAL_PER_SECOND,
+    };
+  } finally {
+    await f.stop().catch(() => undefined);
+    await deleteNatsStreams([NATS], fleetName).catch(() => undefined);
+    await db.drop().catch(() => undefined);
+  }
+}
+
+/** Follows `nft monitor` in agent i's namespace; calls back with each element added to a set. */
+function monitor(f: ScaleFleet, i: number, onAdd: (addr: string, at: number) => void): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', f.lan.hosts[i]!.ns, 'nft', 'monitor', 'new', 'elements'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    const at = performance.now();
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const m = /add element inet rampart \S+ \{ (.*) \}/.exec(line);
+      if (!m) continue;
+      for (const el of m[1]!.split(',')) onAdd(el.trim().split(' ')[0]!, at);
+    }
+  });
+  return child;
+}
+
+/** Until every monitor printed its first line is not knowable; give them a moment to subscribe. */
+const monitorsReady = () => new Promise((r) => setTimeout(r, 1_000));
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function latency(f: ScaleFleet, samples: number): Promise<Record<string, unknown>> {
+  const n = f.agents.length;
+  const seen = new Map<string, Map<number, number>>();
+  const monitors = f.agents.map((_, i) =>
+    monitor(f, i, (addr, at) => {
+      const m = seen.get(addr);
+      if (m && !m.has(i)) m.set(i, at);
+    }),
+  );
+  await monitorsReady();
+  const worst: number[] = [];
+  let missed = 0;
+  try {
+    for (let k = 0; k < samples; k++) {
+      const from = k % n;
+      const addr = `203.0.113.${k + 1}`;
+      seen.set(addr, new Map());
+      const t0 = performance.now();
+      appendLog(f.logFile(from), sshdFailures(addr, 5, `agent${from}`));
+      const others = () => [...seen.get(addr)!.keys()].filter((a) => a !== from).length;
+      const end = t0 + 5_000;
+      while (others() < n - 1 && performance.now() < end) await new Promise((r) => setTimeout(r, 2));
+      const times = [...seen.get(addr)!].filter(([a]) => a !== from).map(([, t]) => t - t0);
+      if (times.length < n - 1) missed++;
+      else worst.push(Math.max(...times));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    for (const m of monitors) m.kill('SIGKILL');
+  }
+  worst.sort((a, b) => a - b);
+  const ms = (v: number | undefined) => (v === undefined ? null : +v.toFixed(1));
+  return {
+    samples,
+    p50Ms: ms(worst.length ? pct(worst, 50) : undefined),
+    p99Ms: ms(worst.length ? pct(worst, 99) : undefined),
+    maxMs: ms(worst.at(-1)),
+    missedWithin5s: missed,
+  };
+}
+
+async function throughput(f: ScaleFleet, count: number, hubs: number): Promise<Record<string, unknown>> {
+  const addrs = v6Addrs(count, 0x10000 * hubs);
+  // As nft prints them (v6Addrs writes `2001:db8:1:0::1` where nft writes `2001:db8:1::1`).
+  const wanted = new Set(addrs.map((a) => new URL(`http://[${a}]`).hostname.slice(1, -1)));
+  const counts = f.agents.map(() => 0);
+  let lastAt = 0;
+  const monitors = f.agents.map((_, i) =>
+    monitor(f, i, (addr, at) => {
+      if (!wanted.has(addr)) return;
+      counts[i]!++;
+      lastAt = at;
+    }),
+  );
+  await monitorsReady();
+  const chunks: string[][] = [];
+  for (let i = 0; i < addrs.length; i += CHUNK) chunks.push(addrs.slice(i, i + CHUNK));
+  const t0 = performance.now();
+  let postedAt = t0;
+  try {
+    let next = 0;
+    const worker = async () => {
+      for (let k = next++; k < chunks.length; k = next++) {
+        const body = { decisions: chunks[k]!.map((target) => ({ target, duration: '1h', reason: 'bench' })) };
+        const r = await f.api(k % hubs, 'POST', '/v1/decisions/bulk', body);
+        if (r.status !== 200 || r.json.added !== chunks[k]!.length)
+          throw new Error(
+            `bulk chunk ${k} on hub ${k % hubs}: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`,
+          );
+      }
+    };
+    await Promise.all(Array.from({ length: 2 * hubs }, worker));
+    postedAt = performance.now();
+    const end = postedAt + 120_000;
+    while (counts.some((c) => c < count) && performance.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    for (const m of monitors) m.kill('SIGKILL');
+  }
+  if (counts.some((c) => c < count))
+    throw new Error(`kernels short of the ${count} bans after 120 s: ${counts.join(',')}`);
+  const seconds = (lastAt - t0) / 1000;
+  return {
+    decisions: count,
+    bansPerRequest: CHUNK,
+    apiDecisionsPerSecond: Math.round(count / ((postedAt - t0) / 1000)),
+    endToEndSeconds: +seconds.toFixed(2),
+    decisionsPerSecond: Math.round(count / seconds),
+  };
+}
+
+/** Reports hub i decided (its `rampart_hub_reports_total`, every result summed). */
+async function reportsTaken(f: ScaleFleet, i: number): Promise<number> {
+  const res = await fetch(new URL('/metrics', f.hubs[i]!.url), {
+    headers: { authorization: `Bearer ${f.adminToken}` },
+  });
+  let sum = 0;
+  for (const line of (await res.text()).split('\n'))
+    if (line.startsWith('rampart_hub_reports_total')) sum += Number(line.split(' ').at(-1));
+  return sum;
+}
