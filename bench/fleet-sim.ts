@@ -1,10 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { AmqpTransport } from '../src/bus/amqp.js';
 import { type BusConfig, natsStreams } from '../src/bus/create.js';
 import { MqttClientTransport } from '../src/bus/mqtt-client.js';
@@ -152,10 +151,6 @@ const engines: Record<string, Engine> = {
 };
 
 export default async function fleetSim(emit: Emit): Promise<void> {
-  // The hub processes run the bench build (.bench/build/src), which looks for the built-in rules
-  // beside it as dist/ does: there, the repository's folder.
-  const rules = fileURLToPath(new URL('../rules', import.meta.url));
-  if (!existsSync(rules)) symlinkSync(resolve('rules'), rules);
   const rows: Array<Record<string, unknown>> = [];
   const start = performance.now();
   // Every transport at the smaller fleet first: when the time budget runs out it is the larger
