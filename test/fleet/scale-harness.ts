@@ -9,7 +9,7 @@ import { NatsTransport } from '../../src/bus/nats.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
-import { createLan, type Lan } from '../helpers/netns.js';
+import { createLan, type Host, type Lan } from '../helpers/netns.js';
 import { MAIN, Proc, removeDir, tempDir } from './harness.js';
 
 /**
@@ -167,23 +167,8 @@ export class ScaleFleet {
   }
 
   /** Every element of an agent's nftables v6 sets (addresses, and ranges such as sshd's /64s). */
-  async kernelSet(i: number): Promise<Set<string>> {
-    const set = new Set<string>();
-    for (const name of ['blocklist_v6', 'blocklist_v6_net']) {
-      const out = await this.lan.hosts[i]!.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', name], {
-        timeoutMs: 60_000,
-      });
-      // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
-      for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
-        for (const e of item.set?.elem ?? []) {
-          const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
-          if (typeof v === 'string') set.add(v);
-          else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
-          else if (v?.addr) set.add(`${v.addr}/${v.len}`);
-        }
-      }
-    }
-    return set;
+  kernelSet(i: number): Promise<Set<string>> {
+    return nftV6Elements(this.lan.hosts[i]!);
   }
 
   /**
@@ -215,13 +200,7 @@ export class ScaleFleet {
         }
         if (!diff) {
           const ms = Date.now() - t0;
-          // The log as it ended up: seq 1..head, none missing, none twice.
-          const log = await store.since(0, 10_000_000);
-          const head = await store.head();
-          const seqs = log.map((d) => d.seq);
-          if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
-            throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
-          }
+          const head = await expectGapFreeLog(store);
           const r = { bans: want.size, head, ms };
           // The figure the issue asks for: how long after the fault's end every kernel matched.
           console.log(JSON.stringify({ converged: label, agents: this.agents.length, ...r }));
@@ -241,6 +220,35 @@ export class ScaleFleet {
     await this.lan?.destroy();
     for (const d of this.dirs) if (d) removeDir(d);
   }
+}
+
+/** Every element of rampart's nftables v6 sets in `host` (addresses, and ranges as CIDR text). */
+export async function nftV6Elements(host: Host): Promise<Set<string>> {
+  const set = new Set<string>();
+  for (const name of ['blocklist_v6', 'blocklist_v6_net']) {
+    const out = await host.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', name], { timeoutMs: 60_000 });
+    // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
+    for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
+      for (const e of item.set?.elem ?? []) {
+        const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
+        if (typeof v === 'string') set.add(v);
+        else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
+        else if (v?.addr) set.add(`${v.addr}/${v.len}`);
+      }
+    }
+  }
+  return set;
+}
+
+/** Checks the log as it ended up: seq 1..head, none missing, none twice. Resolves with head. */
+export async function expectGapFreeLog(store: Store): Promise<number> {
+  const log = await store.since(0, 10_000_000);
+  const head = await store.head();
+  const seqs = log.map((d) => d.seq);
+  if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
+    throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
+  }
+  return head;
 }
 
 /**
