@@ -105,12 +105,12 @@ describe.skipIf(req.skip)('fleet: an agent cut off for 10 minutes of log time', 
     // The speed-up must reach both of Node's clocks and its timers, or nothing below means much.
     const probe = await probeSpeed(clock, 20_000);
     console.log(JSON.stringify({ clockProbe: probe, speed: SPEED }));
-    expect(probe.realMs).toBeGreaterThan(20_000 / SPEED / 2);
-    expect(probe.realMs).toBeLessThan(20_000 / SPEED + 1_000);
-    for (const seen of [probe.wallMs, probe.monoMs]) {
-      expect(seen).toBeGreaterThanOrEqual(19_900);
-      expect(seen).toBeLessThan(20_000 + 2_000);
-    }
+    // A timer never fires early; both clocks run at one rate; and that rate is the speed-up
+    // (loosely: a starved machine delays the timer and the lines, not the ratio much).
+    expect(probe.monoMs).toBeGreaterThanOrEqual(19_900);
+    expect(Math.abs(probe.wallMs - probe.monoMs)).toBeLessThan(1_000);
+    expect(probe.wallMs / probe.realMs).toBeGreaterThan(SPEED * 0.7);
+    expect(probe.wallMs / probe.realMs).toBeLessThan(SPEED * 1.4);
 
     // h0 the hub (and its embedded broker), h1 an agent that stays connected, h2 the agent cut
     // off, h3 a client whose extra addresses get banned.
