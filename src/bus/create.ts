@@ -128,6 +128,8 @@ export interface TransportContext {
   fleet: string;
   /** The agent's node name (agents only): its client id and reports topic. */
   node?: string;
+  /** The hub's own id (`DATA/hub/hub.id`, hubs only): in its client id on an external MQTT broker. */
+  instance?: string;
   /** `--listen`: the embedded broker's address (hub only). */
   listen?: string;
   /** `--broker-port`: overrides `bus.port`. */
@@ -140,9 +142,22 @@ export interface TransportContext {
 }
 
 /**
+ * The client id when `bus.clientId` is not set: stable, so sessions and durable consumers survive
+ * restarts. On MQTT a broker keeps one connection per id and gives the session to the newest, so
+ * two hubs of a fleet under one id would evict each other in a loop: each hub has its own
+ * (`rampart-<fleet>-hub-<hub.id>`). On NATS and RabbitMQ the hubs share `rampart-<fleet>-hub` on
+ * purpose: one durable consumer or queue, each report handled by one hub.
+ */
+export function defaultClientId(type: BusConfig['type'], ctx: TransportContext): string {
+  if (ctx.role === 'agent') return `rampart-${ctx.fleet}-${ctx.node}`;
+  if (type === 'mqtt' && ctx.instance) return `rampart-${ctx.fleet}-hub-${ctx.instance}`;
+  return `rampart-${ctx.fleet}-hub`;
+}
+
+/**
  * Builds the Transport a hub or agent should use. The hub with `embedded` gets the broker
- * itself ({@link EmbeddedMqttBroker}); everything else is an MQTT client with a stable,
- * persistent-session client id (`rampart-<fleet>-<node>`, `rampart-<fleet>-hub`).
+ * itself ({@link EmbeddedMqttBroker}); everything else is a client with a stable,
+ * persistent-session client id ({@link defaultClientId}, or `bus.clientId`).
  */
 export function createTransport(config: BusConfig, ctx: TransportContext): Transport {
   const where = (key: string) => ({ file: ctx.file, key: `bus.${key}` });
@@ -173,7 +188,7 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
     config.passwordFile !== undefined
       ? readText(config.passwordFile, where('passwordFile')).trim()
       : config.password;
-  const clientId = config.clientId ?? `rampart-${ctx.fleet}-${ctx.role === 'hub' ? 'hub' : ctx.node}`;
+  const clientId = config.clientId ?? defaultClientId(config.type, ctx);
   if (config.type === 'nats') {
     return new NatsTransport({
       servers: urls,

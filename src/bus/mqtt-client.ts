@@ -48,6 +48,14 @@ type Handler = MessageHandler;
 
 const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 
+/**
+ * A connection closed sooner than this after the broker accepted it is short-lived; this many in
+ * a row is what two clients under one client id look like (MQTT 3.1.1 3.1.4-2: the broker closes
+ * the older connection when the same id connects again, and each side reconnects at once).
+ */
+const SHORT_LIVED_MS = 10_000;
+const SHORT_LIVED_ALARM = 3;
+
 /** Certificate problems: retrying will not fix them, so connect() reports them at once. */
 const TLS_FAILURES =
   /^(ERR_TLS_|ERR_SSL_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_|CERT_)/;
@@ -65,6 +73,10 @@ export class MqttClientTransport implements Transport {
   private up = false;
   private closed = false;
   private attempt = 0;
+  /** When the current connection was accepted (0 while down), and short-lived ones in a row. */
+  private connectedAt = 0;
+  private shortLived = 0;
+  private warnedClientId = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private readonly log: Logger;
@@ -280,6 +292,7 @@ export class MqttClientTransport implements Transport {
     this.client = client;
     client.on('connect', () => {
       this.attempt = 0;
+      this.connectedAt = Date.now();
       // Re-subscribing is harmless with a resumed session (MQTT 3.1.1 3.8.4: the subscription is
       // replaced without interrupting the flow) and needed without one, or for filters added
       // while we were down.
@@ -294,16 +307,41 @@ export class MqttClientTransport implements Transport {
     client.on('message', (topic, payload) => this.dispatch(topic, payload));
     client.on('error', (err) => this.log.warn({ err: err.message, url: redact(o.url) }, 'mqtt error'));
     client.on('close', () => {
+      this.noteClose();
       this.setStatus('down');
       this.scheduleReconnect();
     });
+  }
+
+  /**
+   * Counts connections the broker dropped right after accepting them. Three in a row are said
+   * once, as what they most likely are (another client with our id: the broker gives the session
+   * to the newest connection), and they slow the reconnects down so the two stop evicting each
+   * other several times a second.
+   */
+  private noteClose(): void {
+    if (this.connectedAt === 0) return;
+    const lasted = Date.now() - this.connectedAt;
+    this.connectedAt = 0;
+    if (lasted >= SHORT_LIVED_MS) {
+      this.shortLived = 0;
+      return;
+    }
+    this.shortLived++;
+    if (this.shortLived >= SHORT_LIVED_ALARM && !this.warnedClientId && !this.closed) {
+      this.warnedClientId = true;
+      this.log.error(
+        { clientId: this.opts.clientId, url: redact(this.opts.url), closes: this.shortLived },
+        'the MQTT broker closed the connection right after accepting it, again and again: another client is most likely connected with the same client id; give each hub and agent its own bus.clientId, or leave it unset (hubs then use their hub.id)',
+      );
+    }
   }
 
   private scheduleReconnect(): void {
     if (this.closed || this.retryTimer) return;
     const min = this.opts.minReconnectMs ?? 250;
     const max = this.opts.maxReconnectMs ?? 5_000;
-    const base = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
+    const base = Math.min(max, min * 2 ** Math.min(Math.max(this.attempt, this.shortLived), 16));
     // Jitter so a fleet does not reconnect in lockstep after a broker restart.
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
     this.attempt++;

@@ -15,6 +15,11 @@ export const HUB_FILES = {
   /** Read-only token for the dashboard: sees everything it shows, changes nothing. */
   viewerToken: 'viewer.token',
   info: 'hub.json',
+  /**
+   * This hub's own id (hubs of one fleet share hub.key, so the key cannot tell them apart): part
+   * of its client id on an external MQTT broker, where one id is one session.
+   */
+  instance: 'hub.id',
 } as const;
 
 /** What `hub.json` holds: where the local CLI reaches the API. */
@@ -67,6 +72,28 @@ export function prepareHubDir(dataDir: string): {
     metricsToken: loadOrCreateToken(dir, HUB_FILES.metricsToken, 'metrics token'),
     viewerToken: loadOrCreateToken(dir, HUB_FILES.viewerToken, 'viewer token'),
   };
+}
+
+const INSTANCE_ID = /^[0-9a-f]{16}$/;
+
+/**
+ * Reads `hub.id`, or makes one (8 random bytes as hex) on the first start. Random rather than the
+ * host name: hubs cloned from one image, or two in containers, must still differ; and stable, so
+ * a restarted hub resumes its broker session. A copied data folder copies it too (docs/config.md
+ * says to copy only the key and tokens). Made only for an external MQTT broker, the one user.
+ */
+export function loadOrCreateInstanceId(dir: string): string {
+  const file = join(dir, HUB_FILES.instance);
+  // Read first: a restart must not need a byte of free disk.
+  if (!existsSync(file))
+    writeSecretFile(file, `${randomBytes(8).toString('hex')}\n`, { exclusive: true, what: 'hub id' });
+  const id = readSecretFile(file, 'hub id').trim();
+  if (!INSTANCE_ID.test(id))
+    throw new RampartError(
+      'E_CONFIG',
+      `${file} does not hold a hub id (16 hex digits); delete it and restart the hub to make a new one`,
+    );
+  return id;
 }
 
 function loadOrCreateToken(dir: string, name: string, what: string): string {

@@ -19,7 +19,7 @@ import { Authenticator, tokenHash } from './auth.js';
 import { HubCore } from './core.js';
 import { SessionStore } from './dashboard/sessions.js';
 import { builtinFleetRules, resolveFleetPolicy } from './fleet-policy.js';
-import { HUB_FILES, type HubInfo, prepareHubDir, writeHubInfo } from './hub-files.js';
+import { HUB_FILES, type HubInfo, loadOrCreateInstanceId, prepareHubDir, writeHubInfo } from './hub-files.js';
 import { BusIntake, type BusIntakeOptions } from './intake/bus-intake.js';
 import { HubMetrics } from './metrics.js';
 import { Policy, type PolicyConfig } from './policy.js';
@@ -143,6 +143,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       createTransport(busConfig, {
         role: 'hub',
         fleet,
+        ...(busConfig.type === 'mqtt' && !busConfig.clientId
+          ? { instance: loadOrCreateInstanceId(dir) }
+          : {}),
         listen,
         ...(opts.brokerPort !== undefined ? { brokerPort: opts.brokerPort } : {}),
         ...(opts.brokerAuth === false ? {} : { authenticate: brokerAuth(store) }),

@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AmqpTransport } from '../../src/bus/amqp.js';
-import { busConfigSchema, busFromFlag, busUrls, createTransport } from '../../src/bus/create.js';
+import {
+  busConfigSchema,
+  busFromFlag,
+  busUrls,
+  createTransport,
+  defaultClientId,
+} from '../../src/bus/create.js';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { EmbeddedMqttBroker } from '../../src/bus/mqtt-embedded.js';
 import { NatsTransport } from '../../src/bus/nats.js';
@@ -34,6 +40,23 @@ describe('bus config', () => {
     });
     expect(t).toBeInstanceOf(MqttClientTransport);
     expect((t as unknown as { opts: { clientId: string } }).opts.clientId).toBe('rampart-prod-web1');
+  });
+
+  it('bus config - a hub on external MQTT is named after its hub.id; on NATS and RabbitMQ the hubs share one id', () => {
+    const hub = { role: 'hub' as const, fleet: 'prod', instance: '0123456789abcdef' };
+    const t = createTransport(parse('bus:\n  type: mqtt\n  url: mqtt://b:1883\n'), hub);
+    expect((t as unknown as { opts: { clientId: string } }).opts.clientId).toBe(
+      'rampart-prod-hub-0123456789abcdef',
+    );
+    // Two hubs alike differ; an explicit bus.clientId still wins.
+    expect(defaultClientId('mqtt', { ...hub, instance: 'fedcba9876543210' })).toBe(
+      'rampart-prod-hub-fedcba9876543210',
+    );
+    const set = createTransport(parse('bus:\n  type: mqtt\n  url: mqtt://b:1883\n  clientId: mine\n'), hub);
+    expect((set as unknown as { opts: { clientId: string } }).opts.clientId).toBe('mine');
+    // One durable consumer / one queue for every hub: each report is handled once.
+    expect(defaultClientId('nats', hub)).toBe('rampart-prod-hub');
+    expect(defaultClientId('amqp', hub)).toBe('rampart-prod-hub');
   });
 
   it('bus config - errors name the file, line and key', () => {

@@ -1,21 +1,16 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LIBFAKETIME } from '../helpers/fake-clock.js';
 import { requirements } from '../helpers/requirements.js';
 import { MAIN } from './harness.js';
 import { ScaleFleet, v6Addrs } from './scale-harness.js';
 
-/** Debian's libfaketime (package faketime), for the architecture at hand. */
-const LIBFAKETIME = ['x86_64-linux-gnu', 'aarch64-linux-gnu']
-  .map((a) => `/usr/lib/${a}/faketime/libfaketime.so.1`)
-  .find((f) => existsSync(f));
-
 const req = requirements('fleet: power cuts and clock skew', [
   'netns',
   'cmd:nft',
-  `file:${LIBFAKETIME ?? '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'}`,
+  `file:${LIBFAKETIME}`,
   'file:dist/cli/main.js',
 ]);
 
@@ -123,7 +118,7 @@ describe.skipIf(req.skip)('fleet faults: SIGKILL mid-commit, power cut, clock sk
       // Preloaded into the agent itself (not the `faketime` wrapper, which would not pass
       // SIGTERM on): the process stopped at the end is the agent.
       await f.startAgent(i, {
-        LD_PRELOAD: LIBFAKETIME!,
+        LD_PRELOAD: LIBFAKETIME,
         FAKETIME: shift,
         FAKETIME_DONT_FAKE_MONOTONIC: '1',
       });

@@ -9,6 +9,8 @@ export const MAIN = resolve('dist/cli/main.js');
 /** A rampart process spawned in a namespace, with its JSON log lines collected. */
 export class Proc {
   readonly lines: Array<Record<string, unknown>> = [];
+  /** When each of `lines` arrived here (Date.now()), for processes on a faked clock. */
+  readonly arrivals: number[] = [];
   readonly text: string[] = [];
   private exited_: Promise<number | null>;
   constructor(readonly child: ChildProcess) {
@@ -20,6 +22,7 @@ export class Proc {
         buf = buf.slice(i + 1);
         try {
           this.lines.push(JSON.parse(line));
+          this.arrivals.push(Date.now());
         } catch {
           this.text.push(line);
         }

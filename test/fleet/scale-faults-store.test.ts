@@ -45,12 +45,25 @@ describe.skipIf(req.skip)('scale-out faults: PostgreSQL restarted', () => {
         await expect(new pg.Client({ connectionString: pgs.url }).connect()).rejects.toThrow();
       }
       if (round === 4) await pgs.start();
-      for (let i = 0; i < 2; i++) {
-        const batch = attackers.slice(round * 10 + i * 5, round * 10 + i * 5 + 5);
+      const batches = [0, 1].map((i) => attackers.slice(round * 10 + i * 5, round * 10 + i * 5 + 5));
+      batches.forEach((batch, i) => {
         appendLog(f.logFile(i), batch.map((a) => sshdFailures(a, 6)).join(''));
-      }
-      // Paced like a real attack rather than one burst; the reports of a round are on the bus by then.
-      await new Promise((r) => setTimeout(r, 500));
+      });
+      // Round by round rather than one burst: the next round's lines go in once each agent has
+      // detected this round's attackers and queued their reports.
+      await Promise.all(
+        batches.flatMap((batch, i) =>
+          batch.map((a) =>
+            f.agents[i]!.waitFor(
+              // The sshd rule bans an IPv6 attacker's /64.
+              (l) =>
+                l.msg === 'banned locally; reporting to the hub' && l.target === a.replace(/::1$/, '::/64'),
+              30_000,
+              `agent${i} detects ${a}`,
+            ),
+          ),
+        ),
+      );
     }
     const r = await f.expectConverged('postgres: down and restarted while reports arrive');
     // Every attacker of every round is a ban in the log: no report was lost to the outage.

@@ -6,10 +6,11 @@ import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { natsStreams } from '../../src/bus/create.js';
 import { NatsTransport } from '../../src/bus/nats.js';
+import { prepareHubDir } from '../../src/hub/hub-files.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
-import { createLan, type Lan } from '../helpers/netns.js';
+import { createLan, type Host, type Lan } from '../helpers/netns.js';
 import { MAIN, Proc, removeDir, tempDir } from './harness.js';
 
 /**
@@ -50,25 +51,36 @@ export class ScaleFleet {
 
   constructor(readonly o: ScaleFleetOptions) {}
 
+  /** Starts every hub at once, then every agent at once. */
   async start(): Promise<void> {
     this.lan = await createLan(this.o.agents, 'scl');
-    for (let i = 0; i < this.o.hubs; i++) await this.startHub(i);
-    for (let i = 0; i < this.o.agents; i++) await this.startAgent(i);
+    await Promise.all(Array.from({ length: this.o.hubs }, (_, i) => this.startHub(i)));
+    await Promise.all(Array.from({ length: this.o.agents }, (_, i) => this.startAgent(i)));
   }
 
-  /** Starts hub i; hubs after the first share its key and admin token (what agents pin). */
-  async startHub(i: number): Promise<HubProc> {
-    let dir = this.hubs[i]?.dir;
-    if (!dir) {
-      dir = tempDir(`scale-hub${i}`);
-      this.dirs.push(dir);
-      if (i > 0) {
+  /**
+   * Makes every hub's data folder. The hubs share one key and admin token (what agents pin): made
+   * here for the first with the hub's own code and copied to the others, so no hub waits for one.
+   */
+  private prepareHubDirs(): void {
+    for (let i = 0; i < this.o.hubs; i++) {
+      const dir = tempDir(`scale-hub${i}`);
+      this.dirs[i] = dir;
+      if (i === 0) prepareHubDir(dir);
+      else {
         mkdirSync(join(dir, 'hub'), { recursive: true, mode: 0o700 });
         for (const f of ['hub.key', 'admin.token'])
-          copyFileSync(join(this.hubs[0]!.dir, 'hub', f), join(dir, 'hub', f));
+          copyFileSync(join(this.dirs[0]!, 'hub', f), join(dir, 'hub', f));
       }
       writeFileSync(join(dir, 'rampart.yaml'), stringify({ fleet: this.o.fleet, bus: this.o.bus }));
     }
+    this.adminToken = readFileSync(join(this.dirs[0]!, 'hub', 'admin.token'), 'utf8').trim();
+  }
+
+  /** Starts hub i (again, after a kill: same folder and port). */
+  async startHub(i: number): Promise<HubProc> {
+    if (!this.dirs[i]) this.prepareHubDirs();
+    const dir = this.dirs[i]!;
     const args = ['hub', '--data', dir, '--config', join(dir, 'rampart.yaml'), '--listen', '127.0.0.1'];
     // Same port after a restart, so the agents' hub lists stay right.
     args.push('--port', String(this.hubPorts[i] ?? 0));
@@ -82,7 +94,6 @@ export class ScaleFleet {
     const started = await proc.waitFor((l) => l.msg === 'hub started', 30_000, `hub${i} started`);
     const url = started.url as string;
     this.hubPorts[i] = Number(new URL(url).port);
-    if (i === 0) this.adminToken = readFileSync(join(dir, 'hub', 'admin.token'), 'utf8').trim();
     const h = { proc, url, dir };
     this.hubs[i] = h;
     return h;
@@ -170,23 +181,8 @@ export class ScaleFleet {
    * Every element of an agent's nftables sets of `families` (addresses, and ranges such as sshd's
    * /64s); IPv6 only by default, where the fault tests put their bans.
    */
-  async kernelSet(i: number, families: Array<4 | 6> = [6]): Promise<Set<string>> {
-    const set = new Set<string>();
-    for (const name of families.flatMap((f) => [`blocklist_v${f}`, `blocklist_v${f}_net`])) {
-      const out = await this.lan.hosts[i]!.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', name], {
-        timeoutMs: 60_000,
-      });
-      // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
-      for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
-        for (const e of item.set?.elem ?? []) {
-          const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
-          if (typeof v === 'string') set.add(v);
-          else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
-          else if (v?.addr) set.add(`${v.addr}/${v.len}`);
-        }
-      }
-    }
-    return set;
+  kernelSet(i: number, families: Array<4 | 6> = [6]): Promise<Set<string>> {
+    return nftElements(this.lan.hosts[i]!, families);
   }
 
   /**
@@ -222,13 +218,7 @@ export class ScaleFleet {
         }
         if (!diff) {
           const ms = Date.now() - t0;
-          // The log as it ended up: seq 1..head, none missing, none twice.
-          const log = await store.since(0, 10_000_000);
-          const head = await store.head();
-          const seqs = log.map((d) => d.seq);
-          if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
-            throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
-          }
+          const head = await expectGapFreeLog(store);
           const r = { bans: want.size, head, ms };
           // The figure the issue asks for: how long after the fault's end every kernel matched.
           if (!opts.quiet)
@@ -236,7 +226,8 @@ export class ScaleFleet {
           return r;
         }
         if (Date.now() - t0 > timeoutMs) throw new Error(`kernel sets differ from the log:\n${diff}`);
-        await new Promise((r) => setTimeout(r, 500));
+        // Each round reads every kernel set: a short pause keeps that from crowding the agents.
+        await new Promise((r) => setTimeout(r, 200));
       }
     } finally {
       await store.close();
@@ -249,6 +240,35 @@ export class ScaleFleet {
     await this.lan?.destroy();
     for (const d of this.dirs) if (d) removeDir(d);
   }
+}
+
+/** Every element of rampart's nftables sets of `families` in `host` (addresses, and ranges as CIDR text). */
+export async function nftElements(host: Host, families: Array<4 | 6> = [6]): Promise<Set<string>> {
+  const set = new Set<string>();
+  for (const name of families.flatMap((f) => [`blocklist_v${f}`, `blocklist_v${f}_net`])) {
+    const out = await host.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', name], { timeoutMs: 60_000 });
+    // biome-ignore lint/suspicious/noExplicitAny: nft's JSON elements come in several shapes, handled below
+    for (const item of JSON.parse(out).nftables as Array<Record<string, any>>) {
+      for (const e of item.set?.elem ?? []) {
+        const v = typeof e === 'string' ? e : (e.elem?.val ?? e.prefix ?? e);
+        if (typeof v === 'string') set.add(v);
+        else if (v?.prefix) set.add(`${v.prefix.addr}/${v.prefix.len}`);
+        else if (v?.addr) set.add(`${v.addr}/${v.len}`);
+      }
+    }
+  }
+  return set;
+}
+
+/** Checks the log as it ended up: seq 1..head, none missing, none twice. Resolves with head. */
+export async function expectGapFreeLog(store: Store): Promise<number> {
+  const log = await store.since(0, 10_000_000);
+  const head = await store.head();
+  const seqs = log.map((d) => d.seq);
+  if (seqs.some((s, k) => s !== k + 1) || seqs.length !== head) {
+    throw new Error(`log seq is not 1..${head} without gaps (got ${seqs.length} entries)`);
+  }
+  return head;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface Host {
 
 export interface Lan {
   hosts: Host[];
+  /** Puts host i's port on the switch down or up: its link loses carrier, as a pulled cable. */
+  setLink(i: number, up: boolean): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -106,7 +108,10 @@ export async function createLan(count: number, tag = 'lan'): Promise<Lan> {
     await destroy();
     throw err;
   }
-  return { hosts, destroy };
+  const setLink = async (i: number, up: boolean) => {
+    await sh(['-n', sw, 'link', 'set', `p${i}`, up ? 'up' : 'down']);
+  };
+  return { hosts, destroy, setLink };
 }
 
 const LISTENER = `
@@ -115,20 +120,50 @@ const s = net.createServer((c) => c.end('ok\\n'));
 s.listen(Number(process.argv[1]), '::', () => process.stdout.write('ready\\n'));
 `;
 
-/** Starts a TCP server (IPv4 and IPv6) inside a host; resolves once it listens. */
-export async function tcpListener(host: Host, port: number): Promise<{ stop(): void }> {
-  const child = host.spawn(process.execPath, ['-e', LISTENER, String(port)]);
+/** Runs a Node script inside a host; resolves once it prints `ready`. SIGKILLed by `stop()`. */
+async function startReady(host: Host, script: string, args: string[]): Promise<{ stop(): void }> {
+  const child = host.spawn(process.execPath, ['-e', script, ...args]);
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d) => String(d).includes('ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`listener in ${host.ns} exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`script in ${host.ns} exited with ${code}`)));
   });
   return { stop: () => child.kill('SIGKILL') };
 }
 
+/** Starts a TCP server (IPv4 and IPv6) inside a host; resolves once it listens. */
+export function tcpListener(host: Host, port: number): Promise<{ stop(): void }> {
+  return startReady(host, LISTENER, [String(port)]);
+}
+
+const RELAY = `
+const net = require('node:net');
+const [path, addr, port] = process.argv.slice(1);
+net.createServer((c) => {
+  const u = net.connect(Number(port), addr);
+  c.on('error', () => u.destroy());
+  u.on('error', () => c.destroy());
+  c.pipe(u).pipe(c);
+}).listen(path, () => process.stdout.write('ready\\n'));
+`;
+
+/**
+ * Relays a unix socket to `addr:port` as seen from inside `host`: the file system is shared
+ * across namespaces, so this is how the test process (in the root namespace) reaches a server
+ * that listens only inside one.
+ */
+export function unixRelay(
+  host: Host,
+  socketPath: string,
+  addr: string,
+  port: number,
+): Promise<{ stop(): void }> {
+  return startReady(host, RELAY, [socketPath, addr, String(port)]);
+}
+
 const CONNECTOR = `
 const net = require('node:net');
-const [addr, port, ms] = process.argv.slice(1);
-const c = net.connect({ host: addr, port: Number(port) });
+const [addr, port, ms, from] = process.argv.slice(1);
+const c = net.connect({ host: addr, port: Number(port), ...(from ? { localAddress: from } : {}) });
 const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, Number(ms));
 c.on('data', () => { console.log('connected'); clearTimeout(t); c.destroy(); process.exit(0); });
 c.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });
@@ -139,9 +174,22 @@ c.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });
  * A dropped SYN shows as a timeout, a rejected one as an error: both are "blocked". The first
  * IPv6 packet on a fresh LAN waits about 1 s for neighbour discovery, hence the patient default.
  */
-export async function canConnect(from: Host, addr: string, port: number, timeoutMs = 3000): Promise<boolean> {
-  const out = await from.exec(process.execPath, ['-e', CONNECTOR, addr, String(port), String(timeoutMs)], {
-    timeoutMs: timeoutMs + 10_000,
-  });
+export async function canConnect(
+  from: Host,
+  addr: string,
+  port: number,
+  timeoutMs = 3000,
+  /** The source address, when the host has several (an extra one added to its eth0). */
+  localAddress?: string,
+): Promise<boolean> {
+  const args = [
+    '-e',
+    CONNECTOR,
+    addr,
+    String(port),
+    String(timeoutMs),
+    ...(localAddress ? [localAddress] : []),
+  ];
+  const out = await from.exec(process.execPath, args, { timeoutMs: timeoutMs + 10_000 });
   return out.trim() === 'connected';
 }
