@@ -139,9 +139,10 @@ export function peek(
 ): { ok: true; env: PeekedEnvelope } | { ok: false; reason: DropReason } {
   const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
   if (size > maxBytes) return { ok: false, reason: 'too-large' };
+  if (!framedAsObject(bytes)) return { ok: false, reason: 'malformed' };
   let raw: unknown;
   try {
-    raw = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
+    raw = JSON.parse(typeof bytes === 'string' ? bytes : utf8(bytes));
   } catch {
     return { ok: false, reason: 'malformed' };
   }
@@ -149,6 +150,28 @@ export function peek(
   if (shape !== 'ok') return { ok: false, reason: shape };
   const w = raw as WireEnvelope;
   return { ok: true, env: { kind: w.kind, from: w.from, ts: w.ts, id: w.id, [WIRE]: w } };
+}
+
+/** Text of received bytes, without the copy `Buffer.from(buffer)` would make. */
+function utf8(bytes: Buffer | Uint8Array): string {
+  const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.toString('utf8');
+}
+
+const isJsonSpace = (c: number | undefined) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * Whether the bytes can be a JSON object at all: `{` first and `}` last, JSON whitespace aside.
+ * Junk fails here instead of in JSON.parse, whose SyntaxError (with its stack trace) costs more
+ * than a valid message's parse: a node flooding the bus with junk pays the hub almost nothing.
+ */
+function framedAsObject(bytes: Buffer | Uint8Array | string): boolean {
+  const at = typeof bytes === 'string' ? (i: number) => bytes.charCodeAt(i) : (i: number) => bytes[i];
+  let first = 0;
+  let last = bytes.length - 1;
+  while (first <= last && isJsonSpace(at(first))) first++;
+  while (last > first && isJsonSpace(at(last))) last--;
+  return first < last && at(first) === 0x7b && at(last) === 0x7d;
 }
 
 /**

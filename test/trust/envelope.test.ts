@@ -168,6 +168,21 @@ describe('envelope', () => {
     expect(drops.snapshot()['too-large']).toBe(1);
   });
 
+  it('envelope - junk is refused by its framing; padding and views of a larger buffer still open', () => {
+    const { open: o } = opener(keys);
+    for (const junk of ['{"v":1,"junk":7', ' {', '}', '{}x', Buffer.alloc(64, 0x7b)]) {
+      expect(refused(o(junk))).toBe('malformed');
+    }
+    const msg = seal('report', report, 'web1', web1.privateKey, { ts: T0 });
+    expect(refused(o(`\n\t ${msg.toString()} \r\n`))).toBe('accepted');
+    // A message that is a slice of a bigger buffer (as a broker's packet parser hands it over).
+    const big = Buffer.concat([Buffer.from('xx{'), msg, Buffer.from('}yy')]);
+    const view = new Uint8Array(big.buffer, big.byteOffset + 3, msg.length);
+    expect(open(view, { keyFor: (f) => keys.get(f), replay: new ReplayCache(), now: () => T0 }).ok).toBe(
+      true,
+    );
+  });
+
   it('envelope - a forged message does not poison the replay cache', () => {
     const { open: o, replay } = opener(keys);
     const good = seal('report', report, 'web1', web1.privateKey, { ts: T0 });
