@@ -222,7 +222,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(later).toMatchObject({ total: 2, byFamily: { 4: 2, 6: 0 }, byOrigin: { web2: 1, operator: 1 } });
       await store.prune(T0, T0 + 1000);
       expect(await store.countActive(T0 + 1000)).toEqual(later);
-      expect((await reopen()).countActive(T0 + 1000)).resolves.toEqual(later);
+      await expect((await reopen()).countActive(T0 + 1000)).resolves.toEqual(later);
     });
 
     it('activePage pages newest first with a cursor, and filters by origin, rule, set, time and target', async () => {
