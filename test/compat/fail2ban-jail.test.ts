@@ -108,8 +108,9 @@ describe('fail2ban jails', () => {
 });
 
 describe('fail2ban jails on the systemd backend', () => {
+  // At describe level: a cleanup hook registered inside a test never runs.
+  const dir = tempDir('f2b-journal');
   it("read the journal through their journalmatch (the jail's, else the filter's), one reader per match set", async () => {
-    const dir = tempDir('f2b-journal');
     mkdirSync(join(dir.dir, 'filter.d'));
     dir.write(
       'filter.d/svc.conf',

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,9 +12,13 @@ const schema = z.object({
 describe('config files', () => {
   it('names the file, the line and the key of a wrong value', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-cfg-'));
-    const file = join(dir, 'rampart.yaml');
-    writeFileSync(file, 'rules:\n  - name: sshd\n    maxretry: 5\n  - name: web\n    maxretry: many\n');
-    expect(() => loadYamlFile(file, schema)).toThrow(`${file}:5: rules.1.maxretry:`);
+    try {
+      const file = join(dir, 'rampart.yaml');
+      writeFileSync(file, 'rules:\n  - name: sshd\n    maxretry: 5\n  - name: web\n    maxretry: many\n');
+      expect(() => loadYamlFile(file, schema)).toThrow(`${file}:5: rules.1.maxretry:`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports YAML syntax errors with their line', () => {
