@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { MqttClientTransport } from '../src/bus/mqtt-client.js';
+import type { MqttClientTransport } from '../src/bus/mqtt-client.js';
 import { topics } from '../src/bus/transport.js';
 import { tokenHash } from '../src/hub/auth.js';
 import { type Hub, startHub } from '../src/hub/hub.js';
 import { open, ReplayCache, seal } from '../src/trust/envelope.js';
 import { generateKeyPair, type KeyPair, publicKeyToText } from '../src/trust/keys.js';
+import { nodeBusClient } from '../test/hub/helpers.js';
 import type { Emit } from './list.js';
 
 const GOAL_P99_MS = 50;
@@ -39,8 +40,8 @@ export default async function floodBench(emit: Emit): Promise<void> {
     const good = await enrol(hub, 'good');
     const bad = await enrol(hub, 'bad');
     const watch = await enrol(hub, 'watcher');
-    const goodBus = await connect(hub, 'good', good.token);
-    const watcher = await connect(hub, 'watcher', watch.token);
+    const goodBus = await nodeBusClient({ hub }, 'good', good.token);
+    const watcher = await nodeBusClient({ hub }, 'watcher', watch.token);
     clients.push(goodBus, watcher);
     const seen = new Map<string, number>();
     // When the hub appended each decision: splits the latency into intake + decision vs delivery.
@@ -156,19 +157,6 @@ async function enrol(hub: Hub, name: string): Promise<{ keys: KeyPair; token: st
   await hub.core.addNode(name, 'x');
   await hub.core.enrol(name, 'x', publicKeyToText(keys.publicKey), tokenHash(token));
   return { keys, token };
-}
-
-async function connect(hub: Hub, name: string, token: string): Promise<MqttClientTransport> {
-  const c = new MqttClientTransport({
-    url: hub.busInfo.url,
-    clientId: `bench-${name}-${process.pid}`,
-    username: name,
-    password: token,
-    clean: true,
-    connectTimeoutMs: 5000,
-  });
-  await c.connect();
-  return c;
 }
 
 /** The flooding node, as a separate process (bench/flood-sender.ts). */

@@ -99,7 +99,11 @@ export async function startTestHub(more: Partial<HubOptions> = {}): Promise<Test
 }
 
 /** An MQTT client logged in to the hub's embedded broker as an enrolled node (connected). */
-export async function nodeBusClient(t: TestHub, name: string, token: string): Promise<MqttClientTransport> {
+export async function nodeBusClient(
+  t: Pick<TestHub, 'hub'>,
+  name: string,
+  token: string,
+): Promise<MqttClientTransport> {
   const client = new MqttClientTransport({
     url: t.hub.busInfo.url,
     clientId: `test-${name}-${process.pid}`,
