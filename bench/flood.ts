@@ -1,8 +1,10 @@
 /**
  * An honest node's report latency while another node floods the bus (issue 13, ADR 0027): from
  * the honest node's publish to a third node receiving the hub's decision, over the real embedded
- * broker, first on a quiet bus, then while a node in another process publishes 10,000 junk
- * packets and 3,000 validly signed reports (far over its budget). Goal: p99 ≤ 50 ms in both.
+ * broker, first on a quiet bus, then for 8 s while a node in another process publishes junk and
+ * validly signed reports (far over its budget) as fast as the broker takes them. Goal: p99 ≤ 50 ms
+ * in both. Run twice, side by side: a hub that only queues fairly and budgets (ADR 0027), then the
+ * default hub, which also stops reading a node it keeps refusing (ADR 0037).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,11 +22,18 @@ import { nodeBusClient } from '../test/hub/helpers.js';
 import type { Emit } from './list.js';
 
 const GOAL_P99_MS = 50;
-const JUNK = 10_000;
-const SIGNED = 3_000;
+/** How long the flood phase lasts (the flooder sends as fast as it can all along). */
+const FLOOD_MS = 8_000;
 const here = dirname(fileURLToPath(import.meta.url));
 
 export default async function floodBench(emit: Emit): Promise<void> {
+  // The comparison first: the same flood against a hub that only queues fairly and budgets.
+  await floodRun(emit, false);
+  await floodRun(emit, true);
+}
+
+/** One hub, a quiet phase then a flood phase; `throttle` says whether the hub may hold the flooder. */
+async function floodRun(emit: Emit, throttle: boolean): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-bench-flood-'));
   // The default per-node budget (100 at once, 600 a minute), doubled so the honest node's own
   // samples stay within it.
@@ -34,6 +43,7 @@ export default async function floodBench(emit: Emit): Promise<void> {
     brokerPort: 0,
     protectInterfaces: false,
     policy: { rateBurst: 200, ratePerMinute: 1200 },
+    ...(throttle ? {} : { intake: { throttle: false } }),
   });
   const clients: MqttClientTransport[] = [];
   try {
@@ -80,31 +90,32 @@ export default async function floodBench(emit: Emit): Promise<void> {
       return { lat, decided, lost: sent.size - lat.length };
     };
 
+    const variant = throttle ? 'throttle' : 'fair-queue-only';
     const loop = monitorEventLoopDelay({ resolution: 5 });
     loop.enable();
     const quiet = await honest(20, () => false, 40);
     const quietLoop = loopFigures(loop);
-    emit({ ...figures('quiet', quiet), ...quietLoop });
+    emit({ ...figures('quiet', quiet), variant, ...quietLoop });
 
-    let flooding = true;
-    const floodRun = runFlooder(hub, bad).finally(() => {
-      flooding = false;
-    });
-    const during = await honest(25, () => flooding, 40);
+    const flooder = await startFlooder(hub, bad);
+    const floodEnd = performance.now() + FLOOD_MS;
+    const during = await honest(40, () => performance.now() < floodEnd, 40);
+    const flood = await flooder.stop();
     const floodLoop = loopFigures(loop);
     loop.disable();
-    const flood = await floodRun;
     await hub.intake?.drain();
     await hub.core.drain();
     const dropped = await hub.metrics.byLabel('rampart_hub_dropped_messages_total', 'reason');
     const reports = await hub.metrics.byLabel('rampart_hub_reports_total', 'result');
+    const holds = await hub.metrics.value('rampart_hub_bus_holds_total', {});
     const stats = hub.intake?.stats();
     const q = figures('flood', during);
     emit({
       ...q,
+      variant,
       ...floodLoop,
       vsQuietP99: quiet.lat.length > 0 ? +(q.p99Ms / figures('quiet', quiet).p99Ms).toFixed(2) : null,
-      flood: { junk: JUNK, signed: SIGNED, seconds: +flood.seconds.toFixed(2), dropped, reports },
+      flood: { seconds: FLOOD_MS / 1000, ...flood, holds, dropped, reports },
       ...(stats
         ? {
             intake: {
@@ -159,34 +170,57 @@ async function enrol(hub: Hub, name: string): Promise<{ keys: KeyPair; token: st
   return { keys, token };
 }
 
-/** The flooding node, as a separate process (bench/flood-sender.ts). */
-function runFlooder(hub: Hub, bad: { keys: KeyPair; token: string }): Promise<{ seconds: number }> {
+/**
+ * The flooding node, as a separate process (bench/flood-sender.ts): as fast as the broker takes
+ * it, junk with a validly signed report every fourth packet, until stopped.
+ */
+async function startFlooder(
+  hub: Hub,
+  bad: { keys: KeyPair; token: string },
+): Promise<{ stop: () => Promise<Record<string, number>> }> {
   const args = {
     url: hub.busInfo.url,
     name: 'bad',
     token: bad.token,
     privateKeyPem: bad.keys.privateKey.export({ type: 'pkcs8', format: 'pem' }),
     fleet: hub.fleet,
-    junk: JUNK,
-    signed: SIGNED,
-    bursts: 20,
+    signedEvery: 4,
+    burst: 650,
+    window: 5_000,
   };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'flood-sender.js'), JSON.stringify(args)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`flood sender exited with ${code}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').at(-1)!));
-      } catch (err) {
-        reject(err);
-      }
-    });
+  const child = spawn(process.execPath, [join(here, 'flood-sender.js'), JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const lines: string[] = [];
+  let waiting: (() => void) | undefined;
+  let partial = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    waiting?.();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const nextLine = async (): Promise<Record<string, number>> => {
+    while (lines.length === 0) {
+      const more = new Promise<void>((r) => {
+        waiting = r;
+      });
+      if (
+        (await Promise.race([more.then(() => 'line'), exited.then(() => 'exit')])) === 'exit' &&
+        lines.length === 0
+      )
+        throw new Error('flood sender exited early');
+    }
+    return JSON.parse(lines.shift()!);
+  };
+  await nextLine();
+  return {
+    async stop() {
+      child.kill('SIGTERM');
+      const out = await nextLine();
+      await exited;
+      return out;
+    },
+  };
 }

@@ -3,7 +3,7 @@ import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacke
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
-import { guardPacketSize } from './packet-guard.js';
+import { type GuardedConnection, guardPacketSize } from './packet-guard.js';
 import { isValidFilter } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
 
@@ -40,6 +40,9 @@ export class EmbeddedMqttBroker implements Transport {
   private server: Server | undefined;
   private readonly statusListeners: ((s: 'up' | 'down') => void)[] = [];
   private readonly users = new WeakMap<Client, string>();
+  private readonly connections = new WeakMap<Client, GuardedConnection>();
+  /** Authenticated connections by node name, for {@link throttle}. */
+  private readonly byNode = new Map<string, Set<GuardedConnection>>();
   private boundPort: number | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;
@@ -101,6 +104,18 @@ export class EmbeddedMqttBroker implements Transport {
       done();
     };
     return new Promise((resolve) => aedes.subscribe(filter, deliver, () => resolve()));
+  }
+
+  /**
+   * Reads nothing from `node`'s authenticated connections for `ms`: the hub's answer to a node
+   * whose messages it keeps refusing (a flood costs the sender its own buffers, not the hub's
+   * CPU). Returns how many connections were held; without authentication there are none.
+   */
+  throttle(node: string, ms: number): number {
+    const conns = this.byNode.get(node);
+    if (!conns) return 0;
+    for (const c of conns) c.holdFor(ms);
+    return conns.size;
   }
 
   onStatus(listener: (status: 'up' | 'down') => void): void {
@@ -165,7 +180,7 @@ export class EmbeddedMqttBroker implements Transport {
           'MQTT packet too large: connection closed',
         ),
       );
-      aedes.handle(conn);
+      this.connections.set(aedes.handle(conn), conn);
     };
     const server = this.opts.tls
       ? tls.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key, ca: this.opts.tls.ca }, accept)
@@ -200,6 +215,16 @@ export class EmbeddedMqttBroker implements Transport {
     if (username === undefined || password === undefined) return false;
     if (!(await check(username, password.toString('utf8')))) return false;
     this.users.set(client, username);
+    const conn = this.connections.get(client);
+    if (conn && !conn.destroyed) {
+      const set = this.byNode.get(username) ?? new Set<GuardedConnection>();
+      this.byNode.set(username, set);
+      set.add(conn);
+      conn.once('close', () => {
+        set.delete(conn);
+        if (set.size === 0 && this.byNode.get(username) === set) this.byNode.delete(username);
+      });
+    }
     return true;
   }
 

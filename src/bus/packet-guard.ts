@@ -16,12 +16,22 @@ export const TURN_BYTES = 4 * 1024;
  * every step of another node's report, and of the decision going out, waited a turn each
  * (ADR 0027).
  */
+/** A guarded connection; {@link GuardedConnection.holdFor} stops handing its bytes to the broker. */
+export interface GuardedConnection extends Duplex {
+  /**
+   * Reads nothing more from this connection for `ms` (what it sends waits in its own TCP buffers,
+   * then in the sender's): how the hub slows a node whose messages it keeps refusing. Bytes the
+   * broker already has are still handled; nothing is dropped.
+   */
+  holdFor(ms: number): void;
+}
+
 export function guardPacketSize(
   socket: Socket,
   maxBytes: number,
   onViolation: (declared: number) => void,
   turnBytes = TURN_BYTES,
-): Duplex {
+): GuardedConnection {
   const framing = new MqttFraming(maxBytes);
   // A decision must not wait for Nagle and the peer's delayed ACK (about 40 ms per round trip).
   socket.setNoDelay(true);
@@ -29,10 +39,24 @@ export function guardPacketSize(
   let budget = turnBytes;
   let refill = false;
   let ended = false;
+  let heldUntil = 0;
+  let wake: NodeJS.Timeout | undefined;
   // Moves held bytes to the broker while this turn's share lasts and the broker's buffer has room.
   // Whenever bytes stay held, something calls this again: the next turn's refill (share spent)
   // or the stream's read() (buffer drained).
   const pump = () => {
+    if (heldUntil > 0) {
+      const left = heldUntil - performance.now();
+      if (left > 0) {
+        socket.pause();
+        wake ??= setTimeout(() => {
+          wake = undefined;
+          if (!guarded.destroyed) pump();
+        }, Math.ceil(left));
+        return;
+      }
+      heldUntil = 0;
+    }
     const room = () => guarded.readableLength < guarded.readableHighWaterMark;
     while (held !== undefined && budget > 0 && room()) {
       const n = Math.min(budget, held.length);
@@ -75,10 +99,20 @@ export function guardPacketSize(
       socket.end(cb);
     },
     destroy(err, cb) {
+      if (wake) clearTimeout(wake);
       socket.destroy();
       cb(err);
     },
   });
+  const connection = guarded as GuardedConnection;
+  connection.holdFor = (ms: number) => {
+    heldUntil = Math.max(heldUntil, performance.now() + ms);
+    if (wake) {
+      clearTimeout(wake);
+      wake = undefined;
+    }
+    pump();
+  };
   socket.on('data', (chunk: Buffer) => {
     const declared = framing.feed(chunk);
     if (declared !== null) {
@@ -102,7 +136,7 @@ export function guardPacketSize(
     pump();
   });
   socket.on('error', (err) => guarded.destroy(err));
-  return guarded;
+  return connection;
 }
 
 /**

@@ -42,6 +42,11 @@ export interface Transport {
   subscribe(filter: string, handler: MessageHandler): Promise<void>;
   /** Called with `up` after every (re)connect, so the agent can catch up on what it missed. */
   onStatus(listener: (status: 'up' | 'down') => void): void;
+  /**
+   * Stops reading what `node` publishes for `ms` and returns how many of its connections that
+   * held. Only a broker the hub runs itself (the embedded one) can; the others leave it out.
+   */
+  throttle?(node: string, ms: number): number;
   close(): Promise<void>;
 }
 

@@ -47,6 +47,8 @@ export interface HubCoreOptions {
    * same event-loop turn). One signature per envelope instead of per decision.
    */
   publishWindowMs?: number;
+  /** Told of every bus message refused from `node` (the hub's throttle counts them). */
+  onNodeRefused?: (node: string, reason: HubDropReason) => void;
 }
 
 /** One item of a bulk ban: the decision, a duplicate of one in force, or an error for that item. */
@@ -327,6 +329,7 @@ export class HubCore {
     const r = this.openFromNode(peeked, NODE_KINDS);
     if (!r.ok) {
       this.dropLog.note(node, r.reason);
+      this.o.onNodeRefused?.(node, r.reason);
       return Promise.resolve();
     }
     if (r.env.kind === 'heartbeat') return this.heartbeat(node, r.env.body);
@@ -338,6 +341,7 @@ export class HubCore {
   dropFromBus(node: string, reason: HubDropReason): void {
     this.drop(reason);
     this.dropLog.note(node, reason);
+    this.o.onNodeRefused?.(node, reason);
   }
 
   /**

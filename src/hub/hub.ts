@@ -21,6 +21,7 @@ import { SessionStore } from './dashboard/sessions.js';
 import { builtinFleetRules, resolveFleetPolicy } from './fleet-policy.js';
 import { HUB_FILES, type HubInfo, loadOrCreateInstanceId, prepareHubDir, writeHubInfo } from './hub-files.js';
 import { BusIntake, type BusIntakeOptions } from './intake/bus-intake.js';
+import { OffenderThrottle } from './intake/offender-throttle.js';
 import { HubMetrics } from './metrics.js';
 import { Policy, type PolicyConfig } from './policy.js';
 
@@ -152,6 +153,8 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         ...(opts.configFile ? { file: opts.configFile } : {}),
         logger: log,
       });
+    // Set once the broker runs; only a broker the hub runs itself can stop reading a node.
+    let throttle: OffenderThrottle | undefined;
     const core = new HubCore({
       store,
       policy: new Policy({
@@ -168,6 +171,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       windowMs: opts.windowMs,
       ...(busConfig.encryptionKey ? { encryptionKey: encryptionKeyFromText(busConfig.encryptionKey) } : {}),
       publish: (bytes) => transport.publish(topics.decisions(fleet), bytes),
+      onNodeRefused: (node, reason) => throttle?.strike(node, reason),
     });
     await core.init(opts.allowlist);
     const retentionMs = opts.retentionMs ?? 7 * DAY;
@@ -178,6 +182,21 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
 
     await transport.connect();
     cleanup.push(() => transport.close());
+    const throttleOpts = opts.intake?.throttle;
+    if (transport.throttle && throttleOpts !== false) {
+      const hold = transport.throttle.bind(transport);
+      throttle = new OffenderThrottle(
+        hold,
+        (node, ms, connections) => {
+          core.metrics.held.inc();
+          log.warn(
+            { node, holdMs: ms, connections },
+            'node keeps sending messages the hub refuses: its connections are not read for a while',
+          );
+        },
+        throttleOpts,
+      );
+    }
     let busUp = true;
     transport.onStatus((s) => {
       busUp = s === 'up';

@@ -17,6 +17,7 @@ export class HubMetrics {
   readonly fleetEntries: Gauge;
   readonly fleetEvictions: Counter;
   readonly republished: Counter;
+  readonly held: Counter;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -46,6 +47,11 @@ export class HubMetrics {
     this.republished = new Counter({
       name: 'rampart_hub_republished_decisions_total',
       help: 'Decisions sent again after the bus had refused them',
+      registers,
+    });
+    this.held = new Counter({
+      name: 'rampart_hub_bus_holds_total',
+      help: 'Times the embedded broker stopped reading a node for a while because the hub kept refusing its messages',
       registers,
     });
     this.propagation = new Histogram({

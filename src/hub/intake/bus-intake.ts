@@ -2,6 +2,7 @@ import type { Logger } from '../../core/logger.js';
 import { DEFAULT_MAX_ENVELOPE_BYTES, isValidSenderName } from '../../trust/envelope.js';
 import type { HubCore } from '../core.js';
 import { FairQueue, type FlowStats } from './fair-queue.js';
+import type { OffenderThrottleOptions } from './offender-throttle.js';
 
 export interface BusIntakeOptions {
   /** Messages one node may have waiting (default 1,000; its agent sends one at a time). */
@@ -12,6 +13,11 @@ export interface BusIntakeOptions {
   totalBytes?: number;
   /** Work per event-loop turn before the sockets are read again (ms, default 2). */
   sliceMs?: number;
+  /**
+   * When the embedded broker stops reading a node whose messages keep being refused
+   * (offender-throttle.ts); `false` turns it off.
+   */
+  throttle?: OffenderThrottleOptions | false;
 }
 
 interface Message {
