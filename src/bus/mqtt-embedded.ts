@@ -43,6 +43,8 @@ export class EmbeddedMqttBroker implements Transport {
   private readonly connections = new WeakMap<Client, GuardedConnection>();
   /** Authenticated connections by node name, for {@link throttle}. */
   private readonly byNode = new Map<string, Set<GuardedConnection>>();
+  /** When each held node's hold ends: a connection it opens meanwhile is held too. */
+  private readonly heldUntil = new Map<string, number>();
   private boundPort: number | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;
@@ -112,6 +114,7 @@ export class EmbeddedMqttBroker implements Transport {
    * CPU). Returns how many connections were held; without authentication there are none.
    */
   throttle(node: string, ms: number): number {
+    this.heldUntil.set(node, Math.max(this.heldUntil.get(node) ?? 0, performance.now() + ms));
     const conns = this.byNode.get(node);
     if (!conns) return 0;
     for (const c of conns) c.holdFor(ms);
@@ -220,6 +223,13 @@ export class EmbeddedMqttBroker implements Transport {
       const set = this.byNode.get(username) ?? new Set<GuardedConnection>();
       this.byNode.set(username, set);
       set.add(conn);
+      // Logging in again must not get a held node out of its hold.
+      const until = this.heldUntil.get(username);
+      if (until !== undefined) {
+        const left = until - performance.now();
+        if (left > 0) conn.holdFor(left);
+        else this.heldUntil.delete(username);
+      }
       conn.once('close', () => {
         set.delete(conn);
         if (set.size === 0 && this.byNode.get(username) === set) this.byNode.delete(username);

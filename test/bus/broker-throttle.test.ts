@@ -57,4 +57,14 @@ describe('embedded broker: holding a node', () => {
     for (let i = 1; i < 50; i++)
       expect(arrived.get(`a${i}`)!).toBeGreaterThanOrEqual(arrived.get(`a${i - 1}`)!);
   });
+
+  it('a held node that logs in again on a new connection is still held', async () => {
+    expect(broker.throttle('c', 600)).toBe(0);
+    const t0 = performance.now();
+    const c = await client('c');
+    await c.publish('rampart/f/reports/c', Buffer.from('c0'));
+    const end = Date.now() + 5_000;
+    while (!arrived.has('c0') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(arrived.get('c0')! - t0).toBeGreaterThanOrEqual(500);
+  });
 });
