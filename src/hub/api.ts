@@ -20,6 +20,7 @@ import {
   SESSION_COOKIE,
   type SessionStore,
 } from './dashboard/sessions.js';
+import { parseJsonBody } from './json-body.js';
 import { allowlistRoutes } from './routes/allowlist.js';
 import { banRoutes } from './routes/bans.js';
 import { blocklistRoutes } from './routes/blocklist.js';
@@ -118,6 +119,14 @@ export function buildApi(ctx: ApiContext, opts: ApiOptions = {}): FastifyInstanc
     ...(https ? { https } : {}),
   }) as unknown as FastifyInstance;
 
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
   app.decorateRequest('caller', undefined);
   app.decorateRequest('bouncer', undefined);
   app.decorateRequest('sessionId', undefined);
