@@ -212,6 +212,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     // The promise tells a broker with acks (JetStream work queue, AMQP) when the report is
     // decided and stored: a hub killed before that leaves it to another hub.
     const intake = new BusIntake(core, log, opts.intake);
+    core.metrics.intakeQueued = () => intake.queued;
     await transport.subscribe(topics.allReports(fleet), (topic, payload) =>
       intake.take(topic, payload).catch((err: unknown) => {
         log.error({ err: (err as Error).message, topic }, 'handling a bus message failed');

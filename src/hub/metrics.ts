@@ -18,6 +18,8 @@ export class HubMetrics {
   readonly fleetEvictions: Counter;
   readonly republished: Counter;
   readonly held: Counter;
+  /** Bus messages waiting in the per-node intake queues; set by the hub once its intake exists. */
+  intakeQueued: () => number = () => 0;
 
   constructor(collect: { active: () => Promise<number>; head: () => Promise<number> }) {
     const registers = [this.registry];
@@ -88,6 +90,15 @@ export class HubMetrics {
       registers,
       async collect() {
         this.set(await collect.active());
+      },
+    });
+    const metrics = this;
+    new Gauge({
+      name: 'rampart_hub_intake_queued_messages',
+      help: 'Bus messages from nodes waiting in the hub intake queues now (a backlog that stays high means the hub cannot keep up)',
+      registers,
+      collect() {
+        this.set(metrics.intakeQueued());
       },
     });
     new Gauge({
