@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   E_BUS: 'the message bus failed',
   E_AUTH: 'a credential, key or signature was refused',
   E_HTTP: 'an HTTP API call failed',
+  E_RATE: 'the caller is held for a while: too many of its messages were refused (HTTP 429, see Retry-After)',
   E_LOCKED: 'the data folder is in use by another rampart process of the same role',
 } as const;
 

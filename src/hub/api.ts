@@ -73,6 +73,8 @@ export interface ApiContext {
   log: Logger;
   /** `hub.blocklist.public`: `/v1/blocklist` answers without any key. */
   blocklistPublic?: boolean;
+  /** How long a node the hub keeps refusing is held (ms, 0 when not): its HTTP reports get 429. */
+  heldFor?: (node: string) => number;
 }
 
 export interface ApiOptions {
@@ -88,6 +90,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   E_CONFIG: 400,
   E_SET_NAME: 400,
   E_UNBANNABLE: 422,
+  E_RATE: 429,
   E_PROTECTED: 422,
   E_AUTH: 403,
 };

@@ -328,8 +328,7 @@ export class HubCore {
     }
     const r = this.openFromNode(peeked, NODE_KINDS);
     if (!r.ok) {
-      this.dropLog.note(node, r.reason);
-      this.o.onNodeRefused?.(node, r.reason);
+      this.refusedFrom(node, r.reason);
       return Promise.resolve();
     }
     if (r.env.kind === 'heartbeat') return this.heartbeat(node, r.env.body);
@@ -340,7 +339,15 @@ export class HubCore {
   /** Counts a message dropped off the bus and logs it (at most once per node and reason a while). */
   dropFromBus(node: string, reason: HubDropReason): void {
     this.drop(reason);
-    this.dropLog.note(node, reason);
+    this.refusedFrom(node, reason);
+  }
+
+  /**
+   * A message `node` sent (bus or HTTP) was refused, already counted by reason: told to the hub's
+   * throttle, and logged (at most once per node and reason a while) unless `log` is false.
+   */
+  refusedFrom(node: string, reason: HubDropReason, log = true): void {
+    if (log) this.dropLog.note(node, reason);
     this.o.onNodeRefused?.(node, reason);
   }
 

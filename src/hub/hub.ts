@@ -153,8 +153,23 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         ...(opts.configFile ? { file: opts.configFile } : {}),
         logger: log,
       });
-    // Set once the broker runs; only a broker the hub runs itself can stop reading a node.
-    let throttle: OffenderThrottle | undefined;
+    // A node the hub keeps refusing is held (ADR 0037): its bus connections are not read (only a
+    // broker the hub runs itself can do that) and its HTTP reports get 429 for a while.
+    const throttleOpts = opts.intake?.throttle;
+    const throttle =
+      throttleOpts === false
+        ? undefined
+        : new OffenderThrottle(
+            (node, ms) => transport.throttle?.(node, ms) ?? 0,
+            (node, ms, connections) => {
+              core.metrics.held.inc();
+              log.warn(
+                { node, holdMs: ms, connections },
+                'node keeps sending messages the hub refuses: it is not read for a while',
+              );
+            },
+            throttleOpts,
+          );
     const core = new HubCore({
       store,
       policy: new Policy({
@@ -182,21 +197,6 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
 
     await transport.connect();
     cleanup.push(() => transport.close());
-    const throttleOpts = opts.intake?.throttle;
-    if (transport.throttle && throttleOpts !== false) {
-      const hold = transport.throttle.bind(transport);
-      throttle = new OffenderThrottle(
-        hold,
-        (node, ms, connections) => {
-          core.metrics.held.inc();
-          log.warn(
-            { node, holdMs: ms, connections },
-            'node keeps sending messages the hub refuses: its connections are not read for a while',
-          );
-        },
-        throttleOpts,
-      );
-    }
     let busUp = true;
     transport.onStatus((s) => {
       busUp = s === 'up';
@@ -246,6 +246,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         sessions: new SessionStore(core.now),
         log,
         blocklistPublic: opts.blocklistPublic === true,
+        heldFor: (node) => throttle?.heldFor(node) ?? 0,
       },
       { tls: opts.tls },
     );

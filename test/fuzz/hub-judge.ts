@@ -61,6 +61,14 @@ export function judge(req: Req, status: number, body: string, wrote: boolean): v
     throw new Error(`${what}: ${why}; answered ${status} ${body.slice(0, 300)}`);
   };
   if (status >= 500) fail('a 5xx');
+  // A node whose messages keep being refused is held (ADR 0037): its reports get 429 for a while,
+  // whatever they hold, before the body is read.
+  const held = status === 429 && req.auth === 'node' && req.route.url === '/v1/reports' && !req.offRoute;
+  if (held) {
+    if (wrote) fail('a refused request changed the store');
+    if ((parse(body) as { code?: unknown } | undefined)?.code !== 'E_RATE') fail('a hold is E_RATE');
+    return;
+  }
   const g = req.offRoute ? undefined : gate(req.route, req.auth);
   if (Array.isArray(g) && !g.includes(status)) fail(`expected a refusal ${g.join(' or ')}`);
   if (g === 'pass' && req.mode === 'invalid' && status !== 400) fail('a schema violation must be a 400');

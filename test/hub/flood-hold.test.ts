@@ -118,4 +118,38 @@ describe('the hub holding a node it keeps refusing', () => {
     expect(over).toBeGreaterThan(N / 2);
     expect(await holds()).toBe(before);
   }, 30_000);
+
+  it('over HTTP too: a node posting junk gets 429 with Retry-After, before its body is read; another node is served', async () => {
+    const bad = await t.enrol('httpbad');
+    const good = await t.enrol('httpgood');
+    const before = await holds();
+    let answer = { status: 0, json: undefined as unknown, text: '' };
+    for (let i = 0; i < 200 && answer.status !== 429; i++)
+      answer = await t.call('POST', '/v1/reports', { v: 1, junk: i }, bad.token);
+    expect(answer.status).toBe(429);
+    expect(answer.json).toEqual({
+      error: 'node httpbad is held: too many of its messages were refused',
+      code: 'E_RATE',
+    });
+    expect(await holds()).toBe(before + 1);
+    // Held: even a valid report waits; a body that is not JSON is not even parsed.
+    const valid = seal('report', reportBody('198.51.100.71'), 'httpbad', bad.keys.privateKey);
+    expect((await t.call('POST', '/v1/reports', valid.toString(), bad.token)).status).toBe(429);
+    expect((await t.call('POST', '/v1/reports', '{not json', bad.token)).status).toBe(429);
+    const res = await fetch(new URL('/v1/reports', t.hub.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bad.token}`, 'content-type': 'application/json' },
+      body: valid,
+    });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const ok = await t.call(
+      'POST',
+      '/v1/reports',
+      seal('report', reportBody('198.51.100.72'), 'httpgood', good.keys.privateKey).toString(),
+      good.token,
+    );
+    expect(ok.status).toBe(200);
+    expect((ok.json as { result: string }).result).toBe('ban');
+  });
 });

@@ -67,6 +67,12 @@ export class OffenderThrottle {
     this.now = o.now ?? (() => performance.now());
   }
 
+  /** How long `node` stays held (ms; 0 when it is not held). */
+  heldFor(node: string): number {
+    const o = this.nodes.get(node);
+    return o ? Math.max(0, o.heldUntil - this.now()) : 0;
+  }
+
   /** One message from `node` refused for `reason`. */
   strike(node: string, reason: HubDropReason): void {
     const s = this.settings;
