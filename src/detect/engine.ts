@@ -11,7 +11,14 @@ import {
 import { Allowlist } from '../core/allowlist.js';
 import { type DurationSeconds, MAX_DURATION_SECONDS } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { type CompiledRule, compileRule, type MatchOut, type RuleMatch } from './compile.js';
+import {
+  type CompiledRule,
+  compileRule,
+  type MatchOut,
+  matchedText,
+  type RuleMatch,
+  V6_WORDS,
+} from './compile.js';
 import { cutDate } from './date-cut.js';
 import { LogTimeParser } from './log-time.js';
 import { MultilineStage } from './multiline.js';
@@ -181,9 +188,9 @@ export class Engine {
   /** See prefilterLiterals(). */
   private readonly literals: string[] | null;
   private lastLogTime = Number.NaN;
-  private readonly out: MatchOut = { ip: '', v4: -1 };
-  /** v6Key's result, reused. */
+  /** v6Key's result, reused; also where the matchers leave IPv6 words (MatchOut.v6). */
   private readonly v6Words = new Int32Array(4);
+  private readonly out: MatchOut = { ip: '', v4: -1, v6: this.v6Words };
   /** By rule index: one array slot bumped per match, so metrics cost the hot path nothing more. */
   private readonly ruleMatches: number[];
   private readonly counters: EngineStats = {
@@ -292,7 +299,8 @@ export class Engine {
         c.ignored++;
         continue;
       }
-      this.opts.onMatch?.({ rule: rule.spec.name, ip: out.ip, kind, at });
+      if (this.opts.onMatch !== undefined)
+        this.opts.onMatch({ rule: rule.spec.name, ip: matchedText(out), kind, at });
       const ev = kind === 'fail' ? this.fail(rule, out, at) : this.forgive(rule, out, at);
       if (ev !== null) {
         events ??= [];
@@ -397,7 +405,7 @@ export class Engine {
     if (v4 >= 0) {
       slot = this.trackers.getV4(v4, rule.index);
     } else {
-      words = this.v6Key(rule, addr.ip);
+      words = this.v6Key(rule, addr);
       if (words === null) {
         c.skipped++;
         return null;
@@ -411,7 +419,6 @@ export class Engine {
       if (words === null) this.trackers.addV4(v4, rule.index, slot);
       else this.trackers.addV6(words, rule.index, slot);
     }
-    // Read after alloc, which may have grown (replaced) the arrays.
     const meta = st.meta;
     const m = slot * META;
     if (meta[m + SKIP] !== 0) {
@@ -471,7 +478,7 @@ export class Engine {
   private forgive(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     this.counters.good++;
     const v4 = this.v4Of(addr);
-    const words = v4 >= 0 ? null : this.v6Key(rule, addr.ip);
+    const words = v4 >= 0 ? null : this.v6Key(rule, addr);
     if (v4 < 0 && words === null) return null;
     const slot =
       words === null ? this.trackers.getV4(v4, rule.index) : this.trackers.getV6(words, rule.index);
@@ -513,19 +520,20 @@ export class Engine {
   /** The address as an IPv4 number (already parsed by the matcher when it could), else -1. */
   private v4Of(addr: MatchOut): number {
     if (addr.v4 !== undefined && addr.v4 >= 0) return addr.v4;
-    return parseIPv4(addr.ip) ?? -1;
+    return addr.v4 === V6_WORDS ? -1 : (parseIPv4(addr.ip) ?? -1);
   }
 
   /**
    * The tracker key words of a non-IPv4 address (see `trackers`), masked to the rule's `widen6`;
    * null if it cannot be parsed. The array is reused by the next call.
    */
-  private v6Key(rule: Rule, ip: string): Int32Array | null {
+  private v6Key(rule: Rule, addr: MatchOut): Int32Array | null {
     const words = this.v6Words;
-    // `ip` is canonical IPv6 (the matcher turned mapped IPv4 into IPv4): hex groups, parsed
-    // without strings or bigints. Other spellings take the bigint parser.
-    if (!parseIPv6Words(ip, words)) {
-      const v = parseIPv6(ip);
+    // The matcher's fast path already wrote the words (V6_WORDS). Otherwise `ip` is canonical
+    // IPv6 (the matcher turned mapped IPv4 into IPv4): hex groups, parsed without strings or
+    // bigints; other spellings take the bigint parser.
+    if (addr.v4 !== V6_WORDS && !parseIPv6Words(addr.ip, words)) {
+      const v = parseIPv6(addr.ip);
       if (v === null) return null;
       for (let i = 0; i < 4; i++) words[i] = Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
     }
