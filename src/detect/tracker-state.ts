@@ -2,8 +2,11 @@
  * What the engine remembers per tracked (rule, address), in typed arrays indexed by a slot
  * number instead of one object (and one array of times) per address: an attack from half a
  * million addresses is then a few large arrays the garbage collector never walks, and a tracker's
- * fields sit next to each other in memory. Slots are handed out from a free list and the arrays
- * grow by doubling up to `max` slots.
+ * fields sit next to each other in memory. The arrays are allocated once for `max` slots: that
+ * large a zeroed allocation is mapped memory the kernel commits page by page as slots are first
+ * written, and slots are handed out in order (then from a free list), so resident memory follows
+ * the number of trackers used without doubling steps, their copies, or old arrays left for the
+ * garbage collector (docs/adr/0032).
  *
  * Per slot: a ring of `ring` failure times, the ban end (epoch ms; Infinity = permanent, 0 = not
  * banned), and four int32: the ring's head, its count, bans so far, and whether the address must
@@ -13,14 +16,13 @@
  */
 export class TrackerState {
   /** Failure times (see `tick`), `ring` per slot. */
-  times: Int32Array;
+  readonly times: Int32Array;
   /** Ban end per slot. */
-  until: Float64Array;
+  readonly until: Float64Array;
   /** HEAD, COUNT, BANS, SKIP per slot. */
-  meta: Int32Array;
-  private capacity: number;
+  readonly meta: Int32Array;
   private next = 0;
-  private free: Int32Array;
+  private readonly free: Int32Array;
   private freeCount = 0;
   private base = Number.NaN;
 
@@ -29,11 +31,10 @@ export class TrackerState {
     readonly ring: number,
     private readonly max: number,
   ) {
-    this.capacity = Math.min(max, 1024);
-    this.times = new Int32Array(this.capacity * ring);
-    this.until = new Float64Array(this.capacity);
-    this.meta = new Int32Array(this.capacity * META);
-    this.free = new Int32Array(this.capacity);
+    this.times = new Int32Array(max * ring);
+    this.until = new Float64Array(max);
+    this.meta = new Int32Array(max * META);
+    this.free = new Int32Array(max);
   }
 
   /** Epoch ms as a failure time: tenths of a second since the first time seen, clamped to int32. */
@@ -48,7 +49,7 @@ export class TrackerState {
     let s: number;
     if (this.freeCount > 0) s = this.free[--this.freeCount]!;
     else {
-      if (this.next === this.capacity) this.grow();
+      if (this.next === this.max) throw new RangeError('tracker state is full');
       s = this.next++;
     }
     const m = s * META;
@@ -63,16 +64,6 @@ export class TrackerState {
   release(slot: number): void {
     this.free[this.freeCount++] = slot;
   }
-
-  private grow(): void {
-    const n = Math.min(this.max, this.capacity * 2);
-    if (n <= this.capacity) throw new RangeError('tracker state is full');
-    this.times = grown(this.times, n * this.ring);
-    this.until = grown(this.until, n);
-    this.meta = grown(this.meta, n * META);
-    this.free = grown(this.free, n);
-    this.capacity = n;
-  }
 }
 
 /** Int32 fields per slot in `meta`, and their offsets. */
@@ -82,13 +73,7 @@ export const COUNT = 1;
 export const BANS = 2;
 export const SKIP = 3;
 
-/** Bytes of tracker state at most, for `max` slots of `ring` failure times (growth stops at max). */
+/** Bytes of tracker state at most, for `max` slots of `ring` failure times (all resident when all used). */
 export function trackerStateBytes(max: number, ring: number): number {
   return max * (ring * 4 + 8 + META * 4 + 4);
-}
-
-function grown<A extends Float64Array | Int32Array>(a: A, length: number): A {
-  const b = new (a.constructor as new (n: number) => A)(length);
-  b.set(a);
-  return b;
 }
