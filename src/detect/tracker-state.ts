@@ -2,11 +2,13 @@
  * What the engine remembers per tracked (rule, address), in typed arrays indexed by a slot
  * number instead of one object (and one array of times) per address: an attack from half a
  * million addresses is then a few large arrays the garbage collector never walks, and a tracker's
- * fields sit next to each other in memory. The arrays are allocated once for `max` slots: that
- * large a zeroed allocation is mapped memory the kernel commits page by page as slots are first
- * written, and slots are handed out in order (then from a free list), so resident memory follows
- * the number of trackers used without doubling steps, their copies, or old arrays left for the
- * garbage collector (docs/adr/0032).
+ * fields sit next to each other in memory. The arrays are allocated once for `max` slots, when
+ * the first slot is taken: that large a zeroed allocation is mapped memory the kernel commits
+ * page by page as slots are first written, and slots are handed out in order (then from a free
+ * list), so resident memory follows the number of trackers used without doubling steps, their
+ * copies, or old arrays left for the garbage collector. Not before the first slot: a state no
+ * rule uses (one per distinct maxretry) reserves nothing, and V8 runs a full collection when
+ * array buffers pass 64 MB, which a replay otherwise never needs (docs/adr/0032).
  *
  * Per slot: a ring of `ring` failure times, the ban end (epoch ms; Infinity = permanent, 0 = not
  * banned), and four int32: the ring's head, its count, bans so far, and whether the address must
@@ -16,13 +18,13 @@
  */
 export class TrackerState {
   /** Failure times (see `tick`), `ring` per slot. */
-  readonly times: Int32Array;
+  times = EMPTY_INT32;
   /** Ban end per slot. */
-  readonly until: Float64Array;
+  until = EMPTY_FLOAT64;
   /** HEAD, COUNT, BANS, SKIP per slot. */
-  readonly meta: Int32Array;
+  meta = EMPTY_INT32;
   private next = 0;
-  private readonly free: Int32Array;
+  private free = EMPTY_INT32;
   private freeCount = 0;
   private base = Number.NaN;
 
@@ -30,12 +32,7 @@ export class TrackerState {
     /** Failure times kept per slot: the largest maxretry of the engine's rules. */
     readonly ring: number,
     private readonly max: number,
-  ) {
-    this.times = new Int32Array(max * ring);
-    this.until = new Float64Array(max);
-    this.meta = new Int32Array(max * META);
-    this.free = new Int32Array(max);
-  }
+  ) {}
 
   /** Epoch ms as a failure time: tenths of a second since the first time seen, clamped to int32. */
   tick(ms: number): number {
@@ -50,6 +47,7 @@ export class TrackerState {
     if (this.freeCount > 0) s = this.free[--this.freeCount]!;
     else {
       if (this.next === this.max) throw new RangeError('tracker state is full');
+      if (this.next === 0) this.reserve();
       s = this.next++;
     }
     const m = s * META;
@@ -64,7 +62,18 @@ export class TrackerState {
   release(slot: number): void {
     this.free[this.freeCount++] = slot;
   }
+
+  private reserve(): void {
+    const max = this.max;
+    this.times = new Int32Array(max * this.ring);
+    this.until = new Float64Array(max);
+    this.meta = new Int32Array(max * META);
+    this.free = new Int32Array(max);
+  }
 }
+
+const EMPTY_INT32 = new Int32Array(0);
+const EMPTY_FLOAT64 = new Float64Array(0);
 
 /** Int32 fields per slot in `meta`, and their offsets. */
 export const META = 4;
