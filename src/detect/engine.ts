@@ -26,7 +26,17 @@ import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 import { Watchdog } from './rule-watchdog.js';
 import { sourceMatcher } from './source-match.js';
-import { BANS, COUNT, HEAD, META, SKIP, TrackerState, trackerStateBytes } from './tracker-state.js';
+import {
+  BANNED,
+  BANS,
+  COUNT,
+  FLAGS,
+  HEAD,
+  META_WORDS,
+  SKIPPED,
+  TrackerState,
+  trackerStateBytes,
+} from './tracker-state.js';
 import { TrackerTable, trackerTableBytes } from './tracker-table.js';
 import type { DetectEvent, LogLine } from './types.js';
 
@@ -415,21 +425,26 @@ export class Engine {
     const st = rule.state;
     if (slot === undefined) {
       slot = st.alloc();
-      if (!this.bannable(rule, v4, addr.ip, words)) st.meta[slot * META + SKIP] = 1;
+      if (!this.bannable(rule, v4, addr.ip, words)) st.meta[slot * st.stride * 2 + FLAGS] = SKIPPED;
       if (words === null) this.trackers.addV4(v4, rule.index, slot);
       else this.trackers.addV6(words, rule.index, slot);
     }
     const meta = st.meta;
-    const m = slot * META;
-    if (meta[m + SKIP] !== 0) {
-      c.skipped++;
-      return null;
+    const record = slot * st.stride;
+    const m = record * 2;
+    const flags = meta[m + FLAGS]!;
+    if (flags !== 0) {
+      if ((flags & SKIPPED) !== 0) {
+        c.skipped++;
+        return null;
+      }
+      // Banned: failures while the ban lasts do not count; after it, counting starts again.
+      if (st.until[slot]! > at) return null;
+      meta[m + FLAGS] = flags & ~BANNED;
     }
-    if (st.until[slot]! > at) return null;
-    st.until[slot] = 0;
     // Drop failures older than the window, then append (overwriting the oldest when full).
     const times = st.times;
-    const base = slot * st.ring;
+    const base = record + META_WORDS;
     const size = rule.spec.maxretry;
     let head = meta[m + HEAD]!;
     let count = meta[m + COUNT]!;
@@ -461,7 +476,7 @@ export class Engine {
     }
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
     if (!this.bannable(rule, v4, addr.ip, words)) {
-      meta[m + SKIP] = 1;
+      meta[m + FLAGS] |= SKIPPED;
       meta[m + COUNT] = count;
       c.skipped++;
       return null;
@@ -471,6 +486,7 @@ export class Engine {
     const duration = escalate(rule.spec, bans);
     meta[m + BANS] = Math.min(bans + 1, MAX_ESCALATION_STEPS);
     st.until[slot] = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
+    meta[m + FLAGS] |= BANNED;
     c.bans++;
     return this.event('ban', rule, v4, addr.ip, at, count, duration);
   }
@@ -486,8 +502,9 @@ export class Engine {
     // A successful login forgets the address's history, as banban does.
     if (words === null) this.trackers.deleteV4(v4, rule.index);
     else this.trackers.deleteV6(words, rule.index);
-    const banned = rule.state.until[slot]! > at;
-    rule.state.release(slot);
+    const st = rule.state;
+    const banned = (st.meta[slot * st.stride * 2 + FLAGS]! & BANNED) !== 0 && st.until[slot]! > at;
+    st.release(slot);
     if (banned) {
       this.counters.unbans++;
       return this.event('unban', rule, v4, addr.ip, at, 0, null);

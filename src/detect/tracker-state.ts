@@ -1,8 +1,11 @@
 /**
  * What the engine remembers per tracked (rule, address), in typed arrays indexed by a slot
  * number instead of one object (and one array of times) per address: an attack from half a
- * million addresses is then a few large arrays the garbage collector never walks, and a tracker's
- * fields sit next to each other in memory. The arrays are allocated once for `max` slots, when
+ * million addresses is then a few large arrays the garbage collector never walks. A slot's
+ * record is `stride` int32 words, side by side so that a failure usually costs one cache miss
+ * here: four int16 (`meta`: the ring's head, its count, bans so far, FLAGS), then its ring of
+ * `ring` failure times (`times`). The ban end (epoch ms; Infinity = permanent) is apart, in
+ * `until`, read only when FLAGS says BANNED. The arrays are allocated once for `max` slots, when
  * the first slot is taken: that large a zeroed allocation is mapped memory the kernel commits
  * page by page as slots are first written, and slots are handed out in order (then from a free
  * list), so resident memory follows the number of trackers used without doubling steps, their
@@ -10,19 +13,19 @@
  * rule uses (one per distinct maxretry) reserves nothing, and V8 runs a full collection when
  * array buffers pass 64 MB, which a replay otherwise never needs (docs/adr/0032).
  *
- * Per slot: a ring of `ring` failure times, the ban end (epoch ms; Infinity = permanent, 0 = not
- * banned), and four int32: the ring's head, its count, bans so far, and whether the address must
- * never be banned. Failure times are int32 tenths of a second since the first time this state
- * saw (`tick`): half the bytes of a double, ±6.8 years of range, and windows 100 ms coarse at
- * worst (a failure may leave the window up to 100 ms early), finer than syslog's whole seconds.
+ * Failure times are int32 tenths of a second since the first time this state saw (`tick`): half
+ * the bytes of a double, ±6.8 years of range, and windows 100 ms coarse at worst (a failure may
+ * leave the window up to 100 ms early), finer than syslog's whole seconds.
  */
 export class TrackerState {
-  /** Failure times (see `tick`), `ring` per slot. */
+  /** Int32 words per slot: META_WORDS, then the ring. */
+  readonly stride: number;
+  /** The records as int32: slot s's failure times start at `s * stride + META_WORDS`. */
   times = EMPTY_INT32;
-  /** Ban end per slot. */
+  /** The same records as int16: slot s's fields are at `s * stride * 2` + HEAD, COUNT, BANS, FLAGS. */
+  meta = EMPTY_INT16;
+  /** Ban end per slot, meaningful while FLAGS has BANNED. */
   until = EMPTY_FLOAT64;
-  /** HEAD, COUNT, BANS, SKIP per slot. */
-  meta = EMPTY_INT32;
   private next = 0;
   private free = EMPTY_INT32;
   private freeCount = 0;
@@ -32,7 +35,9 @@ export class TrackerState {
     /** Failure times kept per slot: the largest maxretry of the engine's rules. */
     readonly ring: number,
     private readonly max: number,
-  ) {}
+  ) {
+    this.stride = META_WORDS + ring;
+  }
 
   /** Epoch ms as a failure time: tenths of a second since the first time seen, clamped to int32. */
   tick(ms: number): number {
@@ -50,12 +55,11 @@ export class TrackerState {
       if (this.next === 0) this.reserve();
       s = this.next++;
     }
-    const m = s * META;
+    const m = s * this.stride * 2;
     this.meta[m + HEAD] = 0;
     this.meta[m + COUNT] = 0;
     this.meta[m + BANS] = 0;
-    this.meta[m + SKIP] = 0;
-    this.until[s] = 0;
+    this.meta[m + FLAGS] = 0;
     return s;
   }
 
@@ -65,24 +69,29 @@ export class TrackerState {
 
   private reserve(): void {
     const max = this.max;
-    this.times = new Int32Array(max * this.ring);
+    this.times = new Int32Array(max * this.stride);
+    this.meta = new Int16Array(this.times.buffer);
     this.until = new Float64Array(max);
-    this.meta = new Int32Array(max * META);
     this.free = new Int32Array(max);
   }
 }
 
 const EMPTY_INT32 = new Int32Array(0);
+const EMPTY_INT16 = new Int16Array(0);
 const EMPTY_FLOAT64 = new Float64Array(0);
 
-/** Int32 fields per slot in `meta`, and their offsets. */
-export const META = 4;
+/** Int32 words of a record before its ring: four int16 fields, each below 2^15 (a ring holds at most 10,000 times). */
+export const META_WORDS = 2;
+/** Int16 offsets of the fields in a record (`meta`). */
 export const HEAD = 0;
 export const COUNT = 1;
 export const BANS = 2;
-export const SKIP = 3;
+export const FLAGS = 3;
+/** FLAGS bits: never to be banned; banned until `until`. */
+export const SKIPPED = 1;
+export const BANNED = 2;
 
 /** Bytes of tracker state at most, for `max` slots of `ring` failure times (all resident when all used). */
 export function trackerStateBytes(max: number, ring: number): number {
-  return max * (ring * 4 + 8 + META * 4 + 4);
+  return max * ((META_WORDS + ring) * 4 + 8 + 4);
 }
