@@ -1,12 +1,19 @@
 #!/usr/bin/env node
-import { CommanderError } from 'commander';
 import { EXIT, reportError } from './exit.js';
-import { buildProgram } from './program.js';
 
 async function main(argv: string[]): Promise<void> {
   // Everything rampart writes (databases and their WAL files, state, position files) says who
   // the fleet bans and trusts: owner only. Output redirected by the shell is not affected.
   process.umask(0o077);
+  // A plain `rampart check` runs without loading commander (commands/check-args.ts).
+  if (
+    argv[2] === 'check' &&
+    (await (await import('./commands/check-args.js')).runPlainCheck(argv.slice(3)))
+  ) {
+    return;
+  }
+  const { CommanderError } = await import('commander');
+  const { buildProgram } = await import('./program.js');
   const program = await buildProgram(argv[2]);
   try {
     await program.parseAsync(argv);

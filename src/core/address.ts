@@ -143,8 +143,20 @@ export function parseIPv6Words(s: string, into: Int32Array): boolean {
 
 /** RFC 5952 text: lower case, longest run (≥2) of zero groups as `::`, first run on a tie. */
 export function formatIPv6(v: bigint): string {
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((v >> BigInt(i * 16)) & 0xffffn));
+  const words = new Int32Array(4);
+  for (let i = 0; i < 4; i++) words[i] = Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
+  return formatIPv6Words(words);
+}
+
+const FORMAT_GROUPS = new Array<number>(8).fill(0);
+
+/** formatIPv6 of four 32-bit words, most significant first (parseIPv6Words' output), without bigints. */
+export function formatIPv6Words(words: Int32Array): string {
+  const groups = FORMAT_GROUPS;
+  for (let i = 0; i < 4; i++) {
+    groups[2 * i] = (words[i]! >>> 16) & 0xffff;
+    groups[2 * i + 1] = words[i]! & 0xffff;
+  }
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -160,11 +172,17 @@ export function formatIPv6(v: bigint): string {
     }
     i = j;
   }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  const head = hex.slice(0, bestStart).join(':');
-  const tail = hex.slice(bestStart + bestLen).join(':');
-  return `${head}::${tail}`;
+  let text = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      text += '::';
+      i += bestLen - 1;
+    } else {
+      if (text !== '' && !text.endsWith(':')) text += ':';
+      text += groups[i]!.toString(16);
+    }
+  }
+  return text;
 }
 
 const ALL_ONES_128 = (1n << 128n) - 1n;

@@ -1,4 +1,4 @@
-import { parseIPv4, tryParseTarget } from '../core/address.js';
+import { parseIPv4, parseIPv6Words, tryParseTarget } from '../core/address.js';
 import { RampartError } from '../core/errors.js';
 import { assertSetName } from '../core/set-name.js';
 import { type Combined, combinePatterns } from './combine.js';
@@ -6,6 +6,7 @@ import { requiredLiteral } from './literal.js';
 import { expandPlaceholders, isAddressGroup, isInternalGroup } from './placeholders.js';
 import { compileUserRegex, type LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
+import { canonicalV6 } from './v6-text.js';
 
 /** What one rule concludes about one line. */
 export interface RuleMatch {
@@ -37,8 +38,24 @@ export interface CompiledRule {
 /** Where `classify` leaves the address. */
 export interface MatchOut {
   ip: string;
-  /** The address as a 32-bit number when it is plain IPv4 and already parsed, else -1. */
+  /**
+   * The address as a 32-bit number when it is plain IPv4 and already parsed; V6_WORDS when `v6`
+   * holds it (then `ip` is the text as captured, not canonical: see `matchedText`); else -1.
+   */
   v4?: number;
+  /**
+   * Given by the caller: the fast path writes an IPv6 address of hex groups here as four words
+   * instead of making its canonical text, which a flood of IPv6 attackers would pay per line.
+   */
+  v6?: Int32Array;
+}
+
+/** `MatchOut.v4` when the address is IPv6 words in `MatchOut.v6`. */
+export const V6_WORDS = -2;
+
+/** The canonical text of what `classify` left in `out`. */
+export function matchedText(out: MatchOut): string {
+  return out.v4 === V6_WORDS ? canonicalAddress(out.ip)! : out.ip;
 }
 
 export interface CompileOptions {
@@ -175,6 +192,14 @@ class Compiled implements CompiledRule {
         out.v4 = v4;
         return true;
       }
+      // Hex groups (nearly every IPv6 in logs) go to the caller as words; IPv4-mapped ones are
+      // IPv4 for counting and banning, so they take the canonical path below.
+      const w = out.v6;
+      if (w !== undefined && parseIPv6Words(raw, w) && !(w[0] === 0 && w[1] === 0 && w[2] === 0xffff)) {
+        out.ip = raw;
+        out.v4 = V6_WORDS;
+        return true;
+      }
       const ip = canonicalAddress(raw);
       if (ip === null) break;
       out.ip = ip;
@@ -233,27 +258,17 @@ export function addressOf(m: RegExpExecArray): string | null {
 }
 
 /**
- * Canonical text of a single address, or null. Fast path: a strict dotted quad is already
- * canonical (parseIPv4 refuses leading zeros), so the common case costs no allocation.
+ * Canonical text of a single address, or null. A strict dotted quad is already canonical
+ * (parseIPv4 refuses leading zeros), and IPv6 of hex groups is formatted from its words, so only
+ * odd spellings (dotted-quad tails, a trailing dot) take the bigint parser.
  */
 export function canonicalAddress(raw: string): string | null {
   if (parseIPv4(raw) !== null) return raw;
   if (raw.length > 45 || raw.indexOf('/') >= 0) return null;
-  const known = recentV6.get(raw);
-  if (known !== undefined) return known;
+  const v6 = canonicalV6(raw);
+  if (v6 !== null) return v6;
   let t = tryParseTarget(raw);
   // A greedy capture may take a sentence's final dot or a port's colon ("from 192.0.2.1.").
   if (t === null && (raw.endsWith('.') || raw.endsWith(':'))) t = tryParseTarget(raw.replace(/[.:]+$/, ''));
-  if (t === null) return null;
-  if (recentV6.size >= RECENT_V6_MAX) recentV6.clear();
-  // The capture is a slice of the whole read chunk; a copy keeps the cache from pinning chunks.
-  recentV6.set(` ${raw}`.slice(1), t.text);
-  return t.text;
+  return t === null ? null : t.text;
 }
-
-/**
- * IPv6 (and mapped) captures seen lately → canonical text. Parsing IPv6 goes through bigints
- * and cost a tenth of a replay's time; attackers repeat their addresses, so a small cache pays.
- */
-const recentV6 = new Map<string, string>();
-const RECENT_V6_MAX = 16_384;

@@ -11,7 +11,14 @@ import {
 import { Allowlist } from '../core/allowlist.js';
 import { type DurationSeconds, MAX_DURATION_SECONDS } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import { type CompiledRule, compileRule, type MatchOut, type RuleMatch } from './compile.js';
+import {
+  type CompiledRule,
+  compileRule,
+  type MatchOut,
+  matchedText,
+  type RuleMatch,
+  V6_WORDS,
+} from './compile.js';
 import { cutDate } from './date-cut.js';
 import { LogTimeParser } from './log-time.js';
 import { MultilineStage } from './multiline.js';
@@ -19,7 +26,17 @@ import type { LinearMode } from './regex-safety.js';
 import type { RuleSpec } from './rule.js';
 import { Watchdog } from './rule-watchdog.js';
 import { sourceMatcher } from './source-match.js';
-import { BANS, COUNT, HEAD, META, SKIP, TrackerState, trackerStateBytes } from './tracker-state.js';
+import {
+  BANNED,
+  BANS,
+  COUNT,
+  FLAGS,
+  HEAD,
+  META_WORDS,
+  SKIPPED,
+  TrackerState,
+  trackerStateBytes,
+} from './tracker-state.js';
 import { TrackerTable, trackerTableBytes } from './tracker-table.js';
 import type { DetectEvent, LogLine } from './types.js';
 
@@ -181,9 +198,9 @@ export class Engine {
   /** See prefilterLiterals(). */
   private readonly literals: string[] | null;
   private lastLogTime = Number.NaN;
-  private readonly out: MatchOut = { ip: '', v4: -1 };
-  /** v6Key's result, reused. */
+  /** v6Key's result, reused; also where the matchers leave IPv6 words (MatchOut.v6). */
   private readonly v6Words = new Int32Array(4);
+  private readonly out: MatchOut = { ip: '', v4: -1, v6: this.v6Words };
   /** By rule index: one array slot bumped per match, so metrics cost the hot path nothing more. */
   private readonly ruleMatches: number[];
   private readonly counters: EngineStats = {
@@ -292,7 +309,8 @@ export class Engine {
         c.ignored++;
         continue;
       }
-      this.opts.onMatch?.({ rule: rule.spec.name, ip: out.ip, kind, at });
+      if (this.opts.onMatch !== undefined)
+        this.opts.onMatch({ rule: rule.spec.name, ip: matchedText(out), kind, at });
       const ev = kind === 'fail' ? this.fail(rule, out, at) : this.forgive(rule, out, at);
       if (ev !== null) {
         events ??= [];
@@ -397,7 +415,7 @@ export class Engine {
     if (v4 >= 0) {
       slot = this.trackers.getV4(v4, rule.index);
     } else {
-      words = this.v6Key(rule, addr.ip);
+      words = this.v6Key(rule, addr);
       if (words === null) {
         c.skipped++;
         return null;
@@ -407,22 +425,26 @@ export class Engine {
     const st = rule.state;
     if (slot === undefined) {
       slot = st.alloc();
-      if (!this.bannable(rule, v4, addr.ip, words)) st.meta[slot * META + SKIP] = 1;
+      if (!this.bannable(rule, v4, addr.ip, words)) st.meta[slot * st.stride * 2 + FLAGS] = SKIPPED;
       if (words === null) this.trackers.addV4(v4, rule.index, slot);
       else this.trackers.addV6(words, rule.index, slot);
     }
-    // Read after alloc, which may have grown (replaced) the arrays.
     const meta = st.meta;
-    const m = slot * META;
-    if (meta[m + SKIP] !== 0) {
-      c.skipped++;
-      return null;
+    const record = slot * st.stride;
+    const m = record * 2;
+    const flags = meta[m + FLAGS]!;
+    if (flags !== 0) {
+      if ((flags & SKIPPED) !== 0) {
+        c.skipped++;
+        return null;
+      }
+      // Banned: failures while the ban lasts do not count; after it, counting starts again.
+      if (st.until[slot]! > at) return null;
+      meta[m + FLAGS] = flags & ~BANNED;
     }
-    if (st.until[slot]! > at) return null;
-    st.until[slot] = 0;
     // Drop failures older than the window, then append (overwriting the oldest when full).
     const times = st.times;
-    const base = slot * st.ring;
+    const base = record + META_WORDS;
     const size = rule.spec.maxretry;
     let head = meta[m + HEAD]!;
     let count = meta[m + COUNT]!;
@@ -454,7 +476,7 @@ export class Engine {
     }
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
     if (!this.bannable(rule, v4, addr.ip, words)) {
-      meta[m + SKIP] = 1;
+      meta[m + FLAGS] |= SKIPPED;
       meta[m + COUNT] = count;
       c.skipped++;
       return null;
@@ -464,6 +486,7 @@ export class Engine {
     const duration = escalate(rule.spec, bans);
     meta[m + BANS] = Math.min(bans + 1, MAX_ESCALATION_STEPS);
     st.until[slot] = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
+    meta[m + FLAGS] |= BANNED;
     c.bans++;
     return this.event('ban', rule, v4, addr.ip, at, count, duration);
   }
@@ -471,7 +494,7 @@ export class Engine {
   private forgive(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
     this.counters.good++;
     const v4 = this.v4Of(addr);
-    const words = v4 >= 0 ? null : this.v6Key(rule, addr.ip);
+    const words = v4 >= 0 ? null : this.v6Key(rule, addr);
     if (v4 < 0 && words === null) return null;
     const slot =
       words === null ? this.trackers.getV4(v4, rule.index) : this.trackers.getV6(words, rule.index);
@@ -479,8 +502,9 @@ export class Engine {
     // A successful login forgets the address's history, as banban does.
     if (words === null) this.trackers.deleteV4(v4, rule.index);
     else this.trackers.deleteV6(words, rule.index);
-    const banned = rule.state.until[slot]! > at;
-    rule.state.release(slot);
+    const st = rule.state;
+    const banned = (st.meta[slot * st.stride * 2 + FLAGS]! & BANNED) !== 0 && st.until[slot]! > at;
+    st.release(slot);
     if (banned) {
       this.counters.unbans++;
       return this.event('unban', rule, v4, addr.ip, at, 0, null);
@@ -513,19 +537,20 @@ export class Engine {
   /** The address as an IPv4 number (already parsed by the matcher when it could), else -1. */
   private v4Of(addr: MatchOut): number {
     if (addr.v4 !== undefined && addr.v4 >= 0) return addr.v4;
-    return parseIPv4(addr.ip) ?? -1;
+    return addr.v4 === V6_WORDS ? -1 : (parseIPv4(addr.ip) ?? -1);
   }
 
   /**
    * The tracker key words of a non-IPv4 address (see `trackers`), masked to the rule's `widen6`;
    * null if it cannot be parsed. The array is reused by the next call.
    */
-  private v6Key(rule: Rule, ip: string): Int32Array | null {
+  private v6Key(rule: Rule, addr: MatchOut): Int32Array | null {
     const words = this.v6Words;
-    // `ip` is canonical IPv6 (the matcher turned mapped IPv4 into IPv4): hex groups, parsed
-    // without strings or bigints. Other spellings take the bigint parser.
-    if (!parseIPv6Words(ip, words)) {
-      const v = parseIPv6(ip);
+    // The matcher's fast path already wrote the words (V6_WORDS). Otherwise `ip` is canonical
+    // IPv6 (the matcher turned mapped IPv4 into IPv4): hex groups, parsed without strings or
+    // bigints; other spellings take the bigint parser.
+    if (addr.v4 !== V6_WORDS && !parseIPv6Words(addr.ip, words)) {
+      const v = parseIPv6(addr.ip);
       if (v === null) return null;
       for (let i = 0; i < 4; i++) words[i] = Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0;
     }

@@ -1,26 +1,33 @@
 /**
  * What the engine remembers per tracked (rule, address), in typed arrays indexed by a slot
  * number instead of one object (and one array of times) per address: an attack from half a
- * million addresses is then a few large arrays the garbage collector never walks, and a tracker's
- * fields sit next to each other in memory. Slots are handed out from a free list and the arrays
- * grow by doubling up to `max` slots.
+ * million addresses is then a few large arrays the garbage collector never walks. A slot's
+ * record is `stride` int32 words, side by side so that a failure usually costs one cache miss
+ * here: four int16 (`meta`: the ring's head, its count, bans so far, FLAGS), then its ring of
+ * `ring` failure times (`times`). The ban end (epoch ms; Infinity = permanent) is apart, in
+ * `until`, read only when FLAGS says BANNED. The arrays are allocated once for `max` slots, when
+ * the first slot is taken: that large a zeroed allocation is mapped memory the kernel commits
+ * page by page as slots are first written, and slots are handed out in order (then from a free
+ * list), so resident memory follows the number of trackers used without doubling steps, their
+ * copies, or old arrays left for the garbage collector. Not before the first slot: a state no
+ * rule uses (one per distinct maxretry) reserves nothing, and V8 runs a full collection when
+ * array buffers pass 64 MB, which a replay otherwise never needs (docs/adr/0032).
  *
- * Per slot: a ring of `ring` failure times, the ban end (epoch ms; Infinity = permanent, 0 = not
- * banned), and four int32: the ring's head, its count, bans so far, and whether the address must
- * never be banned. Failure times are int32 tenths of a second since the first time this state
- * saw (`tick`): half the bytes of a double, ±6.8 years of range, and windows 100 ms coarse at
- * worst (a failure may leave the window up to 100 ms early), finer than syslog's whole seconds.
+ * Failure times are int32 tenths of a second since the first time this state saw (`tick`): half
+ * the bytes of a double, ±6.8 years of range, and windows 100 ms coarse at worst (a failure may
+ * leave the window up to 100 ms early), finer than syslog's whole seconds.
  */
 export class TrackerState {
-  /** Failure times (see `tick`), `ring` per slot. */
-  times: Int32Array;
-  /** Ban end per slot. */
-  until: Float64Array;
-  /** HEAD, COUNT, BANS, SKIP per slot. */
-  meta: Int32Array;
-  private capacity: number;
+  /** Int32 words per slot: META_WORDS, then the ring. */
+  readonly stride: number;
+  /** The records as int32: slot s's failure times start at `s * stride + META_WORDS`. */
+  times = EMPTY_INT32;
+  /** The same records as int16: slot s's fields are at `s * stride * 2` + HEAD, COUNT, BANS, FLAGS. */
+  meta = EMPTY_INT16;
+  /** Ban end per slot, meaningful while FLAGS has BANNED. */
+  until = EMPTY_FLOAT64;
   private next = 0;
-  private free: Int32Array;
+  private free = EMPTY_INT32;
   private freeCount = 0;
   private base = Number.NaN;
 
@@ -29,11 +36,7 @@ export class TrackerState {
     readonly ring: number,
     private readonly max: number,
   ) {
-    this.capacity = Math.min(max, 1024);
-    this.times = new Int32Array(this.capacity * ring);
-    this.until = new Float64Array(this.capacity);
-    this.meta = new Int32Array(this.capacity * META);
-    this.free = new Int32Array(this.capacity);
+    this.stride = META_WORDS + ring;
   }
 
   /** Epoch ms as a failure time: tenths of a second since the first time seen, clamped to int32. */
@@ -48,15 +51,15 @@ export class TrackerState {
     let s: number;
     if (this.freeCount > 0) s = this.free[--this.freeCount]!;
     else {
-      if (this.next === this.capacity) this.grow();
+      if (this.next === this.max) throw new RangeError('tracker state is full');
+      if (this.next === 0) this.reserve();
       s = this.next++;
     }
-    const m = s * META;
+    const m = s * this.stride * 2;
     this.meta[m + HEAD] = 0;
     this.meta[m + COUNT] = 0;
     this.meta[m + BANS] = 0;
-    this.meta[m + SKIP] = 0;
-    this.until[s] = 0;
+    this.meta[m + FLAGS] = 0;
     return s;
   }
 
@@ -64,31 +67,31 @@ export class TrackerState {
     this.free[this.freeCount++] = slot;
   }
 
-  private grow(): void {
-    const n = Math.min(this.max, this.capacity * 2);
-    if (n <= this.capacity) throw new RangeError('tracker state is full');
-    this.times = grown(this.times, n * this.ring);
-    this.until = grown(this.until, n);
-    this.meta = grown(this.meta, n * META);
-    this.free = grown(this.free, n);
-    this.capacity = n;
+  private reserve(): void {
+    const max = this.max;
+    this.times = new Int32Array(max * this.stride);
+    this.meta = new Int16Array(this.times.buffer);
+    this.until = new Float64Array(max);
+    this.free = new Int32Array(max);
   }
 }
 
-/** Int32 fields per slot in `meta`, and their offsets. */
-export const META = 4;
+const EMPTY_INT32 = new Int32Array(0);
+const EMPTY_INT16 = new Int16Array(0);
+const EMPTY_FLOAT64 = new Float64Array(0);
+
+/** Int32 words of a record before its ring: four int16 fields, each below 2^15 (a ring holds at most 10,000 times). */
+export const META_WORDS = 2;
+/** Int16 offsets of the fields in a record (`meta`). */
 export const HEAD = 0;
 export const COUNT = 1;
 export const BANS = 2;
-export const SKIP = 3;
+export const FLAGS = 3;
+/** FLAGS bits: never to be banned; banned until `until`. */
+export const SKIPPED = 1;
+export const BANNED = 2;
 
-/** Bytes of tracker state at most, for `max` slots of `ring` failure times (growth stops at max). */
+/** Bytes of tracker state at most, for `max` slots of `ring` failure times (all resident when all used). */
 export function trackerStateBytes(max: number, ring: number): number {
-  return max * (ring * 4 + 8 + META * 4 + 4);
-}
-
-function grown<A extends Float64Array | Int32Array>(a: A, length: number): A {
-  const b = new (a.constructor as new (n: number) => A)(length);
-  b.set(a);
-  return b;
+  return max * ((META_WORDS + ring) * 4 + 8 + 4);
 }

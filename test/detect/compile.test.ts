@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { parseIPv6 } from '../../src/core/address.js';
 import { RampartError } from '../../src/core/errors.js';
-import { canonicalAddress, compileRule } from '../../src/detect/compile.js';
+import {
+  canonicalAddress,
+  compileRule,
+  type MatchOut,
+  matchedText,
+  V6_WORDS,
+} from '../../src/detect/compile.js';
 import { builtinRules } from '../../src/detect/rules-file.js';
 import { testRule } from './rule-spec.js';
 
@@ -149,6 +156,9 @@ describe('built-in rules on hostile input', () => {
       'web1 sshd[1]: Invalid user a from host.example port 2',
       'web1 sshd[1]: Accepted password for bob from 192.0.2.2 port 22 ssh2',
       'web1 sshd[1]: Server listening on :: port 22.',
+      'web1 sshd[1]: Invalid user a from 2001:DB8:0:0::7 port 2',
+      'web1 sshd[1]: Invalid user a from ::ffff:c000:207 port 2',
+      'web1 sshd[1]: Invalid user a from ::ffff:192.0.2.8 port 2',
     ];
     for (const r of rules) {
       for (const l of lines) {
@@ -157,6 +167,19 @@ describe('built-in rules on hostile input', () => {
         const slow = r.test(l);
         expect(kind).toBe(slow.kind);
         if (kind === 'fail' || kind === 'good') expect(out.ip).toBe(slow.ip);
+        // With a words buffer, IPv6 comes back as words and its text is made only on demand.
+        const fast: MatchOut = { ip: '', v6: new Int32Array(4) };
+        expect(r.classify(l, fast)).toBe(slow.kind);
+        if (kind !== 'fail' && kind !== 'good') continue;
+        expect(matchedText(fast)).toBe(slow.ip);
+        if (fast.v4 === V6_WORDS) {
+          const v = parseIPv6(slow.ip!)!;
+          expect([...fast.v6!]).toEqual(
+            [0, 1, 2, 3].map((i) => Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0),
+          );
+        } else {
+          expect(fast.ip).toBe(slow.ip);
+        }
       }
     }
   });

@@ -11,10 +11,10 @@ const line = (sec: number, text: string) => ({
 });
 
 describe('Engine - tracker state in typed arrays', () => {
-  it('state taken while the arrays grow keeps its flags and counts (thousands of addresses)', () => {
+  it('state for thousands of addresses keeps the flags and counts of each', () => {
     const e = new Engine([testRule(['^fail from <HOST>$'], { maxretry: 2 })], { clock: 'log' });
-    // 3000 addresses pass the state's first sizes; each unbannable one (127/8) arrives right when
-    // a new slot is taken, and must never be banned.
+    // 3000 addresses, each unbannable one (127/8) right after a bannable one: the flag of one
+    // slot must never reach its neighbour in the shared record buffer.
     const events = [];
     for (let i = 0; i < 3000; i++) {
       const a = `198.51.${(i >> 8) & 255}.${i & 255}`;
