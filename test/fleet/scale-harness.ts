@@ -91,7 +91,14 @@ export class ScaleFleet {
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
-    const started = await proc.waitFor((l) => l.msg === 'hub started', 30_000, `hub${i} started`);
+    let started: Record<string, unknown>;
+    try {
+      started = await proc.waitFor((l) => l.msg === 'hub started', 30_000, `hub${i} started`);
+    } catch (err) {
+      // Not in `hubs` yet, so stop() would not reach it.
+      await proc.stop();
+      throw err;
+    }
     const url = started.url as string;
     this.hubPorts[i] = Number(new URL(url).port);
     const h = { proc, url, dir };
@@ -160,9 +167,10 @@ export class ScaleFleet {
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
+    // Kept before the waits: an agent that starts too slowly must still be stopped by stop().
+    this.agents[i] = proc;
     await proc.waitFor((l) => l.msg === 'agent running', 30_000, `agent${i} running`);
     await proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', 30_000, `agent${i} bus up`);
-    this.agents[i] = proc;
     return proc;
   }
 
