@@ -84,6 +84,8 @@ async function topology(
     hubs,
     agents,
     watch: true,
+    // Ten agents starting at once on a shared 2-core machine at a load of 40 took over 30 s.
+    startTimeoutMs: 120_000,
   });
   try {
     await f.start();

@@ -33,6 +33,8 @@ export interface ScaleFleetOptions {
    * Called once the hubs run, with their URLs.
    */
   agentRoute?: (i: number, hubUrls: string[]) => Promise<{ bus?: Record<string, unknown>; hub?: string }>;
+  /** How long each hub and agent may take to start, default 30 s (a bench on a loaded machine gives more). */
+  startTimeoutMs?: number;
 }
 
 export interface HubProc {
@@ -50,6 +52,10 @@ export class ScaleFleet {
   private readonly hubPorts: number[] = [];
 
   constructor(readonly o: ScaleFleetOptions) {}
+
+  private get startMs(): number {
+    return this.o.startTimeoutMs ?? 30_000;
+  }
 
   /** Starts every hub at once, then every agent at once. */
   async start(): Promise<void> {
@@ -93,7 +99,7 @@ export class ScaleFleet {
     );
     let started: Record<string, unknown>;
     try {
-      started = await proc.waitFor((l) => l.msg === 'hub started', 30_000, `hub${i} started`);
+      started = await proc.waitFor((l) => l.msg === 'hub started', this.startMs, `hub${i} started`);
     } catch (err) {
       // Not in `hubs` yet, so stop() would not reach it.
       await proc.stop();
@@ -169,8 +175,8 @@ export class ScaleFleet {
     );
     // Kept before the waits: an agent that starts too slowly must still be stopped by stop().
     this.agents[i] = proc;
-    await proc.waitFor((l) => l.msg === 'agent running', 30_000, `agent${i} running`);
-    await proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', 30_000, `agent${i} bus up`);
+    await proc.waitFor((l) => l.msg === 'agent running', this.startMs, `agent${i} running`);
+    await proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', this.startMs, `agent${i} bus up`);
     return proc;
   }
 
