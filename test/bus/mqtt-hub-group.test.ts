@@ -86,10 +86,14 @@ describe.skipIf(req.skip)('bus: hubs of one fleet on an external Mosquitto', () 
       await send('back', 40);
       expect(tagged(0, 'back').length + tagged(1, 'back').length).toBe(40);
       expect(tagged(1, 'back').length).toBeGreaterThan(0);
-      // Nothing twice, nothing lost: 120 distinct reports.
+      // Nothing lost: all 120. Twice only what b had taken just before the cut, its PUBACK lost
+      // with the link: QoS 1 gives it again on b's session, now held by a (at least once; a hub
+      // decides a repeated report as a duplicate of the ban it made).
       const all = [...got[0]!, ...got[1]!];
-      expect(all).toHaveLength(120);
       expect(new Set(all).size).toBe(120);
+      const twice = all.filter((p, i) => all.indexOf(p) !== i);
+      for (const p of twice) expect(tagged(1, 'both'), p).toContain(p);
+      expect(twice.length).toBeLessThanOrEqual(5);
     } finally {
       await agent.close();
       for (const h of hubs) await h.close();
