@@ -189,7 +189,7 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
     fleet,
     state,
     firewall,
-    hub: new HubApi(hubUrl, nodeToken),
+    hub: new HubApi(hubUrl, nodeToken, undefined, name),
     hubKey,
     privateKey: keys.privateKey,
     transport,

@@ -32,10 +32,15 @@ export class HubApi {
   // Aborted at shutdown: a hub that is gone must not hold SIGTERM up for the request timeout.
   private readonly aborter = new AbortController();
 
+  /**
+   * `spread` (the node name): with several hub URLs, which hub this agent tries first, so a
+   * fleet's agents share the hubs (http-json.ts firstHubFor); it still fails over to the others.
+   */
   constructor(
     readonly url: string,
     private readonly token: string,
     private readonly timeoutMs = 10_000,
+    private readonly spread?: string,
   ) {}
 
   /** Aborts every request in flight and any later one (the agent is stopping). */
@@ -74,6 +79,7 @@ export class HubApi {
         body,
         timeoutMs: this.timeoutMs,
         signal: this.aborter.signal,
+        ...(this.spread !== undefined ? { spread: this.spread } : {}),
       });
     } catch (err) {
       if (!(err instanceof Unreachable)) throw err;

@@ -7,6 +7,7 @@ import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
 import { AmqpTransport } from './amqp.js';
 import { MqttClientTransport } from './mqtt-client.js';
 import { EmbeddedMqttBroker } from './mqtt-embedded.js';
+import { MqttHubGroup } from './mqtt-hub-group.js';
 import { type NatsStreamSpec, NatsTransport } from './nats.js';
 import { type Transport, topics } from './transport.js';
 
@@ -214,7 +215,7 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
       ...(ctx.logger ? { logger: ctx.logger } : {}),
     });
   }
-  return new MqttClientTransport({
+  const mqtt = {
     url: urls[0]!,
     ...(urls.length > 1 ? { fallbackUrls: urls.slice(1) } : {}),
     clientId,
@@ -222,7 +223,11 @@ export function createTransport(config: BusConfig, ctx: TransportContext): Trans
     ...(password !== undefined ? { password } : {}),
     ...(tls ? { tls } : {}),
     ...(ctx.logger ? { logger: ctx.logger } : {}),
-  });
+  };
+  // Hubs share the reports (one hub per report) and hold the session of a hub that is gone.
+  if (ctx.role === 'hub')
+    return new MqttHubGroup({ ...mqtt, fleet: ctx.fleet, shared: [topics.allReports(ctx.fleet)] });
+  return new MqttClientTransport(mqtt);
 }
 
 function readTls(config: BusConfig, where: (key: string) => { file?: string; key: string }) {

@@ -41,6 +41,12 @@ export interface MqttClientOptions {
   will?: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean };
   /** QoS asked for in SUBSCRIBE, default 1 (vallumd's topics are subscribed at 2). */
   subscribeQos?: 0 | 1 | 2;
+  /**
+   * These filters are subscribed as the shared subscription `$share/<group>/<filter>` (MQTT 5
+   * 4.8.2; Mosquitto 2 takes it from 3.1.1 clients too): the broker hands each message to one
+   * member of the group (the hubs of a fleet) instead of to all.
+   */
+  share?: { group: string; filters: string[] };
   logger?: Logger;
 }
 
@@ -156,7 +162,8 @@ export class MqttClientTransport implements Transport {
     });
   }
 
-  async publish(topic: string, payload: Buffer): Promise<void> {
+  /** `retain`: the broker keeps the message for later subscribers (hub presence, mqtt-hub-group.ts). */
+  async publish(topic: string, payload: Buffer, opts: { retain?: boolean } = {}): Promise<void> {
     const max = this.opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
     // Checked here because a broker that drops an oversized packet drops the connection, and
     // mqtt.js would resend the same packet after every reconnect.
@@ -200,7 +207,7 @@ export class MqttClientTransport implements Transport {
         if (id !== undefined && client.outgoing[Number(id)]) client.removeOutgoingMessage(Number(id));
         else cb(new Error('timeout'));
       }, timeoutMs);
-      client.publish(topic, payload, { qos: 1 }, cb);
+      client.publish(topic, payload, { qos: 1, retain: opts.retain === true }, cb);
       id = idOf();
     });
   }
@@ -357,8 +364,10 @@ export class MqttClientTransport implements Transport {
 
   private async brokerSubscribe(client: MqttClient, filters: string[]): Promise<void> {
     let grants: { topic: string; qos: number }[];
+    const share = this.opts.share;
+    const wire = filters.map((f) => (share?.filters.includes(f) ? `$share/${share.group}/${f}` : f));
     try {
-      grants = await client.subscribeAsync(filters, { qos: this.opts.subscribeQos ?? 1 });
+      grants = await client.subscribeAsync(wire, { qos: this.opts.subscribeQos ?? 1 });
     } catch (err) {
       // mqtt.js rejects when a SUBACK return code is 0x80 (3.1.1 section 3.9.3: failure).
       const granted = (err as { packet?: { granted?: number[] } }).packet?.granted;

@@ -8,6 +8,7 @@ import { RampartError } from '../core/errors.js';
 import { parseHitsBody } from '../core/fleet-hits.js';
 import type { Logger } from '../core/logger.js';
 import { assertSetName } from '../core/set-name.js';
+import { type BatchView, batchView } from '../store/batch-view.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
 import {
   type DropReason,
@@ -464,6 +465,13 @@ export class HubCore {
     const inBatch = new Map<string, { index: number; view: Decision }>();
     const history = new Map<string, number>();
     const waiting: Array<{ item: PendingReport; index: number; result: ReportOutcome['result'] }> = [];
+    let view: BatchView;
+    try {
+      view = await batchView(this.store, this.batchPairs(batch, now), now);
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    }
     for (const item of batch) {
       try {
         if (item.manual) {
@@ -472,9 +480,7 @@ export class HubCore {
           if (!item.manual.replace) {
             // One rule on every path: a ban never silently shortens a longer one in force.
             const inForce = inBatch.get(key);
-            const existing = inForce
-              ? inputs[inForce.index]
-              : await this.store.activeFor(input.target, input.set, now);
+            const existing = inForce ? inputs[inForce.index] : await view.activeFor(input.target, input.set);
             if (existing && !outlasts(input.expiresAt, existing.expiresAt, 0)) {
               if (inForce) waiting.push({ item, index: inForce.index, result: 'kept' });
               else item.resolve({ result: 'kept', decision: existing as Decision });
@@ -495,11 +501,8 @@ export class HubCore {
         const set = typeof b.set === 'string' ? b.set : DEFAULT_SET;
         const key = `${canonical}|${set}`;
         const pendingBan = canonical ? inBatch.get(key) : undefined;
-        const active =
-          pendingBan?.view ?? (canonical ? await this.store.activeFor(canonical, set, now) : undefined);
-        const count = canonical
-          ? (history.get(canonical) ?? (await this.store.banHistory(canonical)).count)
-          : 0;
+        const active = pendingBan?.view ?? (canonical ? await view.activeFor(canonical, set) : undefined);
+        const count = canonical ? (history.get(canonical) ?? (await view.banCount(canonical))) : 0;
         const parsed = canonical ? tryParseTarget(canonical) : null;
         const guarded = parsed ? this.protectedAddrs.why(parsed) : undefined;
         if (guarded) {
@@ -590,6 +593,14 @@ export class HubCore {
       // Outcomes waiting for the seq of the input at `input`.
       const slots: Array<{ outcome: number; input: number }> = [];
       const seen = new Map<string, { input: number } | { existing: Decision }>();
+      const view = await batchView(
+        this.store,
+        this.batchPairs(
+          items.map((manual) => ({ manual })),
+          now,
+        ),
+        now,
+      );
       for (let index = 0; index < items.length; index++) {
         let input: DecisionInput;
         try {
@@ -606,7 +617,7 @@ export class HubCore {
           outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
           continue;
         }
-        const existing = earlier?.existing ?? (await this.store.activeFor(input.target, input.set, now));
+        const existing = earlier?.existing ?? (await view.activeFor(input.target, input.set));
         // The report path's rule: re-importing a list is not a new decision per address.
         const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
         if (existing && !items[index]!.replace && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
@@ -626,6 +637,30 @@ export class HubCore {
       }
       return outcomes;
     });
+  }
+
+  /** The (target, set) pairs a batch will read, to read them at once (items that fail are left out). */
+  private batchPairs(
+    batch: ReadonlyArray<{ manual?: ManualBan; body?: unknown }>,
+    now: number,
+  ): Array<{ target: string; set: string }> {
+    const pairs: Array<{ target: string; set: string }> = [];
+    for (const item of batch) {
+      try {
+        if (item.manual) {
+          const input = this.manualInput(item.manual, now);
+          pairs.push({ target: input.target, set: input.set });
+          continue;
+        }
+        const b = item.body as { target?: unknown; set?: unknown } | null | undefined;
+        const canonical = typeof b?.target === 'string' ? tryCanonical(b.target) : undefined;
+        if (canonical)
+          pairs.push({ target: canonical, set: typeof b?.set === 'string' ? b.set : DEFAULT_SET });
+      } catch {
+        // Refused later, item by item, with its own error.
+      }
+    }
+    return pairs;
   }
 
   /** Policy's checks for an operator's ban, then the protected addresses. */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** One answer from the hub API: the status and the body, parsed when it is JSON. */
 export interface JsonAnswer {
   status: number;
@@ -25,8 +27,17 @@ export function hubUrls(baseUrl: string): string[] {
     .filter((u) => u.length > 0);
 }
 
-/** Per list of hubs, the one that answered last: requests stick to it until it fails. */
+/** Per list of hubs (and spread key), the one that answered last: requests stick to it until it fails. */
 const lastGood = new Map<string, number>();
+
+/**
+ * The hub a client with this key tries first: stable per key, spread evenly over the list. Agents
+ * pass their node name, so a fleet's reports (sent over HTTP first) are shared by the hubs instead
+ * of all going to the first URL of everyone's list.
+ */
+export function firstHubFor(key: string, hubs: number): number {
+  return createHash('sha256').update(key).digest().readUInt32BE(0) % hubs;
+}
 
 /**
  * The one HTTP exchange both hub clients (the agent's and the operator CLI's) make: bearer token,
@@ -38,17 +49,26 @@ export async function requestJson(
   baseUrl: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: string | Buffer; timeoutMs: number; signal?: AbortSignal },
+  opts: {
+    token?: string;
+    body?: string | Buffer;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    /** With several hubs, picks the first one tried ({@link firstHubFor}); default the first URL. */
+    spread?: string;
+  },
 ): Promise<JsonAnswer> {
   const urls = hubUrls(baseUrl);
   if (urls.length <= 1) return requestOne(baseUrl, method, path, opts);
-  const start = lastGood.get(baseUrl) ?? 0;
+  const listKey = opts.spread === undefined ? baseUrl : `${opts.spread}\n${baseUrl}`;
+  const start =
+    lastGood.get(listKey) ?? (opts.spread === undefined ? 0 : firstHubFor(opts.spread, urls.length));
   let last: Unreachable | undefined;
   for (let i = 0; i < urls.length; i++) {
     const k = (start + i) % urls.length;
     try {
       const answer = await requestOne(urls[k]!, method, path, opts);
-      lastGood.set(baseUrl, k);
+      lastGood.set(listKey, k);
       return answer;
     } catch (err) {
       if (!(err instanceof Unreachable)) throw err;

@@ -59,4 +59,40 @@ export const PG_MIGRATIONS: readonly string[] = [
   `,
   // 3: the dashboard's bans-per-minute chart (an index-only scan over the window).
   `CREATE INDEX decisions_ban_created ON decisions (created_at) WHERE action = 'ban';`,
+  // 4: one append = one round trip (ADR 0036). The counter row is locked by the first statement
+  // and held to the end of the calling statement, so nothing waits on the network while holding
+  // it. A VOLATILE function takes a fresh snapshot per statement: the active-set changes after
+  // the lock see what another hub committed while this one waited (one statement with CTEs would
+  // not: its DELETE would miss rows committed after it started). The caller passes the last
+  // state per (target, set) and offences summed per target: a statement may touch a row once.
+  `
+  CREATE FUNCTION rampart_append(
+    p_n BIGINT,
+    p_id TEXT[], p_action TEXT[], p_target TEXT[], p_family SMALLINT[], p_duration BIGINT[],
+    p_expires BIGINT[], p_reason TEXT[], p_rule TEXT[], p_origin TEXT[], p_created BIGINT[], p_set TEXT[],
+    p_ban_target TEXT[], p_ban_set TEXT[], p_ban_ord BIGINT[], p_ban_expires BIGINT[],
+    p_lift_target TEXT[], p_lift_set TEXT[],
+    p_off_target TEXT[], p_off_count BIGINT[], p_off_at BIGINT[]
+  ) RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $fn$
+  DECLARE
+    v_base BIGINT;
+  BEGIN
+    UPDATE log_head SET seq = seq + p_n WHERE id = 1 RETURNING seq - p_n INTO v_base;
+    INSERT INTO decisions (seq, id, action, target, family, duration, expires_at, reason, rule, origin, created_at, set_name)
+      SELECT v_base + u.ord, u.id, u.action, u.target, u.family, u.duration, u.expires, u.reason, u.rule, u.origin, u.created, u.set_name
+      FROM unnest(p_id, p_action, p_target, p_family, p_duration, p_expires, p_reason, p_rule, p_origin, p_created, p_set)
+        WITH ORDINALITY AS u(id, action, target, family, duration, expires, reason, rule, origin, created, set_name, ord);
+    INSERT INTO active (target, set_name, seq, expires_at)
+      SELECT b.target, b.set_name, v_base + b.ord, b.expires
+      FROM unnest(p_ban_target, p_ban_set, p_ban_ord, p_ban_expires) AS b(target, set_name, ord, expires)
+      ON CONFLICT (target, set_name) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at;
+    DELETE FROM active a USING unnest(p_lift_target, p_lift_set) AS l(target, set_name)
+      WHERE a.target = l.target AND a.set_name = l.set_name;
+    INSERT INTO ban_history (target, count, last_at)
+      SELECT o.target, o.n, o.at FROM unnest(p_off_target, p_off_count, p_off_at) AS o(target, n, at)
+      ON CONFLICT (target) DO UPDATE SET count = ban_history.count + excluded.count, last_at = excluded.last_at;
+    RETURN v_base;
+  END
+  $fn$;
+  `,
 ];

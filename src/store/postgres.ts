@@ -51,7 +51,8 @@ type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
  * The store for several hubs on one PostgreSQL database. Seq comes from one counter row that
  * each append advances with `UPDATE ... RETURNING` inside its transaction (ADR 0014): the row lock
  * makes concurrent appends from every hub commit one after another, so seq is unique and gap-free
- * and readers never see seq N+1 committed before N. Writes lost to a dropped connection are
+ * and readers never see seq N+1 committed before N. An append is one statement, a server-side
+ * function (ADR 0036), so the lock is held for the server's work only, never a network wait. Writes lost to a dropped connection are
  * retried; an append's ids are chosen before the first attempt, so a retry after a commit whose
  * reply was lost finds its rows instead of appending them twice.
  */
@@ -98,7 +99,8 @@ export class PostgresStore implements Store {
           ]);
           if (found.rowCount === withIds.length) return found.rows.map((r) => toDecision(r as DecisionRow));
         }
-        return await this.tx((q) => this.appendIn(q, withIds, offences));
+        // One statement, its own transaction: rolled back whole, so no seq is burnt.
+        return await this.appendIn((t, v) => this.query(t, v), withIds, offences);
       } catch (err) {
         if (!isTransient(err) || this.closed || ++attempt > (this.o.retries ?? 20))
           throw storeError('append', err);
@@ -236,6 +238,36 @@ export class PostgresStore implements Store {
       ),
     );
     return r.rows[0] ? toDecision(r.rows[0] as DecisionRow) : undefined;
+  }
+
+  /** Two reads side by side on two pooled connections: about one round trip for a whole batch. */
+  async lookUp(
+    pairs: ReadonlyArray<{ target: string; set: string }>,
+    now: number,
+  ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
+    const targets = pairs.map((p) => p.target);
+    const [inForce, banned] = await Promise.all([
+      this.read('lookUp', (q) =>
+        q(
+          `SELECT d.* FROM unnest($1::text[], $2::text[]) AS k(target, set_name)
+           JOIN active a ON a.target = k.target AND a.set_name = k.set_name JOIN decisions d ON d.seq = a.seq
+           WHERE a.expires_at IS NULL OR a.expires_at > $3`,
+          [targets, pairs.map((p) => p.set), now],
+        ),
+      ),
+      this.read('lookUp', (q) =>
+        q('SELECT target, count FROM ban_history WHERE target = ANY($1::text[])', [[...new Set(targets)]]),
+      ),
+    ]);
+    const byKey = new Map<string, Decision>();
+    for (const row of inForce.rows) {
+      const d = toDecision(row as DecisionRow);
+      byKey.set(`${d.target}\n${d.set}`, d);
+    }
+    return {
+      active: pairs.map((p) => byKey.get(`${p.target}\n${p.set}`)),
+      history: new Map(banned.rows.map((r) => [r.target as string, Number(r.count)])),
+    };
   }
 
   async head(): Promise<number> {
@@ -433,53 +465,62 @@ export class PostgresStore implements Store {
     await this.pool.end().catch(() => undefined);
   }
 
+  /**
+   * One round trip: `rampart_append` (schema migration 4) advances the counter row and writes the
+   * rows server-side, so the lock every hub's appends queue on is never held across the network.
+   */
   private async appendIn(
     q: Query,
     inputs: Array<DecisionInput & { id: string }>,
     offences: Array<{ target: string; at: number }>,
   ): Promise<Decision[]> {
-    // The row lock taken here is held to COMMIT: the next appender (any hub) waits, then reads the
-    // committed head. Rolled back, the increment is undone with the rows, so no gap is left.
-    const head = (await q('UPDATE log_head SET seq = seq + $1 WHERE id = 1 RETURNING seq', [inputs.length]))
-      .rows[0].seq as number;
-    const first = head - inputs.length + 1;
-    const out = inputs.map((input, i): Decision => ({ ...input, seq: first + i }));
-    if (out.length > 0) {
-      const cols = (k: keyof Decision) => out.map((d) => d[k]);
-      await q(
-        `INSERT INTO decisions (seq, id, action, target, family, duration, expires_at, reason, rule, origin, created_at, set_name)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::bigint[],
-           $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[])`,
-        [
-          cols('seq'),
-          cols('id'),
-          cols('action'),
-          cols('target'),
-          cols('family'),
-          cols('duration'),
-          cols('expiresAt'),
-          cols('reason'),
-          cols('rule'),
-          cols('origin'),
-          cols('createdAt'),
-          cols('set'),
-        ],
-      );
+    // The last decision per (target, set) decides the active set: a later one in the batch wins.
+    const last = new Map<string, number>();
+    for (const [i, d] of inputs.entries()) last.set(`${d.target}\n${d.set}`, i);
+    const bans: Array<{ target: string; set: string; ord: number; expiresAt: number | null }> = [];
+    const lifts: Array<{ target: string; set: string }> = [];
+    for (const i of last.values()) {
+      const d = inputs[i]!;
+      if (d.action === 'ban') bans.push({ target: d.target, set: d.set, ord: i + 1, expiresAt: d.expiresAt });
+      else lifts.push({ target: d.target, set: d.set });
     }
-    // Active set changes in seq order: a later decision for the same (target, set) wins.
-    for (const d of out) {
-      if (d.action === 'ban') {
-        await q(
-          `INSERT INTO active (target, set_name, seq, expires_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (target, set_name) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at`,
-          [d.target, d.set, d.seq, d.expiresAt],
-        );
-      } else {
-        await q('DELETE FROM active WHERE target = $1 AND set_name = $2', [d.target, d.set]);
-      }
+    const offended = new Map<string, { n: number; at: number }>();
+    for (const o of offences) {
+      const seen = offended.get(o.target);
+      offended.set(o.target, { n: (seen?.n ?? 0) + 1, at: o.at });
     }
-    for (const o of offences) await recordBan(q, o.target, o.at);
-    return out;
+    const col = <K extends keyof DecisionInput>(k: K) => inputs.map((d) => d[k]);
+    const r = await q(
+      `SELECT rampart_append($1, $2::text[], $3::text[], $4::text[], $5::smallint[], $6::bigint[],
+         $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[],
+         $13::text[], $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::text[],
+         $19::text[], $20::bigint[], $21::bigint[]) AS base`,
+      [
+        inputs.length,
+        col('id'),
+        col('action'),
+        col('target'),
+        col('family'),
+        col('duration'),
+        col('expiresAt'),
+        col('reason'),
+        col('rule'),
+        col('origin'),
+        col('createdAt'),
+        col('set'),
+        bans.map((b) => b.target),
+        bans.map((b) => b.set),
+        bans.map((b) => b.ord),
+        bans.map((b) => b.expiresAt),
+        lifts.map((l) => l.target),
+        lifts.map((l) => l.set),
+        [...offended.keys()],
+        [...offended.values()].map((o) => o.n),
+        [...offended.values()].map((o) => o.at),
+      ],
+    );
+    const base = r.rows[0].base as number;
+    return inputs.map((input, i): Decision => ({ ...input, seq: base + i + 1 }));
   }
 
   private async migrate(): Promise<void> {

@@ -118,6 +118,15 @@ export interface Store {
   banCounts(from: number, bucketMs: number, buckets: number): Promise<number[]>;
   /** The ban in force for one target and set, if any. */
   activeFor(target: string, set: string, now: number): Promise<Decision | undefined>;
+  /**
+   * Optional: `activeFor` and `banHistory().count` for a whole batch in one read, for stores where
+   * each call is a network round trip (PostgreSQL). `active` is aligned with `pairs`; `history`
+   * holds the targets that have any. Callers go through `store/batch-view.ts`.
+   */
+  lookUp?(
+    pairs: ReadonlyArray<{ target: string; set: string }>,
+    now: number,
+  ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }>;
   /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */
   head(): Promise<number>;
   /**

@@ -40,10 +40,11 @@ function capture() {
   return { log, lines, waitFor };
 }
 
-/** Drops the persistent session a test left on the shared broker. */
-async function clearSession(clientId: string): Promise<void> {
+/** Drops the persistent session a test left on the shared broker, and the hub's retained presence. */
+async function clearSession(clientId: string, fleet?: string): Promise<void> {
   const t = new MqttClientTransport({ url: URL, clientId, clean: true });
   await t.connect();
+  if (fleet) await t.publish(`rampart/${fleet}/hubs/${clientId}`, Buffer.alloc(0), { retain: true });
   await t.close();
 }
 
@@ -70,7 +71,7 @@ describe.skipIf(req.skip)('bus: client ids on a shared Mosquitto', () => {
       const id = readFileSync(join(dir, 'hub', 'hub.id'), 'utf8').trim();
       const clientId = (hub.bus as unknown as { opts: { clientId: string } }).opts.clientId;
       expect(clientId).toBe(`rampart-${fleet}-hub-${id}`);
-      cleanup.push(() => clearSession(clientId));
+      cleanup.push(() => clearSession(clientId, fleet));
     }
     expect(hubs[0]!.bus).not.toBe(hubs[1]!.bus);
 

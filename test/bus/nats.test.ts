@@ -139,3 +139,51 @@ describe.skipIf(cluster.skip)('nats three-node JetStream cluster', () => {
     }
   }, 90_000);
 });
+
+describe.skipIf(local.skip)('nats work queue shared by hubs', () => {
+  it('nats - two hubs on one reports consumer both take reports, each report handled once; one closed, the other takes all', async () => {
+    const fleet = `wq${randomUUID().slice(0, 8)}`;
+    const streams = [
+      { name: `RW_${fleet}`, topics: [`rampart/${fleet}/reports/+`], retention: 'workqueue' as const },
+    ];
+    const make = (clientId: string) =>
+      new NatsTransport({ servers: ['nats://127.0.0.1:4222'], clientId, streams, reconnectMs: 100 });
+    // Both hubs under one client id: one durable consumer, as createTransport gives hubs.
+    const hubs = [make(`rampart-${fleet}-hub`), make(`rampart-${fleet}-hub`)];
+    const agent = make(`rampart-${fleet}-web1`);
+    const got = hubs.map(() => [] as string[]);
+    try {
+      await Promise.all([...hubs, agent].map((t) => t.connect()));
+      for (const [i, h] of hubs.entries())
+        await h.subscribe(`rampart/${fleet}/reports/+`, async (_t, p) => {
+          got[i]!.push(p.toString());
+        });
+      const send = (tag: string) => agent.publish(`rampart/${fleet}/reports/web1`, Buffer.from(tag));
+      const total = () => got[0]!.length + got[1]!.length;
+      const until = async (n: number) => {
+        for (let t = 0; total() < n && t < 300; t++) await new Promise((r) => setTimeout(r, 50));
+      };
+      // Paced like detections (one at a time), then a burst.
+      for (let i = 0; i < 20; i++) {
+        await send(`slow${i}`);
+        await until(i + 1);
+      }
+      await Promise.all(Array.from({ length: 300 }, (_, i) => send(`burst${i}`)));
+      await until(320);
+      const all = [...got[0]!, ...got[1]!];
+      expect(all).toHaveLength(320);
+      expect(new Set(all).size).toBe(320);
+      expect(got[0]!.filter((m) => m.startsWith('slow')).length).toBeGreaterThan(0);
+      expect(got[1]!.filter((m) => m.startsWith('slow')).length).toBeGreaterThan(0);
+      await hubs[0]!.close();
+      const before = got[1]!.length;
+      for (let i = 0; i < 10; i++) await send(`after${i}`);
+      for (let t = 0; got[1]!.length < before + 10 && t < 300; t++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(got[1]!.filter((m) => m.startsWith('after'))).toHaveLength(10);
+    } finally {
+      await agent.deleteStreams().catch(() => undefined);
+      for (const t of [...hubs, agent]) await t.close();
+    }
+  }, 60_000);
+});

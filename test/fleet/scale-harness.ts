@@ -33,6 +33,8 @@ export interface ScaleFleetOptions {
    * Called once the hubs run, with their URLs.
    */
   agentRoute?: (i: number, hubUrls: string[]) => Promise<{ bus?: Record<string, unknown>; hub?: string }>;
+  /** How long each hub and agent may take to start, default 30 s (a bench on a loaded machine gives more). */
+  startTimeoutMs?: number;
 }
 
 export interface HubProc {
@@ -50,6 +52,10 @@ export class ScaleFleet {
   private readonly hubPorts: number[] = [];
 
   constructor(readonly o: ScaleFleetOptions) {}
+
+  private get startMs(): number {
+    return this.o.startTimeoutMs ?? 30_000;
+  }
 
   /** Starts every hub at once, then every agent at once. */
   async start(): Promise<void> {
@@ -91,7 +97,14 @@ export class ScaleFleet {
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
-    const started = await proc.waitFor((l) => l.msg === 'hub started', 30_000, `hub${i} started`);
+    let started: Record<string, unknown>;
+    try {
+      started = await proc.waitFor((l) => l.msg === 'hub started', this.startMs, `hub${i} started`);
+    } catch (err) {
+      // Not in `hubs` yet, so stop() would not reach it.
+      await proc.stop();
+      throw err;
+    }
     const url = started.url as string;
     this.hubPorts[i] = Number(new URL(url).port);
     const h = { proc, url, dir };
@@ -160,9 +173,10 @@ export class ScaleFleet {
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
-    await proc.waitFor((l) => l.msg === 'agent running', 30_000, `agent${i} running`);
-    await proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', 30_000, `agent${i} bus up`);
+    // Kept before the waits: an agent that starts too slowly must still be stopped by stop().
     this.agents[i] = proc;
+    await proc.waitFor((l) => l.msg === 'agent running', this.startMs, `agent${i} running`);
+    await proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', this.startMs, `agent${i} bus up`);
     return proc;
   }
 

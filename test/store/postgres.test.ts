@@ -3,7 +3,7 @@ import { PostgresStore } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/types.js';
 import { admin, createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { requirements } from '../helpers/requirements.js';
-import { ban, storeContract } from './contract.js';
+import { ban, storeContract, unban } from './contract.js';
 
 const req = requirements('store: PostgreSQL', ['tcp:5432']);
 const dbs: TestDatabase[] = [];
@@ -55,6 +55,81 @@ describe.skipIf(req.skip)('postgres', () => {
       expect(await store.head()).toBe(320);
       expect(holes).toEqual([]);
       for (const h of hubs.slice(1)) await h.close();
+      await store.close();
+    });
+
+    it('two hubs banning and unbanning the same addresses at once: the active set is the last decision per address, offences all counted', async () => {
+      const { store, db } = await freshStore();
+      const other = await PostgresStore.open({ url: db.url });
+      const pool = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '2001:db8::1'];
+      const T = 1_700_000_000_000;
+      // Each batch repeats addresses (ban then unban, ban twice): the batch's last word must win,
+      // and a hub that waited on the other's lock must see what the other committed meanwhile.
+      const batches = (k: number) =>
+        Array.from({ length: 40 }, (_, i) => {
+          const a = pool[(i + k) % pool.length]!;
+          const b = pool[(i * 3 + k) % pool.length]!;
+          const decisions =
+            i % 3 === 0 ? [ban(a, T), unban(b, T), ban(b, T)] : [ban(a, T), unban(a, T), ban(b, T)];
+          const offences = decisions
+            .filter((d) => d.action === 'ban')
+            .map((d) => ({ target: d.target, at: T }));
+          return { decisions, offences };
+        });
+      const work = [0, 1].map(batches);
+      await Promise.all(
+        [store, other].map(async (h, k) => {
+          for (const b of work[k]!) await h.append(b.decisions, b.offences);
+        }),
+      );
+      const log = await store.since(0, 10_000);
+      expect(log.map((d) => d.seq)).toEqual(Array.from({ length: 2 * 40 * 3 }, (_, i) => i + 1));
+      for (const target of pool) {
+        const lastWord = log.filter((d) => d.target === target).at(-1)!;
+        const active = await other.activeFor(target, 'blocklist', T);
+        expect(active?.seq, target).toBe(lastWord.action === 'ban' ? lastWord.seq : undefined);
+        const offences = work
+          .flat()
+          .flatMap((b) => b.offences)
+          .filter((o) => o.target === target).length;
+        expect((await store.banHistory(target)).count, target).toBe(offences);
+      }
+      await other.close();
+      await store.close();
+    });
+
+    it('lookUp reads a batch at once and agrees with activeFor and banHistory item by item', async () => {
+      const { store } = await freshStore();
+      const T = 1_700_000_000_000;
+      await store.append(
+        [
+          ban('192.0.2.1', T),
+          ban('192.0.2.2', T, { expiresAt: T + 10 }),
+          ban('2001:db8::1', T, { set: 'web' }),
+        ],
+        [
+          { target: '192.0.2.1', at: T },
+          { target: '192.0.2.1', at: T + 1 },
+          { target: '2001:db8::1', at: T },
+        ],
+      );
+      await store.append([unban('192.0.2.1', T + 5)]);
+      await store.append([ban('192.0.2.1', T + 6)]);
+      const pairs = [
+        { target: '192.0.2.1', set: 'blocklist' },
+        { target: '192.0.2.2', set: 'blocklist' },
+        { target: '2001:db8::1', set: 'web' },
+        { target: '2001:db8::1', set: 'blocklist' },
+        { target: '198.51.100.7', set: 'blocklist' },
+      ];
+      const now = T + 100;
+      const got = await store.lookUp(pairs, now);
+      for (const [i, p] of pairs.entries()) {
+        expect(got.active[i], p.target).toEqual(await store.activeFor(p.target, p.set, now));
+        expect(got.history.get(p.target) ?? 0, p.target).toBe((await store.banHistory(p.target)).count);
+      }
+      expect(got.active[0]!.seq).toBe(5);
+      expect(got.history.get('192.0.2.1')).toBe(2);
       await store.close();
     });
 
