@@ -82,6 +82,10 @@ export async function runUp(o: UpOptions): Promise<void> {
     let handed: Decision[] = [];
     const unfollow = hub.onDecision((d) => {
       if (handed.push(d) > 1) return;
+      // The commit's turn is taken now, ahead of the hub's publish (scheduled after its listeners
+      // return), so sealing and sending the decision over the bus waits for the kernel, not the
+      // other way round. By the time it runs the microtask below has staged the decisions.
+      void built.agent.committer.schedule();
       queueMicrotask(() => {
         const list = handed;
         handed = [];

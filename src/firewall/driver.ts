@@ -44,7 +44,7 @@ export class SpawnDriver implements ToolDriver {
 const SLICE_CHARS = 1 << 20;
 
 /**
- * Calls libnftables or libipset in-process: a small commit (a single ban, a few hundred elements)
+ * Calls libnftables or libipset in-process: a small commit (a single ban, up to about 150 elements)
  * synchronously on the calling thread with its own context, everything else in a worker thread
  * with another, so a million-element batch runs there while the event loop keeps serving
  * detection and the bus. Calls run one at a time, in the order they were made, whichever thread

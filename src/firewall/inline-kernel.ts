@@ -4,10 +4,12 @@ import { KERNEL_CORE_SOURCE } from './kernel-worker-source.js';
 import type { ToolResult } from './run-tool.js';
 
 /**
- * Scripts up to this many characters run on the calling thread (about 500 elements; measured
- * well under a millisecond of event-loop time); bigger ones go to the kernel worker.
+ * Scripts up to this many characters run on the calling thread (about 150 elements, well under a
+ * millisecond of event-loop time); bigger ones go to the kernel worker. Kept small on purpose: a
+ * burst arriving over several turns (bus envelopes of hundreds) then still gathers into few
+ * commits while the worker applies the one before, as it did before small commits ran here.
  */
-export const INLINE_CHARS = 16 * 1024;
+export const INLINE_CHARS = 4 * 1024;
 
 interface CoreScript {
   push(list: string[]): void;

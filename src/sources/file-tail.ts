@@ -53,6 +53,7 @@ export class FileTail {
   private readonly retiring: OpenFile[] = [];
   private first = true;
   private queue: Promise<void> = Promise.resolve();
+  private saving: NodeJS.Immediate | undefined;
   private readonly key: string;
   truncatedLines = 0;
 
@@ -115,11 +116,27 @@ export class FileTail {
       f.splitter.reset();
     }
     await this.readNew(f);
-    this.save(f);
+    this.saveSoon();
+  }
+
+  /**
+   * Stores the position on the next turn of the event loop: a ban found in these lines is
+   * committed first (its commit was scheduled while they were read). A crash in between loses no
+   * more than one before the write would: those lines are read again at the next start.
+   */
+  private saveSoon(): void {
+    if (this.saving) return;
+    this.saving = setImmediate(() => {
+      this.saving = undefined;
+      // The file followed by then (a rotation in between moved on to the new one).
+      if (this.current) this.save(this.current);
+    });
   }
 
   async close(): Promise<void> {
     await this.queue;
+    if (this.saving) clearImmediate(this.saving);
+    this.saving = undefined;
     if (this.current) this.save(this.current);
     // Only the current file's position is stored: take what a rotated file still holds now.
     for (const f of [...this.retiring]) {
