@@ -15,6 +15,8 @@ const DRIVERS = ['library', 'spawn'] as const;
 type Driver = (typeof DRIVERS)[number];
 /** BENCH_QUICK=1: 100,000 only and 300 single bans (a noisy shared machine). */
 const QUICK = process.env.BENCH_QUICK === '1';
+/** FIREWALL_IPSET_BULK=0: only the single-ban latency (the bulk loads take minutes of CPU). */
+const BULK = process.env.FIREWALL_IPSET_BULK !== '0';
 const ms2 = (x: number) => Number(x.toFixed(2));
 
 /**
@@ -33,12 +35,14 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
   const ipset = (args: string[]) =>
     run('ip', ['netns', 'exec', ns, 'ipset', ...args], { maxBuffer: 1 << 28 });
   try {
-    for (const [n, rounds] of (QUICK
-      ? [[100_000, 2]]
-      : [
-          [100_000, 2],
-          [1_000_000, 1],
-        ]) as Array<[number, number]>) {
+    for (const [n, rounds] of (!BULK
+      ? []
+      : QUICK
+        ? [[100_000, 2]]
+        : [
+            [100_000, 2],
+            [1_000_000, 1],
+          ]) as Array<[number, number]>) {
       const addrs = Array.from({ length: n }, (_, i) => formatIPv4(0x0a000000 + i));
       const targets: Target[] = addrs.map((a) => parseTarget(a));
       const create = (name: string) => [
@@ -131,17 +135,29 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
     };
     for (const fw of Object.values(fws)) await fw.init();
     const samples: Record<Driver, number[]> = { library: [], spawn: [] };
+    const libCpu: number[] = [];
     const bans = QUICK ? 300 : 1000;
-    for (let i = 0; i < bans; i++) {
+    // Blocks of 100 per driver, alternated, so both see the same drift in machine load; not
+    // sample by sample, since each spawn's fork leaves this process's next in-process call
+    // several milliseconds of page faults and cold caches (see firewall-nft).
+    const BLOCK = 100;
+    for (let from = 0; from < bans; from += BLOCK) {
       for (const d of DRIVERS) {
-        const t0 = performance.now();
-        fws[d].add(parseTarget(formatIPv4(0xc0000200 + (i % 256))), 600);
-        await fws[d].commit();
-        samples[d].push(performance.now() - t0);
+        for (let i = from; i < Math.min(bans, from + BLOCK); i++) {
+          const c0 = process.cpuUsage();
+          const t0 = performance.now();
+          fws[d].add(parseTarget(formatIPv4(0xc0000200 + (i % 256))), 600);
+          await fws[d].commit();
+          samples[d].push(performance.now() - t0);
+          if (d === 'library') {
+            const c = process.cpuUsage(c0);
+            libCpu.push((c.user + c.system) / 1000);
+          }
+        }
       }
     }
     for (const fw of Object.values(fws)) await fw.shutdown();
-    for (const xs of Object.values(samples)) xs.sort((a, b) => a - b);
+    for (const xs of [...Object.values(samples), libCpu]) xs.sort((a, b) => a - b);
     const pct = (xs: number[], p: number) =>
       ms2(xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!);
     emit({
@@ -150,10 +166,14 @@ export default async function firewallIpsetBench(emit: Emit): Promise<void> {
       bans,
       library_p50_ms: pct(samples.library, 50),
       library_p99_ms: pct(samples.library, 99),
+      // CPU time of this process per library ban; the rest of the wall time is waiting for a CPU.
+      library_cpu_p50_ms: pct(libCpu, 50),
+      library_cpu_p99_ms: pct(libCpu, 99),
       spawn_p50_ms: pct(samples.spawn, 50),
       spawn_p99_ms: pct(samples.spawn, 99),
       ratio_library_over_spawn_p99: ms2(pct(samples.library, 99) / pct(samples.spawn, 99)),
       goal: 'library p99 <= 1 ms',
+      loadAverage: Number(loadavg()[0]!.toFixed(1)),
     });
   } finally {
     await run('ip', ['netns', 'del', ns]).catch(() => {});

@@ -399,10 +399,19 @@ export class Agent {
         'decisions received',
       );
     }
+    this.applyDecisions(list);
+    return list.length > 0;
+  }
+
+  /**
+   * Applies hub decisions already trusted (verified off the bus, or handed over by a hub in this
+   * process), in seq order, in one state transaction; their commit is scheduled.
+   */
+  applyDecisions(list: Decision[]): void {
+    if (list.length === 0) return;
     this.o.state.batch(() => {
       for (const d of list) this.applier.live(d);
     });
-    return list.length > 0;
   }
 
   private heartbeat(): void {

@@ -65,13 +65,22 @@ export class Outbox {
   private again = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private kickSoon: NodeJS.Immediate | undefined;
 
   constructor(private readonly o: OutboxOptions) {}
 
-  /** Records a report durably and starts delivering it. */
+  /**
+   * Records a report durably and starts delivering it on the next turn of the event loop: the
+   * local ban that caused it is committed first (its commit was scheduled before), so sealing and
+   * sending the report is never on the ban's path.
+   */
   push(body: ReportBody): void {
     this.o.state.enqueue(body);
-    void this.kick();
+    if (this.kickSoon) return;
+    this.kickSoon = setImmediate(() => {
+      this.kickSoon = undefined;
+      void this.kick();
+    });
   }
 
   get busIsUp(): boolean {
@@ -104,6 +113,8 @@ export class Outbox {
   /** Stops retrying and waits for a delivery in flight (bounded by the transport's own timeouts). */
   async close(): Promise<void> {
     this.stopped = true;
+    if (this.kickSoon) clearImmediate(this.kickSoon);
+    this.kickSoon = undefined;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     await this.running;

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config/schema.js';
+import type { Decision } from '../core/decision.js';
 import { createLogger } from '../core/logger.js';
 import { loadRulesFile } from '../detect/rules-file.js';
 import { hubStartOptions } from '../hub/config.js';
@@ -74,6 +75,23 @@ export async function runUp(o: UpOptions): Promise<void> {
       fail2banJails: o.fail2banJails,
     });
     await built.agent.start(signal);
+    // The hub is in this process: its decisions reach the local agent as they are appended, not
+    // after a publish, a broker hop and a signature check (an operator's ban was waiting on all
+    // three). The bus still delivers them; the agent drops those copies by seq.
+    // Gathered until the end of the hub's append (a microtask): a bulk append is one transaction.
+    let handed: Decision[] = [];
+    const unfollow = hub.onDecision((d) => {
+      if (handed.push(d) > 1) return;
+      // The commit's turn is taken now, ahead of the hub's publish (scheduled after its listeners
+      // return), so sealing and sending the decision over the bus waits for the kernel, not the
+      // other way round. By the time it runs the microtask below has staged the decisions.
+      void built.agent.committer.schedule();
+      queueMicrotask(() => {
+        const list = handed;
+        handed = [];
+        built.agent.applyDecisions(list);
+      });
+    });
 
     const dry = built.firewall.name === 'dry-run';
     const lines = [
@@ -106,6 +124,7 @@ export async function runUp(o: UpOptions): Promise<void> {
     out(`${lines.join('\n')}\n`);
     await aborted(signal);
     out('rampart: shutting down\n');
+    unfollow();
     await built.agent.close();
   } finally {
     await hub.close();

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import { INLINE_CHARS, InlineKernel, isCommit, scriptChars } from './inline-kernel.js';
 import { KERNEL_WORKER_SOURCE } from './kernel-worker-source.js';
 import { runTool, type ToolResult, type ToolRunner } from './run-tool.js';
 
@@ -24,6 +25,7 @@ export interface ToolDriver {
 export type KernelTool = 'nft' | 'ipset';
 
 const LIBRARIES: Record<KernelTool, string> = { nft: 'libnftables.so.1', ipset: 'libipset.so.13' };
+const LIBRARIES_BY_KEY = { libnftables: LIBRARIES.nft, libipset: LIBRARIES.ipset };
 
 /** Spawns the program for every call (the fallback, and what `driver: spawn` forces). */
 export class SpawnDriver implements ToolDriver {
@@ -42,8 +44,11 @@ export class SpawnDriver implements ToolDriver {
 const SLICE_CHARS = 1 << 20;
 
 /**
- * Calls libnftables or libipset in a worker thread: one context per worker, one call at a time,
- * and a million-element batch runs there while the event loop keeps serving detection and the bus.
+ * Calls libnftables or libipset in-process: a small commit (a single ban, up to about 150 elements)
+ * synchronously on the calling thread with its own context, everything else in a worker thread
+ * with another, so a million-element batch runs there while the event loop keeps serving
+ * detection and the bus. Calls run one at a time, in the order they were made, whichever thread
+ * runs them.
  */
 export class LibraryDriver implements ToolDriver {
   readonly kind = 'library';
@@ -51,10 +56,16 @@ export class LibraryDriver implements ToolDriver {
   private readonly waiting = new Map<number, (r: ToolResult) => void>();
   private queue: Promise<unknown> = Promise.resolve();
   private dead: string | undefined;
+  /** Calls queued or running (on either thread); 0 lets a small commit run at once. */
+  private inFlight = 0;
+  /** Calls run on the calling thread and in the worker (tests, doctor). */
+  readonly calls = { inline: 0, worker: 0 };
 
   private constructor(
     private readonly worker: Worker,
     private readonly tool: KernelTool,
+    /** The main-thread context; absent when it could not be loaded here (the worker does all). */
+    private inline: InlineKernel | undefined,
   ) {
     worker.on('message', (m: ToolResult & { id?: number; error?: string }) => {
       if (m.id === undefined) return;
@@ -85,7 +96,7 @@ export class LibraryDriver implements ToolDriver {
     }
     const worker = new Worker(KERNEL_WORKER_SOURCE, {
       eval: true,
-      workerData: { koffi, tool, netns, libnftables: LIBRARIES.nft, libipset: LIBRARIES.ipset },
+      workerData: { koffi, tool, netns, ...LIBRARIES_BY_KEY },
       // The worker never needs the parent's flags (a test runner's loaders, inspectors).
       execArgv: [],
       stdout: false,
@@ -100,20 +111,53 @@ export class LibraryDriver implements ToolDriver {
       await worker.terminate().catch(() => {});
       throw libraryError(tool, ready.error ?? 'unknown failure');
     }
-    return new LibraryDriver(worker, tool);
+    let inline: InlineKernel | undefined;
+    try {
+      inline = InlineKernel.open(tool, koffi, LIBRARIES_BY_KEY, netns);
+    } catch {
+      // Only the thread hop is lost: every call goes through the worker, which did load.
+      inline = undefined;
+    }
+    return new LibraryDriver(worker, tool, inline);
   }
 
   run(args: string[], input: string | string[] = ''): Promise<ToolResult> {
-    // Calls are strictly one after another: their slices must not interleave.
-    const next = this.queue.then(() => this.runNow(args, input));
-    this.queue = next.catch(() => {});
+    const here = this.inline !== undefined && isCommit(this.tool, args) && scriptChars(input) <= INLINE_CHARS;
+    // Nothing ahead of it: a small commit goes to the kernel now, in this call.
+    if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));
+    // Calls are strictly one after another: their slices must not interleave, and a commit must
+    // not overtake a rebuild or listing made before it.
+    this.inFlight++;
+    const next = this.queue.then(() => (here ? this.runInline(args, input) : this.runNow(args, input)));
+    const done = () => {
+      this.inFlight--;
+    };
+    this.queue = next.then(done, done);
     return next;
+  }
+
+  private runInline(args: string[], input: string | string[]): ToolResult {
+    if (this.dead)
+      return { code: null, stdout: '', stderr: '', spawnError: libraryError(this.tool, this.dead) };
+    try {
+      if (!this.inline) throw new Error('closed');
+      this.calls.inline++;
+      return this.inline.run(args, input);
+    } catch (err) {
+      return {
+        code: null,
+        stdout: '',
+        stderr: '',
+        spawnError: libraryError(this.tool, (err as Error).message),
+      };
+    }
   }
 
   private async runNow(args: string[], input: string | string[]): Promise<ToolResult> {
     if (this.dead)
       return { code: null, stdout: '', stderr: '', spawnError: libraryError(this.tool, this.dead) };
     const id = ++this.next;
+    this.calls.worker++;
     const chunks = typeof input === 'string' ? [input] : input;
     const answer = new Promise<ToolResult>((resolve) => this.waiting.set(id, resolve));
     this.worker.ref();
@@ -138,6 +182,14 @@ export class LibraryDriver implements ToolDriver {
 
   async close(): Promise<void> {
     this.dead ??= 'closed';
+    // Inline calls are synchronous, so none is running now; queued ones see `dead` and answer so.
+    const inline = this.inline;
+    this.inline = undefined;
+    try {
+      inline?.close();
+    } catch {
+      // Freeing a context at exit: nothing to do about a failure.
+    }
     await this.worker.terminate().catch(() => {});
   }
 }

@@ -1,276 +1,330 @@
 /**
- * The code of the kernel worker thread, as JavaScript text run with `new Worker(src, {eval})`.
- * Text, not a module file: the same source then runs from the compiled `dist/` and from the
- * TypeScript sources under the test runner (worker threads get no TypeScript loader).
+ * The code that talks to libnftables and libipset, as JavaScript text. Text, not a module file:
+ * the same source then runs from the compiled `dist/` and from the TypeScript sources under the
+ * test runner (worker threads get no TypeScript loader), and the same text serves both places it
+ * runs: the kernel worker thread (big batches, listings) and the main thread (a small commit, see
+ * {@link KERNEL_CORE_SOURCE}).
  *
- * The thread owns one libnftables context and one libipset handle at a time and serves requests
- * one by one, so a context is never used concurrently (libnftables contexts are not thread-safe).
- * When asked, it first moves itself (only this thread) into a named network namespace with
- * setns(2): every netlink socket the libraries open afterwards talks to that namespace's kernel
- * tables, while the rest of the process stays where it is (see ADR 0011).
- *
- * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}` runs it
- * (`tool` = nft | ipset, `args` as the command line would have them) and answers
- * `{id, code, stdout, stderr}` in the command-line tools' own formats, so one parser serves both
- * the library and the spawned programs.
+ * A core owns one libnftables context and one libipset handle at a time and serves requests one
+ * by one, so a context is never used concurrently (libnftables contexts are not thread-safe). Each
+ * thread that runs requests has its own core.
  */
-export const KERNEL_WORKER_SOURCE = String.raw`
+
+/**
+ * `(function (koffi, fs, libs) {...})`: evaluates to a factory of one kernel core. It answers
+ * `run(tool, args, script)` with `{code, stdout, stderr}` in the command-line tools' own formats,
+ * so one parser serves the library and the spawned programs; `netns(path)` gives `enter()` and
+ * `leave()` that move the calling thread (only it) into a network namespace and back with
+ * setns(2): every netlink socket the libraries open meanwhile talks to that namespace's kernel
+ * tables, while the rest of the process stays where it is (see ADR 0011).
+ */
+export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, libs) {
+  'use strict';
+  const CLONE_NEWNET = 0x40000000;
+  const NFT_JSON = 1 << 4;
+  const NFT_TERSE = 1 << 11;
+  const IPSET_ENV_EXIST = 1 << 3;
+  const IPSET_ERROR = 3;
+
+  const libc = koffi.load('libc.so.6');
+  const c = {
+    setns: libc.func('int setns(int fd, int nstype)'),
+    memfd: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+    write: libc.func('long write(int fd, const void *buf, size_t n)'),
+    close: libc.func('int close(int fd)'),
+    fopen: libc.func('void *fopen(const char *path, const char *mode)'),
+    fclose: libc.func('int fclose(void *f)'),
+  };
+
+  function setns(fd, what) {
+    if (c.setns(fd, CLONE_NEWNET) !== 0) throw new Error('setns ' + what + ' failed, errno ' + koffi.errno());
+  }
+
+  // The namespace a path names, and the one this thread is in now (to come back to).
+  function netns(path) {
+    const target = fs.openSync(path, 'r');
+    const home = fs.openSync('/proc/thread-self/ns/net', 'r');
+    return {
+      enter: () => setns(target, 'into ' + path),
+      leave: () => setns(home, 'back from ' + path),
+      close: () => {
+        fs.closeSync(target);
+        fs.closeSync(home);
+      },
+    };
+  }
+
+  // Errors need the script in a memory file: the library then reports FILE:LINE:COL exactly as
+  // the command does for a file, which a plain buffer run does not.
+  function writeAll(fd, text) {
+    const b = Buffer.from(text, 'utf8');
+    let off = 0;
+    while (off < b.length) {
+      const n = Number(c.write(fd, off === 0 ? b : b.subarray(off), b.length - off));
+      if (n <= 0) throw new Error('write to memfd failed, errno ' + koffi.errno());
+      off += n;
+    }
+  }
+
+  // Text held in memory before a script spills into its memory file (and written per ~1 MB after).
+  const SPILL_CHARS = 1 << 20;
+
+  // The script text of one request. A small one (a single ban) stays a string for one buffer run;
+  // a big one is written to a memory file slice by slice as it arrives, so this thread never holds
+  // a million-element script (nor its joined copy) at once.
+  class Script {
+    constructor() {
+      this.chunks = [];
+      this.size = 0;
+      this.fd = -1;
+      this.lines = 0;
+    }
+    push(list) {
+      for (const x of list) {
+        this.chunks.push(x);
+        this.size += x.length;
+        for (let i = x.indexOf('\n'); i >= 0; i = x.indexOf('\n', i + 1)) this.lines++;
+      }
+      if (this.size >= SPILL_CHARS) this.spill();
+    }
+    get spilled() {
+      return this.fd >= 0;
+    }
+    text() {
+      return this.chunks.length === 1 ? this.chunks[0] : this.chunks.join('');
+    }
+    spill() {
+      if (this.fd < 0) {
+        this.fd = c.memfd('rampart', 0);
+        if (this.fd < 0) throw new Error('memfd_create failed, errno ' + koffi.errno());
+      }
+      if (this.chunks.length > 0) writeAll(this.fd, this.text());
+      this.chunks = [];
+      this.size = 0;
+    }
+    /** The whole script as a path the libraries can open (each open reads from its start). */
+    path() {
+      this.spill();
+      return '/proc/self/fd/' + this.fd;
+    }
+    close() {
+      if (this.fd >= 0) c.close(this.fd);
+      this.fd = -1;
+      this.chunks = [];
+    }
+  }
+
+  let nft;
+  function loadNft() {
+    if (nft) return nft;
+    const lib = koffi.load(libs.libnftables);
+    const f = {
+      ctxNew: lib.func('void *nft_ctx_new(uint32_t flags)'),
+      ctxFree: lib.func('void nft_ctx_free(void *ctx)'),
+      bufOut: lib.func('int nft_ctx_buffer_output(void *ctx)'),
+      bufErr: lib.func('int nft_ctx_buffer_error(void *ctx)'),
+      getOut: lib.func('const char *nft_ctx_get_output_buffer(void *ctx)'),
+      getErr: lib.func('const char *nft_ctx_get_error_buffer(void *ctx)'),
+      setFlags: lib.func('void nft_ctx_output_set_flags(void *ctx, uint32_t flags)'),
+      runBuf: lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)'),
+      runFile: lib.func('int nft_run_cmd_from_filename(void *ctx, const char *path)'),
+    };
+    const ctx = f.ctxNew(0);
+    if (!ctx) throw new Error('nft_ctx_new failed');
+    f.bufOut(ctx);
+    f.bufErr(ctx);
+    nft = { f, ctx };
+    return nft;
+  }
+
+  function runNft(args, script) {
+    const { f, ctx } = loadNft();
+    let flags = 0;
+    const rest = [];
+    let file = false;
+    for (let i = 0; i < args.length; i++) {
+      if (args[i] === '-j') flags |= NFT_JSON;
+      else if (args[i] === '-t') flags |= NFT_TERSE;
+      else if (args[i] === '-f' && args[i + 1] === '-') {
+        file = true;
+        i++;
+      } else rest.push(args[i]);
+    }
+    f.setFlags(ctx, flags);
+    if (!file) {
+      const r = f.runBuf(ctx, rest.join(' '));
+      // Reading a buffer also empties it for the next command.
+      return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
+    }
+    if (script.spilled) {
+      const r = f.runFile(ctx, script.path());
+      return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
+    }
+    const r = f.runBuf(ctx, script.text());
+    const stdout = f.getOut(ctx) || '';
+    const stderr = f.getErr(ctx) || '';
+    if (r === 0) return { code: 0, stdout, stderr };
+    // A buffer run reports errors without their line: the failed transaction changed nothing, so
+    // run it again from a memory file, which reports FILE:LINE:COL as the command does.
+    f.runFile(ctx, script.path());
+    f.getOut(ctx);
+    return { code: 1, stdout, stderr: f.getErr(ctx) || stderr };
+  }
+
+  let ipset;
+  function loadIpset() {
+    if (ipset) return ipset;
+    const lib = koffi.load(libs.libipset);
+    const CustomErr = koffi.proto('int rp_ipset_custom_err(void *ipset, void *p, int status, const char *msg)');
+    const StdErr = koffi.proto('int rp_ipset_std_err(void *ipset, void *p)');
+    // Variadic in C; the library always calls it with "%s" and one string (its output buffer).
+    const Out = koffi.proto('int rp_ipset_out(void *session, void *p, const char *fmt, const char *text)');
+    const f = {
+      loadTypes: lib.func('void ipset_load_types(void)'),
+      init: lib.func('void *ipset_init(void)'),
+      fini: lib.func('int ipset_fini(void *ipset)'),
+      session: lib.func('void *ipset_session(void *ipset)'),
+      envSet: lib.func('void ipset_envopt_set(void *session, int env)'),
+      reportMsg: lib.func('const char *ipset_session_report_msg(void *session)'),
+      reportReset: lib.func('void ipset_session_report_reset(void *session)'),
+      report: lib.func('int ipset_session_report(void *session, int type, const char *fmt, ...)'),
+      printf: lib.func('int ipset_custom_printf(void *ipset, rp_ipset_custom_err *ce, rp_ipset_std_err *se, rp_ipset_out *out, void *p)'),
+      parseStream: lib.func('int ipset_parse_stream(void *ipset, void *file)'),
+    };
+    f.loadTypes();
+    const io = { out: '', err: '' };
+    // The library's defaults print and exit(3) the process on an error: these collect instead.
+    // A parameter problem is turned into a session report so it gets the "Error in line N" prefix.
+    const ce = koffi.register((h, _p, status, msg) => {
+      if (!status || !msg) return 0;
+      f.report(f.session(h), IPSET_ERROR, '%s', 'str', msg);
+      return -1;
+    }, koffi.pointer(CustomErr));
+    const se = koffi.register((h) => {
+      const s = f.session(h);
+      const msg = f.reportMsg(s);
+      if (msg) io.err += msg.replace(/\n+$/, '') + '\n';
+      f.reportReset(s);
+      return -1;
+    }, koffi.pointer(StdErr));
+    const out = koffi.register((_s, _p, _fmt, text) => {
+      if (text) io.out += text;
+      return 0;
+    }, koffi.pointer(Out));
+    ipset = { f, io, ce, se, out };
+    return ipset;
+  }
+
+  function openHandle(exist) {
+    const { f, ce, se, out } = loadIpset();
+    const h = f.init();
+    if (!h) throw new Error('ipset_init failed');
+    f.printf(h, ce, se, out, null);
+    if (exist) f.envSet(f.session(h), IPSET_ENV_EXIST);
+    return h;
+  }
+
+  function streamInto(h, script) {
+    const { f } = loadIpset();
+    const file = c.fopen(script.path(), 'r');
+    if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
+    try {
+      f.parseStream(h, file);
+    } finally {
+      c.fclose(file);
+    }
+  }
+
+  // "-exist restore" (every commit) reuses one handle and its netlink socket; the handle's line
+  // counter runs on across calls, so reported line numbers are made relative to this call's text.
+  // Other commands (list -t, save, destroy) get a fresh handle: "-t" would stick to a session.
+  // Unlike the command, the library goes on after a failing line and reports every one of them.
+  let restorer;
+  function runIpset(args, script) {
+    const { f, io } = loadIpset();
+    const exist = args.includes('-exist');
+    const words = args.filter((a) => a !== '-exist');
+    io.out = '';
+    io.err = '';
+    if (exist && words.length === 1 && words[0] === 'restore') {
+      if (!restorer) restorer = { h: openHandle(true), lines: 0 };
+      const before = restorer.lines;
+      restorer.lines += script.lines;
+      streamInto(restorer.h, script);
+      const stderr = io.err.replace(/Error in line (\d+)/g, (_m, n) => 'Error in line ' + (Number(n) - before));
+      return { code: io.err ? 1 : 0, stdout: io.out, stderr };
+    }
+    const h = openHandle(exist);
+    try {
+      if (words[0] !== 'restore') {
+        script.close();
+        script.push([words.join(' ') + '\n']);
+      }
+      streamInto(h, script);
+    } finally {
+      f.fini(h);
+    }
+    return { code: io.err ? 1 : 0, stdout: io.out, stderr: io.err };
+  }
+
+  function run(tool, args, script) {
+    return tool === 'nft' ? runNft(args, script) : runIpset(args, script);
+  }
+
+  function load(tool) {
+    if (tool === 'nft') loadNft();
+    else loadIpset();
+  }
+
+  function close() {
+    if (nft) nft.f.ctxFree(nft.ctx);
+    if (restorer) ipset.f.fini(restorer.h);
+    nft = undefined;
+    restorer = undefined;
+  }
+
+  return { Script, run, load, close, netns };
+})`;
+
+/**
+ * The kernel worker thread, run with `new Worker(src, {eval})`. When asked, it first moves itself
+ * for good into a named network namespace.
+ *
+ * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}`
+ * runs it (`tool` = nft | ipset, `args` as the command line would have them) and answers
+ * `{id, code, stdout, stderr}`.
+ */
+export const KERNEL_WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const koffi = require(workerData.koffi);
-
-const CLONE_NEWNET = 0x40000000;
-const NFT_JSON = 1 << 4;
-const NFT_TERSE = 1 << 11;
-const IPSET_ENV_EXIST = 1 << 3;
-const IPSET_ERROR = 3;
-
-const libc = koffi.load('libc.so.6');
-const c = {
-  setns: libc.func('int setns(int fd, int nstype)'),
-  memfd: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-  write: libc.func('long write(int fd, const void *buf, size_t n)'),
-  close: libc.func('int close(int fd)'),
-  fopen: libc.func('void *fopen(const char *path, const char *mode)'),
-  fclose: libc.func('int fclose(void *f)'),
-};
 
 function fail(what, err) {
   parentPort.postMessage({ ready: false, error: what + ': ' + (err && err.message ? err.message : String(err)) });
   process.exit(0);
 }
 
+let core;
+try {
+  core = (${KERNEL_CORE_SOURCE})(koffi, fs, workerData);
+} catch (err) {
+  fail('cannot load libc through koffi', err);
+}
+
 if (workerData.netns) {
-  let fd;
   try {
-    fd = fs.openSync(workerData.netns, 'r');
+    core.netns(workerData.netns).enter();
   } catch (err) {
-    fail('cannot open network namespace ' + workerData.netns, err);
+    fail('cannot enter network namespace ' + workerData.netns, err);
   }
-  const r = c.setns(fd, CLONE_NEWNET);
-  fs.closeSync(fd);
-  if (r !== 0) fail('setns into ' + workerData.netns, new Error('errno ' + koffi.errno()));
-}
-
-// Errors need the script in a memory file: the library then reports FILE:LINE:COL exactly as
-// the command does for a file, which a plain buffer run does not.
-function writeAll(fd, text) {
-  const b = Buffer.from(text, 'utf8');
-  let off = 0;
-  while (off < b.length) {
-    const n = Number(c.write(fd, off === 0 ? b : b.subarray(off), b.length - off));
-    if (n <= 0) throw new Error('write to memfd failed, errno ' + koffi.errno());
-    off += n;
-  }
-}
-
-// Text held in memory before a script spills into its memory file (and written per ~1 MB after).
-const SPILL_CHARS = 1 << 20;
-
-// The script text of one request. A small one (a single ban) stays a string for one buffer run;
-// a big one is written to a memory file slice by slice as it arrives, so this thread never holds
-// a million-element script (nor its joined copy) at once.
-class Script {
-  constructor() {
-    this.chunks = [];
-    this.size = 0;
-    this.fd = -1;
-    this.lines = 0;
-  }
-  push(list) {
-    for (const x of list) {
-      this.chunks.push(x);
-      this.size += x.length;
-      for (let i = x.indexOf('\n'); i >= 0; i = x.indexOf('\n', i + 1)) this.lines++;
-    }
-    if (this.size >= SPILL_CHARS) this.spill();
-  }
-  get spilled() {
-    return this.fd >= 0;
-  }
-  text() {
-    return this.chunks.length === 1 ? this.chunks[0] : this.chunks.join('');
-  }
-  spill() {
-    if (this.fd < 0) {
-      this.fd = c.memfd('rampart', 0);
-      if (this.fd < 0) throw new Error('memfd_create failed, errno ' + koffi.errno());
-    }
-    if (this.chunks.length > 0) writeAll(this.fd, this.text());
-    this.chunks = [];
-    this.size = 0;
-  }
-  /** The whole script as a path the libraries can open (each open reads from its start). */
-  path() {
-    this.spill();
-    return '/proc/self/fd/' + this.fd;
-  }
-  close() {
-    if (this.fd >= 0) c.close(this.fd);
-    this.fd = -1;
-    this.chunks = [];
-  }
-}
-
-let nft;
-function loadNft() {
-  if (nft) return nft;
-  const lib = koffi.load(workerData.libnftables);
-  const f = {
-    ctxNew: lib.func('void *nft_ctx_new(uint32_t flags)'),
-    ctxFree: lib.func('void nft_ctx_free(void *ctx)'),
-    bufOut: lib.func('int nft_ctx_buffer_output(void *ctx)'),
-    bufErr: lib.func('int nft_ctx_buffer_error(void *ctx)'),
-    getOut: lib.func('const char *nft_ctx_get_output_buffer(void *ctx)'),
-    getErr: lib.func('const char *nft_ctx_get_error_buffer(void *ctx)'),
-    setFlags: lib.func('void nft_ctx_output_set_flags(void *ctx, uint32_t flags)'),
-    runBuf: lib.func('int nft_run_cmd_from_buffer(void *ctx, const char *buf)'),
-    runFile: lib.func('int nft_run_cmd_from_filename(void *ctx, const char *path)'),
-  };
-  const ctx = f.ctxNew(0);
-  if (!ctx) throw new Error('nft_ctx_new failed');
-  f.bufOut(ctx);
-  f.bufErr(ctx);
-  nft = { f, ctx };
-  return nft;
-}
-
-function runNft(args, script) {
-  const { f, ctx } = loadNft();
-  let flags = 0;
-  const rest = [];
-  let file = false;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '-j') flags |= NFT_JSON;
-    else if (args[i] === '-t') flags |= NFT_TERSE;
-    else if (args[i] === '-f' && args[i + 1] === '-') {
-      file = true;
-      i++;
-    } else rest.push(args[i]);
-  }
-  f.setFlags(ctx, flags);
-  if (!file) {
-    const r = f.runBuf(ctx, rest.join(' '));
-    // Reading a buffer also empties it for the next command.
-    return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
-  }
-  if (script.spilled) {
-    const r = f.runFile(ctx, script.path());
-    return { code: r === 0 ? 0 : 1, stdout: f.getOut(ctx) || '', stderr: f.getErr(ctx) || '' };
-  }
-  const r = f.runBuf(ctx, script.text());
-  const stdout = f.getOut(ctx) || '';
-  const stderr = f.getErr(ctx) || '';
-  if (r === 0) return { code: 0, stdout, stderr };
-  // A buffer run reports errors without their line: the failed transaction changed nothing, so
-  // run it again from a memory file, which reports FILE:LINE:COL as the command does.
-  f.runFile(ctx, script.path());
-  f.getOut(ctx);
-  return { code: 1, stdout, stderr: f.getErr(ctx) || stderr };
-}
-
-let ipset;
-function loadIpset() {
-  if (ipset) return ipset;
-  const lib = koffi.load(workerData.libipset);
-  const CustomErr = koffi.proto('int rp_ipset_custom_err(void *ipset, void *p, int status, const char *msg)');
-  const StdErr = koffi.proto('int rp_ipset_std_err(void *ipset, void *p)');
-  // Variadic in C; the library always calls it with "%s" and one string (its output buffer).
-  const Out = koffi.proto('int rp_ipset_out(void *session, void *p, const char *fmt, const char *text)');
-  const f = {
-    loadTypes: lib.func('void ipset_load_types(void)'),
-    init: lib.func('void *ipset_init(void)'),
-    fini: lib.func('int ipset_fini(void *ipset)'),
-    session: lib.func('void *ipset_session(void *ipset)'),
-    envSet: lib.func('void ipset_envopt_set(void *session, int env)'),
-    reportMsg: lib.func('const char *ipset_session_report_msg(void *session)'),
-    reportReset: lib.func('void ipset_session_report_reset(void *session)'),
-    report: lib.func('int ipset_session_report(void *session, int type, const char *fmt, ...)'),
-    printf: lib.func('int ipset_custom_printf(void *ipset, rp_ipset_custom_err *ce, rp_ipset_std_err *se, rp_ipset_out *out, void *p)'),
-    parseStream: lib.func('int ipset_parse_stream(void *ipset, void *file)'),
-  };
-  f.loadTypes();
-  const io = { out: '', err: '' };
-  // The library's defaults print and exit(3) the process on an error: these collect instead.
-  // A parameter problem is turned into a session report so it gets the "Error in line N" prefix.
-  const ce = koffi.register((h, _p, status, msg) => {
-    if (!status || !msg) return 0;
-    f.report(f.session(h), IPSET_ERROR, '%s', 'str', msg);
-    return -1;
-  }, koffi.pointer(CustomErr));
-  const se = koffi.register((h) => {
-    const s = f.session(h);
-    const msg = f.reportMsg(s);
-    if (msg) io.err += msg.replace(/\n+$/, '') + '\n';
-    f.reportReset(s);
-    return -1;
-  }, koffi.pointer(StdErr));
-  const out = koffi.register((_s, _p, _fmt, text) => {
-    if (text) io.out += text;
-    return 0;
-  }, koffi.pointer(Out));
-  ipset = { f, io, ce, se, out };
-  return ipset;
-}
-
-function openHandle(exist) {
-  const { f, ce, se, out } = loadIpset();
-  const h = f.init();
-  if (!h) throw new Error('ipset_init failed');
-  f.printf(h, ce, se, out, null);
-  if (exist) f.envSet(f.session(h), IPSET_ENV_EXIST);
-  return h;
-}
-
-function streamInto(h, script) {
-  const { f } = loadIpset();
-  const file = c.fopen(script.path(), 'r');
-  if (!file) throw new Error('fopen of memfd failed, errno ' + koffi.errno());
-  try {
-    f.parseStream(h, file);
-  } finally {
-    c.fclose(file);
-  }
-}
-
-// "-exist restore" (every commit) reuses one handle and its netlink socket; the handle's line
-// counter runs on across calls, so reported line numbers are made relative to this call's text.
-// Other commands (list -t, save, destroy) get a fresh handle: "-t" would stick to a session.
-// Unlike the command, the library goes on after a failing line and reports every one of them.
-let restorer;
-function runIpset(args, script) {
-  const { f, io } = loadIpset();
-  const exist = args.includes('-exist');
-  const words = args.filter((a) => a !== '-exist');
-  io.out = '';
-  io.err = '';
-  if (exist && words.length === 1 && words[0] === 'restore') {
-    if (!restorer) restorer = { h: openHandle(true), lines: 0 };
-    const before = restorer.lines;
-    restorer.lines += script.lines;
-    streamInto(restorer.h, script);
-    const stderr = io.err.replace(/Error in line (\d+)/g, (_m, n) => 'Error in line ' + (Number(n) - before));
-    return { code: io.err ? 1 : 0, stdout: io.out, stderr };
-  }
-  const h = openHandle(exist);
-  try {
-    if (words[0] !== 'restore') {
-      script.close();
-      script.push([words.join(' ') + '\n']);
-    }
-    streamInto(h, script);
-  } finally {
-    f.fini(h);
-  }
-  return { code: io.err ? 1 : 0, stdout: io.out, stderr: io.err };
 }
 
 const pending = new Map();
 parentPort.on('message', (m) => {
   let script = pending.get(m.id);
   if (!script) {
-    script = new Script();
+    script = new core.Script();
     pending.set(m.id, script);
   }
   const more = m.append || m.input;
@@ -279,7 +333,7 @@ parentPort.on('message', (m) => {
     if (script.error) throw script.error;
     if (more) script.push(more);
     if (m.append) return;
-    res = m.tool === 'nft' ? runNft(m.args, script) : runIpset(m.args, script);
+    res = core.run(m.tool, m.args, script);
   } catch (err) {
     // A failed append (memory file) is answered when the request runs.
     if (m.append) {
@@ -296,14 +350,10 @@ parentPort.on('message', (m) => {
 
 // Load what was asked for up front, so a missing library is known before the first ban.
 try {
-  if (workerData.tool === 'nft') loadNft();
-  else loadIpset();
+  core.load(workerData.tool);
 } catch (err) {
   fail('cannot load ' + (workerData.tool === 'nft' ? workerData.libnftables : workerData.libipset), err);
 }
 parentPort.postMessage({ ready: true });
-process.on('exit', () => {
-  if (nft) nft.f.ctxFree(nft.ctx);
-  if (restorer) ipset.f.fini(restorer.h);
-});
+process.on('exit', () => core.close());
 `;

@@ -1,4 +1,4 @@
-import type { Stats } from 'node:fs';
+import { fstatSync, readSync, type Stats, statSync } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from '../core/logger.js';
@@ -53,6 +53,7 @@ export class FileTail {
   private readonly retiring: OpenFile[] = [];
   private first = true;
   private queue: Promise<void> = Promise.resolve();
+  private saving: NodeJS.Immediate | undefined;
   private readonly key: string;
   truncatedLines = 0;
 
@@ -77,10 +78,13 @@ export class FileTail {
   }
 
   private async checkNow(): Promise<void> {
+    // The steady state (a line appended to an open log) makes only synchronous calls: each
+    // asynchronous one is a round trip through libuv's thread pool, and on a loaded machine those
+    // hops, not the microseconds of a stat or read from the page cache, were a failing line's delay.
     let st: Stats | undefined;
     try {
-      st = await stat(this.o.path);
-      if (!st.isFile()) st = undefined;
+      st = statSync(this.o.path, { throwIfNoEntry: false });
+      if (!st?.isFile()) st = undefined;
     } catch {
       st = undefined;
     }
@@ -112,11 +116,27 @@ export class FileTail {
       f.splitter.reset();
     }
     await this.readNew(f);
-    this.save(f);
+    this.saveSoon();
+  }
+
+  /**
+   * Stores the position on the next turn of the event loop: a ban found in these lines is
+   * committed first (its commit was scheduled while they were read). A crash in between loses no
+   * more than one before the write would: those lines are read again at the next start.
+   */
+  private saveSoon(): void {
+    if (this.saving) return;
+    this.saving = setImmediate(() => {
+      this.saving = undefined;
+      // The file followed by then (a rotation in between moved on to the new one).
+      if (this.current) this.save(this.current);
+    });
   }
 
   async close(): Promise<void> {
     await this.queue;
+    if (this.saving) clearImmediate(this.saving);
+    this.saving = undefined;
     if (this.current) this.save(this.current);
     // Only the current file's position is stored: take what a rotated file still holds now.
     for (const f of [...this.retiring]) {
@@ -236,9 +256,9 @@ export class FileTail {
   }
 
   private async wasTruncated(f: OpenFile): Promise<boolean> {
-    const size = (await f.fh.stat()).size;
+    const size = fstatSync(f.fh.fd).size;
     if (size < f.offset) return true;
-    const head = await readHead(f.fh, size);
+    const head = readHeadSync(f.fh.fd, size);
     const known = f.head.length;
     if (known > 0 && (head.length < known || !head.subarray(0, known).equals(f.head))) return true;
     if (head.length > known) f.head = head;
@@ -248,12 +268,15 @@ export class FileTail {
   /** Reads from the offset to the end of file; returns the bytes read. */
   private async readNew(f: OpenFile): Promise<number> {
     // Most polls find nothing new: skip the buffer then (many files are polled every second).
-    const size = (await f.fh.stat()).size;
+    const size = fstatSync(f.fh.fd).size;
     if (size <= f.offset) return 0;
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(64 * 1024, size - f.offset)));
     let total = 0;
-    for (;;) {
-      const { bytesRead } = await f.fh.read(buf, 0, buf.length, f.offset);
+    for (let first = true; ; first = false) {
+      // A big backlog is read a chunk per turn of the event loop, so the bus and the API are
+      // served between chunks as they were with asynchronous reads.
+      if (!first) await new Promise<void>((r) => setImmediate(r));
+      const bytesRead = readSync(f.fh.fd, buf, 0, buf.length, f.offset);
       if (bytesRead === 0) break;
       // Remember the first bytes as read, to recognise this content later (see wasTruncated).
       if (f.offset < HEAD_BYTES && f.head.length === f.offset) {
@@ -262,6 +285,7 @@ export class FileTail {
       f.offset += bytesRead;
       total += bytesRead;
       f.splitter.push(buf.subarray(0, bytesRead), (text, truncated) => this.line(text, truncated));
+      if (bytesRead < buf.length) break;
     }
     return total;
   }
@@ -307,6 +331,13 @@ export class FileTail {
     };
     this.o.positions.set(this.key, JSON.stringify(p));
   }
+}
+
+function readHeadSync(fd: number, size: number): Buffer {
+  const n = Math.min(HEAD_BYTES, size);
+  if (n === 0) return Buffer.alloc(0);
+  const buf = Buffer.alloc(n);
+  return buf.subarray(0, readSync(fd, buf, 0, n, 0));
 }
 
 async function readHead(fh: FileHandle, size: number): Promise<Buffer> {

@@ -1,0 +1,95 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LibraryDriver } from '../../src/firewall/driver.js';
+import { INLINE_CHARS } from '../../src/firewall/inline-kernel.js';
+import { requirements } from '../helpers/requirements.js';
+
+const req = requirements('library driver', [
+  'root',
+  'netns',
+  'cmd:nft',
+  'cmd:ipset',
+  'file:/usr/lib/x86_64-linux-gnu/libnftables.so.1',
+  'file:/usr/lib/x86_64-linux-gnu/libipset.so.13',
+]);
+
+describe.skipIf(req.skip)('library driver: small commits on the calling thread', () => {
+  const ns = `rp-drv-${randomBytes(3).toString('hex')}`;
+  const inNs = (args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args]).toString();
+  let nft: LibraryDriver;
+  let ipset: LibraryDriver;
+
+  beforeAll(async () => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    nft = await LibraryDriver.open('nft', `/run/netns/${ns}`);
+    ipset = await LibraryDriver.open('ipset', `/run/netns/${ns}`);
+  });
+  afterAll(async () => {
+    await nft?.close();
+    await ipset?.close();
+    execFileSync('ip', ['netns', 'del', ns]);
+  });
+
+  it('nftables: a single-element commit runs in this thread and lands in the namespace, not the host', async () => {
+    const table = `rp_inline_${randomBytes(2).toString('hex')}`;
+    const before = { ...nft.calls };
+    const r = await nft.run(
+      ['-f', '-'],
+      [
+        `add table inet ${table}\n`,
+        `add set inet ${table} s { type ipv4_addr; flags timeout; }\n`,
+        `add element inet ${table} s { 192.0.2.10 timeout 60s }\n`,
+      ],
+    );
+    expect(r).toMatchObject({ code: 0 });
+    expect(nft.calls.inline).toBe(before.inline + 1);
+    expect(nft.calls.worker).toBe(before.worker);
+    expect(inNs(['nft', 'list', 'set', 'inet', table, 's'])).toContain('192.0.2.10');
+    // Read-only look at the host: the thread came back out of the namespace for its own calls.
+    expect(execFileSync('nft', ['list', 'tables']).toString()).not.toContain(table);
+  });
+
+  it('nftables: a failing small commit reports the line, like nft -f', async () => {
+    const r = await nft.run(['-f', '-'], ['add element inet rp_absent s { 192.0.2.11 }\n']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/No such file or directory/);
+    expect(r.stderr).toMatch(/:1:/);
+  });
+
+  it('nftables: a big batch goes to the worker, and a small commit made after it waits for it', async () => {
+    const table = `rp_order_${randomBytes(2).toString('hex')}`;
+    const lines = [`add table inet ${table}\n`, `add set inet ${table} s { type ipv4_addr; }\n`];
+    for (let i = 0; lines.join('').length <= INLINE_CHARS; i++)
+      lines.push(`add element inet ${table} s { 10.0.${i >> 8}.${i & 255} }\n`);
+    const before = { ...nft.calls };
+    // Not awaited in between: the small one needs the set the big one creates.
+    const big = nft.run(['-f', '-'], lines);
+    const small = nft.run(['-f', '-'], [`add element inet ${table} s { 192.0.2.12 }\n`]);
+    expect(await big).toMatchObject({ code: 0 });
+    expect(await small).toMatchObject({ code: 0 });
+    expect(nft.calls.worker).toBe(before.worker + 1);
+    expect(nft.calls.inline).toBe(before.inline + 1);
+    expect(inNs(['nft', 'list', 'set', 'inet', table, 's'])).toContain('192.0.2.12');
+  });
+
+  it('nftables: listings always go to the worker (a big set takes long to read)', async () => {
+    const before = { ...nft.calls };
+    const r = await nft.run(['-j', 'list', 'tables']);
+    expect(r.code).toBe(0);
+    expect(nft.calls.worker).toBe(before.worker + 1);
+  });
+
+  it('ipset: a single-element restore runs in this thread and lands in the namespace', async () => {
+    const set = `rp_inline_${randomBytes(2).toString('hex')}`;
+    inNs(['ipset', 'create', set, 'hash:ip', 'timeout', '0']);
+    const before = { ...ipset.calls };
+    const r = await ipset.run(['-exist', 'restore'], `add ${set} 192.0.2.13 timeout 60\n`);
+    expect(r).toMatchObject({ code: 0 });
+    expect(ipset.calls.inline).toBe(before.inline + 1);
+    expect(inNs(['ipset', 'list', set])).toContain('192.0.2.13');
+    const bad = await ipset.run(['-exist', 'restore'], `add ${set} 192.0.2.14\nadd ${set} not-an-address\n`);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/Error in line 2/);
+  });
+});
