@@ -3,9 +3,11 @@
  * namespace, every one the real CLI with nftables. Latency runs from a failing sshd line appended
  * to agent 1's log to the address being in the kernel set of every other agent (seen by
  * `nft monitor` in each namespace); throughput is bans posted to the hub API until all are in every
- * agent's kernel set, checked element by element (no loss), through the bulk endpoint and, for
- * comparison, one POST per ban. CrowdSec's firewall bouncer polls its
- * API every 10 s by default, so its propagation is up to ~11 s: printed as a ratio.
+ * agent's kernel set (timed by each agent's own report of the seq its last commit took to the
+ * kernel, so no per-element printer competes for the CPU), then checked element by element in
+ * each kernel set (no loss), through the bulk endpoint and, for comparison, one POST per ban.
+ * CrowdSec's firewall bouncer polls its API every 10 s by default, so its propagation is up to
+ * ~11 s: printed as a ratio.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -236,7 +238,7 @@ const [url, token, count, conc, mode, prefix] = process.argv.slice(1);
 const n = Number(count);
 const addr = (i) => prefix + '.' + (i >> 8) + '.' + (i & 255);
 const headers = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
-let next = 0, done = 0, failed = 0;
+let next = 0, done = 0, failed = 0, lastSeq = 0;
 const startedAt = Date.now();
 const t0 = performance.now();
 async function worker() {
@@ -244,7 +246,7 @@ async function worker() {
     const i = next++;
     const res = await fetch(url + '/v1/decisions', { method: 'POST', headers, body: JSON.stringify({ target: addr(i), duration: 3600, reason: 'bench' }) });
     if (res.status !== 201) failed++;
-    await res.arrayBuffer();
+    else lastSeq = Math.max(lastSeq, (await res.json()).seq ?? 0);
     done++;
   }
 }
@@ -255,16 +257,71 @@ async function bulk() {
     const res = await fetch(url + '/v1/decisions/bulk', { method: 'POST', headers, body: JSON.stringify({ decisions }) });
     const body = await res.json();
     if (res.status !== 200) failed += decisions.length;
-    else { done += body.added; failed += body.errors.length + body.duplicates; }
+    else { done += body.added; failed += body.errors.length + body.duplicates; lastSeq = Math.max(lastSeq, body.lastSeq ?? 0); }
   }
 }
 (mode === 'bulk' ? bulk() : Promise.all(Array.from({ length: Number(conc) }, worker))).then(() => {
-  console.log(JSON.stringify({ posted: done, failed, ms: performance.now() - t0, startedAt }));
+  console.log(JSON.stringify({ posted: done, failed, ms: performance.now() - t0, startedAt, lastSeq }));
 });
 `;
 
 /** Epoch milliseconds with sub-ms resolution (comparable with the load generator's Date.now()). */
 const epochNow = () => performance.timeOrigin + performance.now();
+
+/**
+ * When every agent had every decision in its kernel, in epoch ms. `kernel-seq` (default): each
+ * agent's own debug line 'decisions in the kernel' with the seq its last successful commit took
+ * there, stamped by the agent itself, against the hub's last seq; nothing runs beside the agents
+ * while they work. `monitor`: one `nft monitor` per agent printing every element, the older
+ * witness (for builds without that line), which is itself a load of two processes per agent.
+ * Either way the elements are then read back from each kernel set one by one.
+ */
+type Witness = { done(lastSeq: number, count: number): Promise<number | undefined>; stop(): void };
+
+function kernelSeqWitness(fleet: Fleet): Witness {
+  const agents = fleet.procs.slice(1);
+  return {
+    async done(lastSeq) {
+      const end = Date.now() + 60_000;
+      let at = 0;
+      for (const p of agents) {
+        const line = await p
+          .waitFor(
+            (l) => l.msg === 'decisions in the kernel' && (l.seq as number) >= lastSeq,
+            Math.max(1, end - Date.now()),
+          )
+          .catch(() => undefined);
+        if (!line) return undefined;
+        at = Math.max(at, line.time as number);
+      }
+      return at;
+    },
+    stop() {},
+  };
+}
+
+function monitorWitness(fleet: Fleet, prefix: string): Witness {
+  const counts = fleet.agents.map(() => 0);
+  let lastAt = 0;
+  const monitors = fleet.agents.map((h, i) =>
+    monitor(h, (addr) => {
+      if (!addr.startsWith(`${prefix}.`)) return;
+      counts[i]!++;
+      lastAt = epochNow();
+    }),
+  );
+  return {
+    async done(_lastSeq, count) {
+      const end = performance.now() + 60_000;
+      while (counts.some((c) => c < count) && performance.now() < end)
+        await new Promise((r) => setTimeout(r, 20));
+      return counts.every((c) => c >= count) ? lastAt : undefined;
+    },
+    stop() {
+      for (const m of monitors) m.kill('SIGKILL');
+    },
+  };
+}
 
 async function throughput(
   emit: Emit,
@@ -273,16 +330,12 @@ async function throughput(
   mode: 'bulk' | 'single',
   prefix: string,
 ): Promise<number> {
-  const counts = fleet.agents.map(() => 0);
-  const wanted = (a: string) => a.startsWith(`${prefix}.`);
-  let lastAt = 0;
-  const monitors = fleet.agents.map((h, i) =>
-    monitor(h, (addr) => {
-      if (!wanted(addr)) return;
-      counts[i]!++;
-      lastAt = epochNow();
-    }),
-  );
+  const witnessKind = process.env.PROPAGATION_WITNESS === 'monitor' ? 'monitor' : 'kernel-seq';
+  if (witnessKind === 'kernel-seq' && process.env.FLEET_LOG_LEVEL !== 'debug')
+    throw new Error(
+      "the kernel-seq witness reads the agents' debug lines: FLEET_LOG_LEVEL=debug, or PROPAGATION_WITNESS=monitor",
+    );
+  const witness = witnessKind === 'monitor' ? monitorWitness(fleet, prefix) : kernelSeqWitness(fleet);
   await new Promise((r) => setTimeout(r, 500));
   const token = readFileSync(join(fleet.hubDir, 'hub', 'admin.token'), 'utf8').trim();
   const perRequest = mode === 'bulk' ? Number(process.env.PROPAGATION_BULK_CHUNK ?? 10_000) : 64;
@@ -304,35 +357,53 @@ async function throughput(
     ],
     { timeoutMs: 600_000 },
   );
-  const posted = JSON.parse(out) as { posted: number; failed: number; ms: number; startedAt: number };
-  const end = performance.now() + 60_000;
-  while (counts.some((c) => c < count) && performance.now() < end)
-    await new Promise((r) => setTimeout(r, 20));
+  const posted = JSON.parse(out) as {
+    posted: number;
+    failed: number;
+    ms: number;
+    startedAt: number;
+    lastSeq: number;
+  };
+  const lastAt = await witness.done(posted.lastSeq, count);
   const hubCpu = cpuMs([pids.hub]) - hubCpu0;
   const agentCpu = cpuMs(pids.agents) - agentCpu0;
-  for (const m of monitors) m.kill('SIGKILL');
+  witness.stop();
   // No loss: every address in every agent's kernel set, read back from the kernel element by element.
   const expected = Array.from({ length: count }, (_, i) => `${prefix}.${i >> 8}.${i & 255}`);
-  const inKernel = await Promise.all(
-    fleet.agents.map(async (h) => {
-      const json = JSON.parse(
-        await h.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', 'blocklist_v4']),
-      ) as {
-        nftables: Array<{ set?: { elem?: unknown[] } }>;
-      };
-      const elems = json.nftables.find((x) => x.set)?.set?.elem ?? [];
-      const got = new Set(elems.map((e) => /"(\d+\.\d+\.\d+\.\d+)"/.exec(JSON.stringify(e))?.[1]));
-      return expected.filter((a) => got.has(a)).length;
-    }),
-  );
-  const seconds = (lastAt - posted.startedAt) / 1000;
-  const rate = Math.round(count / seconds);
+  // One agent at a time, with time to spare: ten `nft -j list set` of 20,000 elements at once on
+  // a loaded machine ran past the 30 s default and left a truncated JSON.
+  const inKernel: number[] = [];
+  for (const [i, h] of fleet.agents.entries()) {
+    const out = await h.exec('nft', ['-j', 'list', 'set', 'inet', 'rampart', 'blocklist_v4'], {
+      timeoutMs: 300_000,
+    });
+    let json: { nftables: Array<{ set?: { elem?: unknown[] } }> };
+    try {
+      json = JSON.parse(out);
+    } catch (err) {
+      throw new Error(`agent ${i}: nft -j list set gave ${out.length} bytes of bad JSON`, { cause: err });
+    }
+    const elems = json.nftables.find((x) => x.set)?.set?.elem ?? [];
+    const got = new Set(elems.map((e) => /"(\d+\.\d+\.\d+\.\d+)"/.exec(JSON.stringify(e))?.[1]));
+    inKernel.push(expected.filter((a) => got.has(a)).length);
+  }
+  // Envelopes the agents refused meanwhile, by reason: an agent that falls further behind than
+  // the envelope window (60 s) drops what it reads as `expired` and catches up over HTTP instead.
+  const dropped: Record<string, number> = {};
+  for (const p of fleet.procs.slice(1))
+    for (const l of p.lines)
+      if (l.msg === 'decision message dropped' && (l.time as number) >= posted.startedAt)
+        dropped[l.reason as string] = (dropped[l.reason as string] ?? 0) + 1;
+  // Not all there within a minute of the last POST: no rate (the read-back says what is missing).
+  const seconds = lastAt === undefined ? Number.NaN : (lastAt - posted.startedAt) / 1000;
+  const rate = lastAt === undefined ? 0 : Math.round(count / seconds);
   emit({
     bench: mode === 'bulk' ? 'propagation-throughput-bulk' : 'propagation-throughput-single-post',
     figure: 'end-to-end decisions/s, bulk API -> every element in every agent kernel (read back)',
     driver: fleet.driver,
     agents: fleet.agents.length,
     decisions: count,
+    witness: witnessKind,
     ...(mode === 'bulk' ? { bansPerRequest: perRequest } : { concurrentPosts: perRequest }),
     apiFailures: posted.failed,
     postSeconds: Number((posted.ms / 1000).toFixed(2)),
@@ -341,6 +412,7 @@ async function throughput(
     apiDecisionsPerSecond: Math.round(count / (posted.ms / 1000)),
     minInKernel: Math.min(...inKernel),
     lost: count * fleet.agents.length - inKernel.reduce((a, b) => a + b, 0),
+    envelopesDropped: dropped,
     goalPerSecond: 10_000,
     ratioToGoal: Number((rate / 10_000).toFixed(2)),
     // Noise-resistant: CPU the hub and one agent spent per decision (from /proc, 10 ms ticks).

@@ -130,6 +130,7 @@ export class Agent {
       setSizes: () => o.state.countBySet(),
       appliedSeq: () => o.state.lastSeq(),
       headSeen: () => this.applier.headSeen,
+      kernelSeq: () => this.applier.kernelSeq,
       firewall: () => ({ backend: o.firewall.name, driver: o.firewall.driver ?? 'none' }),
       busConnected: () => (o.transport ? this.busUp : undefined),
       fleet: this.fleetHits?.stats,
@@ -352,7 +353,7 @@ export class Agent {
   private async onMessage(payload: Buffer): Promise<void> {
     const failuresBefore = this.committer.failures;
     if (!this.take(payload)) return;
-    await this.committer.schedule();
+    await this.applier.commit();
     if (this.committer.failures > failuresBefore) {
       throw new RampartError('E_FIREWALL', 'firewall commit failed; the decision stays unacknowledged');
     }

@@ -68,12 +68,18 @@ export class DecisionApplier {
   };
   /** The highest log seq this agent has heard of (live decisions, catch-up heads): lag = this - lastSeq. */
   headSeen = 0;
+  /**
+   * The highest seq whose effect a successful firewall commit has taken to the kernel (decisions
+   * refused here count as taken): `lastSeq - kernelSeq` is what is staged and not enforced yet.
+   */
+  kernelSeq = 0;
   private readonly buffer = new Map<number, Decision>();
   /** The highest seq ever held in `buffer` (at or below lastSeq once drained). */
   private heldTop = 0;
   private catching: Promise<void> | null = null;
   private catchAgain = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  private kernelTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly now: () => number;
 
@@ -96,7 +102,7 @@ export class DecisionApplier {
     }
     // After the cursor closed: the state takes no write while it reads.
     for (const p of poisoned) this.o.state.applyHub(this.o.state.lastSeq(), { unban: p });
-    await this.o.committer.schedule();
+    await this.commit();
     return n;
   }
 
@@ -111,7 +117,7 @@ export class DecisionApplier {
     if (d.seq === last + 1 && !this.catching) {
       this.applyOne(d);
       this.drainBuffer();
-      void this.o.committer.schedule();
+      void this.commit();
       return;
     }
     // A gap (or a catch-up in flight): hold it, and fetch what is missing.
@@ -148,18 +154,18 @@ export class DecisionApplier {
       .then(
         () => {
           this.catching = null;
-          this.drainBuffer();
+          this.o.state.batch(() => this.drainBuffer());
           // Still a hole after a full catch-up: the hub has not served it yet; look again later.
           if (this.buffer.size > 0) this.retryLater();
         },
         (err) => {
           this.catching = null;
-          this.drainBuffer();
+          this.o.state.batch(() => this.drainBuffer());
           this.o.log.warn({ err: (err as Error).message }, 'catch-up failed; retrying');
           this.retryLater();
         },
       )
-      .finally(() => void this.o.committer.schedule());
+      .finally(() => void this.commit());
     return this.catching;
   }
 
@@ -168,7 +174,7 @@ export class DecisionApplier {
     const expiresAt = duration === null ? null : this.now() + duration * 1000;
     if (!this.stage(target.text, set, expiresAt, target)) return false;
     this.o.state.addLocal({ target: target.text, set, expiresAt, origin });
-    void this.o.committer.schedule();
+    void this.commit();
     return true;
   }
 
@@ -178,7 +184,7 @@ export class DecisionApplier {
     if (!ban || ban.seq > 0) return false;
     this.o.firewall.delete(target, set);
     this.o.state.applyHub(this.o.state.lastSeq(), { unban: { target: target.text, set } });
-    void this.o.committer.schedule();
+    void this.commit();
     return true;
   }
 
@@ -209,10 +215,43 @@ export class DecisionApplier {
     return this.o.state.activeCount(this.now());
   }
 
+  /**
+   * Asks the committer for a commit of what is staged; resolves once it is in the kernel (or the
+   * commit failed). Everything applied so far is staged before the commit it waits for starts, so
+   * once that commit succeeds the kernel holds every decision up to today's `lastSeq`.
+   */
+  commit(): Promise<void> {
+    const { committer, state } = this.o;
+    const seq = state.lastSeq();
+    const failures = committer.failures;
+    const done = committer.schedule();
+    if (seq > this.kernelSeq) {
+      done.then(
+        () => {
+          // A failed commit keeps its batch staged and the committer retries it on its own timer;
+          // look again then, so the gauge does not wait for the next decision to catch up.
+          if (committer.failures !== failures) this.recheckKernelLater();
+          else if (seq > this.kernelSeq) {
+            this.kernelSeq = seq;
+            this.o.log.debug({ seq }, 'decisions in the kernel');
+          }
+        },
+        () => {},
+      );
+    }
+    return done;
+  }
+
+  private recheckKernelLater(): void {
+    this.later('kernelTimer', () => void this.commit());
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.kernelTimer) clearTimeout(this.kernelTimer);
     this.retryTimer = null;
+    this.kernelTimer = null;
   }
 
   private async catchUpOnce(): Promise<void> {
@@ -240,7 +279,7 @@ export class DecisionApplier {
         }
         this.drainBuffer();
       });
-      void this.o.committer.schedule();
+      void this.commit();
       if (!progressed || this.o.state.lastSeq() >= page.head) return;
     }
   }
@@ -272,8 +311,11 @@ export class DecisionApplier {
   }
 
   private drainBuffer(): void {
+    // Called after every in-order live decision: nothing to copy or scan when nothing is held.
+    if (this.buffer.size === 0) return;
     let last = this.o.state.lastSeq();
-    for (const seq of [...this.buffer.keys()]) if (seq <= last) this.buffer.delete(seq);
+    // Deleting the current key while iterating a Map is safe; no copy of up to 10,000 keys.
+    for (const seq of this.buffer.keys()) if (seq <= last) this.buffer.delete(seq);
     for (let next = this.buffer.get(last + 1); next; next = this.buffer.get(last + 1)) {
       this.buffer.delete(next.seq);
       this.applyOne(next);
@@ -358,11 +400,17 @@ export class DecisionApplier {
   }
 
   private retryLater(): void {
-    if (this.stopped || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.catchUp();
+    this.later('retryTimer', () => void this.catchUp());
+  }
+
+  /** Runs `fn` after `retryMs` unless stopped; one pending timer per purpose. */
+  private later(timer: 'retryTimer' | 'kernelTimer', fn: () => void): void {
+    if (this.stopped || this[timer]) return;
+    const t = setTimeout(() => {
+      this[timer] = null;
+      fn();
     }, this.o.retryMs ?? 2000);
-    this.retryTimer.unref();
+    t.unref();
+    this[timer] = t;
   }
 }

@@ -19,6 +19,8 @@ export interface AgentMetricsSource {
   appliedSeq: () => number;
   /** The highest log seq heard of: the hub's head as far as this agent knows. */
   headSeen: () => number;
+  /** The highest log seq whose firewall commit succeeded (DecisionApplier.kernelSeq). */
+  kernelSeq?: () => number;
   firewall: () => { backend: string; driver: string };
   busConnected: () => boolean | undefined;
   /** FleetHitBatcher.stats, when fleet-wide counting is on. */
@@ -142,6 +144,17 @@ export class AgentMetrics {
         this.set(source.appliedSeq());
       },
     });
+    if (source.kernelSeq) {
+      const kernelSeq = source.kernelSeq;
+      new Gauge({
+        name: 'rampart_agent_kernel_seq',
+        help: 'Last decision log seq in the kernel (its firewall commit succeeded); below applied_seq while a commit is pending or failing',
+        registers,
+        collect() {
+          this.set(kernelSeq());
+        },
+      });
+    }
     new Gauge({
       name: 'rampart_agent_head_seq',
       help: 'Highest decision log seq this agent has heard of (live messages and catch-up)',

@@ -43,6 +43,15 @@ export class AgentState {
   private readonly db: Database.Database;
   private readonly stmt;
   private closed = false;
+  /**
+   * `last_seq` as committed, or as written inside the batch in flight: read per decision, so it
+   * lives in memory; the meta row is written once per outermost batch (ADR 0033).
+   */
+  private seq: number;
+  /** Nesting depth of `batch` (0: no transaction of ours is open). */
+  private depth = 0;
+  /** One transaction wrapper for every batch (better-sqlite3 makes nested calls savepoints). */
+  private readonly tx: (fn: () => unknown) => unknown;
 
   constructor(file: string) {
     try {
@@ -61,7 +70,7 @@ export class AgentState {
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
       upsert: db.prepare(
-        'INSERT INTO active (target, "set", expires_at, seq, origin) VALUES (@target, @set, @expiresAt, @seq, @origin) ' +
+        'INSERT INTO active (target, "set", expires_at, seq, origin) VALUES (?, ?, ?, ?, ?) ' +
           'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin',
       ),
       remove: db.prepare('DELETE FROM active WHERE target = ? AND "set" = ?'),
@@ -94,6 +103,8 @@ export class AgentState {
         'INSERT INTO positions (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
     };
+    this.seq = Number(this.stmt.getMeta.get('last_seq')?.value ?? 0);
+    this.tx = db.transaction((fn: () => unknown) => fn());
     this.positions = {
       get: (key) => this.stmt.getPos.get(key)?.value,
       set: (key, value) => {
@@ -108,39 +119,70 @@ export class AgentState {
     return new AgentState(join(agentDir, 'agent.db'));
   }
 
-  /** The last hub `seq` applied (0 before the first). */
+  /** The last hub `seq` applied (0 before the first); inside a batch, the batch's latest. */
   lastSeq(): number {
-    return Number(this.stmt.getMeta.get('last_seq')?.value ?? 0);
+    return this.seq;
   }
 
-  /** Records a hub decision's effect and advances `lastSeq`, atomically. */
+  /**
+   * Records a hub decision's effect and advances `lastSeq`. Alone it is one transaction; inside
+   * `batch` it is one row write, and `last_seq` is written once when the batch commits (a savepoint
+   * and a meta write per decision were three quarters of the agent's intake: ADR 0033). Either way
+   * the row and `last_seq` become durable in the same commit, never one without the other.
+   */
   applyHub(
     seq: number,
     change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null,
   ): void {
-    this.db.transaction(() => {
-      if (change && 'ban' in change) this.stmt.upsert.run(change.ban);
-      else if (change) this.stmt.remove.run(change.unban.target, change.unban.set);
-      this.stmt.setMeta.run('last_seq', String(seq));
-    })();
+    if (this.depth > 0) {
+      this.write(change);
+      this.seq = seq;
+      return;
+    }
+    this.batch(() => {
+      this.write(change);
+      this.seq = seq;
+    });
   }
 
   /**
-   * Runs `fn` in one transaction: a batch of decisions costs one commit (and its fsyncs) instead
-   * of one each. Calls nest (inner ones become savepoints); a throw rolls back the whole batch,
-   * and `last_seq` with it, so catch-up fetches those decisions again.
+   * Runs `fn` in one transaction: a batch of decisions costs one commit (and its fsyncs) and one
+   * `last_seq` write instead of one each. Calls nest (inner ones become savepoints); a throw rolls
+   * back what it covered, `lastSeq()` included, so catch-up fetches those decisions again.
    */
   batch<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const before = this.seq;
+    const outermost = this.depth === 0;
+    this.depth++;
+    try {
+      return this.tx(() => {
+        const out = fn();
+        if (outermost && this.seq !== before) this.stmt.setMeta.run('last_seq', String(this.seq));
+        return out;
+      }) as T;
+    } catch (err) {
+      this.seq = before;
+      throw err;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private write(change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null): void {
+    if (change === null) return;
+    if ('ban' in change) {
+      const b = change.ban;
+      this.stmt.upsert.run(b.target, b.set, b.expiresAt, b.seq, b.origin);
+    } else this.stmt.remove.run(change.unban.target, change.unban.set);
   }
 
   /** Replaces every ban with a snapshot from the hub and jumps to its head. Local bans are kept. */
   replaceWithSnapshot(bans: ActiveBan[], head: number): void {
-    this.db.transaction(() => {
+    this.batch(() => {
       this.db.prepare('DELETE FROM active WHERE seq > 0').run();
-      for (const b of bans) this.stmt.upsert.run(b);
-      this.stmt.setMeta.run('last_seq', String(head));
-    })();
+      for (const b of bans) this.write({ ban: b });
+      this.seq = head;
+    });
   }
 
   /** A ban from this agent's own detection, enforced before the hub answers. */
@@ -154,7 +196,7 @@ export class AgentState {
     ) {
       return;
     }
-    this.stmt.upsert.run({ ...ban, seq: existing?.seq ?? 0 });
+    this.stmt.upsert.run(ban.target, ban.set, ban.expiresAt, existing?.seq ?? 0, ban.origin);
   }
 
   get(target: string, set: string): ActiveBan | undefined {

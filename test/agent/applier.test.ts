@@ -204,6 +204,25 @@ describe('decision applier', () => {
     applier.live(log.append('192.0.2.1'));
     await expect.poll(() => fw.targets(), { timeout: 2000 }).toEqual(['192.0.2.1']);
   });
+
+  it('kernelSeq follows successful commits only, and catches up after a retried one', async () => {
+    const { state, fw, log, applier, committer } = setup();
+    applier.live(log.append('192.0.2.1'));
+    await committer.flush();
+    expect(applier.kernelSeq).toBe(1);
+    fw.failNext = 1;
+    applier.live(log.append('192.0.2.2'));
+    applier.live(log.append('192.0.2.3'));
+    await applier.commit();
+    // Recorded in the state (a restart re-applies it), not yet in the kernel.
+    expect(state.lastSeq()).toBe(3);
+    expect(applier.kernelSeq).toBe(1);
+    expect(fw.targets()).toEqual(['192.0.2.1']);
+    // The committer's own retry commits it; the applier's re-check sees it without a new decision.
+    await expect.poll(() => applier.kernelSeq, { timeout: 2000 }).toBe(3);
+    expect(fw.targets()).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3']);
+    applier.stop();
+  });
   it('during a catch-up, live decisions that follow in order cost no second fetch', async () => {
     const { state, fw, log, applier, committer } = setup();
     applier.live(log.append('192.0.2.1'));

@@ -117,7 +117,13 @@ function metricsSuite(title: string, skip: boolean, enforcer: () => Promise<Enfo
       await eventually(async () => {
         const s = await scrape(url);
         const h = await head();
-        return h >= 3 && s.value('rampart_agent_applied_seq') === h && s.value('rampart_agent_bus_lag') === 0;
+        return (
+          h >= 3 &&
+          s.value('rampart_agent_applied_seq') === h &&
+          s.value('rampart_agent_bus_lag') === 0 &&
+          // Committed to the kernel too, not only recorded (the kernel check below reads it back).
+          s.value('rampart_agent_kernel_seq') === h
+        );
       });
       const s = await scrape(url);
       expect(s.status).toBe(200);

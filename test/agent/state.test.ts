@@ -91,6 +91,66 @@ describe('agent state', () => {
     again.close();
   });
 
+  const ban = (seq: number, last: number) => ({
+    ban: { target: `192.0.2.${last}`, set: 'blocklist', expiresAt: null, seq, origin: 'hub' },
+  });
+
+  it('a batch writes last_seq once, in the same commit as its rows', async () => {
+    const dir = fresh();
+    const s = AgentState.open(dir);
+    s.applyHub(1, ban(1, 1));
+    const Database = (await import('better-sqlite3')).default;
+    // A second connection sees only what is committed (WAL): never a seq without its rows.
+    const reader = new Database(join(dir, 'agent.db'), { readonly: true });
+    const onDisk = () => ({
+      seq: Number(
+        (reader.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as { value: string }).value,
+      ),
+      rows: (reader.prepare('SELECT count(*) AS n FROM active').get() as { n: number }).n,
+    });
+    s.batch(() => {
+      for (let seq = 2; seq <= 4; seq++) s.applyHub(seq, ban(seq, seq));
+      expect(s.lastSeq()).toBe(4);
+      expect(onDisk()).toEqual({ seq: 1, rows: 1 });
+    });
+    expect(onDisk()).toEqual({ seq: 4, rows: 4 });
+    reader.close();
+    s.close();
+    const again = AgentState.open(dir);
+    expect(again.lastSeq()).toBe(4);
+    again.close();
+  });
+
+  it('a batch that throws keeps neither its rows nor its last_seq, in memory or on disk', () => {
+    const dir = fresh();
+    const s = AgentState.open(dir);
+    s.applyHub(1, ban(1, 1));
+    expect(() =>
+      s.batch(() => {
+        s.applyHub(2, ban(2, 2));
+        throw new Error('kernel said no');
+      }),
+    ).toThrow('kernel said no');
+    expect(s.lastSeq()).toBe(1);
+    expect(s.get('192.0.2.2', 'blocklist')).toBeUndefined();
+    // An inner batch that fails alone is undone alone; the outer one still commits.
+    s.batch(() => {
+      s.applyHub(2, ban(2, 2));
+      try {
+        s.batch(() => {
+          s.applyHub(3, ban(3, 3));
+          throw new Error('inner');
+        });
+      } catch {}
+      expect(s.lastSeq()).toBe(2);
+    });
+    s.close();
+    const again = AgentState.open(dir);
+    expect(again.lastSeq()).toBe(2);
+    expect(again.active().map((b) => b.target)).toEqual(['192.0.2.1', '192.0.2.2']);
+    again.close();
+  });
+
   it('refuses a database from a newer rampart with a clear error', async () => {
     const dir = fresh();
     const s = AgentState.open(dir);
