@@ -112,7 +112,9 @@ export class TrackerTable {
     this.evictions += this.old.size;
     const recycled = this.old;
     if (this.onEvict !== undefined) recycled.forEach(this.onEvict);
-    recycled.clear();
+    // The new young generation takes as many keys as the one just filled: sized like it at once,
+    // it skips the doublings (each a fresh table whose every page is a first-touch fault).
+    recycled.clear(this.young);
     this.old = this.young;
     this.young = recycled;
   }
@@ -170,9 +172,10 @@ class Generation {
     for (const v of this.texts.values()) fn(v, -1);
   }
 
-  clear(): void {
-    this.words[0].clear();
-    this.words[1].clear();
+  /** Empties this generation, its tables at least as large as `like`'s. */
+  clear(like: Generation): void {
+    this.words[0].clear(like.words[0].slotCount);
+    this.words[1].clear(like.words[1].slotCount);
     this.texts.clear();
   }
 }
@@ -188,6 +191,8 @@ const MIN_SLOTS = 1024;
 class WordTable {
   size = 0;
   private mask: number;
+  /** 32 minus log2(slots): a key's home slot is its hash's top bits (see `grow`). */
+  private shift: number;
   private slots: Int32Array;
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
@@ -199,6 +204,7 @@ class WordTable {
   ) {
     const n = Math.min(MIN_SLOTS, slotsFor(cap));
     this.mask = n - 1;
+    this.shift = 32 - Math.log2(n);
     this.slots = new Int32Array(n * stride);
   }
 
@@ -217,7 +223,7 @@ class WordTable {
   delete(key: Int32Array): boolean {
     const found = this.find(key);
     if (found < 0) return false;
-    const { width, stride, mask } = this;
+    const { width, stride, mask, shift } = this;
     const s = this.slots;
     this.size--;
     // Backward-shift deletion: move later entries of the run into the hole when their home
@@ -225,7 +231,7 @@ class WordTable {
     let hole = found / stride;
     for (let j = (hole + 1) & mask; s[j * stride + width] !== 0; j = (j + 1) & mask) {
       const o = j * stride;
-      const home = this.hash(s, o) & mask;
+      const home = this.hash(s, o) >>> shift;
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         s.copyWithin(hole * stride, o, o + stride);
         hole = j;
@@ -245,26 +251,37 @@ class WordTable {
     }
   }
 
-  clear(): void {
-    this.slots.fill(0);
+  get slotCount(): number {
+    return this.mask + 1;
+  }
+
+  /** Empties the table, with at least `slots` slots (a power of two within the cap's). */
+  clear(slots: number): void {
     this.size = 0;
+    if (slots <= this.mask + 1) {
+      this.slots.fill(0);
+      return;
+    }
+    this.mask = slots - 1;
+    this.shift = 32 - Math.log2(slots);
+    this.slots = new Int32Array(slots * this.stride);
   }
 
   /** The offset of the key's slot, or -1. */
   private find(key: Int32Array): number {
-    const { width, stride, mask } = this;
+    const { width, stride, mask, shift } = this;
     const s = this.slots;
     if (width === 2) {
       // IPv4 keys, nearly every lookup: the loops unrolled.
       const a = key[0]!;
       const b = key[1]!;
-      for (let i = this.hash2(a, b) & mask; ; i = (i + 1) & mask) {
+      for (let i = this.hash2(a, b) >>> shift; ; i = (i + 1) & mask) {
         const o = i * stride;
         if (s[o + 2] === 0) return -1;
         if (s[o] === a && s[o + 1] === b) return o;
       }
     }
-    for (let i = this.hash(key, 0) & mask; ; i = (i + 1) & mask) {
+    for (let i = this.hash(key, 0) >>> shift; ; i = (i + 1) & mask) {
       const o = i * stride;
       if (s[o + width] === 0) return -1;
       let w = 0;
@@ -276,17 +293,23 @@ class WordTable {
   private place(key: Int32Array, from: number, stored: number): void {
     const { width, stride, mask } = this;
     const s = this.slots;
-    let i = this.hash(key, from) & mask;
+    let i = this.hash(key, from) >>> this.shift;
     while (s[i * stride + width] !== 0) i = (i + 1) & mask;
     const o = i * stride;
     for (let w = 0; w < width; w++) s[o + w] = key[from + w]!;
     s[o + width] = stored;
   }
 
+  /**
+   * Twice the slots, keys placed again in the old table's order. Homes are the hash's top bits,
+   * so a key's new home is twice its old one (or one more): the copy writes the new table front
+   * to back, where low-bit homes would scatter every key to a random cache line.
+   */
   private grow(): void {
     const old = this.slots;
     const n = (this.mask + 1) * 2;
     this.mask = n - 1;
+    this.shift--;
     this.slots = new Int32Array(n * this.stride);
     for (let o = 0; o < old.length; o += this.stride)
       if (old[o + this.width] !== 0) this.place(old, o, old[o + this.width]!);
