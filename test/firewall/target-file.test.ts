@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { eachTargetLine, readTargetFile } from '../../src/firewall/target-file.js';
+import { MAIN } from '../cli/run-cli.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'rampart-target-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,5 +51,28 @@ describe('target files', () => {
     const file = path.join(dir, 'absent.txt');
     expect(() => readTargetFile(file)).toThrow(expect.objectContaining({ code: 'E_CONFIG' }));
     expect(() => readTargetFile(file)).toThrow(file);
+  });
+
+  it('--from-file - spools standard input to a private file read twice: every line applied, a bad one names "-", the copy removed', () => {
+    const tmp = mkdtempSync(path.join(dir, 'spool-'));
+    const lines: string[] = [];
+    for (let i = 0; i < 70_000; i++) lines.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} 1h`);
+    const cli = (input: string) =>
+      spawnSync(
+        process.execPath,
+        [MAIN, 'firewall', 'add', '--backend', 'dry-run', '--from-file', '-', '--json'],
+        {
+          input,
+          env: { ...process.env, TMPDIR: tmp, RAMPART_LOG_LEVEL: 'error' },
+          encoding: 'utf8',
+        },
+      );
+    const ok = cli(`${lines.join('\n')}\n`);
+    expect(ok.status).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ backend: 'dry-run', added: 70_000 });
+    const bad = cli(`${lines.slice(0, 3).join('\n')}\n192.0.2.300\n`);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain('-:4: "192.0.2.300"');
+    expect(readdirSync(tmp)).toEqual([]);
   });
 });
