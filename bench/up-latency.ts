@@ -27,6 +27,8 @@ const SAMPLES = Number(process.env.UP_LATENCY_SAMPLES ?? 100);
 const BIG = Number(process.env.UP_LATENCY_BIG ?? 1_000_000);
 /** UP_LATENCY_ONLY=latency: the two latency figures only (no whole-process or memory runs). */
 const ONLY_LATENCY = process.env.UP_LATENCY_ONLY === 'latency';
+/** The bench agent's reconcile interval (s): one whole pass is watched for its memory peak. */
+const RECONCILE_S = 20;
 const ms = (x: number) => Number(x.toFixed(2));
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -314,7 +316,7 @@ export default async function (emit: Emit): Promise<void> {
     try {
       writeFileSync(
         path.join(dir, 'agent.yaml'),
-        `firewall:\n  backend: nftables\n  exec: [ip, netns, exec, ${ns2}]\nrules:\n  builtin: []\n`,
+        `firewall:\n  backend: nftables\n  exec: [ip, netns, exec, ${ns2}]\nrules:\n  builtin: []\nagent:\n  reconcileInterval: ${RECONCILE_S}\n`,
       );
       const agent = spawn(
         process.execPath,
@@ -329,7 +331,8 @@ export default async function (emit: Emit): Promise<void> {
       await new Promise((r) => setTimeout(r, 3000));
       const agentIdle = rssMb(agent.pid!);
       // BIG bans in bulk; the agent is done when its applied seq reaches the head.
-      const chunk = 100_000;
+      // 100,000 a call reset the connection on a loaded machine (the hub's request timeout).
+      const chunk = 20_000;
       let head = 0;
       for (let i = 0; i < BIG; i += chunk) {
         const decisions = [];
@@ -356,6 +359,13 @@ export default async function (emit: Emit): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 3000));
       const agentBig = rssMb(agent.pid!);
+      // The periodic repair (a reconcile every RECONCILE_S here) walks every ban: its peak is
+      // the agent's RSS too. Sampled through one whole interval and a margin.
+      let reconcilePeak = 0;
+      for (const end = Date.now() + (RECONCILE_S + 15) * 1000; Date.now() < end; ) {
+        reconcilePeak = Math.max(reconcilePeak, rssMb(agent.pid!));
+        await new Promise((r) => setTimeout(r, 100));
+      }
       emit({
         bench: BENCH,
         figure:
@@ -365,8 +375,9 @@ export default async function (emit: Emit): Promise<void> {
         bans: BIG,
         agentHoldingMb: agentBig,
         agentPeakMb: Math.max(peak, agentBig),
-        goal: 'rampart up idle <= 120 MB; agent idle <= 60 MB; agent with 1,000,000 bans <= 250 MB',
-        met: upIdle <= 120 && agentIdle <= 60 && agentBig <= 250,
+        agentReconcilePeakMb: reconcilePeak,
+        goal: 'rampart up idle <= 120 MB; agent idle <= 60 MB; agent with 1,000,000 bans <= 250 MB (load and reconcile peaks included)',
+        met: upIdle <= 120 && agentIdle <= 60 && Math.max(peak, agentBig, reconcilePeak) <= 250,
       });
     } finally {
       execFileSync('ip', ['netns', 'del', ns2]);
