@@ -465,17 +465,22 @@ export class HubCore {
     const inBatch = new Map<string, { index: number; view: Decision }>();
     const history = new Map<string, number>();
     const waiting: Array<{ item: PendingReport; index: number; result: ReportOutcome['result'] }> = [];
+    // An operator's ban is checked once: its input gives the pair to read and then the decision.
+    const manual = new Map<PendingReport, DecisionInput | Error>();
+    for (const item of batch) if (item.manual) manual.set(item, this.tryManualInput(item.manual, now));
     let view: BatchView;
     try {
-      view = await batchView(this.store, this.batchPairs(batch, now), now);
+      view = await batchView(this.store, this.batchPairs(batch, manual), now);
     } catch (err) {
       for (const item of batch) item.reject(err);
       return;
     }
     for (const item of batch) {
       try {
-        if (item.manual) {
-          const input = this.manualInput(item.manual, now);
+        const prepared = manual.get(item);
+        if (prepared instanceof Error) throw prepared;
+        if (item.manual && prepared) {
+          const input = prepared;
           const key = `${input.target}|${input.set}`;
           if (!item.manual.replace) {
             // One rule on every path: a ban never silently shortens a longer one in force.
@@ -593,21 +598,13 @@ export class HubCore {
       // Outcomes waiting for the seq of the input at `input`.
       const slots: Array<{ outcome: number; input: number }> = [];
       const seen = new Map<string, { input: number } | { existing: Decision }>();
-      const view = await batchView(
-        this.store,
-        this.batchPairs(
-          items.map((manual) => ({ manual })),
-          now,
-        ),
-        now,
-      );
+      const prepared = items.map((m) => this.tryManualInput(m, now));
+      const view = await batchView(this.store, pairsOf(prepared), now);
       for (let index = 0; index < items.length; index++) {
-        let input: DecisionInput;
-        try {
-          input = this.manualInput(items[index]!, now);
-        } catch (err) {
-          const code = err instanceof RampartError ? err.code : 'E_USAGE';
-          outcomes.push({ index, result: 'error', error: (err as Error).message, code });
+        const input = prepared[index]!;
+        if (input instanceof Error) {
+          const code = input instanceof RampartError ? input.code : 'E_USAGE';
+          outcomes.push({ index, result: 'error', error: input.message, code });
           continue;
         }
         const key = `${input.target}|${input.set}`;
@@ -639,28 +636,28 @@ export class HubCore {
     });
   }
 
-  /** The (target, set) pairs a batch will read, to read them at once (items that fail are left out). */
+  /** The (target, set) pairs a batch of reports will read, to read them at once (refused items left out). */
   private batchPairs(
-    batch: ReadonlyArray<{ manual?: ManualBan; body?: unknown }>,
-    now: number,
+    batch: readonly PendingReport[],
+    manual: ReadonlyMap<PendingReport, DecisionInput | Error>,
   ): Array<{ target: string; set: string }> {
-    const pairs: Array<{ target: string; set: string }> = [];
+    const pairs = pairsOf(manual.values());
     for (const item of batch) {
-      try {
-        if (item.manual) {
-          const input = this.manualInput(item.manual, now);
-          pairs.push({ target: input.target, set: input.set });
-          continue;
-        }
-        const b = item.body as { target?: unknown; set?: unknown } | null | undefined;
-        const canonical = typeof b?.target === 'string' ? tryCanonical(b.target) : undefined;
-        if (canonical)
-          pairs.push({ target: canonical, set: typeof b?.set === 'string' ? b.set : DEFAULT_SET });
-      } catch {
-        // Refused later, item by item, with its own error.
-      }
+      if (item.manual) continue;
+      const b = item.body as { target?: unknown; set?: unknown } | null | undefined;
+      const canonical = typeof b?.target === 'string' ? tryCanonical(b.target) : undefined;
+      if (canonical) pairs.push({ target: canonical, set: typeof b?.set === 'string' ? b.set : DEFAULT_SET });
     }
     return pairs;
+  }
+
+  /** {@link manualInput}, with its refusal returned instead of thrown. */
+  private tryManualInput(req: ManualBan, now: number): DecisionInput | Error {
+    try {
+      return this.manualInput(req, now);
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    }
   }
 
   /** Policy's checks for an operator's ban, then the protected addresses. */
@@ -936,6 +933,13 @@ export class HubCore {
  * node its topic names), `invalid-body`, `over-budget` (a report from a node with no decision
  * budget left, dropped before its verify) and `queue-full` (the node's intake queue was full).
  */
+/** The (target, set) pairs of the inputs that were not refused. */
+function pairsOf(inputs: Iterable<DecisionInput | Error>): Array<{ target: string; set: string }> {
+  const pairs: Array<{ target: string; set: string }> = [];
+  for (const i of inputs) if (!(i instanceof Error)) pairs.push({ target: i.target, set: i.set });
+  return pairs;
+}
+
 export type HubDropReason = DropReason | 'topic-mismatch' | 'invalid-body' | 'over-budget' | 'queue-full';
 
 /** Envelope kinds a node may send (bus and POST /v1/reports). */

@@ -4,8 +4,9 @@ const EVERY_MS = 10_000;
 const MAX_KEYS = 10_000;
 
 /**
- * Logs dropped bus messages at most once per node and reason every 10 s, with how many were left
- * out: a flood of junk is counted on the metric one by one but must not cost a log line each.
+ * Logs messages refused from a node (over the bus or HTTP) at most once per node and reason every
+ * 10 s, with how many were left out: a flood of junk is counted on the metric one by one but must
+ * not cost a log line each.
  */
 export class DropLog {
   private readonly last = new Map<string, { at: number; quiet: number }>();
@@ -27,7 +28,7 @@ export class DropLog {
     this.last.set(key, { at: now, quiet: 0 });
     this.log.warn(
       { node, reason, ...(seen && seen.quiet > 0 ? { alsoDropped: seen.quiet } : {}) },
-      'dropped a message from the bus',
+      'refused a message from a node (bus or POST /v1/reports)',
     );
   }
 }
