@@ -324,7 +324,19 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
           clearInterval(timer);
           clearInterval(refresh);
           clearInterval(resend);
-          await app.close().catch(() => undefined);
+          // Bounded too: a request whose client is gone (an agent stopping mid-report) must not
+          // hold the stop; after 2 s the connections still open are cut.
+          let cut: NodeJS.Timeout | undefined;
+          await Promise.race([
+            app.close().catch(() => undefined),
+            new Promise<void>((r) => {
+              cut = setTimeout(() => {
+                app.server.closeAllConnections();
+                r();
+              }, 2_000);
+            }),
+          ]);
+          clearTimeout(cut);
           // Bounded: a flood may keep the queues from ever emptying. After 5 s what is left is
           // not handled: redelivered by brokers with acks (JetStream, AMQP), lost on MQTT, which
           // acknowledged it at receipt (ADR 0027).
