@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { generateAuthLog } from './gen-auth-log.js';
 import type { Emit } from './list.js';
 import { timed } from './timed-run.js';
@@ -42,7 +43,7 @@ export default async function (emit: Emit): Promise<void> {
     const many = join(dir, 'auth-many.log');
     await generateAuthLog(many, { lines: LINES, seed: 43, attackers: MANY_ATTACKERS });
 
-    const r = timed(dir, process.execPath, [cli, 'check', '--json', log]);
+    const r = timed(dir, process.execPath, [...NODE_FLAGS, cli, 'check', '--json', log]);
     const summary = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
     const rampart = perSecond(LINES, r.seconds);
     emit({
@@ -128,7 +129,7 @@ export default async function (emit: Emit): Promise<void> {
     });
 
     // Many attackers: the same number of lines from MANY_ATTACKERS addresses.
-    const m = timed(dir, process.execPath, [cli, 'check', '--json', many]);
+    const m = timed(dir, process.execPath, [...NODE_FLAGS, cli, 'check', '--json', many]);
     const ms = JSON.parse(m.stdout.trim().split('\n').pop()!) as Record<string, number>;
     emit({
       bench: 'detect',

@@ -9,6 +9,7 @@ import { type BusConfig, natsStreams } from '../src/bus/create.js';
 import { MqttClientTransport } from '../src/bus/mqtt-client.js';
 import { NatsTransport } from '../src/bus/nats.js';
 import { type Transport, topics } from '../src/bus/transport.js';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { open, ReplayCache } from '../src/trust/envelope.js';
 import { publicKeyFromText } from '../src/trust/keys.js';
 import { freePort } from '../test/helpers/free-port.js';
@@ -392,7 +393,7 @@ async function spawnHub(
     bus,
     ...(storeUrl ? { storeUrl } : {}),
   };
-  const child = spawn(process.execPath, [HUB_MAIN, JSON.stringify(opts)], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, HUB_MAIN, JSON.stringify(opts)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RAMPART_LOG_LEVEL: 'warn' },
   });

@@ -86,6 +86,18 @@ async function floodRun(emit: Emit, throttle: boolean): Promise<void> {
       while ([...sent.keys()].some((a) => !seen.has(a)) && performance.now() < end)
         await new Promise((r) => setTimeout(r, 10));
       const got = [...sent].filter(([a]) => seen.has(a));
+      // FLOOD_DEBUG=1: when the slow samples were sent (ms into the phase) and where they lost time.
+      if (process.env.FLOOD_DEBUG) {
+        const t0 = [...sent.values()][0] ?? 0;
+        for (const [a, t] of got) {
+          const l = seen.get(a)! - t;
+          const decided = (appended.get(a) ?? Number.NaN) - t;
+          if (l > 15)
+            console.error(
+              `slow sample: +${(t - t0).toFixed(0)} ms, ${l.toFixed(1)} ms (decided at ${decided.toFixed(1)})`,
+            );
+        }
+      }
       const lat = got.map(([a, t]) => seen.get(a)! - t).sort((x, y) => x - y);
       const decided = got.map(([a, t]) => (appended.get(a) ?? Number.NaN) - t).sort((x, y) => x - y);
       return { lat, decided, lost: sent.size - lat.length };

@@ -21,6 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { Engine } from '../src/detect/engine.js';
 import { generateAuthLog } from './gen-auth-log.js';
 import type { Emit } from './list.js';
@@ -164,7 +165,7 @@ export default async function (emit: Emit): Promise<void> {
         rules === undefined
           ? ['check', '--json', log]
           : ['check', '--json', '--builtin', '--rules', rules, log];
-      const r = timed(dir, process.execPath, [cli, ...args]);
+      const r = timed(dir, process.execPath, [...NODE_FLAGS, cli, ...args]);
       const out = r.stdout.trim().split('\n');
       const summary = JSON.parse(out.pop()!) as Summary;
       const banned = out

@@ -18,6 +18,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { LibraryDriver } from '../src/firewall/driver.js';
 import type { Emit } from './list.js';
 
@@ -142,6 +143,7 @@ export default async function (emit: Emit): Promise<void> {
     const up = spawn(
       process.execPath,
       [
+        ...NODE_FLAGS,
         MAIN,
         'up',
         '--data',
@@ -276,6 +278,7 @@ export default async function (emit: Emit): Promise<void> {
       'exec',
       ns,
       process.execPath,
+      ...NODE_FLAGS,
       MAIN,
       'firewall',
       'add',
@@ -320,7 +323,7 @@ export default async function (emit: Emit): Promise<void> {
       );
       const agent = spawn(
         process.execPath,
-        [MAIN, 'agent', '--data', agentData, '--config', path.join(dir, 'agent.yaml')],
+        [...NODE_FLAGS, MAIN, 'agent', '--data', agentData, '--config', path.join(dir, 'agent.yaml')],
         {
           stdio: ['ignore', 'pipe', 'pipe'],
           env: { ...process.env, RAMPART_LOG_LEVEL: 'info', RAMPART_LOG_FORMAT: 'json' },

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import type { Host } from '../helpers/netns.js';
 
 export const MAIN = resolve('dist/cli/main.js');
@@ -81,7 +82,8 @@ export class Proc {
 
 export function rampart(host: Host, args: string[]): Proc {
   return new Proc(
-    host.spawn(process.execPath, [MAIN, ...args], {
+    // As the systemd units start it (the `rampart` command's first line carries the flags).
+    host.spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], {
       env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info' },
     }),
   );

@@ -14,7 +14,7 @@
 import type { HubDropReason } from '../core.js';
 
 export interface OffenderThrottleOptions {
-  /** Refusals a node may collect at once before it is held (default 100). */
+  /** Refusals a node may collect at once before it is held (default 20; ADR 0041). */
   strikes?: number;
   /** Refusals forgiven per second (default 20). */
   refillPerSecond?: number;
@@ -59,7 +59,7 @@ export class OffenderThrottle {
     o: OffenderThrottleOptions = {},
   ) {
     this.settings = {
-      strikes: o.strikes ?? 100,
+      strikes: o.strikes ?? 20,
       refillPerSecond: o.refillPerSecond ?? 20,
       firstHoldMs: o.firstHoldMs ?? 1_000,
       maxHoldMs: o.maxHoldMs ?? 30_000,
