@@ -110,9 +110,21 @@ describe.skipIf(req.skip)('nftables backend', () => {
   it('nftables - a failed batch stays staged and the batcher retries it until it applies', async () => {
     const fw = make({ nft: path.join(dir, 'nft-later') });
     const errors: unknown[] = [];
-    const batcher = new Batcher(fw, { delayMs: 1, retryMs: 50, onError: (e) => errors.push(e) });
+    // Resolves at the first failed commit: waiting for the event, not for a fixed time.
+    let failed!: () => void;
+    const firstFailure = new Promise<void>((r) => {
+      failed = r;
+    });
+    const batcher = new Batcher(fw, {
+      delayMs: 1,
+      retryMs: 50,
+      onError: (e) => {
+        errors.push(e);
+        failed();
+      },
+    });
     const applied = batcher.add(parseTarget(client.v4), 600);
-    await new Promise((r) => setTimeout(r, 150));
+    await firstFailure;
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(fw.pending()).toBe(1);
     // The tool appears (a package got installed): the next retry applies the batch.
