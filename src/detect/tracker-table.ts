@@ -321,9 +321,10 @@ class WordTable {
 
   /**
    * Twice the slots, in place: homes are the hash's top bits, so a key's new home is twice its
-   * old one (or one more). Walking the old slots from the last, each entry moves to a slot at or
-   * after its own, which is already empty or holds an entry moved (MOVED set); the rare entry
-   * found in the way (a run that wrapped round) is carried on to its own new place. No second
+   * old one (or one more). Walking the old slots from the last, nearly every entry moves to a
+   * slot at or after its own, which is already empty or holds an entry moved (MOVED set); the
+   * rare entry not yet moved found in the way (a run that wrapped round, or a long one) gives up
+   * its slot and is carried on to its own new place. No second
    * array, and the new half is written once (filled first: a page read before it is written
    * would fault twice, once for the zero page).
    */
