@@ -1,17 +1,25 @@
 /**
  * The engine's per-(rule, address) index: a map capped at `max` entries that evicts the least
  * recently seen in two generations, the scheme of the quick-lru package (new and touched entries
- * live in `young`; when `young` holds half the cap it becomes `old` and the previous `old` is
- * dropped, so a hit costs one lookup and eviction is least-recently-seen done in bulk). IPv4 and
- * IPv6 keys live in open-addressing tables of typed arrays keyed by the address as 32-bit words:
- * a lookup is one hash and usually one cache line, with no per-key string or heap number. Other
- * keys (text) use a Map in the same generations, so the cap and eviction order cover all three.
- * The engine stores small integers (indexes into its typed-array tracker state, see
- * tracker-state.ts) and frees them in `onEvict`.
+ * are young; when the young hold half the cap they become old and the previous old are dropped,
+ * so eviction is least-recently-seen done in bulk). IPv4 and IPv6 keys live in open-addressing
+ * tables of typed arrays keyed by the address as 32-bit words: a lookup is one hash and usually
+ * one cache line, with no per-key string or heap number. Both generations share one table per
+ * address family, each entry marked with its generation's bit, so a lookup (a miss included) is
+ * one probe where two tables cost two cache misses, and a touched old entry flips its bit in
+ * place instead of moving (docs/adr/0038). Other keys (text) use two Maps in the same
+ * generations, so the cap and eviction order cover all three. The engine stores small integers
+ * (indexes into its typed-array tracker state, see tracker-state.ts) and frees them in `onEvict`.
  */
 export class TrackerTable {
-  private young: Generation;
-  private old: Generation;
+  /** [IPv4 (address, rule), IPv6 (4 words, rule)]. */
+  private readonly words: [WordTable, WordTable];
+  private youngTexts = new Map<string, number>();
+  private oldTexts = new Map<string, number>();
+  /** The generation bit of young entries; old ones have the other. */
+  private young = 0;
+  private youngCount = 0;
+  private oldCount = 0;
   private readonly generation: number;
   /** Entries dropped because the cap was reached. */
   evictions = 0;
@@ -26,12 +34,12 @@ export class TrackerTable {
     private readonly onEvict?: (value: number, rule: number) => void,
   ) {
     this.generation = Math.max(1, Math.floor(max / 2));
-    this.young = new Generation(this.generation);
-    this.old = new Generation(this.generation);
+    const both = this.generation * 2;
+    this.words = [new WordTable(both, 2, V4_STRIDE), new WordTable(both, 5, V6_STRIDE)];
   }
 
   get size(): number {
-    return this.young.size + this.old.size;
+    return this.youngCount + this.oldCount;
   }
 
   /** The value for (IPv4 address as an unsigned 32-bit number, rule index), marking it seen. */
@@ -64,13 +72,15 @@ export class TrackerTable {
 
   /** The value for a text key, marking it seen. */
   getText(key: string): number | undefined {
-    const v = this.young.texts.get(key);
+    const v = this.youngTexts.get(key);
     if (v !== undefined) return v;
-    const o = this.old.texts.get(key);
+    const o = this.oldTexts.get(key);
     if (o !== undefined) {
-      this.old.texts.delete(key);
+      this.oldTexts.delete(key);
+      this.oldCount--;
       this.makeRoom();
-      this.young.texts.set(key, o);
+      this.youngTexts.set(key, o);
+      this.youngCount++;
     }
     return o;
   }
@@ -78,55 +88,77 @@ export class TrackerTable {
   /** Adds a value for a key that `getText` just reported missing. */
   addText(key: string, value: number): void {
     this.makeRoom();
-    this.young.texts.set(key, value);
+    this.youngTexts.set(key, value);
+    this.youngCount++;
   }
 
   deleteText(key: string): boolean {
-    return this.young.texts.delete(key) || this.old.texts.delete(key);
+    if (this.youngTexts.delete(key)) this.youngCount--;
+    else if (this.oldTexts.delete(key)) this.oldCount--;
+    else return false;
+    return true;
   }
 
   private getWords(key: Int32Array, kind: 0 | 1): number | undefined {
-    const v = this.young.words[kind].get(key);
-    if (v !== undefined) return v;
-    const old = this.old.words[kind];
-    const o = old.get(key);
-    if (o !== undefined) {
-      old.delete(key);
+    const table = this.words[kind];
+    const o = table.find(key);
+    if (o < 0) return undefined;
+    const value = table.valueAt(o);
+    if (table.generationAt(o) === this.young) return value;
+    // An old entry seen again is young: its bit flips where it is.
+    this.oldCount--;
+    table.markAt(o, this.young);
+    if (this.youngCount >= this.generation) {
+      // The young are full: the old go (this entry, already marked, stays), the young become
+      // old, and this entry is young again in the new generation (the sweep may have moved it).
       this.makeRoom();
-      this.young.words[kind].set(key, o);
+      table.markAt(table.find(key), this.young);
     }
-    return o;
+    this.youngCount++;
+    return value;
   }
 
   private deleteWords(key: Int32Array, kind: 0 | 1): boolean {
-    return this.young.words[kind].delete(key) || this.old.words[kind].delete(key);
+    const table = this.words[kind];
+    const o = table.find(key);
+    if (o < 0) return false;
+    if (table.generationAt(o) === this.young) this.youngCount--;
+    else this.oldCount--;
+    table.deleteAt(o);
+    return true;
   }
 
   private addWords(key: Int32Array, kind: 0 | 1, value: number): void {
     this.makeRoom();
-    this.young.words[kind].set(key, value);
+    this.words[kind].insert(key, value, this.young);
+    this.youngCount++;
   }
 
   private makeRoom(): void {
-    if (this.young.size < this.generation) return;
-    this.evictions += this.old.size;
-    const recycled = this.old;
-    if (this.onEvict !== undefined) recycled.forEach(this.onEvict);
-    // The new young generation takes as many keys as the one just filled: sized like it at once,
-    // it skips the doublings (each a fresh table whose every page is a first-touch fault).
-    recycled.clear(this.young);
-    this.old = this.young;
-    this.young = recycled;
+    if (this.youngCount < this.generation) return;
+    const old = this.young ^ 1;
+    this.evictions += this.oldCount;
+    const onEvict = this.onEvict;
+    this.words[0].sweep(old, onEvict);
+    this.words[1].sweep(old, onEvict);
+    if (onEvict !== undefined) for (const v of this.oldTexts.values()) onEvict(v, -1);
+    const texts = this.oldTexts;
+    texts.clear();
+    this.oldTexts = this.youngTexts;
+    this.youngTexts = texts;
+    this.young = old;
+    this.oldCount = this.youngCount;
+    this.youngCount = 0;
   }
 }
 
 /**
- * Bytes of the key tables at most, for `max` entries: both generations, each with its IPv4 and
- * IPv6 tables grown to full size (tables never shrink; values live in the slots).
+ * Bytes of the key tables at most, for `max` entries: the IPv4 and IPv6 tables grown to hold
+ * both generations full (tables never shrink; values live in the slots).
  */
 export function trackerTableBytes(max: number): number {
   const generation = Math.max(1, Math.floor(max / 2));
-  return 2 * slotsFor(generation) * (V4_STRIDE + V6_STRIDE) * 4;
+  return slotsFor(generation * 2) * (V4_STRIDE + V6_STRIDE) * 4;
 }
 
 // Scratch keys: the table copies what it keeps, so one buffer per shape serves every call.
@@ -153,47 +185,35 @@ function v6Key(words: Int32Array, rule: number): Int32Array {
 const V4_STRIDE = 3;
 const V6_STRIDE = 6;
 
-class Generation {
-  /** [IPv4 (address, rule), IPv6 (4 words, rule)]. */
-  readonly words: [WordTable, WordTable];
-  readonly texts = new Map<string, number>();
-
-  constructor(cap: number) {
-    this.words = [new WordTable(cap, 2, V4_STRIDE), new WordTable(cap, 5, V6_STRIDE)];
-  }
-
-  get size(): number {
-    return this.words[0].size + this.words[1].size + this.texts.size;
-  }
-
-  forEach(fn: (value: number, rule: number) => void): void {
-    this.words[0].forEach(fn);
-    this.words[1].forEach(fn);
-    for (const v of this.texts.values()) fn(v, -1);
-  }
-
-  /** Empties this generation, its tables at least as large as `like`'s. */
-  clear(like: Generation): void {
-    this.words[0].clear(like.words[0].slotCount);
-    this.words[1].clear(like.words[1].slotCount);
-    this.texts.clear();
-  }
-}
-
 const MIN_SLOTS = 1024;
+/**
+ * A table growing to this many slots or more takes, once, an array for its largest size (768 KiB
+ * of IPv4 slots here): the kernel commits it page by page as the table grows into it, so a
+ * doubling neither copies to a fresh array nor first-touches pages the next doubling drops.
+ * Smaller tables double by copy: a small log stays small (docs/adr/0038).
+ */
+const RESERVE_FROM = 1 << 16;
+/** The last word of a slot: its generation bit, the mark of a slot placed by `grow`, value + 1. */
+const GENERATION_BIT = 1 << 31;
+const MOVED = 1 << 30;
+const VALUE_MASK = MOVED - 1;
 
 /**
- * Linear probing over keys of `width` 32-bit words, each slot's words side by side, then the
- * value + 1 (0 = empty), so a probe and its answer touch one cache line and nothing else. Kept at
- * most half full by doubling, up to the room `cap` entries need; deletion shifts the following
- * run back, so there are no tombstones to slow later probes.
+ * Linear probing over keys of `width` 32-bit words, each slot's words side by side, then a word
+ * holding the value + 1 (0 = empty) and the entry's generation bit, so a probe and its answer
+ * touch one cache line and nothing else. Kept at most 3/4 full by doubling, up to the room `cap`
+ * entries need; deletion shifts the following run back, so there are no tombstones to slow later
+ * probes.
  */
 class WordTable {
   size = 0;
   private mask: number;
   /** 32 minus log2(slots): a key's home slot is its hash's top bits (see `grow`). */
   private shift: number;
+  /** The table is the first (mask + 1) * stride words; past them, room reserved to grow into. */
   private slots: Int32Array;
+  /** One entry's words while `grow` moves it. */
+  private readonly carry: Int32Array;
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
 
@@ -206,69 +226,11 @@ class WordTable {
     this.mask = n - 1;
     this.shift = 32 - Math.log2(n);
     this.slots = new Int32Array(n * stride);
-  }
-
-  get(key: Int32Array): number | undefined {
-    const o = this.find(key);
-    return o < 0 ? undefined : this.slots[o + this.width]! - 1;
-  }
-
-  /** Inserts a key known to be absent, with a value from 0 to 2^31 - 2. */
-  set(key: Int32Array, value: number): void {
-    if ((this.size + 1) * 2 > this.mask + 1 && this.mask + 1 < slotsFor(this.cap)) this.grow();
-    this.place(key, 0, value + 1);
-    this.size++;
-  }
-
-  delete(key: Int32Array): boolean {
-    const found = this.find(key);
-    if (found < 0) return false;
-    const { width, stride, mask, shift } = this;
-    const s = this.slots;
-    this.size--;
-    // Backward-shift deletion: move later entries of the run into the hole when their home
-    // slot allows it, so every remaining key stays reachable from its home without tombstones.
-    let hole = found / stride;
-    for (let j = (hole + 1) & mask; s[j * stride + width] !== 0; j = (j + 1) & mask) {
-      const o = j * stride;
-      const home = this.hash(s, o) >>> shift;
-      if (((j - home) & mask) >= ((j - hole) & mask)) {
-        s.copyWithin(hole * stride, o, o + stride);
-        hole = j;
-      }
-    }
-    s[hole * stride + width] = 0;
-    return true;
-  }
-
-  /** Each value with its key's last word (the rule index). */
-  forEach(fn: (value: number, rule: number) => void): void {
-    const { width, stride } = this;
-    const s = this.slots;
-    for (let o = 0; o < s.length; o += stride) {
-      const v = s[o + width]!;
-      if (v !== 0) fn(v - 1, s[o + width - 1]!);
-    }
-  }
-
-  get slotCount(): number {
-    return this.mask + 1;
-  }
-
-  /** Empties the table, with at least `slots` slots (a power of two within the cap's). */
-  clear(slots: number): void {
-    this.size = 0;
-    if (slots <= this.mask + 1) {
-      this.slots.fill(0);
-      return;
-    }
-    this.mask = slots - 1;
-    this.shift = 32 - Math.log2(slots);
-    this.slots = new Int32Array(slots * this.stride);
+    this.carry = new Int32Array(stride);
   }
 
   /** The offset of the key's slot, or -1. */
-  private find(key: Int32Array): number {
+  find(key: Int32Array): number {
     const { width, stride, mask, shift } = this;
     const s = this.slots;
     if (width === 2) {
@@ -290,29 +252,127 @@ class WordTable {
     }
   }
 
-  private place(key: Int32Array, from: number, stored: number): void {
+  /** The value in the slot at offset `o` (from `find`). */
+  valueAt(o: number): number {
+    return (this.slots[o + this.width]! & VALUE_MASK) - 1;
+  }
+
+  /** The generation bit (0 or 1) of the slot at offset `o`. */
+  generationAt(o: number): number {
+    return this.slots[o + this.width]! >>> 31;
+  }
+
+  markAt(o: number, generation: number): void {
+    const s = this.slots;
+    const at = o + this.width;
+    s[at] = (s[at]! & ~GENERATION_BIT) | (generation << 31);
+  }
+
+  /** Inserts a key known to be absent, with a value from 0 to 2^30 - 2. */
+  insert(key: Int32Array, value: number, generation: number): void {
+    if (value < 0 || value >= VALUE_MASK) throw new RangeError(`tracker table value ${value} out of range`);
+    if ((this.size + 1) * 4 > (this.mask + 1) * 3 && this.mask + 1 < slotsFor(this.cap)) this.grow();
     const { width, stride, mask } = this;
     const s = this.slots;
-    let i = this.hash(key, from) >>> this.shift;
+    let i = this.hash(key, 0) >>> this.shift;
     while (s[i * stride + width] !== 0) i = (i + 1) & mask;
     const o = i * stride;
-    for (let w = 0; w < width; w++) s[o + w] = key[from + w]!;
-    s[o + width] = stored;
+    for (let w = 0; w < width; w++) s[o + w] = key[w]!;
+    s[o + width] = (value + 1) | (generation << 31);
+    this.size++;
+  }
+
+  /** Removes the entry at offset `o` (from `find`). */
+  deleteAt(o: number): void {
+    const { width, stride, mask, shift } = this;
+    const s = this.slots;
+    this.size--;
+    // Backward-shift deletion: move later entries of the run into the hole when their home
+    // slot allows it, so every remaining key stays reachable from its home without tombstones.
+    let hole = o / stride;
+    for (let j = (hole + 1) & mask; s[j * stride + width] !== 0; j = (j + 1) & mask) {
+      const at = j * stride;
+      const home = this.hash(s, at) >>> shift;
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        s.copyWithin(hole * stride, at, at + stride);
+        hole = j;
+      }
+    }
+    s[hole * stride + width] = 0;
+  }
+
+  /** Deletes every entry of `generation`, each value and its key's last word (the rule) to `fn`. */
+  sweep(generation: number, fn?: (value: number, rule: number) => void): void {
+    const { width, stride, mask } = this;
+    const s = this.slots;
+    // From just after an empty slot (there is one: the table is at most 3/4 full), once round:
+    // no run wraps past the start, and a deletion only pulls entries back from later in the run,
+    // so the entry shifted into a slot just emptied is looked at before moving on.
+    let empty = 0;
+    while (s[empty * stride + width] !== 0) empty++;
+    for (let k = 1; k <= mask; k++) {
+      const o = ((empty + k) & mask) * stride;
+      for (let v = s[o + width]!; v !== 0 && v >>> 31 === generation; v = s[o + width]!) {
+        fn?.((v & VALUE_MASK) - 1, s[o + width - 1]!);
+        this.deleteAt(o);
+      }
+    }
   }
 
   /**
-   * Twice the slots, keys placed again in the old table's order. Homes are the hash's top bits,
-   * so a key's new home is twice its old one (or one more): the copy writes the new table front
-   * to back, where low-bit homes would scatter every key to a random cache line.
+   * Twice the slots, in place: homes are the hash's top bits, so a key's new home is twice its
+   * old one (or one more). Walking the old slots from the last, nearly every entry moves to a
+   * slot at or after its own, which is already empty or holds an entry moved (MOVED set); the
+   * rare entry not yet moved found in the way (a run that wrapped round, or a long one) gives up
+   * its slot and is carried on to its own new place. No second
+   * array, and the new half is written once (filled first: a page read before it is written
+   * would fault twice, once for the zero page).
    */
   private grow(): void {
-    const old = this.slots;
-    const n = (this.mask + 1) * 2;
-    this.mask = n - 1;
+    const { width, stride } = this;
+    const n = this.mask + 1;
+    const m = n * 2;
+    if (this.slots.length < m * stride) {
+      const room = m >= RESERVE_FROM ? slotsFor(this.cap) : m;
+      const bigger = new Int32Array(room * stride);
+      bigger.set(this.slots.subarray(0, n * stride));
+      this.slots = bigger;
+    }
+    this.slots.fill(0, n * stride, m * stride);
+    const mask = m - 1;
+    this.mask = mask;
     this.shift--;
-    this.slots = new Int32Array(n * this.stride);
-    for (let o = 0; o < old.length; o += this.stride)
-      if (old[o + this.width] !== 0) this.place(old, o, old[o + this.width]!);
+    const s = this.slots;
+    const carry = this.carry;
+    for (let p = n - 1; p >= 0; p--) {
+      const from = p * stride;
+      const stored = s[from + width]!;
+      if (stored === 0 || (stored & MOVED) !== 0) continue;
+      for (let w = 0; w <= width; w++) carry[w] = s[from + w]!;
+      s[from + width] = 0;
+      for (;;) {
+        let i = this.hash(carry, 0) >>> this.shift;
+        let there = s[i * stride + width]!;
+        while ((there & MOVED) !== 0) {
+          i = (i + 1) & mask;
+          there = s[i * stride + width]!;
+        }
+        const o = i * stride;
+        if (there === 0) {
+          for (let w = 0; w < width; w++) s[o + w] = carry[w]!;
+          s[o + width] = carry[width]! | MOVED;
+          break;
+        }
+        // An entry not moved yet: this one takes its slot, and it is carried on.
+        for (let w = 0; w <= width; w++) {
+          const t = s[o + w]!;
+          s[o + w] = carry[w]!;
+          carry[w] = t;
+        }
+        s[o + width] = s[o + width]! | MOVED;
+      }
+    }
+    for (let o = width; o < m * stride; o += this.stride) s[o] = s[o]! & ~MOVED;
   }
 
   /**
@@ -347,9 +407,9 @@ class WordTable {
   }
 }
 
-/** A power of two at least twice `cap`: the table stays at most half full. */
+/** A power of two at least 4/3 of `cap`: the table stays at most three quarters full. */
 function slotsFor(cap: number): number {
   let n = MIN_SLOTS;
-  while (n < cap * 2) n *= 2;
+  while (n * 3 < cap * 4) n *= 2;
   return n;
 }

@@ -40,40 +40,97 @@ function rng(seed: number): () => number {
   };
 }
 
+/** One random operation on both, checked against each other; keys drawn from `space`. */
+function step(table: TrackerTable, model: Model, next: () => number, space: number, op: number): void {
+  const n = Math.floor(next() * space);
+  const rule = n % 3;
+  const kind = n % 5 === 0 ? 'text' : n % 5 === 1 ? 'v6' : 'v4';
+  // High addresses (negative as int32) and address 0 included.
+  const v4 = n % 7 === 0 ? 0xffffff00 + (n % 256) : (n * 2654435761) >>> 0;
+  const v6 = Int32Array.of(0x20010db8, n % 11 === 0 ? 0 : n * 40503, -n, n);
+  const id = kind === 'text' ? `t${rule}|${n}` : kind === 'v6' ? `${v6.join(':')}/${rule}` : `${v4}/${rule}`;
+  const r = next();
+  if (r < 0.15) {
+    const got =
+      kind === 'text'
+        ? table.deleteText(id)
+        : kind === 'v6'
+          ? table.deleteV6(v6, rule)
+          : table.deleteV4(v4, rule);
+    expect(got).toBe(model.delete(id));
+    return;
+  }
+  const got =
+    kind === 'text' ? table.getText(id) : kind === 'v6' ? table.getV6(v6, rule) : table.getV4(v4, rule);
+  const want = model.get(id);
+  if (got !== want) expect(got, `op ${op}: ${id}`).toBe(want);
+  if (got === undefined) {
+    if (kind === 'text') table.addText(id, op);
+    else if (kind === 'v6') table.addV6(v6, rule, op);
+    else table.addV4(v4, rule, op);
+    model.add(id, op);
+  }
+}
+
 describe('TrackerTable', () => {
-  it('behaves like two generations of Maps over IPv4 and text keys (random operations)', () => {
+  it('behaves like two generations of Maps over IPv4, IPv6 and text keys (random operations)', () => {
     for (const cap of [2, 7, 100, 5000]) {
       const table = new TrackerTable(cap);
       const model = new Model(Math.max(1, Math.floor(cap / 2)));
       const next = rng(cap);
       // A small key space so gets, re-adds and deletes hit existing keys often.
-      const space = cap * 3;
       for (let op = 0; op < 12_000; op++) {
-        const n = Math.floor(next() * space);
-        const rule = n % 3;
-        const text = n % 5 === 0;
-        // High addresses (negative as int32) and address 0 included.
-        const v4 = n % 7 === 0 ? 0xffffff00 + (n % 256) : (n * 2654435761) >>> 0;
-        const id = text ? `t${rule}|${n}` : `${v4}/${rule}`;
-        const r = next();
-        if (r < 0.15) {
-          const got = text ? table.deleteText(id) : table.deleteV4(v4, rule);
-          expect(got).toBe(model.delete(id));
-        } else {
-          const got = text ? table.getText(id) : table.getV4(v4, rule);
-          expect(got, `cap ${cap} op ${op}`).toBe(model.get(id));
-          if (got === undefined) {
-            if (text) table.addText(id, op);
-            else table.addV4(v4, rule, op);
-            model.add(id, op);
-          }
-        }
+        step(table, model, next, cap * 3, op);
         expect(table.size).toBe(model.young.size + model.old.size);
         expect(table.size).toBeLessThanOrEqual(cap);
       }
       expect(table.evictions).toBe(model.evictions);
       expect(table.evictions).toBeGreaterThan(0);
     }
+  });
+
+  it('stays exact while its tables grow in place past their reserved size and sweep old entries', () => {
+    // 200,000 entries: the IPv4 table doubles by copy up to 2^15 slots, then inside one array
+    // reserved for 2^18; both generations fill several times over, so sweeps run at every size.
+    const cap = 200_000;
+    const table = new TrackerTable(cap);
+    const model = new Model(cap / 2);
+    const next = rng(11);
+    for (let op = 0; op < 700_000; op++) {
+      // First a run of mostly new keys (growth), then a key space twice the cap (churn).
+      step(table, model, next, op < 300_000 ? 4_000_000 : cap * 2, op);
+      if (op % 50_000 === 0) expect(table.size).toBe(model.young.size + model.old.size);
+    }
+    expect(table.size).toBe(model.young.size + model.old.size);
+    expect(table.evictions).toBe(model.evictions);
+    expect(table.evictions).toBeGreaterThan(cap);
+    // Every key the model holds is found with its value (a get moves an old entry to the young,
+    // which may evict others: the model follows).
+    let found = 0;
+    for (const id of [...model.old.keys(), ...model.young.keys()]) {
+      if (id.startsWith('t')) continue;
+      const [key, rule] = id.split('/');
+      const words = key!.split(':').map(Number);
+      const got =
+        words.length === 4
+          ? table.getV6(Int32Array.from(words), Number(rule))
+          : table.getV4(words[0]!, Number(rule));
+      const want = model.get(id);
+      if (got !== want) expect(got, id).toBe(want);
+      if (got !== undefined) found++;
+    }
+    expect(found).toBeGreaterThan(cap / 4);
+  });
+
+  it('evicted values reach onEvict with their rule, once each', () => {
+    const evicted: Array<[number, number]> = [];
+    const table = new TrackerTable(1000, (v, rule) => evicted.push([v, rule]));
+    for (let i = 0; i < 1500; i++) table.addV4(0xc6336400 + i, i % 4, i);
+    // The first 500 were old when the young filled a second time.
+    expect(table.evictions).toBe(500);
+    expect(evicted.sort((a, b) => a[0] - b[0])).toEqual(Array.from({ length: 500 }, (_, i) => [i, i % 4]));
+    expect(table.getV4(0xc6336400, 0)).toBeUndefined();
+    expect(table.getV4(0xc6336400 + 500, 0)).toBe(500);
   });
 
   it('the same address under two rules is two entries', () => {
