@@ -68,6 +68,11 @@ export interface AgentOptions {
   catchUpPollMs?: number;
   windowMs?: number;
   encryptKey?: Buffer;
+  /**
+   * `rampart up`: the hub in this process takes reports directly (Outbox `handOver`); the outbox
+   * still records each one durably first and falls back to HTTP and the bus.
+   */
+  handReport?: (body: ReportBody) => Promise<ReportAnswer>;
   /** Runs last when the agent has stopped (frees the data folder's lock). */
   onClosed?: () => Promise<void>;
   version?: string;
@@ -144,6 +149,7 @@ export class Agent {
       transport: o.transport,
       topic: topics.reports(o.fleet, o.name),
       post: (env) => o.hub.report(env),
+      handOver: o.handReport,
       onAnswer: (body, answer) => this.onVerdict(body, answer),
       log: o.log,
       encryptKey: o.encryptKey,
