@@ -318,10 +318,10 @@ export class Agent {
     this.detections++;
     this.bansByRule.set(ev.rule, (this.bansByRule.get(ev.rule) ?? 0) + 1);
     if (!this.applier.local(ev.target, ev.duration, ev.set, o.name)) return;
-    o.log.info(
-      { target: ev.target.text, rule: ev.rule, hits: ev.hits },
-      'banned locally; reporting to the hub',
-    );
+    // Written on the next turn, behind the ban's commit (scheduled first): logs go to stdout
+    // synchronously, and a slow reader there (journald, a pipe) must not hold the ban back.
+    const line = { target: ev.target.text, rule: ev.rule, hits: ev.hits };
+    setImmediate(() => o.log.info(line, 'banned locally; reporting to the hub'));
     this.outbox.push({
       target: ev.target.text,
       rule: ev.rule,
