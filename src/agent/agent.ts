@@ -68,6 +68,11 @@ export interface AgentOptions {
   catchUpPollMs?: number;
   windowMs?: number;
   encryptKey?: Buffer;
+  /**
+   * `rampart up`: the hub in this process takes reports directly (Outbox `handOver`); the outbox
+   * still records each one durably first and falls back to HTTP and the bus.
+   */
+  handReport?: (body: ReportBody) => Promise<ReportAnswer>;
   /** Runs last when the agent has stopped (frees the data folder's lock). */
   onClosed?: () => Promise<void>;
   version?: string;
@@ -144,6 +149,7 @@ export class Agent {
       transport: o.transport,
       topic: topics.reports(o.fleet, o.name),
       post: (env) => o.hub.report(env),
+      handOver: o.handReport,
       onAnswer: (body, answer) => this.onVerdict(body, answer),
       log: o.log,
       encryptKey: o.encryptKey,
@@ -312,10 +318,10 @@ export class Agent {
     this.detections++;
     this.bansByRule.set(ev.rule, (this.bansByRule.get(ev.rule) ?? 0) + 1);
     if (!this.applier.local(ev.target, ev.duration, ev.set, o.name)) return;
-    o.log.info(
-      { target: ev.target.text, rule: ev.rule, hits: ev.hits },
-      'banned locally; reporting to the hub',
-    );
+    // Written on the next turn, behind the ban's commit (scheduled first): logs go to stdout
+    // synchronously, and a slow reader there (journald, a pipe) must not hold the ban back.
+    const line = { target: ev.target.text, rule: ev.rule, hits: ev.hits };
+    setImmediate(() => o.log.info(line, 'banned locally; reporting to the hub'));
     this.outbox.push({
       target: ev.target.text,
       rule: ev.rule,

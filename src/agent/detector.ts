@@ -30,11 +30,13 @@ export function buildDetector(opts: {
     onBelowThreshold: opts.onBelowThreshold,
   };
   const configured = new Engine(opts.rules, common);
+  configured.warm();
   if (opts.watch.length === 0) {
     const engines = [configured];
     return { engines, feed: (line) => configured.feed(line), stats: () => engineStats(engines) };
   }
   const watched = new Engine(opts.rules, { ...common, ignoreSources: true });
+  watched.warm();
   const paths = new Set(opts.watch.map((p) => resolve(p)));
   const isWatched = (source: string) => paths.has(source) || paths.has(resolve(source));
   const engines = [configured, watched];

@@ -44,7 +44,12 @@ export interface OutboxOptions {
   topic: string;
   /** HTTP delivery (HubApi.report). */
   post?: (envelope: Buffer) => Promise<ReportAnswer>;
-  /** The hub's verdict on a report delivered over HTTP. */
+  /**
+   * A hub in this process (`rampart up`) takes the report as it is: no seal, no HTTP round trip, no
+   * signature check on the other side. Tried first; a throw falls back to `post` and the bus.
+   */
+  handOver?: (body: ReportBody) => Promise<ReportAnswer>;
+  /** The hub's verdict on a report delivered over HTTP (or handed over). */
   onAnswer?: (body: ReportBody, answer: ReportAnswer) => void;
   log: Logger;
   retryMs?: number;
@@ -145,6 +150,15 @@ export class Outbox {
    * ban can be lifted; the bus (QoS 1) when the API is unreachable.
    */
   private async deliver(body: unknown): Promise<boolean> {
+    if (this.o.handOver) {
+      try {
+        const answer = await this.o.handOver(body as ReportBody);
+        this.o.onAnswer?.(body as ReportBody, answer);
+        return true;
+      } catch (err) {
+        this.o.log.debug({ err: (err as Error).message }, 'report hand-over failed; trying HTTP');
+      }
+    }
     const env = seal('report', body, this.o.node, this.o.privateKey, { encryptKey: this.o.encryptKey });
     if (this.o.post) {
       try {

@@ -267,6 +267,11 @@ export class Engine {
     this.literals = this.unionOfLiterals();
   }
 
+  /** Compiles every rule's regexes now (a long-running reader: not on the first line it reads). */
+  warm(): void {
+    for (const r of this.rules) r.compiled.warm();
+  }
+
   /**
    * Classifies one line with every rule that reads its source and returns the bans and unbans it
    * triggers. The returned array is shared when empty: do not mutate it. `literals`: for a line

@@ -436,6 +436,20 @@ export class HubCore {
     return this.enqueue({ node, body });
   }
 
+  /**
+   * A report from the agent in this process (`rampart up`), taken without an envelope: nothing
+   * crossed a wire, so there is no signature to check, only the same policy as for a verified
+   * report and the same budget accounting as `POST /v1/reports`. Throws for a node that is not
+   * (or no longer) enrolled; the agent then goes the checked way (HTTP) and hears why.
+   */
+  async reportInProcess(node: string, body: unknown): Promise<ReportOutcome> {
+    if (this.needsLookup(node)) await this.lookUpSender(node);
+    if (!this.nodeKeys.has(node)) throw new RampartError('E_AUTH', `node ${node} is not enrolled here`);
+    const outcome = await this.report(node, body);
+    if (outcome.refusal === 'rate-limited') this.refusedFrom(node, 'over-budget', false);
+    return outcome;
+  }
+
   private enqueue(item: Omit<PendingReport, 'resolve' | 'reject'>): Promise<ReportOutcome> {
     return new Promise((resolve, reject) => {
       this.pending.push({ ...item, resolve, reject });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HubApi } from '../../src/agent/hub-api.js';
-import { Outbox, type ReportBody } from '../../src/agent/outbox.js';
+import { Outbox, type OutboxOptions, type ReportBody } from '../../src/agent/outbox.js';
 import { AgentState } from '../../src/agent/state.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { open, ReplayCache } from '../../src/trust/envelope.js';
@@ -64,6 +64,32 @@ describe('agent outbox', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
+  /** A fake hub and an outbox posting to it, signing with `signer` (default: the hub's node key). */
+  async function boxFor(extra: Partial<OutboxOptions> = {}, signer?: ReturnType<typeof generateKeyPair>) {
+    const keys = generateKeyPair();
+    const hub = await fakeHub(keys);
+    cleanup.push(hub.close);
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-outbox-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const state = AgentState.open(dir);
+    const api = new HubApi(hub.url, 'node-token', 2000);
+    const box = new Outbox({
+      state,
+      node: 'web1',
+      privateKey: (signer ?? keys).privateKey,
+      topic: 'unused',
+      post: (env) => api.report(env),
+      log: silentLogger(),
+      retryMs: 30,
+      ...extra,
+    });
+    cleanup.push(async () => {
+      await box.close();
+      state.close();
+    });
+    return { hub, box };
+  }
+
   it('keeps reports made while the hub is down, across a restart, and delivers them in order once back', async () => {
     const keys = generateKeyPair();
     const hub = await fakeHub(keys);
@@ -108,31 +134,36 @@ describe('agent outbox', () => {
   });
 
   it('drops a report the hub refuses as invalid instead of blocking the queue behind it', async () => {
-    const keys = generateKeyPair();
-    const other = generateKeyPair();
-    const hub = await fakeHub(keys);
-    cleanup.push(hub.close);
-    const dir = mkdtempSync(join(tmpdir(), 'rampart-outbox-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const state = AgentState.open(dir);
-    const api = new HubApi(hub.url, 'node-token', 2000);
     // Signed with a key the hub does not know: 400, a refusal.
-    const box = new Outbox({
-      state,
-      node: 'web1',
-      privateKey: other.privateKey,
-      topic: 'unused',
-      post: (env) => api.report(env),
-      log: silentLogger(),
-      retryMs: 30,
-    });
-    cleanup.push(async () => {
-      await box.close();
-      state.close();
-    });
+    const { hub, box } = await boxFor({}, generateKeyPair());
     box.push(report(1));
     await box.kick();
     expect(box.pending()).toBe(0);
     expect(hub.got).toEqual([]);
+  });
+  it('hands reports to a hub in the same process unsealed, and goes over HTTP when the hand-over throws', async () => {
+    const handed: ReportBody[] = [];
+    const answers: string[] = [];
+    let refuse = false;
+    const { hub, box } = await boxFor({
+      handOver: async (body) => {
+        if (refuse) throw new Error('node web1 is not enrolled here');
+        handed.push(body);
+        return { result: 'refused', refusal: 'allowlisted', reason: 'allowlisted' };
+      },
+      onAnswer: (body, answer) => answers.push(`${body.target} ${answer.result}`),
+    });
+    box.push(report(1));
+    await expect.poll(() => box.pending(), { timeout: 3000 }).toBe(0);
+    // Taken as stored, not through the HTTP endpoint; its answer reaches the agent as over HTTP.
+    expect(handed.map((r) => r.target)).toEqual(['192.0.2.1']);
+    expect(hub.got).toEqual([]);
+    expect(answers).toEqual(['192.0.2.1 refused']);
+
+    refuse = true;
+    box.push(report(2));
+    await expect.poll(() => hub.got.map((r) => r.target), { timeout: 3000 }).toEqual(['192.0.2.2']);
+    await expect.poll(() => box.pending(), { timeout: 3000 }).toBe(0);
+    expect(handed).toHaveLength(1);
   });
 });

@@ -184,3 +184,39 @@ describe('built-in rules on hostile input', () => {
     }
   });
 });
+
+describe('compileRule - warm()', () => {
+  it('leaves every built-in rule classifying its own sample lines as before', () => {
+    const line = 'Failed password for invalid user u0 from 198.51.100.1 port 40000 ssh2';
+    for (const spec of builtinRules()) {
+      const cold = compileRule(spec);
+      const warm = compileRule(spec);
+      warm.warm();
+      // Running the regexes on '' must leave no lastIndex or last-match state behind.
+      for (const text of [line, `sshd[1]: ${line}`, 'nothing here']) {
+        const a: MatchOut = { ip: '', v4: -1 };
+        const b: MatchOut = { ip: '', v4: -1 };
+        expect({ rule: spec.name, text, kind: warm.classify(text, b), ip: b.ip }).toEqual({
+          rule: spec.name,
+          text,
+          kind: cold.classify(text, a),
+          ip: a.ip,
+        });
+      }
+    }
+  });
+
+  it('handles a rule with a prefregex, ignore and good patterns and no merged regex', () => {
+    const r = compileRule(
+      rule(['^fail from <HOST>$'], {
+        prefregex: '^svc: <F-CONTENT>.+</F-CONTENT>$',
+        ignore: ['^fail from 192\\.0\\.2\\.9$'],
+        good: ['^ok from <HOST>$'],
+      }),
+    );
+    r.warm();
+    expect(r.test('svc: fail from 192.0.2.1')).toMatchObject({ kind: 'fail', ip: '192.0.2.1' });
+    expect(r.test('svc: fail from 192.0.2.9').kind).toBe('ignored');
+    expect(r.test('svc: ok from 192.0.2.2')).toMatchObject({ kind: 'good', ip: '192.0.2.2' });
+  });
+});
