@@ -292,7 +292,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
  *
  * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}`
  * runs it (`tool` = nft | ipset, `args` as the command line would have them) and answers
- * `{id, code, stdout, stderr}`.
+ * `{id, code, stdout, stderr}`; `{stop: true}` frees the contexts and ends the thread.
  */
 export const KERNEL_WORKER_SOURCE = `
 'use strict';
@@ -322,6 +322,8 @@ if (workerData.netns) {
 
 const pending = new Map();
 parentPort.on('message', (m) => {
+  // Idle: end this thread (its exit handler frees the contexts); the driver starts another later.
+  if (m.stop) process.exit(0);
   let script = pending.get(m.id);
   if (!script) {
     script = new core.Script();
