@@ -44,6 +44,9 @@ export class SpawnDriver implements ToolDriver {
 /** Script text is handed to the worker in slices of about this many characters. */
 const SLICE_CHARS = 1 << 20;
 
+/** After a call of at least this much script (≈ 100,000 elements) the C heap is trimmed. */
+const TRIM_AFTER_CHARS = 4 << 20;
+
 /**
  * The kernel worker is stopped after this long without a call. It is a second V8 isolate with
  * its own library contexts (≈ 11 MB resident idle, far more after a million-element batch), and
@@ -242,7 +245,11 @@ export class LibraryDriver implements ToolDriver {
     }
     // A small script (a single ban) travels in the one message that runs it.
     worker.postMessage({ id, tool: this.start.tool, args, input: slice.length > 0 ? slice : undefined });
-    return answer;
+    const result = await answer;
+    // libnftables holds a transaction's every element while it runs (≈ 400 MB for a million) and
+    // frees them into the worker's malloc arena, which keeps them resident until trimmed.
+    if (scriptChars(chunks) >= TRIM_AFTER_CHARS) releaseFreedMemory();
+    return result;
   }
 
   /** Takes a started worker into service: its answers, and its death, are this driver's. */
