@@ -5,9 +5,9 @@ let trim: (() => void) | null | undefined;
 /**
  * Hands the C heap's free pages back to the kernel (glibc `malloc_trim`). Each thread that
  * allocates gets its own malloc arena, and glibc keeps what a thread freed in it after the thread
- * ends: the config check's thread left ≈ 15 MB resident in an idle agent, and the kernel worker
- * the hundreds of MB libnftables used for a million-element batch (ADR 0039). Called after such a
- * thread ended; a no-op where the call is not available (another C library, no koffi).
+ * ends: the config check's thread left ≈ 15 MB resident in an idle agent (ADR 0039; the kernel
+ * worker trims for itself, kernel-worker-source.ts). Called after such a thread ended; a no-op
+ * where the call is not available (another C library, no koffi).
  */
 export function releaseFreedMemory(): void {
   if (trim === undefined) {

@@ -2,7 +2,6 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { releaseFreedMemory } from '../core/release-memory.js';
 import { INLINE_CHARS, InlineKernel, isCommit, scriptChars } from './inline-kernel.js';
 import { KERNEL_WORKER_SOURCE } from './kernel-worker-source.js';
 import { runTool, type ToolResult, type ToolRunner } from './run-tool.js';
@@ -43,9 +42,6 @@ export class SpawnDriver implements ToolDriver {
 
 /** Script text is handed to the worker in slices of about this many characters. */
 const SLICE_CHARS = 1 << 20;
-
-/** After a call of at least this much script (≈ 100,000 elements) the C heap is trimmed. */
-const TRIM_AFTER_CHARS = 4 << 20;
 
 /**
  * The kernel worker is stopped after this long without a call. It is a second V8 isolate with
@@ -245,11 +241,8 @@ export class LibraryDriver implements ToolDriver {
     }
     // A small script (a single ban) travels in the one message that runs it.
     worker.postMessage({ id, tool: this.start.tool, args, input: slice.length > 0 ? slice : undefined });
-    const result = await answer;
-    // libnftables holds a transaction's every element while it runs (≈ 400 MB for a million) and
-    // frees them into the worker's malloc arena, which keeps them resident until trimmed.
-    if (scriptChars(chunks) >= TRIM_AFTER_CHARS) releaseFreedMemory();
-    return result;
+    // The worker trims the C heap after a big one before it answers (kernel-worker-source.ts).
+    return answer;
   }
 
   /** Takes a started worker into service: its answers, and its death, are this driver's. */
@@ -295,11 +288,8 @@ export class LibraryDriver implements ToolDriver {
     // Answered by its exit; a worker that does not go is ended.
     const kill = setTimeout(() => worker.terminate().catch(() => {}), 5_000);
     kill.unref();
-    worker.once('exit', () => {
-      clearTimeout(kill);
-      // What the thread's library contexts freed stays in its malloc arena until trimmed.
-      if (!this.dead) releaseFreedMemory();
-    });
+    // It frees its contexts and trims the C heap itself before it ends.
+    worker.once('exit', () => clearTimeout(kill));
   }
 
   async close(): Promise<void> {
