@@ -15,7 +15,7 @@ import { Committer } from './committer.js';
 import { checkDecision } from './decision-check.js';
 import { FleetHitBatcher } from './fleet-hits.js';
 import type { HubApi } from './hub-api.js';
-import { AgentMetrics } from './metrics.js';
+import type { AgentMetrics } from './metrics.js';
 import { type MetricsListen, type MetricsServer, startMetricsServer } from './metrics-server.js';
 import { Outbox, type ReportAnswer, type ReportBody } from './outbox.js';
 import type { AgentState } from './state.js';
@@ -97,8 +97,11 @@ export class Agent {
   readonly applier: DecisionApplier;
   readonly outbox: Outbox;
   readonly committer: Committer;
-  /** Prometheus metrics (agent/metrics.ts), served when `metrics` is configured. */
-  readonly metrics: AgentMetrics;
+  /**
+   * Prometheus metrics (agent/metrics.ts), built at start when `metrics` is configured: without a
+   * listener nothing reads them, and the client library is ≈ 2 MB an idle agent keeps (ADR 0039).
+   */
+  metrics: AgentMetrics | undefined;
   /** Below-threshold failures waiting for the next `hits` batch; undefined when off. */
   readonly fleetHits: FleetHitBatcher | undefined;
   detections = 0;
@@ -126,22 +129,6 @@ export class Agent {
     this.fleetHits = o.fleetHits
       ? new FleetHitBatcher({ ...o.fleetHits, send: (b) => this.sendHits(b) })
       : undefined;
-    this.metrics = new AgentMetrics({
-      drops: this.drops,
-      stats: this.applier.stats,
-      detector: () => o.detector?.stats?.(),
-      bansByRule: this.bansByRule,
-      // Read only while the listener is up: it closes before the state does.
-      setSizes: () => o.state.countBySet(),
-      appliedSeq: () => o.state.lastSeq(),
-      headSeen: () => this.applier.headSeen,
-      kernelSeq: () => this.applier.kernelSeq,
-      firewall: () => ({ backend: o.firewall.name, driver: o.firewall.driver ?? 'none' }),
-      busConnected: () => (o.transport ? this.busUp : undefined),
-      fleet: this.fleetHits?.stats,
-    });
-    this.committer.onCommit = (seconds, ok) =>
-      this.metrics.commitSeconds.observe({ result: ok ? 'ok' : 'failed' }, seconds);
     this.outbox = new Outbox({
       state: o.state,
       node: o.name,
@@ -161,7 +148,27 @@ export class Agent {
     this.started = true;
     const { o } = this;
     await o.firewall.init();
-    if (o.metrics) this.metricsServer = await startMetricsServer(o.metrics, this.metrics.registry, o.log);
+    if (o.metrics) {
+      const { AgentMetrics } = await import('./metrics.js');
+      const metrics = new AgentMetrics({
+        drops: this.drops,
+        stats: this.applier.stats,
+        detector: () => o.detector?.stats?.(),
+        bansByRule: this.bansByRule,
+        // Read only while the listener is up: it closes before the state does.
+        setSizes: () => o.state.countBySet(),
+        appliedSeq: () => o.state.lastSeq(),
+        headSeen: () => this.applier.headSeen,
+        kernelSeq: () => this.applier.kernelSeq,
+        firewall: () => ({ backend: o.firewall.name, driver: o.firewall.driver ?? 'none' }),
+        busConnected: () => (o.transport ? this.busUp : undefined),
+        fleet: this.fleetHits?.stats,
+      });
+      this.committer.onCommit = (seconds, ok) =>
+        metrics.commitSeconds.observe({ result: ok ? 'ok' : 'failed' }, seconds);
+      this.metrics = metrics;
+      this.metricsServer = await startMetricsServer(o.metrics, metrics.registry, o.log);
+    }
     const restored = await this.applier.restore();
     o.log.info({ restored, lastSeq: o.state.lastSeq(), backend: o.firewall.name }, 're-applied local bans');
 

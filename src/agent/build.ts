@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentSection } from '../config/agent-section.js';
-import { type RampartConfig, rampartConfigSchema } from '../config/schema.js';
+import type { RampartConfig } from '../config/schema.js';
 import { Allowlist } from '../core/allowlist.js';
-import { loadYamlFile } from '../core/config-file.js';
 import { lockDataFolder } from '../core/data-lock.js';
 import { ConfigError } from '../core/errors.js';
 import { parseHostPort } from '../core/host-port.js';
@@ -22,6 +21,8 @@ import { AgentState } from './state.js';
 
 export interface BuildAgentOptions {
   config: RampartConfig & { file?: string };
+  /** DATA/agent/agent.yaml already read and validated (`rampart agent` does it off the thread). */
+  enrol?: RampartConfig;
   dataDir: string;
   /** Extra log files followed with the configured (default: built-in) rules. */
   watch?: string[];
@@ -61,7 +62,7 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
       { file: enrolFile },
     );
   }
-  const enrol = loadYamlFile(enrolFile, rampartConfigSchema);
+  const enrol = o.enrol ?? (await readEnrolment(enrolFile));
   const cfg = o.config;
   const a = { ...enrol.agent, ...definedOnly(cfg.agent) };
   const name = a.name;
@@ -239,13 +240,27 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   ) as Partial<T>;
 }
 
+async function readEnrolment(file: string): Promise<RampartConfig> {
+  const [{ rampartConfigSchema }, { loadYamlFile }] = await Promise.all([
+    import('../config/schema.js'),
+    import('../core/config-file.js'),
+  ]);
+  return loadYamlFile(file, rampartConfigSchema);
+}
+
+/**
+ * Built-in rules come from the build's snapshot (no YAML parser, no schema library); rule files
+ * are read and checked with both.
+ */
 async function loadRules(cfg: RampartConfig) {
-  const { builtinRule, loadRulesFile } = await import('../detect/rules-file.js');
+  const { snapshotBuiltinRule } = await import('../detect/builtin-snapshot.js');
   const opts = { aggressive: cfg.rules.aggressive };
-  const rules = [
-    ...cfg.rules.builtin.map((n) => builtinRule(n, opts)),
-    ...cfg.rules.files.flatMap((f) => loadRulesFile(f, opts)),
-  ];
+  const rules = [];
+  for (const n of cfg.rules.builtin) rules.push(await snapshotBuiltinRule(n, opts));
+  if (cfg.rules.files.length > 0) {
+    const { loadRulesFile } = await import('../detect/rules-file.js');
+    rules.push(...cfg.rules.files.flatMap((f) => loadRulesFile(f, opts)));
+  }
   return { rules, ruleNames: rules.map((r) => r.name) };
 }
 
@@ -255,9 +270,10 @@ export async function makeFirewall(
   override: string | undefined,
   log: Logger,
 ): Promise<Firewall> {
-  const { createFirewall } = await import('../firewall/create.js');
-  const section = { ...(cfg.firewall ?? {}), ...(override ? { backend: override } : {}) };
-  return createFirewall(section, { logger: log });
+  // The section was validated with the rest of the config; `--firewall` was checked as a flag.
+  const { firewallFromConfig } = await import('../firewall/from-config.js');
+  const section = { ...(cfg.firewall ?? { backend: 'auto' }), ...(override ? { backend: override } : {}) };
+  return firewallFromConfig(section, { logger: log });
 }
 
 async function makeSources(cfg: RampartConfig, state: AgentState, log: Logger): Promise<Source[]> {

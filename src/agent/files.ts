@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { ConfigError, RampartError } from '../core/errors.js';
 
 /** File names in `DATA/agent/`. */
@@ -32,6 +32,8 @@ export function writeEnrolment(dataDir: string, e: Enrolment, nodeToken: string)
     agent: { name: e.name, hub: e.hub, fleet: e.fleet, hubPublicKey: e.hubPublicKey },
     bus: { type: e.bus.type, url: e.bus.url, clientId: `rampart-${e.name}` },
   };
+  // Loaded here only: a running agent never writes YAML, and the parser is ≈ 3 MB it would keep.
+  const { stringify } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const header = `# Written by "rampart join" on ${new Date().toISOString()}. The node token is in ${AGENT_FILES.token}.\n`;
   atomicWrite(join(dir, AGENT_FILES.config), header + stringify(doc), 0o600);
   atomicWrite(join(dir, AGENT_FILES.token), `${nodeToken}\n`, 0o600);

@@ -271,6 +271,9 @@ export class MqttClientTransport implements Transport {
       connectTimeout: Math.min(o.connectTimeoutMs ?? 30_000, 30_000),
       keepalive: o.keepaliveSeconds ?? 30,
       resubscribe: false,
+      // mqtt-packet's default pre-builds a Buffer for each of the 65,536 two-byte numbers on the
+      // first write: ≈ 8 MB held for the life of the process, a large part of an idle agent.
+      writeCache: false,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.will ? { will: { ...o.will, payload: Buffer.from(o.will.payload) } } : {}),

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { Server, Socket } from 'node:net';
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket } from 'aedes';
 import { RampartError } from '../core/errors.js';
@@ -142,6 +143,12 @@ export class EmbeddedMqttBroker implements Transport {
 
   private async start(): Promise<void> {
     const { Aedes } = await import('aedes');
+    // aedes writes every packet through mqtt-packet, whose default pre-builds 65,536 two-byte
+    // Buffers (≈ 8 MB, kept for good) on its first write; the instance aedes itself resolves.
+    const packets = createRequire(createRequire(import.meta.url).resolve('aedes'))('mqtt-packet') as {
+      writeToStream: { cacheNumbers: boolean };
+    };
+    packets.writeToStream.cacheNumbers = false;
     const aedes = await Aedes.createBroker({
       // One agent that stops reading must not stall delivery to the fleet for aedes' default 60 s.
       drainTimeout: 10_000,

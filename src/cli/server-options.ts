@@ -31,7 +31,7 @@ export function parsePort(text: string | undefined, flag: string): number | unde
 /** `--firewall NAME`, checked before a hub, broker or agent starts rather than after. */
 export async function checkFirewallFlag(name: string | undefined): Promise<void> {
   if (name === undefined) return;
-  const { FIREWALL_BACKENDS } = await import('../firewall/create.js');
+  const { FIREWALL_BACKENDS } = await import('../firewall/from-config.js');
   if (!(FIREWALL_BACKENDS as readonly string[]).includes(name))
     throw usageError(
       `--firewall: unknown backend "${name.slice(0, 40)}"; valid: ${FIREWALL_BACKENDS.join(', ')}`,

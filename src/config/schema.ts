@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { busConfigSchema } from '../bus/create.js';
+import { busConfigSchema } from '../bus/config.js';
 import { vallumdSectionSchema } from '../compat/vallumd/config.js';
 import { parseByteSize } from '../core/byte-size.js';
 import { loadYamlFile } from '../core/config-file.js';
 import { ConfigError } from '../core/errors.js';
 import { DEFAULT_CONFIG_FILE } from '../core/paths.js';
-import { firewallConfigSchema } from '../firewall/create.js';
+import { firewallConfigSchema } from '../firewall/config.js';
 import { hubSectionSchema } from '../hub/config.js';
 import { sourcesSchema } from '../sources/create.js';
 import { agentSectionSchema, cidrText } from './agent-section.js';

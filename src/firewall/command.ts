@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { type Fail2banConfig, readFail2banConfig } from '../compat/fail2ban-ini.js';
 import { isSingleHost, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
@@ -8,15 +7,6 @@ import { DATA_TAGS, expandTags, placeDataTags } from './command-tags.js';
 import { runTool, type ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
-
-/** The `firewall.command` section of rampart.yaml. */
-export const commandConfigSchema = z.strictObject({
-  file: z.string(),
-  init: z.record(z.string(), z.string()).optional(),
-  name: z.string().optional(),
-  stopOnShutdown: z.boolean().optional(),
-  chunk: z.number().int().positive().optional(),
-});
 
 export interface CommandActionOptions extends ToolRunner {
   /** The fail2ban `action.d` file (its `[INCLUDES]` and `.local` are read too). */

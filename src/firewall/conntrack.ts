@@ -1,25 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { formatIPv4, formatIPv6, isSingleHost, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { runTool, type ToolRunner } from './run-tool.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
-
-/** The `firewall.conntrack` section of rampart.yaml: `true` or options; flushes after every ban. */
-export const conntrackConfigSchema = z.union([
-  z.boolean(),
-  z.strictObject({
-    program: z.string().optional(),
-    directions: z
-      .array(z.enum(['src', 'dst']))
-      .min(1)
-      .optional(),
-  }),
-]);
 
 export interface ConntrackOptions extends ToolRunner {
   /** The conntrack program (conntrack-tools 1.4.6 or later, for `-R`); default `conntrack`. */

@@ -44,11 +44,53 @@ export class SpawnDriver implements ToolDriver {
 const SLICE_CHARS = 1 << 20;
 
 /**
+ * The kernel worker is stopped after this long without a call. It is a second V8 isolate with
+ * its own library contexts (≈ 11 MB resident idle, far more after a million-element batch), and
+ * an agent mostly runs small commits, which never need it (ADR 0039).
+ */
+export const WORKER_IDLE_MS = 2_000;
+
+interface WorkerStart {
+  koffi: string;
+  tool: KernelTool;
+  netns?: string;
+}
+
+/** Starts a kernel worker; resolves once its library is loaded, rejects with why it could not be. */
+async function startWorker(w: WorkerStart): Promise<Worker> {
+  const worker = new Worker(KERNEL_WORKER_SOURCE, {
+    eval: true,
+    workerData: { ...w, ...LIBRARIES_BY_KEY },
+    // The worker never needs the parent's flags (a test runner's loaders, inspectors).
+    execArgv: [],
+    stdout: false,
+    stderr: false,
+  });
+  type Ready = { ready: boolean; error?: string };
+  let onMessage!: (m: Ready) => void;
+  let onError!: (err: Error) => void;
+  let onExit!: (code: number) => void;
+  const ready = await new Promise<Ready>((resolve) => {
+    onMessage = resolve;
+    onError = (err) => resolve({ ready: false, error: err.message });
+    onExit = (code) => resolve({ ready: false, error: `kernel worker exited (${code})` });
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  });
+  worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+  if (!ready.ready) {
+    await worker.terminate().catch(() => {});
+    throw new Error(ready.error ?? 'unknown failure');
+  }
+  return worker;
+}
+
+/**
  * Calls libnftables or libipset in-process: a small commit (a single ban, up to about 150 elements)
  * synchronously on the calling thread with its own context, everything else in a worker thread
  * with another, so a million-element batch runs there while the event loop keeps serving
  * detection and the bus. Calls run one at a time, in the order they were made, whichever thread
- * runs them.
+ * runs them. The worker is started by the first call that needs it and stopped after
+ * {@link WORKER_IDLE_MS} without one.
  */
 export class LibraryDriver implements ToolDriver {
   readonly kind = 'library';
@@ -60,33 +102,30 @@ export class LibraryDriver implements ToolDriver {
   private inFlight = 0;
   /** Calls run on the calling thread and in the worker (tests, doctor). */
   readonly calls = { inline: 0, worker: 0 };
+  /** Kernel workers started so far (tests). */
+  workersStarted = 0;
+  private worker: Worker | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly worker: Worker,
-    private readonly tool: KernelTool,
+    private readonly start: WorkerStart,
     /** The main-thread context; absent when it could not be loaded here (the worker does all). */
     private inline: InlineKernel | undefined,
+    worker: Worker | undefined,
+    private readonly idleMs: number,
   ) {
-    worker.on('message', (m: ToolResult & { id?: number; error?: string }) => {
-      if (m.id === undefined) return;
-      const done = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (this.waiting.size === 0) worker.unref();
-      done?.(m.error ? { code: null, stdout: '', stderr: '', spawnError: libraryError(tool, m.error) } : m);
-    });
-    const die = (why: string) => {
-      this.dead ??= why;
-      for (const done of this.waiting.values())
-        done({ code: null, stdout: '', stderr: '', spawnError: libraryError(tool, why) });
-      this.waiting.clear();
-    };
-    worker.on('error', (err) => die(err.message));
-    worker.on('exit', (code) => die(`kernel worker exited (${code})`));
-    worker.unref();
+    if (worker) this.adopt(worker);
   }
 
-  /** Starts the worker (in `netns` when given); rejects when the library cannot be loaded there. */
-  static async open(tool: KernelTool, netns?: string): Promise<LibraryDriver> {
+  /**
+   * Loads the library (in `netns` when given) on this thread; rejects when it cannot be loaded.
+   * When only a worker thread can load it, the worker is started now to find out.
+   */
+  static async open(
+    tool: KernelTool,
+    netns?: string,
+    opts: { idleMs?: number } = {},
+  ): Promise<LibraryDriver> {
     const require = createRequire(import.meta.url);
     let koffi: string;
     try {
@@ -94,43 +133,47 @@ export class LibraryDriver implements ToolDriver {
     } catch (err) {
       throw libraryError(tool, `the koffi package is not installed (${(err as Error).message})`);
     }
-    const worker = new Worker(KERNEL_WORKER_SOURCE, {
-      eval: true,
-      workerData: { koffi, tool, netns, ...LIBRARIES_BY_KEY },
-      // The worker never needs the parent's flags (a test runner's loaders, inspectors).
-      execArgv: [],
-      stdout: false,
-      stderr: false,
-    });
-    const ready = await new Promise<{ ready: boolean; error?: string }>((resolve) => {
-      worker.once('message', resolve);
-      worker.once('error', (err) => resolve({ ready: false, error: err.message }));
-      worker.once('exit', (code) => resolve({ ready: false, error: `kernel worker exited (${code})` }));
-    });
-    if (!ready.ready) {
-      await worker.terminate().catch(() => {});
-      throw libraryError(tool, ready.error ?? 'unknown failure');
-    }
+    const start = { koffi, tool, ...(netns ? { netns } : {}) };
+    const idleMs = opts.idleMs ?? WORKER_IDLE_MS;
     let inline: InlineKernel | undefined;
+    let inlineError: Error | undefined;
     try {
       inline = InlineKernel.open(tool, koffi, LIBRARIES_BY_KEY, netns);
-    } catch {
-      // Only the thread hop is lost: every call goes through the worker, which did load.
-      inline = undefined;
+    } catch (err) {
+      inlineError = err as Error;
     }
-    return new LibraryDriver(worker, tool, inline);
+    if (inline) return new LibraryDriver(start, inline, undefined, idleMs);
+    // Only the thread hop would be lost if the worker loads it: every call then goes there.
+    let worker: Worker;
+    try {
+      worker = await startWorker(start);
+    } catch (err) {
+      throw libraryError(tool, (err as Error).message || (inlineError?.message ?? 'unknown failure'));
+    }
+    const d = new LibraryDriver(start, undefined, worker, idleMs);
+    d.workersStarted++;
+    d.scheduleIdleStop();
+    return d;
+  }
+
+  /** Whether a kernel worker thread is running now (tests). */
+  get workerRunning(): boolean {
+    return this.worker !== undefined;
   }
 
   run(args: string[], input: string | string[] = ''): Promise<ToolResult> {
-    const here = this.inline !== undefined && isCommit(this.tool, args) && scriptChars(input) <= INLINE_CHARS;
+    const here =
+      this.inline !== undefined && isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS;
     // Nothing ahead of it: a small commit goes to the kernel now, in this call.
     if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));
     // Calls are strictly one after another: their slices must not interleave, and a commit must
     // not overtake a rebuild or listing made before it.
     this.inFlight++;
+    clearTimeout(this.idleTimer);
     const next = this.queue.then(() => (here ? this.runInline(args, input) : this.runNow(args, input)));
     const done = () => {
       this.inFlight--;
+      this.scheduleIdleStop();
     };
     this.queue = next.then(done, done);
     return next;
@@ -138,7 +181,7 @@ export class LibraryDriver implements ToolDriver {
 
   private runInline(args: string[], input: string | string[]): ToolResult {
     if (this.dead)
-      return { code: null, stdout: '', stderr: '', spawnError: libraryError(this.tool, this.dead) };
+      return { code: null, stdout: '', stderr: '', spawnError: libraryError(this.start.tool, this.dead) };
     try {
       if (!this.inline) throw new Error('closed');
       this.calls.inline++;
@@ -148,19 +191,40 @@ export class LibraryDriver implements ToolDriver {
         code: null,
         stdout: '',
         stderr: '',
-        spawnError: libraryError(this.tool, (err as Error).message),
+        spawnError: libraryError(this.start.tool, (err as Error).message),
       };
     }
   }
 
   private async runNow(args: string[], input: string | string[]): Promise<ToolResult> {
-    if (this.dead)
-      return { code: null, stdout: '', stderr: '', spawnError: libraryError(this.tool, this.dead) };
+    const failed = (why: string): ToolResult => ({
+      code: null,
+      stdout: '',
+      stderr: '',
+      spawnError: libraryError(this.start.tool, why),
+    });
+    if (this.dead) return failed(this.dead);
+    let worker = this.worker;
+    if (!worker) {
+      // Calls run one at a time, so no other call is starting one meanwhile.
+      try {
+        worker = await startWorker(this.start);
+      } catch (err) {
+        // This call fails; the next one that needs the worker tries again.
+        return failed((err as Error).message);
+      }
+      this.workersStarted++;
+      if (this.dead) {
+        await worker.terminate().catch(() => {});
+        return failed(this.dead);
+      }
+      this.adopt(worker);
+    }
     const id = ++this.next;
     this.calls.worker++;
     const chunks = typeof input === 'string' ? [input] : input;
     const answer = new Promise<ToolResult>((resolve) => this.waiting.set(id, resolve));
-    this.worker.ref();
+    worker.ref();
     // Big scripts go over in slices, with a turn of the event loop between them: copying 30 MB
     // into the worker in one message would block this thread for tens of milliseconds.
     let slice: string[] = [];
@@ -169,19 +233,68 @@ export class LibraryDriver implements ToolDriver {
       slice.push(chunk);
       size += chunk.length;
       if (size >= SLICE_CHARS) {
-        this.worker.postMessage({ id, append: slice });
+        worker.postMessage({ id, append: slice });
         slice = [];
         size = 0;
         await new Promise<void>((r) => setImmediate(r));
       }
     }
     // A small script (a single ban) travels in the one message that runs it.
-    this.worker.postMessage({ id, tool: this.tool, args, input: slice.length > 0 ? slice : undefined });
+    worker.postMessage({ id, tool: this.start.tool, args, input: slice.length > 0 ? slice : undefined });
+    // The worker trims the C heap after a big one before it answers (kernel-worker-source.ts).
     return answer;
+  }
+
+  /** Takes a started worker into service: its answers, and its death, are this driver's. */
+  private adopt(worker: Worker): void {
+    this.worker = worker;
+    worker.on('message', (m: ToolResult & { id?: number; error?: string }) => {
+      if (m.id === undefined) return;
+      const done = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) worker.unref();
+      done?.(
+        m.error
+          ? { code: null, stdout: '', stderr: '', spawnError: libraryError(this.start.tool, m.error) }
+          : m,
+      );
+    });
+    const die = (why: string) => {
+      // A worker stopped for being idle is no longer this driver's: its exit is expected.
+      if (this.worker !== worker) return;
+      this.dead ??= why;
+      for (const done of this.waiting.values())
+        done({ code: null, stdout: '', stderr: '', spawnError: libraryError(this.start.tool, why) });
+      this.waiting.clear();
+    };
+    worker.on('error', (err) => die(err.message));
+    worker.on('exit', (code) => die(`kernel worker exited (${code})`));
+    worker.unref();
+  }
+
+  private scheduleIdleStop(): void {
+    clearTimeout(this.idleTimer);
+    if (!this.worker || this.inFlight > 0 || this.dead) return;
+    this.idleTimer = setTimeout(() => this.stopIdleWorker(), this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  /** Lets an idle worker free its library contexts and end; the next big call starts another. */
+  private stopIdleWorker(): void {
+    const worker = this.worker;
+    if (!worker || this.inFlight > 0 || this.waiting.size > 0) return;
+    this.worker = undefined;
+    worker.postMessage({ stop: true });
+    // Answered by its exit; a worker that does not go is ended.
+    const kill = setTimeout(() => worker.terminate().catch(() => {}), 5_000);
+    kill.unref();
+    // It frees its contexts and trims the C heap itself before it ends.
+    worker.once('exit', () => clearTimeout(kill));
   }
 
   async close(): Promise<void> {
     this.dead ??= 'closed';
+    clearTimeout(this.idleTimer);
     // Inline calls are synchronous, so none is running now; queued ones see `dead` and answer so.
     const inline = this.inline;
     this.inline = undefined;
@@ -190,7 +303,9 @@ export class LibraryDriver implements ToolDriver {
     } catch {
       // Freeing a context at exit: nothing to do about a failure.
     }
-    await this.worker.terminate().catch(() => {});
+    // Its exit answers any call still waiting on it with the reason above.
+    await this.worker?.terminate().catch(() => {});
+    this.worker = undefined;
   }
 }
 

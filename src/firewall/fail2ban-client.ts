@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
@@ -6,15 +5,6 @@ import type { Logger } from '../core/logger.js';
 import { runTool, type ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
-
-/** The `firewall.fail2ban` section of rampart.yaml. */
-export const fail2banClientConfigSchema = z.strictObject({
-  program: z.string().optional(),
-  socket: z.string().optional(),
-  jail: z.string().optional(),
-  jails: z.record(z.string(), z.string()).optional(),
-  chunk: z.number().int().positive().optional(),
-});
 
 export interface Fail2banClientOptions extends ToolRunner {
   /** fail2ban's socket (`-s`); default: whatever fail2ban-client reads from fail2ban.conf. */

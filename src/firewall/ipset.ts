@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
@@ -20,26 +19,6 @@ import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry, Refusal } from './types.js';
 
 export { IPSET_MAX_TIMEOUT, type IpsetNames, ipsetNames } from './ipset-sets.js';
-
-/** The `firewall.ipset` section of rampart.yaml. */
-export const ipsetConfigSchema = z.strictObject({
-  program: z.string().optional(),
-  defaultSet: z.string().optional(),
-  sets: z
-    .record(
-      z.string(),
-      z.strictObject({
-        v4: z.string().optional(),
-        v6: z.string().optional(),
-        v4net: z.string().optional(),
-        v6net: z.string().optional(),
-      }),
-    )
-    .optional(),
-  create: z.boolean().optional(),
-  maxelem: z.number().int().positive().optional(),
-  hashsize: z.number().int().positive().optional(),
-});
 
 export interface IpsetOptions extends ToolRunner {
   /** Logical set used when `add`/`delete` name none; default `blocklist`. */

@@ -35,6 +35,11 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     fopen: libc.func('void *fopen(const char *path, const char *mode)'),
     fclose: libc.func('int fclose(void *f)'),
   };
+  // glibc only: hands freed C heap back to the kernel (absent elsewhere, then a no-op).
+  let mallocTrim = null;
+  try {
+    mallocTrim = libc.func('int malloc_trim(size_t pad)');
+  } catch {}
 
   function setns(fd, what) {
     if (c.setns(fd, CLONE_NEWNET) !== 0) throw new Error('setns ' + what + ' failed, errno ' + koffi.errno());
@@ -78,11 +83,13 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
       this.size = 0;
       this.fd = -1;
       this.lines = 0;
+      this.total = 0;
     }
     push(list) {
       for (const x of list) {
         this.chunks.push(x);
         this.size += x.length;
+        this.total += x.length;
         for (let i = x.indexOf('\n'); i >= 0; i = x.indexOf('\n', i + 1)) this.lines++;
       }
       if (this.size >= SPILL_CHARS) this.spill();
@@ -283,7 +290,13 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     restorer = undefined;
   }
 
-  return { Script, run, load, close, netns };
+  // libnftables holds a transaction's every element until it commits (≈ 400 MB for a million) and
+  // frees them into this thread's malloc arena, which keeps them resident until trimmed.
+  function trim() {
+    if (mallocTrim) mallocTrim(0);
+  }
+
+  return { Script, run, load, close, netns, trim };
 })`;
 
 /**
@@ -292,7 +305,8 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
  *
  * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}`
  * runs it (`tool` = nft | ipset, `args` as the command line would have them) and answers
- * `{id, code, stdout, stderr}`.
+ * `{id, code, stdout, stderr}`; `{stop: true}` frees the contexts, trims the C heap and ends the
+ * thread.
  */
 export const KERNEL_WORKER_SOURCE = `
 'use strict';
@@ -320,8 +334,16 @@ if (workerData.netns) {
   }
 }
 
+// After a request of at least this much script (≈ 100,000 elements) the C heap is trimmed.
+const TRIM_AFTER_CHARS = 4 << 20;
 const pending = new Map();
 parentPort.on('message', (m) => {
+  // Idle: free the contexts and what they held, and end; the driver starts another when needed.
+  if (m.stop) {
+    core.close();
+    core.trim();
+    process.exit(0);
+  }
   let script = pending.get(m.id);
   if (!script) {
     script = new core.Script();
@@ -343,6 +365,8 @@ parentPort.on('message', (m) => {
     res = { code: null, stdout: '', stderr: '', error: String(err && err.message ? err.message : err) };
   }
   pending.delete(m.id);
+  // Trimmed here, before answering: the calling thread's event loop never waits for it.
+  if (script.total >= TRIM_AFTER_CHARS) core.trim();
   script.close();
   res.id = m.id;
   parentPort.postMessage(res);

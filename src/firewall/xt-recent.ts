@@ -1,5 +1,4 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { z } from 'zod';
 import { isSingleHost, parseTarget, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
@@ -7,13 +6,6 @@ import type { Logger } from '../core/logger.js';
 import { runTool, type ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry } from './types.js';
-
-/** The `firewall.xt_recent` section of rampart.yaml. */
-export const xtRecentConfigSchema = z.strictObject({
-  defaultSet: z.string().optional(),
-  targets: z.record(z.string(), z.string()).optional(),
-  procDir: z.string().optional(),
-});
 
 export interface XtRecentOptions extends ToolRunner {
   /** Logical set used when `add` names none; default `blocklist`. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { busConfigSchema, busFromFlag } from '../bus/create.js';
+import { busConfigSchema } from '../bus/config.js';
+import { busFromFlag } from '../bus/urls.js';
 import type { RampartConfig } from '../config/schema.js';
 import { parseDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';

@@ -5,7 +5,7 @@ import { DEFAULT_SET, type Decision } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { formatDuration } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
-import { parseHitsBody } from '../core/fleet-hits.js';
+import { parseHitsBody } from '../core/fleet-hits-check.js';
 import type { Logger } from '../core/logger.js';
 import { assertSetName } from '../core/set-name.js';
 import { type BatchView, batchView } from '../store/batch-view.js';

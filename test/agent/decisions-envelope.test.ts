@@ -43,6 +43,8 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
       }),
       allowlist: new Allowlist(['198.18.0.7']),
       log: silentLogger(),
+      // The metrics are built only with a listener (ADR 0039).
+      metrics: { host: '127.0.0.1', port: 0 },
     });
     await agent.start();
     await until(() => agent.outbox.busIsUp);
@@ -110,7 +112,7 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
     await until(() => agent.applier.stats.applied === applied + 2);
     expect(agent.drops.total()).toBe(2);
     // The same counts, by reason, in the agent's Prometheus registry.
-    const text = await agent.metrics.registry.metrics();
+    const text = await agent.metrics!.registry.metrics();
     expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="bad-signature"\} 1/);
     expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="malformed"\} 1/);
     expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="bad-set"\} 0/);

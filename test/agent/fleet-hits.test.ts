@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { ApplierStats } from '../../src/agent/applier.js';
 import { FleetHitBatcher } from '../../src/agent/fleet-hits.js';
 import { AgentMetrics } from '../../src/agent/metrics.js';
-import { type HitsBody, MAX_HITS_ENTRIES, parseHitsBody } from '../../src/core/fleet-hits.js';
+import { type HitsBody, MAX_HITS_ENTRIES } from '../../src/core/fleet-hits.js';
+import { parseHitsBody } from '../../src/core/fleet-hits-check.js';
 import { DropCounter } from '../../src/trust/drop-counter.js';
 
 function recorder(opts: Partial<ConstructorParameters<typeof FleetHitBatcher>[0]> = {}) {

@@ -4,16 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AmqpTransport } from '../../src/bus/amqp.js';
-import {
-  busConfigSchema,
-  busFromFlag,
-  busUrls,
-  createTransport,
-  defaultClientId,
-} from '../../src/bus/create.js';
+import { busConfigSchema } from '../../src/bus/config.js';
+import { createTransport, defaultClientId } from '../../src/bus/create.js';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { EmbeddedMqttBroker } from '../../src/bus/mqtt-embedded.js';
 import { NatsTransport } from '../../src/bus/nats.js';
+import { busFromFlag, busUrls } from '../../src/bus/urls.js';
 import { parseYamlText } from '../../src/core/config-file.js';
 import { DEFAULT_BROKER_PORT } from '../../src/core/paths.js';
 

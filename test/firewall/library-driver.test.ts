@@ -93,3 +93,55 @@ describe.skipIf(req.skip)('library driver: small commits on the calling thread',
     expect(bad.stderr).toMatch(/Error in line 2/);
   });
 });
+
+describe.skipIf(req.skip)('library driver: the kernel worker runs only while needed', () => {
+  const ns = `rp-drw-${randomBytes(3).toString('hex')}`;
+  const inNs = (args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args]).toString();
+  let nft: LibraryDriver;
+
+  beforeAll(async () => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    nft = await LibraryDriver.open('nft', `/run/netns/${ns}`, { idleMs: 300 });
+  });
+  afterAll(async () => {
+    await nft?.close();
+    execFileSync('ip', ['netns', 'del', ns]);
+  });
+
+  const bigScript = (table: string, third: number) => {
+    const lines = [`add table inet ${table}\n`, `add set inet ${table} s { type ipv4_addr; }\n`];
+    for (let i = 0; lines.join('').length <= INLINE_CHARS; i++)
+      lines.push(`add element inet ${table} s { 10.${third}.${i >> 8}.${i & 255} }\n`);
+    return lines;
+  };
+
+  it('opening the driver and small commits start no worker thread', async () => {
+    const table = `rp_idle_${randomBytes(2).toString('hex')}`;
+    expect(nft.workerRunning).toBe(false);
+    const r = await nft.run(
+      ['-f', '-'],
+      [`add table inet ${table}\n`, `add set inet ${table} s { type ipv4_addr; }\n`],
+    );
+    expect(r).toMatchObject({ code: 0 });
+    expect(nft.workerRunning).toBe(false);
+    expect(nft.workersStarted).toBe(0);
+  });
+
+  it('a big batch starts the worker, which stops after the quiet spell; the next one starts another', async () => {
+    const table = `rp_lazy_${randomBytes(2).toString('hex')}`;
+    expect(await nft.run(['-f', '-'], bigScript(table, 1))).toMatchObject({ code: 0 });
+    expect(nft.workerRunning).toBe(true);
+    expect(nft.workersStarted).toBe(1);
+    for (let i = 0; i < 100 && nft.workerRunning; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(nft.workerRunning).toBe(false);
+    // A listing and a second batch after the stop: a new worker, in the same namespace.
+    const listed = await nft.run(['-j', 'list', 'set', 'inet', table, 's']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain('10.1.0.0');
+    expect(nft.workersStarted).toBe(2);
+    expect(await nft.run(['-f', '-'], bigScript(table, 2).slice(2))).toMatchObject({ code: 0 });
+    expect(inNs(['nft', 'list', 'set', 'inet', table, 's'])).toContain('10.2.0.0');
+    // Host untouched: the new worker entered the namespace too.
+    expect(execFileSync('nft', ['list', 'tables']).toString()).not.toContain(table);
+  });
+});

@@ -3,15 +3,6 @@ import { defaultDataDir } from '../../core/paths.js';
 import { action } from '../exit.js';
 import { checkFirewallFlag } from '../server-options.js';
 
-/** `--bus URL`: replaces `bus.type`/`bus.url`, keeping the section's credentials and TLS. */
-async function withBusFlag<T extends { bus?: unknown; file?: string }>(cfg: T, url: string): Promise<T> {
-  const { busConfigSchema, busFromFlag } = await import('../../bus/create.js');
-  const { ConfigError } = await import('../../core/errors.js');
-  const r = busConfigSchema.safeParse(busFromFlag(cfg.bus, url));
-  if (!r.success) throw new ConfigError(r.error.issues[0]!.message, { key: '--bus' });
-  return { ...cfg, bus: r.data };
-}
-
 export function register(program: Command): void {
   program
     .command('agent')
@@ -52,20 +43,24 @@ export function register(program: Command): void {
           fail2banJails?: string;
           metricsListen?: string;
         }) => {
-          const [{ loadConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
+          const [{ loadAgentConfig }, { buildAgent, readVersion }, { rootAbort, aborted }, { createLogger }] =
             await Promise.all([
-              import('../../config/schema.js'),
+              import('../../config/agent-config.js'),
               import('../../agent/build.js'),
               import('../../agent/lifecycle.js'),
               import('../../core/logger.js'),
             ]);
           await checkFirewallFlag(opts.firewall);
-          const loaded = loadConfig(opts.config);
-          const config = opts.bus ? await withBusFlag(loaded, opts.bus) : loaded;
-          const dataDir = opts.data ?? config.data ?? defaultDataDir();
+          const { config, dataDir, enrol } = await loadAgentConfig({
+            file: opts.config,
+            bus: opts.bus,
+            data: opts.data,
+            defaultData: defaultDataDir(),
+          });
           const log = createLogger({ stream: 'stdout', name: 'rampart-agent' });
           const built = await buildAgent({
             config,
+            ...(enrol ? { enrol } : {}),
             dataDir,
             watch: opts.watch,
             firewall: opts.firewall,
