@@ -296,18 +296,24 @@ export default async function (emit: Emit): Promise<void> {
       '--from-file',
       list,
     ]);
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'rampart_cli']);
+    // `nft -f` again after ours, and the faster of its two runs is the reference: a first run in
+    // a fresh namespace once took 24.6 s against 4.7 s usually, which flattered the ratio.
+    const rawAgain = run(['ip', 'netns', 'exec', ns, 'nft', '-f', raw]);
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'raw']);
+    const rawSeconds = Math.min(rawRun.seconds, rawAgain.seconds);
     emit({
       bench: BENCH,
       figure: `whole process: rampart firewall add --from-file of ${BIG} lines vs nft -f of the same elements`,
-      rawSeconds: rawRun.seconds,
-      rawRssMb: rawRun.rssMb,
+      rawSeconds,
+      rawRunsSeconds: [rawRun.seconds, rawAgain.seconds],
+      rawRssMb: Math.max(rawRun.rssMb, rawAgain.rssMb),
       rampartSeconds: ours.seconds,
       rampartRssMb: ours.rssMb,
-      ratio: Number((ours.seconds / rawRun.seconds).toFixed(2)),
+      ratio: Number((ours.seconds / rawSeconds).toFixed(2)),
       goal: 'ratio <= 1.2 and <= 300 MB',
-      met: ours.seconds / rawRun.seconds <= 1.2 && ours.rssMb <= 300,
+      met: ours.seconds / rawSeconds <= 1.2 && ours.rssMb <= 300,
     });
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'rampart_cli']);
     rmSync(list);
     rmSync(raw);
 
