@@ -13,7 +13,7 @@ import { loadKeyPair, publicKeyFromText } from '../trust/keys.js';
 import { readSecretFile } from '../trust/secret-file.js';
 import { Agent, type AgentOptions } from './agent.js';
 import { buildDetector } from './detector.js';
-import { AGENT_FILES, agentDir, readNodeToken } from './files.js';
+import { AGENT_FILES, agentDir, readEnrolment, readNodeToken } from './files.js';
 import { HubApi } from './hub-api.js';
 import type { MetricsListen } from './metrics-server.js';
 import { protectedAddresses } from './protected.js';
@@ -238,14 +238,6 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(
     Object.entries(o).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
   ) as Partial<T>;
-}
-
-async function readEnrolment(file: string): Promise<RampartConfig> {
-  const [{ rampartConfigSchema }, { loadYamlFile }] = await Promise.all([
-    import('../config/schema.js'),
-    import('../core/config-file.js'),
-  ]);
-  return loadYamlFile(file, rampartConfigSchema);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { RampartConfig } from '../config/schema.js';
 import { ConfigError, RampartError } from '../core/errors.js';
 
 /** File names in `DATA/agent/`. */
@@ -38,6 +39,18 @@ export function writeEnrolment(dataDir: string, e: Enrolment, nodeToken: string)
   atomicWrite(join(dir, AGENT_FILES.config), header + stringify(doc), 0o600);
   atomicWrite(join(dir, AGENT_FILES.token), `${nodeToken}\n`, 0o600);
   return join(dir, AGENT_FILES.config);
+}
+
+/**
+ * Reads and validates DATA/agent/agent.yaml. The YAML parser and the schemas are loaded here, on
+ * demand: `rampart agent` does this in its short-lived config thread (ADR 0039).
+ */
+export async function readEnrolment(file: string): Promise<RampartConfig> {
+  const [{ rampartConfigSchema }, { loadYamlFile }] = await Promise.all([
+    import('../config/schema.js'),
+    import('../core/config-file.js'),
+  ]);
+  return loadYamlFile(file, rampartConfigSchema);
 }
 
 /** Reads the node token, refusing a file others can read. */

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { AGENT_FILES, agentDir } from '../agent/files.js';
+import { AGENT_FILES, agentDir, readEnrolment } from '../agent/files.js';
 import { ConfigError, RampartError } from '../core/errors.js';
 import { releaseFreedMemory } from '../core/release-memory.js';
 import type { RampartConfig } from './schema.js';
@@ -33,24 +33,20 @@ export interface AgentConfig {
 
 /** Reads and validates in this thread (the worker's body, and the fallback when none can start). */
 export async function readAgentConfig(req: AgentConfigRequest): Promise<AgentConfig> {
-  const [{ loadConfig, rampartConfigSchema }, { loadYamlFile }] = await Promise.all([
-    import('./schema.js'),
-    import('../core/config-file.js'),
-  ]);
+  const { loadConfig } = await import('./schema.js');
   const loaded = loadConfig(req.file);
   const config = req.bus ? await withBusFlag(loaded, req.bus) : loaded;
   const dataDir = req.data ?? config.data ?? req.defaultData;
   const enrolFile = join(agentDir(dataDir), AGENT_FILES.config);
-  const enrol = existsSync(enrolFile) ? loadYamlFile(enrolFile, rampartConfigSchema) : undefined;
+  const enrol = existsSync(enrolFile) ? await readEnrolment(enrolFile) : undefined;
   return { config, dataDir, ...(enrol ? { enrol } : {}) };
 }
 
 /** `--bus URL`: replaces `bus.type`/`bus.url`, keeping the section's credentials and TLS. */
 async function withBusFlag<T extends { bus?: unknown; file?: string }>(cfg: T, url: string): Promise<T> {
-  const [{ busConfigSchema }, { busFromFlag }, { ConfigError }] = await Promise.all([
+  const [{ busConfigSchema }, { busFromFlag }] = await Promise.all([
     import('../bus/config.js'),
     import('../bus/urls.js'),
-    import('../core/errors.js'),
   ]);
   const r = busConfigSchema.safeParse(busFromFlag(cfg.bus, url));
   if (!r.success) throw new ConfigError(r.error.issues[0]!.message, { key: '--bus' });
