@@ -8,7 +8,8 @@
  * on this VM, which was the whole p99 of 1,000 samples (one such ban per block of 100). An agent
  * spawns nothing per ban; the spawn side of the comparison stays in the parent.
  *
- * Messages: `{prefix, table}` opens the backend (answers `{ready: true}`), `{addrs: string[]}`
+ * Messages: `{prefix, table, netlink?}` opens the backend (netlink false: libnftables' script
+ * path for every commit) (answers `{ready: true}`), `{addrs: string[]}`
  * bans them one after another (answers `{wall, cpu, main}`, ms per ban), `{close: true}` exits.
  */
 import { createRequire } from 'node:module';
@@ -31,7 +32,7 @@ function threadCpuClock(): () => number {
 }
 const threadMs = threadCpuClock();
 
-type Message = { prefix: string[]; table: string } | { addrs: string[] } | { close: true };
+type Message = { prefix: string[]; table: string; netlink?: boolean } | { addrs: string[] } | { close: true };
 
 let fw: NftablesFirewall | undefined;
 let batcher: Batcher | undefined;
@@ -43,7 +44,12 @@ process.on('message', (m: Message) => {
 
 async function handle(m: Message): Promise<void> {
   if ('prefix' in m) {
-    fw = new NftablesFirewall({ prefix: m.prefix, table: m.table, driver: 'library' });
+    fw = new NftablesFirewall({
+      prefix: m.prefix,
+      table: m.table,
+      driver: 'library',
+      netlinkElements: m.netlink !== false,
+    });
     await fw.init();
     batcher = new Batcher(fw);
     send({ ready: true });

@@ -3,8 +3,9 @@
  * namespace, every one the real CLI with nftables. Latency runs from a failing sshd line appended
  * to agent 1's log to the address being in the kernel set of every other agent (seen by
  * `nft monitor` in each namespace); throughput is bans posted to the hub API until all are in every
- * agent's kernel set (timed by each agent's own report of the seq its last commit took to the
- * kernel, so no per-element printer competes for the CPU), then checked element by element in
+ * agent's kernel set (timed by each agent's `rampart_agent_kernel_seq` metric, the seq its last
+ * commit took to the kernel, so no per-element printer competes for the CPU; agents log at info as
+ * in production), then checked element by element in
  * each kernel set (no loss), through the bulk endpoint and, for comparison, one POST per ban.
  * CrowdSec's firewall bouncer polls its API every 10 s by default, so its propagation is up to
  * ~11 s: printed as a ratio.
@@ -27,6 +28,10 @@ import type { Emit } from './list.js';
 import { cpuMs, loadAverage } from './proc-stats.js';
 
 const CROWDSEC_WORST_MS = 11_000;
+/** Each agent's metrics listener, on its own namespace's address. */
+const METRICS_PORT = 9780;
+/** PROPAGATION_BREAKDOWN=1: agents log at debug, and the latency is split by their log lines. */
+const BREAKDOWN = process.env.PROPAGATION_BREAKDOWN === '1';
 /** How long an agent may take to start: minutes on a shared machine at a load average of 30. */
 const BUS_UP_MS = Number(process.env.PROPAGATION_START_MS ?? 60_000);
 
@@ -74,7 +79,11 @@ async function startFleet(n: number, driver: Driver): Promise<Fleet> {
     for (let i = 0; i < n; i++) {
       // How the agent reaches its kernel: libnftables in-process, or nft spawned per commit.
       const config = join(dirs[i + 1]!, 'rampart.yaml');
-      writeFileSync(config, `firewall:\n  driver: ${driver}\n`);
+      // The metrics listener is the throughput witness (rampart_agent_kernel_seq).
+      writeFileSync(
+        config,
+        `firewall:\n  driver: ${driver}\nagent:\n  metrics:\n    listen: '${agents[i]!.v4}:${METRICS_PORT}'\n`,
+      );
       const p = rampart(agents[i]!, [
         'agent',
         '--config',
@@ -139,12 +148,22 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
   );
   await new Promise((r) => setTimeout(r, 1000));
   const pids = procPids(fleet);
+  // What the fleet spends doing nothing (heartbeats, timers), so the per-decision figures can be
+  // read without it.
+  const idleHub0 = cpuMs([pids.hub]);
+  const idleAgents0 = cpuMs(pids.agents);
+  const idle0 = performance.now();
+  await new Promise((r) => setTimeout(r, 3000));
+  const idleS = (performance.now() - idle0) / 1000;
+  const hubIdleMsPerS = (cpuMs([pids.hub]) - idleHub0) / idleS;
+  const agentIdleMsPerS = (cpuMs(pids.agents) - idleAgents0) / idleS / pids.agents.length;
   const load = loadAverage();
   const hubCpu0 = cpuMs([pids.hub]);
   const agentCpu0 = cpuMs(pids.agents);
   const results: number[] = [];
   const perAgent: number[] = [];
   const starts = new Map<string, number>();
+  const run0 = performance.now();
   const missing: number[] = [];
   try {
     for (let k = 0; k < samples; k++) {
@@ -169,6 +188,7 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
   // Includes the 100 ms pauses between samples (idle timers), the same in every run.
   const hubCpu = cpuMs([pids.hub]) - hubCpu0;
   const agentCpu = cpuMs(pids.agents) - agentCpu0;
+  const runS = (performance.now() - run0) / 1000;
   const sorted = results.sort((a, b) => a - b);
   const each = perAgent.sort((a, b) => a - b);
   // Where the time goes, from the processes' own log timestamps (same clock, ms resolution):
@@ -184,21 +204,27 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
       : null;
   };
   const agentProcs = fleet.procs.slice(1);
-  const detectP50 = stage((a, t0) => {
-    const l = agentProcs[0]!.lines.find(
-      (x) => x.msg === 'banned locally; reporting to the hub' && x.target === a,
-    );
-    return l ? (l.time as number) - t0 : undefined;
-  });
-  const receivedP50 = stage((a, t0) => {
-    const times = agentProcs
-      .slice(1)
-      .map(
-        (p) =>
-          p.lines.find((x) => x.msg === 'decision received' && x.target === a)?.time as number | undefined,
-      );
-    return times.every((t) => t !== undefined) ? Math.max(...(times as number[])) - t0 : undefined;
-  });
+  const detectP50 = !BREAKDOWN
+    ? null
+    : stage((a, t0) => {
+        const l = agentProcs[0]!.lines.find(
+          (x) => x.msg === 'banned locally; reporting to the hub' && x.target === a,
+        );
+        return l ? (l.time as number) - t0 : undefined;
+      });
+  const receivedP50 = !BREAKDOWN
+    ? null
+    : stage((a, t0) => {
+        const times = agentProcs
+          .slice(1)
+          .map(
+            (p) =>
+              p.lines.find((x) => x.msg === 'decision received' && x.target === a)?.time as
+                | number
+                | undefined,
+          );
+        return times.every((t) => t !== undefined) ? Math.max(...(times as number[])) - t0 : undefined;
+      });
   const ms = (v: number | undefined) => (v === undefined ? null : Number(v.toFixed(1)));
   const p99 = sorted.length > 0 ? pct(sorted, 99) : undefined;
   emit({
@@ -216,11 +242,22 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
     perAgentP50Ms: ms(each.length > 0 ? pct(each, 50) : undefined),
     perAgentP99Ms: ms(each.length > 0 ? pct(each, 99) : undefined),
     missedWithin5s: missing.length,
-    breakdownP50Ms: { detectedOnAgent1: detectP50, receivedByLastAgent: receivedP50 },
+    // PROPAGATION_BREAKDOWN=1 (agents at debug, which is itself a load): where the time goes.
+    ...(BREAKDOWN
+      ? { breakdownP50Ms: { detectedOnAgent1: detectP50, receivedByLastAgent: receivedP50 } }
+      : {}),
+    logLevel: process.env.FLEET_LOG_LEVEL,
     goal: 'p99 <= 50 ms with 20 agents on this 2-core machine',
     goalP99Ms: 50,
     hubCpuMsPerDecision: Number((hubCpu / samples).toFixed(2)),
     agentCpuMsPerDecision: Number((agentCpu / pids.agents.length / samples).toFixed(2)),
+    // The same without what the processes spend idle over as long a time.
+    hubCpuMsPerDecisionAboveIdle: Number(((hubCpu - hubIdleMsPerS * runS) / samples).toFixed(2)),
+    agentCpuMsPerDecisionAboveIdle: Number(
+      ((agentCpu / pids.agents.length - agentIdleMsPerS * runS) / samples).toFixed(2),
+    ),
+    hubIdleCpuMsPerS: Number(hubIdleMsPerS.toFixed(2)),
+    agentIdleCpuMsPerS: Number(agentIdleMsPerS.toFixed(2)),
     loadAverage1m: load,
     crowdsecWorstMs: CROWDSEC_WORST_MS,
     crowdsecWorstOverP99: p99 ? Number((CROWDSEC_WORST_MS / p99).toFixed(1)) : null,
@@ -269,14 +306,53 @@ async function bulk() {
 const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
- * When every agent had every decision in its kernel, in epoch ms. `kernel-seq` (default): each
- * agent's own debug line 'decisions in the kernel' with the seq its last successful commit took
- * there, stamped by the agent itself, against the hub's last seq; nothing runs beside the agents
- * while they work. `monitor`: one `nft monitor` per agent printing every element, the older
+ * When every agent had every decision in its kernel, in epoch ms. `metrics` (default): each
+ * agent's kernel-seq metric, polled. `kernel-seq` (agents at debug): each agent's own line
+ * 'decisions in the kernel' with the seq its last successful commit took there, stamped by the
+ * agent itself, against the hub's last seq. `monitor`: one `nft monitor` per agent printing every element, the older
  * witness (for builds without that line), which is itself a load of two processes per agent.
  * Either way the elements are then read back from each kernel set one by one.
  */
 type Witness = { done(lastSeq: number, count: number): Promise<number | undefined>; stop(): void };
+
+/**
+ * Polls every agent's `rampart_agent_kernel_seq` from inside the hub's namespace, 20 times a
+ * second once the load generator is done, until each reaches the hub's last seq: agents log at
+ * info, as in production, and nothing reads their output meanwhile. The time is that of the first
+ * poll that saw all of them there (late by at most one poll, which counts against the rate).
+ */
+const METRICS_POLLER = `
+const [lastSeq, port, ...hosts] = process.argv.slice(1);
+const want = Number(lastSeq);
+const done = new Set();
+const end = Date.now() + 60_000;
+async function seqOf(h) {
+  const text = await (await fetch('http://' + h + ':' + port + '/metrics')).text();
+  const m = /^rampart_agent_kernel_seq (\\d+)/m.exec(text);
+  return m ? Number(m[1]) : -1;
+}
+(async () => {
+  while (done.size < hosts.length && Date.now() < end) {
+    for (const h of hosts) if (!done.has(h) && (await seqOf(h).catch(() => -1)) >= want) done.add(h);
+    if (done.size < hosts.length) await new Promise((r) => setTimeout(r, 50));
+  }
+  console.log(JSON.stringify({ at: done.size === hosts.length ? Date.now() : null }));
+})();
+`;
+
+function metricsWitness(fleet: Fleet): Witness {
+  return {
+    async done(lastSeq) {
+      const out = await fleet.hubHost.exec(
+        process.execPath,
+        ['-e', METRICS_POLLER, String(lastSeq), String(METRICS_PORT), ...fleet.agents.map((h) => h.v4)],
+        { timeoutMs: 120_000 },
+      );
+      return (JSON.parse(out) as { at: number | null }).at ?? undefined;
+    },
+    stop() {},
+  };
+}
 
 function kernelSeqWitness(fleet: Fleet): Witness {
   const agents = fleet.procs.slice(1);
@@ -330,12 +406,17 @@ async function throughput(
   mode: 'bulk' | 'single',
   prefix: string,
 ): Promise<number> {
-  const witnessKind = process.env.PROPAGATION_WITNESS === 'monitor' ? 'monitor' : 'kernel-seq';
+  const witnessKind = process.env.PROPAGATION_WITNESS ?? 'metrics';
   if (witnessKind === 'kernel-seq' && process.env.FLEET_LOG_LEVEL !== 'debug')
     throw new Error(
-      "the kernel-seq witness reads the agents' debug lines: FLEET_LOG_LEVEL=debug, or PROPAGATION_WITNESS=monitor",
+      "the kernel-seq witness reads the agents' debug lines: FLEET_LOG_LEVEL=debug, or PROPAGATION_WITNESS=metrics",
     );
-  const witness = witnessKind === 'monitor' ? monitorWitness(fleet, prefix) : kernelSeqWitness(fleet);
+  const witness =
+    witnessKind === 'monitor'
+      ? monitorWitness(fleet, prefix)
+      : witnessKind === 'kernel-seq'
+        ? kernelSeqWitness(fleet)
+        : metricsWitness(fleet);
   await new Promise((r) => setTimeout(r, 500));
   const token = readFileSync(join(fleet.hubDir, 'hub', 'admin.token'), 'utf8').trim();
   const perRequest = mode === 'bulk' ? Number(process.env.PROPAGATION_BULK_CHUNK ?? 10_000) : 64;
@@ -425,8 +506,9 @@ async function throughput(
 
 export default async function (emit: Emit): Promise<void> {
   const samples = Number(process.env.PROPAGATION_SAMPLES ?? 40);
-  // Agents log each decision received at debug level: the latency breakdown reads those lines.
-  process.env.FLEET_LOG_LEVEL ??= 'debug';
+  // Agents log at info, as in production: at debug each one writes lines per decision that this
+  // process must read, on the same two cores. The breakdown needs those lines.
+  process.env.FLEET_LOG_LEVEL ??= BREAKDOWN ? 'debug' : 'info';
   // Addresses come from 198.18.0.0/16 (bulk) and 198.19.0.0/16 (single POSTs): 65,536 each at most.
   const count = Math.min(65_536, Number(process.env.PROPAGATION_DECISIONS ?? 20_000));
   const single = Math.min(65_536, Number(process.env.PROPAGATION_SINGLE_DECISIONS ?? 2000));

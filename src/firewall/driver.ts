@@ -19,6 +19,12 @@ export const DRIVER_CHOICES = ['auto', 'library', 'spawn'] as const;
 export interface ToolDriver {
   readonly kind: DriverKind;
   run(args: string[], input?: string | string[]): Promise<ToolResult>;
+  /**
+   * Sends an encoded nf_tables netlink batch now, on the calling thread, and returns the kernel's
+   * answer; undefined when that cannot happen at once (no in-process library, calls queued ahead,
+   * a failure): the caller then takes the script path.
+   */
+  netlink?(bytes: Buffer): Buffer | undefined;
   close(): Promise<void>;
 }
 
@@ -101,7 +107,7 @@ export class LibraryDriver implements ToolDriver {
   /** Calls queued or running (on either thread); 0 lets a small commit run at once. */
   private inFlight = 0;
   /** Calls run on the calling thread and in the worker (tests, doctor). */
-  readonly calls = { inline: 0, worker: 0 };
+  readonly calls = { inline: 0, worker: 0, netlink: 0 };
   /** Kernel workers started so far (tests). */
   workersStarted = 0;
   private worker: Worker | undefined;
@@ -177,6 +183,18 @@ export class LibraryDriver implements ToolDriver {
     };
     this.queue = next.then(done, done);
     return next;
+  }
+
+  netlink(bytes: Buffer): Buffer | undefined {
+    // Only with nothing ahead of it: a batch must not overtake a queued commit or listing.
+    if (this.dead || !this.inline || this.inFlight > 0) return undefined;
+    try {
+      const answer = this.inline.netlink(bytes);
+      this.calls.netlink++;
+      return answer;
+    } catch {
+      return undefined;
+    }
   }
 
   private runInline(args: string[], input: string | string[]): ToolResult {

@@ -22,6 +22,7 @@ interface Core {
   load(tool: string): void;
   close(): void;
   netns(path: string): { enter(): void; leave(): void; close(): void };
+  netlink(bytes: Buffer): Buffer;
 }
 
 /** The commands a small commit sends: an `nft -f -` script or an `ipset -exist restore` one. */
@@ -83,6 +84,11 @@ export class InlineKernel {
     } finally {
       script.close();
     }
+  }
+
+  /** Sends an encoded nf_tables batch on this thread's netlink socket; returns the kernel's answer. */
+  netlink(bytes: Buffer): Buffer {
+    return this.inside(() => this.core.netlink(bytes));
   }
 
   close(): void {

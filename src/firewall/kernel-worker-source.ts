@@ -34,6 +34,9 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     close: libc.func('int close(int fd)'),
     fopen: libc.func('void *fopen(const char *path, const char *mode)'),
     fclose: libc.func('int fclose(void *f)'),
+    socket: libc.func('int socket(int domain, int type, int protocol)'),
+    send: libc.func('long send(int fd, const void *buf, size_t n, int flags)'),
+    recv: libc.func('long recv(int fd, void *buf, size_t n, int flags)'),
   };
   // glibc only: hands freed C heap back to the kernel (absent elsewhere, then a no-op).
   let mallocTrim = null;
@@ -278,12 +281,47 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     return tool === 'nft' ? runNft(args, script) : runIpset(args, script);
   }
 
+  // One netfilter netlink socket, opened on first use (inside the namespace the thread is in
+  // then, which it keeps), for element batches encoded by the caller (nft-netlink.ts).
+  const AF_NETLINK = 16;
+  const SOCK_RAW_CLOEXEC = 3 | 0x80000;
+  const NETLINK_NETFILTER = 12;
+  const MSG_DONTWAIT = 0x40;
+  const EAGAIN = 11;
+  let nl = -1;
+  const reply = Buffer.alloc(1 << 16);
+  // Sends a batch and returns what the kernel queued in answer. nfnetlink handles a batch within
+  // the send call, so its acks and errors are all queued when send returns: read without waiting.
+  function netlink(bytes) {
+    if (nl < 0) {
+      nl = c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_NETFILTER);
+      if (nl < 0) throw new Error('netlink socket failed, errno ' + koffi.errno());
+    }
+    // Anything left over from an earlier batch is not this batch's answer.
+    while (Number(c.recv(nl, reply, reply.length, MSG_DONTWAIT)) > 0) {}
+    const sent = Number(c.send(nl, bytes, bytes.length, 0));
+    if (sent !== bytes.length) throw new Error('netlink send failed, errno ' + koffi.errno());
+    const parts = [];
+    for (;;) {
+      const n = Number(c.recv(nl, reply, reply.length, MSG_DONTWAIT));
+      if (n > 0) {
+        parts.push(Buffer.from(reply.subarray(0, n)));
+        continue;
+      }
+      if (n < 0 && koffi.errno() !== EAGAIN) throw new Error('netlink recv failed, errno ' + koffi.errno());
+      break;
+    }
+    return Buffer.concat(parts);
+  }
+
   function load(tool) {
     if (tool === 'nft') loadNft();
     else loadIpset();
   }
 
   function close() {
+    if (nl >= 0) c.close(nl);
+    nl = -1;
     if (nft) nft.f.ctxFree(nft.ctx);
     if (restorer) ipset.f.fini(restorer.h);
     nft = undefined;
@@ -296,7 +334,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     if (mallocTrim) mallocTrim(0);
   }
 
-  return { Script, run, load, close, netns, trim };
+  return { Script, run, load, close, netns, trim, netlink };
 })`;
 
 /**

@@ -1,9 +1,10 @@
-import { isSingleHost, type Target } from '../core/address.js';
+import { isSingleHost, type Target, tryParseTarget } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
+import { type ElementChange, encodeElementBatch, NETLINK_MAX_ELEMENTS, readAnswer } from './nft-netlink.js';
 import {
   carriesElements,
   ELEMENTS_PER_STATEMENT,
@@ -44,6 +45,11 @@ export interface NftablesOptions extends ToolRunner {
   sets?: Record<string, KernelSetNames>;
   /** libnftables in-process (`library`), the nft program (`spawn`), or the library when it loads. */
   driver?: DriverChoice;
+  /**
+   * Small commits to plain sets as netlink messages built here, with the in-process driver
+   * (default true; false sends every commit through libnftables' script path, for comparison).
+   */
+  netlinkElements?: boolean;
   logger?: Logger;
 }
 
@@ -82,10 +88,18 @@ export class NftablesFirewall implements Firewall {
   private readonly sets = new Map<string, KernelSet>();
   /** logical set → kind → kernel set, so a million-element batch resolves names once. */
   private readonly lookup = new Map<string, Partial<Record<Kind, KernelSet>>>();
-  private readonly opts: Required<Omit<NftablesOptions, 'sets' | 'logger' | 'driver' | keyof ToolRunner>> &
+  private readonly opts: Required<
+    Omit<NftablesOptions, 'sets' | 'logger' | 'driver' | 'netlinkElements' | keyof ToolRunner>
+  > &
     ToolRunner;
   private readonly choice: DriverChoice;
   private tools: Promise<ToolDriver> | undefined;
+  /** The driver once open (the netlink path needs it without waiting). */
+  private opened: ToolDriver | undefined;
+  private readonly netlinkElements: boolean;
+  private netlinkSeq = 1;
+  /** Commits that went as netlink batches, and those that fell back to the script path. */
+  readonly netlinkCommits = { sent: 0, fellBack: 0 };
   /** How commits reach the kernel, known once the first one opened the driver. */
   driver: 'library' | 'spawn' | undefined;
   refusedTotal = 0;
@@ -107,6 +121,7 @@ export class NftablesFirewall implements Firewall {
       timeoutMs: opts.timeoutMs,
     };
     this.names = opts.sets ?? { [DEFAULT_SET]: {} };
+    this.netlinkElements = opts.netlinkElements ?? true;
     // A program path of the operator's own (a wrapper) is a request to run that program.
     this.choice = opts.driver ?? (opts.nft && opts.nft !== 'nft' ? 'spawn' : 'auto');
     this.log = opts.logger ?? silentLogger();
@@ -238,7 +253,21 @@ export class NftablesFirewall implements Firewall {
       }
       return;
     }
-    await this.apply(this.declaration(), 'init');
+    // libnftables waits for the kernel's answer in select(), which a signal interrupts whatever
+    // SA_RESTART says (SIGCHLD from a spawned conntrack, a profiler's SIGPROF): the declaration is
+    // idempotent, so it is sent again rather than ending the agent's start.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.apply(this.declaration(), 'init');
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/Interrupted system call/.test((err as Error).message)) throw err;
+        this.log.warn(
+          { backend: this.name, attempt },
+          'nftables: declaration interrupted by a signal; sending it again',
+        );
+      }
+    }
     this.declared = true;
     for (const s of this.ownSets()) {
       const ks = this.sets.get(s.name) ?? { ...s, applied: new Map<string, Tracked>() };
@@ -357,6 +386,8 @@ export class NftablesFirewall implements Firewall {
   }
 
   private async applyOps(batch: StagedOp[], ops: StagedOp[]): Promise<CommitResult> {
+    const quick = this.viaNetlink(batch);
+    if (quick) return quick;
     let plan = await this.plan(batch, Date.now());
     try {
       await this.apply(
@@ -380,6 +411,49 @@ export class NftablesFirewall implements Firewall {
     this.declared = true;
     for (const update of plan.after) update();
     return plan.result;
+  }
+
+  /**
+   * A small batch of plain-set changes as one netlink transaction (nft-netlink.ts), when the table
+   * is known declared and the in-process driver can send it now; undefined sends it down the
+   * script path instead, which also reports any error the kernel gave here.
+   */
+  private viaNetlink(batch: StagedOp[]): CommitResult | undefined {
+    const driver = this.opened;
+    if (!this.netlinkElements || !this.declared || !driver?.netlink) return undefined;
+    if (batch.length === 0 || batch.length > NETLINK_MAX_ELEMENTS) return undefined;
+    const now = Date.now();
+    const changes: ElementChange[] = [];
+    const result = { added: 0, deleted: 0 };
+    for (const op of batch) {
+      const ks = this.setFor(op.set, op.target);
+      // The key is encoded from the address's number, the script from its text: an element whose
+      // two disagree (never one parseTarget made) goes the script path, which refuses it by name.
+      if (ks.interval || !selfConsistent(op.target)) return undefined;
+      const left = op.op === 'add' ? remaining(op, now) : 0;
+      // An add whose time ran out while staged is removed, as the script path does.
+      if (op.op === 'add' && left !== 0) {
+        changes.push({ set: ks.name, target: op.target, op: 'add', timeout: left });
+        result.added++;
+      } else {
+        changes.push({ set: ks.name, target: op.target, op: 'delete', timeout: null });
+        if (op.op === 'delete') result.deleted++;
+      }
+    }
+    const encoded = encodeElementBatch(this.opts.family, this.opts.table, changes, this.netlinkSeq);
+    this.netlinkSeq = (this.netlinkSeq + encoded.acked.length + 2) % 0x7fffffff || 1;
+    const reply = driver.netlink(encoded.bytes);
+    const answer = reply ? readAnswer(reply, encoded.acked) : undefined;
+    if (answer?.ok) {
+      this.netlinkCommits.sent++;
+      return result;
+    }
+    this.netlinkCommits.fellBack++;
+    this.log.debug(
+      { backend: this.name, errno: answer && !answer.ok ? answer.errno : undefined },
+      'netlink element batch not applied; taking the script path',
+    );
+    return undefined;
   }
 
   /**
@@ -671,6 +745,7 @@ export class NftablesFirewall implements Firewall {
     // Deliberately leaves the table: kernel timeouts keep enforcing bans while rampart is down.
     const tools = this.tools;
     this.tools = undefined;
+    this.opened = undefined;
     if (tools) await (await tools.catch(() => undefined))?.close();
   }
 
@@ -703,6 +778,7 @@ export class NftablesFirewall implements Firewall {
       throw err;
     }
     this.driver = tools.kind;
+    this.opened = tools;
     return tools.run(args, input);
   }
 
@@ -764,4 +840,10 @@ function firstLine(s: string): string {
       .find((l) => l.trim() !== '')
       ?.trim() ?? 'no output'
   );
+}
+
+/** Whether a target's text names exactly the address its numbers hold. */
+function selfConsistent(t: Target): boolean {
+  const p = tryParseTarget(t.text);
+  return p !== null && p.family === t.family && p.first === t.first && p.last === t.last;
 }

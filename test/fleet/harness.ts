@@ -80,10 +80,20 @@ export class Proc {
   }
 }
 
+/**
+ * FLEET_NODE_FLAGS: extra node flags for fleet processes, for profiling a run (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`; NODE_OPTIONS refuses --cpu-prof); FLEET_NODE_FLAGS_FOR
+ * names the command they are for (`hub`, `agent`; all when unset). The profiler's SIGPROF can
+ * interrupt a netlink call in libnftables (EINTR fails the agent's start), so profile agents with care.
+ */
+const PROFILE_FLAGS = (process.env.FLEET_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const profileFlags = (command: string | undefined) =>
+  (process.env.FLEET_NODE_FLAGS_FOR ?? command) === command ? PROFILE_FLAGS : [];
+
 export function rampart(host: Host, args: string[]): Proc {
   return new Proc(
     // As the systemd units start it (the `rampart` command's first line carries the flags).
-    host.spawn(process.execPath, [...NODE_FLAGS, MAIN, ...args], {
+    host.spawn(process.execPath, [...NODE_FLAGS, ...profileFlags(args[0]), MAIN, ...args], {
       env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info' },
     }),
   );
