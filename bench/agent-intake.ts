@@ -70,7 +70,7 @@ function cpuSplit(pid: number): { user: number; sys: number } {
   return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
 }
 
-/** CPU ms per thread name (`/proc/PID/task/TID/comm`), threads that share a name summed. */
+/** CPU ms per thread (`main`, or its `/proc/PID/task/TID/comm` name), threads that share a name summed. */
 function cpuByThread(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -78,7 +78,7 @@ function cpuByThread(pid: number): Map<string, number> {
       const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = `${name}#${tid}`;
+      const key = `${tid === String(pid) ? 'main' : name}#${tid}`;
       out.set(key, (Number(f[11]) + Number(f[12])) * 10);
     } catch {
       // The thread ended meanwhile.

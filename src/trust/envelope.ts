@@ -280,8 +280,9 @@ function signingInput(header: string, enc: WireEnvelope['enc'], body: string): B
   const most = header.length + e.length + 2 + body.length * 3;
   let buf = scratch;
   if (most > buf.length) {
+    // Doubling: envelopes that each grow by a few bytes must not each get a new buffer.
     if (most <= SCRATCH_MAX) {
-      buf = Buffer.allocUnsafeSlow(most);
+      buf = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(most, 2 * buf.length)));
       scratch = buf;
     } else buf = Buffer.allocUnsafeSlow(header.length + e.length + 2 + Buffer.byteLength(body));
   }
