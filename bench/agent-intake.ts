@@ -7,7 +7,8 @@
  *
  * `AGENT_INTAKE_MAINS` (comma-separated `dist/cli/main.js` paths, default this build's) starts one
  * agent per build in the same fleet, so two builds take the same decisions at the same time and
- * their figures compare side by side. `AGENT_INTAKE_DECISIONS` per round (default 20,000),
+ * their figures compare side by side (`AGENT_INTAKE_FLAGS`: extra Node.js flags per build, `;` between
+ * builds). `AGENT_INTAKE_DECISIONS` per round (default 20,000),
  * `AGENT_INTAKE_ROUNDS` (default 3), after a warm-up round of 4,000; 65,536 decisions in all at most.
  */
 
@@ -97,6 +98,8 @@ async function inKernel(host: Host, prefix: string): Promise<number> {
 
 export default async function (emit: Emit): Promise<void> {
   const mains = (process.env.AGENT_INTAKE_MAINS ?? MAIN).split(',');
+  // Extra Node.js flags per agent, aligned with the builds (`;`-separated, spaces within one).
+  const extra = (process.env.AGENT_INTAKE_FLAGS ?? '').split(';').map((f) => f.split(' ').filter(Boolean));
   const count = Number(process.env.AGENT_INTAKE_DECISIONS ?? 20_000);
   const rounds = Number(process.env.AGENT_INTAKE_ROUNDS ?? 3);
   if (WARM_UP + count * rounds > 65_536)
@@ -214,6 +217,7 @@ export default async function (emit: Emit): Promise<void> {
           bench: 'agent-intake',
           figure: 'agent CPU µs per decision, bus path (envelope → verify → state → kernel), from /proc',
           build: a.main,
+          flags: (extra[i] ?? []).join(' '),
           round: r,
           decisions: count,
           apiFailures: posted.failed,
