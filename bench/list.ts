@@ -4,6 +4,8 @@ type Bench = () => Promise<{ default: (emit: Emit) => Promise<void> }>;
 
 export const benchmarks: Record<string, Bench> = {
   propagation: () => import('./propagation.js'),
+  /** An agent's CPU per decision on the bus path, real processes; builds side by side (ADR 0044). */
+  'agent-intake': () => import('./agent-intake.js'),
   'firewall-nft': () => import('./firewall-nft.js'),
   envelope: () => import('./envelope.js'),
   bus: () => import('./bus.js'),

@@ -349,9 +349,7 @@ export class DecisionApplier {
       this.stats.expired++;
       state.applyHub(d.seq, null);
     } else if (this.stage(target.text, set, d.expiresAt, target)) {
-      state.applyHub(d.seq, {
-        ban: { target: target.text, set, expiresAt: d.expiresAt, seq: d.seq, origin: d.origin },
-      });
+      state.applyHubBan(d.seq, target.text, set, d.expiresAt, d.origin);
     } else {
       state.applyHub(d.seq, null);
     }

@@ -22,7 +22,7 @@ export interface OutboxItem {
   createdAt: number;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATIONS = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +31,15 @@ const MIGRATIONS = [
      origin TEXT NOT NULL, PRIMARY KEY (target, "set"));
    CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at INTEGER NOT NULL);
    CREATE TABLE positions (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // 2: `active` keyed by its primary key alone (WITHOUT ROWID): an upsert wrote a rowid table and
+  // a separate primary-key index, two B-trees per decision (ADR 0044). Rows are copied over.
+  `CREATE TABLE active_v2 (
+     target TEXT NOT NULL, "set" TEXT NOT NULL, expires_at INTEGER, seq INTEGER NOT NULL,
+     origin TEXT NOT NULL, PRIMARY KEY (target, "set")) WITHOUT ROWID;
+   INSERT INTO active_v2 (target, "set", expires_at, seq, origin)
+     SELECT target, "set", expires_at, seq, origin FROM active;
+   DROP TABLE active;
+   ALTER TABLE active_v2 RENAME TO active;`,
 ];
 
 /**
@@ -143,6 +152,19 @@ export class AgentState {
       this.write(change);
       this.seq = seq;
     });
+  }
+
+  /**
+   * `applyHub(seq, { ban })` without the two objects per call: the bus path's call for every ban
+   * it takes (ADR 0044). The ban's own seq is `seq`.
+   */
+  applyHubBan(seq: number, target: string, set: string, expiresAt: number | null, origin: string): void {
+    if (this.depth > 0) {
+      this.stmt.upsert.run(target, set, expiresAt, seq, origin);
+      this.seq = seq;
+      return;
+    }
+    this.batch(() => this.applyHubBan(seq, target, set, expiresAt, origin));
   }
 
   /**

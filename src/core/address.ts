@@ -213,6 +213,14 @@ export interface ParseTargetOptions {
  * becomes plain IPv4, so one attacker is one entry whichever way a log spelled it.
  */
 export function parseTarget(input: string, opts: ParseTargetOptions = {}): Target {
+  // A plain IPv4 host (every decision a hub sends for one): parseIPv4 is strict, so the input is
+  // already the canonical text; no trimming, masking or formatting (ADR 0044: per decision on
+  // the agent's bus path). Same shape as makeTarget's objects.
+  const quad = parseIPv4(input);
+  if (quad !== null) {
+    const v = BigInt(quad);
+    return { family: 4, prefix: 32, first: v, last: v, text: input };
+  }
   const text = input.trim();
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);

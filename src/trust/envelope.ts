@@ -267,10 +267,36 @@ function headerOf(kind: string, from: string, ts: number, id: string): string {
   return `${SIG_PREFIX}|1|${kind}|${from}|${ts}|${id}`;
 }
 
+/**
+ * The bytes a signature covers, `header|enc|body`, written into a buffer reused from call to call
+ * (valid until the next call; signing and verifying are synchronous). A `decisions` envelope's
+ * input is a few hundred KiB: a fresh buffer of that size, plus the flat string a template literal
+ * would build first, is memory touched for the first time on every envelope, and first touches
+ * (page faults) were a large part of an agent's CPU per decision on the bus path (ADR 0044).
+ */
 function signingInput(header: string, enc: WireEnvelope['enc'], body: string): Buffer {
   const e = enc ? `${enc.alg}:${enc.iv}:${enc.tag}` : '';
-  return Buffer.from(`${header}|${e}|${body}`, 'utf8');
+  // header and e are ASCII (checked shapes); the body takes at most 3 bytes per UTF-16 unit.
+  const most = header.length + e.length + 2 + body.length * 3;
+  let buf = scratch;
+  if (most > buf.length) {
+    // Doubling: envelopes that each grow by a few bytes must not each get a new buffer.
+    if (most <= SCRATCH_MAX) {
+      buf = Buffer.allocUnsafeSlow(Math.min(SCRATCH_MAX, Math.max(most, 2 * buf.length)));
+      scratch = buf;
+    } else buf = Buffer.allocUnsafeSlow(header.length + e.length + 2 + Buffer.byteLength(body));
+  }
+  let n = buf.write(header, 0, 'latin1');
+  buf[n++] = 0x7c;
+  n += buf.write(e, n, 'latin1');
+  buf[n++] = 0x7c;
+  n += buf.write(body, n, 'utf8');
+  return buf.subarray(0, n);
 }
+
+/** Grown to the largest input seen, up to SCRATCH_MAX (a 1 MiB envelope's body at 3 bytes a unit). */
+let scratch = Buffer.allocUnsafeSlow(0);
+const SCRATCH_MAX = 4 * 1024 * 1024;
 
 function checkShape(raw: unknown): 'ok' | 'malformed' | 'unsigned' {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'malformed';

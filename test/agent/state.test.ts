@@ -151,6 +151,83 @@ describe('agent state', () => {
     again.close();
   });
 
+  it('applyHubBan writes the row and last_seq as applyHub does, alone or in a batch', () => {
+    const dir = fresh();
+    const s = AgentState.open(dir);
+    const at = Date.now() + 60_000;
+    s.applyHubBan(1, '192.0.2.1', 'blocklist', at, 'web1');
+    s.batch(() => {
+      s.applyHubBan(2, '192.0.2.2', 'blocklist', null, 'web2');
+      // The same element again: its newer seq, expiry and origin replace the row.
+      s.applyHubBan(3, '192.0.2.1', 'blocklist', null, 'web3');
+    });
+    s.close();
+    const again = AgentState.open(dir);
+    expect(again.lastSeq()).toBe(3);
+    expect(again.active()).toEqual([
+      { target: '192.0.2.2', set: 'blocklist', expiresAt: null, seq: 2, origin: 'web2' },
+      { target: '192.0.2.1', set: 'blocklist', expiresAt: null, seq: 3, origin: 'web3' },
+    ]);
+    again.close();
+  });
+
+  it('moves a schema 1 database (active with a rowid) to schema 2 and keeps every row and last_seq', async () => {
+    const dir = fresh();
+    const Database = (await import('better-sqlite3')).default;
+    // Schema 1 exactly as rampart wrote it before ADR 0044, with state in every table.
+    const old = new Database(join(dir, 'agent.db'));
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE active (
+        target TEXT NOT NULL, "set" TEXT NOT NULL, expires_at INTEGER, seq INTEGER NOT NULL,
+        origin TEXT NOT NULL, PRIMARY KEY (target, "set"));
+      CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE positions (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+    old.pragma('user_version = 1');
+    const later = Date.now() + 3_600_000;
+    const insert = old.prepare('INSERT INTO active VALUES (?, ?, ?, ?, ?)');
+    insert.run('192.0.2.1', 'blocklist', null, 7, 'web1');
+    insert.run('198.51.100.0/24', 'blocklist', later, 8, 'operator');
+    insert.run('2001:db8::1', 'ssh', later, 0, 'this-node');
+    old.prepare("INSERT INTO meta VALUES ('last_seq', '8')").run();
+    old.prepare('INSERT INTO outbox (body, created_at) VALUES (\'{"target":"192.0.2.9"}\', 1)').run();
+    old.prepare("INSERT INTO positions VALUES ('/var/log/auth.log', '{\"pos\":42}')").run();
+    old.close();
+
+    const s = AgentState.open(dir);
+    expect(s.lastSeq()).toBe(8);
+    expect(s.active()).toEqual([
+      { target: '2001:db8::1', set: 'ssh', expiresAt: later, seq: 0, origin: 'this-node' },
+      { target: '192.0.2.1', set: 'blocklist', expiresAt: null, seq: 7, origin: 'web1' },
+      { target: '198.51.100.0/24', set: 'blocklist', expiresAt: later, seq: 8, origin: 'operator' },
+    ]);
+    expect(s.peek().map((i) => i.body)).toEqual([{ target: '192.0.2.9' }]);
+    expect(s.positions.get('/var/log/auth.log')).toBe('{"pos":42}');
+    // The key still refuses a second row for one element, and an upsert still replaces it.
+    s.applyHubBan(9, '192.0.2.1', 'blocklist', later, 'web2');
+    expect(s.get('192.0.2.1', 'blocklist')).toEqual({
+      target: '192.0.2.1',
+      set: 'blocklist',
+      expiresAt: later,
+      seq: 9,
+      origin: 'web2',
+    });
+    s.close();
+
+    const check = new Database(join(dir, 'agent.db'), { readonly: true });
+    expect(check.pragma('user_version', { simple: true })).toBe(2);
+    const sql = (
+      check.prepare("SELECT sql FROM sqlite_master WHERE name = 'active'").get() as { sql: string }
+    ).sql;
+    expect(sql).toMatch(/WITHOUT ROWID/);
+    expect(sql).toMatch(/PRIMARY KEY \(target, "set"\)/);
+    // One B-tree for the table: no separate index for its primary key any more.
+    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE tbl_name = 'active'").get()).toEqual({
+      n: 1,
+    });
+    expect(check.prepare('SELECT count(*) AS n FROM active').get()).toEqual({ n: 3 });
+    check.close();
+  });
+
   it('refuses a database from a newer rampart with a clear error', async () => {
     const dir = fresh();
     const s = AgentState.open(dir);

@@ -55,6 +55,17 @@ describe('addresses', () => {
     expect(tryParseTarget(input)).toBeNull();
   });
 
+  it('a plain IPv4 host (the fast path) is the same target as the general path gives', () => {
+    for (const text of ['192.0.2.7', '0.0.0.0', '255.255.255.255', '198.51.100.10']) {
+      const t = parseTarget(text);
+      expect(t).toEqual(parseTarget(`${text}/32`));
+      expect(t).toEqual(parseTarget(` ${text} `));
+      expect(Object.keys(t)).toEqual(Object.keys(parseTarget('2001:db8::1')));
+    }
+    for (const bad of ['192.0.2.07', '192.0.2.256', '192.0.2', '192.0.2.7.', '+192.0.2.7'])
+      expect(() => parseTarget(bad)).toThrow(/not an IPv4 or IPv6 address/);
+  });
+
   it('masks host bits with a warning, or refuses them when asked', () => {
     const warnings: string[] = [];
     expect(parseTarget('192.0.2.77/24', { onWarning: (w) => warnings.push(w) }).text).toBe('192.0.2.0/24');

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   DropCounter,
@@ -219,6 +219,38 @@ describe('envelope', () => {
     );
     tampered.enc.tag = Buffer.alloc(16).toString('base64');
     expect(refused(o(JSON.stringify(tampered), { decryptKey: key }))).toBe('bad-signature');
+  });
+
+  it('envelope - the reused signing buffer: big, small, non-ASCII and tampered bodies in any order', () => {
+    const keys = new Map([['hub', hub.publicKey]]);
+    const { open: o } = opener(keys, { maxBytes: 8 * 1024 * 1024 });
+    const big = Array.from({ length: 3000 }, (_, i) => ({
+      seq: i + 1,
+      target: `198.18.${i >> 8}.${i & 255}`,
+    }));
+    // Multi-byte UTF-8, an astral character (a surrogate pair) and a lone surrogate (U+FFFD bytes).
+    const wide = { reason: 'répété 🚫 \ud800 "quoted" \\ end', set: 'blocklist' };
+    // Past the buffer's 4 MiB bound (3 bytes per unit): a one-off buffer, then the reused one again.
+    const huge = { pad: 'x'.repeat(1_500_000) };
+    const bodies: unknown[] = [big, report, wide, huge, big, wide, report];
+    for (const [i, body] of bodies.entries()) {
+      const env = seal('decisions', body, 'hub', hub.privateKey, {
+        ts: T0,
+        id: i.toString(16).padStart(32, '0'),
+      });
+      const r = o(env);
+      expect(r.ok && r.env.body).toEqual(JSON.parse(JSON.stringify(body)));
+      // The signed bytes are the documented input, as any other implementation builds it.
+      const sent = JSON.parse(env.toString());
+      const input = Buffer.from(`rampart-envelope|1|decisions|hub|${T0}|${sent.id}||${sent.body}`, 'utf8');
+      expect(verify(null, input, hub.publicKey, Buffer.from(sent.sig, 'base64'))).toBe(true);
+      // The same bytes with one character of the body changed: the previous, longer input left in
+      // the buffer must not make it verify.
+      const wire = JSON.parse(env.toString());
+      wire.id = (i + 100).toString(16).padStart(32, '0');
+      wire.body = wire.body.replace(/.$/s, ' ');
+      expect(refused(o(Buffer.from(JSON.stringify(wire))))).toBe('bad-signature');
+    }
   });
 
   it('envelope - seal refuses names that would break topics or the signing input', () => {

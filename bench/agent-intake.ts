@@ -1,0 +1,249 @@
+/**
+ * An agent's CPU per decision on the bus path (envelope in → verified → state written → kernel
+ * commit), from real processes: one hub and N agents (the `rampart agent` CLI, nftables through
+ * libnftables, info level), each in its own network namespace; bulk POSTs to the hub; each agent's
+ * CPU from /proc (every thread) divided by the decisions it applied. A load-independent figure:
+ * it does not depend on how quickly the shared machine schedules anyone.
+ *
+ * `AGENT_INTAKE_MAINS` (comma-separated `dist/cli/main.js` paths, default this build's) starts one
+ * agent per build in the same fleet, so two builds take the same decisions at the same time and
+ * their figures compare side by side (`AGENT_INTAKE_FLAGS`: extra Node.js flags per build, `;` between
+ * builds). `AGENT_INTAKE_DECISIONS` per round (default 20,000),
+ * `AGENT_INTAKE_ROUNDS` (default 3), after a warm-up round of 4,000; 65,536 decisions in all at most.
+ */
+
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { cli, inKernelSet, MAIN, Proc, rampart, removeDir, tempDir } from '../test/fleet/harness.js';
+import { createLan, type Host } from '../test/helpers/netns.js';
+import type { Emit } from './list.js';
+import { cpuMs, loadAverage } from './proc-stats.js';
+
+const LOADGEN = `
+const [url, token, first, count, chunk, prefix] = process.argv.slice(1);
+const addr = (i) => prefix + '.' + (i >> 8) + '.' + (i & 255);
+const headers = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
+(async () => {
+  let lastSeq = 0, failed = 0;
+  const end = Number(first) + Number(count);
+  for (let at = Number(first); at < end; at += Number(chunk)) {
+    const decisions = [];
+    for (let i = at; i < Math.min(end, at + Number(chunk)); i++) decisions.push({ target: addr(i), duration: 3600, reason: 'bench' });
+    const res = await fetch(url + '/v1/decisions/bulk', { method: 'POST', headers, body: JSON.stringify({ decisions }) });
+    const body = await res.json();
+    if (res.status !== 200) failed += decisions.length;
+    else { failed += body.errors.length + body.duplicates; lastSeq = Math.max(lastSeq, body.lastSeq ?? 0); }
+  }
+  console.log(JSON.stringify({ failed, lastSeq }));
+})();
+`;
+
+const WARM_UP = 4000;
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+interface AgentProc {
+  main: string;
+  dir: string;
+  host: Host;
+  proc: Proc;
+}
+
+/** The agent's applied seq, read from its state file (WAL: a reader never blocks the agent). */
+function appliedSeq(dir: string): number {
+  const db = new Database(join(dir, 'agent', 'agent.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as
+      | { value: string }
+      | undefined;
+    return Number(row?.value ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
+/** User and system CPU ms of a process (every thread; /proc clock ticks of 10 ms). */
+function cpuSplit(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
+}
+
+/** CPU ms per thread (`main`, or its `/proc/PID/task/TID/comm` name), threads that share a name summed. */
+function cpuByThread(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = `${tid === String(pid) ? 'main' : name}#${tid}`;
+      out.set(key, (Number(f[11]) + Number(f[12])) * 10);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** Elements of the round's prefix in the agent's kernel set (the no-loss check). */
+async function inKernel(host: Host, prefix: string): Promise<number> {
+  const out = await host.exec('nft', ['list', 'set', 'inet', 'rampart', 'blocklist_v4'], {
+    timeoutMs: 300_000,
+  });
+  return out.split(`${prefix}.`).length - 1;
+}
+
+export default async function (emit: Emit): Promise<void> {
+  const mains = (process.env.AGENT_INTAKE_MAINS ?? MAIN).split(',');
+  // Extra Node.js flags per agent, aligned with the builds (`;`-separated, spaces within one).
+  const extra = (process.env.AGENT_INTAKE_FLAGS ?? '').split(';').map((f) => f.split(' ').filter(Boolean));
+  const count = Number(process.env.AGENT_INTAKE_DECISIONS ?? 20_000);
+  const rounds = Number(process.env.AGENT_INTAKE_ROUNDS ?? 3);
+  if (WARM_UP + count * rounds > 65_536)
+    throw new Error('AGENT_INTAKE_DECISIONS × AGENT_INTAKE_ROUNDS must be at most 61,536');
+  // A CPU profile per agent (written when it stops) into this folder.
+  const profDir = process.env.AGENT_INTAKE_PROFILE;
+  // Or `perf record -g` of each agent during the last round (JS frames named through --perf-basic-prof).
+  const perfDir = process.env.AGENT_INTAKE_PERF;
+  const profile = [
+    ...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+    ...(perfDir ? ['--perf-basic-prof'] : []),
+  ];
+  const lan = await createLan(mains.length + 1, 'aint');
+  const dirs: string[] = [];
+  const procs: Proc[] = [];
+  try {
+    const hubHost = lan.hosts[0]!;
+    const hubDir = tempDir('aihub');
+    dirs.push(hubDir);
+    const hub = rampart(hubHost, ['hub', '--data', hubDir, '--listen', hubHost.v4]);
+    procs.push(hub);
+    await hub.waitFor((l) => l.msg === 'hub started', 60_000, 'hub');
+    const agents: AgentProc[] = [];
+    for (const [i, main] of mains.entries()) {
+      const host = lan.hosts[i + 1]!;
+      const dir = tempDir(`aiagent${i}`);
+      dirs.push(dir);
+      const { token } = JSON.parse(
+        await cli(hubHost, ['nodes', 'add', `a${i}`, '--data', hubDir, '--json']),
+      ) as {
+        token: string;
+      };
+      await cli(host, ['join', token, '--data', dir]);
+      // No reconcile pass inside a measured round (it walks every ban): only the intake is timed.
+      const config = join(dir, 'rampart.yaml');
+      writeFileSync(config, 'firewall:\n  driver: library\nagent:\n  reconcileInterval: 1h\n');
+      const proc = new Proc(
+        host.spawn(
+          process.execPath,
+          [
+            ...NODE_FLAGS,
+            ...profile,
+            main,
+            'agent',
+            '--config',
+            config,
+            '--data',
+            dir,
+            '--firewall',
+            'nftables',
+          ],
+          { env: { ...process.env, RAMPART_LOG_LEVEL: 'info' } },
+        ),
+      );
+      procs.push(proc);
+      agents.push({ main, dir, host, proc });
+    }
+    for (const a of agents)
+      await a.proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', 60_000, 'agent bus up');
+    const token = readFileSync(join(hubDir, 'hub', 'admin.token'), 'utf8').trim();
+    const pids = agents.map((a) => a.proc.child.pid!);
+    // Round 0 warms the agents up (JIT, caches) and is not reported.
+    for (let r = 0; r <= rounds; r++) {
+      await sleep(1000);
+      const prefix = '198.18';
+      const first = r === 0 ? 0 : WARM_UP + (r - 1) * count;
+      const n = r === 0 ? WARM_UP : count;
+      const load = loadAverage();
+      const before = pids.map((p) => cpuMs([p]));
+      const splitBefore = pids.map(cpuSplit);
+      const threadsBefore = pids.map(cpuByThread);
+      const perf =
+        perfDir && r === rounds
+          ? pids.map((p) =>
+              spawn(
+                'perf',
+                ['record', '-F', '4999', '-g', '-p', String(p), '-o', join(perfDir, `perf-${p}.data`)],
+                {
+                  stdio: 'ignore',
+                },
+              ),
+            )
+          : [];
+      const out = await hubHost.exec(
+        process.execPath,
+        ['-e', LOADGEN, `http://${hubHost.v4}:7780`, token, String(first), String(n), '10000', prefix],
+        { timeoutMs: 600_000 },
+      );
+      const posted = JSON.parse(out) as { failed: number; lastSeq: number };
+      // Applied (state written), the round's last element in the kernel (commits go in staging
+      // order), then quiet: the kernel commits are in the figure.
+      const end = Date.now() + 300_000;
+      const lastAddr = `${prefix}.${(first + n - 1) >> 8}.${(first + n - 1) & 255}`;
+      for (const a of agents) {
+        while (appliedSeq(a.dir) < posted.lastSeq && Date.now() < end) await sleep(100);
+        while (!(await inKernelSet(a.host, lastAddr)) && Date.now() < end) await sleep(100);
+      }
+      let last = pids.map((p) => cpuMs([p]));
+      for (let quiet = 0; quiet < 3 && Date.now() < end; ) {
+        await sleep(200);
+        const now = pids.map((p) => cpuMs([p]));
+        quiet = now.every((v, i) => v === last[i]) ? quiet + 1 : 0;
+        last = now;
+      }
+      for (const p of perf) {
+        p.kill('SIGINT');
+        await new Promise((res) => p.once('exit', res));
+      }
+      if (r === 0) continue;
+      const splitAfter = pids.map(cpuSplit);
+      const threadsAfter = pids.map(cpuByThread);
+      for (const [i, a] of agents.entries()) {
+        const held = await inKernel(a.host, prefix);
+        emit({
+          bench: 'agent-intake',
+          figure: 'agent CPU µs per decision, bus path (envelope → verify → state → kernel), from /proc',
+          build: a.main,
+          flags: (extra[i] ?? []).join(' '),
+          round: r,
+          decisions: count,
+          apiFailures: posted.failed,
+          inKernel: held,
+          lost: first + count - held,
+          agentCpuUsPerDecision: Number((((last[i]! - before[i]!) * 1000) / count).toFixed(1)),
+          systemUsPerDecision: Number(
+            (((splitAfter[i]!.sys - splitBefore[i]!.sys) * 1000) / count).toFixed(1),
+          ),
+          // Where it went, per thread (µs per decision; a thread that ended meanwhile is missing).
+          threads: Object.fromEntries(
+            [...threadsAfter[i]!]
+              .map(
+                ([k, v]) =>
+                  [k.split('#')[0], ((v - (threadsBefore[i]!.get(k) ?? 0)) * 1000) / count] as const,
+              )
+              .filter(([, v]) => v > 0)
+              .reduce((m, [k, v]) => m.set(k!, (m.get(k!) ?? 0) + v), new Map<string, number>()),
+          ),
+          loadAverage1m: load,
+        });
+      }
+    }
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    await lan.destroy();
+    for (const d of dirs) removeDir(d);
+  }
+}

@@ -1,0 +1,133 @@
+// One agent's bus path in this process, for side-by-side builds (ADR 0044): sealed `decisions`
+// envelopes of 500 → Agent (verify, state, staging) → nftables through libnftables → kernel, and
+// the process's CPU (every thread) per decision. Run inside a network namespace, as root:
+//   ip netns add X && ip netns exec X node --max-semi-space-size=4 bench/agent-take.mjs DIST [N]
+// DIST is a built `dist` folder (this tree's, or an older build's copy), N decisions (default 40,000;
+// the first 4,000 warm up and are not counted). AGENT_TAKE_FIREWALL=null stages into a firewall that
+// drops every commit: the intake alone, without the kernel's share (and its timing noise).
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const dist = resolve(process.argv[2] ?? 'dist');
+const total = Number(process.argv[3] ?? 40_000);
+const WARM = 4000;
+const PER_ENVELOPE = 500;
+const { Agent } = await import(`${dist}/agent/agent.js`);
+const { AgentState } = await import(`${dist}/agent/state.js`);
+const { Allowlist } = await import(`${dist}/core/allowlist.js`);
+const { silentLogger } = await import(`${dist}/core/logger.js`);
+const { seal } = await import(`${dist}/trust/envelope.js`);
+const { createFirewall } = await import(`${dist}/firewall/create.js`);
+
+const hub = generateKeyPairSync('ed25519');
+const node = generateKeyPairSync('ed25519');
+const dir = mkdtempSync(join(tmpdir(), 'rampart-agent-take-'));
+let handler;
+const transport = {
+  name: 'direct',
+  connect: async () => {},
+  publish: async () => {},
+  subscribe: async (_filter, h) => {
+    handler = h;
+  },
+  onStatus: () => {},
+  close: async () => {},
+};
+/** Stages as a backend does (one object per change) and forgets each batch at commit. */
+class NullFirewall {
+  name = 'null';
+  staged = [];
+  async init() {}
+  add(target, timeout, set = 'blocklist') {
+    this.staged.push({ op: 'add', target, set, timeout, at: Date.now() });
+  }
+  delete(target, set = 'blocklist') {
+    this.staged.push({ op: 'delete', target, set, timeout: null, at: Date.now() });
+  }
+  pending() {
+    return this.staged.length;
+  }
+  async commit() {
+    const added = this.staged.length;
+    this.staged = [];
+    this.committed += added;
+    return { added, deleted: 0 };
+  }
+  committed = 0;
+  async list() {
+    return { length: this.committed };
+  }
+  async shutdown() {}
+}
+const firewall =
+  process.env.AGENT_TAKE_FIREWALL === 'null'
+    ? new NullFirewall()
+    : createFirewall({ backend: 'nftables', driver: 'library' });
+const agent = new Agent({
+  name: 'take',
+  fleet: 'default',
+  state: AgentState.open(dir),
+  firewall,
+  hub: { decisions: async () => ({ decisions: [], head: 0 }), report: async () => ({}), abort() {} },
+  hubKey: hub.publicKey,
+  privateKey: node.privateKey,
+  transport,
+  allowlist: new Allowlist([]),
+  log: silentLogger(),
+  reconcileMs: 3_600_000,
+  heartbeatMs: 3_600_000,
+});
+await agent.start();
+
+// Decisions as the hub publishes them (core/decision.ts fields), sealed beforehand: only the
+// agent's side is timed.
+const now = Date.now();
+const envelopes = [];
+for (let at = 0; at < total; at += PER_ENVELOPE) {
+  const body = [];
+  for (let i = at; i < Math.min(total, at + PER_ENVELOPE); i++)
+    body.push({
+      id: `d${i.toString(16).padStart(30, '0')}`,
+      seq: i + 1,
+      action: 'ban',
+      target: `198.18.${i >> 8}.${i & 255}`,
+      family: 4,
+      duration: 3600,
+      expiresAt: now + 3_600_000,
+      reason: 'bench',
+      rule: 'manual',
+      origin: 'operator',
+      createdAt: now,
+      set: 'blocklist',
+    });
+  envelopes.push(seal('decisions', body, 'hub', hub.privateKey));
+}
+
+async function feed(list) {
+  // As the bus does: one envelope per message, the next while the previous commit may still run.
+  await Promise.all(list.map((env) => handler('t', env)));
+  await agent.committer.flush();
+}
+const warm = WARM / PER_ENVELOPE;
+await feed(envelopes.slice(0, warm));
+const cpu0 = process.cpuUsage();
+await feed(envelopes.slice(warm));
+const cpu = process.cpuUsage(cpu0);
+const counted = total - WARM;
+const listed = await firewall.list('blocklist');
+process.stdout.write(
+  `${JSON.stringify({
+    bench: 'agent-take',
+    firewall: firewall.name,
+    dist,
+    decisions: counted,
+    applied: agent.applier.stats.applied,
+    inKernel: listed.length,
+    cpuUsPerDecision: Number(((cpu.user + cpu.system) / counted).toFixed(2)),
+    systemUsPerDecision: Number((cpu.system / counted).toFixed(2)),
+  })}\n`,
+);
+await agent.close();
+rmSync(dir, { recursive: true, force: true });
