@@ -175,6 +175,18 @@ function compileDate(spec: RuleSpec, source: string): RegExp {
   }
 }
 
+/**
+ * Failure times (TrackerState ticks, tenths of a second) a pair's first failure may have to be
+ * kept in its key's slot: ±155 days from the first time its state saw, so the value stays under
+ * the table's 2^30 - 1. Outside that range the pair takes a record at once.
+ */
+const PENDING_RANGE = 1 << 27;
+
+/** A first failure's time as a tracker table value (odd; slots are stored even), or -1. */
+function pendingValue(tick: number): number {
+  return tick >= -PENDING_RANGE && tick < PENDING_RANGE ? (tick + PENDING_RANGE) * 2 + 1 : -1;
+}
+
 /** Bounds bantime × multiplier^bans so it cannot overflow. */
 const MAX_ESCALATION_STEPS = 64;
 
@@ -188,7 +200,7 @@ export class Engine {
   /**
    * One tracker per (rule, address), looked up by (address words, rule index): IPv4 as one word,
    * IPv6 as four, widened where the rule asks. The value is the tracker's slot in its rule's
-   * `state`.
+   * `state` times 2, or for a pair with one failure so far, that failure's time (`pendingValue`).
    */
   private readonly trackers: TrackerTable;
   private readonly bySource = new Map<string, Rule[]>();
@@ -243,7 +255,9 @@ export class Engine {
     const cap = trackedCap(opts.maxTracked ?? DEFAULT_MAX_TRACKED, opts.maxTrackedBytes, rings);
     // One more slot than the cap: a new tracker's slot is taken before the cap evicts.
     const states = new Map(rings.map((r) => [r, new TrackerState(r, cap + 1)]));
-    this.trackers = new TrackerTable(cap, (slot, rule) => this.rules[rule]!.state.release(slot));
+    this.trackers = new TrackerTable(cap, (value, rule) => {
+      if ((value & 1) === 0) this.rules[rule]!.state.release(value >>> 1);
+    });
     this.rules = specs.map((spec, index) => ({
       state: states.get(spec.maxretry)!,
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
@@ -416,24 +430,44 @@ export class Engine {
     this.ruleMatches[rule.index]!++;
     const v4 = this.v4Of(addr);
     let words: Int32Array | null = null;
-    let slot: number | undefined;
+    let value: number | undefined;
     if (v4 >= 0) {
-      slot = this.trackers.getV4(v4, rule.index);
+      value = this.trackers.getV4(v4, rule.index);
     } else {
       words = this.v6Key(rule, addr);
       if (words === null) {
         c.skipped++;
         return null;
       }
-      slot = this.trackers.getV6(words, rule.index);
+      value = this.trackers.getV6(words, rule.index);
     }
     const st = rule.state;
-    if (slot === undefined) {
+    let slot: number;
+    if (value === undefined) {
+      const bannable = this.bannable(rule, v4, addr.ip, words);
+      // A new pair's first failure is kept in its key's slot: no record until a second one (in a
+      // flood from many addresses most pairs fail once or twice; docs/adr/0042).
+      const first = rule.spec.maxretry > 1 && bannable ? pendingValue(st.tick(at)) : -1;
+      if (first >= 0) {
+        if (words === null) this.trackers.addV4(v4, rule.index, first);
+        else this.trackers.addV6(words, rule.index, first);
+        // Fleet-wide counting: the target a ban would name (a widened IPv6 range, say).
+        if (rule.belowThreshold !== undefined)
+          rule.belowThreshold(rule.spec.name, this.targetOf(rule, v4, addr.ip).text, at);
+        return null;
+      }
       slot = st.alloc();
-      if (!this.bannable(rule, v4, addr.ip, words)) st.meta[slot * st.stride * 2 + FLAGS] = SKIPPED;
-      if (words === null) this.trackers.addV4(v4, rule.index, slot);
-      else this.trackers.addV6(words, rule.index, slot);
-    }
+      if (!bannable) st.meta[slot * st.stride * 2 + FLAGS] = SKIPPED;
+      if (words === null) this.trackers.addV4(v4, rule.index, slot * 2);
+      else this.trackers.addV6(words, rule.index, slot * 2);
+    } else if ((value & 1) !== 0) {
+      // Its second failure: a record as the first failure would have left it (head 0, count 1).
+      slot = st.alloc();
+      st.times[slot * st.stride + META_WORDS] = (value >>> 1) - PENDING_RANGE;
+      st.meta[slot * st.stride * 2 + COUNT] = 1;
+      if (words === null) this.trackers.setV4(v4, rule.index, slot * 2);
+      else this.trackers.setV6(words, rule.index, slot * 2);
+    } else slot = value >>> 1;
     const meta = st.meta;
     const record = slot * st.stride;
     const m = record * 2;
@@ -501,12 +535,15 @@ export class Engine {
     const v4 = this.v4Of(addr);
     const words = v4 >= 0 ? null : this.v6Key(rule, addr);
     if (v4 < 0 && words === null) return null;
-    const slot =
+    const value =
       words === null ? this.trackers.getV4(v4, rule.index) : this.trackers.getV6(words, rule.index);
-    if (slot === undefined) return null;
+    if (value === undefined) return null;
     // A successful login forgets the address's history, as banban does.
     if (words === null) this.trackers.deleteV4(v4, rule.index);
     else this.trackers.deleteV6(words, rule.index);
+    // A first failure only (in the key's slot): never banned, no record to free.
+    if ((value & 1) !== 0) return null;
+    const slot = value >>> 1;
     const st = rule.state;
     const banned = (st.meta[slot * st.stride * 2 + FLAGS]! & BANNED) !== 0 && st.until[slot]! > at;
     st.release(slot);

@@ -64,6 +64,10 @@ export class TrackerState {
   }
 
   release(slot: number): void {
+    // The free list is reserved at the first release, not with the records: a replay that never
+    // evicts nor forgives does not need it, and its 4 bytes a slot would take the arrays of a
+    // flood past V8's 64 MB external-memory trigger, hence a full collection (docs/adr/0042).
+    if (this.free.length === 0) this.free = new Int32Array(this.max);
     this.free[this.freeCount++] = slot;
   }
 
@@ -72,7 +76,6 @@ export class TrackerState {
     this.times = new Int32Array(max * this.stride);
     this.meta = new Int16Array(this.times.buffer);
     this.until = new Float64Array(max);
-    this.free = new Int32Array(max);
   }
 }
 

@@ -52,6 +52,11 @@ export class TrackerTable {
     this.addWords(v4Key(v4, rule), 0, value);
   }
 
+  /** Replaces the value of a key that `getV4` just found. */
+  setV4(v4: number, rule: number, value: number): void {
+    this.words[0].setAt(this.words[0].find(v4Key(v4, rule)), value);
+  }
+
   deleteV4(v4: number, rule: number): boolean {
     return this.deleteWords(v4Key(v4, rule), 0);
   }
@@ -64,6 +69,11 @@ export class TrackerTable {
   /** Adds a value for a key that `getV6` just reported missing. */
   addV6(words: Int32Array, rule: number, value: number): void {
     this.addWords(v6Key(words, rule), 1, value);
+  }
+
+  /** Replaces the value of a key that `getV6` just found. */
+  setV6(words: Int32Array, rule: number, value: number): void {
+    this.words[1].setAt(this.words[1].find(v6Key(words, rule)), value);
   }
 
   deleteV6(words: Int32Array, rule: number): boolean {
@@ -187,12 +197,13 @@ const V6_STRIDE = 6;
 
 const MIN_SLOTS = 1024;
 /**
- * A table growing to this many slots or more takes, once, an array for its largest size (768 KiB
- * of IPv4 slots here): the kernel commits it page by page as the table grows into it, so a
- * doubling neither copies to a fresh array nor first-touches pages the next doubling drops.
- * Smaller tables double by copy: a small log stays small (docs/adr/0038).
+ * A table growing to this many bytes or more (2^16 IPv4 slots, 2^15 IPv6 ones) takes, once, an
+ * array for its largest size: the kernel commits it page by page as the table grows into it, so
+ * a doubling neither copies to a fresh array nor first-touches pages the next doubling drops.
+ * Smaller tables double by copy: a small log stays small (docs/adr/0038). In bytes, not slots,
+ * so the IPv6 table (twice the bytes a slot) stops copying at the same size (docs/adr/0042).
  */
-const RESERVE_FROM = 1 << 16;
+const RESERVE_FROM_BYTES = 768 * 1024;
 /** The last word of a slot: its generation bit, the mark of a slot placed by `grow`, value + 1. */
 const GENERATION_BIT = 1 << 31;
 const MOVED = 1 << 30;
@@ -268,6 +279,13 @@ class WordTable {
     s[at] = (s[at]! & ~GENERATION_BIT) | (generation << 31);
   }
 
+  /** Replaces the value in the slot at offset `o` (from `find`), keeping its generation. */
+  setAt(o: number, value: number): void {
+    if (value < 0 || value >= VALUE_MASK) throw new RangeError(`tracker table value ${value} out of range`);
+    const at = o + this.width;
+    this.slots[at] = (this.slots[at]! & GENERATION_BIT) | (value + 1);
+  }
+
   /** Inserts a key known to be absent, with a value from 0 to 2^30 - 2. */
   insert(key: Int32Array, value: number, generation: number): void {
     if (value < 0 || value >= VALUE_MASK) throw new RangeError(`tracker table value ${value} out of range`);
@@ -333,7 +351,7 @@ class WordTable {
     const n = this.mask + 1;
     const m = n * 2;
     if (this.slots.length < m * stride) {
-      const room = m >= RESERVE_FROM ? slotsFor(this.cap) : m;
+      const room = m * stride * 4 >= RESERVE_FROM_BYTES ? slotsFor(this.cap) : m;
       const bigger = new Int32Array(room * stride);
       bigger.set(this.slots.subarray(0, n * stride));
       this.slots = bigger;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrackerTable } from '../../src/detect/tracker-table.js';
+import { rng } from './seeded-random.js';
 
 /** The reference: two generations of plain Maps (the quick-lru scheme the table implements). */
 class Model {
@@ -28,16 +29,6 @@ class Model {
   delete(k: string): boolean {
     return this.young.delete(k) || this.old.delete(k);
   }
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** One random operation on both, checked against each other; keys drawn from `space`. */
