@@ -81,6 +81,14 @@ export class AgentState {
       >(
         'SELECT target, "set", expires_at, seq, origin FROM active WHERE expires_at IS NULL OR expires_at > ? ORDER BY seq, target',
       ),
+      // Pages in rowid order: no sort of the whole table (ORDER BY seq, target sorts a million rows
+      // in memory, temp_store = MEMORY) and no cursor held between pages.
+      page: db.prepare<
+        [number, number, number],
+        { id: number; target: string; set: string; expires_at: number | null; seq: number; origin: string }
+      >(
+        'SELECT rowid AS id, target, "set", expires_at, seq, origin FROM active WHERE rowid > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY rowid LIMIT ?',
+      ),
       get: db.prepare<[string, string], { expires_at: number | null; seq: number; origin: string }>(
         'SELECT expires_at, seq, origin FROM active WHERE target = ? AND "set" = ?',
       ),
@@ -223,6 +231,21 @@ export class AgentState {
   *eachActive(now = Date.now()): Generator<ActiveBan> {
     for (const r of this.stmt.active.iterate(now))
       yield { target: r.target, set: r.set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin };
+  }
+
+  /**
+   * Up to `limit` bans in force at `now` after position `after` (0 to start), with the position to
+   * pass for the next page. Bans written between pages are seen when they land after the position
+   * reached (an update keeps its place); none is held open meanwhile.
+   */
+  activePage(after: number, now: number, limit: number): { bans: ActiveBan[]; next: number } {
+    const bans: ActiveBan[] = [];
+    let next = after;
+    for (const r of this.stmt.page.iterate(after, now, limit)) {
+      bans.push({ target: r.target, set: r.set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin });
+      next = r.id;
+    }
+    return { bans, next };
   }
 
   activeCount(now = Date.now()): number {

@@ -162,8 +162,10 @@ export class LibraryDriver implements ToolDriver {
   }
 
   run(args: string[], input: string | string[] = ''): Promise<ToolResult> {
+    // A generation read is one netlink round trip: the calling thread too.
     const here =
-      this.inline !== undefined && isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS;
+      this.inline !== undefined &&
+      ((isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS) || args[0] === '--generation');
     // Nothing ahead of it: a small commit goes to the kernel now, in this call.
     if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));
     // Calls are strictly one after another: their slices must not interleave, and a commit must

@@ -18,7 +18,7 @@ interface CoreScript {
 
 interface Core {
   Script: new () => CoreScript;
-  run(tool: string, args: string[], script: CoreScript): { code: number; stdout: string; stderr: string };
+  run(tool: string, args: string[], script: CoreScript): ToolResult;
   load(tool: string): void;
   close(): void;
   netns(path: string): { enter(): void; leave(): void; close(): void };
