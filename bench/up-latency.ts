@@ -50,6 +50,12 @@ function rssMb(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : -1;
 }
 
+/** Peak resident set size of a live process in MB (since start or the last clear_refs 5). */
+function hwmMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : -1;
+}
+
 /**
  * The main thread's time on a CPU and time runnable but waiting for one (ns, /proc schedstat):
  * per sample, they split a latency into rampart's own work and the machine's load.
@@ -399,12 +405,19 @@ async function agentMemory(emit: Emit, { ns, dir, url, token, upIdle }: Run & { 
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMb(pid));
     }, 100);
-    /** The highest RSS sampled since the last call. */
+    /**
+     * The highest RSS since the last call: the kernel's own high-water mark (VmHWM, reset through
+     * clear_refs at each call), or the 100 ms samples where that cannot be reset.
+     */
     const peakSince = () => {
-      const p = Math.max(peak, rssMb(pid));
+      const p = Math.max(peak, rssMb(pid), hwmMb(pid));
       peak = 0;
+      try {
+        writeFileSync(`/proc/${pid}/clear_refs`, '5');
+      } catch {}
       return p;
     };
+    peakSince();
     try {
       // BIG bans in bulk; the agent is done when its applied seq reaches the head.
       // 100,000 a call reset the connection on a loaded machine (the hub's request timeout).

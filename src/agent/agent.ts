@@ -260,9 +260,10 @@ export class Agent {
     try {
       // Read before the lock: a whole read of a big kernel set may take long, and commits go on
       // meanwhile (what they change is seen again, harmlessly, by the repair; ADR 0043).
-      const scan = await o.firewall.scan?.();
+      const big = this.applier.desiredCount() > REBUILD_ABOVE;
+      const scan = big ? await o.firewall.scan?.() : undefined;
       // A kernel read, a repair or a rebuild leaves a big set's worth of garbage behind.
-      heavy = scan?.quiet !== true;
+      heavy = big && scan?.quiet !== true;
       await this.committer.exclusive(async () => {
         // Computed inside the lock: everything committed so far is in the state, so nothing the
         // kernel holds legitimately can look like drift.
@@ -285,7 +286,7 @@ export class Agent {
     } catch (err) {
       o.log.error({ err: (err as Error).message }, 'reconcile failed');
     }
-    if (heavy && this.applier.desiredCount() > REBUILD_ABOVE) collectGarbage();
+    if (heavy) collectGarbage();
   }
 
   /** Idempotent: sources → detection → bus drain → firewall commit → store close. */

@@ -674,10 +674,7 @@ export class NftablesFirewall implements Firewall {
   ): Promise<RepairCounts> {
     const scan = given as NftScan;
     const counts = { added: 0, deleted: 0, renewed: 0 };
-    if (scan.quiet) {
-      for await (const _ of desired) break;
-      return counts;
-    }
+    if (scan.quiet) return counts;
     try {
       if (!this.opts.setOnly) {
         await this.apply(this.declaration(), 'repair');

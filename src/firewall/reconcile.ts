@@ -14,6 +14,8 @@ export interface SyncOptions {
   scan?: KernelScan;
   /** Repair: a set too big to read now is refilled with every desired element (a start). */
   refill?: boolean;
+  /** `auto` may repair (default true); false keeps the one-transaction rebuild for big sets. */
+  repairAuto?: boolean;
 }
 
 export interface SyncReport {
@@ -63,7 +65,8 @@ export async function sync(
   const strategy = opts.strategy ?? 'auto';
   const count = Array.isArray(wanted) ? wanted.length : wanted.count;
   const big = count > (opts.rebuildAbove ?? REBUILD_ABOVE);
-  if (fw.repair && fw.scan && (strategy === 'repair' || (strategy === 'auto' && big))) {
+  const autoRepair = strategy === 'auto' && big && opts.repairAuto !== false;
+  if (fw.repair && fw.scan && (strategy === 'repair' || autoRepair)) {
     const scan = opts.scan ?? (await fw.scan({ full: !opts.refill }));
     if (scan) {
       const counts = await fw.repair(pagesOf(wanted), scan, { refill: opts.refill });
