@@ -84,7 +84,7 @@ const FULL_READ_SPACING = 10;
 /** What `scan` learned: the plain sets it read whole, by kernel name. */
 interface NftScan extends KernelScan {
   sets: Map<string, SetIndex>;
-  /** Plain sets too big to read whole this time (or changing while read). */
+  /** Plain sets not read whole this time: too big, or changed by someone else while read. */
   unread: Set<string>;
 }
 
@@ -626,7 +626,8 @@ export class NftablesFirewall implements Firewall {
    * own transactions left it after a verified repair: nothing was read. Otherwise each plain set
    * is read a few messages deep; a set that ends there is small (a flushed or new set) and is
    * read whole. A bigger one is read whole only when `full` allows and the last whole read is
-   * far enough behind (the kernel's cost grows with the size squared: ≈ 50 s of CPU for 1M).
+   * far enough behind (the kernel's cost grows with the size squared: ≈ 50 s of CPU for 1M);
+   * otherwise, or when someone else committed while it was read, the repair refills it.
    */
   async scan(opts: { full?: boolean } = {}): Promise<NftScan | undefined> {
     const tools = await this.open();
@@ -655,7 +656,10 @@ export class NftablesFirewall implements Firewall {
         got = await read(0);
         this.nextFullRead = Date.now() + FULL_READ_SPACING * (Date.now() - got.at);
       }
-      if (got.dump.status === 'partial' || got.dump.status === 'interrupted') unread.add(ks.name);
+      // Our own commits during a read (a long one runs beside them) change nothing it could get
+      // wrong; anyone else's might have (a flush half-way through), so the read is not used.
+      const ours = (await tools.run(['--generation'])).generation === this.gen && this.gen !== undefined;
+      if (got.dump.status === 'partial' || !ours) unread.add(ks.name);
       else sets.set(ks.name, new SetIndex(got.dump, got.at));
     }
     return { quiet: false, sets, unread };
@@ -667,11 +671,7 @@ export class NftablesFirewall implements Firewall {
    * the ban's replaced. Elements that are right are not touched (their timeouts run on). Range
    * sets are small: listed, and refilled in one transaction when they differ.
    */
-  async repair(
-    desired: AsyncIterable<readonly FirewallEntry[]>,
-    given: KernelScan,
-    opts: { refill?: boolean } = {},
-  ): Promise<RepairCounts> {
+  async repair(desired: AsyncIterable<readonly FirewallEntry[]>, given: KernelScan): Promise<RepairCounts> {
     const scan = given as NftScan;
     const counts = { added: 0, deleted: 0, renewed: 0 };
     if (scan.quiet) return counts;
@@ -693,9 +693,9 @@ export class NftablesFirewall implements Firewall {
             gatherRange(ranges, ks, e, now);
             continue;
           }
+          // A set not read this time (too big, or changed by someone else meanwhile) gets every
+          // desired element again: what went missing comes back; its strays wait for a read.
           const index = scan.sets.get(ks.name);
-          // A set too big to read this time: left as it is, or refilled (a start).
-          if (!index && scan.unread.has(ks.name) && !opts.refill) continue;
           const i = index ? index.find(e.target) : -1;
           if (i >= 0) {
             index!.mark(i);

@@ -12,7 +12,7 @@ export interface SyncOptions {
   rebuildAbove?: number;
   /** A `scan` the caller made already (outside its commit lock). */
   scan?: KernelScan;
-  /** Repair: a set too big to read now is refilled with every desired element (a start). */
+  /** Repair: never read a big set whole (a start must not wait); such a set is refilled. */
   refill?: boolean;
   /** `auto` may repair (default true); false keeps the one-transaction rebuild for big sets. */
   repairAuto?: boolean;
@@ -69,7 +69,7 @@ export async function sync(
   if (fw.repair && fw.scan && (strategy === 'repair' || autoRepair)) {
     const scan = opts.scan ?? (await fw.scan({ full: !opts.refill }));
     if (scan) {
-      const counts = await fw.repair(pagesOf(wanted), scan, { refill: opts.refill });
+      const counts = await fw.repair(pagesOf(wanted), scan);
       return { strategy: 'repair', added: [], deleted: [], loaded: 0, counts };
     }
   }

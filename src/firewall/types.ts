@@ -67,15 +67,11 @@ export interface Firewall {
   scan?(opts?: { full?: boolean }): Promise<KernelScan | undefined>;
   /**
    * Optional: makes the kernel hold `desired` by changing only what differs from `scan`, in
-   * bounded transactions: missing elements added, strays deleted, wrong time left renewed.
-   * `desired` comes in pages; the backend may await between pages, never inside one. `refill`:
-   * a set too big to read is refilled with every desired element (no strays found there).
+   * bounded transactions: missing elements added, strays deleted, wrong time left renewed. A set
+   * the scan could not read is given every desired element (its strays wait for a read).
+   * `desired` comes in pages; the backend may await between pages, never inside one.
    */
-  repair?(
-    desired: AsyncIterable<readonly FirewallEntry[]>,
-    scan: KernelScan,
-    opts?: { refill?: boolean },
-  ): Promise<RepairCounts>;
+  repair?(desired: AsyncIterable<readonly FirewallEntry[]>, scan: KernelScan): Promise<RepairCounts>;
 }
 
 /** What a backend's `scan` learned; only the backend that made it reads more than `quiet`. */
