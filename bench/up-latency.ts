@@ -388,14 +388,15 @@ async function agentMemory(emit: Emit, { ns, dir, url, token, upIdle }: Run & { 
     );
     const pid = agent.pid!;
     // What the agent said it repaired (its `reconcile repaired firewall drift` lines).
-    const repairs: Array<{ added: number; deleted: number; renewed?: number }> = [];
+    const repairs: Array<{ added?: number; deleted?: number; renewed?: number; refilled?: number }> = [];
     let out = '';
     agent.stdout!.on('data', (b: Buffer) => {
       out += b.toString();
       for (let i = out.indexOf('\n'); i >= 0; i = out.indexOf('\n')) {
         const line = out.slice(0, i);
         out = out.slice(i + 1);
-        if (line.includes('reconcile repaired firewall drift')) repairs.push(JSON.parse(line));
+        if (/reconcile (repaired firewall drift|refilled firewall sets)/.test(line))
+          repairs.push(JSON.parse(line));
       }
     });
     await waitLine(agent, /"status":"up","msg":"bus"|"msg":"bus","status":"up"/);
@@ -488,6 +489,7 @@ async function agentMemory(emit: Emit, { ns, dir, url, token, upIdle }: Run & { 
           added: r.added,
           deleted: r.deleted,
           renewed: r.renewed,
+          refilled: r.refilled,
         })),
         loadAverage: loadavg().map((x) => Number(x.toFixed(1))),
         goal: 'rampart up idle <= 120 MB; agent idle <= 60 MB; agent with 1,000,000 bans <= 250 MB (load and reconcile peaks included)',

@@ -272,11 +272,17 @@ export class Agent {
         if (o.reconcile) {
           // A repair reads it in pages, a rebuild streams it; only a small diff holds objects.
           const r = (await o.reconcile(o.firewall, desired, scan)) as
-            | { counts?: { added: number; deleted: number; renewed?: number } }
+            | { counts?: { added: number; deleted: number; renewed?: number; refilled?: number } }
             | undefined;
-          const repaired = { added: 0, deleted: 0, renewed: 0, ...r?.counts };
+          const repaired = { added: 0, deleted: 0, renewed: 0, refilled: 0, ...r?.counts };
           if (repaired.added + repaired.deleted + repaired.renewed > 0)
             o.log.warn({ ...repaired, desired: desired.count }, 'reconcile repaired firewall drift');
+          else if (repaired.refilled > 0)
+            // Could not tell what drifted (a big set not read this time): everything put back.
+            o.log.info(
+              { refilled: repaired.refilled, desired: desired.count },
+              'reconcile refilled firewall sets',
+            );
           else o.log.debug({ desired: desired.count }, 'reconcile: no drift');
         } else {
           for (const e of desired.entries()) o.firewall.add(e.target, e.timeout, e.set);

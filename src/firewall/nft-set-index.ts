@@ -17,8 +17,13 @@ export class SetIndex {
 
   constructor(
     private readonly dump: SetDump,
-    /** When the dump was read (ms): the time left of each element counts from then. */
+    /** When the read began (ms). */
     readonly at: number,
+    /**
+     * How long the read took (ms): each element's time left was taken somewhere in between (a
+     * whole read of a million takes a minute or more), so comparisons allow that much more.
+     */
+    readonly took = 0,
   ) {
     let size = 16;
     while (size < dump.count * 2) size *= 2;
@@ -55,10 +60,12 @@ export class SetIndex {
     this.seen[i] = 1;
   }
 
-  /** Seconds element `i` has left at `now` (null: no timeout). */
-  left(i: number, now: number): number | null {
+  /** Whether element `i`'s time left at `now` is close enough to `wanted` (see timeLeftMatches). */
+  timeLeftMatches(i: number, now: number, wanted: DurationSeconds): boolean {
     const ms = this.dump.left[i]!;
-    return ms < 0 ? null : (ms - (now - this.at)) / 1000;
+    // Taken at the read's middle, give or take half its length.
+    const left = ms < 0 ? null : (ms - (now - this.at - this.took / 2)) / 1000;
+    return timeLeftMatches(left, wanted, this.took / 2000);
   }
 
   /** Texts of the elements never marked, in the kernel's order. */
@@ -106,8 +113,8 @@ function toWords(t: Target, w: Int32Array): boolean {
  * ban's time left or 10 s, whichever is more (commit delays and rounding to seconds); a ban longer
  * than nft takes is compared with the clamped value, so it is renewed about every 1% of 3 years.
  */
-export function timeLeftMatches(kernel: number | null, wanted: DurationSeconds): boolean {
+export function timeLeftMatches(kernel: number | null, wanted: DurationSeconds, slack = 0): boolean {
   if (kernel === null || wanted === null) return kernel === wanted;
   const want = Math.min(wanted, NFT_MAX_TIMEOUT);
-  return Math.abs(kernel - want) <= Math.max(10, want / 100);
+  return Math.abs(kernel - want) <= Math.max(10, want / 100) + slack;
 }

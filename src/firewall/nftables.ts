@@ -660,7 +660,7 @@ export class NftablesFirewall implements Firewall {
       // wrong; anyone else's might have (a flush half-way through), so the read is not used.
       const ours = (await tools.run(['--generation'])).generation === this.gen && this.gen !== undefined;
       if (got.dump.status === 'partial' || !ours) unread.add(ks.name);
-      else sets.set(ks.name, new SetIndex(got.dump, got.at));
+      else sets.set(ks.name, new SetIndex(got.dump, got.at, Date.now() - got.at));
     }
     return { quiet: false, sets, unread };
   }
@@ -672,18 +672,32 @@ export class NftablesFirewall implements Firewall {
    * sets are small: listed, and refilled in one transaction when they differ.
    */
   async repair(desired: AsyncIterable<readonly FirewallEntry[]>, given: KernelScan): Promise<RepairCounts> {
-    const scan = given as NftScan;
-    const counts = { added: 0, deleted: 0, renewed: 0 };
-    if (scan.quiet) return counts;
+    let scan = given as NftScan;
+    const counts = { added: 0, deleted: 0, renewed: 0, refilled: 0 };
+    const current = async () => (await (await this.open()).run(['--generation'])).generation;
+    if (scan.quiet) {
+      if (this.verified && (await current()) === this.gen) return counts;
+      // Someone committed since that scan: look again now, without a long read.
+      const again = await this.scan({ full: false });
+      if (!again || again.quiet) return counts;
+      scan = again;
+    }
     try {
       if (!this.opts.setOnly) {
         await this.apply(this.declaration(), 'repair');
         this.declared = true;
       }
+      // The scan holds while only our transactions followed it. Anyone else's (a flush between
+      // the scan and this lock, or during this pass) makes it stale: from then on every desired
+      // element is added again and no stray is deleted; the broken chain brings the next pass.
+      let trusted = this.gen !== undefined && (await current()) === this.gen;
       const work = new RepairBatch(this.where);
       const ranges = new Map<KernelSet, Map<string, Tracked>>();
       for (const ks of this.sets.values()) if (ks.interval) ranges.set(ks, new Map());
-      const flush = () => this.applyRepair(work);
+      const flush = async () => {
+        await this.applyRepair(work);
+        if (this.gen === undefined) trusted = false;
+      };
       for await (const page of desired) {
         const now = Date.now();
         for (const e of page) {
@@ -695,16 +709,17 @@ export class NftablesFirewall implements Firewall {
           }
           // A set not read this time (too big, or changed by someone else meanwhile) gets every
           // desired element again: what went missing comes back; its strays wait for a read.
-          const index = scan.sets.get(ks.name);
+          const index = trusted ? scan.sets.get(ks.name) : undefined;
           const i = index ? index.find(e.target) : -1;
           if (i >= 0) {
             index!.mark(i);
-            if (timeLeftMatches(index!.left(i, now), e.timeout)) continue;
+            if (index!.timeLeftMatches(i, now, e.timeout)) continue;
             work.renew(ks.name, e.target.text, elementText(e.target.text, e.timeout));
             counts.renewed++;
           } else {
             work.add(ks.name, e.target.text, elementText(e.target.text, e.timeout));
-            counts.added++;
+            if (index) counts.added++;
+            else counts.refilled++;
           }
           if (work.size >= COMMIT_SLICE) await flush();
         }
@@ -714,6 +729,7 @@ export class NftablesFirewall implements Firewall {
         const index = scan.sets.get(ks.name);
         if (!index || ks.interval) continue;
         for (const text of index.unmarked(ks.family)) {
+          if (!trusted) break;
           work.remove(ks.name, text);
           counts.deleted++;
           if (work.size >= COMMIT_SLICE) await flush();
@@ -722,8 +738,8 @@ export class NftablesFirewall implements Firewall {
       await flush();
       for (const [ks, content] of ranges) await this.repairRanges(ks, content, counts);
       // Verified when nobody else committed since the scan began, and every set was read.
-      const end = (await (await this.open()).run(['--generation'])).generation;
-      this.verified = scan.unread.size === 0 && end !== undefined && end === this.gen;
+      const end = await current();
+      this.verified = trusted && scan.unread.size === 0 && end !== undefined && end === this.gen;
       return counts;
     } catch (err) {
       this.gen = undefined;

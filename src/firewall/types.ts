@@ -85,4 +85,6 @@ export interface RepairCounts {
   deleted: number;
   /** Present with a time left too far from the ban's: replaced. */
   renewed: number;
+  /** Added again without knowing whether missing: the set could not be read this time. */
+  refilled?: number;
 }

@@ -81,7 +81,7 @@ describe.skipIf(req.skip)('agent - a start and a reconcile above 10,000 bans (AD
       await host.exec('nft', ['-f', '-'], { input: `${script.join('\n')}\n` });
       const r = await sync(fw, applier.desiredStream());
       expect(r.strategy).toBe('repair');
-      expect(r.counts).toEqual({ added: N / 2, deleted: 0, renewed: 0 });
+      expect(r.counts).toEqual({ added: N / 2, deleted: 0, renewed: 0, refilled: 0 });
       expect(await size()).toBe(N);
     } finally {
       committer.stop();

@@ -74,14 +74,14 @@ describe.skipIf(req.skip)('nftables - repair of a big set (ADR 0043)', () => {
       let g = await generation();
       const first = await sync(fw, desired);
       expect(first.strategy).toBe('repair');
-      expect(first.counts).toEqual({ added: N + 1001, deleted: 0, renewed: 0 });
+      expect(first.counts).toEqual({ added: N + 1001, deleted: 0, renewed: 0, refilled: 0 });
       // The declaration, then three slices.
       expect((await generation()) - g).toBe(1 + Math.ceil((N + 1001) / 20_000));
       expect(await blocked()).toBe(true);
 
       // Nothing drifted: the generation says so, and nothing is read or written.
       g = await generation();
-      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0 });
+      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0, refilled: 0 });
       expect(await generation()).toBe(g);
 
       // Drift from outside: 1,000 elements deleted, 300 strays added (one permanent), 200
@@ -105,7 +105,7 @@ describe.skipIf(req.skip)('nftables - repair of a big set (ADR 0043)', () => {
 
       const r = await sync(fw, desired);
       expect(r.strategy).toBe('repair');
-      expect(r.counts).toEqual({ added: 1001, deleted: 300, renewed: 200 });
+      expect(r.counts).toEqual({ added: 1001, deleted: 300, renewed: 200, refilled: 0 });
       expect(await blocked()).toBe(true);
       const now = await held(table);
       expect(now.size).toBe(N + 1);
@@ -116,7 +116,7 @@ describe.skipIf(req.skip)('nftables - repair of a big set (ADR 0043)', () => {
 
       // Verified again: the next pass is quiet.
       g = await generation();
-      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0 });
+      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0, refilled: 0 });
       expect(await generation()).toBe(g);
     } finally {
       await fw.destroy();
@@ -136,16 +136,34 @@ describe.skipIf(req.skip)('nftables - repair of a big set (ADR 0043)', () => {
       for (const e of desired) fw.add(e.target, e.timeout, e.set);
       expect(await fw.commit()).toMatchObject({ added: 45_001 });
       expect((await generation()) - g).toBe(3);
-      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0 });
+      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0, refilled: 0 });
 
       await server.exec('nft', ['flush', 'set', 'inet', table, 'blocklist_v4']);
-      expect((await sync(fw, desired)).counts).toEqual({ added: 45_000, deleted: 0, renewed: 0 });
+      expect((await sync(fw, desired)).counts).toEqual({
+        added: 45_000,
+        deleted: 0,
+        renewed: 0,
+        refilled: 0,
+      });
+      expect((await held(table)).size).toBe(45_000);
+
+      // A flush between a scan (the agent makes it outside its commit lock) and the repair: that
+      // scan is stale, and the repair looks again instead of trusting it.
+      const early = await fw.scan();
+      expect(early?.quiet).toBe(true);
+      await server.exec('nft', ['flush', 'set', 'inet', table, 'blocklist_v4']);
+      expect((await sync(fw, desired, { scan: early })).counts).toMatchObject({ added: 45_000 });
       expect((await held(table)).size).toBe(45_000);
 
       await server.exec('nft', ['delete', 'table', 'inet', table]);
-      expect((await sync(fw, desired)).counts).toEqual({ added: 45_001, deleted: 0, renewed: 0 });
+      expect((await sync(fw, desired)).counts).toEqual({
+        added: 45_001,
+        deleted: 0,
+        renewed: 0,
+        refilled: 0,
+      });
       expect((await held(table)).size).toBe(45_000);
-      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0 });
+      expect((await sync(fw, desired)).counts).toEqual({ added: 0, deleted: 0, renewed: 0, refilled: 0 });
     } finally {
       await fw.destroy();
       await fw.shutdown();
