@@ -463,8 +463,10 @@ async function agentMemory(emit: Emit, { ns, dir, url, token, upIdle }: Run & { 
       const flushed = performance.now();
       const limit = Date.now() + 600_000;
       await new Promise((r) => setTimeout(r, (RECONCILE_S + 15) * 1000));
-      while (repairs.length === quietRepairs && Date.now() < limit)
-        await new Promise((r) => setTimeout(r, 1000));
+      // The pass that puts most of the set back (a pass begun before the flush may log first).
+      const refilledAll = () =>
+        repairs.slice(quietRepairs).some((r) => (r.added ?? 0) + (r.refilled ?? 0) >= BIG / 2);
+      while (!refilledAll() && Date.now() < limit) await new Promise((r) => setTimeout(r, 1000));
       const repairSeconds = Number(((performance.now() - flushed) / 1000).toFixed(1));
       await new Promise((r) => setTimeout(r, 3000));
       const repairPeak = peakSince();

@@ -33,8 +33,23 @@ export class SetIndex {
     const k = dump.keys;
     for (let i = 0; i < dump.count; i++) {
       let slot = hash(k[i * 4]!, k[i * 4 + 1]!, k[i * 4 + 2]!, k[i * 4 + 3]!) & this.mask;
-      while (this.table[slot] !== -1) slot = (slot + 1) & this.mask;
-      this.table[slot] = i;
+      let twice = false;
+      for (let j = this.table[slot]!; j !== -1; j = this.table[slot]!) {
+        if (
+          k[j * 4] === k[i * 4] &&
+          k[j * 4 + 1] === k[i * 4 + 1] &&
+          k[j * 4 + 2] === k[i * 4 + 2] &&
+          k[j * 4 + 3] === k[i * 4 + 3]
+        ) {
+          twice = true;
+          break;
+        }
+        slot = (slot + 1) & this.mask;
+      }
+      // A read beside our own commits may meet an element twice (the kernel's hash table grew
+      // under the walk): the copy would stay unmarked and be taken for a stray.
+      if (twice) this.seen[i] = 1;
+      else this.table[slot] = i;
     }
   }
 
