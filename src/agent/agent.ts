@@ -5,9 +5,10 @@ import type { Allowlist } from '../core/allowlist.js';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { collectGarbage } from '../core/release-memory.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
-import type { DesiredStream } from '../firewall/reconcile.js';
-import type { Firewall } from '../firewall/types.js';
+import { type DesiredStream, REBUILD_ABOVE } from '../firewall/reconcile.js';
+import type { Firewall, KernelScan } from '../firewall/types.js';
 import type { Source } from '../sources/types.js';
 import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
 import { DecisionApplier } from './applier.js';
@@ -58,7 +59,7 @@ export interface AgentOptions {
   protected?: Allowlist;
   log: Logger;
   /** Repairs kernel drift (firewall/reconcile.ts sync); default re-adds every desired ban. */
-  reconcile?: (fw: Firewall, desired: DesiredStream) => Promise<unknown>;
+  reconcile?: (fw: Firewall, desired: DesiredStream, scan?: KernelScan) => Promise<unknown>;
   reconcileMs?: number;
   heartbeatMs?: number;
   /**
@@ -255,20 +256,33 @@ export class Agent {
   /** Runs a reconcile pass now and forgets expired bans. */
   async reconcile(): Promise<void> {
     const { o } = this;
+    let heavy = false;
     try {
+      // Read before the lock: a whole read of a big kernel set may take long, and commits go on
+      // meanwhile (what they change is seen again, harmlessly, by the repair; ADR 0043).
+      const big = this.applier.desiredCount() > REBUILD_ABOVE;
+      const scan = big ? await o.firewall.scan?.() : undefined;
+      // A kernel read, a repair or a rebuild leaves a big set's worth of garbage behind.
+      heavy = big && scan?.quiet !== true;
       await this.committer.exclusive(async () => {
         // Computed inside the lock: everything committed so far is in the state, so nothing the
         // kernel holds legitimately can look like drift.
         o.state.pruneExpired();
-        const desired = this.desiredEntries();
+        const desired = this.applier.desiredStream();
         if (o.reconcile) {
-          // A rebuild streams it; only a small diff turns it into objects.
-          const r = (await o.reconcile(o.firewall, desired)) as
-            | { added?: unknown[]; deleted?: unknown[] }
+          // A repair reads it in pages, a rebuild streams it; only a small diff holds objects.
+          const r = (await o.reconcile(o.firewall, desired, scan)) as
+            | { counts?: { added: number; deleted: number; renewed?: number; refilled?: number } }
             | undefined;
-          const repaired = { added: r?.added?.length ?? 0, deleted: r?.deleted?.length ?? 0 };
-          if (repaired.added + repaired.deleted > 0)
+          const repaired = { added: 0, deleted: 0, renewed: 0, refilled: 0, ...r?.counts };
+          if (repaired.added + repaired.deleted + repaired.renewed > 0)
             o.log.warn({ ...repaired, desired: desired.count }, 'reconcile repaired firewall drift');
+          else if (repaired.refilled > 0)
+            // Could not tell what drifted (a big set not read this time): everything put back.
+            o.log.info(
+              { refilled: repaired.refilled, desired: desired.count },
+              'reconcile refilled firewall sets',
+            );
           else o.log.debug({ desired: desired.count }, 'reconcile: no drift');
         } else {
           for (const e of desired.entries()) o.firewall.add(e.target, e.timeout, e.set);
@@ -278,15 +292,7 @@ export class Agent {
     } catch (err) {
       o.log.error({ err: (err as Error).message }, 'reconcile failed');
     }
-  }
-
-  /** The active bans as firewall entries, streamed from the state (never all held at once). */
-  private desiredEntries(): DesiredStream {
-    const applier = this.applier;
-    return {
-      count: applier.desiredCount(),
-      entries: () => applier.desiredEntries(),
-    };
+    if (heavy) collectGarbage();
   }
 
   /** Idempotent: sources → detection → bus drain → firewall commit → store close. */

@@ -4,11 +4,18 @@ import { type Decision, remainingSeconds } from '../core/decision.js';
 import type { DurationSeconds } from '../core/duration.js';
 import type { Logger } from '../core/logger.js';
 import { isSetName } from '../core/set-name.js';
-import { REBUILD_ABOVE } from '../firewall/reconcile.js';
+import { type DesiredStream, REBUILD_ABOVE, sync } from '../firewall/reconcile.js';
 import type { Firewall, FirewallEntry } from '../firewall/types.js';
 import type { Committer } from './committer.js';
 import type { DecisionPage } from './hub-api.js';
-import type { ActiveBan, AgentState } from './state.js';
+import { type ActiveBan, type AgentState, FIRST_PAGE } from './state.js';
+
+/**
+ * Staged changes beyond which intake waits for the kernel: two commit slices (20,000 each). A
+ * staged ban holds a parsed target (two bigints) until its commit; a bulk load arriving faster
+ * than the kernel takes it held hundreds of thousands of them.
+ */
+const STAGED_HIGH = 40_000;
 
 export interface ApplierOptions {
   state: AgentState;
@@ -90,9 +97,15 @@ export class DecisionApplier {
   /** Re-applies the durable copy to the firewall: the first thing the agent does, before the network. */
   async restore(): Promise<number> {
     const fw = this.o.firewall;
-    // A big durable copy goes the way reconcile rebuilds: streamed from the state into one
-    // transaction, never staged as a million objects (issue 10: agent memory with 1M bans).
-    if (fw.rebuild && this.desiredCount() > REBUILD_ABOVE) return fw.rebuild(this.desiredEntries());
+    // A big durable copy goes the way a big reconcile does: read from the state in pages and
+    // compared with the kernel, or refilled in bounded transactions, never staged as a million
+    // objects (issue 10: agent memory with 1M bans; ADR 0043). A start never waits for a whole
+    // read of a big kernel set: a set too big to read quickly is refilled instead.
+    const count = this.desiredCount();
+    if ((fw.repair || fw.rebuild) && count > REBUILD_ABOVE) {
+      await sync(fw, this.desiredStream(), { refill: true });
+      return count;
+    }
     let n = 0;
     const poisoned: Array<{ target: string; set: string }> = [];
     for (const ban of this.o.state.eachActive(this.now())) {
@@ -112,6 +125,12 @@ export class DecisionApplier {
     const last = this.o.state.lastSeq();
     if (d.seq <= last) {
       this.stats.duplicates++;
+      return;
+    }
+    // The kernel is behind (a bulk load): what arrives now is read from the hub's log once it
+    // caught up, instead of piling up as staged changes (ADR 0043).
+    if (this.o.firewall.pending() >= STAGED_HIGH) {
+      void this.catchUp();
       return;
     }
     if (d.seq === last + 1 && !this.catching) {
@@ -210,6 +229,37 @@ export class DecisionApplier {
     }
   }
 
+  /**
+   * `desiredEntries()` in pages read from the state one at a time: whoever reads them may await
+   * between pages (a reconcile commits its repairs there).
+   */
+  async *desiredPages(size: number): AsyncGenerator<FirewallEntry[]> {
+    for (let after = FIRST_PAGE; ; ) {
+      const now = this.now();
+      const { bans, next } = this.o.state.activePage(after, now, size);
+      if (bans.length === 0) return;
+      after = next;
+      const page: FirewallEntry[] = [];
+      for (const b of bans) {
+        if (!isSetName(b.set)) continue;
+        const t = tryParseTarget(b.target);
+        if (!t || this.o.allowlist.has(t) || this.o.protected?.has(t) === true) continue;
+        const timeout = b.expiresAt === null ? null : Math.max(1, Math.ceil((b.expiresAt - now) / 1000));
+        page.push({ target: t, set: b.set, timeout });
+      }
+      yield page;
+    }
+  }
+
+  /** The active bans as a stream for reconcile: counted, walked, or read in pages. */
+  desiredStream(): DesiredStream {
+    return {
+      count: this.desiredCount(),
+      entries: () => this.desiredEntries(),
+      pages: (size) => this.desiredPages(size),
+    };
+  }
+
   /** How many bans `desired()` will go through (an upper bound: it skips allowlisted ones). */
   desiredCount(): number {
     return this.o.state.activeCount(this.now());
@@ -279,7 +329,9 @@ export class DecisionApplier {
         }
         this.drainBuffer();
       });
-      void this.commit();
+      // The next page waits while the kernel is behind: staged changes stay bounded.
+      if (this.o.firewall.pending() >= STAGED_HIGH) await this.commit();
+      else void this.commit();
       if (!progressed || this.o.state.lastSeq() >= page.head) return;
     }
   }

@@ -277,7 +277,7 @@ async function makeSources(cfg: RampartConfig, state: AgentState, log: Logger): 
 
 async function loadReconcile(): Promise<AgentOptions['reconcile']> {
   const { sync } = await import('../firewall/reconcile.js');
-  return (fw, desired) => sync(fw, desired);
+  return (fw, desired, scan) => sync(fw, desired, { scan });
 }
 
 export function readVersion(): string {

@@ -1,4 +1,5 @@
 import type { Logger } from '../core/logger.js';
+import { collectGarbage } from '../core/release-memory.js';
 import type { Firewall } from '../firewall/types.js';
 
 /**
@@ -17,6 +18,13 @@ const BURST_WAIT_MS = 25;
 const BURST_MAX_WAIT_MS = 250;
 const BURST_MAX = 20_000;
 
+/**
+ * Elements committed after which the garbage they left is collected (and the C heap trimmed):
+ * during a bulk load every COLLECT_EVERY, and once a burst of at least COLLECT_AFTER is over.
+ */
+const COLLECT_EVERY = 100_000;
+const COLLECT_AFTER = 10_000;
+
 export class Committer {
   private running: Promise<void> | null = null;
   private again = false;
@@ -25,6 +33,8 @@ export class Committer {
   private lock: Promise<void> | null = null;
   commits = 0;
   failures = 0;
+  /** Elements committed since the last collection. */
+  private sinceCollect = 0;
   /** Called after each kernel commit with its duration in seconds (metrics). */
   onCommit?: (seconds: number, ok: boolean) => void;
 
@@ -94,9 +104,11 @@ export class Committer {
       await this.gatherBurst();
       const t0 = performance.now();
       try {
-        await this.fw.commit();
+        const r = await this.fw.commit();
         this.commits++;
         this.onCommit?.((performance.now() - t0) / 1000, true);
+        this.sinceCollect += r.added + r.deleted;
+        if (this.sinceCollect >= COLLECT_EVERY) this.collect();
       } catch (err) {
         this.failures++;
         this.onCommit?.((performance.now() - t0) / 1000, false);
@@ -108,6 +120,12 @@ export class Committer {
         return;
       }
     } while (this.again);
+    if (this.sinceCollect >= COLLECT_AFTER) this.collect();
+  }
+
+  private collect(): void {
+    this.sinceCollect = 0;
+    collectGarbage();
   }
 
   private async gatherBurst(): Promise<void> {

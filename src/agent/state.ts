@@ -6,6 +6,15 @@ import type { PositionStore } from '../sources/types.js';
 import { openSqlite } from '../store/open-sqlite.js';
 
 /** One ban the agent holds, from the hub's log (`seq` > 0) or from its own detection (`seq` 0). */
+/** Where the next page of active bans starts: after this primary key. */
+export interface ActivePageCursor {
+  target: string;
+  set: string;
+}
+
+/** Before every key (targets are never empty). */
+export const FIRST_PAGE: ActivePageCursor = { target: '', set: '' };
+
 export interface ActiveBan {
   target: string;
   set: string;
@@ -89,6 +98,15 @@ export class AgentState {
         { target: string; set: string; expires_at: number | null; seq: number; origin: string }
       >(
         'SELECT target, "set", expires_at, seq, origin FROM active WHERE expires_at IS NULL OR expires_at > ? ORDER BY seq, target',
+      ),
+      // Pages in primary-key order (the table is WITHOUT ROWID: its B-tree is that order), so no
+      // sort of the whole table (ORDER BY seq, target sorts a million rows in memory,
+      // temp_store = MEMORY) and no cursor held between pages.
+      page: db.prepare<
+        [string, string, number, number],
+        { target: string; set: string; expires_at: number | null; seq: number; origin: string }
+      >(
+        'SELECT target, "set", expires_at, seq, origin FROM active WHERE (target, "set") > (?, ?) AND (expires_at IS NULL OR expires_at > ?) ORDER BY target, "set" LIMIT ?',
       ),
       get: db.prepare<[string, string], { expires_at: number | null; seq: number; origin: string }>(
         'SELECT expires_at, seq, origin FROM active WHERE target = ? AND "set" = ?',
@@ -245,6 +263,25 @@ export class AgentState {
   *eachActive(now = Date.now()): Generator<ActiveBan> {
     for (const r of this.stmt.active.iterate(now))
       yield { target: r.target, set: r.set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin };
+  }
+
+  /**
+   * Up to `limit` bans in force at `now` after position `after` (0 to start), with the position to
+   * pass for the next page. Bans written between pages are seen when they land after the position
+   * reached (an update keeps its place); none is held open meanwhile.
+   */
+  activePage(
+    after: ActivePageCursor,
+    now: number,
+    limit: number,
+  ): { bans: ActiveBan[]; next: ActivePageCursor } {
+    const bans: ActiveBan[] = [];
+    let next = after;
+    for (const r of this.stmt.page.iterate(after.target, after.set, now, limit)) {
+      bans.push({ target: r.target, set: r.set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin });
+      next = { target: r.target, set: r.set };
+    }
+    return { bans, next };
   }
 
   activeCount(now = Date.now()): number {

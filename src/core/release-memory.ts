@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 let trim: (() => void) | null | undefined;
 
@@ -24,4 +26,31 @@ export function releaseFreedMemory(): void {
     }
   }
   trim?.();
+}
+
+let gc: (() => void) | null | undefined;
+
+/**
+ * A full garbage collection now, then `releaseFreedMemory`. After a bulk load or a reconcile
+ * that read a big set, V8 otherwise keeps the garbage of a million bans (staged changes, decoded
+ * pages, set indexes) in an old generation it lets grow to several hundred MB before collecting
+ * it (ADR 0035, 0043). Costs one mark-compact (tens of ms for a small live heap): call it after
+ * large work, not per ban. `gc` is reached through V8's flag at run time (node's `--expose-gc`
+ * cannot be given to every way rampart is started); a no-op where that fails.
+ */
+export function collectGarbage(): void {
+  if (gc === undefined) {
+    try {
+      const global = globalThis as { gc?: () => void };
+      if (typeof global.gc === 'function') gc = global.gc;
+      else {
+        setFlagsFromString('--expose-gc');
+        gc = runInNewContext('gc') as () => void;
+      }
+    } catch {
+      gc = null;
+    }
+  }
+  gc?.();
+  releaseFreedMemory();
 }

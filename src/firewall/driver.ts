@@ -16,6 +16,12 @@ export const DRIVER_CHOICES = ['auto', 'library', 'spawn'] as const;
  * Runs a tool's command line (`nft -f -`, `ipset -exist restore`, `nft -j list set ...`) and
  * answers in the tool's own output formats, whichever way it is carried out.
  */
+/** What the kernel queued in answer to a netlink batch, and the generation just before and after. */
+export interface NetlinkAnswer {
+  reply: Buffer;
+  gen?: { before: number; after: number };
+}
+
 export interface ToolDriver {
   readonly kind: DriverKind;
   run(args: string[], input?: string | string[]): Promise<ToolResult>;
@@ -24,7 +30,7 @@ export interface ToolDriver {
    * answer; undefined when that cannot happen at once (no in-process library, calls queued ahead,
    * a failure): the caller then takes the script path.
    */
-  netlink?(bytes: Buffer): Buffer | undefined;
+  netlink?(bytes: Buffer): NetlinkAnswer | undefined;
   close(): Promise<void>;
 }
 
@@ -168,8 +174,10 @@ export class LibraryDriver implements ToolDriver {
   }
 
   run(args: string[], input: string | string[] = ''): Promise<ToolResult> {
+    // A generation read is one netlink round trip: the calling thread too.
     const here =
-      this.inline !== undefined && isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS;
+      this.inline !== undefined &&
+      ((isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS) || args[0] === '--generation');
     // Nothing ahead of it: a small commit goes to the kernel now, in this call.
     if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));
     // Calls are strictly one after another: their slices must not interleave, and a commit must
@@ -185,7 +193,7 @@ export class LibraryDriver implements ToolDriver {
     return next;
   }
 
-  netlink(bytes: Buffer): Buffer | undefined {
+  netlink(bytes: Buffer): NetlinkAnswer | undefined {
     // Only with nothing ahead of it: a batch must not overtake a queued commit or listing.
     if (this.dead || !this.inline || this.inFlight > 0) return undefined;
     try {

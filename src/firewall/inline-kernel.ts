@@ -18,11 +18,11 @@ interface CoreScript {
 
 interface Core {
   Script: new () => CoreScript;
-  run(tool: string, args: string[], script: CoreScript): { code: number; stdout: string; stderr: string };
+  run(tool: string, args: string[], script: CoreScript): ToolResult;
   load(tool: string): void;
   close(): void;
   netns(path: string): { enter(): void; leave(): void; close(): void };
-  netlink(bytes: Buffer): Buffer;
+  netlink(bytes: Buffer): { reply: Buffer; gen?: { before: number; after: number } };
 }
 
 /** The commands a small commit sends: an `nft -f -` script or an `ipset -exist restore` one. */
@@ -87,7 +87,7 @@ export class InlineKernel {
   }
 
   /** Sends an encoded nf_tables batch on this thread's netlink socket; returns the kernel's answer. */
-  netlink(bytes: Buffer): Buffer {
+  netlink(bytes: Buffer): { reply: Buffer; gen?: { before: number; after: number } } {
     return this.inside(() => this.core.netlink(bytes));
   }
 

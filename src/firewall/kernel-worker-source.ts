@@ -35,7 +35,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     fopen: libc.func('void *fopen(const char *path, const char *mode)'),
     fclose: libc.func('int fclose(void *f)'),
     socket: libc.func('int socket(int domain, int type, int protocol)'),
-    send: libc.func('long send(int fd, const void *buf, size_t n, int flags)'),
+    sendto: libc.func('long sendto(int fd, const void *buf, size_t n, int flags, const void *addr, uint32_t len)'),
     recv: libc.func('long recv(int fd, void *buf, size_t n, int flags)'),
   };
   // glibc only: hands freed C heap back to the kernel (absent elsewhere, then a no-op).
@@ -124,6 +124,184 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     }
   }
 
+  // nf_tables over netlink directly, for the two things libnftables only offers as whole-set
+  // text (ADR 0043): the ruleset generation, one round trip, and a set's elements read one
+  // 32 KB message at a time into typed arrays (no text, no library cache of a million objects).
+  const NFNL_NFTABLES = 10 << 8;
+  const NFT_MSG_GETSETELEM = 13;
+  const NFT_MSG_GETGEN = 16;
+  const NFT_MSG_NEWGEN = 15;
+  const NLMSG_ERROR = 2;
+  const NLMSG_DONE = 3;
+  const NLM_F_REQUEST = 1;
+  const NLM_F_DUMP = 0x300;
+  const NLM_F_DUMP_INTR = 0x10;
+  const FAMILIES = { ip: 2, ip6: 10, inet: 1, arp: 3, bridge: 7, netdev: 5 };
+  const NL_PEER = Buffer.alloc(12);
+  NL_PEER.writeUInt16LE(16, 0);
+  let nl;
+  function nlOpen() {
+    if (nl) return nl;
+    const fd = c.socket(16, 3 | 0x80000, 12);
+    if (fd < 0) throw new Error('netlink socket failed, errno ' + koffi.errno());
+    nl = { fd, seq: 0, buf: Buffer.alloc(1 << 16) };
+    return nl;
+  }
+  function nlClose() {
+    if (nl) c.close(nl.fd);
+    nl = undefined;
+  }
+  function nlSend(type, flags, family, strings) {
+    const s = nlOpen();
+    const parts = strings.map((x) => Buffer.from(x + '\0'));
+    let len = 20;
+    for (const b of parts) len += (4 + b.length + 3) & ~3;
+    const m = Buffer.alloc(len);
+    m.writeUInt32LE(len, 0);
+    m.writeUInt16LE(NFNL_NFTABLES | type, 4);
+    m.writeUInt16LE(NLM_F_REQUEST | flags, 6);
+    m.writeUInt32LE(++s.seq, 8);
+    m[16] = family;
+    let off = 20;
+    parts.forEach((b, i) => {
+      m.writeUInt16LE(4 + b.length, off);
+      m.writeUInt16LE(i + 1, off + 2);
+      b.copy(m, off + 4);
+      off += (4 + b.length + 3) & ~3;
+    });
+    if (Number(c.sendto(s.fd, m, len, 0, NL_PEER, 12)) !== len) {
+      nlClose();
+      throw new Error('netlink send failed, errno ' + koffi.errno());
+    }
+    return s;
+  }
+  // Calls each(type, flags, start, end) per message of this request until it returns true (then
+  // answers true). After maxRounds receives (when > 0) the request is abandoned: false.
+  function nlReceive(s, each, maxRounds) {
+    for (let round = 1; ; round++) {
+      const n = Number(c.recv(s.fd, s.buf, s.buf.length, 0));
+      if (n <= 0) {
+        nlClose();
+        throw new Error('netlink receive failed, errno ' + koffi.errno());
+      }
+      for (let off = 0; off + 16 <= n; ) {
+        const len = s.buf.readUInt32LE(off);
+        if (len < 16) break;
+        // Anything left of an earlier request (an abandoned dump) is skipped.
+        if (s.buf.readUInt32LE(off + 8) === s.seq) {
+          if (each(s.buf.readUInt16LE(off + 4), s.buf.readUInt16LE(off + 6), off, off + len)) return true;
+        }
+        off += (len + 3) & ~3;
+      }
+      if (maxRounds > 0 && round >= maxRounds) {
+        // The kernel would go on sending the rest: a fresh socket for the next request.
+        nlClose();
+        return false;
+      }
+    }
+  }
+  function nlError(s, off) {
+    return -s.buf.readInt32LE(off + 16);
+  }
+
+  // The nf_tables generation of this namespace: every committed transaction, anyone's, bumps it.
+  function generation() {
+    const s = nlSend(NFT_MSG_GETGEN, 0, 0, []);
+    let gen;
+    nlReceive(s, (type, _flags, off, end) => {
+      if (type === NLMSG_ERROR) {
+        const e = nlError(s, off);
+        if (e) throw new Error('nf_tables generation: errno ' + e);
+        return gen !== undefined;
+      }
+      if (type !== (NFNL_NFTABLES | NFT_MSG_NEWGEN)) return false;
+      for (let p = off + 20; p + 4 <= end; ) {
+        const al = s.buf.readUInt16LE(p);
+        if ((s.buf.readUInt16LE(p + 2) & 0x3fff) === 1) gen = s.buf.readUInt32BE(p + 4);
+        p += (al + 3) & ~3;
+      }
+      return true;
+    }, 0);
+    return gen;
+  }
+
+  // The elements of one plain set: keys as four 32-bit words each (most significant first) and
+  // the milliseconds each has left (-1: no timeout). The kernel resumes a dump by walking the set
+  // again from its start and skipping what it already sent, so a whole dump costs time in the
+  // square of the size (1,000,000 elements: about 50 s of kernel CPU); maxRounds > 0 stops after
+  // that many messages and answers 'partial'.
+  function dumpSet(family, table, set, maxRounds) {
+    const fam = FAMILIES[family];
+    if (fam === undefined) throw new Error('unknown nft family ' + family);
+    const s = nlSend(NFT_MSG_GETSETELEM, NLM_F_DUMP, fam, [table, set]);
+    const b = s.buf;
+    let cap = 1024;
+    let keys = new Int32Array(cap * 4);
+    let left = new Float64Array(cap);
+    let count = 0;
+    let status = 'ok';
+    const add = (kp, klen, ms) => {
+      if (count === cap) {
+        cap *= 2;
+        const k = new Int32Array(cap * 4);
+        k.set(keys);
+        keys = k;
+        const l = new Float64Array(cap);
+        l.set(left);
+        left = l;
+      }
+      const base = count * 4;
+      // IPv4 keys take the first word; the others stay 0.
+      for (let j = 0; j * 4 < klen && j < 4; j++) keys[base + j] = b.readInt32BE(kp + j * 4);
+      left[count++] = ms;
+    };
+    const element = (p, end) => {
+      let kp = -1;
+      let klen = 0;
+      let ms = -1;
+      let flags = 0;
+      for (; p + 4 <= end; ) {
+        const al = b.readUInt16LE(p);
+        const at = b.readUInt16LE(p + 2) & 0x3fff;
+        if (at === 1) {
+          // NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE }
+          klen = b.readUInt16LE(p + 4) - 4;
+          kp = p + 8;
+        } else if (at === 3) flags = b.readUInt32BE(p + 4);
+        else if (at === 5) ms = b.readUInt32BE(p + 4) * 4294967296 + b.readUInt32BE(p + 8);
+        p += (al + 3) & ~3;
+      }
+      // An interval set's end markers are not elements of their own.
+      if (kp >= 0 && !(flags & 1)) add(kp, klen, ms);
+    };
+    const done = nlReceive(s, (type, flags, off, end) => {
+      if (type === NLMSG_DONE) return true;
+      if (type === NLMSG_ERROR) {
+        const e = nlError(s, off);
+        if (e === 2) status = 'absent';
+        else if (e) throw new Error('listing set ' + table + ' ' + set + ': errno ' + e);
+        return true;
+      }
+      if (flags & NLM_F_DUMP_INTR) status = 'interrupted';
+      for (let p = off + 20; p + 4 <= end; ) {
+        const al = b.readUInt16LE(p);
+        if ((b.readUInt16LE(p + 2) & 0x3fff) === 3) {
+          // NFTA_SET_ELEM_LIST_ELEMENTS { NFTA_LIST_ELEM { ... } ... }
+          for (let q = p + 4; q + 4 <= p + al; ) {
+            const el = b.readUInt16LE(q);
+            element(q + 4, q + el);
+            q += (el + 3) & ~3;
+          }
+        }
+        p += (al + 3) & ~3;
+      }
+      return false;
+    }, maxRounds);
+    if (!done) status = 'partial';
+    // Views, not copies: the arrays are handed over whole (a copy would double a million's 24 MB).
+    return { status, count, keys: keys.subarray(0, count * 4), left: left.subarray(0, count) };
+  }
+
   let nft;
   function loadNft() {
     if (nft) return nft;
@@ -147,7 +325,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     return nft;
   }
 
-  function runNft(args, script) {
+  function runScript(args, script) {
     const { f, ctx } = loadNft();
     let flags = 0;
     const rest = [];
@@ -179,6 +357,27 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     f.runFile(ctx, script.path());
     f.getOut(ctx);
     return { code: 1, stdout, stderr: f.getErr(ctx) || stderr };
+  }
+
+  // The generation before and after a script: whether anyone else committed around it (ADR 0043).
+  // Unknown (no field) when netlink cannot be read here.
+  function tryGeneration() {
+    try {
+      return generation();
+    } catch {
+      return undefined;
+    }
+  }
+  function runNft(args, script) {
+    if (args[0] === '--generation') return { code: 0, stdout: '', stderr: '', generation: generation() };
+    if (args[0] === '--dump-set')
+      return { code: 0, stdout: '', stderr: '', dump: dumpSet(args[1], args[2], args[3], Number(args[4]) || 0) };
+    if (!(args[0] === '-f' && args[1] === '-')) return runScript(args, script);
+    const before = tryGeneration();
+    const r = runScript(args, script);
+    const after = before === undefined ? undefined : tryGeneration();
+    if (after !== undefined) r.gen = { before, after };
+    return r;
   }
 
   let ipset;
@@ -281,37 +480,33 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     return tool === 'nft' ? runNft(args, script) : runIpset(args, script);
   }
 
-  // One netfilter netlink socket, opened on first use (inside the namespace the thread is in
-  // then, which it keeps), for element batches encoded by the caller (nft-netlink.ts).
-  const AF_NETLINK = 16;
-  const SOCK_RAW_CLOEXEC = 3 | 0x80000;
-  const NETLINK_NETFILTER = 12;
+  // An element batch encoded by the caller (nft-netlink.ts, ADR 0045) on the same socket, with the
+  // generation read around it as for a script (ADR 0043). nfnetlink handles a batch within the
+  // send call, so its acks and errors are all queued when send returns: read without waiting.
   const MSG_DONTWAIT = 0x40;
   const EAGAIN = 11;
-  let nl = -1;
-  const reply = Buffer.alloc(1 << 16);
-  // Sends a batch and returns what the kernel queued in answer. nfnetlink handles a batch within
-  // the send call, so its acks and errors are all queued when send returns: read without waiting.
   function netlink(bytes) {
-    if (nl < 0) {
-      nl = c.socket(AF_NETLINK, SOCK_RAW_CLOEXEC, NETLINK_NETFILTER);
-      if (nl < 0) throw new Error('netlink socket failed, errno ' + koffi.errno());
+    const before = generation();
+    const s = nlOpen();
+    const sent = Number(c.sendto(s.fd, bytes, bytes.length, 0, NL_PEER, 12));
+    if (sent !== bytes.length) {
+      nlClose();
+      throw new Error('netlink send failed, errno ' + koffi.errno());
     }
-    // Anything left over from an earlier batch is not this batch's answer.
-    while (Number(c.recv(nl, reply, reply.length, MSG_DONTWAIT)) > 0) {}
-    const sent = Number(c.send(nl, bytes, bytes.length, 0));
-    if (sent !== bytes.length) throw new Error('netlink send failed, errno ' + koffi.errno());
     const parts = [];
     for (;;) {
-      const n = Number(c.recv(nl, reply, reply.length, MSG_DONTWAIT));
+      const n = Number(c.recv(s.fd, s.buf, s.buf.length, MSG_DONTWAIT));
       if (n > 0) {
-        parts.push(Buffer.from(reply.subarray(0, n)));
+        parts.push(Buffer.from(s.buf.subarray(0, n)));
         continue;
       }
-      if (n < 0 && koffi.errno() !== EAGAIN) throw new Error('netlink recv failed, errno ' + koffi.errno());
+      if (n < 0 && koffi.errno() !== EAGAIN) {
+        nlClose();
+        throw new Error('netlink recv failed, errno ' + koffi.errno());
+      }
       break;
     }
-    return Buffer.concat(parts);
+    return { reply: Buffer.concat(parts), gen: { before, after: generation() } };
   }
 
   function load(tool) {
@@ -320,8 +515,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   }
 
   function close() {
-    if (nl >= 0) c.close(nl);
-    nl = -1;
+    nlClose();
     if (nft) nft.f.ctxFree(nft.ctx);
     if (restorer) ipset.f.fini(restorer.h);
     nft = undefined;
@@ -342,8 +536,9 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
  * for good into a named network namespace.
  *
  * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}`
- * runs it (`tool` = nft | ipset, `args` as the command line would have them) and answers
- * `{id, code, stdout, stderr}`; `{stop: true}` frees the contexts, trims the C heap and ends the
+ * runs it (`tool` = nft | ipset, `args` as the command line would have them, or nft's
+ * `--generation` and `--dump-set FAMILY TABLE SET MAX_ROUNDS`, read over netlink) and answers
+ * `{id, code, stdout, stderr}` (plus `gen`, `generation` or `dump`); `{stop: true}` frees the contexts, trims the C heap and ends the
  * thread.
  */
 export const KERNEL_WORKER_SOURCE = `
@@ -407,7 +602,8 @@ parentPort.on('message', (m) => {
   if (script.total >= TRIM_AFTER_CHARS) core.trim();
   script.close();
   res.id = m.id;
-  parentPort.postMessage(res);
+  // A set's elements travel as typed arrays handed over, not copied.
+  parentPort.postMessage(res, res.dump ? [res.dump.keys.buffer, res.dump.left.buffer] : []);
 });
 
 // Load what was asked for up front, so a missing library is known before the first ban.

@@ -5,6 +5,8 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
 import { type ElementChange, encodeElementBatch, NETLINK_MAX_ELEMENTS, readAnswer } from './nft-netlink.js';
+import { RepairBatch } from './nft-repair-batch.js';
+import { SetIndex, timeLeftMatches } from './nft-set-index.js';
 import {
   carriesElements,
   ELEMENTS_PER_STATEMENT,
@@ -16,9 +18,9 @@ import {
   parseNftError,
   type ScriptLine,
 } from './nft-text.js';
-import type { ToolRunner } from './run-tool.js';
+import type { ToolResult, ToolRunner } from './run-tool.js';
 import { DEFAULT_SET, lastWins, remaining, type StagedOp, Staging } from './staging.js';
-import type { CommitResult, Firewall, FirewallEntry, Refusal } from './types.js';
+import type { CommitResult, Firewall, FirewallEntry, KernelScan, Refusal, RepairCounts } from './types.js';
 
 /** Kernel set names behind one logical set. In set-only mode these are the operator's sets. */
 export interface KernelSetNames {
@@ -73,6 +75,25 @@ const EXPIRY_GRACE_MS = 2000;
 /** Elements handled between two turns of the event loop while a big script is written. */
 const YIELD_EVERY = 20_000;
 
+/**
+ * Changes per transaction, for commits and for a reconcile's repairs: what `firewall add
+ * --from-file` commits at a time (ADR 0035); about 8 MB of libnftables memory for IPv6.
+ */
+export const COMMIT_SLICE = 20_000;
+
+/** Messages (of ≈ 600 elements) a scan reads of a set before it calls the set big. */
+const PROBE_ROUNDS = 8;
+
+/** A whole read of a big set is followed by at least this many times its duration without one. */
+const FULL_READ_SPACING = 10;
+
+/** What `scan` learned: the plain sets it read whole, by kernel name. */
+interface NftScan extends KernelScan {
+  sets: Map<string, SetIndex>;
+  /** Plain sets not read whole this time: too big, or changed by someone else while read. */
+  unread: Set<string>;
+}
+
 /** Failures about what a batch holds (not about nft, permissions or the kernel module). */
 const aboutContent = new WeakSet<Error>();
 
@@ -107,6 +128,14 @@ export class NftablesFirewall implements Firewall {
   private readonly log: Logger;
   /** Own-table mode: the table, sets and chains must be (re)declared before the next batch. */
   private declared = false;
+  /**
+   * The nf_tables generation after our latest transaction, while every transaction since the
+   * last check was ours; `verified`: the kernel held what we wanted at the start of that chain.
+   */
+  private gen: number | undefined;
+  private verified = false;
+  /** A whole read of a big set costs time in its size squared: not again before this (ms). */
+  private nextFullRead = 0;
 
   constructor(opts: NftablesOptions = {}) {
     this.opts = {
@@ -325,12 +354,33 @@ export class NftablesFirewall implements Firewall {
     return this.staging.size;
   }
 
+  /**
+   * Commits what is staged now, in transactions of at most COMMIT_SLICE changes: libnftables holds
+   * every element of a transaction until it commits (about 400 bytes each) in this process, so a
+   * bulk load of a million bans is fifty bounded transactions, not one (ADR 0043). A failing slice
+   * stays staged with everything after it; the slices before it are applied.
+   */
   async commit(): Promise<CommitResult> {
-    if (this.staging.size === 0) return { added: 0, deleted: 0 };
-    const ops = this.staging.take();
+    const total: CommitResult = { added: 0, deleted: 0 };
+    if (this.staging.size === 0) return total;
+    const refused: Refusal[] = [];
+    // A spawned nft holds the transaction in its own process: one run, one transaction, as before.
+    const slice = (await this.open()).kind === 'library' ? COMMIT_SLICE : Number.POSITIVE_INFINITY;
+    // Changes staged while this runs wait for the next commit, as before.
+    for (let budget = this.staging.size; budget > 0 && this.staging.size > 0; ) {
+      const r = await this.commitSlice(slice, refused);
+      budget -= r.taken;
+      total.added += r.added;
+      total.deleted += r.deleted;
+    }
+    return refused.length > 0 ? { ...total, refused } : total;
+  }
+
+  private async commitSlice(max: number, refused: Refusal[]) {
+    const ops = this.staging.take(max);
     try {
-      const refused: Refusal[] = [];
       const batch: StagedOp[] = [];
+      const before = refused.length;
       for (const op of lastWins(ops)) {
         // A set name no kernel set can have is refused here, before it reaches a script.
         try {
@@ -342,14 +392,14 @@ export class NftablesFirewall implements Firewall {
       }
       const result = await this.applyAll(batch, ops, refused);
       this.staging.settle();
-      for (const r of refused) {
+      for (const r of refused.slice(before)) {
         this.refusedTotal++;
         this.log.error(
           { backend: this.name, set: r.set, element: r.target.text, op: r.op, reason: r.reason },
           'firewall refused an element; set aside, the rest of the batch is applied',
         );
       }
-      return refused.length > 0 ? { ...result, refused } : result;
+      return { ...result, taken: ops.length };
     } catch (err) {
       this.staging.restore(ops);
       throw err;
@@ -442,8 +492,11 @@ export class NftablesFirewall implements Firewall {
     }
     const encoded = encodeElementBatch(this.opts.family, this.opts.table, changes, this.netlinkSeq);
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length + 2) % 0x7fffffff || 1;
-    const reply = driver.netlink(encoded.bytes);
-    const answer = reply ? readAnswer(reply, encoded.acked) : undefined;
+    const sent = driver.netlink(encoded.bytes);
+    const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
+    // Our own transaction, in the generation chain like a script's (ADR 0043); one the kernel
+    // refused moved nothing.
+    if (sent) this.track({ code: answer?.ok ? 0 : 1, stdout: '', stderr: '', gen: sent.gen });
     if (answer?.ok) {
       this.netlinkCommits.sent++;
       return result;
@@ -600,15 +653,7 @@ export class NftablesFirewall implements Firewall {
       const ks = this.setFor(e.set, e.target);
       if (e.timeout !== null && e.timeout <= 0) continue;
       if (ks.interval) {
-        let content = ranges.get(ks);
-        if (!content) {
-          content = new Map();
-          ranges.set(ks, content);
-        }
-        content.set(e.target.text, {
-          target: e.target,
-          expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
-        });
+        gatherRange(ranges, ks, e, now);
         continue;
       }
       let parts = plain.get(ks);
@@ -651,6 +696,177 @@ export class NftablesFirewall implements Firewall {
     this.declared = true;
     for (const [ks, content] of ranges) ks.applied = content;
     return loaded;
+  }
+
+  /**
+   * What the kernel holds, read over netlink (ADR 0043). Quiet when the generation is where our
+   * own transactions left it after a verified repair: nothing was read. Otherwise each plain set
+   * is read a few messages deep; a set that ends there is small (a flushed or new set) and is
+   * read whole. A bigger one is read whole only when `full` allows and the last whole read is
+   * far enough behind (the kernel's cost grows with the size squared: ≈ 50 s of CPU for 1M);
+   * otherwise, or when someone else committed while it was read, the repair refills it.
+   */
+  async scan(opts: { full?: boolean } = {}): Promise<NftScan | undefined> {
+    const tools = await this.open();
+    if (tools.kind !== 'library') return undefined;
+    const now = (await tools.run(['--generation'])).generation;
+    if (now === undefined) return undefined;
+    if (this.verified && this.gen === now) return { quiet: true, sets: new Map(), unread: new Set() };
+    // The chain starts here: our transactions carry it on, anyone else's breaks it.
+    this.gen = now;
+    this.verified = false;
+    const sets = new Map<string, SetIndex>();
+    const unread = new Set<string>();
+    for (const ks of [...this.sets.values()].filter((k) => !k.interval)) {
+      const read = async (rounds: number) => {
+        const at = Date.now();
+        const r = await tools.run(['--dump-set', this.opts.family, this.opts.table, ks.name, String(rounds)]);
+        if (!r.dump)
+          throw new RampartError(
+            'E_FIREWALL',
+            `nftables: cannot read set ${this.where} ${ks.name}: ${r.spawnError?.message ?? 'no answer'}`,
+          );
+        return { dump: r.dump, at };
+      };
+      let got = await read(PROBE_ROUNDS);
+      if (got.dump.status === 'partial' && opts.full !== false && Date.now() >= this.nextFullRead) {
+        got = await read(0);
+        this.nextFullRead = Date.now() + FULL_READ_SPACING * (Date.now() - got.at);
+      }
+      // Our own commits during a read (a long one runs beside them) change nothing it could get
+      // wrong; anyone else's might have (a flush half-way through), so the read is not used.
+      const ours = (await tools.run(['--generation'])).generation === this.gen && this.gen !== undefined;
+      if (got.dump.status === 'partial' || !ours) unread.add(ks.name);
+      else sets.set(ks.name, new SetIndex(got.dump, got.at, Date.now() - got.at));
+    }
+    return { quiet: false, sets, unread };
+  }
+
+  /**
+   * Makes the kernel hold `desired` by changing what differs from `scan` only, in transactions of
+   * at most COMMIT_SLICE elements: missing ones added, strays deleted, a time left too far from
+   * the ban's replaced. Elements that are right are not touched (their timeouts run on). Range
+   * sets are small: listed, and refilled in one transaction when they differ.
+   */
+  async repair(desired: AsyncIterable<readonly FirewallEntry[]>, given: KernelScan): Promise<RepairCounts> {
+    let scan = given as NftScan;
+    const counts = { added: 0, deleted: 0, renewed: 0, refilled: 0 };
+    const current = async () => (await (await this.open()).run(['--generation'])).generation;
+    if (scan.quiet) {
+      if (this.verified && (await current()) === this.gen) return counts;
+      // Someone committed since that scan: look again now, without a long read.
+      const again = await this.scan({ full: false });
+      if (!again || again.quiet) return counts;
+      scan = again;
+    }
+    try {
+      if (!this.opts.setOnly) {
+        await this.apply(this.declaration(), 'repair');
+        this.declared = true;
+      }
+      // The scan holds while only our transactions followed it. Anyone else's (a flush between
+      // the scan and this lock, or during this pass) makes it stale: from then on every desired
+      // element is added again and no stray is deleted; the broken chain brings the next pass.
+      let trusted = this.gen !== undefined && (await current()) === this.gen;
+      const work = new RepairBatch(this.where);
+      const ranges = new Map<KernelSet, Map<string, Tracked>>();
+      for (const ks of this.sets.values()) if (ks.interval) ranges.set(ks, new Map());
+      const flush = async () => {
+        await this.applyRepair(work);
+        if (this.gen === undefined) trusted = false;
+      };
+      for await (const page of desired) {
+        const now = Date.now();
+        for (const e of page) {
+          if (e.timeout !== null && e.timeout <= 0) continue;
+          const ks = this.setFor(e.set, e.target);
+          if (ks.interval) {
+            gatherRange(ranges, ks, e, now);
+            continue;
+          }
+          // A set not read this time (too big, or changed by someone else meanwhile) gets every
+          // desired element again: what went missing comes back; its strays wait for a read.
+          const index = trusted ? scan.sets.get(ks.name) : undefined;
+          const i = index ? index.find(e.target) : -1;
+          if (i >= 0) {
+            index!.mark(i);
+            if (index!.timeLeftMatches(i, now, e.timeout)) continue;
+            work.renew(ks.name, e.target.text, elementText(e.target.text, e.timeout));
+            counts.renewed++;
+          } else {
+            work.add(ks.name, e.target.text, elementText(e.target.text, e.timeout));
+            if (index) counts.added++;
+            else counts.refilled++;
+          }
+          if (work.size >= COMMIT_SLICE) await flush();
+        }
+        if (work.size >= COMMIT_SLICE) await flush();
+      }
+      for (const ks of this.sets.values()) {
+        const index = scan.sets.get(ks.name);
+        if (!index || ks.interval) continue;
+        for (const text of index.unmarked(ks.family)) {
+          if (!trusted) break;
+          work.remove(ks.name, text);
+          counts.deleted++;
+          if (work.size >= COMMIT_SLICE) await flush();
+        }
+      }
+      await flush();
+      for (const [ks, content] of ranges) await this.repairRanges(ks, content, counts);
+      // Verified when nobody else committed since the scan began, and every set was read.
+      const end = await current();
+      this.verified = trusted && scan.unread.size === 0 && end !== undefined && end === this.gen;
+      return counts;
+    } catch (err) {
+      this.gen = undefined;
+      this.verified = false;
+      throw err;
+    }
+  }
+
+  private async applyRepair(work: RepairBatch): Promise<void> {
+    const lines = work.take();
+    if (lines.length === 0) return;
+    const declare = this.declared || this.opts.setOnly ? [] : this.declaration();
+    await this.apply([...declare, ...lines], 'repair');
+    this.declared = true;
+  }
+
+  /** A range set (small): listed, and flushed and refilled in one transaction when it differs. */
+  private async repairRanges(
+    ks: KernelSet,
+    content: Map<string, Tracked>,
+    counts: RepairCounts,
+  ): Promise<void> {
+    const now = Date.now();
+    const tops = topLevel(content.values());
+    const held = await this.listSet(ks);
+    const kernel = new Map(held.map((e) => [e.target.text, e.timeout]));
+    const wantLeft = (t: Tracked) => (t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000));
+    const same =
+      kernel.size === tops.size &&
+      [...tops.values()].every(
+        (t) => kernel.has(t.target.text) && timeLeftMatches(kernel.get(t.target.text) ?? null, wantLeft(t)),
+      );
+    ks.applied = content;
+    if (same) return;
+    for (const t of tops.values()) if (!kernel.has(t.target.text)) counts.added++;
+    for (const k of kernel.keys()) if (!tops.has(k)) counts.deleted++;
+    const keep = [...tops.values()];
+    await this.apply(
+      [
+        { text: `flush set ${this.where} ${ks.name}`, set: ks.name },
+        ...elementLines(
+          'add',
+          this.where,
+          ks.name,
+          keep.map((t) => t.target.text),
+          (i) => elementText(keep[i]!.target.text, wantLeft(keep[i]!)),
+        ),
+      ],
+      'repair',
+    );
   }
 
   private inlineAdd(ks: KernelSet, parts: string[]): ScriptLine {
@@ -760,7 +976,7 @@ export class NftablesFirewall implements Firewall {
     for (const ks of this.sets.values()) this.forget(ks);
   }
 
-  private async nft(args: string[], input: string | string[]) {
+  private async open(): Promise<ToolDriver> {
     this.tools ??= openDriver({
       tool: 'nft',
       program: this.opts.nft,
@@ -779,7 +995,27 @@ export class NftablesFirewall implements Firewall {
     }
     this.driver = tools.kind;
     this.opened = tools;
-    return tools.run(args, input);
+    return tools;
+  }
+
+  private async nft(args: string[], input: string | string[]) {
+    return (await this.open()).run(args, input);
+  }
+
+  /**
+   * Follows the kernel's generation across our own transactions: one that moved it by at most one
+   * (by none when it failed) from where we left it keeps the chain; anything else means someone
+   * else committed in between, and the next reconcile must look (ADR 0043).
+   */
+  private track(r: ToolResult): void {
+    const g = r.gen;
+    const step = r.code === 0 ? 1 : 0;
+    if (g && this.gen !== undefined && g.before === this.gen && g.after - g.before <= step)
+      this.gen = g.after;
+    else {
+      this.gen = undefined;
+      this.verified = false;
+    }
   }
 
   /** Runs a script as one transaction; failures name the backend, set and element. */
@@ -788,6 +1024,7 @@ export class NftablesFirewall implements Firewall {
       ['-f', '-'],
       script.map((l) => `${l.text}\n`),
     );
+    this.track(r);
     // Whatever nft blamed, say which batch is waiting: its size and first set and element.
     const staged =
       ops.length > 0
@@ -827,6 +1064,24 @@ export class NftablesFirewall implements Firewall {
     if (!hint && r.code !== null) aboutContent.add(err);
     throw err;
   }
+}
+
+/** Ranges (few) are gathered per set, so nested ones can be left out of the kernel. */
+function gatherRange(
+  ranges: Map<KernelSet, Map<string, Tracked>>,
+  ks: KernelSet,
+  e: FirewallEntry,
+  now: number,
+): void {
+  let content = ranges.get(ks);
+  if (!content) {
+    content = new Map();
+    ranges.set(ks, content);
+  }
+  content.set(e.target.text, {
+    target: e.target,
+    expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
+  });
 }
 
 function refusal(op: StagedOp, reason: string): Refusal {

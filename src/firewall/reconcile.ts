@@ -1,24 +1,37 @@
-import type { Firewall, FirewallEntry } from './types.js';
+import type { Firewall, FirewallEntry, KernelScan, RepairCounts } from './types.js';
 
 export interface SyncOptions {
   /**
-   * `diff` lists the backend and stages only the differences; `rebuild` replaces the content in
-   * one atomic step without reading it back; `auto` (default) rebuilds when the backend can and
-   * the desired state is larger than `rebuildAbove` elements.
+   * `diff` lists the backend and stages only the differences; `repair` compares the kernel's
+   * sets with the desired state in a compact form and changes only what differs, in bounded
+   * transactions (ADR 0043); `rebuild` replaces the content in one atomic step without reading
+   * it back; `auto` (default), above `rebuildAbove` elements, repairs when the backend can and
+   * rebuilds otherwise.
    */
-  strategy?: 'auto' | 'diff' | 'rebuild';
+  strategy?: 'auto' | 'diff' | 'repair' | 'rebuild';
   rebuildAbove?: number;
+  /** A `scan` the caller made already (outside its commit lock). */
+  scan?: KernelScan;
+  /** Repair: never read a big set whole (a start must not wait); such a set is refilled. */
+  refill?: boolean;
+  /** `auto` may repair (default true); false keeps the one-transaction rebuild for big sets. */
+  repairAuto?: boolean;
 }
 
 export interface SyncReport {
-  strategy: 'diff' | 'rebuild';
+  strategy: 'diff' | 'repair' | 'rebuild';
   /** Elements that were missing and were put back (diff only). */
   added: FirewallEntry[];
   /** Elements that should not have been there and were removed (diff only). */
   deleted: FirewallEntry[];
   /** Elements loaded by a rebuild. */
   loaded: number;
+  /** How many elements were added, deleted, and renewed (repair: a wrong time left replaced). */
+  counts: RepairCounts;
 }
+
+/** Desired elements a repair reads per page (it may await between pages). */
+export const PAGE = 5_000;
 
 /** Default threshold: listing ~10,000 nft elements takes well under a second. */
 export const REBUILD_ABOVE = 10_000;
@@ -32,6 +45,11 @@ const key = (e: FirewallEntry) => `${e.set}\0${e.target.text}`;
 export interface DesiredStream {
   count: number;
   entries(): Iterable<FirewallEntry>;
+  /**
+   * The same in pages of at most `size`, each read whole before it is handed out, so the reader
+   * may await between pages (a cursor must not stay open across an await).
+   */
+  pages?(size: number): AsyncIterable<FirewallEntry[]>;
 }
 
 /**
@@ -47,9 +65,23 @@ export async function sync(
   const strategy = opts.strategy ?? 'auto';
   const count = Array.isArray(wanted) ? wanted.length : wanted.count;
   const big = count > (opts.rebuildAbove ?? REBUILD_ABOVE);
-  if (fw.rebuild && (strategy === 'rebuild' || (strategy === 'auto' && big))) {
+  const autoRepair = strategy === 'auto' && big && opts.repairAuto !== false;
+  if (fw.repair && fw.scan && (strategy === 'repair' || autoRepair)) {
+    const scan = opts.scan ?? (await fw.scan({ full: !opts.refill }));
+    if (scan) {
+      const counts = await fw.repair(pagesOf(wanted), scan);
+      return { strategy: 'repair', added: [], deleted: [], loaded: 0, counts };
+    }
+  }
+  if (fw.rebuild && (strategy === 'rebuild' || (strategy === 'auto' && big) || strategy === 'repair')) {
     const loaded = await fw.rebuild(Array.isArray(wanted) ? wanted : wanted.entries());
-    return { strategy: 'rebuild', added: [], deleted: [], loaded };
+    return {
+      strategy: 'rebuild',
+      added: [],
+      deleted: [],
+      loaded,
+      counts: { added: 0, deleted: 0, renewed: 0 },
+    };
   }
   // Small enough to diff (or a backend that can only diff): held as objects.
   const desired = Array.isArray(wanted) ? wanted : [...wanted.entries()];
@@ -68,5 +100,19 @@ export async function sync(
     deleted.push(e);
   }
   if (fw.pending() > 0) await fw.commit();
-  return { strategy: 'diff', added, deleted, loaded: 0 };
+  return {
+    strategy: 'diff',
+    added,
+    deleted,
+    loaded: 0,
+    counts: { added: added.length, deleted: deleted.length, renewed: 0 },
+  };
+}
+
+/** The desired state in pages: slices of an array, a stream's own pages, or one page. */
+async function* pagesOf(wanted: FirewallEntry[] | DesiredStream): AsyncGenerator<FirewallEntry[]> {
+  if (Array.isArray(wanted)) {
+    for (let i = 0; i < wanted.length; i += PAGE) yield wanted.slice(i, i + PAGE);
+  } else if (wanted.pages) yield* wanted.pages(PAGE);
+  else yield [...wanted.entries()];
 }

@@ -14,6 +14,25 @@ export interface ToolResult {
   stderr: string;
   /** Set when the program itself could not be started (ENOENT, EACCES). */
   spawnError?: NodeJS.ErrnoException;
+  /** In-process `nft -f` only: the nf_tables generation just before and after the script. */
+  gen?: { before: number; after: number };
+  /** In-process `--generation` only: the nf_tables generation now. */
+  generation?: number;
+  /** In-process `--dump-set` only: the set's elements (see {@link SetDump}). */
+  dump?: SetDump;
+}
+
+/**
+ * A plain set's elements read over netlink: `keys` holds four 32-bit words per element (most
+ * significant first; IPv4 in the first word), `left` the milliseconds each has left (-1: no
+ * timeout). `partial`: the read stopped early on purpose (the set is bigger than asked for);
+ * `interrupted`: the set changed while it was read; `absent`: no such set.
+ */
+export interface SetDump {
+  status: 'ok' | 'partial' | 'interrupted' | 'absent';
+  count: number;
+  keys: Int32Array;
+  left: Float64Array;
 }
 
 /**

@@ -37,9 +37,14 @@ export class Staging {
     return this.log.length + (this.inFlight?.length ?? 0);
   }
 
-  take(): StagedOp[] {
-    const ops = this.log;
-    this.log = [];
+  /** The oldest `max` changes (all by default) become the batch in flight. */
+  take(max = Number.POSITIVE_INFINITY): StagedOp[] {
+    let ops = this.log;
+    if (ops.length <= max) this.log = [];
+    else {
+      ops = this.log.slice(0, max);
+      this.log = this.log.slice(max);
+    }
     this.inFlight = ops;
     return ops;
   }

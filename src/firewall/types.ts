@@ -58,4 +58,33 @@ export interface Firewall {
    * is read once, before the first await (it may be a live cursor over the agent's state).
    */
   rebuild?(desired: Iterable<FirewallEntry>): Promise<number>;
+  /**
+   * Optional, with `repair`: reads what the kernel holds, cheaply when nothing changed since the
+   * last repair (then `quiet`). Runs without the commit lock (it may take long); undefined when
+   * this backend cannot read its sets this way (then a big reconcile rebuilds). `full: false`
+   * never reads a big set whole (a start must not wait for it).
+   */
+  scan?(opts?: { full?: boolean }): Promise<KernelScan | undefined>;
+  /**
+   * Optional: makes the kernel hold `desired` by changing only what differs from `scan`, in
+   * bounded transactions: missing elements added, strays deleted, wrong time left renewed. A set
+   * the scan could not read is given every desired element (its strays wait for a read).
+   * `desired` comes in pages; the backend may await between pages, never inside one.
+   */
+  repair?(desired: AsyncIterable<readonly FirewallEntry[]>, scan: KernelScan): Promise<RepairCounts>;
+}
+
+/** What a backend's `scan` learned; only the backend that made it reads more than `quiet`. */
+export interface KernelScan {
+  /** Nothing changed in the kernel since it last held exactly what was wanted. */
+  readonly quiet: boolean;
+}
+
+export interface RepairCounts {
+  added: number;
+  deleted: number;
+  /** Present with a time left too far from the ban's: replaced. */
+  renewed: number;
+  /** Added again without knowing whether missing: the set could not be read this time. */
+  refilled?: number;
 }

@@ -36,6 +36,20 @@ describe('nf_tables element batches: encoding', () => {
     expect(b.bytes.includes(Buffer.from('00000000000927c0', 'hex'))).toBe(true);
   });
 
+  it('a long element list is split across messages of the same transaction', () => {
+    const changes = Array.from({ length: 2500 }, (_, i) => ({
+      set: 'bl_v6',
+      target: parseTarget(`2001:db8::${(i + 1).toString(16)}`),
+      op: 'add' as const,
+      timeout: 60,
+    }));
+    const b = encodeElementBatch('inet', 'rampart', changes, 1);
+    expect(b.acked).toEqual([2, 3, 4]);
+    let messages = 0;
+    for (let off = 0; off < b.bytes.length; messages++) off += (b.bytes.readUInt32LE(off) + 3) & ~3;
+    expect(messages).toBe(5);
+  });
+
   const ack = (seq: number, error: number) => {
     const m = Buffer.alloc(36);
     m.writeUInt32LE(36, 0);
@@ -130,6 +144,17 @@ describe.skipIf(req.skip)('nf_tables element batches: in a real kernel', () => {
     fw.add(parseTarget('203.0.113.41'), 300);
     await fw.commit();
     expect(fw.netlinkCommits.sent).toBe(before.sent + 1);
+  });
+
+  it('a burst of 1,500 bans goes as one netlink transaction of two messages, every element applied', async () => {
+    const before = { ...fw.netlinkCommits };
+    for (let i = 0; i < 1500; i++) fw.add(parseTarget(`198.18.${i >> 8}.${i & 255}`), 900);
+    expect(await fw.commit()).toMatchObject({ added: 1500 });
+    expect(fw.netlinkCommits.sent).toBe(before.sent + 1);
+    const got = new Set(elements('blocklist_v4').map((e) => e.val));
+    expect(
+      Array.from({ length: 1500 }, (_, i) => `198.18.${i >> 8}.${i & 255}`).every((a) => got.has(a)),
+    ).toBe(true);
   });
 
   it('ranges and switched-off batches take the script path', async () => {

@@ -89,7 +89,7 @@ describe.skipIf(req.skip)('nftables backend', () => {
     expect(got).toContain(addr(99_999).text);
   }, 120_000);
 
-  it('nftables - a burst of 10,000 bans arriving one by one becomes a few commits', async () => {
+  it('nftables - a burst of 10,000 bans arriving one by one becomes at most one commit per turn', async () => {
     const fw = make();
     await fw.init();
     const batcher = new Batcher(fw);
@@ -100,8 +100,10 @@ describe.skipIf(req.skip)('nftables backend', () => {
       if (i % 500 === 0) await new Promise((r) => setImmediate(r));
     }
     await Promise.all(done);
+    // At most one commit per turn of arrivals (20 turns of 500): a netlink batch (ADR 0045) is
+    // done within its turn, a bigger script gathers what arrives while it runs; never per ban.
     expect(batcher.stats.commits).toBeGreaterThanOrEqual(1);
-    expect(batcher.stats.commits).toBeLessThanOrEqual(10);
+    expect(batcher.stats.commits).toBeLessThanOrEqual(21);
     expect(fw.pending()).toBe(0);
     expect(await fw.list()).toHaveLength(10_000);
     await batcher.close();

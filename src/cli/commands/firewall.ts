@@ -17,7 +17,7 @@ interface FirewallCliOptions {
   nft?: string;
   driver?: string;
   config?: string;
-  strategy?: 'auto' | 'diff' | 'rebuild';
+  strategy?: 'auto' | 'diff' | 'repair' | 'rebuild';
   create?: boolean;
 }
 
@@ -84,7 +84,10 @@ Examples:
         'ipset: create (deinit: destroy) the sets and the iptables/ip6tables DROP rules',
       );
     if (verb === 'sync')
-      cmd.option('--strategy <s>', 'auto, diff (list and repair) or rebuild (atomic reload)');
+      cmd.option(
+        '--strategy <s>',
+        'auto, diff (list and repair), repair (read the kernel, change what differs) or rebuild (atomic reload)',
+      );
     cmd.action(action(async (targets: string[], opts: FirewallCliOptions) => run(verb, targets, opts)));
   }
 }
@@ -278,7 +281,14 @@ async function runWith(
             yield { target: it.target, timeout: it.timeout, set: set ?? 'blocklist' };
         },
       };
-      const r = await sync(firewall, desired, { strategy: opts.strategy });
+      // A one-off command keeps the atomic reload for big sets: a repair would first read a big
+      // kernel set whole (≈ 50 s of kernel CPU for a million; ADR 0043). `--strategy repair` asks.
+      const strategy = opts.strategy === 'auto' || !opts.strategy ? 'auto-rebuild' : opts.strategy;
+      const r = await sync(
+        firewall,
+        desired,
+        strategy === 'auto-rebuild' ? { strategy: 'auto', repairAuto: false } : { strategy },
+      );
       out(
         {
           backend: firewall.name,
@@ -286,10 +296,11 @@ async function runWith(
           added: r.added.map((e) => e.target.text),
           deleted: r.deleted.map((e) => e.target.text),
           loaded: r.loaded,
+          counts: r.counts,
         },
         r.strategy === 'rebuild'
           ? `${firewall.name}: rebuilt with ${r.loaded} elements`
-          : `${firewall.name}: repaired ${r.added.length} missing, removed ${r.deleted.length} stray`,
+          : `${firewall.name}: repaired ${r.counts.added} missing, removed ${r.counts.deleted} stray${r.counts.renewed > 0 ? `, renewed ${r.counts.renewed}` : ''}`,
       );
       break;
     }
