@@ -156,7 +156,8 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     const parts = strings.map((x) => Buffer.from(x + '\0'));
     let len = 20;
     for (const b of parts) len += (4 + b.length + 3) & ~3;
-    const m = Buffer.alloc(len);
+    // From Node's shared pool: a request per ban must not each make an ArrayBuffer the GC tracks.
+    const m = Buffer.allocUnsafe(len).fill(0);
     m.writeUInt32LE(len, 0);
     m.writeUInt16LE(NFNL_NFTABLES | type, 4);
     m.writeUInt16LE(NLM_F_REQUEST | flags, 6);

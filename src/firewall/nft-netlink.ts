@@ -187,8 +187,9 @@ export function encodeElementBatch(
   }
   const head = 20 + 4 + align4(Buffer.byteLength(table) + 1) + 4 + align4(longest + 1) + 4;
   const size = 2 * 20 + messages * head + changes.length * 2 * ELEMENT_MAX;
-  // Zeroed: attribute padding must not carry stale bytes.
-  const w = new Writer(Buffer.alloc(size));
+  // Zeroed: attribute padding must not carry stale bytes. A small batch comes from Node's shared
+  // pool rather than an ArrayBuffer of its own, which the GC would track and sweep per ban.
+  const w = new Writer(Buffer.allocUnsafe(size).fill(0));
   const acked: number[] = [];
   w.end(w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
   const push = (type: number, flags: number, set: string, list: ElementChange[], withTimeout: boolean) => {
