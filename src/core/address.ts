@@ -192,6 +192,14 @@ function hostMask(family: 4 | 6, prefix: number): bigint {
   return (1n << BigInt(bits - prefix)) - 1n;
 }
 
+/** Writes `v` as `bytes` bytes big-endian (network order) into `out` at `at`. */
+export function writeBigEndian(v: bigint, out: Uint8Array, at: number, bytes: number): void {
+  for (let i = at + bytes - 1; i >= at; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
 /** The canonical target for `value` masked to `prefix` bits. */
 export function makeTarget(family: 4 | 6, value: bigint, prefix: number): Target {
   const bits = family === 4 ? 32 : 128;

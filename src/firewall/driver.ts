@@ -12,16 +12,16 @@ export type DriverKind = 'library' | 'spawn';
 export type DriverChoice = 'auto' | DriverKind;
 export const DRIVER_CHOICES = ['auto', 'library', 'spawn'] as const;
 
-/**
- * Runs a tool's command line (`nft -f -`, `ipset -exist restore`, `nft -j list set ...`) and
- * answers in the tool's own output formats, whichever way it is carried out.
- */
 /** What the kernel queued in answer to a netlink batch, and the generation just before and after. */
 export interface NetlinkAnswer {
   reply: Buffer;
   gen?: { before: number; after: number };
 }
 
+/**
+ * Runs a tool's command line (`nft -f -`, `ipset -exist restore`, `nft -j list set ...`) and
+ * answers in the tool's own output formats, whichever way it is carried out.
+ */
 export interface ToolDriver {
   readonly kind: DriverKind;
   run(args: string[], input?: string | string[]): Promise<ToolResult>;

@@ -136,7 +136,6 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   const NLM_F_REQUEST = 1;
   const NLM_F_DUMP = 0x300;
   const NLM_F_DUMP_INTR = 0x10;
-  const FAMILIES = { ip: 2, ip6: 10, inet: 1, arp: 3, bridge: 7, netdev: 5 };
   const NL_PEER = Buffer.alloc(12);
   NL_PEER.writeUInt16LE(16, 0);
   let nl;
@@ -170,11 +169,14 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
       b.copy(m, off + 4);
       off += (4 + b.length + 3) & ~3;
     });
-    if (Number(c.sendto(s.fd, m, len, 0, NL_PEER, 12)) !== len) {
+    nlWrite(s, m);
+    return s;
+  }
+  function nlWrite(s, bytes) {
+    if (Number(c.sendto(s.fd, bytes, bytes.length, 0, NL_PEER, 12)) !== bytes.length) {
       nlClose();
       throw new Error('netlink send failed, errno ' + koffi.errno());
     }
-    return s;
   }
   // Calls each(type, flags, start, end) per message of this request until it returns true (then
   // answers true). After maxRounds receives (when > 0) the request is abandoned: false.
@@ -231,9 +233,8 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   // again from its start and skipping what it already sent, so a whole dump costs time in the
   // square of the size (1,000,000 elements: about 50 s of kernel CPU); maxRounds > 0 stops after
   // that many messages and answers 'partial'.
-  function dumpSet(family, table, set, maxRounds) {
-    const fam = FAMILIES[family];
-    if (fam === undefined) throw new Error('unknown nft family ' + family);
+  function dumpSet(fam, table, set, maxRounds) {
+    if (!(fam > 0)) throw new Error('unknown nft family number ' + fam);
     const s = nlSend(NFT_MSG_GETSETELEM, NLM_F_DUMP, fam, [table, set]);
     const b = s.buf;
     let cap = 1024;
@@ -372,7 +373,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   function runNft(args, script) {
     if (args[0] === '--generation') return { code: 0, stdout: '', stderr: '', generation: generation() };
     if (args[0] === '--dump-set')
-      return { code: 0, stdout: '', stderr: '', dump: dumpSet(args[1], args[2], args[3], Number(args[4]) || 0) };
+      return { code: 0, stdout: '', stderr: '', dump: dumpSet(Number(args[1]), args[2], args[3], Number(args[4]) || 0) };
     if (!(args[0] === '-f' && args[1] === '-')) return runScript(args, script);
     const before = tryGeneration();
     const r = runScript(args, script);
@@ -489,11 +490,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   function netlink(bytes) {
     const before = generation();
     const s = nlOpen();
-    const sent = Number(c.sendto(s.fd, bytes, bytes.length, 0, NL_PEER, 12));
-    if (sent !== bytes.length) {
-      nlClose();
-      throw new Error('netlink send failed, errno ' + koffi.errno());
-    }
+    nlWrite(s, bytes);
     const parts = [];
     for (;;) {
       const n = Number(c.recv(s.fd, s.buf, s.buf.length, MSG_DONTWAIT));
@@ -538,7 +535,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
  *
  * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}`
  * runs it (`tool` = nft | ipset, `args` as the command line would have them, or nft's
- * `--generation` and `--dump-set FAMILY TABLE SET MAX_ROUNDS`, read over netlink) and answers
+ * `--generation` and `--dump-set NFPROTO TABLE SET MAX_ROUNDS`, read over netlink) and answers
  * `{id, code, stdout, stderr}` (plus `gen`, `generation` or `dump`); `{stop: true}` frees the contexts, trims the C heap and ends the
  * thread.
  */

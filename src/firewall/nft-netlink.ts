@@ -1,4 +1,4 @@
-import type { Target } from '../core/address.js';
+import { type Target, writeBigEndian } from '../core/address.js';
 
 /**
  * Set-element changes as one nf_tables netlink transaction, encoded here, for small commits to
@@ -69,15 +69,8 @@ export interface ElementChange {
 
 /** Writes the address as the set key holds it (4 or 16 bytes, network order) at `at`. */
 function writeKey(out: Buffer, at: number, t: Target): void {
-  if (t.family === 4) {
-    out.writeUInt32BE(Number(t.first), at);
-    return;
-  }
-  let v = t.first;
-  for (let i = 15; i >= 0; i--) {
-    out[at + i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
+  if (t.family === 4) out.writeUInt32BE(Number(t.first), at);
+  else writeBigEndian(t.first, out, at, 16);
 }
 
 /** The address as the set key holds it: 4 or 16 bytes in network order. */

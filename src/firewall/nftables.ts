@@ -1,10 +1,16 @@
-import { isSingleHost, type Target, tryParseTarget } from '../core/address.js';
+import { isSingleHost, parseIPv4, type Target, tryParseTarget } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
-import { type ElementChange, encodeElementBatch, NETLINK_MAX_ELEMENTS, readAnswer } from './nft-netlink.js';
+import {
+  type ElementChange,
+  encodeElementBatch,
+  NETLINK_MAX_ELEMENTS,
+  NFPROTO,
+  readAnswer,
+} from './nft-netlink.js';
 import { RepairBatch } from './nft-repair-batch.js';
 import { SetIndex, timeLeftMatches } from './nft-set-index.js';
 import {
@@ -496,7 +502,7 @@ export class NftablesFirewall implements Firewall {
     const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
     // Our own transaction, in the generation chain like a script's (ADR 0043); one the kernel
     // refused moved nothing.
-    if (sent) this.track({ code: answer?.ok ? 0 : 1, stdout: '', stderr: '', gen: sent.gen });
+    if (sent) this.track(sent.gen, answer?.ok === true);
     if (answer?.ok) {
       this.netlinkCommits.sent++;
       return result;
@@ -720,7 +726,8 @@ export class NftablesFirewall implements Firewall {
     for (const ks of [...this.sets.values()].filter((k) => !k.interval)) {
       const read = async (rounds: number) => {
         const at = Date.now();
-        const r = await tools.run(['--dump-set', this.opts.family, this.opts.table, ks.name, String(rounds)]);
+        const family = String(NFPROTO[this.opts.family]);
+        const r = await tools.run(['--dump-set', family, this.opts.table, ks.name, String(rounds)]);
         if (!r.dump)
           throw new RampartError(
             'E_FIREWALL',
@@ -1007,9 +1014,8 @@ export class NftablesFirewall implements Firewall {
    * (by none when it failed) from where we left it keeps the chain; anything else means someone
    * else committed in between, and the next reconcile must look (ADR 0043).
    */
-  private track(r: ToolResult): void {
-    const g = r.gen;
-    const step = r.code === 0 ? 1 : 0;
+  private track(g: ToolResult['gen'], committed: boolean): void {
+    const step = committed ? 1 : 0;
     if (g && this.gen !== undefined && g.before === this.gen && g.after - g.before <= step)
       this.gen = g.after;
     else {
@@ -1024,7 +1030,7 @@ export class NftablesFirewall implements Firewall {
       ['-f', '-'],
       script.map((l) => `${l.text}\n`),
     );
-    this.track(r);
+    this.track(r.gen, r.code === 0);
     // Whatever nft blamed, say which batch is waiting: its size and first set and element.
     const staged =
       ops.length > 0
@@ -1099,6 +1105,9 @@ function firstLine(s: string): string {
 
 /** Whether a target's text names exactly the address its numbers hold. */
 function selfConsistent(t: Target): boolean {
+  // A plain IPv4 address (most bans) is checked without making BigInts on the single-ban path.
+  const v4 = t.family === 4 ? parseIPv4(t.text) : null;
+  if (v4 !== null) return Number(t.first) === v4 && t.last === t.first;
   const p = tryParseTarget(t.text);
   return p !== null && p.family === t.family && p.first === t.first && p.last === t.last;
 }

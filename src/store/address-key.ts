@@ -1,4 +1,4 @@
-import { parseTarget, type Target } from '../core/address.js';
+import { parseTarget, type Target, writeBigEndian } from '../core/address.js';
 
 /**
  * A sortable key for the first address of a target: the family byte, then 16 bytes big-endian
@@ -9,11 +9,7 @@ export function addressKey(target: string | Target, which: 'first' | 'last' = 'f
   const t = typeof target === 'string' ? parseTarget(target) : target;
   const out = Buffer.alloc(17);
   out[0] = t.family;
-  let v = which === 'first' ? t.first : t.last;
-  for (let i = 16; i >= 1; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
+  writeBigEndian(which === 'first' ? t.first : t.last, out, 1, 16);
   return out;
 }
 
