@@ -65,6 +65,18 @@ function schedstat(pid: number): { run: number; wait: number } {
   return { run: run!, wait: wait! };
 }
 
+/**
+ * The five slowest samples as [index, wall ms, main-thread CPU ms, main-thread waiting ms]: whether
+ * the tail is rampart's own work (CPU), the machine's load (waiting) or neither (another thread,
+ * or the witness).
+ */
+function slowest(wall: number[], run: number[], wait: number[]): number[][] {
+  return wall
+    .map((w, i) => [i, ms(w), ms(run[i]!), ms(wait[i]!)])
+    .sort((a, b) => b[1]! - a[1]!)
+    .slice(0, 5);
+}
+
 /** Watches one namespace's nftables changes; `when(addr)` resolves at the add that names it. */
 class Monitor {
   private readonly waiters = new Map<string, (t: number) => void>();
@@ -284,6 +296,7 @@ async function latencyAndFromFile(
     // rampart's main thread during each sample: on a CPU, and runnable but waiting for one.
     mainThreadCpuP50Ms: ms(pct(cpu.local, 50)),
     mainThreadWaitingP50Ms: ms(pct(cpu.localWait, 50)),
+    slowest: slowest(local, cpu.local, cpu.localWait),
     goal: 'p50 <= 2 ms, p99 <= 10 ms (sshguard: about 4 ms median)',
     met: pct(local, 50) <= 2 && pct(local, 99) <= 10,
   });
@@ -296,6 +309,7 @@ async function latencyAndFromFile(
     ...witness,
     mainThreadCpuP50Ms: ms(pct(cpu.op, 50)),
     mainThreadWaitingP50Ms: ms(pct(cpu.opWait, 50)),
+    slowest: slowest(operator, cpu.op, cpu.opWait),
     goal: 'p99 <= 10 ms',
     met: pct(operator, 99) <= 10,
   });

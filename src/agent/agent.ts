@@ -10,7 +10,15 @@ import type { DetectEvent, LogLine } from '../detect/types.js';
 import { type DesiredStream, REBUILD_ABOVE } from '../firewall/reconcile.js';
 import type { Firewall, KernelScan } from '../firewall/types.js';
 import type { Source } from '../sources/types.js';
-import { DropCounter, open, ReplayCache, seal } from '../trust/envelope.js';
+import {
+  DropCounter,
+  openPeeked,
+  type PeekedEnvelope,
+  peek,
+  peekBody,
+  ReplayCache,
+  seal,
+} from '../trust/envelope.js';
 import { DecisionApplier } from './applier.js';
 import { Committer } from './committer.js';
 import { checkDecision } from './decision-check.js';
@@ -378,15 +386,41 @@ export class Agent {
     }
   }
 
+  /**
+   * Whether every decision a message claims to carry is at or below the seq this agent has
+   * applied: a copy it holds (under `rampart up` the hub hands each decision over in-process before
+   * the bus delivers it; a QoS 1 redelivery). Dropped before the signature check, which would only
+   * confirm a copy; the claim is unverified, so it may drop a message, never act on one.
+   */
+  private heldAlready(peeked: PeekedEnvelope): boolean {
+    if (peeked.kind !== 'decision' && peeked.kind !== 'decisions') return false;
+    const body = peekBody(peeked);
+    const held = this.o.state.lastSeq();
+    const below = (d: unknown) =>
+      typeof d === 'object' &&
+      d !== null &&
+      typeof (d as { seq?: unknown }).seq === 'number' &&
+      (d as { seq: number }).seq <= held;
+    const all = Array.isArray(body) ? body.length > 0 && body.every(below) : below(body);
+    if (all) this.applier.stats.duplicates += Array.isArray(body) ? body.length : 1;
+    return all;
+  }
+
   /** Verifies and stages one decisions message; false when nothing was staged. */
   private take(payload: Buffer): boolean {
-    const res = open(payload, {
+    // A `decisions` envelope carries up to 500; the bus itself stops packets over 1 MiB.
+    const peeked = peek(payload, MAX_DECISIONS_ENVELOPE_BYTES);
+    if (!peeked.ok) {
+      this.drops.inc(peeked.reason);
+      this.o.log.warn({ reason: peeked.reason }, 'decision message dropped');
+      return false;
+    }
+    if (this.heldAlready(peeked.env)) return false;
+    const res = openPeeked(peeked.env, {
       keyFor: (from) => (from === 'hub' ? this.o.hubKey : undefined),
       replay: this.replay,
       windowMs: this.o.windowMs,
       expectKind: ['decision', 'decisions'],
-      // A `decisions` envelope carries up to 500; the bus itself stops packets over 1 MiB.
-      maxBytes: MAX_DECISIONS_ENVELOPE_BYTES,
       drops: this.drops,
       decryptKey: this.o.encryptKey,
     });

@@ -83,12 +83,15 @@ export async function runUp(o: UpOptions): Promise<void> {
     // three). The bus still delivers them; the agent drops those copies by seq.
     // Gathered until the end of the hub's append (a microtask): a bulk append is one transaction.
     let handed: Decision[] = [];
+    // The commit that will hold every decision handed over so far: an operator's ban answers after it.
+    let committed: Promise<void> = Promise.resolve();
+    hub.core.localEnforcement = () => committed;
     const unfollow = hub.onDecision((d) => {
       if (handed.push(d) > 1) return;
       // The commit's turn is taken now, ahead of the hub's publish (scheduled after its listeners
       // return), so sealing and sending the decision over the bus waits for the kernel, not the
       // other way round. By the time it runs the microtask below has staged the decisions.
-      void built.agent.committer.schedule();
+      committed = built.agent.committer.schedule();
       queueMicrotask(() => {
         const list = handed;
         handed = [];
@@ -128,6 +131,7 @@ export async function runUp(o: UpOptions): Promise<void> {
     await aborted(signal);
     out('rampart: shutting down\n');
     unfollow();
+    hub.core.localEnforcement = undefined;
     await built.agent.close();
   } finally {
     await hub.close();

@@ -63,6 +63,8 @@ export const DECISIONS_PER_ENVELOPE = 500;
 const ENVELOPE_BODY_BUDGET = 384 * 1024;
 /** Refused decisions the hub keeps to send again (a few MB); agents catch up on the rest over HTTP. */
 const MAX_UNPUBLISHED = 100_000;
+/** The longest an operator's answer waits for this host's own kernel commit (see localEnforcement). */
+const LOCAL_ENFORCEMENT_WAIT_MS = 1000;
 
 interface PendingReport {
   node: string;
@@ -147,6 +149,13 @@ export class HubCore {
   private unpublishedCount = 0;
   private republishing: Promise<void> | undefined;
   readonly now: () => number;
+  /**
+   * Set by `rampart up`, whose agent runs in this process: resolves once every decision appended
+   * so far is in this host's kernel. An operator's ban or unban answers after it, so a `rampart
+   * ban` that returned has taken effect here already (and the commit no longer waits behind the
+   * HTTP answer's write). Bounded by LOCAL_ENFORCEMENT_WAIT_MS: a stuck firewall never holds it.
+   */
+  localEnforcement: (() => Promise<void>) | undefined;
 
   constructor(o: HubCoreOptions) {
     this.o = o;
@@ -594,7 +603,20 @@ export class HubCore {
     // Validated now so a bad target is an immediate error; batched with concurrent reports after.
     this.manualInput(req, this.now());
     const out = await this.enqueue({ node: 'operator', body: undefined, manual: req });
+    if (out.result !== 'kept') await this.enforcedHere();
     return { result: out.result === 'kept' ? 'kept' : 'ban', decision: out.decision! };
+  }
+
+  /** Waits for {@link localEnforcement}, when set, at most LOCAL_ENFORCEMENT_WAIT_MS. */
+  private async enforcedHere(): Promise<void> {
+    const applied = this.localEnforcement?.();
+    if (!applied) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => {
+      timer = setTimeout(r, LOCAL_ENFORCEMENT_WAIT_MS);
+    });
+    await Promise.race([applied.catch(() => {}), late]);
+    clearTimeout(timer);
   }
 
   /**
@@ -696,9 +718,18 @@ export class HubCore {
    * action at its own bantime's end) must not lift a longer ban that replaced it or was made by
    * someone else.
    */
-  unbanOutcome(
+  async unbanOutcome(
     target: string,
     opts: { set?: string; reason?: string; origin?: string; ifReason?: string } = {},
+  ): Promise<UnbanOutcome> {
+    const out = await this.unbanInOrder(target, opts);
+    if (out.result === 'unban') await this.enforcedHere();
+    return out;
+  }
+
+  private unbanInOrder(
+    target: string,
+    opts: { set?: string; reason?: string; origin?: string; ifReason?: string },
   ): Promise<UnbanOutcome> {
     return this.serial(async () => {
       const t = parseTarget(target);

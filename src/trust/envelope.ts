@@ -118,6 +118,7 @@ export function seal(
 }
 
 const WIRE = Symbol('wire');
+const BODY = Symbol('body');
 
 /** An envelope whose size and shape passed, not yet verified: what a receiver may look at first. */
 export interface PeekedEnvelope {
@@ -126,6 +127,28 @@ export interface PeekedEnvelope {
   readonly ts: number;
   readonly id: string;
   readonly [WIRE]: WireEnvelope;
+  /** The plaintext body once {@link peekBody} parsed it; {@link openPeeked} does not parse it again. */
+  [BODY]?: { value: unknown };
+}
+
+/**
+ * The body of a peeked envelope, parsed; undefined when it is encrypted or not JSON. NOT
+ * authenticated: a receiver may use it only to drop what it would drop after verifying anyway (a
+ * decision it already holds, whose copy a verify would only confirm), never to act on it.
+ */
+export function peekBody(peeked: PeekedEnvelope): unknown {
+  const w = peeked[WIRE];
+  if (w.enc) return undefined;
+  if (!peeked[BODY]) {
+    let value: unknown;
+    try {
+      value = JSON.parse(w.body);
+    } catch {
+      value = undefined;
+    }
+    peeked[BODY] = { value };
+  }
+  return peeked[BODY].value;
 }
 
 /**
@@ -226,11 +249,14 @@ export function openPeeked(peeked: PeekedEnvelope, opts: OpenOptions): OpenResul
     return drop('undecryptable');
   }
   let body: unknown;
-  try {
-    body = JSON.parse(json);
-  } catch {
-    return drop('malformed');
-  }
+  const parsed = json === w.body ? peeked[BODY] : undefined;
+  if (parsed && parsed.value !== undefined) body = parsed.value;
+  else
+    try {
+      body = JSON.parse(json);
+    } catch {
+      return drop('malformed');
+    }
   // Last: only a message that is otherwise acceptable uses a slot in the cache.
   if (!opts.replay.check(w.id, w.ts + windowMs + 1, now)) return drop('replay');
   return { ok: true, env: { v: 1, kind: w.kind, from: w.from, ts: w.ts, id: w.id, body, sig: w.sig } };

@@ -19,16 +19,18 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
   let t: TestHub;
   let agent: Agent;
   let dir: string;
+  let state: AgentState;
   const firewall = new RecordingFirewall();
 
   beforeAll(async () => {
     t = await startTestHub();
     dir = mkdtempSync(join(tmpdir(), 'rampart-agent-bulk-'));
     const node = await t.enrol('bulk-agent');
+    state = AgentState.open(dir);
     agent = new Agent({
       name: 'bulk-agent',
       fleet: 'default',
-      state: AgentState.open(dir),
+      state,
       firewall,
       hub: new HubApi(t.hub.url, node.token),
       hubKey: t.hub.publicKey,
@@ -76,20 +78,7 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
   it('drops a tampered `decisions` envelope whole and counts it; a good one after it applies', async () => {
     const hubKeys = loadKeyPair(join(t.dataDir, 'hub'), 'hub.key');
     const head = (await t.call('GET', '/v1/health')).json.head as number;
-    const batch: Decision[] = [0, 1].map((i) => ({
-      id: `forged-${i}`,
-      seq: head + 1 + i,
-      action: 'ban',
-      target: `192.0.2.${50 + i}`,
-      family: 4,
-      duration: 60,
-      expiresAt: Date.now() + 60_000,
-      reason: 'test',
-      rule: 'manual',
-      origin: 'operator',
-      createdAt: Date.now(),
-      set: 'blocklist',
-    }));
+    const batch = [0, 1].map((i) => ({ ...decisionAt(head + 1 + i), target: `192.0.2.${50 + i}` }));
     const wire = JSON.parse(seal('decisions', batch, 'hub', hubKeys.privateKey).toString());
     wire.body = wire.body.replace('192.0.2.51', '192.0.2.99');
     const applied = agent.applier.stats.applied;
@@ -117,4 +106,51 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
     expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="malformed"\} 1/);
     expect(text).toMatch(/rampart_agent_dropped_messages_total\{reason="bad-set"\} 0/);
   });
+
+  it('drops a copy of decisions it holds before the signature check, and still checks new ones', async () => {
+    const hubKeys = loadKeyPair(join(t.dataDir, 'hub'), 'hub.key');
+    const held = agent.applier.stats;
+    const head = (await t.call('GET', '/v1/health')).json.head as number;
+    await until(() => state.lastSeq() === head);
+    const forge = (seq: number): Buffer => {
+      const wire = JSON.parse(
+        seal(
+          'decisions',
+          [{ ...decisionAt(seq), target: '192.0.2.70' }],
+          'hub',
+          hubKeys.privateKey,
+        ).toString(),
+      );
+      wire.body = wire.body.replace('192.0.2.70', '192.0.2.71');
+      return Buffer.from(JSON.stringify(wire));
+    };
+    const badBefore = agent.drops.get('bad-signature');
+    const dupBefore = held.duplicates;
+    // Seqs it applied already: a copy, dropped without a verify (the signature here is broken).
+    await t.hub.bus.publish(topics.decisions('default'), forge(head));
+    await until(() => agent.applier.stats.duplicates === dupBefore + 1);
+    expect(agent.drops.get('bad-signature')).toBe(badBefore);
+    // A seq it has not seen: verified, so the broken signature is refused and counted.
+    await t.hub.bus.publish(topics.decisions('default'), forge(head + 1));
+    await until(() => agent.drops.get('bad-signature') === badBefore + 1);
+    expect(state.lastSeq()).toBe(head);
+    expect([...firewall.committed.keys()].some((k) => k.includes('192.0.2.7'))).toBe(false);
+  });
 });
+
+function decisionAt(seq: number): Decision {
+  return {
+    id: `forged-${seq}`,
+    seq,
+    action: 'ban',
+    target: '192.0.2.70',
+    family: 4,
+    duration: 60,
+    expiresAt: Date.now() + 60_000,
+    reason: 'test',
+    rule: 'manual',
+    origin: 'operator',
+    createdAt: Date.now(),
+    set: 'blocklist',
+  };
+}

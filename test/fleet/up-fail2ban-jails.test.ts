@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLan, type Lan } from '../helpers/netns.js';
 import { requirements } from '../helpers/requirements.js';
-import { appendLog, createLog, inKernelSet, rampart, removeDir, tempDir, until } from './harness.js';
+import { appendLog, cli, createLog, inKernelSet, rampart, removeDir, tempDir, until } from './harness.js';
 
 const req = requirements('rampart up --fail2ban-jails', [
   'netns',
@@ -57,6 +57,9 @@ describe.skipIf(req.skip)('rampart up --fail2ban-jails (a real /etc/fail2ban lay
       appendLog(log, line('203.0.113.8').repeat(2) + line('203.0.113.7').repeat(3));
       await until(() => inKernelSet(host, '203.0.113.7'), 15_000, 'exim jail ban in the kernel');
       expect(await inKernelSet(host, '203.0.113.8')).toBe(false);
+      // An operator's ban answers once this host's kernel holds it: nothing to wait for after.
+      await cli(host, ['ban', '192.0.2.44', '--for', '1h', '--data', `${dir}/data`]);
+      expect(await inKernelSet(host, '192.0.2.44')).toBe(true);
     } finally {
       expect(await up.stop()).toBe(0);
     }
