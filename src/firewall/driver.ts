@@ -62,6 +62,9 @@ const SLICE_CHARS = 1 << 20;
  */
 export const WORKER_IDLE_MS = 2_000;
 
+/** The longest a kernel worker may take to load its library (it takes milliseconds). */
+const WORKER_START_MS = 15_000;
+
 interface WorkerStart {
   koffi: string;
   tool: KernelTool;
@@ -82,12 +85,20 @@ async function startWorker(w: WorkerStart): Promise<Worker> {
   let onMessage!: (m: Ready) => void;
   let onError!: (err: Error) => void;
   let onExit!: (code: number) => void;
+  let late: NodeJS.Timeout | undefined;
   const ready = await new Promise<Ready>((resolve) => {
     onMessage = resolve;
     onError = (err) => resolve({ ready: false, error: err.message });
     onExit = (code) => resolve({ ready: false, error: `kernel worker exited (${code})` });
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    // A worker stuck loading its library would hold every queued call behind it for ever, with
+    // nothing logged: this call fails instead, and the commit is retried with a new worker.
+    late = setTimeout(
+      () => resolve({ ready: false, error: `kernel worker not ready after ${WORKER_START_MS} ms` }),
+      WORKER_START_MS,
+    );
   });
+  clearTimeout(late);
   worker.off('message', onMessage).off('error', onError).off('exit', onExit);
   if (!ready.ready) {
     await worker.terminate().catch(() => {});
