@@ -13,7 +13,8 @@ import { join, resolve } from 'node:path';
 const dist = resolve(process.argv[2] ?? 'dist');
 const total = Number(process.argv[3] ?? 40_000);
 const WARM = 4000;
-const PER_ENVELOPE = 500;
+// AGENT_TAKE_PER_ENVELOPE: decisions per envelope (the hub seals at most DECISIONS_PER_ENVELOPE).
+const PER_ENVELOPE = Number(process.env.AGENT_TAKE_PER_ENVELOPE ?? 500);
 const { Agent } = await import(`${dist}/agent/agent.js`);
 const { AgentState } = await import(`${dist}/agent/state.js`);
 const { Allowlist } = await import(`${dist}/core/allowlist.js`);

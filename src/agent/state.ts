@@ -33,6 +33,15 @@ export interface OutboxItem {
 
 const SCHEMA_VERSION = 2;
 
+/**
+ * Hub bans written per multi-row upsert: one statement per ban bound its parameters and stepped
+ * the program once per row, and 10 agents pay it for every decision (ADR 0048).
+ */
+const UPSERT_ROWS = 64;
+const UPSERT_SQL = (rows: number) =>
+  `INSERT INTO active (target, "set", expires_at, seq, origin) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')} ` +
+  'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin';
+
 const MIGRATIONS = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE active (
@@ -70,6 +79,13 @@ export class AgentState {
   private depth = 0;
   /** One transaction wrapper for every batch (better-sqlite3 makes nested calls savepoints). */
   private readonly tx: (fn: () => unknown) => unknown;
+  /**
+   * Hub bans of the batch in flight not written yet, five values each (`applyHubBan`): written
+   * UPSERT_ROWS at a time, and the rest before anything else reads or writes `active` and before
+   * the batch ends, so every read sees them and they commit with `last_seq` as before.
+   */
+  private readonly held: Array<string | number | null> = [];
+  private readonly upsertMany: Database.Statement<[Array<string | number | null>]>;
 
   constructor(file: string) {
     try {
@@ -87,10 +103,7 @@ export class AgentState {
       setMeta: db.prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
-      upsert: db.prepare(
-        'INSERT INTO active (target, "set", expires_at, seq, origin) VALUES (?, ?, ?, ?, ?) ' +
-          'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin',
-      ),
+      upsert: db.prepare(UPSERT_SQL(1)),
       remove: db.prepare('DELETE FROM active WHERE target = ? AND "set" = ?'),
       removeAll: db.prepare('DELETE FROM active'),
       active: db.prepare<
@@ -130,6 +143,7 @@ export class AgentState {
         'INSERT INTO positions (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
     };
+    this.upsertMany = db.prepare<[Array<string | number | null>]>(UPSERT_SQL(UPSERT_ROWS));
     this.seq = Number(this.stmt.getMeta.get('last_seq')?.value ?? 0);
     this.tx = db.transaction((fn: () => unknown) => fn());
     this.positions = {
@@ -178,7 +192,10 @@ export class AgentState {
    */
   applyHubBan(seq: number, target: string, set: string, expiresAt: number | null, origin: string): void {
     if (this.depth > 0) {
-      this.stmt.upsert.run(target, set, expiresAt, seq, origin);
+      // Rows in order, and SQLite applies a statement's rows in order: the same key twice in a
+      // batch ends as it would one statement each.
+      this.held.push(target, set, expiresAt, seq, origin);
+      if (this.held.length === UPSERT_ROWS * 5) this.writeHeld();
       this.seq = seq;
       return;
     }
@@ -196,11 +213,16 @@ export class AgentState {
     this.depth++;
     try {
       return this.tx(() => {
+        // The enclosing batch's held rows belong to it, not to this savepoint.
+        this.writeHeld();
         const out = fn();
+        this.writeHeld();
         if (outermost && this.seq !== before) this.stmt.setMeta.run('last_seq', String(this.seq));
         return out;
       }) as T;
     } catch (err) {
+      // Rolled back with the transaction (or savepoint) they were part of.
+      this.held.length = 0;
       this.seq = before;
       throw err;
     } finally {
@@ -208,8 +230,21 @@ export class AgentState {
     }
   }
 
+  /** Writes the held hub bans (see `held`); every other statement on `active` comes after this. */
+  private writeHeld(): void {
+    const h = this.held;
+    if (h.length === 0) return;
+    try {
+      if (h.length === UPSERT_ROWS * 5) this.upsertMany.run(h);
+      else for (let at = 0; at < h.length; at += 5) this.stmt.upsert.run(h.slice(at, at + 5));
+    } finally {
+      h.length = 0;
+    }
+  }
+
   private write(change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null): void {
     if (change === null) return;
+    this.writeHeld();
     if ('ban' in change) {
       const b = change.ban;
       this.stmt.upsert.run(b.target, b.set, b.expiresAt, b.seq, b.origin);
@@ -219,6 +254,7 @@ export class AgentState {
   /** Replaces every ban with a snapshot from the hub and jumps to its head. Local bans are kept. */
   replaceWithSnapshot(bans: ActiveBan[], head: number): void {
     this.batch(() => {
+      this.writeHeld();
       this.db.prepare('DELETE FROM active WHERE seq > 0').run();
       for (const b of bans) this.write({ ban: b });
       this.seq = head;
@@ -227,6 +263,7 @@ export class AgentState {
 
   /** A ban from this agent's own detection, enforced before the hub answers. */
   addLocal(ban: Omit<ActiveBan, 'seq'>): void {
+    this.writeHeld();
     const existing = this.stmt.get.get(ban.target, ban.set);
     // A hub decision for the same target outranks a local one: keep its seq and expiry.
     if (
@@ -240,12 +277,14 @@ export class AgentState {
   }
 
   get(target: string, set: string): ActiveBan | undefined {
+    this.writeHeld();
     const r = this.stmt.get.get(target, set);
     return r ? { target, set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin } : undefined;
   }
 
   /** Bans still in force at `now`. */
   active(now = Date.now()): ActiveBan[] {
+    this.writeHeld();
     return this.stmt.active.all(now).map((r) => ({
       target: r.target,
       set: r.set,
@@ -261,6 +300,7 @@ export class AgentState {
    * (any other statement on this state throws meanwhile).
    */
   *eachActive(now = Date.now()): Generator<ActiveBan> {
+    this.writeHeld();
     for (const r of this.stmt.active.iterate(now))
       yield { target: r.target, set: r.set, expiresAt: r.expires_at, seq: r.seq, origin: r.origin };
   }
@@ -275,6 +315,7 @@ export class AgentState {
     now: number,
     limit: number,
   ): { bans: ActiveBan[]; next: ActivePageCursor } {
+    this.writeHeld();
     const bans: ActiveBan[] = [];
     let next = after;
     for (const r of this.stmt.page.iterate(after.target, after.set, now, limit)) {
@@ -285,6 +326,7 @@ export class AgentState {
   }
 
   activeCount(now = Date.now()): number {
+    this.writeHeld();
     return this.stmt.count.get(now)!.n;
   }
 
@@ -293,11 +335,13 @@ export class AgentState {
    * record (reading a big kernel set back is what must never happen; DESIGN.md section 5).
    */
   countBySet(now = Date.now()): Array<{ set: string; family: 4 | 6; n: number }> {
+    this.writeHeld();
     return this.stmt.countBySet.all(now).map((r) => ({ set: r.set, family: r.v6 ? 6 : 4, n: r.n }));
   }
 
   /** Forgets expired bans (the kernel timeout already dropped them). Returns how many. */
   pruneExpired(now = Date.now()): number {
+    this.writeHeld();
     return this.stmt.prune.run(now).changes;
   }
 

@@ -1,8 +1,9 @@
 import { type Target, writeBigEndian } from '../core/address.js';
 
 /**
- * Set-element changes as one nf_tables netlink transaction, encoded here, for small commits to
- * plain (non-interval) sets: the single-ban path (ADR 0042).
+ * Set-element changes as one nf_tables netlink transaction, encoded here, for commits to plain
+ * (non-interval) sets: the single-ban path (ADR 0042), and bulk loads as several transactions of
+ * NETLINK_MAX_ELEMENTS (ADR 0048).
  *
  * Why not the libnftables text path for these: libnftables 1.0.6 (Debian 12) refreshes its whole
  * cache after every commit it makes, so each later command first dumps every table, chain and set
@@ -117,7 +118,9 @@ class Writer {
   }
   be64(type: number, n: number): void {
     const a = this.open(type);
-    this.out.writeBigUInt64BE(BigInt(n), this.at);
+    // Two 32-bit halves rather than a BigInt per element (a bulk commit writes thousands).
+    this.out.writeUInt32BE(Math.floor(n / 0x1_0000_0000), this.at);
+    this.out.writeUInt32BE(n >>> 0, this.at + 4);
     this.at += 8;
     this.close(a);
   }
@@ -158,6 +161,11 @@ export function encodeElementBatch(
   table: string,
   changes: ElementChange[],
   seq: number,
+  /**
+   * Written into when big enough: the caller's buffer reused between batches (the bytes are then
+   * valid until its next call), instead of a fresh one of up to 160 KB per 2,000 elements.
+   */
+  scratch?: Buffer,
 ): EncodedBatch {
   const fam = NFPROTO[family];
   if (fam === undefined) throw new Error(`no netlink family for nftables family ${family}`);
@@ -181,8 +189,11 @@ export function encodeElementBatch(
   const head = 20 + 4 + align4(Buffer.byteLength(table) + 1) + 4 + align4(longest + 1) + 4;
   const size = 2 * 20 + messages * head + changes.length * 2 * ELEMENT_MAX;
   // Zeroed: attribute padding must not carry stale bytes. A small batch comes from Node's shared
-  // pool rather than an ArrayBuffer of its own, which the GC would track and sweep per ban.
-  const w = new Writer(Buffer.allocUnsafe(size).fill(0));
+  // pool rather than an ArrayBuffer of its own, which the GC would track and sweep per ban; a big
+  // one from the caller's scratch buffer when it has one.
+  const w = new Writer(
+    scratch && scratch.length >= size ? scratch.fill(0, 0, size) : Buffer.allocUnsafe(size).fill(0),
+  );
   const acked: number[] = [];
   w.end(w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
   const push = (type: number, flags: number, set: string, list: ElementChange[], withTimeout: boolean) => {

@@ -87,6 +87,9 @@ const YIELD_EVERY = 20_000;
  */
 export const COMMIT_SLICE = 20_000;
 
+/** Bytes a batch of NETLINK_MAX_ELEMENTS plain-set changes takes at most (nft-netlink.ts sizes it). */
+const NETLINK_SCRATCH = 256 * 1024;
+
 /** Messages (of ≈ 600 elements) a scan reads of a set before it calls the set big. */
 const PROBE_ROUNDS = 8;
 
@@ -125,6 +128,8 @@ export class NftablesFirewall implements Firewall {
   private opened: ToolDriver | undefined;
   private readonly netlinkElements: boolean;
   private netlinkSeq = 1;
+  /** Reused by big netlink batches (allocated at the first one). */
+  private netlinkScratch = Buffer.alloc(0);
   /** Commits that went as netlink batches, and those that fell back to the script path. */
   readonly netlinkCommits = { sent: 0, fellBack: 0 };
   /** How commits reach the kernel, known once the first one opened the driver. */
@@ -441,9 +446,12 @@ export class NftablesFirewall implements Firewall {
     return total;
   }
 
-  private async applyOps(batch: StagedOp[], ops: StagedOp[]): Promise<CommitResult> {
-    const quick = this.viaNetlink(batch);
-    if (quick) return quick;
+  private async applyOps(all: StagedOp[], ops: StagedOp[]): Promise<CommitResult> {
+    const quick = await this.viaNetlink(all);
+    if (quick && quick.rest.length === 0) return quick.done;
+    // What the netlink batches did not take (none, or the part from a refused batch on).
+    const batch = quick ? quick.rest : all;
+    const done = quick ? quick.done : { added: 0, deleted: 0 };
     let plan = await this.plan(batch, Date.now());
     try {
       await this.apply(
@@ -466,21 +474,25 @@ export class NftablesFirewall implements Firewall {
     }
     this.declared = true;
     for (const update of plan.after) update();
-    return plan.result;
+    return { added: done.added + plan.result.added, deleted: done.deleted + plan.result.deleted };
   }
 
   /**
-   * A small batch of plain-set changes as one netlink transaction (nft-netlink.ts), when the table
-   * is known declared and the in-process driver can send it now; undefined sends it down the
-   * script path instead, which also reports any error the kernel gave here.
+   * A batch of plain-set changes as netlink transactions (nft-netlink.ts) of at most
+   * NETLINK_MAX_ELEMENTS each, when the table is known declared and the in-process driver can send
+   * them now; undefined sends the whole batch down the script path. A batch of one transaction is
+   * sent within this turn (a single ban, a burst); a bigger one yields to the event loop between
+   * its transactions, so a commit of 20,000 stalls the loop no longer than one of 2,000 (ADR
+   * 0048: libnftables' text parser was most of an agent's kernel share on the bulk path). A
+   * transaction the kernel refuses applied nothing: it and the ones after it are `rest`, for the
+   * script path, which also reports any error the kernel gave here.
    */
-  private viaNetlink(batch: StagedOp[]): CommitResult | undefined {
+  private async viaNetlink(batch: StagedOp[]): Promise<{ done: CommitResult; rest: StagedOp[] } | undefined> {
     const driver = this.opened;
     if (!this.netlinkElements || !this.declared || !driver?.netlink) return undefined;
-    if (batch.length === 0 || batch.length > NETLINK_MAX_ELEMENTS) return undefined;
+    if (batch.length === 0) return undefined;
     const now = Date.now();
     const changes: ElementChange[] = [];
-    const result = { added: 0, deleted: 0 };
     for (const op of batch) {
       const ks = this.setFor(op.set, op.target);
       // The key is encoded from the address's number, the script from its text: an element whose
@@ -488,31 +500,56 @@ export class NftablesFirewall implements Firewall {
       if (ks.interval || !selfConsistent(op.target)) return undefined;
       const left = op.op === 'add' ? remaining(op, now) : 0;
       // An add whose time ran out while staged is removed, as the script path does.
-      if (op.op === 'add' && left !== 0) {
+      if (op.op === 'add' && left !== 0)
         changes.push({ set: ks.name, target: op.target, op: 'add', timeout: left });
-        result.added++;
-      } else {
-        changes.push({ set: ks.name, target: op.target, op: 'delete', timeout: null });
-        if (op.op === 'delete') result.deleted++;
+      else changes.push({ set: ks.name, target: op.target, op: 'delete', timeout: null });
+    }
+    const done = { added: 0, deleted: 0 };
+    for (let from = 0; from < changes.length; from += NETLINK_MAX_ELEMENTS) {
+      if (from > 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        // The table may have been dropped meanwhile by our own destroy(): the script path knows.
+        if (!this.declared || this.opened !== driver) return { done, rest: batch.slice(from) };
+      }
+      const part = changes.slice(from, from + NETLINK_MAX_ELEMENTS);
+      if (!this.sendNetlink(driver, part)) return { done, rest: batch.slice(from) };
+      for (let i = from; i < from + part.length; i++) {
+        if (batch[i]!.op === 'delete') done.deleted++;
+        else if (changes[i]!.op === 'add') done.added++;
       }
     }
-    const encoded = encodeElementBatch(this.opts.family, this.opts.table, changes, this.netlinkSeq);
+    return { done, rest: [] };
+  }
+
+  /** One netlink transaction; false when the kernel did not ack every message (nothing applied). */
+  private sendNetlink(driver: ToolDriver, changes: ElementChange[]): boolean {
+    // Small batches come from Node's pool; big ones (a bulk commit's) reuse one buffer, sent
+    // before the next batch is encoded.
+    if (changes.length > 64 && this.netlinkScratch.length === 0)
+      this.netlinkScratch = Buffer.alloc(NETLINK_SCRATCH);
+    const encoded = encodeElementBatch(
+      this.opts.family,
+      this.opts.table,
+      changes,
+      this.netlinkSeq,
+      changes.length > 64 ? this.netlinkScratch : undefined,
+    );
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length + 2) % 0x7fffffff || 1;
-    const sent = driver.netlink(encoded.bytes);
+    const sent = driver.netlink!(encoded.bytes);
     const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
     // Our own transaction, in the generation chain like a script's (ADR 0043); one the kernel
     // refused moved nothing.
     if (sent) this.track(sent.gen, answer?.ok === true);
     if (answer?.ok) {
       this.netlinkCommits.sent++;
-      return result;
+      return true;
     }
     this.netlinkCommits.fellBack++;
     this.log.debug(
       { backend: this.name, errno: answer && !answer.ok ? answer.errno : undefined },
       'netlink element batch not applied; taking the script path',
     );
-    return undefined;
+    return false;
   }
 
   /**

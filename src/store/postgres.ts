@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
+import { decisionId } from './decision-id.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { checkLimit } from './sqlite-active.js';
@@ -87,7 +87,7 @@ export class PostgresStore implements Store {
     offences: Array<{ target: string; at: number }> = [],
   ): Promise<Decision[]> {
     if (inputs.length === 0 && offences.length === 0) return [];
-    const withIds = inputs.map((i) => ({ ...i, id: i.id ?? randomUUID() }));
+    const withIds = inputs.map((i) => ({ ...i, id: i.id ?? decisionId() }));
     let attempt = 0;
     for (;;) {
       try {

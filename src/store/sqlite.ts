@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
-import { addressKey } from './address-key.js';
+import { decisionId } from './decision-id.js';
 import { openSqlite } from './open-sqlite.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { SqliteActiveViews } from './sqlite-active.js';
+import { AppendRows } from './sqlite-append.js';
 import { SqliteBouncers } from './sqlite-bouncers.js';
 import { MIGRATIONS } from './sqlite-schema.js';
 import type {
@@ -51,17 +51,6 @@ export class SqliteStore implements Store {
     this.stmt = {
       head: db.prepare<[], { seq: number }>('SELECT seq FROM log_head WHERE id = 1'),
       setHead: db.prepare<[number]>('UPDATE log_head SET seq = ? WHERE id = 1'),
-      insert: db.prepare(
-        `INSERT INTO decisions (seq, id, action, target, family, duration, expires_at, reason, rule, origin, created_at, set_name)
-         VALUES (@seq, @id, @action, @target, @family, @duration, @expiresAt, @reason, @rule, @origin, @createdAt, @set)`,
-      ),
-      upsertActive: db.prepare(
-        `INSERT INTO active (target, set_name, seq, expires_at, family, origin, rule, created_at, lo)
-         VALUES (@target, @set, @seq, @expiresAt, @family, @origin, @rule, @createdAt, @lo)
-         ON CONFLICT (target, set_name) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at,
-           family = excluded.family, origin = excluded.origin, rule = excluded.rule,
-           created_at = excluded.created_at, lo = excluded.lo`,
-      ),
       bySeqs: db.prepare<[string], DecisionRow>(
         'SELECT * FROM decisions WHERE seq IN (SELECT value FROM json_each(?))',
       ),
@@ -138,20 +127,42 @@ export class SqliteStore implements Store {
       ),
     };
     this.views = new SqliteActiveViews(db);
+    const rows = new AppendRows(db);
     const tx = db.transaction(
       (inputs: DecisionInput[], offences: Array<{ target: string; at: number }>): Decision[] => {
         let seq = this.stmt.head.get()!.seq;
+        rows.clear();
         const out: Decision[] = [];
         for (const input of inputs) {
           seq++;
-          const d: Decision = { ...input, id: input.id ?? randomUUID(), seq };
-          this.stmt.insert.run(d);
-          if (d.action === 'ban') this.stmt.upsertActive.run({ ...d, lo: addressKey(d.target) });
-          else this.stmt.deleteActive.run(d.target, d.set);
+          // Field by field rather than spread: the bulk path makes one per decision (ADR 0048).
+          const d: Decision = {
+            id: input.id ?? decisionId(),
+            seq,
+            action: input.action,
+            target: input.target,
+            family: input.family,
+            duration: input.duration,
+            expiresAt: input.expiresAt,
+            reason: input.reason,
+            rule: input.rule,
+            origin: input.origin,
+            createdAt: input.createdAt,
+            set: input.set,
+          };
+          rows.decision(d);
+          if (d.action === 'ban') rows.active(d);
+          else {
+            // In log order: an unban after a ban of the same target in this batch deletes it.
+            rows.flushActive();
+            this.stmt.deleteActive.run(d.target, d.set);
+          }
           out.push(d);
         }
+        rows.flush();
         this.stmt.setHead.run(seq);
-        for (const o of offences) this.stmt.recordBan.run(o.target, o.at);
+        for (const o of offences) rows.offence(o.target, o.at);
+        rows.flush();
         return out;
       },
     );

@@ -36,6 +36,39 @@ describe('agent state', () => {
     again.close();
   });
 
+  it('hub bans held for a multi-row write (ADR 0048): read inside the batch, in order, gone with a rollback', () => {
+    const dir = fresh();
+    const s = AgentState.open(dir);
+    const later = Date.now() + 60_000;
+    s.batch(() => {
+      for (let i = 1; i <= 150; i++) s.applyHubBan(i, `198.18.0.${i % 100}`, 'blocklist', later + i, 'web1');
+      // Seen by a read in the same batch, the later of two bans of one key winning.
+      expect(s.get('198.18.0.7', 'blocklist')).toMatchObject({ seq: 107, expiresAt: later + 107 });
+      s.applyHubBan(151, '198.18.0.99', 'blocklist', null, 'web1');
+      // An unban right after a held ban of the same key removes it.
+      s.applyHub(152, { unban: { target: '198.18.0.99', set: 'blocklist' } });
+      s.applyHubBan(153, '198.18.1.1', 'blocklist', null, 'web1');
+    });
+    expect(s.activeCount()).toBe(100);
+    expect(s.get('198.18.0.99', 'blocklist')).toBeUndefined();
+    expect(s.get('198.18.1.1', 'blocklist')).toMatchObject({ seq: 153 });
+    // A batch that throws writes none of its held rows, and the next batch does not either.
+    expect(() =>
+      s.batch(() => {
+        for (let i = 0; i < 10; i++) s.applyHubBan(200 + i, `198.18.2.${i}`, 'blocklist', null, 'web1');
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(s.lastSeq()).toBe(153);
+    s.batch(() => s.applyHubBan(154, '198.18.3.1', 'blocklist', null, 'web1'));
+    s.close();
+    const again = AgentState.open(dir);
+    expect(again.lastSeq()).toBe(154);
+    expect(again.activeCount()).toBe(101);
+    expect(again.get('198.18.2.0', 'blocklist')).toBeUndefined();
+    again.close();
+  });
+
   it('forgets expired bans and never lists them as active', () => {
     const s = AgentState.open(fresh());
     const now = 1_000_000;

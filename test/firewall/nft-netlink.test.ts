@@ -36,6 +36,26 @@ describe('nf_tables element batches: encoding', () => {
     expect(b.bytes.includes(Buffer.from('00000000000927c0', 'hex'))).toBe(true);
   });
 
+  it('a timeout past 2^32 ms keeps its high half, and a reused scratch buffer encodes the same bytes', () => {
+    const year = 365 * 24 * 3600;
+    const changes = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        set: 'bl_v4',
+        target: parseTarget(`198.18.${i >> 8}.${i & 255}`),
+        op: i % 7 === 0 ? ('delete' as const) : ('add' as const),
+        timeout: i % 7 === 0 ? null : year,
+      }));
+    const fresh = encodeElementBatch('inet', 'rampart', changes(300), 7);
+    // 31,536,000,000 ms = 0x0000_0007_57b1_2c00
+    expect(fresh.bytes.includes(Buffer.from('0000000757b12c00', 'hex'))).toBe(true);
+    const scratch = Buffer.alloc(256 * 1024, 0xff);
+    // Dirty from a bigger batch first: stale bytes must not reach the padding of the next one.
+    encodeElementBatch('inet', 'rampart', changes(2000), 1, scratch);
+    const reused = encodeElementBatch('inet', 'rampart', changes(300), 7, scratch);
+    expect(reused.bytes.buffer).toBe(scratch.buffer);
+    expect(reused.bytes.equals(fresh.bytes)).toBe(true);
+  });
+
   it('a long element list is split across messages of the same transaction', () => {
     const changes = Array.from({ length: 2500 }, (_, i) => ({
       set: 'bl_v6',
@@ -155,6 +175,47 @@ describe.skipIf(req.skip)('nf_tables element batches: in a real kernel', () => {
     expect(
       Array.from({ length: 1500 }, (_, i) => `198.18.${i >> 8}.${i & 255}`).every((a) => got.has(a)),
     ).toBe(true);
+  });
+
+  it('a commit of 4,500 goes as three netlink transactions of at most 2,000, every element applied', async () => {
+    const before = { ...fw.netlinkCommits };
+    const addrs = Array.from({ length: 4500 }, (_, i) => `198.19.${i >> 8}.${i & 255}`);
+    for (const a of addrs) fw.add(parseTarget(a), 900);
+    // A few deletes ride along, of elements there and not there.
+    fw.delete(parseTarget('198.18.0.1'));
+    fw.delete(parseTarget('198.51.100.251'));
+    expect(await fw.commit()).toMatchObject({ added: 4500, deleted: 2 });
+    expect(fw.netlinkCommits.sent).toBe(before.sent + 3);
+    expect(fw.netlinkCommits.fellBack).toBe(before.fellBack);
+    const got = new Set(elements('blocklist_v4').map((e) => e.val));
+    expect(addrs.filter((a) => !got.has(a))).toEqual([]);
+    expect(got.has('198.18.0.1')).toBe(false);
+  });
+
+  it('when a later transaction of a big commit is refused, the rest takes the script path', async () => {
+    const before = { ...fw.netlinkCommits };
+    const addrs = Array.from({ length: 3000 }, (_, i) => `198.20.${i >> 8}.${i & 255}`);
+    for (const a of addrs) fw.add(parseTarget(a), 900);
+    // The table goes (a firewall reload) just before the second transaction reaches the kernel.
+    const driver = (fw as unknown as { opened: { netlink(b: Buffer): unknown } }).opened;
+    const send = driver.netlink.bind(driver);
+    let calls = 0;
+    driver.netlink = (b) => {
+      if (++calls === 2) nft('delete', 'table', 'inet', table);
+      return send(b);
+    };
+    try {
+      expect(await fw.commit()).toMatchObject({ added: 3000 });
+    } finally {
+      driver.netlink = send;
+    }
+    expect(fw.netlinkCommits.sent).toBe(before.sent + 1);
+    expect(fw.netlinkCommits.fellBack).toBe(before.fellBack + 1);
+    // The script path declared the table again and applied the part from the refused one on;
+    // the first part went with the old table (what a reconcile puts back).
+    const got = new Set(elements('blocklist_v4').map((e) => e.val));
+    expect(addrs.slice(2000).filter((a) => !got.has(a))).toEqual([]);
+    expect(got.has(addrs[0]!)).toBe(false);
   });
 
   it('ranges and switched-off batches take the script path', async () => {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { MIGRATIONS } from '../../src/store/sqlite-schema.js';
 import type { Store } from '../../src/store/types.js';
-import { ban, storeContract } from './contract.js';
+import { ban, storeContract, unban } from './contract.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,6 +57,33 @@ describe('sqlite store specifics', () => {
     expect(() => new SqliteStore(file)).toThrow(
       expect.objectContaining({ code: 'E_STORE', message: expect.stringContaining(file) }),
     );
+  });
+
+  it('a batch of 200 (multi-row statements, ADR 0048) keeps log order: an unban after a ban in it wins, a later ban replaces an earlier', async () => {
+    const s = new SqliteStore(join(dir, 'multi-row.db'));
+    const T = Date.now();
+    const inputs = Array.from({ length: 200 }, (_, i) => ban(`198.18.0.${i % 150}`, T + i));
+    // 198.18.0.100: banned at 100, unbanned at 120 (both in the second 64-row statement's rows).
+    inputs[120] = unban('198.18.0.100', T + 120);
+    // 198.18.0.20: banned at 20 and again at 170 (the same key twice in the batch).
+    const out = await s.append(
+      inputs,
+      inputs.filter((d) => d.action === 'ban').map((d) => ({ target: d.target, at: d.createdAt })),
+    );
+    expect(out.map((d) => d.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect((await s.since(0, 500)).map((d) => [d.seq, d.target, d.action])).toEqual(
+      out.map((d) => [d.seq, d.target, d.action]),
+    );
+    const active = new Map((await s.active(T + 1000)).map((d) => [d.target, d.seq]));
+    expect(active.has('198.18.0.100')).toBe(false);
+    expect(active.get('198.18.0.20')).toBe(171);
+    // 150 targets, less the one unbanned and the one whose only ban became that unban.
+    expect(active.size).toBe(148);
+    expect((await s.countActive(T + 1000)).total).toBe(148);
+    // Offences per target, repeats counted: 198.18.0.20 twice, 198.18.0.149 once.
+    expect((await s.banHistory('198.18.0.20')).count).toBe(2);
+    expect((await s.banHistory('198.18.0.149')).count).toBe(1);
+    await s.close();
   });
 
   it('a failed batch appends nothing and leaves head unchanged', async () => {
