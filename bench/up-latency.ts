@@ -77,6 +77,19 @@ function slowest(wall: number[], run: number[], wait: number[]): number[][] {
     .slice(0, 5);
 }
 
+/**
+ * Waits (at most 50 ms) until the main thread is off the CPU: schedstat adds a running slice only
+ * when it ends, and the witness can see the element while rampart still finishes that ban's work
+ * (the local path read 0 ms at p50 without this).
+ */
+async function offCpu(pid: number): Promise<void> {
+  for (const end = performance.now() + 50; performance.now() < end; ) {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    if (stat[stat.lastIndexOf(')') + 2] !== 'R') return;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 /** Watches one namespace's nftables changes; `when(addr)` resolves at the add that names it. */
 class Monitor {
   private readonly waiters = new Map<string, (t: number) => void>();
@@ -255,6 +268,7 @@ async function latencyAndFromFile(
     const t0 = performance.now();
     appendFileSync(log, sshdLines(addr, 5));
     local.push((await seen) - t0);
+    await offCpu(up.pid!);
     const s1 = schedstat(up.pid!);
     cpu.local.push((s1.run - s0.run) / 1e6);
     cpu.localWait.push((s1.wait - s0.wait) / 1e6);
@@ -274,6 +288,7 @@ async function latencyAndFromFile(
     });
     if (res.status !== 201) throw new Error(`POST ${addr}: ${res.status} ${await res.text()}`);
     operator.push((await seen) - t0);
+    await offCpu(up.pid!);
     const s1 = schedstat(up.pid!);
     cpu.op.push((s1.run - s0.run) / 1e6);
     cpu.opWait.push((s1.wait - s0.wait) / 1e6);
