@@ -250,8 +250,9 @@ export class Engine {
       }
     }
     this.ruleMatches = specs.map(() => 0);
-    // Validated above. One state per ring size: a slot holds exactly its rule's maxretry times.
-    const rings = [...new Set(specs.map((s) => s.maxretry))];
+    // Validated above. One state per ring size: a slot holds its rule's maxretry - 1 times (the
+    // failure that would make maxretry bans instead of being kept).
+    const rings = [...new Set(specs.map((s) => s.maxretry - 1))];
     const cap = trackedCap(opts.maxTracked ?? DEFAULT_MAX_TRACKED, opts.maxTrackedBytes, rings);
     // One more slot than the cap: a new tracker's slot is taken before the cap evicts.
     const states = new Map(rings.map((r) => [r, new TrackerState(r, cap + 1)]));
@@ -259,7 +260,7 @@ export class Engine {
       if ((value & 1) === 0) this.rules[rule]!.state.release(value >>> 1);
     });
     this.rules = specs.map((spec, index) => ({
-      state: states.get(spec.maxretry)!,
+      state: states.get(spec.maxretry - 1)!,
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
       spec,
       index,
@@ -481,10 +482,12 @@ export class Engine {
       if (st.until[slot]! > at) return null;
       meta[m + FLAGS] = flags & ~BANNED;
     }
-    // Drop failures older than the window, then append (overwriting the oldest when full).
+    // Drop failures older than the window, then append. The ring keeps maxretry - 1 times: the
+    // failure that makes maxretry bans, and a ban empties the ring, so it is never kept: a
+    // record a word smaller (docs/adr/0046).
     const times = st.times;
     const base = record + META_WORDS;
-    const size = rule.spec.maxretry;
+    const size = st.ring;
     let head = meta[m + HEAD]!;
     let count = meta[m + COUNT]!;
     const now = st.tick(at);
@@ -498,25 +501,22 @@ export class Engine {
       head = head + 1 === size ? 0 : head + 1;
       count--;
     }
-    if (count === size) {
-      head = head + 1 === size ? 0 : head + 1;
-      count--;
-    }
-    const tail = head + count;
-    times[base + (tail >= size ? tail - size : tail)] = now;
-    count++;
     meta[m + HEAD] = head;
     if (count < size) {
-      meta[m + COUNT] = count;
+      const tail = head + count;
+      times[base + (tail >= size ? tail - size : tail)] = now;
+      meta[m + COUNT] = count + 1;
       // Fleet-wide counting: the target a ban would name (a widened IPv6 range, say).
       if (rule.belowThreshold !== undefined)
         rule.belowThreshold(rule.spec.name, this.targetOf(rule, v4, addr.ip).text, at);
       return null;
     }
+    // The maxretry-th failure in the window.
+    count++;
     // Re-check at ban time: the allowlist may have grown since the address was first seen.
     if (!this.bannable(rule, v4, addr.ip, words)) {
       meta[m + FLAGS] |= SKIPPED;
-      meta[m + COUNT] = count;
+      meta[m + COUNT] = size;
       c.skipped++;
       return null;
     }
@@ -630,6 +630,14 @@ export class Engine {
         return words[0] !== 0 || words[1] !== 0 || words[2] !== 0 || words[3]! >>> 0 > 1;
       }
     }
+    return this.bannableListed(rule, v4, ip);
+  }
+
+  /**
+   * `bannable` against the allowlists, out of line: inlined into the failure path, it took the
+   * inlining budget the table lookup needs (docs/adr/0046).
+   */
+  private bannableListed(rule: Rule, v4: number, ip: string): boolean {
     try {
       const t = this.targetOf(rule, v4, ip);
       assertBannable(t, { allowed: (x) => this.opts.allowlist?.match(x) ?? rule.ignoreNets.match(x) });

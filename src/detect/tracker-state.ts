@@ -32,7 +32,7 @@ export class TrackerState {
   private base = Number.NaN;
 
   constructor(
-    /** Failure times kept per slot: the largest maxretry of the engine's rules. */
+    /** Failure times kept per slot: maxretry - 1 of the rules that share this state (see Engine.fail). */
     readonly ring: number,
     private readonly max: number,
   ) {

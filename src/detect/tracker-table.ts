@@ -42,9 +42,17 @@ export class TrackerTable {
     return this.youngCount + this.oldCount;
   }
 
-  /** The value for (IPv4 address as an unsigned 32-bit number, rule index), marking it seen. */
+  /**
+   * The value for (IPv4 address as an unsigned 32-bit number, rule index), marking it seen. Kept
+   * small, its probe apart from the generic one and an old entry's move out of line, so that V8
+   * inlines it whole into the engine's failure path (docs/adr/0046).
+   */
   getV4(v4: number, rule: number): number | undefined {
-    return this.getWords(v4Key(v4, rule), 0);
+    const table = this.words[0];
+    const o = table.find2(v4 | 0, rule);
+    if (o < 0) return undefined;
+    const value = table.valueAt(o);
+    return table.generationAt(o) === this.young ? value : this.seenOld(v4Key(v4, rule), 0, o, value);
   }
 
   /** Adds a value for a key that `getV4` just reported missing. */
@@ -54,7 +62,7 @@ export class TrackerTable {
 
   /** Replaces the value of a key that `getV4` just found. */
   setV4(v4: number, rule: number, value: number): void {
-    this.words[0].setAt(this.words[0].find(v4Key(v4, rule)), value);
+    this.words[0].setAt(this.words[0].findAgain(v4Key(v4, rule)), value);
   }
 
   deleteV4(v4: number, rule: number): boolean {
@@ -73,7 +81,7 @@ export class TrackerTable {
 
   /** Replaces the value of a key that `getV6` just found. */
   setV6(words: Int32Array, rule: number, value: number): void {
-    this.words[1].setAt(this.words[1].find(v6Key(words, rule)), value);
+    this.words[1].setAt(this.words[1].findAgain(v6Key(words, rule)), value);
   }
 
   deleteV6(words: Int32Array, rule: number): boolean {
@@ -115,7 +123,12 @@ export class TrackerTable {
     if (o < 0) return undefined;
     const value = table.valueAt(o);
     if (table.generationAt(o) === this.young) return value;
-    // An old entry seen again is young: its bit flips where it is.
+    return this.seenOld(key, kind, o, value);
+  }
+
+  /** An old entry (at offset `o`) seen again is young: its bit flips where it is. */
+  private seenOld(key: Int32Array, kind: 0 | 1, o: number, value: number): number {
+    const table = this.words[kind];
     this.oldCount--;
     table.markAt(o, this.young);
     if (this.youngCount >= this.generation) {
@@ -225,6 +238,15 @@ class WordTable {
   private slots: Int32Array;
   /** One entry's words while `grow` moves it. */
   private readonly carry: Int32Array;
+  /**
+   * Where the last `find` ended, until an entry moves: the offset of the slot found (`hit`), or
+   * the empty slot that ended a miss (`gap`, for the key in `missed`). A new pair is looked up
+   * then added, a pair's second failure looked up then set: the second step reuses the probe
+   * instead of hashing and walking the run again (docs/adr/0046).
+   */
+  private hit = -1;
+  private gap = -1;
+  private readonly missed: Int32Array;
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
 
@@ -238,29 +260,66 @@ class WordTable {
     this.shift = 32 - Math.log2(n);
     this.slots = new Int32Array(n * stride);
     this.carry = new Int32Array(stride);
+    this.missed = new Int32Array(width);
   }
 
   /** The offset of the key's slot, or -1. */
   find(key: Int32Array): number {
     const { width, stride, mask, shift } = this;
     const s = this.slots;
-    if (width === 2) {
-      // IPv4 keys, nearly every lookup: the loops unrolled.
-      const a = key[0]!;
-      const b = key[1]!;
-      for (let i = this.hash2(a, b) >>> shift; ; i = (i + 1) & mask) {
-        const o = i * stride;
-        if (s[o + 2] === 0) return -1;
-        if (s[o] === a && s[o + 1] === b) return o;
-      }
-    }
+    if (width === 2) return this.find2(key[0]!, key[1]!);
     for (let i = this.hash(key, 0) >>> shift; ; i = (i + 1) & mask) {
       const o = i * stride;
-      if (s[o + width] === 0) return -1;
+      if (s[o + width] === 0) {
+        this.missed.set(key);
+        this.gap = o;
+        return -1;
+      }
       let w = 0;
       while (w < width && s[o + w] === key[w]) w++;
-      if (w === width) return o;
+      if (w === width) {
+        this.hit = o;
+        return o;
+      }
     }
+  }
+
+  /** `find` of the two-word key (a, b), as int32: IPv4 keys, nearly every lookup, the loop unrolled. */
+  find2(a: number, b: number): number {
+    const { stride, mask } = this;
+    const s = this.slots;
+    for (let i = this.hash2(a, b) >>> this.shift; ; i = (i + 1) & mask) {
+      const o = i * stride;
+      if (s[o + 2] === 0) {
+        this.missed[0] = a;
+        this.missed[1] = b;
+        this.gap = o;
+        return -1;
+      }
+      if (s[o] === a && s[o + 1] === b) {
+        this.hit = o;
+        return o;
+      }
+    }
+  }
+
+  /** `find` for the key the last `find` found, without probing again when nothing moved since. */
+  findAgain(key: Int32Array): number {
+    const o = this.hit;
+    if (o >= 0 && this.holds(o, key)) return o;
+    return this.find(key);
+  }
+
+  /** Whether the `width` words at offset `o` of `words` (the slots unless given) are the key's. */
+  private holds(o: number, key: Int32Array, words: Int32Array = this.slots): boolean {
+    for (let w = 0; w < this.width; w++) if (words[o + w] !== key[w]) return false;
+    return true;
+  }
+
+  /** Entries moved (or left): the offsets `find` left are stale. */
+  private moved(): void {
+    this.hit = -1;
+    this.gap = -1;
   }
 
   /** The value in the slot at offset `o` (from `find`). */
@@ -292,9 +351,14 @@ class WordTable {
     if ((this.size + 1) * 4 > (this.mask + 1) * 3 && this.mask + 1 < slotsFor(this.cap)) this.grow();
     const { width, stride, mask } = this;
     const s = this.slots;
-    let i = this.hash(key, 0) >>> this.shift;
-    while (s[i * stride + width] !== 0) i = (i + 1) & mask;
-    const o = i * stride;
+    let o = this.gap;
+    // The slot where the miss just ended, when nothing moved since (no sweep, no growth).
+    if (o < 0 || !this.holds(0, key, this.missed)) {
+      let i = this.hash(key, 0) >>> this.shift;
+      while (s[i * stride + width] !== 0) i = (i + 1) & mask;
+      o = i * stride;
+    }
+    this.moved();
     for (let w = 0; w < width; w++) s[o + w] = key[w]!;
     s[o + width] = (value + 1) | (generation << 31);
     this.size++;
@@ -305,6 +369,7 @@ class WordTable {
     const { width, stride, mask, shift } = this;
     const s = this.slots;
     this.size--;
+    this.moved();
     // Backward-shift deletion: move later entries of the run into the hole when their home
     // slot allows it, so every remaining key stays reachable from its home without tombstones.
     let hole = o / stride;
@@ -357,6 +422,7 @@ class WordTable {
       this.slots = bigger;
     }
     this.slots.fill(0, n * stride, m * stride);
+    this.moved();
     const mask = m - 1;
     this.mask = mask;
     this.shift--;

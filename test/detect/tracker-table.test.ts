@@ -124,6 +124,31 @@ describe('TrackerTable', () => {
     expect(table.getV4(0xc6336400 + 500, 0)).toBe(500);
   });
 
+  it('a key added right after its miss is found, when the add grows the table or another key came between', () => {
+    // A miss leaves the empty slot it ended on for the add that follows (docs/adr/0046): growth
+    // moves every entry, so that slot must not be used after it, nor for another key.
+    // A cap that holds all 200,000 in the young generation: nothing is evicted or swept.
+    const t = new TrackerTable(1_000_000);
+    const v6 = new Int32Array(4);
+    for (let i = 0; i < 100_000; i++) {
+      const v4 = Math.imul(i, 2654435761) >>> 0;
+      v6[0] = 0x20010db8;
+      v6[3] = i;
+      expect(t.getV4(v4, 1)).toBeUndefined();
+      expect(t.getV6(v6, 2)).toBeUndefined();
+      if (i % 3 === 0) expect(t.getV4(v4 ^ 1, 1)).toBe(t.getV4(v4 ^ 1, 1));
+      t.addV4(v4, 1, i);
+      t.addV6(v6, 2, i);
+      expect(t.getV4(v4, 1)).toBe(i);
+      expect(t.getV6(v6, 2)).toBe(i);
+    }
+    for (let i = 0; i < 100_000; i += 97) {
+      v6[3] = i;
+      expect(t.getV4(Math.imul(i, 2654435761) >>> 0, 1)).toBe(i);
+      expect(t.getV6(v6, 2)).toBe(i);
+    }
+  });
+
   it('the same address under two rules is two entries', () => {
     const t = new TrackerTable(100);
     t.addV4(0xc0000201, 0, 10);
