@@ -2,6 +2,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { redactUrl as redact } from '../core/redact-url.js';
+import { holdOptimizingCompiler } from '../core/startup-tiering.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
 
@@ -259,8 +260,22 @@ export class MqttClientTransport implements Transport {
   }
 
   private async start(): Promise<void> {
-    const { connect } = await import('mqtt');
-    if (this.closed) throw new RampartError('E_BUS', 'transport closed while connecting');
+    // Loading mqtt.js (≈ 100 CommonJS modules) and its first connection run without TurboFan
+    // (core/startup-tiering.ts): the module loader's functions are hot by then, and the first
+    // tiering check after a release would optimise them. Released at the first connect or close,
+    // before the agent's catch-up can bring real work, and after 2 s at the latest.
+    const release = holdOptimizingCompiler();
+    let connect: typeof import('mqtt').connect;
+    try {
+      ({ connect } = await import('mqtt'));
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (this.closed) {
+      release();
+      throw new RampartError('E_BUS', 'transport closed while connecting');
+    }
     const o = this.opts;
     const options: IClientOptions = {
       clientId: o.clientId,
@@ -295,11 +310,16 @@ export class MqttClientTransport implements Transport {
     try {
       client = connect(o.url, options);
     } catch (err) {
+      release();
       throw new RampartError('E_BUS', `invalid MQTT broker URL ${redact(o.url)}: ${(err as Error).message}`, {
         cause: err,
       });
     }
     this.client = client;
+    client.once('connect', release);
+    client.once('close', release);
+    // A broker that drops packets holds the first attempt for up to connectTimeout: not that long.
+    setTimeout(release, 2_000).unref();
     client.on('connect', () => {
       this.attempt = 0;
       this.connectedAt = Date.now();

@@ -5,6 +5,8 @@ async function main(argv: string[]): Promise<void> {
   // Everything rampart writes (databases and their WAL files, state, position files) says who
   // the fleet bans and trusts: owner only. Output redirected by the shell is not affected.
   process.umask(0o077);
+  // The agent loads its modules without TurboFan; commands/agent.ts releases it (ADR 0047).
+  if (argv[2] === 'agent') (await import('../core/startup-tiering.js')).holdForStartup();
   // A plain `rampart check` runs without loading commander (commands/check-args.ts).
   if (
     argv[2] === 'check' &&

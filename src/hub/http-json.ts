@@ -78,36 +78,58 @@ export async function requestJson(
   throw last!;
 }
 
+/**
+ * One request over node:http (node:https for an https URL), not `fetch`: fetch loads undici, a
+ * second HTTP stack with its HTTP/2, TLS and zlib modules and a WebAssembly parser, which an idle
+ * agent kept for its few calls to the hub (≈ 5-6 MB of its RSS, ADR 0047). Errors read as fetch's
+ * did: the system error code before any answer, the timeout's or the caller's abort message.
+ */
 async function requestOne(
   baseUrl: string,
   method: string,
   path: string,
   opts: { token?: string; body?: string | Buffer; timeoutMs: number; signal?: AbortSignal },
 ): Promise<JsonAnswer> {
-  const headers: Record<string, string> = {};
+  const url = new URL(path, baseUrl);
+  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  const signal = opts.signal
+    ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
+    : AbortSignal.timeout(opts.timeoutMs);
+  const headers: Record<string, string | number> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, baseUrl), {
-      method,
-      headers,
-      body: opts.body,
-      signal: opts.signal
-        ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
-        : AbortSignal.timeout(opts.timeoutMs),
+  if (opts.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = Buffer.byteLength(opts.body);
+  }
+  return new Promise<JsonAnswer>((resolve, reject) => {
+    let answered = false;
+    const req = request(url, { method, headers, signal }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : {};
+        } catch {
+          json = undefined;
+        }
+        const status = res.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300, json, text });
+      });
+      // Cut off mid-body (the timeout, the caller's abort, the hub gone): not an answer.
+      res.on('close', () => {
+        if (!res.complete) reject(signal.aborted ? signal.reason : new Error('the answer was cut off'));
+      });
     });
-  } catch (err) {
-    const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
-      .cause;
-    throw new Unreachable(c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message, err);
-  }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : {};
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, ok: res.ok, json, text };
+    req.on('error', (err: Error & { code?: string; errors?: Array<{ code?: string }> }) => {
+      if (answered) return;
+      if (signal.aborted) {
+        const why = signal.reason as Error;
+        reject(new Unreachable(why.message, why));
+      } else reject(new Unreachable(err.code ?? err.errors?.[0]?.code ?? err.message, err));
+    });
+    req.end(opts.body);
+  });
 }

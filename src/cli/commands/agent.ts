@@ -70,6 +70,8 @@ export function register(program: Command): void {
             fail2banJails: opts.fail2banJails,
             metricsListen: opts.metricsListen,
           });
+          // Modules are loaded: restoring a million bans at start needs the optimising compiler.
+          (await import('../../core/startup-tiering.js')).releaseStartupHold();
           const ac = rootAbort();
           await built.agent.start(ac.signal);
           log.info(
