@@ -82,6 +82,13 @@ export interface AgentOptions {
    * still records each one durably first and falls back to HTTP and the bus.
    */
   handReport?: (body: ReportBody) => Promise<ReportAnswer>;
+  /**
+   * `rampart up` on its embedded broker: every decision reaches this agent in-process first, so the
+   * bus copy of one it holds is dropped before the signature check (see `heldAlready`). Only
+   * there: the embedded broker lets nobody but the hub publish decisions, so no forgery goes
+   * uncounted; on any other bus a forged or replayed message is verified and counted by reason.
+   */
+  dropHeldCopies?: boolean;
   /** Runs last when the agent has stopped (frees the data folder's lock). */
   onClosed?: () => Promise<void>;
   version?: string;
@@ -388,9 +395,9 @@ export class Agent {
 
   /**
    * Whether every decision a message claims to carry is at or below the seq this agent has
-   * applied: a copy it holds (under `rampart up` the hub hands each decision over in-process before
-   * the bus delivers it; a QoS 1 redelivery). Dropped before the signature check, which would only
-   * confirm a copy; the claim is unverified, so it may drop a message, never act on one.
+   * applied: under `rampart up` a copy of what the hub handed over in-process before the bus
+   * delivered it. Dropped before the signature check, which would only confirm a copy; the claim
+   * is unverified, so it may drop a message, never act on one (`dropHeldCopies`).
    */
   private heldAlready(peeked: PeekedEnvelope): boolean {
     if (peeked.kind !== 'decision' && peeked.kind !== 'decisions') return false;
@@ -415,7 +422,7 @@ export class Agent {
       this.o.log.warn({ reason: peeked.reason }, 'decision message dropped');
       return false;
     }
-    if (this.heldAlready(peeked.env)) return false;
+    if (this.o.dropHeldCopies === true && this.heldAlready(peeked.env)) return false;
     const res = openPeeked(peeked.env, {
       keyFor: (from) => (from === 'hub' ? this.o.hubKey : undefined),
       replay: this.replay,

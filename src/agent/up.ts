@@ -75,7 +75,10 @@ export async function runUp(o: UpOptions): Promise<void> {
       fail2banJails: o.fail2banJails,
       // This node's reports go to the hub object in this process: sealing, an HTTP round trip
       // over loopback and a signature check cost more CPU than the local ban they follow.
-      extra: { handReport: (body) => hub.core.reportInProcess(name, body) },
+      extra: {
+        handReport: (body) => hub.core.reportInProcess(name, body),
+        dropHeldCopies: hub.bus.name === 'mqtt-embedded',
+      },
     });
     await built.agent.start(signal);
     // The hub is in this process: its decisions reach the local agent as they are appended, not
