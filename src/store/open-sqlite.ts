@@ -45,13 +45,14 @@ function checkpointBetweenEvents(db: Database.Database, file: string): Database.
       clearInterval(timer);
       return;
     }
-    const written = statSync(wal, { throwIfNoEntry: false })?.mtimeMs ?? 0;
-    if (written === seen) return;
-    seen = written;
     try {
+      const written = statSync(wal, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+      if (written === seen) return;
+      seen = written;
       db.pragma('wal_checkpoint(PASSIVE)');
     } catch {
-      // A full disk or a locked file: SQLite's own checkpoint at the threshold still runs.
+      // A full disk, a locked or unreadable file: SQLite's own checkpoint at the threshold still
+      // runs, and a timer must never throw (it would end the process).
     }
   }, CHECKPOINT_MS);
   timer.unref();
