@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import { RampartError } from '../core/errors.js';
 import type { PositionStore } from '../sources/types.js';
 import { openSqlite } from '../store/open-sqlite.js';
+import { placeholders, RowBuffer } from '../store/row-buffer.js';
 
 /** One ban the agent holds, from the hub's log (`seq` > 0) or from its own detection (`seq` 0). */
 /** Where the next page of active bans starts: after this primary key. */
@@ -34,13 +35,14 @@ export interface OutboxItem {
 const SCHEMA_VERSION = 2;
 
 /**
- * Hub bans written per multi-row upsert: one statement per ban bound its parameters and stepped
- * the program once per row, and 10 agents pay it for every decision (ADR 0048).
+ * An upsert of hub bans with `values` rows: written 64 a time by a RowBuffer, since one statement
+ * per ban bound its parameters and stepped the program once per row, and 10 agents pay it for
+ * every decision (ADR 0048).
  */
-const UPSERT_ROWS = 64;
-const UPSERT_SQL = (rows: number) =>
-  `INSERT INTO active (target, "set", expires_at, seq, origin) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')} ` +
+const UPSERT = (values: string) =>
+  `INSERT INTO active (target, "set", expires_at, seq, origin) VALUES ${values} ` +
   'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin';
+const UPSERT_ROW = placeholders(5);
 
 const MIGRATIONS = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,12 +82,11 @@ export class AgentState {
   /** One transaction wrapper for every batch (better-sqlite3 makes nested calls savepoints). */
   private readonly tx: (fn: () => unknown) => unknown;
   /**
-   * Hub bans of the batch in flight not written yet, five values each (`applyHubBan`): written
-   * UPSERT_ROWS at a time, and the rest before anything else reads or writes `active` and before
-   * the batch ends, so every read sees them and they commit with `last_seq` as before.
+   * Hub bans of the batch in flight not written yet (`applyHubBan`): written a statement's worth at
+   * a time, and the rest before anything else reads or writes `active` and before the batch ends,
+   * so every read sees them and they commit with `last_seq` as before.
    */
-  private readonly held: Array<string | number | null> = [];
-  private readonly upsertMany: Database.Statement<[Array<string | number | null>]>;
+  private readonly held: RowBuffer;
 
   constructor(file: string) {
     try {
@@ -103,9 +104,8 @@ export class AgentState {
       setMeta: db.prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
-      upsert: db.prepare(UPSERT_SQL(1)),
+      upsert: db.prepare(UPSERT(UPSERT_ROW)),
       remove: db.prepare('DELETE FROM active WHERE target = ? AND "set" = ?'),
-      removeAll: db.prepare('DELETE FROM active'),
       active: db.prepare<
         [number],
         { target: string; set: string; expires_at: number | null; seq: number; origin: string }
@@ -143,7 +143,7 @@ export class AgentState {
         'INSERT INTO positions (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
     };
-    this.upsertMany = db.prepare<[Array<string | number | null>]>(UPSERT_SQL(UPSERT_ROWS));
+    this.held = new RowBuffer(db, 5, UPSERT_ROW, UPSERT);
     this.seq = Number(this.stmt.getMeta.get('last_seq')?.value ?? 0);
     this.tx = db.transaction((fn: () => unknown) => fn());
     this.positions = {
@@ -194,8 +194,8 @@ export class AgentState {
     if (this.depth > 0) {
       // Rows in order, and SQLite applies a statement's rows in order: the same key twice in a
       // batch ends as it would one statement each.
-      this.held.push(target, set, expiresAt, seq, origin);
-      if (this.held.length === UPSERT_ROWS * 5) this.writeHeld();
+      this.held.row.push(target, set, expiresAt, seq, origin);
+      this.held.rowDone();
       this.seq = seq;
       return;
     }
@@ -222,7 +222,7 @@ export class AgentState {
       }) as T;
     } catch (err) {
       // Rolled back with the transaction (or savepoint) they were part of.
-      this.held.length = 0;
+      this.held.clear();
       this.seq = before;
       throw err;
     } finally {
@@ -232,14 +232,7 @@ export class AgentState {
 
   /** Writes the held hub bans (see `held`); every other statement on `active` comes after this. */
   private writeHeld(): void {
-    const h = this.held;
-    if (h.length === 0) return;
-    try {
-      if (h.length === UPSERT_ROWS * 5) this.upsertMany.run(h);
-      else for (let at = 0; at < h.length; at += 5) this.stmt.upsert.run(h.slice(at, at + 5));
-    } finally {
-      h.length = 0;
-    }
+    this.held.flush();
   }
 
   private write(change: { ban: ActiveBan } | { unban: { target: string; set: string } } | null): void {

@@ -1,14 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Decision } from '../core/decision.js';
 import { addressKey } from './address-key.js';
-
-/**
- * Rows per multi-row statement. One statement per row was most of the hub's CPU per decision on
- * the bulk path (ADR 0048): each run binds its parameters by name from an object and steps the
- * VDBE program once per row; 64 rows per statement bind positionally and share the program, about
- * half the cost. 64 × 12 parameters stays far below SQLite's limit.
- */
-const ROWS = 64;
+import { placeholders, RowBuffer } from './row-buffer.js';
 
 const DECISION_COLUMNS =
   'seq, id, action, target, family, duration, expires_at, reason, rule, origin, created_at, set_name';
@@ -17,50 +10,6 @@ const ACTIVE_CONFLICT = `ON CONFLICT (target, set_name) DO UPDATE SET seq = excl
   expires_at = excluded.expires_at, family = excluded.family, origin = excluded.origin,
   rule = excluded.rule, created_at = excluded.created_at, lo = excluded.lo`;
 const HISTORY_CONFLICT = 'ON CONFLICT (target) DO UPDATE SET count = count + 1, last_at = excluded.last_at';
-
-type Param = string | number | bigint | Buffer | null;
-
-/** One table's rows, written `ROWS` at a time by a multi-row statement, the rest one by one. */
-class RowBuffer {
-  private readonly many: Database.Statement<[Param[]]>;
-  private readonly one: Database.Statement<[Param[]]>;
-  private readonly params: Param[] = [];
-  /** `row`: one row's VALUES text, with `width` parameters. */
-  constructor(
-    db: Database.Database,
-    private readonly width: number,
-    row: string,
-    sql: (values: string) => string,
-  ) {
-    this.many = db.prepare<[Param[]]>(sql(Array.from({ length: ROWS }, () => row).join(', ')));
-    this.one = db.prepare<[Param[]]>(sql(row));
-  }
-
-  /** Takes one row's values (exactly `width` of them, pushed by the caller). */
-  get row(): Param[] {
-    return this.params;
-  }
-
-  /** After each row: writes a full statement's worth. */
-  rowDone(): void {
-    if (this.params.length === ROWS * this.width) this.flush();
-  }
-
-  flush(): void {
-    const p = this.params;
-    try {
-      if (p.length === ROWS * this.width) this.many.run(p);
-      else for (let at = 0; at < p.length; at += this.width) this.one.run(p.slice(at, at + this.width));
-    } finally {
-      // A failed write fails the transaction: nothing of it may be written by the next one.
-      p.length = 0;
-    }
-  }
-
-  clear(): void {
-    this.params.length = 0;
-  }
-}
 
 /**
  * The append transaction's writes (store/sqlite.ts): log rows, active-set upserts and ban
@@ -152,8 +101,4 @@ export class AppendRows {
     this.activeRows.flush();
     this.history.flush();
   }
-}
-
-function placeholders(n: number): string {
-  return `(${Array.from({ length: n }, () => '?').join(', ')})`;
 }
