@@ -11,16 +11,22 @@ export function openSqlite(file: string): Database.Database {
   // The decision log and node state are nobody else's business: a new file is made 0600 before
   // SQLite opens it (its -wal and -shm files copy the database file's mode). An older, wider
   // file is tightened here, and `rampart doctor` reports one that could not be.
-  if (file !== ':memory:' && !file.startsWith('file:')) closeSync(openSync(file, 'a', 0o600));
+  const onDisk = file !== ':memory:' && !file.startsWith('file:');
+  if (onDisk) closeSync(openSync(file, 'a', 0o600));
   tighten(file);
+  // A file's WAL is checkpointed between events; an in-memory database has none.
+  const opened = (exclusive: boolean) => {
+    const db = configure(new Database(file), exclusive);
+    return onDisk ? checkpointBetweenEvents(db, file) : db;
+  };
   try {
-    return checkpointBetweenEvents(configure(new Database(file), false), file);
+    return opened(false);
   } catch (err) {
     // A full disk: WAL's shared-memory file (32 KiB) cannot be created. With exclusive locking
     // SQLite keeps that index in the heap instead, so a restart still serves what it has; the
     // price (no second process on the file) is nothing for a hub that owns its data folder.
     if (!/SHMSIZE|SHMOPEN|SQLITE_FULL/.test(String((err as { code?: string }).code))) throw err;
-    return checkpointBetweenEvents(configure(new Database(file), true), file);
+    return opened(true);
   }
 }
 
@@ -37,7 +43,6 @@ const CHECKPOINT_MS = 500;
  * bound for a bulk load that writes faster than this. PASSIVE never waits for another connection.
  */
 function checkpointBetweenEvents(db: Database.Database, file: string): Database.Database {
-  if (file === ':memory:' || file.startsWith('file:')) return db;
   const wal = `${file}-wal`;
   let seen = 0;
   const timer = setInterval(() => {
