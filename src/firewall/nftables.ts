@@ -525,15 +525,10 @@ export class NftablesFirewall implements Firewall {
   private sendNetlink(driver: ToolDriver, changes: ElementChange[]): boolean {
     // Small batches come from Node's pool; big ones (a bulk commit's) reuse one buffer, sent
     // before the next batch is encoded.
-    if (changes.length > 64 && this.netlinkScratch.length === 0)
-      this.netlinkScratch = Buffer.alloc(NETLINK_SCRATCH);
-    const encoded = encodeElementBatch(
-      this.opts.family,
-      this.opts.table,
-      changes,
-      this.netlinkSeq,
-      changes.length > 64 ? this.netlinkScratch : undefined,
-    );
+    const big = changes.length > 64;
+    if (big && this.netlinkScratch.length === 0) this.netlinkScratch = Buffer.alloc(NETLINK_SCRATCH);
+    const scratch = big ? this.netlinkScratch : undefined;
+    const encoded = encodeElementBatch(this.opts.family, this.opts.table, changes, this.netlinkSeq, scratch);
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length + 2) % 0x7fffffff || 1;
     const sent = driver.netlink!(encoded.bytes);
     const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
