@@ -277,7 +277,9 @@ async function makeSources(cfg: RampartConfig, state: AgentState, log: Logger): 
 
 async function loadReconcile(): Promise<AgentOptions['reconcile']> {
   const { sync } = await import('../firewall/reconcile.js');
-  return (fw, desired, scan) => sync(fw, desired, { scan });
+  // With a scan the backend can repair in place whatever the size; without one (spawned tools,
+  // ipset, xt_recent) `auto` lists a small set and rebuilds a big one.
+  return (fw, desired, scan) => sync(fw, desired, scan ? { scan, strategy: 'repair' } : {});
 }
 
 export function readVersion(): string {

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { INLINE_CHARS, InlineKernel, isCommit, scriptChars } from './inline-kernel.js';
+import { INLINE_CHARS, InlineKernel, isBoundedRead, isCommit, scriptChars } from './inline-kernel.js';
 import { KERNEL_WORKER_SOURCE } from './kernel-worker-source.js';
 import { runTool, type ToolResult, type ToolRunner } from './run-tool.js';
 
@@ -185,10 +185,14 @@ export class LibraryDriver implements ToolDriver {
   }
 
   run(args: string[], input: string | string[] = ''): Promise<ToolResult> {
-    // A generation read is one netlink round trip: the calling thread too.
+    // A generation read is one netlink round trip, a probe read a few: the calling thread too. An
+    // idle agent's reconcile then never starts the worker (a second isolate: ~70 ms of CPU and
+    // ~10 MB each minute, a burst that delayed whatever decision arrived meanwhile).
     const here =
       this.inline !== undefined &&
-      ((isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS) || args[0] === '--generation');
+      ((isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS) ||
+        args[0] === '--generation' ||
+        isBoundedRead(args));
     // Nothing ahead of it: a small commit goes to the kernel now, in this call.
     if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));
     // Calls are strictly one after another: their slices must not interleave, and a commit must

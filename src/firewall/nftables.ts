@@ -744,12 +744,13 @@ export class NftablesFirewall implements Firewall {
    * far enough behind (the kernel's cost grows with the size squared: ≈ 50 s of CPU for 1M);
    * otherwise, or when someone else committed while it was read, the repair refills it.
    */
-  async scan(opts: { full?: boolean } = {}): Promise<NftScan | undefined> {
+  async scan(opts: { full?: boolean; fresh?: boolean } = {}): Promise<NftScan | undefined> {
     const tools = await this.open();
     if (tools.kind !== 'library') return undefined;
     const now = (await tools.run(['--generation'])).generation;
     if (now === undefined) return undefined;
-    if (this.verified && this.gen === now) return { quiet: true, sets: new Map(), unread: new Set() };
+    if (this.verified && this.gen === now && !opts.fresh)
+      return { quiet: true, sets: new Map(), unread: new Set() };
     // The chain starts here: our transactions carry it on, anyone else's breaks it.
     this.gen = now;
     this.verified = false;

@@ -62,9 +62,11 @@ export interface Firewall {
    * Optional, with `repair`: reads what the kernel holds, cheaply when nothing changed since the
    * last repair (then `quiet`). Runs without the commit lock (it may take long); undefined when
    * this backend cannot read its sets this way (then a big reconcile rebuilds). `full: false`
-   * never reads a big set whole (a start must not wait for it).
+   * never reads a big set whole (a start must not wait for it). `fresh` reads even when nothing
+   * changed: the caller knows the kernel may hold what it no longer wants (bans that expired by
+   * the wall clock, which the kernel's monotonic timeouts do not follow across a clock step).
    */
-  scan?(opts?: { full?: boolean }): Promise<KernelScan | undefined>;
+  scan?(opts?: { full?: boolean; fresh?: boolean }): Promise<KernelScan | undefined>;
   /**
    * Optional: makes the kernel hold `desired` by changing only what differs from `scan`, in
    * bounded transactions: missing elements added, strays deleted, wrong time left renewed. A set

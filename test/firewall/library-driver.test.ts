@@ -73,6 +73,22 @@ describe.skipIf(req.skip)('library driver: small commits on the calling thread',
     expect(inNs(['nft', 'list', 'set', 'inet', table, 's'])).toContain('192.0.2.12');
   });
 
+  it("nftables: a set read a few messages deep (a reconcile's probe) runs here, a whole read in the worker", async () => {
+    const table = `rp_probe_${randomBytes(2).toString('hex')}`;
+    inNs([
+      'nft',
+      `add table inet ${table}; add set inet ${table} s { type ipv4_addr; }; add element inet ${table} s { 192.0.2.20, 192.0.2.21 }`,
+    ]);
+    const before = { ...nft.calls };
+    const probe = await nft.run(['--dump-set', '1', table, 's', '8']);
+    expect(probe.dump).toMatchObject({ status: 'ok', count: 2 });
+    expect(nft.calls.inline).toBe(before.inline + 1);
+    expect(nft.calls.worker).toBe(before.worker);
+    const whole = await nft.run(['--dump-set', '1', table, 's', '0']);
+    expect(whole.dump).toMatchObject({ status: 'ok', count: 2 });
+    expect(nft.calls.worker).toBe(before.worker + 1);
+  });
+
   it('nftables: listings always go to the worker (a big set takes long to read)', async () => {
     const before = { ...nft.calls };
     const r = await nft.run(['-j', 'list', 'tables']);

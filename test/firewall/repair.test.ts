@@ -173,4 +173,42 @@ describe.skipIf(req.skip)('nftables - repair of a big set (ADR 0043)', () => {
       await fw.shutdown();
     }
   }, 240_000);
+
+  it("a small set too: once verified, a pass reads nothing until someone else commits; `fresh` reads anyway (the agent's reconcile)", async () => {
+    const table = 'repair_c';
+    const fw = new NftablesFirewall({ prefix: ['ip', 'netns', 'exec', server.ns], table, driver: 'library' });
+    await fw.init();
+    const desired: FirewallEntry[] = [0, 1, 2].map((i) => ({
+      target: addr(i),
+      set: 'blocklist',
+      timeout: 3600,
+    }));
+    try {
+      for (const e of desired) fw.add(e.target, e.timeout, e.set);
+      await fw.commit();
+      expect((await sync(fw, desired, { strategy: 'repair' })).counts).toEqual({
+        added: 0,
+        deleted: 0,
+        renewed: 0,
+        refilled: 0,
+      });
+      // Our own commits keep the chain: still nothing to read after another ban.
+      desired.push({ target: addr(3), set: 'blocklist', timeout: 3600 });
+      fw.add(desired[3]!.target, 3600, 'blocklist');
+      await fw.commit();
+      expect((await fw.scan())?.quiet).toBe(true);
+      const fresh = await fw.scan({ fresh: true });
+      expect(fresh?.quiet).toBe(false);
+      expect(fresh?.unread.size).toBe(0);
+      // Someone else's element: the chain breaks, the next pass reads and removes it.
+      await server.exec('nft', ['add', 'element', 'inet', table, 'blocklist_v4', '{ 192.0.2.99 }']);
+      const scan = await fw.scan();
+      expect(scan?.quiet).toBe(false);
+      expect((await sync(fw, desired, { scan, strategy: 'repair' })).counts).toMatchObject({ deleted: 1 });
+      expect([...(await held(table))].sort()).toEqual(desired.map((e) => e.target.text).sort());
+    } finally {
+      await fw.destroy();
+      await fw.shutdown();
+    }
+  }, 60_000);
 });
