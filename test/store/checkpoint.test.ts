@@ -10,19 +10,23 @@ import { until } from '../hub/helpers.js';
 // write); rampart checkpoints between events instead, once CHECKPOINT_FRAMES are waiting.
 describe('openSqlite: WAL checkpoints between events', () => {
   let dir: string | undefined;
+  /** A database in a new folder, its WAL index, and an insert into its one table. */
+  const open = () => {
+    dir = mkdtempSync(join(tmpdir(), 'rampart-ckpt-'));
+    const file = join(dir, 't.db');
+    const db = openSqlite(file);
+    db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)');
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    return { file, db, index: new WalIndex(`${file}-shm`), insert };
+  };
   afterEach(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
   });
 
   it('leaves a few small commits in the WAL, and copies them back once enough wait, well before 1,000 pages', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rampart-ckpt-'));
-    const file = join(dir, 't.db');
-    const db = openSqlite(file);
-    const index = new WalIndex(`${file}-shm`);
+    const { file, db, index, insert } = open();
     try {
-      db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)');
-      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
       for (let i = 0; i < 20; i++) insert.run('x'.repeat(2000));
       const few = index.framesWaiting()!;
       expect(few).toBeGreaterThan(10);
@@ -48,20 +52,15 @@ describe('openSqlite: WAL checkpoints between events', () => {
   });
 
   it('reads the same count of waiting frames as SQLite reports', () => {
-    dir = mkdtempSync(join(tmpdir(), 'rampart-ckpt-'));
-    const file = join(dir, 't.db');
-    const db = openSqlite(file);
-    const index = new WalIndex(`${file}-shm`);
+    const { db, index, insert } = open();
     try {
-      db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)');
-      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
       for (let i = 0; i < 37; i++) insert.run('y'.repeat(3000));
       const waiting = index.framesWaiting();
       // [busy, frames in the WAL, frames checkpointed]; nothing had been checkpointed before.
       const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number; checkpointed: number }>;
       expect(waiting).toBe(r!.log);
       expect(index.framesWaiting()).toBe(r!.log - r!.checkpointed);
-      expect(new WalIndex(join(dir, 'absent-shm')).framesWaiting()).toBeUndefined();
+      expect(new WalIndex(join(dir!, 'absent-shm')).framesWaiting()).toBeUndefined();
     } finally {
       index.close();
       db.close();
