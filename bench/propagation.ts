@@ -34,6 +34,8 @@ const METRICS_PORT = 9780;
 const BREAKDOWN = process.env.PROPAGATION_BREAKDOWN === '1';
 /** How long an agent may take to start: minutes on a shared machine at a load average of 30. */
 const BUS_UP_MS = Number(process.env.PROPAGATION_START_MS ?? 60_000);
+/** PROPAGATION_LATENCY_WARMUP=N: detections before the timed ones (default 1), printed apart. */
+const WARMUP_SAMPLES = Math.min(50, Number(process.env.PROPAGATION_LATENCY_WARMUP ?? 1));
 
 type Driver = 'library' | 'spawn';
 
@@ -146,7 +148,29 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
       if (m && !m.has(i + 1)) m.set(i + 1, at);
     }),
   );
+  /** Failing lines for `addr` on agent 1; when each other agent's kernel had it. */
+  const sample = async (addr: string) => {
+    seen.set(addr, new Map());
+    const t0 = performance.now();
+    starts.set(addr, Date.now());
+    appendLog(fleet.logs[0]!, sshdFailures(addr, 5, 'a0'));
+    const end = t0 + 5000;
+    while (seen.get(addr)!.size < n - 1 && performance.now() < end)
+      await new Promise((r) => setTimeout(r, 2));
+    const times = [...seen.get(addr)!.values()].map((t) => t - t0);
+    await new Promise((r) => setTimeout(r, 100));
+    return { times, complete: times.length === n - 1, slowest: Math.max(...times) };
+  };
+  const starts = new Map<string, number>();
   await new Promise((r) => setTimeout(r, 1000));
+  // One detection end to end before the timed ones: the first decision after a start compiles
+  // each process's whole path (every function on it runs for the first time, in 21 processes on 2
+  // cores). It is printed beside, not mixed into the steady state a running fleet sees.
+  const coldMs: number[] = [];
+  for (let k = 0; k < WARMUP_SAMPLES; k++) {
+    const one = await sample(`203.0.113.${201 + k}`);
+    if (one.complete) coldMs.push(Number(one.slowest.toFixed(1)));
+  }
   const pids = procPids(fleet);
   // What the fleet spends doing nothing (heartbeats, timers), so the per-decision figures can be
   // read without it.
@@ -162,25 +186,22 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
   const agentCpu0 = cpuMs(pids.agents);
   const results: number[] = [];
   const perAgent: number[] = [];
-  const starts = new Map<string, number>();
+  // The warm-up's lines are not part of the breakdown below.
+  starts.clear();
   const run0 = performance.now();
   const missing: number[] = [];
+  const inOrder: number[] = [];
   try {
     for (let k = 0; k < samples; k++) {
       const addr = `203.0.113.${k + 1}`;
-      seen.set(addr, new Map());
-      const t0 = performance.now();
-      starts.set(addr, Date.now());
-      appendLog(fleet.logs[0]!, sshdFailures(addr, 5, 'a0'));
-      const end = t0 + 5000;
-      while (seen.get(addr)!.size < n - 1 && performance.now() < end)
-        await new Promise((r) => setTimeout(r, 2));
-      const times = [...seen.get(addr)!.values()].map((t) => t - t0);
-      perAgent.push(...times);
-      if (times.length < n - 1) {
+      const one = await sample(addr);
+      perAgent.push(...one.times);
+      if (!one.complete) {
         for (let a = 1; a < n; a++) if (!seen.get(addr)!.has(a)) missing.push(a);
-      } else results.push(Math.max(...times));
-      await new Promise((r) => setTimeout(r, 100));
+      } else {
+        results.push(one.slowest);
+        inOrder.push(one.slowest);
+      }
     }
   } finally {
     for (const m of monitors) m.kill('SIGKILL');
@@ -242,6 +263,14 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
     perAgentP50Ms: ms(each.length > 0 ? pct(each, 50) : undefined),
     perAgentP99Ms: ms(each.length > 0 ? pct(each, 99) : undefined),
     missedWithin5s: missing.length,
+    // The slowest samples, by when they came (0 = the first timed one): a tail at the start is
+    // code still compiling, one anywhere else is the machine.
+    slowestSamples: inOrder
+      .map((ms, i) => ({ i, ms: Number(ms.toFixed(1)) }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 5),
+    // The first detection after the fleet started (untimed warm-up, above).
+    coldFirstMs: coldMs,
     // PROPAGATION_BREAKDOWN=1 (agents at debug, which is itself a load): where the time goes.
     ...(BREAKDOWN
       ? { breakdownP50Ms: { detectedOnAgent1: detectP50, receivedByLastAgent: receivedP50 } }
