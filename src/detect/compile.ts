@@ -31,8 +31,10 @@ export interface CompiledRule {
   /**
    * Hot-path variant used by the engine: no field objects. Returns the kind and leaves the
    * address in `out.ip` (and, when the fast path saw a plain IPv4, its value in `out.v4`, else -1).
+   * `literalSeen`: the caller already knows `text` holds one of `literals` (the reader searched
+   * the line for them), so the rule does not search again.
    */
-  classify(text: string, out: MatchOut): RuleMatch['kind'];
+  classify(text: string, out: MatchOut, literalSeen?: boolean): RuleMatch['kind'];
   /** Compiles the regexes the hot path runs now rather than on the first line (see there). */
   warm(): void;
 }
@@ -144,8 +146,8 @@ class Compiled implements CompiledRule {
     return kind === 'ignored' ? { kind, fields } : { kind, ip: out.ip, fields };
   }
 
-  classify(text: string, out: MatchOut): RuleMatch['kind'] {
-    return this.run(text, out, true);
+  classify(text: string, out: MatchOut, literalSeen = false): RuleMatch['kind'] {
+    return this.run(text, out, true, literalSeen);
   }
 
   /**
@@ -161,9 +163,9 @@ class Compiled implements CompiledRule {
   }
 
   /** `fast`: use the merged regexes (no field captures); otherwise pattern by pattern. */
-  private run(text: string, out: MatchOut, fast: boolean): RuleMatch['kind'] {
+  private run(text: string, out: MatchOut, fast: boolean, literalSeen = false): RuleMatch['kind'] {
     this.last = null;
-    if (this.literals !== undefined && !containsAny(text, this.literals)) return 'none';
+    if (this.literals !== undefined && !literalSeen && !containsAny(text, this.literals)) return 'none';
     let body = text;
     if (this.pref !== undefined) {
       const m = this.pref.exec(text);

@@ -153,7 +153,20 @@ interface Rule {
    * with a multi-line stage (which sees lines its patterns do not match).
    */
   literalBits: number;
+  /**
+   * Every literal of the rule is printable ASCII and starts with a character no stripped timestamp holds
+   * (see STAMP_CHARACTERS): a line the reader found one in has it in the text the rule reads, so
+   * the rule need not search again.
+   */
+  literalsPastStamp: boolean;
 }
+
+/**
+ * Every character LogTimeParser may strip from the start of a line: `<PRI>`, the RFC 5424
+ * version, RFC 3164 and ISO 8601 stamps (digits, separators, month names, T, Z) and the space
+ * after. A literal starting with none of them cannot start inside the stripped part.
+ */
+const STAMP_CHARACTERS = '0123456789<>:.,+-/ TZJanFebMarAprMayJunJulAugSepOctNovDec';
 
 /** Rules per engine (the tracker keys' rule word could hold more; this bounds the engine). */
 const RULE_SLOTS = 4096;
@@ -278,6 +291,7 @@ export class Engine {
       strikes: 0,
       longLinesOff: false,
       literalBits: -1,
+      literalsPastStamp: false,
     }));
     this.literals = this.unionOfLiterals();
   }
@@ -322,7 +336,7 @@ export class Engine {
         rule.watched && body.length > this.budget.watchOver
           ? this.classifyWatched(rule, body)
           : rule.multi === undefined
-            ? rule.compiled.classify(body, out)
+            ? rule.compiled.classify(body, out, rule.literalsPastStamp && literals !== -1)
             : rule.multi.classify(body, line.source, at, out);
       if (kind === 'none') continue;
       if (kind === 'ignored') {
@@ -364,6 +378,9 @@ export class Engine {
         if (r.multi !== undefined) continue;
         r.literalBits = 0;
         for (const l of r.compiled.literals!) r.literalBits |= 1 << all.indexOf(l);
+        r.literalsPastStamp = r.compiled.literals!.every(
+          (l) => l !== '' && !/[^ -~]/.test(l) && !STAMP_CHARACTERS.includes(l[0]!),
+        );
       }
     }
     return all;

@@ -310,6 +310,17 @@ describe('Engine - below-threshold hook (fleet-wide counting)', () => {
   });
 });
 
+/** Feeds each line with the mask forEachLine would give it (the literals it holds, whole line). */
+function feedMasked(e: Engine, lines: Array<{ text: string; source: string }>): DetectEvent[] {
+  const lits = e.prefilterLiterals()!;
+  return lines.flatMap((l) =>
+    e.feed(
+      l,
+      lits.reduce((m, lit, k) => (l.text.includes(lit) ? m | (1 << k) : m), 0),
+    ),
+  );
+}
+
 describe('Engine - literal masks from the reader', () => {
   it('a rule none of whose literals the line holds is not run; without a mask every rule is', () => {
     const a = rule({ name: 'a', patterns: ['^alpha fail from <HOST>$'], good: [], maxretry: 1 });
@@ -324,5 +335,31 @@ describe('Engine - literal masks from the reader', () => {
       'a',
     ]);
     expect(e.feed(at(2, 'beta fail from 192.0.2.2')).map((x) => x.rule)).toEqual(['b']);
+  });
+
+  it('a rule trusts the mask only for literals no timestamp can hold: the answers equal searching again', () => {
+    // `21T` is only in the ISO stamp, which the rule never reads: its lines must not match; `fail`
+    // starts past any stamp, so the mask alone lets its rule run.
+    const specs = [
+      rule({ name: 'stamp', prefilter: ['21T'] }),
+      rule({ name: 'plain', prefilter: ['fail'], patterns: ['^fail from <HOST>$', '^failed from <HOST>$'] }),
+    ];
+    const lines = [0, 1, 2, 3, 4].flatMap((s) => [
+      at(s, 'fail from 192.0.2.1'),
+      at(s, 'failed from 192.0.2.2'),
+      at(s, 'ok from 192.0.2.3'),
+    ]);
+    const masked = engine(specs, { ignoreSources: true });
+    const plain = engine(specs, { ignoreSources: true });
+    const events = feedMasked(masked, lines);
+    expect(events.map((ev) => `${ev.rule} ${ev.target.text}`)).toEqual([
+      'plain 192.0.2.1',
+      'plain 192.0.2.2',
+    ]);
+    expect(events).toEqual(feedAll(plain, lines));
+    expect(masked.ruleMatchCounts()).toEqual([
+      { rule: 'stamp', matches: 0 },
+      { rule: 'plain', matches: 10 },
+    ]);
   });
 });

@@ -86,6 +86,36 @@ describe('forEachLine', () => {
     ]);
   });
 
+  it('a literal searched by its rarest piece: near misses, line ends and long literals agree with includes', async () => {
+    // `q` is the rarest character of `dovecq(x)` below, so the search lands on every `q` and
+    // must check the whole literal around it: near misses before and after, the literal cut by
+    // a newline, and a literal longer than the 6-character piece searched.
+    const literals = ['dovecqt', 'a"b', 'zzzzzzzzqzzzz', 'sshd'];
+    const pick = (i: number): string =>
+      [
+        `x dovecqt ${i}`,
+        `x ovecqt dovecq ${i}`,
+        `x a"c a"b`,
+        `zzzzzzzzqzzz ${i}`,
+        `y zzzzzzzzqzzzz sshd`,
+        `sshd dovec`,
+        `qt and a"`,
+        `none ${i}`,
+      ][i % 8]!;
+    const body = Array.from({ length: 12_000 }, (_, i) => pick(i * 7 + (i >> 3)));
+    const p = join(dir, 'pieces.log');
+    writeFileSync(p, `${body.join('\n')}\n`);
+    const got: Array<[string, number]> = [];
+    await forEachLine(p, (l, m) => got.push([l, m]), { literals, onSkip: () => {}, deliverOver: 1000 });
+    const want = body
+      .map((l): [string, number] => [
+        l,
+        literals.reduce((m, lit, k) => (l.includes(lit) ? m | (1 << k) : m), 0),
+      ])
+      .filter(([, m]) => m !== 0);
+    expect(got).toEqual(want);
+  });
+
   it('a missing file is E_SOURCE naming it', async () => {
     await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(
       /cannot read .*missing\.log: no such file \(ENOENT\)/,
