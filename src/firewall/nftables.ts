@@ -2,7 +2,7 @@ import { isSingleHost, parseIPv4, type Target, tryParseTarget } from '../core/ad
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
+import { type DriverChoice, openDriver, type RunOptions, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
 import {
   type ElementChange,
@@ -343,9 +343,10 @@ export class NftablesFirewall implements Firewall {
     if (ks.interval) await this.load(ks);
   }
 
+  /** At start only (init, set-only adoption): ranges are few, so the listing runs inline. */
   private async load(ks: KernelSet): Promise<void> {
     const now = Date.now();
-    for (const e of await this.listSet(ks)) {
+    for (const e of await this.listSet(ks, { small: true })) {
       ks.applied.set(e.target.text, {
         target: e.target,
         expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
@@ -966,8 +967,8 @@ export class NftablesFirewall implements Firewall {
     return out;
   }
 
-  private async listSet(ks: KernelSet) {
-    const r = await this.nft(['-j', 'list', 'set', this.opts.family, this.opts.table, ks.name], '');
+  private async listSet(ks: KernelSet, opts?: RunOptions) {
+    const r = await this.nft(['-j', 'list', 'set', this.opts.family, this.opts.table, ks.name], '', opts);
     if (r.code !== 0) {
       // Own table gone (a reload): it holds nothing, and the next commit declares it again.
       if (!this.opts.setOnly && /No such file or directory/.test(r.stderr)) {
@@ -1037,8 +1038,8 @@ export class NftablesFirewall implements Firewall {
     return tools;
   }
 
-  private async nft(args: string[], input: string | string[]) {
-    return (await this.open()).run(args, input);
+  private async nft(args: string[], input: string | string[], opts?: RunOptions) {
+    return (await this.open()).run(args, input, opts);
   }
 
   /**
