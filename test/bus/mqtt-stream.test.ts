@@ -65,7 +65,7 @@ describe('mqtt clients built without connect()', () => {
     })!;
     try {
       for (let n = 1; n <= 3; n++) {
-        await new Promise((r) => c.once('close', r));
+        await new Promise<void>((r) => c.once('close', () => r()));
         if (n < 3) c.reconnect();
       }
       expect(seen).toEqual(['a', 'b', 'a']);
