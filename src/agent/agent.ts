@@ -5,7 +5,7 @@ import type { Allowlist } from '../core/allowlist.js';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { collectGarbage } from '../core/release-memory.js';
+import { collectGarbage, releaseStartupMemory } from '../core/release-memory.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
 import { type DesiredStream, REBUILD_ABOVE } from '../firewall/reconcile.js';
 import type { Firewall, KernelScan } from '../firewall/types.js';
@@ -48,6 +48,8 @@ export interface DetectorStats {
 }
 
 const MAX_DECISIONS_ENVELOPE_BYTES = 1024 * 1024;
+/** From the end of start-up (bus up, caught up) to the start-up memory release. */
+const STARTUP_SETTLE_MS = 500;
 
 export interface AgentOptions {
   /** Node name (enrolled at the hub), the envelope sender. */
@@ -89,6 +91,11 @@ export interface AgentOptions {
    * uncounted; on any other bus a forged or replayed message is verified and counted by reason.
    */
   dropHeldCopies?: boolean;
+  /**
+   * `rampart agent`: once start-up is over (the bus up and caught up; without a bus, the first
+   * catch-up), run V8's low-memory collection once (core/release-memory.ts releaseStartupMemory).
+   */
+  releaseStartupMemory?: boolean;
   /** Runs last when the agent has stopped (frees the data folder's lock). */
   onClosed?: () => Promise<void>;
   version?: string;
@@ -206,11 +213,13 @@ export class Agent {
           this.outbox.setBusUp(true);
           return this.applier.catchUp();
         })
+        .then(() => this.startupOver())
         .catch((err) =>
           o.log.error({ err: (err as Error).message }, 'bus connect failed; using HTTP until it is back'),
         );
     }
-    void this.applier.catchUp();
+    const first = this.applier.catchUp();
+    if (!o.transport) void first.then(() => this.startupOver());
     void this.outbox.kick();
     this.fleetHits?.start();
 
@@ -228,6 +237,20 @@ export class Agent {
       if (!this.busUp && !this.closing) void this.applier.catchUp();
     });
     signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /**
+   * Start-up has loaded its modules and grown V8's young generation to its cap; an agent then
+   * mostly idles. Half a second later (the first decisions of a catch-up are committed by then),
+   * V8's low-memory collection hands that back (ADR 0051).
+   */
+  private startupOver(): void {
+    if (!this.o.releaseStartupMemory || this.closing) return;
+    const t = setTimeout(() => {
+      if (!this.closing) void releaseStartupMemory();
+    }, STARTUP_SETTLE_MS);
+    t.unref();
+    this.timers.push(t);
   }
 
   /** Where `/metrics` is served (with the bound port), when `metrics` is configured and started. */

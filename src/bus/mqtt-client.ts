@@ -3,6 +3,7 @@ import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { holdOptimizingCompiler } from '../core/startup-tiering.js';
+import { clientWithoutConnect } from './mqtt-stream.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
 
@@ -265,9 +266,9 @@ export class MqttClientTransport implements Transport {
     // tiering check after a release would optimise them. Released at the first connect or close,
     // before the agent's catch-up can bring real work, and after 2 s at the latest.
     const release = holdOptimizingCompiler();
-    let connect: typeof import('mqtt').connect;
+    let mqtt: typeof import('mqtt');
     try {
-      ({ connect } = await import('mqtt'));
+      mqtt = await import('mqtt');
     } catch (err) {
       release();
       throw err;
@@ -308,7 +309,9 @@ export class MqttClientTransport implements Transport {
     }
     let client: MqttClient;
     try {
-      client = connect(o.url, options);
+      client =
+        clientWithoutConnect(mqtt.MqttClient, [o.url, ...(o.fallbackUrls ?? [])], options) ??
+        mqtt.connect(o.url, options);
     } catch (err) {
       release();
       throw new RampartError('E_BUS', `invalid MQTT broker URL ${redact(o.url)}: ${(err as Error).message}`, {

@@ -54,3 +54,48 @@ export function collectGarbage(): void {
   gc?.();
   releaseFreedMemory();
 }
+
+/** Above this much live V8 heap, {@link releaseStartupMemory} does nothing. */
+const STARTUP_RELEASE_MAX_HEAP = 32 * 1024 * 1024;
+
+/**
+ * V8's own low-memory collection, once start-up is over: what its memory reducer does by itself
+ * only after about 8 s without a mark-compact and a low allocation rate, often later (ADR 0047).
+ * Unlike {@link collectGarbage} it also shrinks the young generation: start-up grows both
+ * semi-spaces to their cap (2 × 4 MiB, cli/node-flags.ts) and a plain `gc()` never shrinks them,
+ * so an idle agent kept ≈ 7 MB of new space holding ≈ 0.2 MB (ADR 0051). Node 20 reaches that
+ * collection (`Isolate::LowMemoryNotification`) from JavaScript only through the inspector's
+ * `HeapProfiler.collectGarbage`, in this process's own session.
+ *
+ * Costs a few mark-compacts on the calling thread (≈ 50-80 ms of CPU for an idle agent's ≈ 10 MB
+ * heap), so it does nothing once the heap is larger (a restore that held many bans). The young
+ * generation grows back on its own when traffic survives scavenges. Resolves to whether it ran;
+ * false where node has no inspector.
+ */
+export async function releaseStartupMemory(): Promise<boolean> {
+  if (process.memoryUsage().heapUsed > STARTUP_RELEASE_MAX_HEAP) return false;
+  let inspector: typeof import('node:inspector');
+  try {
+    inspector = await import('node:inspector');
+  } catch {
+    return false;
+  }
+  const session = new inspector.Session();
+  try {
+    session.connect();
+  } catch {
+    return false;
+  }
+  return new Promise((resolve) => {
+    session.post('HeapProfiler.collectGarbage', (err) => {
+      // Disconnecting inside the protocol's callback hangs node 20's main thread: after it.
+      setImmediate(() => {
+        session.disconnect();
+        // What the collection freed outside V8's heap (backing stores, compile memory) goes
+        // back to the kernel too: ≈ 0.8 MB of an idle agent.
+        releaseFreedMemory();
+        resolve(!err);
+      });
+    });
+  });
+}

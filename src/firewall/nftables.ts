@@ -2,7 +2,7 @@ import { isSingleHost, parseIPv4, type Target, tryParseTarget } from '../core/ad
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
+import { type DriverChoice, openDriver, type RunOptions, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
 import {
   type ElementChange,
@@ -89,6 +89,9 @@ export const COMMIT_SLICE = 20_000;
 
 /** Bytes a batch of NETLINK_MAX_ELEMENTS plain-set changes takes at most (nft-netlink.ts sizes it). */
 const NETLINK_SCRATCH = 256 * 1024;
+
+/** Ranges wanted in a set up to which its listing runs on the calling thread (about 1 ms). */
+const SMALL_RANGE_SET = 1_000;
 
 /** Messages (of ≈ 600 elements) a scan reads of a set before it calls the set big. */
 const PROBE_ROUNDS = 8;
@@ -343,9 +346,10 @@ export class NftablesFirewall implements Firewall {
     if (ks.interval) await this.load(ks);
   }
 
+  /** At start only (init, set-only adoption): ranges are few, so the listing runs inline. */
   private async load(ks: KernelSet): Promise<void> {
     const now = Date.now();
-    for (const e of await this.listSet(ks)) {
+    for (const e of await this.listSet(ks, { small: true })) {
       ks.applied.set(e.target.text, {
         target: e.target,
         expiresAt: e.timeout === null ? null : now + e.timeout * 1000,
@@ -881,7 +885,9 @@ export class NftablesFirewall implements Firewall {
   ): Promise<void> {
     const now = Date.now();
     const tops = topLevel(content.values());
-    const held = await this.listSet(ks);
+    // Few ranges wanted (the usual case): the listing runs inline, so a reconcile pass that has to
+    // look (after drift, or bans that expired) needs no worker thread either.
+    const held = await this.listSet(ks, { small: tops.size <= SMALL_RANGE_SET });
     const kernel = new Map(held.map((e) => [e.target.text, e.timeout]));
     const wantLeft = (t: Tracked) => (t.expiresAt === null ? null : Math.ceil((t.expiresAt - now) / 1000));
     const same =
@@ -967,8 +973,8 @@ export class NftablesFirewall implements Firewall {
     return out;
   }
 
-  private async listSet(ks: KernelSet) {
-    const r = await this.nft(['-j', 'list', 'set', this.opts.family, this.opts.table, ks.name], '');
+  private async listSet(ks: KernelSet, opts?: RunOptions) {
+    const r = await this.nft(['-j', 'list', 'set', this.opts.family, this.opts.table, ks.name], '', opts);
     if (r.code !== 0) {
       // Own table gone (a reload): it holds nothing, and the next commit declares it again.
       if (!this.opts.setOnly && /No such file or directory/.test(r.stderr)) {
@@ -1038,8 +1044,8 @@ export class NftablesFirewall implements Firewall {
     return tools;
   }
 
-  private async nft(args: string[], input: string | string[]) {
-    return (await this.open()).run(args, input);
+  private async nft(args: string[], input: string | string[], opts?: RunOptions) {
+    return (await this.open()).run(args, input, opts);
   }
 
   /**

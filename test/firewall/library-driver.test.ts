@@ -89,11 +89,15 @@ describe.skipIf(req.skip)('library driver: small commits on the calling thread',
     expect(nft.calls.worker).toBe(before.worker + 1);
   });
 
-  it('nftables: listings always go to the worker (a big set takes long to read)', async () => {
+  it('nftables: listings go to the worker (a big set takes long to read), unless the caller says it is small', async () => {
     const before = { ...nft.calls };
     const r = await nft.run(['-j', 'list', 'tables']);
     expect(r.code).toBe(0);
     expect(nft.calls.worker).toBe(before.worker + 1);
+    const small = await nft.run(['-j', 'list', 'tables'], '', { small: true });
+    expect(small.stdout).toBe(r.stdout);
+    expect(nft.calls.worker).toBe(before.worker + 1);
+    expect(nft.calls.inline).toBe(before.inline + 1);
   });
 
   it('ipset: a single-element restore runs in this thread and lands in the namespace', async () => {
