@@ -169,7 +169,7 @@ export class ScaleFleet {
     }
     const proc = new Proc(
       spawn(process.execPath, [MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')], {
-        env: { ...process.env, RAMPART_LOG_LEVEL: 'info', ...env },
+        env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
