@@ -944,11 +944,13 @@ export class HubCore {
    */
   private sealBatch(batch: Decision[]): Buffer {
     const opts = { encryptKey: this.o.encryptionKey };
-    if (batch.length === 1) return seal('decision', batch[0], 'hub', this.o.keys.privateKey, opts);
-    const packed = this.packedReaders.all(this.nodeKeys, this.now()) ? packDecisions(batch) : undefined;
-    return packed
-      ? seal(PACKED_DECISIONS, packed, 'hub', this.o.keys.privateKey, opts)
-      : seal('decisions', batch, 'hub', this.o.keys.privateKey, opts);
+    const packed =
+      batch.length > 1 && this.packedReaders.all(this.nodeKeys, this.now())
+        ? packDecisions(batch)
+        : undefined;
+    const kind = batch.length === 1 ? 'decision' : packed ? PACKED_DECISIONS : 'decisions';
+    this.metrics.sealed.inc({ kind });
+    return seal(kind, packed ?? (batch.length === 1 ? batch[0] : batch), 'hub', this.o.keys.privateKey, opts);
   }
 
   private publishFailed(batch: Decision[], err: unknown): void {

@@ -212,6 +212,8 @@ describe('POST /v1/decisions/bulk', () => {
     expect(await post(7000)).toEqual(['decisions', 'decisions']);
     await heartbeat('bulk-old', other.keys, ['decisions-packed']);
     expect(await post(8000)).toEqual([PACKED_DECISIONS, PACKED_DECISIONS]);
+    const metrics = (await t.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/rampart_hub_decision_envelopes_total\{kind="decisions-packed"\} 4/);
     await t.call('DELETE', '/v1/nodes/bulk-old');
     await heartbeat('bulk-watch', watcher.keys, []);
     expect(await post(9000)).toEqual(['decisions', 'decisions']);
