@@ -169,6 +169,7 @@ export default async function (emit: Emit): Promise<void> {
       const n = r === 0 ? WARM_UP : count;
       const load = loadAverage();
       const before = pids.map((p) => cpuMs([p]));
+      const hubBefore = cpuMs([hub.child.pid!]);
       const splitBefore = pids.map(cpuSplit);
       const threadsBefore = pids.map(cpuByThread);
       const perf =
@@ -209,6 +210,16 @@ export default async function (emit: Emit): Promise<void> {
         await new Promise((res) => p.once('exit', res));
       }
       if (r === 0) continue;
+      // The hub's side of the same round (API, append, sealing, the broker's sends to every agent).
+      emit({
+        bench: 'agent-intake-hub',
+        figure: 'hub CPU µs per decision, bulk API → published to every agent, from /proc',
+        agents: agents.length,
+        round: r,
+        decisions: count,
+        hubCpuUsPerDecision: Number((((cpuMs([hub.child.pid!]) - hubBefore) * 1000) / count).toFixed(1)),
+        loadAverage1m: load,
+      });
       const splitAfter = pids.map(cpuSplit);
       const threadsAfter = pids.map(cpuByThread);
       for (const [i, a] of agents.entries()) {

@@ -21,6 +21,9 @@ const { Allowlist } = await import(`${dist}/core/allowlist.js`);
 const { silentLogger } = await import(`${dist}/core/logger.js`);
 const { seal } = await import(`${dist}/trust/envelope.js`);
 const { createFirewall } = await import(`${dist}/firewall/create.js`);
+// AGENT_TAKE_PACKED=1: `decisions-packed` envelopes (ADR 0052; builds that have them).
+const PACKED =
+  process.env.AGENT_TAKE_PACKED === '1' ? await import(`${dist}/core/packed-decisions.js`) : undefined;
 
 const hub = generateKeyPairSync('ed25519');
 const node = generateKeyPairSync('ed25519');
@@ -103,7 +106,11 @@ for (let at = 0; at < total; at += PER_ENVELOPE) {
       createdAt: now,
       set: 'blocklist',
     });
-  envelopes.push(seal('decisions', body, 'hub', hub.privateKey));
+  envelopes.push(
+    PACKED
+      ? seal(PACKED.PACKED_DECISIONS, PACKED.packDecisions(body), 'hub', hub.privateKey)
+      : seal('decisions', body, 'hub', hub.privateKey),
+  );
 }
 
 async function feed(list) {
@@ -123,6 +130,7 @@ process.stdout.write(
     bench: 'agent-take',
     firewall: firewall.name,
     dist,
+    packed: PACKED !== undefined,
     decisions: counted,
     applied: agent.applier.stats.applied,
     inKernel: listed.length,

@@ -517,6 +517,16 @@ async function throughput(
     for (const l of p.lines)
       if (l.msg === 'decision message dropped' && (l.time as number) >= posted.startedAt)
         dropped[l.reason as string] = (dropped[l.reason as string] ?? 0) + 1;
+  // Which envelope kinds carried the decisions (`decisions-packed` once every agent reads it).
+  const metrics = await fleet.hubHost.exec(process.execPath, [
+    '-e',
+    `fetch(process.argv[1], { headers: { authorization: 'Bearer ' + process.argv[2] } }).then((r) => r.text()).then((t) => process.stdout.write(t))`,
+    `http://${fleet.hubHost.v4}:7780/metrics`,
+    token,
+  ]);
+  const envelopes: Record<string, number> = {};
+  for (const m of metrics.matchAll(/^rampart_hub_decision_envelopes_total\{kind="([a-z-]+)"\} (\d+)$/gm))
+    envelopes[m[1]!] = Number(m[2]);
   // Not all there within a minute of the last POST: no rate (the read-back says what is missing).
   const seconds = lastAt === undefined ? Number.NaN : (lastAt - posted.startedAt) / 1000;
   const rate = lastAt === undefined ? 0 : Math.round(count / seconds);
@@ -537,6 +547,7 @@ async function throughput(
     minInKernel: Math.min(...inKernel),
     lost: count * fleet.agents.length - inKernel.reduce((a, b) => a + b, 0),
     envelopesDropped: dropped,
+    envelopesSealed: envelopes,
     goalPerSecond: 10_000,
     ratioToGoal: Number((rate / 10_000).toFixed(2)),
     // Noise-resistant: CPU the hub and one agent spent per decision (from /proc, 10 ms ticks).

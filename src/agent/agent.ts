@@ -5,6 +5,7 @@ import type { Allowlist } from '../core/allowlist.js';
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { PACKED_DECISIONS, packedSeqs, unpackDecisions } from '../core/packed-decisions.js';
 import { collectGarbage, releaseStartupMemory } from '../core/release-memory.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
 import { type DesiredStream, REBUILD_ABOVE } from '../firewall/reconcile.js';
@@ -50,6 +51,10 @@ export interface DetectorStats {
 const MAX_DECISIONS_ENVELOPE_BYTES = 1024 * 1024;
 /** From the end of start-up (bus up, caught up) to the start-up memory release. */
 const STARTUP_SETTLE_MS = 500;
+/** Kinds taken on the decisions topic. */
+const DECISION_KINDS: readonly string[] = ['decision', 'decisions', PACKED_DECISIONS];
+/** Decision kinds beyond `decision`/`decisions` this agent reads, announced in its heartbeat. */
+const READS = [PACKED_DECISIONS];
 
 export interface AgentOptions {
   /** Node name (enrolled at the hub), the envelope sender. */
@@ -201,8 +206,12 @@ export class Agent {
         o.log.info({ status }, 'bus');
         this.busUp = status === 'up';
         this.outbox.setBusUp(this.busUp);
+        if (status !== 'up') return;
+        // At once, not a heartbeat interval later: it tells the hub (perhaps restarted) what
+        // this agent reads (ADR 0052).
+        this.heartbeat();
         // Whatever was published while we were away: fetch it from the log.
-        if (status === 'up') void this.applier.catchUp();
+        void this.applier.catchUp();
       });
       // Subscribed before connecting: a transport that is down sends the filter when it comes
       // up, so a broker unreachable at start still feeds us once it is back.
@@ -428,9 +437,15 @@ export class Agent {
    * is unverified, so it may drop a message, never act on one (`dropHeldCopies`).
    */
   private heldAlready(peeked: PeekedEnvelope): boolean {
-    if (peeked.kind !== 'decision' && peeked.kind !== 'decisions') return false;
+    if (!DECISION_KINDS.includes(peeked.kind)) return false;
     const body = peekBody(peeked);
     const held = this.o.state.lastSeq();
+    if (peeked.kind === PACKED_DECISIONS) {
+      const run = packedSeqs(body);
+      if (run === undefined || run.last > held) return false;
+      this.applier.stats.duplicates += run.last - run.first + 1;
+      return true;
+    }
     const below = (d: unknown) =>
       typeof d === 'object' &&
       d !== null &&
@@ -455,7 +470,7 @@ export class Agent {
       keyFor: (from) => (from === 'hub' ? this.o.hubKey : undefined),
       replay: this.replay,
       windowMs: this.o.windowMs,
-      expectKind: ['decision', 'decisions'],
+      expectKind: DECISION_KINDS,
       drops: this.drops,
       decryptKey: this.o.encryptKey,
     });
@@ -463,7 +478,9 @@ export class Agent {
       this.o.log.warn({ reason: res.reason }, 'decision message dropped');
       return false;
     }
-    const bodies = res.env.kind === 'decisions' ? res.env.body : [res.env.body];
+    const { kind, body: signed } = res.env;
+    const bodies =
+      kind === PACKED_DECISIONS ? unpackDecisions(signed) : kind === 'decisions' ? signed : [signed];
     if (!Array.isArray(bodies) || bodies.length === 0) {
       this.drops.inc('malformed');
       this.o.log.warn('signed decisions envelope without a list dropped');
@@ -506,7 +523,13 @@ export class Agent {
   private heartbeat(): void {
     const { o } = this;
     if (this.closing) return;
-    const body = { lastSeq: o.state.lastSeq(), active: o.state.activeCount(), version: o.version ?? '0' };
+    const body = {
+      lastSeq: o.state.lastSeq(),
+      active: o.state.activeCount(),
+      version: o.version ?? '0',
+      // The hub packs decisions only for a fleet whose every node says it reads them (ADR 0052).
+      reads: READS,
+    };
     const env = seal('heartbeat', body, o.name, o.privateKey, { encryptKey: o.encryptKey });
     // Best effort: a missed heartbeat only delays the hub's view of this node's lag. Over the
     // bus when it is up, else over HTTP (the hub takes heartbeats on POST /v1/reports too).

@@ -25,6 +25,22 @@ export interface Decision {
   set: string;
 }
 
+/** Every field of a {@link Decision}, in its order (the HTTP schema's `required`, the packed columns). */
+export const DECISION_FIELDS = [
+  'id',
+  'seq',
+  'action',
+  'target',
+  'family',
+  'duration',
+  'expiresAt',
+  'reason',
+  'rule',
+  'origin',
+  'createdAt',
+  'set',
+] as const satisfies ReadonlyArray<keyof Decision>;
+
 export const DEFAULT_SET = 'blocklist';
 
 /** Seconds left before a ban expires (null = permanent, 0 = already expired). */

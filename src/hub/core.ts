@@ -7,6 +7,7 @@ import { formatDuration } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { parseHitsBody } from '../core/fleet-hits-check.js';
 import type { Logger } from '../core/logger.js';
+import { PACKED_DECISIONS, packDecisions } from '../core/packed-decisions.js';
 import { assertSetName } from '../core/set-name.js';
 import { type BatchView, batchView } from '../store/batch-view.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
@@ -25,6 +26,7 @@ import { FleetCounter, type FleetCrossing } from './fleet-counter.js';
 import { resolveFleetPolicy } from './fleet-policy.js';
 import { DropLog } from './intake/drop-log.js';
 import type { HubMetrics } from './metrics.js';
+import { PackedReaders } from './packed-readers.js';
 import { outlasts, type Policy, type RefusalReason } from './policy.js';
 import { PropagationTracker } from './propagation.js';
 import { ProtectedAddresses } from './protected.js';
@@ -131,6 +133,8 @@ export class HubCore {
   private readonly o: HubCoreOptions;
   private allow = new Allowlist();
   private readonly nodeKeys = new Map<string, KeyObject>();
+  /** Which nodes read `decisions-packed` envelopes (their heartbeats). */
+  private readonly packedReaders = new PackedReaders();
   private readonly misses = new Map<string, number>();
   /** Each node's clock minus ours, from its last verified envelope (in window or not). */
   private readonly skews = new Map<string, { ms: number; at: number; refused: boolean }>();
@@ -590,6 +594,7 @@ export class HubCore {
     const lastSeq = typeof b.lastSeq === 'number' && Number.isSafeInteger(b.lastSeq) ? b.lastSeq : undefined;
     const version = typeof b.version === 'string' ? b.version.slice(0, 64) : undefined;
     if (lastSeq !== undefined) this.propagation.report(node, lastSeq, this.now());
+    this.packedReaders.heartbeat(node, b.reads, this.now());
     await this.store.touchNode(node, { lastSeen: this.now(), lastSeq, version });
   }
 
@@ -803,6 +808,7 @@ export class HubCore {
   async removeNode(name: string): Promise<boolean> {
     const ok = await this.store.removeNode(name, this.now());
     this.nodeKeys.delete(name);
+    this.packedReaders.forget(name);
     this.policy.forgetNode(name);
     this.protectedAddrs.forgetNode(name);
     this.propagation.forget(name);
@@ -811,7 +817,10 @@ export class HubCore {
 
   async enrol(name: string, joinSecretHash: string, publicKey: string, tokenHash: string): Promise<boolean> {
     const ok = await this.store.enrolNode(name, joinSecretHash, publicKey, tokenHash);
-    if (ok) this.nodeKeys.set(name, publicKeyFromText(publicKey));
+    if (ok) {
+      this.nodeKeys.set(name, publicKeyFromText(publicKey));
+      this.packedReaders.forget(name);
+    }
     return ok;
   }
 
@@ -929,10 +938,19 @@ export class HubCore {
     return this.unpublishedCount;
   }
 
+  /**
+   * `decision` for one, `decisions-packed` for a run when every node reads it (ADR 0052), else
+   * `decisions`. Decided at each seal, so a batch sent again follows the fleet as it is now.
+   */
   private sealBatch(batch: Decision[]): Buffer {
-    return batch.length === 1
-      ? seal('decision', batch[0], 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey })
-      : seal('decisions', batch, 'hub', this.o.keys.privateKey, { encryptKey: this.o.encryptionKey });
+    const opts = { encryptKey: this.o.encryptionKey };
+    const packed =
+      batch.length > 1 && this.packedReaders.all(this.nodeKeys, this.now())
+        ? packDecisions(batch)
+        : undefined;
+    const kind = batch.length === 1 ? 'decision' : packed ? PACKED_DECISIONS : 'decisions';
+    this.metrics.sealed.inc({ kind });
+    return seal(kind, packed ?? (batch.length === 1 ? batch[0] : batch), 'hub', this.o.keys.privateKey, opts);
   }
 
   private publishFailed(batch: Decision[], err: unknown): void {

@@ -17,6 +17,7 @@ export class HubMetrics {
   readonly fleetEntries: Gauge;
   readonly fleetEvictions: Counter;
   readonly republished: Counter;
+  readonly sealed: Counter;
   readonly held: Counter;
   /** Bus messages waiting in the per-node intake queues; set by the hub once its intake exists. */
   intakeQueued: () => number = () => 0;
@@ -49,6 +50,12 @@ export class HubMetrics {
     this.republished = new Counter({
       name: 'rampart_hub_republished_decisions_total',
       help: 'Decisions sent again after the bus had refused them',
+      registers,
+    });
+    this.sealed = new Counter({
+      name: 'rampart_hub_decision_envelopes_total',
+      help: 'Envelopes of decisions sealed for the bus, by kind (decision, decisions, decisions-packed: ADR 0052)',
+      labelNames: ['kind'],
       registers,
     });
     this.held = new Counter({

@@ -1,23 +1,12 @@
 /** JSON schemas shared by the route files (fastify validates requests and serialises replies with them). */
 
+import { DECISION_FIELDS } from '../core/decision.js';
+
 const nullableInt = { type: ['integer', 'null'] } as const;
 
 export const decisionSchema = {
   type: 'object',
-  required: [
-    'id',
-    'seq',
-    'action',
-    'target',
-    'family',
-    'duration',
-    'expiresAt',
-    'reason',
-    'rule',
-    'origin',
-    'createdAt',
-    'set',
-  ],
+  required: [...DECISION_FIELDS],
   properties: {
     id: { type: 'string' },
     seq: { type: 'integer' },

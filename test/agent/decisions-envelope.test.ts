@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from '../../src/agent/agent.js';
+import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import { HubApi } from '../../src/agent/hub-api.js';
 import { AgentState } from '../../src/agent/state.js';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
@@ -10,7 +10,8 @@ import { topics } from '../../src/bus/transport.js';
 import { Allowlist } from '../../src/core/allowlist.js';
 import type { Decision } from '../../src/core/decision.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { seal } from '../../src/trust/envelope.js';
+import { MAX_PACKED, PACKED_DECISIONS, packDecisions } from '../../src/core/packed-decisions.js';
+import { peek, seal } from '../../src/trust/envelope.js';
 import { loadKeyPair } from '../../src/trust/keys.js';
 import { startTestHub, type TestHub, until } from '../hub/helpers.js';
 import { RecordingFirewall } from './recording-firewall.js';
@@ -21,37 +22,32 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
   let dir: string;
   let state: AgentState;
   const firewall = new RecordingFirewall();
+  const kinds: string[] = [];
 
   beforeAll(async () => {
     t = await startTestHub();
     dir = mkdtempSync(join(tmpdir(), 'rampart-agent-bulk-'));
-    const node = await t.enrol('bulk-agent');
     state = AgentState.open(dir);
-    agent = new Agent({
-      name: 'bulk-agent',
-      fleet: 'default',
-      state,
-      firewall,
-      hub: new HubApi(t.hub.url, node.token),
-      hubKey: t.hub.publicKey,
-      privateKey: node.keys.privateKey,
-      transport: new MqttClientTransport({
-        url: t.hub.busInfo.url,
-        clientId: `bulk-agent-${process.pid}`,
-        username: 'bulk-agent',
-        password: node.token,
-        clean: true,
-        connectTimeoutMs: 5000,
-      }),
+    agent = await busAgent(t, 'bulk-agent', state, firewall, {
       allowlist: new Allowlist(['198.18.0.7']),
-      log: silentLogger(),
-      // As under `rampart up` on its embedded broker: copies of held decisions skip the verify.
-      dropHeldCopies: true,
       // The metrics are built only with a listener (ADR 0039).
       metrics: { host: '127.0.0.1', port: 0 },
     });
+    // What the hub publishes, by kind: with this agent (which reads packed runs) its only node.
+    await t.hub.bus.subscribe(topics.decisions('default'), (_topic, payload) => {
+      const p = peek(payload, 1024 * 1024);
+      if (p.ok) kinds.push(p.env.kind);
+    });
     await agent.start();
     await until(() => agent.outbox.busIsUp);
+    // Its first heartbeat (sent on connect) told the hub it reads `decisions-packed`.
+    for (let seen = false; !seen; await new Promise((r) => setTimeout(r, 20))) {
+      const nodes = (await t.call('GET', '/v1/status')).json.nodes as Array<{
+        name: string;
+        lastSeen: unknown;
+      }>;
+      seen = nodes.some((n) => n.name === 'bulk-agent' && n.lastSeen);
+    }
     // The start-up catch-up has answered (empty log) before the test counts catch-ups.
     await agent.applier.catchUp();
   });
@@ -75,6 +71,7 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
     );
     expect(agent.applier.stats).toMatchObject({ gaps: 0, allowlisted: 1, catchUps });
     expect(agent.drops.total()).toBe(0);
+    expect(kinds).toEqual([PACKED_DECISIONS, PACKED_DECISIONS, PACKED_DECISIONS]);
   });
 
   it('drops a tampered `decisions` envelope whole and counts it; a good one after it applies', async () => {
@@ -139,6 +136,116 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
     expect([...firewall.committed.keys()].some((k) => k.includes('192.0.2.7'))).toBe(false);
   });
 });
+
+describe('agent applying `decisions-packed` envelopes', () => {
+  let t: TestHub;
+  let agent: Agent;
+  let dir: string;
+  let state: AgentState;
+  let hubKeys: ReturnType<typeof loadKeyPair>;
+  const firewall = new RecordingFirewall();
+  const publish = (run: Decision[] | object) =>
+    t.hub.bus.publish(
+      topics.decisions('default'),
+      seal(PACKED_DECISIONS, Array.isArray(run) ? packDecisions(run) : run, 'hub', hubKeys.privateKey),
+    );
+  const head = async () => (await t.call('GET', '/v1/health')).json.head as number;
+
+  beforeAll(async () => {
+    t = await startTestHub();
+    hubKeys = loadKeyPair(join(t.dataDir, 'hub'), 'hub.key');
+    dir = mkdtempSync(join(tmpdir(), 'rampart-agent-packed-'));
+    state = AgentState.open(dir);
+    agent = await busAgent(t, 'packed-agent', state, firewall, { allowlist: new Allowlist([]) });
+    await agent.start();
+    await until(() => agent.outbox.busIsUp);
+    await agent.applier.catchUp();
+  });
+  afterAll(async () => {
+    await agent?.close();
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('skips a bad element of a signed run alone and counts it; the next good decision applies', async () => {
+    const h = await head();
+    const malformed = agent.drops.get('malformed');
+    await publish([{ ...decisionAt(h + 1), target: 'x'.repeat(65) }]);
+    await until(() => agent.drops.get('malformed') === malformed + 1);
+    expect(state.lastSeq()).toBe(h);
+    await t.call('POST', '/v1/decisions/bulk', {
+      decisions: [{ target: '192.0.2.90' }, { target: '192.0.2.91' }],
+    });
+    await until(() => state.lastSeq() === h + 2);
+    await agent.committer.flush();
+    expect(firewall.committed.has('blocklist|192.0.2.91')).toBe(true);
+  });
+
+  it('drops a signed run whose columns do not match its length, whole', async () => {
+    const h = await head();
+    const malformed = agent.drops.get('malformed');
+    const body = packDecisions([decisionAt(h + 1), { ...decisionAt(h + 2), target: '192.0.2.93' }])!;
+    await publish({ ...body, target: ['192.0.2.92'] });
+    await until(() => agent.drops.get('malformed') === malformed + 1);
+    await publish({ ...body, n: MAX_PACKED + 1 });
+    await until(() => agent.drops.get('malformed') === malformed + 2);
+    expect(state.lastSeq()).toBe(h);
+    expect(agent.applier.stats.gaps).toBe(0);
+  });
+
+  it('refuses a tampered run before using it, and drops a copy of held seqs before the verify', async () => {
+    const h = await head();
+    await until(() => state.lastSeq() === h);
+    const forge = (seq: number): Buffer => {
+      const wire = JSON.parse(
+        seal(PACKED_DECISIONS, packDecisions([decisionAt(seq)]), 'hub', hubKeys.privateKey).toString(),
+      );
+      wire.body = wire.body.replace('192.0.2.70', '192.0.2.71');
+      return Buffer.from(JSON.stringify(wire));
+    };
+    const bad = agent.drops.get('bad-signature');
+    const duplicates = agent.applier.stats.duplicates;
+    await t.hub.bus.publish(topics.decisions('default'), forge(h));
+    await until(() => agent.applier.stats.duplicates === duplicates + 1);
+    expect(agent.drops.get('bad-signature')).toBe(bad);
+    await t.hub.bus.publish(topics.decisions('default'), forge(h + 1));
+    await until(() => agent.drops.get('bad-signature') === bad + 1);
+    expect(state.lastSeq()).toBe(h);
+    expect([...firewall.committed.keys()].some((k) => k.includes('192.0.2.7'))).toBe(false);
+  });
+});
+
+/** An agent enrolled in `t` as `name`, on the hub's embedded broker (not started). */
+async function busAgent(
+  t: TestHub,
+  name: string,
+  state: AgentState,
+  firewall: RecordingFirewall,
+  more: Pick<AgentOptions, 'allowlist' | 'metrics'>,
+): Promise<Agent> {
+  const node = await t.enrol(name);
+  return new Agent({
+    name,
+    fleet: 'default',
+    state,
+    firewall,
+    hub: new HubApi(t.hub.url, node.token),
+    hubKey: t.hub.publicKey,
+    privateKey: node.keys.privateKey,
+    transport: new MqttClientTransport({
+      url: t.hub.busInfo.url,
+      clientId: `${name}-${process.pid}`,
+      username: name,
+      password: node.token,
+      clean: true,
+      connectTimeoutMs: 5000,
+    }),
+    log: silentLogger(),
+    // As under `rampart up` on its embedded broker: copies of held decisions skip the verify.
+    dropHeldCopies: true,
+    ...more,
+  });
+}
 
 function decisionAt(seq: number): Decision {
   return {

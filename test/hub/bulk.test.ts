@@ -1,8 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkDecision } from '../../src/agent/decision-check.js';
 import type { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { topics } from '../../src/bus/transport.js';
 import type { Decision } from '../../src/core/decision.js';
-import { type Envelope, open, ReplayCache } from '../../src/trust/envelope.js';
+import { PACKED_DECISIONS, unpackDecisions } from '../../src/core/packed-decisions.js';
+import {
+  type Envelope,
+  open,
+  type PeekedEnvelope,
+  peek,
+  ReplayCache,
+  seal,
+} from '../../src/trust/envelope.js';
+import type { KeyPair } from '../../src/trust/keys.js';
 import { nodeBusClient, startTestHub, type TestHub, until } from './helpers.js';
 
 /** `n` distinct documentation-range-free test addresses: 198.18.0.0/15 (benchmarking). */
@@ -12,18 +22,19 @@ const addrs = (n: number, base = 0) =>
 describe('POST /v1/decisions/bulk', () => {
   let t: TestHub;
   let client: MqttClientTransport;
+  let watcher: { keys: KeyPair; token: string };
   const envelopes: Envelope[] = [];
 
   beforeAll(async () => {
     t = await startTestHub();
-    const node = await t.enrol('bulk-watch');
-    client = await nodeBusClient(t, 'bulk-watch', node.token);
+    watcher = await t.enrol('bulk-watch');
+    client = await nodeBusClient(t, 'bulk-watch', watcher.token);
     const replay = new ReplayCache();
     await client.subscribe(topics.decisions('default'), (_topic, payload) => {
       const r = open(payload, {
         keyFor: (f) => (f === 'hub' ? t.hub.publicKey : undefined),
         replay,
-        expectKind: ['decision', 'decisions'],
+        expectKind: ['decision', 'decisions', PACKED_DECISIONS],
         maxBytes: 1024 * 1024,
       });
       if (r.ok) envelopes.push(r.env);
@@ -152,6 +163,60 @@ describe('POST /v1/decisions/bulk', () => {
     expect((envelopes[0]!.body as Decision[]).map((d) => d.target)).toEqual(
       [1, 2, 3, 4, 5].map((i) => `203.0.113.${i}`),
     );
+  });
+
+  it('packs runs as `decisions-packed` only while every enrolled node says it reads them', async () => {
+    const heartbeat = async (name: string, keys: KeyPair, reads: string[]) => {
+      const env = seal('heartbeat', { lastSeq: 0, active: 0, version: 't', reads }, name, keys.privateKey);
+      await t.hub.core.admit(name, (peek(env) as { ok: true; env: PeekedEnvelope }).env);
+    };
+    const post = async (base: number) => {
+      await until(() => envelopes.length > 0);
+      envelopes.length = 0;
+      const r = await t.call('POST', '/v1/decisions/bulk', {
+        decisions: addrs(700, base).map((target, i) => ({ target, duration: i < 350 ? 600 : 3600 })),
+      });
+      const { firstSeq, lastSeq } = r.json as { firstSeq: number; lastSeq: number };
+      const decisions = (e: Envelope) =>
+        (e.kind === PACKED_DECISIONS ? unpackDecisions(e.body) : (e.body as unknown[]))!.map((d) =>
+          checkDecision(structuredClone(d)),
+        );
+      await until(() => envelopes.flatMap(decisions).length >= 700);
+      const page = await t.call('GET', `/v1/decisions?since=${firstSeq - 1}&limit=700`);
+      // The same decisions either way, ids aside (a packed run leaves them out).
+      const sent = envelopes.flatMap(decisions).map((d) => ({ ...d, id: '' }));
+      expect(sent).toEqual((page.json.decisions as Decision[]).map((d) => ({ ...d, id: '' })));
+      expect(sent.at(-1)!.seq).toBe(lastSeq);
+      return envelopes.map((e) => e.kind);
+    };
+
+    expect(await post(4000)).toEqual(['decisions', 'decisions']);
+    await heartbeat('bulk-watch', watcher.keys, ['decisions-packed']);
+    expect(await post(5000)).toEqual([PACKED_DECISIONS, PACKED_DECISIONS]);
+    // Two durations: the packed run carries `duration` and `expiresAt` per decision, the rest once.
+    const first = envelopes[0]!.body as Record<string, unknown>;
+    expect(first).toMatchObject({
+      n: 500,
+      action: 'ban',
+      set: 'blocklist',
+      reason: 'manual ban',
+      origin: 'operator',
+    });
+    expect(Array.isArray(first.duration) && Array.isArray(first.target)).toBe(true);
+    expect(first.id).toBeUndefined();
+
+    // A node that never said so (a new one, or an old version) keeps the fleet on `decisions`.
+    const other = await t.enrol('bulk-old');
+    expect(await post(6000)).toEqual(['decisions', 'decisions']);
+    await heartbeat('bulk-old', other.keys, []);
+    expect(await post(7000)).toEqual(['decisions', 'decisions']);
+    await heartbeat('bulk-old', other.keys, ['decisions-packed']);
+    expect(await post(8000)).toEqual([PACKED_DECISIONS, PACKED_DECISIONS]);
+    const metrics = (await t.call('GET', '/metrics')).text;
+    expect(metrics).toMatch(/rampart_hub_decision_envelopes_total\{kind="decisions-packed"\} 4/);
+    await t.call('DELETE', '/v1/nodes/bulk-old');
+    await heartbeat('bulk-watch', watcher.keys, []);
+    expect(await post(9000)).toEqual(['decisions', 'decisions']);
   });
 
   it('refuses a body that is not a list, or a list over the cap, as a whole', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { topics } from '../../src/bus/transport.js';
 import type { Decision } from '../../src/core/decision.js';
+import { PACKED_DECISIONS, unpackDecisions } from '../../src/core/packed-decisions.js';
 import { type Hub, type HubOptions, startHub } from '../../src/hub/hub.js';
 import { open, ReplayCache } from '../../src/trust/envelope.js';
 import { generateKeyPair, type KeyPair, publicKeyToText } from '../../src/trust/keys.js';
@@ -139,10 +140,12 @@ export async function onHubDecisions(
     const r = open(payload, {
       keyFor: (f) => (f === 'hub' ? t.hub.publicKey : undefined),
       replay,
-      expectKind: ['decision', 'decisions'],
+      expectKind: ['decision', 'decisions', PACKED_DECISIONS],
     });
     if (!r.ok) return;
-    for (const d of (r.env.kind === 'decisions' ? r.env.body : [r.env.body]) as Decision[]) fn(d);
+    const { kind, body } = r.env;
+    const list = kind === PACKED_DECISIONS ? unpackDecisions(body) : kind === 'decisions' ? body : [body];
+    for (const d of list as Decision[]) fn(d);
   });
 }
 

@@ -1,0 +1,51 @@
+import { PACKED_DECISIONS } from '../core/packed-decisions.js';
+
+/**
+ * A node counts as a reader of packed decisions while its last heartbeat said so and is at most
+ * this old (30 heartbeats at the default interval). Older or never heard: unknown, so unpacked.
+ */
+const HEARD_WITHIN_MS = 5 * 60_000;
+/** How long one answer of {@link PackedReaders.all} is reused (it walks every enrolled node). */
+const ANSWER_MS = 1000;
+
+/**
+ * Which enrolled nodes said, in their heartbeat's `reads`, that they take `decisions-packed`
+ * envelopes (ADR 0052). One message on the decisions topic reaches every node, so the hub packs
+ * only when all of them do; a node it has not heard from lately (down, or an old version that
+ * never says) keeps the fleet on the unpacked form. An old agent that comes back while the hub
+ * packs drops the packed envelopes it gets (`wrong-kind`) until its first heartbeat turns the
+ * hub back, and the first unpacked envelope then shows it the gap it fetches over HTTP.
+ */
+export class PackedReaders {
+  private readonly heard = new Map<string, { packed: boolean; at: number }>();
+  private answer: { value: boolean; at: number; nodes: number } | undefined;
+
+  /** A verified heartbeat's `reads` field, whatever its shape. */
+  heartbeat(node: string, reads: unknown, now: number): void {
+    const packed = Array.isArray(reads) && reads.includes(PACKED_DECISIONS);
+    const before = this.heard.get(node);
+    this.heard.set(node, { packed, at: now });
+    if (before?.packed !== packed) this.answer = undefined;
+  }
+
+  /** A removed node, or one enrolled anew (perhaps with another version). */
+  forget(node: string): void {
+    if (this.heard.delete(node)) this.answer = undefined;
+  }
+
+  /** Whether every one of `nodes` (the enrolled ones, at least one) reads packed decisions. */
+  all(nodes: ReadonlyMap<string, unknown>, now: number): boolean {
+    const a = this.answer;
+    if (a !== undefined && now - a.at < ANSWER_MS && a.nodes === nodes.size) return a.value;
+    let value = nodes.size > 0;
+    for (const name of nodes.keys()) {
+      const h = this.heard.get(name);
+      if (h === undefined || !h.packed || now - h.at > HEARD_WITHIN_MS) {
+        value = false;
+        break;
+      }
+    }
+    this.answer = { value, at: now, nodes: nodes.size };
+    return value;
+  }
+}
