@@ -92,16 +92,14 @@ async function requestOne(
 ): Promise<JsonAnswer> {
   const url = new URL(path, baseUrl);
   const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
-  const signal = opts.signal
-    ? AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)])
-    : AbortSignal.timeout(opts.timeoutMs);
+  const { signal, settled } = requestSignal(opts.timeoutMs, opts.signal);
   const headers: Record<string, string | number> = {};
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   if (opts.body !== undefined) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = Buffer.byteLength(opts.body);
   }
-  return new Promise<JsonAnswer>((resolve, reject) => {
+  const answer = new Promise<JsonAnswer>((resolve, reject) => {
     let answered = false;
     const req = request(url, { method, headers, signal }, (res) => {
       answered = true;
@@ -132,4 +130,34 @@ async function requestOne(
     });
     req.end(opts.body);
   });
+  return answer.finally(settled);
+}
+
+/**
+ * The request's abort signal: the timeout, or the caller's signal, whichever comes first. Not
+ * `AbortSignal.any([caller, AbortSignal.timeout()])`: Node 20 holds the timeout signal only
+ * weakly from there, and a garbage collection during the wait collected it, so its timer never
+ * fired. A request to a frozen hub then hung for good, and with it the agent's catch-up and every
+ * decision behind it (seen in the scale-out fault tests). Here the timer is ours, cleared once
+ * the request has settled, and so is the listener on the caller's signal.
+ */
+function requestSignal(
+  timeoutMs: number,
+  caller: AbortSignal | undefined,
+): { signal: AbortSignal; settled: () => void } {
+  const ctl = new AbortController();
+  const timer = setTimeout(
+    () => ctl.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    timeoutMs,
+  );
+  const onAbort = () => ctl.abort(caller?.reason);
+  if (caller?.aborted) onAbort();
+  else caller?.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: ctl.signal,
+    settled: () => {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onAbort);
+    },
+  };
 }

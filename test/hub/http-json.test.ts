@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestJson, Unreachable } from '../../src/hub/http-json.js';
 
@@ -98,6 +100,29 @@ describe('requestJson over node:http', () => {
     expect(performance.now() - t0).toBeLessThan(5_000);
     expect(stopped).toBeInstanceOf(Unreachable);
     expect(stopped.reason).toBe('This operation was aborted');
+  });
+
+  it("the timeout fires with a caller's signal too, when the heap is collected during the wait", async () => {
+    // How the agent calls (its shutdown signal): Node 20 held a timeout combined with it through
+    // AbortSignal.any only weakly, and a collection meanwhile left a silent hub's request pending
+    // for good. Collections every 20 ms make that certain here.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collect = setInterval(gc, 20);
+    try {
+      const pending = requestJson(base, 'GET', '/silent', {
+        timeoutMs: 300,
+        signal: new AbortController().signal,
+      }).catch((e) => e);
+      const outcome = await Promise.race([
+        pending,
+        new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3_000)),
+      ]);
+      expect(outcome).toBeInstanceOf(Unreachable);
+      expect((outcome as Unreachable).reason).toBe('The operation was aborted due to timeout');
+    } finally {
+      clearInterval(collect);
+    }
   });
 
   it('an answer cut off mid-body is an error, not an answer and not Unreachable', async () => {
