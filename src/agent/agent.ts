@@ -305,18 +305,22 @@ export class Agent {
     const { o } = this;
     let heavy = false;
     try {
-      // Read before the lock: a whole read of a big kernel set may take long, and commits go on
-      // meanwhile (what they change is seen again, harmlessly, by the repair; ADR 0043).
       const big = this.applier.desiredCount() > REBUILD_ABOVE;
       // Every size is scanned where the backend can (nftables in-process): a pass whose kernel
       // nobody else touched since the last verified one reads one generation number, where a
       // listing of even a small set meant a kernel worker thread started each minute. Unless bans
       // expired since: the kernel's timeouts run on their own clock, so it is read and compared.
       const expired = o.state.pruneExpired();
-      const scan = await o.firewall.scan?.({ fresh: expired > 0 });
+      const look = () => o.firewall.scan?.({ fresh: expired > 0 });
+      // A big set is read before the lock: a whole read may take long, and commits go on meanwhile
+      // (what they change is seen again, harmlessly, by the repair; ADR 0043). A small one is read
+      // inside it (a few netlink messages): a burst committed during the read would otherwise be
+      // added again and reported as drift.
+      let scan = big ? await look() : undefined;
       // A kernel read, a repair or a rebuild leaves a big set's worth of garbage behind.
       heavy = big && scan?.quiet !== true;
       await this.committer.exclusive(async () => {
+        if (!big) scan = await look();
         // Computed inside the lock: everything committed so far is in the state, so nothing the
         // kernel holds legitimately can look like drift.
         o.state.pruneExpired();
