@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
-import { INLINE_CHARS, InlineKernel, isBoundedRead, isCommit, scriptChars } from './inline-kernel.js';
+import { INLINE_CHARS, InlineKernel, isCommit, scriptChars } from './inline-kernel.js';
 import { KERNEL_WORKER_SOURCE } from './kernel-worker-source.js';
 import { runTool, type ToolResult, type ToolRunner } from './run-tool.js';
 
@@ -36,7 +36,8 @@ export interface ToolDriver {
 
 export interface RunOptions {
   /**
-   * The caller knows the answer is small (a range set listed at start): it runs on the calling
+   * The caller knows the answer is small (a range set listed at start or by a reconcile of few
+   * ranges, a scan's probe read a few netlink messages deep): it runs on the calling
    * thread like a small commit, and no kernel worker is started for it. An idle agent then
    * starts none at all (≈ 1 MB of RSS and ≈ 0.3 s of CPU, ADR 0051).
    */
@@ -201,7 +202,6 @@ export class LibraryDriver implements ToolDriver {
       this.inline !== undefined &&
       ((isCommit(this.start.tool, args) && scriptChars(input) <= INLINE_CHARS) ||
         args[0] === '--generation' ||
-        isBoundedRead(args) ||
         opts.small === true);
     // Nothing ahead of it: a small commit goes to the kernel now, in this call.
     if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));

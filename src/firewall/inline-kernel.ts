@@ -32,14 +32,6 @@ export function isCommit(tool: 'nft' | 'ipset', args: string[]): boolean {
     : args.length === 2 && args[0] === '-exist' && args[1] === 'restore';
 }
 
-/**
- * A set read a few netlink messages deep (a reconcile's probe, ADR 0043): bounded by its rounds,
- * so it runs on the calling thread. A whole read (rounds 0) may be a million elements: the worker.
- */
-export function isBoundedRead(args: string[]): boolean {
-  return args[0] === '--dump-set' && Number(args[4]) > 0;
-}
-
 export function scriptChars(input: string | string[]): number {
   if (typeof input === 'string') return input.length;
   let n = 0;

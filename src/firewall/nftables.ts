@@ -764,7 +764,10 @@ export class NftablesFirewall implements Firewall {
       const read = async (rounds: number) => {
         const at = Date.now();
         const family = String(NFPROTO[this.opts.family]);
-        const r = await tools.run(['--dump-set', family, this.opts.table, ks.name, String(rounds)]);
+        // A probe (a few messages) runs on the calling thread; a whole read (rounds 0) in the worker.
+        const r = await tools.run(['--dump-set', family, this.opts.table, ks.name, String(rounds)], '', {
+          small: rounds > 0,
+        });
         if (!r.dump)
           throw new RampartError(
             'E_FIREWALL',

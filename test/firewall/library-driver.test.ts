@@ -80,7 +80,7 @@ describe.skipIf(req.skip)('library driver: small commits on the calling thread',
       `add table inet ${table}; add set inet ${table} s { type ipv4_addr; }; add element inet ${table} s { 192.0.2.20, 192.0.2.21 }`,
     ]);
     const before = { ...nft.calls };
-    const probe = await nft.run(['--dump-set', '1', table, 's', '8']);
+    const probe = await nft.run(['--dump-set', '1', table, 's', '8'], '', { small: true });
     expect(probe.dump).toMatchObject({ status: 'ok', count: 2 });
     expect(nft.calls.inline).toBe(before.inline + 1);
     expect(nft.calls.worker).toBe(before.worker);
