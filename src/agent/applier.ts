@@ -17,6 +17,12 @@ import { type ActiveBan, type AgentState, FIRST_PAGE } from './state.js';
  */
 const STAGED_HIGH = 40_000;
 
+/**
+ * A hole in the live stream waits this long for the bus to fill it before catch-up reads the log:
+ * long enough for another hub's batch published a moment later, short against a lost message.
+ */
+export const GAP_GRACE_MS = 150;
+
 export interface ApplierOptions {
   state: AgentState;
   firewall: Firewall;
@@ -36,6 +42,12 @@ export interface ApplierOptions {
   onApplied?: (d: Decision) => void;
   /** Live decisions held while waiting for a gap to fill; beyond this only catch-up is trusted. */
   maxBuffered?: number;
+  /**
+   * How long a hole may stay open before it is fetched over HTTP (default {@link GAP_GRACE_MS}).
+   * Several hubs publish their own appends, so the bus may carry seq 2,001 before 1: the missing
+   * run is usually a few milliseconds behind, and fetching it made every agent read the log.
+   */
+  gapGraceMs?: number;
   retryMs?: number;
 }
 
@@ -87,6 +99,8 @@ export class DecisionApplier {
   private catchAgain = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private kernelTimer: NodeJS.Timeout | null = null;
+  /** Pending while a hole waits for the bus ({@link GAP_GRACE_MS}). */
+  private gapTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly now: () => number;
 
@@ -150,8 +164,23 @@ export class DecisionApplier {
     // in flight drains it once it reaches the held ones. Asking for another pass here made every
     // envelope of a flood cost an HTTP page as well (the hub served the log twice).
     if (this.catching && follows) return;
-    if (!this.catching) this.stats.gaps++;
-    void this.catchUp();
+    if (this.catching) {
+      void this.catchUp();
+      return;
+    }
+    // A new hole: give the bus a moment to deliver what is missing (another hub's batch).
+    if (this.gapTimer) return;
+    this.stats.gaps++;
+    const grace = this.o.gapGraceMs ?? GAP_GRACE_MS;
+    if (grace <= 0 || !held) {
+      void this.catchUp();
+      return;
+    }
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      if (!this.stopped && this.buffer.size > 0) void this.catchUp();
+    }, grace);
+    this.gapTimer.unref();
   }
 
   /**
@@ -300,8 +329,10 @@ export class DecisionApplier {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.kernelTimer) clearTimeout(this.kernelTimer);
+    if (this.gapTimer) clearTimeout(this.gapTimer);
     this.retryTimer = null;
     this.kernelTimer = null;
+    this.gapTimer = null;
   }
 
   private async catchUpOnce(): Promise<void> {
@@ -372,6 +403,11 @@ export class DecisionApplier {
       this.buffer.delete(next.seq);
       this.applyOne(next);
       last = next.seq;
+    }
+    // The bus filled the hole: nothing to fetch.
+    if (this.buffer.size === 0 && this.gapTimer) {
+      clearTimeout(this.gapTimer);
+      this.gapTimer = null;
     }
   }
 

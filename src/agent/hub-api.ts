@@ -1,6 +1,8 @@
 import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
+import { unpackDecisions } from '../core/packed-decisions.js';
 import { type JsonAnswer, requestJson, Unreachable } from '../hub/http-json.js';
+import { checkDecision } from './decision-check.js';
 
 /** `GET /v1/decisions?since=SEQ` answer: a page of the log, or a snapshot when SEQ is too old. */
 export interface DecisionPage {
@@ -48,8 +50,16 @@ export class HubApi {
     this.aborter.abort();
   }
 
-  decisions(since: number, limit = 10_000): Promise<DecisionPage> {
-    return this.call<DecisionPage>('GET', `/v1/decisions?since=${since}&limit=${limit}`);
+  /**
+   * A page of the log after `since`, asked for packed (a hub that predates the format answers
+   * with plain decisions, which read the same). Every decision is checked as one from the bus is:
+   * a page that is not a valid run, or holds a bad decision, is refused whole (E_HTTP) and the
+   * catch-up retries, rather than skipping a seq that the next page would skip again.
+   */
+  async decisions(since: number, limit = 10_000): Promise<DecisionPage> {
+    const path = `/v1/decisions?since=${since}&limit=${limit}&format=packed`;
+    const answer = await this.call<Record<string, unknown>>('GET', path);
+    return readPage(answer, `${this.url} GET /v1/decisions?since=${since}`);
   }
 
   /** Delivers a sealed report envelope over HTTP (the outbox's path when the bus is down). */
@@ -96,4 +106,24 @@ export class HubApi {
     if (json === undefined) throw new RampartError('E_HTTP', `hub ${method} ${path}: answer is not JSON`);
     return json as T;
   }
+}
+
+/** A `GET /v1/decisions` answer as a checked page (see {@link HubApi.decisions}). */
+export function readPage(answer: Record<string, unknown>, where: string): DecisionPage {
+  const bad = (why: string) => new RampartError('E_HTTP', `hub ${where}: ${why}`);
+  const head = answer.head;
+  if (!Number.isSafeInteger(head) || (head as number) < 0) throw bad('no valid head');
+  let bodies: unknown[] | undefined;
+  if (answer.packed !== undefined) {
+    bodies = unpackDecisions(answer.packed);
+    if (!bodies) throw bad('packed page is not a valid run');
+  } else if (Array.isArray(answer.decisions)) bodies = answer.decisions;
+  else throw bad('neither decisions nor a packed run');
+  const decisions = new Array<Decision>(bodies.length);
+  for (let i = 0; i < bodies.length; i++) {
+    const d = checkDecision(bodies[i]);
+    if (!d) throw bad(`decision ${i + 1} of ${bodies.length} is invalid`);
+    decisions[i] = d;
+  }
+  return { head: head as number, ...(answer.snapshot === true ? { snapshot: true } : {}), decisions };
 }

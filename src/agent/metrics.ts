@@ -119,6 +119,26 @@ export class AgentMetrics {
         this.inc(source.stats.applied);
       },
     });
+    // Gaps seen on the bus and HTTP catch-up runs: a fleet whose bus delivers out of order (two
+    // hubs publishing at once) shows here as catch-ups that a single hub would not need.
+    new Counter({
+      name: 'rampart_agent_log_gaps_total',
+      help: 'Times a decision arrived on the bus ahead of a missing seq (held while the hole is filled)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.stats.gaps);
+      },
+    });
+    new Counter({
+      name: 'rampart_agent_catch_ups_total',
+      help: "Catch-up runs that read the hub's log over HTTP (after a gap, a reconnect or a start)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.stats.catchUps);
+      },
+    });
     this.commitSeconds = new Histogram({
       name: 'rampart_agent_commit_duration_seconds',
       help: 'Time to apply one batch of staged changes to the kernel, by result (ok, failed)',

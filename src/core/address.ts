@@ -210,6 +210,9 @@ export function makeTarget(family: 4 | 6, value: bigint, prefix: number): Target
   return { family, prefix, first, last, text: prefix === bits ? addr : `${addr}/${prefix}` };
 }
 
+/** parseTarget's scratch words for the IPv6 host path (single-threaded, never held across calls). */
+const WORDS = new Int32Array(4);
+
 export interface ParseTargetOptions {
   /** What to do when a CIDR has host bits set: mask them (and call `onWarning`) or refuse. */
   hostBits?: 'mask' | 'reject';
@@ -228,6 +231,21 @@ export function parseTarget(input: string, opts: ParseTargetOptions = {}): Targe
   if (quad !== null) {
     const v = BigInt(quad);
     return { family: 4, prefix: 32, first: v, last: v, text: input };
+  }
+  // A plain IPv6 host of hex groups, the same way: four words, one bigint, the canonical text
+  // written from the words (no splits, regexes or group arrays). IPv4-mapped forms, ranges,
+  // spaces and anything parseIPv6Words does not take go the general way below.
+  if (
+    input.length <= 39 &&
+    parseIPv6Words(input, WORDS) &&
+    !(WORDS[0] === 0 && WORDS[1] === 0 && WORDS[2] === 0xffff)
+  ) {
+    const v =
+      (BigInt(WORDS[0]! >>> 0) << 96n) |
+      (BigInt(WORDS[1]! >>> 0) << 64n) |
+      (BigInt(WORDS[2]! >>> 0) << 32n) |
+      BigInt(WORDS[3]! >>> 0);
+    return { family: 6, prefix: 128, first: v, last: v, text: formatIPv6Words(WORDS) };
   }
   const text = input.trim();
   const slash = text.indexOf('/');

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DecisionApplier } from '../../src/agent/applier.js';
 import { Committer } from '../../src/agent/committer.js';
 import type { DecisionPage } from '../../src/agent/hub-api.js';
@@ -66,7 +66,7 @@ describe('decision applier', () => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  function setup(allow: string[] = []) {
+  function setup(allow: string[] = [], gapGraceMs?: number) {
     const dir = mkdtempSync(join(tmpdir(), 'rampart-applier-'));
     dirs.push(dir);
     const state = AgentState.open(dir);
@@ -81,9 +81,38 @@ describe('decision applier', () => {
       log: silentLogger(),
       fetchSince: (s) => log.fetch(s),
       retryMs: 20,
+      ...(gapGraceMs === undefined ? {} : { gapGraceMs }),
     });
     return { dir, state, fw, log, committer, applier };
   }
+
+  it('a hole the bus fills within the grace (another hub published later) costs no HTTP read', async () => {
+    const { state, log, applier, committer } = setup([], 10_000);
+    const [a, b, c, d] = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((t) => log.append(t));
+    applier.live(a!);
+    // Hub 2's run (3, 4) arrives before hub 1's (2).
+    applier.live(c!);
+    applier.live(d!);
+    expect(state.lastSeq()).toBe(1);
+    applier.live(b!);
+    await committer.flush();
+    expect(state.lastSeq()).toBe(4);
+    expect(applier.stats.gaps).toBe(1);
+    expect(log.calls).toEqual([]);
+    // The grace timer was cleared with the hole: nothing is fetched later either.
+    expect(applier.stats.catchUps).toBe(0);
+  });
+
+  it('a hole still open after the grace is fetched over HTTP', async () => {
+    const { state, log, applier } = setup([], 30);
+    applier.live(log.append('192.0.2.1'));
+    log.append('192.0.2.2'); // lost on the bus
+    applier.live(log.append('192.0.2.3'));
+    expect(log.calls).toEqual([]);
+    await vi.waitFor(() => expect(state.lastSeq()).toBe(3), { timeout: 5_000, interval: 5 });
+    expect(log.calls[0]).toBe(1);
+    expect(applier.stats).toMatchObject({ gaps: 1, catchUps: 1 });
+  });
 
   it('applies live decisions in order and ignores duplicates', async () => {
     const { state, fw, log, applier, committer } = setup();

@@ -66,6 +66,41 @@ describe('addresses', () => {
       expect(() => parseTarget(bad)).toThrow(/not an IPv4 or IPv6 address/);
   });
 
+  it('a plain IPv6 host (the fast path) is the same target as the general path gives', () => {
+    // Random hosts with runs of zero groups, upper case and leading zeros, each written the
+    // canonical way and a long way; the general path is the /128 form (it skips the fast path).
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (let k = 0; k < 2000; k++) {
+      const groups = Array.from({ length: 8 }, () => (rnd() % 3 === 0 ? 0 : rnd() & 0xffff));
+      if (k % 5 === 0) groups[0] = 0;
+      const long = groups.map((g) => g.toString(16).padStart(k % 2 ? 4 : 1, '0')).join(':');
+      const text = k % 3 === 0 ? long.toUpperCase() : long;
+      const fast = parseTarget(text);
+      const general = parseTarget(`${text}/128`);
+      expect(fast).toEqual(general);
+      expect(parseTarget(fast.text)).toEqual(general);
+      expect(Object.keys(fast)).toEqual(Object.keys(general));
+    }
+    for (const [input, text] of [
+      ['::', '::'],
+      ['::1', '::1'],
+      ['1::', '1::'],
+      ['::ffff:c000:201', '192.0.2.1'],
+      ['0:0:0:0:0:ffff:c000:201', '192.0.2.1'],
+      ['::fffe:c000:201', '::fffe:c000:201'],
+      ['2001:db8::0:1', '2001:db8::1'],
+    ]) {
+      expect(parseTarget(input!).text).toBe(text);
+    }
+    for (const bad of ['2001:db8::1::', '2001:db8:0:0:0:0:0:0:1', '2001:db8::12345', 'g::1', '2001:db8:']) {
+      expect(() => parseTarget(bad)).toThrow(/not an IPv4 or IPv6 address/);
+    }
+  });
+
   it('masks host bits with a warning, or refuses them when asked', () => {
     const warnings: string[] = [];
     expect(parseTarget('192.0.2.77/24', { onWarning: (w) => warnings.push(w) }).text).toBe('192.0.2.0/24');

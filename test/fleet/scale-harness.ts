@@ -10,6 +10,7 @@ import { prepareHubDir } from '../../src/hub/hub-files.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
+import { freePort } from '../helpers/free-port.js';
 import { createLan, type Host, type Lan } from '../helpers/netns.js';
 import { MAIN, Proc, removeDir, tempDir } from './harness.js';
 
@@ -35,6 +36,11 @@ export interface ScaleFleetOptions {
   agentRoute?: (i: number, hubUrls: string[]) => Promise<{ bus?: Record<string, unknown>; hub?: string }>;
   /** How long each hub and agent may take to start, default 30 s (a bench on a loaded machine gives more). */
   startTimeoutMs?: number;
+  /** Node flags for the hubs and for the agents (a profile: `--cpu-prof`). */
+  hubNodeArgs?: string[];
+  agentNodeArgs?: string[];
+  /** Each agent serves /metrics on 127.0.0.1:`metricsPorts[i]` (a bench's witness). */
+  metrics?: boolean;
 }
 
 export interface HubProc {
@@ -47,6 +53,8 @@ export class ScaleFleet {
   readonly hubs: HubProc[] = [];
   readonly agents: Proc[] = [];
   readonly dirs: string[] = [];
+  /** Agent i's metrics port, with `metrics`. */
+  readonly metricsPorts: number[] = [];
   lan!: Lan;
   adminToken = '';
   private readonly hubPorts: number[] = [];
@@ -92,7 +100,7 @@ export class ScaleFleet {
     args.push('--port', String(this.hubPorts[i] ?? 0));
     if (this.o.storeUrl) args.push('--store', this.o.storeUrl);
     const proc = new Proc(
-      spawn(process.execPath, [MAIN, ...args], {
+      spawn(process.execPath, [...(this.o.hubNodeArgs ?? []), MAIN, ...args], {
         env: { ...process.env, RAMPART_LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
@@ -153,6 +161,7 @@ export class ScaleFleet {
           this.hubs.map((h) => h.url),
         )) ?? {};
       if (this.o.watch) writeFileSync(this.logFile(i), '');
+      if (this.o.metrics) this.metricsPorts[i] = await freePort();
       writeFileSync(
         join(dir, 'rampart.yaml'),
         stringify({
@@ -163,15 +172,28 @@ export class ScaleFleet {
             hub: route.hub ?? this.hubList(),
             heartbeatInterval: 5,
             ...(this.o.watch ? { watch: [this.logFile(i)] } : {}),
+            ...(this.o.metrics ? { metrics: { listen: `127.0.0.1:${this.metricsPorts[i]}` } } : {}),
           },
         }),
       );
     }
     const proc = new Proc(
-      spawn(process.execPath, [MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')], {
-        env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
+      spawn(
+        process.execPath,
+        [
+          ...(this.o.agentNodeArgs ?? []),
+          MAIN,
+          'agent',
+          '--data',
+          dir,
+          '--config',
+          join(dir, 'rampart.yaml'),
+        ],
+        {
+          env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
     );
     // Kept before the waits: an agent that starts too slowly must still be stopped by stop().
     this.agents[i] = proc;
