@@ -7,6 +7,7 @@ import {
   parseTarget,
   tryParseTarget,
   widen,
+  writeBigEndian,
 } from '../../src/core/address.js';
 import { Allowlist } from '../../src/core/allowlist.js';
 
@@ -99,6 +100,21 @@ describe('addresses', () => {
     for (const bad of ['2001:db8::1::', '2001:db8:0:0:0:0:0:0:1', '2001:db8::12345', 'g::1', '2001:db8:']) {
       expect(() => parseTarget(bad)).toThrow(/not an IPv4 or IPv6 address/);
     }
+  });
+
+  it('writes values big-endian at any width, by words or by bytes', () => {
+    const out = new Uint8Array(20).fill(0xee);
+    writeBigEndian(0x20010db8_00000000_00000000_0000ff01n, out, 2, 16);
+    expect(Buffer.from(out).toString('hex')).toBe('eeee20010db800000000000000000000ff01eeee');
+    const four = new Uint8Array(4);
+    writeBigEndian(0xc0000201n, four, 0, 4);
+    expect([...four]).toEqual([192, 0, 2, 1]);
+    const odd = new Uint8Array(3);
+    writeBigEndian(0x0a0b0cn, odd, 0, 3);
+    expect([...odd]).toEqual([10, 11, 12]);
+    const top = new Uint8Array(16);
+    writeBigEndian((1n << 128n) - 1n, top, 0, 16);
+    expect(top.every((b) => b === 255)).toBe(true);
   });
 
   it('masks host bits with a warning, or refuses them when asked', () => {
