@@ -503,41 +503,51 @@ export class NftablesFirewall implements Firewall {
   private async viaNetlink(batch: StagedOp[]): Promise<{ done: CommitResult; rest: StagedOp[] } | undefined> {
     const driver = this.opened;
     if (!this.netlinkElements || !this.declared || !driver?.netlink) return undefined;
-    if (batch.length === 0) return undefined;
-    const changes = this.elementChanges(batch, Date.now());
-    if (changes === undefined) return undefined;
+    if (batch.length === 0 || !this.allPlain(batch)) return undefined;
     const done = { added: 0, deleted: 0 };
-    for (let from = 0; from < changes.length; from += NETLINK_MAX_ELEMENTS) {
+    for (let from = 0; from < batch.length; from += NETLINK_MAX_ELEMENTS) {
       if (from > 0) {
         await new Promise<void>((r) => setImmediate(r));
         // The table may have been dropped meanwhile by our own destroy(): the script path knows.
         if (!this.declared || this.opened !== driver) return { done, rest: batch.slice(from) };
       }
-      const part = changes.slice(from, from + NETLINK_MAX_ELEMENTS);
+      // Each transaction's changes are made just before it is sent: a bulk commit's 20,000 would
+      // otherwise outlive several young-generation collections while the first go (ADR 0057).
+      const part = this.elementChanges(batch, from, Math.min(batch.length, from + NETLINK_MAX_ELEMENTS));
       if (!this.sendNetlink(driver, part)) return { done, rest: batch.slice(from) };
-      countDone(batch, changes, from, from + part.length, done);
+      countDone(batch, part, from, done);
     }
     return { done, rest: [] };
   }
 
   /**
-   * The batch as element changes of plain sets, or undefined when any of it must go the script
-   * path. Apart from `viaNetlink` (like `countDone`): V8 optimises a hot loop with the function
-   * around it, and compiling an async function whole cost more than the loop ever ran (ADR 0057).
+   * Whether every op of the batch goes to a plain set and can be encoded from its address's
+   * number. The per-op loops are apart from `viaNetlink` (like `countDone`): V8 optimises a hot
+   * loop with the function around it, and compiling an async function whole cost more than the
+   * loop ever ran (ADR 0057).
    */
-  private elementChanges(batch: StagedOp[], now: number): ElementChange[] | undefined {
-    const changes: ElementChange[] = [];
+  private allPlain(batch: StagedOp[]): boolean {
     for (let i = 0; i < batch.length; i++) {
       const op = batch[i]!;
-      const ks = this.setFor(op.set, op.target);
       // The key is encoded from the address's number, the script from its text: an element whose
       // two disagree (never one parseTarget made) goes the script path, which refuses it by name.
-      if (ks.interval || !selfConsistent(op.target)) return undefined;
+      if (this.setFor(op.set, op.target).interval || !selfConsistent(op.target)) return false;
+    }
+    return true;
+  }
+
+  /** `batch[from, to)` as element changes of their plain sets (`allPlain` said they all are). */
+  private elementChanges(batch: StagedOp[], from: number, to: number): ElementChange[] {
+    const now = Date.now();
+    const changes: ElementChange[] = [];
+    for (let i = from; i < to; i++) {
+      const op = batch[i]!;
+      const name = this.setFor(op.set, op.target).name;
       const left = op.op === 'add' ? remaining(op, now) : 0;
       // An add whose time ran out while staged is removed, as the script path does.
       if (op.op === 'add' && left !== 0)
-        changes.push({ set: ks.name, target: op.target, op: 'add', timeout: left });
-      else changes.push({ set: ks.name, target: op.target, op: 'delete', timeout: null });
+        changes.push({ set: name, target: op.target, op: 'add', timeout: left });
+      else changes.push({ set: name, target: op.target, op: 'delete', timeout: null });
     }
     return changes;
   }
@@ -1162,21 +1172,15 @@ function firstLine(s: string): string {
   );
 }
 
-/** Whether a target's text names exactly the address its numbers hold. */
-/** Adds to `done` what `batch[from, to)` changed, once its transaction applied (`changes` as sent). */
-function countDone(
-  batch: StagedOp[],
-  changes: ElementChange[],
-  from: number,
-  to: number,
-  done: CommitResult,
-): void {
-  for (let i = from; i < to; i++) {
-    if (batch[i]!.op === 'delete') done.deleted++;
-    else if (changes[i]!.op === 'add') done.added++;
+/** Adds to `done` what `batch[from, …)` changed, once its transaction (`part`, as sent) applied. */
+function countDone(batch: StagedOp[], part: ElementChange[], from: number, done: CommitResult): void {
+  for (let i = 0; i < part.length; i++) {
+    if (batch[from + i]!.op === 'delete') done.deleted++;
+    else if (part[i]!.op === 'add') done.added++;
   }
 }
 
+/** Whether a target's text names exactly the address its numbers hold. */
 function selfConsistent(t: Target): boolean {
   // A plain IPv4 address (most bans) is checked without making BigInts on the single-ban path.
   const v4 = t.family === 4 ? parseIPv4(t.text) : null;
