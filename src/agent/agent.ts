@@ -528,9 +528,7 @@ export class Agent {
    */
   applyDecisions(list: Decision[]): void {
     if (list.length === 0) return;
-    this.o.state.batch(() => {
-      for (const d of list) this.applier.live(d);
-    });
+    this.o.state.batch(() => this.applier.liveRun(list));
   }
 
   private heartbeat(): void {
