@@ -13,14 +13,14 @@
  */
 
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import { cli, inKernelSet, MAIN, Proc, rampart, removeDir, tempDir } from '../test/fleet/harness.js';
 import { createLan, type Host } from '../test/helpers/netns.js';
 import type { Emit } from './list.js';
-import { cpuMs, loadAverage } from './proc-stats.js';
+import { cpuByThread, cpuMs, loadAverage } from './proc-stats.js';
 
 const LOADGEN = `
 const [url, token, first, count, chunk, prefix] = process.argv.slice(1);
@@ -69,23 +69,6 @@ function cpuSplit(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
-}
-
-/** CPU ms per thread (`main`, or its `/proc/PID/task/TID/comm` name), threads that share a name summed. */
-function cpuByThread(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = `${tid === String(pid) ? 'main' : name}#${tid}`;
-      out.set(key, (Number(f[11]) + Number(f[12])) * 10);
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return out;
 }
 
 /** Elements of the round's prefix in the agent's kernel set (the no-loss check). */

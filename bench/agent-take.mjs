@@ -3,7 +3,8 @@
 // the process's CPU (every thread) per decision. Run inside a network namespace, as root:
 //   ip netns add X && ip netns exec X node --max-semi-space-size=4 bench/agent-take.mjs DIST [N]
 // DIST is a built `dist` folder (this tree's, or an older build's copy), N decisions (default 40,000;
-// the first 4,000 warm up and are not counted). AGENT_TAKE_FIREWALL=null stages into a firewall that
+// the first 4,000 warm up and are not counted; AGENT_TAKE_WARM=500 leaves V8's compilation of the
+// path in the count, as in a freshly started agent). AGENT_TAKE_FIREWALL=null stages into a firewall that
 // drops every commit: the intake alone, without the kernel's share (and its timing noise).
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { join, resolve } from 'node:path';
 
 const dist = resolve(process.argv[2] ?? 'dist');
 const total = Number(process.argv[3] ?? 40_000);
-const WARM = 4000;
+const WARM = Number(process.env.AGENT_TAKE_WARM ?? 4000);
 // AGENT_TAKE_PER_ENVELOPE: decisions per envelope (the hub seals at most DECISIONS_PER_ENVELOPE).
 const PER_ENVELOPE = Number(process.env.AGENT_TAKE_PER_ENVELOPE ?? 500);
 const { Agent } = await import(`${dist}/agent/agent.js`);

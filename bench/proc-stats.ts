@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * user + system CPU time of live processes, in ms (from /proc; clock ticks of 10 ms). Counts every
@@ -17,4 +17,45 @@ export function cpuMs(pids: number[]): number {
 /** The 1-minute load average (the machine is shared: printed next to every timed figure). */
 export function loadAverage(): number {
   return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+}
+
+/** CPU ms per thread (`main`, or its `/proc/PID/task/TID/comm` name), threads that share a name summed. */
+export function cpuByThread(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = `${tid === String(pid) ? 'main' : name}#${tid}`;
+      out.set(key, (Number(f[11]) + Number(f[12])) * 10);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/**
+ * µs per decision by thread name between two {@link cpuByThread} readings of the same processes
+ * (summed over them, then divided by `processes`): where a run's CPU went (main, V8's helper
+ * threads, libuv's pool, the kernel worker).
+ */
+export function threadShares(
+  before: Array<Map<string, number>>,
+  after: Array<Map<string, number>>,
+  decisions: number,
+  processes = after.length,
+): Record<string, number> {
+  const sum = new Map<string, number>();
+  for (const [i, a] of after.entries())
+    for (const [k, v] of a) {
+      const name = k.split('#')[0]!;
+      sum.set(name, (sum.get(name) ?? 0) + v - (before[i]?.get(k) ?? 0));
+    }
+  return Object.fromEntries(
+    [...sum]
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => [k, Number(((v * 1000) / decisions / processes).toFixed(1))]),
+  );
 }

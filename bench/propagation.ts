@@ -25,7 +25,7 @@ import {
 } from '../test/fleet/harness.js';
 import { createLan, type Host, type Lan } from '../test/helpers/netns.js';
 import type { Emit } from './list.js';
-import { cpuMs, loadAverage } from './proc-stats.js';
+import { cpuByThread, cpuMs, loadAverage, threadShares } from './proc-stats.js';
 
 const CROWDSEC_WORST_MS = 11_000;
 /** Each agent's metrics listener, on its own namespace's address. */
@@ -466,6 +466,8 @@ async function throughput(
   const load = loadAverage();
   const hubCpu0 = cpuMs([pids.hub]);
   const agentCpu0 = cpuMs(pids.agents);
+  const hubThreads0 = [cpuByThread(pids.hub)];
+  const agentThreads0 = pids.agents.map(cpuByThread);
   const out = await fleet.hubHost.exec(
     process.execPath,
     [
@@ -490,6 +492,8 @@ async function throughput(
   const lastAt = await witness.done(posted.lastSeq, count);
   const hubCpu = cpuMs([pids.hub]) - hubCpu0;
   const agentCpu = cpuMs(pids.agents) - agentCpu0;
+  const hubThreads = threadShares(hubThreads0, [cpuByThread(pids.hub)], count);
+  const agentThreads = threadShares(agentThreads0, pids.agents.map(cpuByThread), count);
   witness.stop();
   // No loss: every address in every agent's kernel set, read back from the kernel element by element.
   const expected = Array.from({ length: count }, (_, i) => `${prefix}.${i >> 8}.${i & 255}`);
@@ -553,6 +557,9 @@ async function throughput(
     // Noise-resistant: CPU the hub and one agent spent per decision (from /proc, 10 ms ticks).
     hubCpuMsPerDecision: Number((hubCpu / count).toFixed(4)),
     agentCpuMsPerDecision: Number((agentCpu / pids.agents.length / count).toFixed(4)),
+    // The same in µs by thread (an agent's: the average of them), where it went.
+    hubThreadsUs: hubThreads,
+    agentThreadsUs: agentThreads,
     loadAverage1m: load,
   });
   return rate;

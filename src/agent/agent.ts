@@ -490,17 +490,7 @@ export class Agent {
       this.o.log.warn('signed decisions envelope without a list dropped');
       return false;
     }
-    const list: Decision[] = [];
-    for (const body of bodies) {
-      const d = checkDecision(body);
-      // A bad element is skipped alone: its seq becomes a gap that catch-up fills from the log.
-      if (d) list.push(d);
-      else {
-        this.drops.inc('malformed');
-        this.o.log.warn('signed decision with an invalid body dropped');
-      }
-    }
-    list.sort((a, b) => a.seq - b.seq);
+    const list = this.checked(bodies);
     if (list.length === 1) {
       this.o.log.debug({ seq: list[0]!.seq, target: list[0]!.target }, 'decision received');
     } else if (list.length > 1) {
@@ -514,14 +504,31 @@ export class Agent {
   }
 
   /**
+   * The valid decisions of a signed list, in seq order. A bad element is skipped alone: its seq
+   * becomes a gap that catch-up fills from the log. Apart from `take` so that V8 optimises this
+   * loop on its own rather than all of `take` around it (ADR 0057).
+   */
+  private checked(bodies: unknown[]): Decision[] {
+    const list: Decision[] = [];
+    for (let i = 0; i < bodies.length; i++) {
+      const d = checkDecision(bodies[i]);
+      if (d) list.push(d);
+      else {
+        this.drops.inc('malformed');
+        this.o.log.warn('signed decision with an invalid body dropped');
+      }
+    }
+    list.sort((a, b) => a.seq - b.seq);
+    return list;
+  }
+
+  /**
    * Applies hub decisions already trusted (verified off the bus, or handed over by a hub in this
    * process), in seq order, in one state transaction; their commit is scheduled.
    */
   applyDecisions(list: Decision[]): void {
     if (list.length === 0) return;
-    this.o.state.batch(() => {
-      for (const d of list) this.applier.live(d);
-    });
+    this.o.state.batch(() => this.applier.liveRun(list));
   }
 
   private heartbeat(): void {

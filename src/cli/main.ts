@@ -1,12 +1,20 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 import { EXIT, reportError } from './exit.js';
 
+/** The commands that run for good and take the fleet's decisions. */
+const LONG_RUNNING = new Set(['agent', 'hub', 'up']);
+
 async function main(argv: string[]): Promise<void> {
   // Everything rampart writes (databases and their WAL files, state, position files) says who
   // the fleet bans and trusts: owner only. Output redirected by the shell is not affected.
   process.umask(0o077);
-  // The agent loads its modules without TurboFan; commands/agent.ts releases it (ADR 0047).
-  if (argv[2] === 'agent') (await import('../core/startup-tiering.js')).holdForStartup();
+  if (LONG_RUNNING.has(argv[2] ?? '')) {
+    const tiering = await import('../core/startup-tiering.js');
+    // Compiled function by function (ADR 0057).
+    tiering.compileWithoutInlining();
+    // The agent loads its modules without TurboFan; commands/agent.ts releases it (ADR 0047).
+    if (argv[2] === 'agent') tiering.holdForStartup();
+  }
   // A plain `rampart check` runs without loading commander (commands/check-args.ts).
   if (
     argv[2] === 'check' &&

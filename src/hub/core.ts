@@ -655,7 +655,8 @@ export class HubCore {
           outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
           continue;
         }
-        const existing = earlier?.existing ?? (await view.activeFor(input.target, input.set));
+        const known = earlier?.existing ?? view.known(input.target, input.set);
+        const existing = known === undefined ? await view.activeFor(input.target, input.set) : known;
         // The report path's rule: re-importing a list is not a new decision per address.
         const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
         if (existing && !items[index]!.replace && !outlasts(input.expiresAt, existing.expiresAt, slack)) {

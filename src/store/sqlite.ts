@@ -26,6 +26,9 @@ import type {
  * runs to completion before another starts in this process; appends use BEGIN IMMEDIATE so a
  * second process on the same file waits for the write lock instead of reading a stale head.
  */
+/** Targets per statement of `lookUp`. */
+const LOOK_UP = 64;
+
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly bouncers: SqliteBouncers;
@@ -61,6 +64,14 @@ export class SqliteStore implements Store {
       active: db.prepare<[number], DecisionRow>(
         `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
          WHERE a.expires_at IS NULL OR a.expires_at > ? ORDER BY a.seq`,
+      ),
+      activeForMany: db.prepare<[Array<string | number | null>], DecisionRow>(
+        `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
+         WHERE a.target IN (${Array.from({ length: LOOK_UP }, () => '?').join(', ')})
+           AND (a.expires_at IS NULL OR a.expires_at > ?)`,
+      ),
+      banCountsOf: db.prepare<[Array<string | number | null>], { target: string; count: number }>(
+        `SELECT target, count FROM ban_history WHERE target IN (${Array.from({ length: LOOK_UP }, () => '?').join(', ')})`,
       ),
       activeFor: db.prepare<[string, string, number], DecisionRow>(
         `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
@@ -208,6 +219,34 @@ export class SqliteStore implements Store {
         (_, i) => this.stmt.banCount.get(from + i * bucketMs, from + (i + 1) * bucketMs)!.n,
       ),
     )();
+  }
+
+  /**
+   * `activeFor` and the ban counts of a whole batch, LOOK_UP targets per statement: a bulk import
+   * read the active set one statement per decision, an eighth of the hub's CPU on that path
+   * (ADR 0057). Unused places in a statement's list are NULL, which matches no target.
+   */
+  async lookUp(
+    pairs: ReadonlyArray<{ target: string; set: string }>,
+    now: number,
+  ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
+    const byKey = new Map<string, Decision>();
+    const history = new Map<string, number>();
+    const targets = [...new Set(pairs.map((p) => p.target))];
+    const params: Array<string | number | null> = new Array(LOOK_UP + 1);
+    this.db.transaction(() => {
+      for (let at = 0; at < targets.length; at += LOOK_UP) {
+        for (let i = 0; i < LOOK_UP; i++) params[i] = targets[at + i] ?? null;
+        params[LOOK_UP] = now;
+        for (const row of this.stmt.activeForMany.all(params)) {
+          const d = toDecision(row);
+          byKey.set(`${d.target}\n${d.set}`, d);
+        }
+        for (const row of this.stmt.banCountsOf.all(params.slice(0, LOOK_UP)))
+          history.set(row.target, row.count);
+      }
+    })();
+    return { active: pairs.map((p) => byKey.get(`${p.target}\n${p.set}`)), history };
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {

@@ -127,6 +127,34 @@ describe('decision applier', () => {
     expect(log.calls).toEqual([]);
   });
 
+  it('a run of live decisions asks for one commit, reaches the kernel whole, and says so by its last seq', async () => {
+    const { state, fw, log, applier, committer } = setup();
+    let schedules = 0;
+    const schedule = committer.schedule.bind(committer);
+    committer.schedule = () => {
+      schedules++;
+      return schedule();
+    };
+    const run = Array.from({ length: 50 }, (_, i) => log.append(`198.51.100.${i}`));
+    state.batch(() => applier.liveRun(run));
+    expect(schedules).toBe(1);
+    await committer.flush();
+    expect(fw.targets()).toHaveLength(50);
+    expect(state.lastSeq()).toBe(50);
+    await new Promise((r) => setImmediate(r));
+    expect(applier.kernelSeq).toBe(50);
+    // A run that throws half-way still commits what it staged before, as single decisions did.
+    const add = fw.add.bind(fw);
+    let adds = 0;
+    fw.add = (...args: Parameters<typeof fw.add>) => {
+      if (++adds === 2) throw new Error('staging failed');
+      add(...args);
+    };
+    const more = [log.append('198.51.100.200'), log.append('198.51.100.201')];
+    expect(() => state.batch(() => applier.liveRun(more))).toThrow('staging failed');
+    expect(schedules).toBe(2);
+  });
+
   it('a gap in seq buffers the live message and catches up the missing ones over HTTP, in pages', async () => {
     const { state, fw, log, applier, committer } = setup();
     applier.live(log.append('192.0.2.1'));

@@ -48,3 +48,27 @@ describe('holding the optimising compiler', () => {
     expect(seen.every((p) => p === 'released')).toBe(true);
   });
 });
+
+describe('compiling without inlining', () => {
+  // A small function called from a hot loop: TurboFan copies it into its caller unless told not to.
+  const script = (off: boolean) => `
+    const { compileWithoutInlining } = await import(${JSON.stringify(MODULE)});
+    ${off ? 'compileWithoutInlining();' : ''}
+    function small(x) { return (x * 7) % 11; }
+    function outer(n) { let s = 0; for (let i = 0; i < n; i++) s += small(i); return s; }
+    let t = 0;
+    for (let i = 0; i < 5000; i++) t += outer(200);
+    console.log('sum', t);
+  `;
+  const inlined = (off: boolean) =>
+    execFileSync(process.execPath, ['--trace-turbo-inlining', '--input-type=module', '-e', script(off)], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter((l) => /^Inlining .*SharedFunctionInfo small/.test(l)).length;
+
+  it('a hot caller is compiled without its callee once it is called; with it otherwise', () => {
+    expect(inlined(false)).toBeGreaterThan(0);
+    expect(inlined(true)).toBe(0);
+  });
+});

@@ -97,6 +97,50 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.activeFor('192.0.2.3', 'blocklist', T0)).toBeUndefined();
     });
 
+    it('lookUp, where a store has it, reads a batch at once and agrees with activeFor and banHistory item by item', async () => {
+      if (!store.lookUp) return;
+      const T = T0;
+      // More targets than one statement of the SQLite store's takes (64), some asked twice.
+      const many = Array.from({ length: 150 }, (_, i) => `198.51.100.${i}`);
+      await store.append(
+        [
+          ban('192.0.2.1', T),
+          ban('192.0.2.2', T, { expiresAt: T + 10 }),
+          ban('2001:db8::1', T, { set: 'web' }),
+          ...many.filter((_, i) => i % 3 === 0).map((t) => ban(t, T)),
+        ],
+        [
+          { target: '192.0.2.1', at: T },
+          { target: '192.0.2.1', at: T + 1 },
+          { target: '2001:db8::1', at: T },
+          ...many.filter((_, i) => i % 5 === 0).map((t) => ({ target: t, at: T })),
+        ],
+      );
+      await store.append([unban('192.0.2.1', T + 5)]);
+      await store.append([ban('192.0.2.1', T + 6)]);
+      const pairs = [
+        { target: '192.0.2.1', set: 'blocklist' },
+        { target: '192.0.2.2', set: 'blocklist' },
+        { target: '2001:db8::1', set: 'web' },
+        { target: '2001:db8::1', set: 'blocklist' },
+        { target: '203.0.113.7', set: 'blocklist' },
+        ...many.map((t) => ({ target: t, set: 'blocklist' })),
+        { target: many[3]!, set: 'blocklist' },
+      ];
+      const now = T + 100;
+      const got = await store.lookUp(pairs, now);
+      expect(got.active).toHaveLength(pairs.length);
+      for (const [i, p] of pairs.entries()) {
+        expect(got.active[i], p.target).toEqual(await store.activeFor(p.target, p.set, now));
+        expect(got.history.get(p.target) ?? 0, p.target).toBe((await store.banHistory(p.target)).count);
+      }
+      // The ban made after the unban, not the first one.
+      expect(got.active[0]!.createdAt).toBe(T + 6);
+      expect(got.active[1]).toBeUndefined();
+      expect(got.history.get('192.0.2.1')).toBe(2);
+      expect(got.active.filter(Boolean)).toHaveLength(2 + 50 + 1);
+    });
+
     it('prune removes old entries, keeps bans still in force, and never lowers head', async () => {
       await store.append([
         ban('192.0.2.1', T0, { expiresAt: T0 + 10 }),

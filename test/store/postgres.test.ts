@@ -98,41 +98,6 @@ describe.skipIf(req.skip)('postgres', () => {
       await store.close();
     });
 
-    it('lookUp reads a batch at once and agrees with activeFor and banHistory item by item', async () => {
-      const { store } = await freshStore();
-      const T = 1_700_000_000_000;
-      await store.append(
-        [
-          ban('192.0.2.1', T),
-          ban('192.0.2.2', T, { expiresAt: T + 10 }),
-          ban('2001:db8::1', T, { set: 'web' }),
-        ],
-        [
-          { target: '192.0.2.1', at: T },
-          { target: '192.0.2.1', at: T + 1 },
-          { target: '2001:db8::1', at: T },
-        ],
-      );
-      await store.append([unban('192.0.2.1', T + 5)]);
-      await store.append([ban('192.0.2.1', T + 6)]);
-      const pairs = [
-        { target: '192.0.2.1', set: 'blocklist' },
-        { target: '192.0.2.2', set: 'blocklist' },
-        { target: '2001:db8::1', set: 'web' },
-        { target: '2001:db8::1', set: 'blocklist' },
-        { target: '198.51.100.7', set: 'blocklist' },
-      ];
-      const now = T + 100;
-      const got = await store.lookUp(pairs, now);
-      for (const [i, p] of pairs.entries()) {
-        expect(got.active[i], p.target).toEqual(await store.activeFor(p.target, p.set, now));
-        expect(got.history.get(p.target) ?? 0, p.target).toBe((await store.banHistory(p.target)).count);
-      }
-      expect(got.active[0]!.seq).toBe(5);
-      expect(got.history.get('192.0.2.1')).toBe(2);
-      await store.close();
-    });
-
     it('appends survive their connections being killed mid-load: nothing lost, nothing doubled', async () => {
       const { store, db } = await freshStore({ retryMs: 20 });
       let killed = 0;

@@ -57,7 +57,10 @@ export function bulkRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const replace = req.body.replace === true;
       req.body.decisions.forEach((raw, index) => {
         try {
-          items.push({ ...checkItem(raw), ...(replace ? { replace } : {}) });
+          // checkItem's object is this item's own: no copy per item of a 100,000-item request.
+          const item = checkItem(raw);
+          if (replace) item.replace = true;
+          items.push(item);
           origin.push(index);
         } catch (err) {
           const code = err instanceof RampartError ? err.code : 'E_USAGE';
@@ -114,14 +117,15 @@ const bulkAnswerSchema = {
   },
 } as const;
 
+const ITEM_FIELDS = new Set(['target', 'duration', 'reason', 'set', 'force']);
+
 /** The single-ban schema, by hand: the same limits, but an error names the item's field only. */
 function checkItem(raw: unknown): Item {
   const bad = (msg: string) => new RampartError('E_USAGE', msg);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('item must be an object');
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['target', 'duration', 'reason', 'set', 'force'].includes(k))
-      throw bad(`unknown field ${k.slice(0, 32)}`);
+    if (!ITEM_FIELDS.has(k)) throw bad(`unknown field ${k.slice(0, 32)}`);
   }
   if (typeof o.target !== 'string' || o.target.length === 0 || o.target.length > 64)
     throw bad('target must be a string of 1 to 64 characters');
