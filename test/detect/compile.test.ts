@@ -149,6 +149,33 @@ describe('built-in rules on hostile input', () => {
     expect(hits.map((h) => h.ip)).toEqual(['203.0.113.50']);
   });
 
+  it('a rule of one pattern reads its address by group number as the pattern would by name', () => {
+    const single = [
+      ['^x (?:by <HOST>|from <ADDR>) y$'],
+      ['x (?<user>\\S+) from <HOST>'],
+      ['^(a)?(?<user>b)? <IP4> or <IP6>$'],
+    ].map((patterns) => compileRule(testRule(patterns, { good: patterns })));
+    const lines = [
+      'x by 192.0.2.1 y',
+      'x from 2001:db8::2 y',
+      'x by host.example y',
+      'x from [192.0.2.3] y',
+      'pre x root from 203.0.113.9 post',
+      'x root from host.example',
+      'ab 192.0.2.4 or 2001:db8::5',
+      ' 192.0.2.4 or 2001:db8::5',
+    ];
+    for (const r of single) {
+      for (const l of lines) {
+        const slow = r.test(l);
+        const fast: MatchOut = { ip: '', v6: new Int32Array(4) };
+        expect(r.classify(l, fast), l).toBe(slow.kind);
+        if (slow.kind === 'fail') expect(matchedText(fast), l).toBe(slow.ip);
+      }
+    }
+    expect(single[0]!.classify('x by 192.0.2.1 y', { ip: '' })).toBe('fail');
+  });
+
   it('the merged fast path gives the same answer as pattern by pattern', () => {
     const lines = [
       'web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
