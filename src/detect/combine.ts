@@ -22,8 +22,14 @@ interface Scan {
   groups: string[];
 }
 
-/** Returns null when the patterns cannot be merged safely (then they run one by one). */
+/**
+ * Returns null when the patterns cannot be merged safely (then they run one by one). A single
+ * pattern is only unnamed: the engine then reads its address by group number too, instead of
+ * walking the match's `groups` object (sshd's one good pattern, on every line no failure pattern
+ * matched: docs/adr/0055).
+ */
 export function combinePatterns(sources: string[]): Combined | null {
+  if (sources.length === 1) return single(sources[0]!);
   if (sources.length < 2 || !sources.every((s) => s.startsWith('^'))) return null;
   const bodies = sources.map((s) => s.slice(1));
   const scans = bodies.map(scan);
@@ -55,6 +61,18 @@ export function combinePatterns(sources: string[]): Combined | null {
   const source = `^${unname(prefix)}(?:${alternatives.join('|')})`;
   try {
     return { re: new RegExp(source), addressGroups };
+  } catch {
+    return null;
+  }
+}
+
+function single(source: string): Combined | null {
+  const addressGroups: number[] = [];
+  scan(source).groups.forEach((name, i) => {
+    if (isAddressGroup(name)) addressGroups.push(i + 1);
+  });
+  try {
+    return { re: new RegExp(unname(source)), addressGroups };
   } catch {
     return null;
   }

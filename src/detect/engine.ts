@@ -308,36 +308,52 @@ export class Engine {
    * rules none of whose literals are there are not run.
    */
   feed(line: LogLine, literals = -1): DetectEvent[] {
+    return this.feedIn(line.text, 0, line.text.length, line.source, literals, line.time);
+  }
+
+  /**
+   * `feed` of the line `chunk[start, end)` (without its line break), from `source`, at `time`
+   * when the source knows it: a reader holding many lines in one string (`forEachLineIn`) passes
+   * the line's bounds, and the only string made for it is the part after its timestamp.
+   */
+  feedIn(
+    chunk: string,
+    start: number,
+    end: number,
+    source: string,
+    literals = -1,
+    time?: number,
+  ): DetectEvent[] {
     const c = this.counters;
     c.lines++;
-    let text = line.text;
-    if (text.length > this.maxLine) {
+    if (end - start > this.maxLine) {
       c.oversized++;
       return NO_EVENTS as DetectEvent[];
     }
-    const stamp = this.times.parse(text);
-    if (this.times.restStart > 0) text = text.slice(this.times.restStart);
+    const stamp = this.times.parse(chunk, start, end);
+    const restStart = this.times.restStart;
+    const text = restStart === 0 && end === chunk.length ? chunk : chunk.slice(restStart, end);
     let at: number;
     if (this.opts.clock === 'wall') {
       at = this.now();
     } else {
-      at = line.time ?? stamp;
+      at = time ?? stamp;
       if (Number.isNaN(at)) at = Number.isNaN(this.lastLogTime) ? this.now() : this.lastLogTime;
       this.lastLogTime = at;
     }
-    const rules = this.opts.ignoreSources ? this.rules : this.rulesFor(line.source);
+    const rules = this.opts.ignoreSources ? this.rules : this.rulesFor(source);
     let events: DetectEvent[] | undefined;
     const out = this.out;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       if ((rule.literalBits & literals) === 0) continue;
-      const body = rule.dates ? cutDate(line.text, rule.dates) : text;
+      const body = rule.dates ? cutDate(chunk.slice(start, end), rule.dates) : text;
       const kind =
         rule.watched && body.length > this.budget.watchOver
           ? this.classifyWatched(rule, body)
           : rule.multi === undefined
             ? rule.compiled.classify(body, out, rule.literalsPastStamp && literals !== -1)
-            : rule.multi.classify(body, line.source, at, out);
+            : rule.multi.classify(body, source, at, out);
       if (kind === 'none') continue;
       if (kind === 'ignored') {
         c.ignored++;

@@ -43,9 +43,26 @@ const MASK_BITS = 31;
  * `filter.literals`) of the literals the line holds, so each rule can skip a line without
  * searching it again.
  */
-export async function forEachLine(
+export function forEachLine(
   path: string,
   onLine: (text: string, literals: number) => void,
+  filter?: LineFilter,
+): Promise<void> {
+  return forEachLineIn(
+    path,
+    (chunk, start, end, literals) => onLine(chunk.slice(start, end), literals),
+    filter,
+  );
+}
+
+/**
+ * `forEachLine` without making each line a string of its own: the line is `chunk[start, end)`,
+ * where `chunk` is a whole ASCII read (or, for other reads, the decoded line alone, from 0). A
+ * replay reads the timestamp off the chunk and slices once, after it (docs/adr/0055).
+ */
+export async function forEachLineIn(
+  path: string,
+  onLine: (chunk: string, start: number, end: number, literals: number) => void,
   filter?: LineFilter,
 ): Promise<void> {
   const texts = filter?.literals ?? [];
@@ -83,7 +100,8 @@ export async function forEachLine(
     const mask = verdict(s, e, null);
     if (mask === 0) return filter!.onSkip();
     if (e > s && buf[e - 1] === 13) e--;
-    onLine(buf.toString('utf8', s, e), mask);
+    const text = buf.toString('utf8', s, e);
+    onLine(text, 0, text.length, mask);
   };
   /** Delivers the complete lines in buf[0, end); returns where the incomplete tail starts. */
   const lines = (end: number): number => {
@@ -98,7 +116,7 @@ export async function forEachLine(
         else {
           const mask = verdict(s, nl, chunk);
           if (mask === 0) filter!.onSkip();
-          else onLine(chunk.slice(s, nl > s && chunk.charCodeAt(nl - 1) === 13 ? nl - 1 : nl), mask);
+          else onLine(chunk, s, nl > s && chunk.charCodeAt(nl - 1) === 13 ? nl - 1 : nl, mask);
         }
         s = nl + 1;
       }
@@ -123,7 +141,10 @@ export async function forEachLine(
           buf.copy(bigger, 0, 0, end);
           buf = bigger;
         } else {
-          if (!skipping) onLine(buf.toString('utf8', 0, end), ALL_LITERALS);
+          if (!skipping) {
+            const text = buf.toString('utf8', 0, end);
+            onLine(text, 0, text.length, ALL_LITERALS);
+          }
           skipping = true;
           s = end;
         }

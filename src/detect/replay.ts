@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_LINE, Engine, type EngineStats } from './engine.js';
-import { forEachLine } from './read-lines.js';
+import { forEachLineIn } from './read-lines.js';
 import type { RuleSpec } from './rule.js';
 import type { DetectEvent, LogLine } from './types.js';
 
@@ -47,8 +47,7 @@ export async function replay(
   });
   const adapt = on.adapt;
   const started = performance.now();
-  // One reused LogLine: the engine keeps no reference to it.
-  const line: LogLine = { text: '', source: '' };
+  let source = '';
   // Lines no rule could act on are counted but never decoded. Not when lines are rewritten first:
   // the literal test is on the bytes as read.
   const literals = adapt === undefined && engine.prefilterLiterals();
@@ -65,13 +64,15 @@ export async function replay(
   for (const f of files) {
     file = f;
     lineNo = 0;
-    line.source = f === '-' ? 'stdin' : f;
-    await forEachLine(
+    source = f === '-' ? 'stdin' : f;
+    await forEachLineIn(
       f,
-      (text, literals) => {
+      (chunk, start, end, literals) => {
         lineNo++;
-        line.text = text;
-        const events = adapt === undefined ? engine.feed(line, literals) : engine.feed(adapt(line));
+        const events =
+          adapt === undefined
+            ? engine.feedIn(chunk, start, end, source, literals)
+            : engine.feed(adapt({ text: chunk.slice(start, end), source }));
         if (events.length > 0 && on.event) for (const e of events) on.event(e);
       },
       filter,

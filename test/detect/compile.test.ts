@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIPv6 } from '../../src/core/address.js';
 import { RampartError } from '../../src/core/errors.js';
 import {
+  type CompiledRule,
   canonicalAddress,
   compileRule,
   type MatchOut,
@@ -149,6 +150,26 @@ describe('built-in rules on hostile input', () => {
     expect(hits.map((h) => h.ip)).toEqual(['203.0.113.50']);
   });
 
+  it('a rule of one pattern reads its address by group number as the pattern would by name', () => {
+    const single = [
+      ['^x (?:by <HOST>|from <ADDR>) y$'],
+      ['x (?<user>\\S+) from <HOST>'],
+      ['^(a)?(?<user>b)? <IP4> or <IP6>$'],
+    ].map((patterns) => compileRule(testRule(patterns, { good: patterns })));
+    const lines = [
+      'x by 192.0.2.1 y',
+      'x from 2001:db8::2 y',
+      'x by host.example y',
+      'x from [192.0.2.3] y',
+      'pre x root from 203.0.113.9 post',
+      'x root from host.example',
+      'ab 192.0.2.4 or 2001:db8::5',
+      ' 192.0.2.4 or 2001:db8::5',
+    ];
+    fastAgreesWithSlow(single, lines);
+    expect(single[0]!.classify('x by 192.0.2.1 y', { ip: '' })).toBe('fail');
+  });
+
   it('the merged fast path gives the same answer as pattern by pattern', () => {
     const lines = [
       'web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
@@ -160,28 +181,7 @@ describe('built-in rules on hostile input', () => {
       'web1 sshd[1]: Invalid user a from ::ffff:c000:207 port 2',
       'web1 sshd[1]: Invalid user a from ::ffff:192.0.2.8 port 2',
     ];
-    for (const r of rules) {
-      for (const l of lines) {
-        const out = { ip: '' };
-        const kind = r.classify(l, out);
-        const slow = r.test(l);
-        expect(kind).toBe(slow.kind);
-        if (kind === 'fail' || kind === 'good') expect(out.ip).toBe(slow.ip);
-        // With a words buffer, IPv6 comes back as words and its text is made only on demand.
-        const fast: MatchOut = { ip: '', v6: new Int32Array(4) };
-        expect(r.classify(l, fast)).toBe(slow.kind);
-        if (kind !== 'fail' && kind !== 'good') continue;
-        expect(matchedText(fast)).toBe(slow.ip);
-        if (fast.v4 === V6_WORDS) {
-          const v = parseIPv6(slow.ip!)!;
-          expect([...fast.v6!]).toEqual(
-            [0, 1, 2, 3].map((i) => Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0),
-          );
-        } else {
-          expect(fast.ip).toBe(slow.ip);
-        }
-      }
-    }
+    fastAgreesWithSlow(rules, lines);
   });
 });
 
@@ -220,3 +220,29 @@ describe('compileRule - warm()', () => {
     expect(r.test('svc: ok from 192.0.2.2')).toMatchObject({ kind: 'good', ip: '192.0.2.2' });
   });
 });
+
+/** `classify` (the merged fast path, with and without an IPv6 words buffer) answers as `test` does. */
+function fastAgreesWithSlow(compiled: CompiledRule[], lines: string[]): void {
+  for (const r of compiled) {
+    for (const l of lines) {
+      const out = { ip: '' };
+      const kind = r.classify(l, out);
+      const slow = r.test(l);
+      expect(kind).toBe(slow.kind);
+      if (kind === 'fail' || kind === 'good') expect(out.ip).toBe(slow.ip);
+      // With a words buffer, IPv6 comes back as words and its text is made only on demand.
+      const fast: MatchOut = { ip: '', v6: new Int32Array(4) };
+      expect(r.classify(l, fast)).toBe(slow.kind);
+      if (kind !== 'fail' && kind !== 'good') continue;
+      expect(matchedText(fast)).toBe(slow.ip);
+      if (fast.v4 === V6_WORDS) {
+        const v = parseIPv6(slow.ip!)!;
+        expect([...fast.v6!]).toEqual(
+          [0, 1, 2, 3].map((i) => Number((v >> BigInt(96 - 32 * i)) & 0xffffffffn) | 0),
+        );
+      } else {
+        expect(fast.ip).toBe(slow.ip);
+      }
+    }
+  }
+}

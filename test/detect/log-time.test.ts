@@ -73,6 +73,57 @@ describe('log time', () => {
     }
   });
 
+  it('a line read inside a larger text gives what it gives alone, whatever follows it', () => {
+    const now = local(2026, 11, 21, 14, 0, 0);
+    // Each line ends where a stamp would, had the next line been read as its continuation.
+    const lines = [
+      'Nov 21 13:15:30 web1 sshd[1]: a',
+      'Nov 21 13:15:30 web1 sshd[1]: b',
+      'Nov 21 13:15:31',
+      ' web1 x',
+      '<13',
+      '>Nov 21 13:15:30 x',
+      '<13>1',
+      ' 2026-11-21T13:15:30Z x',
+      '2026-11-21T13:15:30+',
+      '01:00 x',
+      '2026-11-21T13:15:30+01',
+      ':00 x',
+      '2026-11-21T13:15:30+01',
+      '00 x',
+      '2026-11-21T13:15:30',
+      '+01:00 x',
+      '2026-11-21T13:15',
+      ':30 x',
+      '2026-11-21T13:15:30.',
+      '5Z x',
+      '2026-11-21 13:15:30',
+      ' x',
+      '192.0.2.1 - -',
+      ' [21/Nov/2026:13:15:30 +0000] "GET /"',
+      '192.0.2.1 - - [21/Nov/2026:13:15:30 +0000',
+      '] "GET /"',
+      `${'x'.repeat(79)}`,
+      ' [21/Nov/2026:13:15:30 +0000] "GET /"',
+      '',
+      'Dec  1 00:00:00 x',
+    ];
+    // Joined without a separator too: reading past `end` would then see what completes a stamp.
+    for (const sep of ['\n', '']) {
+      const text = lines.join(sep);
+      const alone = new LogTimeParser(() => now);
+      const inside = new LogTimeParser(() => now);
+      let start = 0;
+      for (const line of lines) {
+        const end = start + line.length;
+        const ms = alone.parse(line);
+        expect(inside.parse(text, start, end), line).toEqual(ms);
+        expect(text.slice(inside.restStart, end), line).toBe(line.slice(alone.restStart));
+        start = end + sep.length;
+      }
+    }
+  });
+
   it('the one-entry cache gives the same answer as a fresh parse', () => {
     const p = new LogTimeParser(() => local(2026, 11, 21, 14, 0, 0));
     const a = p.parse('Nov 21 13:15:30 a');
