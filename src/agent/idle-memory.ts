@@ -3,12 +3,10 @@ import { holdOptimizingCompiler } from '../core/startup-tiering.js';
 
 export interface IdleMemoryOptions {
   /**
-   * Work (decisions, log lines, bans to restore) within {@link burstWindowMs} that counts as a
-   * burst: the optimising compiler is let go for it. Default 1,000.
+   * Work (decisions, log lines, bans to restore) since the agent was last quiet that counts as a
+   * burst: the optimising compiler is let go for it. Default 10,000 (one catch-up page).
    */
   burstUnits?: number;
-  /** Default 1 s. */
-  burstWindowMs?: number;
   /** Time without work after which the agent counts as idle again. Default 5 s. */
   quietMs?: number;
   /** At most one collection this often, however the work comes and goes. Default 60 s. */
@@ -31,17 +29,17 @@ export interface IdleMemoryOptions {
  *   (timers make node's own argument checks hot within a minute of idling), TurboFan compiles it
  *   and touches ≈ 3.3 MB of its own code in the node binary and ≈ 1-2 MB of compile memory,
  *   resident for good: an idle agent went from 60 to 66 MB, and one that caught up a few hundred
- *   decisions at start read 64 MB at once. A burst ({@link IdleMemoryOptions.burstUnits} within
- *   a window, or one piece of work that size: a restore, a catch-up page, a packed message) lets
- *   the compiler go before it runs, so heavy work is optimised as before; it is held again when
- *   the agent is quiet.
+ *   decisions at start read 64 MB at once. Below a few thousand decisions the compilation costs
+ *   more CPU than it saves (a 5,000-decision catch-up: 510 ms of start-up CPU held, 570 not).
+ *   A burst ({@link IdleMemoryOptions.burstUnits} units of work before the agent is quiet again,
+ *   or one piece that size: a restore, a catch-up page) lets the compiler go before it runs, so
+ *   heavy work is optimised as before; it is held again once the agent is quiet.
  * - V8's low-memory collection (core/release-memory.ts) runs once start-up is over and again
  *   after later work, once the agent has been quiet a few seconds, when RSS grew since the last
  *   one, at most once a minute. No timer runs while nothing happens.
  */
 export class IdleMemory {
   private readonly burstUnits: number;
-  private readonly burstWindowMs: number;
   private readonly quietMs: number;
   private readonly minGapMs: number;
   private readonly minGrowth: number;
@@ -51,8 +49,8 @@ export class IdleMemory {
   private readonly now: () => number;
   /** The compiler hold's release while it is held. */
   private release: (() => void) | undefined;
-  private windowStart = Number.NEGATIVE_INFINITY;
-  private windowUnits = 0;
+  /** Work since the agent was last quiet, while the compiler is held. */
+  private busyUnits = 0;
   private lastWork = Number.NEGATIVE_INFINITY;
   private lastCollect = Number.NEGATIVE_INFINITY;
   /** RSS right after the last collection; none before the first. */
@@ -60,14 +58,15 @@ export class IdleMemory {
   /** Quiet needed before the next check: shorter once, right after start-up. */
   private needQuiet: number;
   private timer: NodeJS.Timeout | undefined;
+  /** When {@link timer} fires. */
+  private timerAt = 0;
   private running = false;
   private stopped = false;
   /** Collections run (the start-up one included). */
   collections = 0;
 
   constructor(o: IdleMemoryOptions = {}) {
-    this.burstUnits = o.burstUnits ?? 1000;
-    this.burstWindowMs = o.burstWindowMs ?? 1000;
+    this.burstUnits = o.burstUnits ?? 10_000;
     this.quietMs = o.quietMs ?? 5000;
     this.minGapMs = o.minGapMs ?? 60_000;
     this.minGrowth = o.minGrowthBytes ?? 2 * 1024 * 1024;
@@ -90,12 +89,8 @@ export class IdleMemory {
     const now = this.now();
     this.lastWork = now;
     if (this.release !== undefined) {
-      if (now - this.windowStart > this.burstWindowMs) {
-        this.windowStart = now;
-        this.windowUnits = 0;
-      }
-      this.windowUnits += units;
-      if (this.windowUnits >= this.burstUnits) {
+      this.busyUnits += units;
+      if (this.busyUnits >= this.burstUnits) {
         this.release();
         this.release = undefined;
       }
@@ -122,8 +117,15 @@ export class IdleMemory {
     this.release = undefined;
   }
 
+  /** A check `ms` from now, unless one comes sooner (one waiting out the gap is brought forward). */
   private arm(ms: number): void {
-    if (this.timer || this.stopped) return;
+    if (this.stopped) return;
+    const at = this.now() + Math.max(0, ms);
+    if (this.timer) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
     this.timer = setTimeout(() => void this.check(), Math.max(0, ms));
     this.timer.unref();
   }
@@ -135,6 +137,7 @@ export class IdleMemory {
     const quietFor = now - this.lastWork;
     if (quietFor < this.needQuiet) return this.arm(this.needQuiet - quietFor);
     this.needQuiet = this.quietMs;
+    this.busyUnits = 0;
     this.release ??= this.hold();
     if (now - this.lastCollect < this.minGapMs) return this.arm(this.lastCollect + this.minGapMs - now);
     if (this.collections > 0 && this.rss() - this.baseline < this.minGrowth) return;

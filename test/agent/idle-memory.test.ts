@@ -10,7 +10,6 @@ function setup(o: IdleMemoryOptions = {}) {
     minGapMs: 60_000,
     minGrowthBytes: 2e6,
     burstUnits: 1000,
-    burstWindowMs: 1000,
     now: () => Date.now(),
     rss: () => rss,
     collect: async () => {
@@ -92,15 +91,22 @@ describe('idle memory: the collection after work and the compiler hold', () => {
   it('holds the compiler through light work, lets it go for a burst and holds it again once quiet', async () => {
     const { idle, seen } = setup();
     expect(idle.compilerHeld).toBe(true);
-    for (let i = 0; i < 20; i++) {
-      idle.work(30);
-      await vi.advanceTimersByTimeAsync(1100);
+    // Light work with quiet periods in between: 1,800 units in all, never 1,000 between two.
+    for (let i = 0; i < 3; i++) {
+      idle.work(300);
+      await vi.advanceTimersByTimeAsync(1000);
+      idle.work(300);
+      await vi.advanceTimersByTimeAsync(6000);
     }
     expect(idle.compilerHeld).toBe(true);
     expect(seen.releases).toBe(0);
 
-    // 1,000 units within a second, in pieces.
-    for (let i = 0; i < 10; i++) idle.work(100);
+    // 1,000 units before the next quiet period, in pieces 4 s apart.
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(idle.compilerHeld).toBe(true);
+      idle.work(100);
+    }
     expect(idle.compilerHeld).toBe(false);
     expect(seen.releases).toBe(1);
     await vi.advanceTimersByTimeAsync(4000);
