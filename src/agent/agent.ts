@@ -6,7 +6,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { PACKED_DECISIONS, packedSeqs, unpackDecisions } from '../core/packed-decisions.js';
-import { collectGarbage, releaseStartupMemory } from '../core/release-memory.js';
+import { collectGarbage } from '../core/release-memory.js';
 import type { DetectEvent, LogLine } from '../detect/types.js';
 import { type DesiredStream, REBUILD_ABOVE } from '../firewall/reconcile.js';
 import type { Firewall, KernelScan } from '../firewall/types.js';
@@ -25,6 +25,7 @@ import { Committer } from './committer.js';
 import { checkDecision } from './decision-check.js';
 import { FleetHitBatcher } from './fleet-hits.js';
 import type { HubApi } from './hub-api.js';
+import { IdleMemory } from './idle-memory.js';
 import type { AgentMetrics } from './metrics.js';
 import { type MetricsListen, type MetricsServer, startMetricsServer } from './metrics-server.js';
 import { Outbox, type ReportAnswer, type ReportBody } from './outbox.js';
@@ -97,10 +98,11 @@ export interface AgentOptions {
    */
   dropHeldCopies?: boolean;
   /**
-   * `rampart agent`: once start-up is over (the bus up and caught up; without a bus, the first
-   * catch-up), run V8's low-memory collection once (core/release-memory.ts releaseStartupMemory).
+   * `rampart agent`: keep an agent that waits small (agent/idle-memory.ts): the optimising
+   * compiler held while work is light, and V8's low-memory collection once start-up is over (the
+   * bus up and caught up; without a bus, the first catch-up) and after later work, once quiet.
    */
-  releaseStartupMemory?: boolean;
+  idleMemory?: boolean;
   /** Runs last when the agent has stopped (frees the data folder's lock). */
   onClosed?: () => Promise<void>;
   version?: string;
@@ -136,6 +138,8 @@ export class Agent {
   /** Bans this agent's detection made, by rule. */
   readonly bansByRule = new Map<string, number>();
   private metricsServer: MetricsServer | undefined;
+  /** With `idleMemory`: told of each piece of work as it begins. */
+  readonly idle: IdleMemory | undefined;
   private readonly replay = new ReplayCache();
   private readonly timers: NodeJS.Timeout[] = [];
   private closing: Promise<void> | null = null;
@@ -144,6 +148,7 @@ export class Agent {
 
   constructor(private readonly o: AgentOptions) {
     this.committer = new Committer(o.firewall, o.log);
+    this.idle = o.idleMemory ? new IdleMemory() : undefined;
     this.applier = new DecisionApplier({
       state: o.state,
       firewall: o.firewall,
@@ -151,7 +156,11 @@ export class Agent {
       allowlist: o.allowlist,
       protected: o.protected,
       log: o.log,
-      fetchSince: (since) => o.hub.decisions(since),
+      fetchSince: async (since) => {
+        const page = await o.hub.decisions(since);
+        this.idle?.work(page.decisions.length);
+        return page;
+      },
       onApplied: o.onApplied,
     });
     this.fleetHits = o.fleetHits
@@ -197,6 +206,7 @@ export class Agent {
       this.metrics = metrics;
       this.metricsServer = await startMetricsServer(o.metrics, metrics.registry, o.log);
     }
+    this.idle?.work(o.state.activeCount());
     const restored = await this.applier.restore();
     o.log.info({ restored, lastSeq: o.state.lastSeq(), backend: o.firewall.name }, 're-applied local bans');
 
@@ -251,15 +261,10 @@ export class Agent {
   /**
    * Start-up has loaded its modules and grown V8's young generation to its cap; an agent then
    * mostly idles. Half a second later (the first decisions of a catch-up are committed by then),
-   * V8's low-memory collection hands that back (ADR 0051).
+   * V8's low-memory collection hands that back (ADR 0051, 0056).
    */
   private startupOver(): void {
-    if (!this.o.releaseStartupMemory || this.closing) return;
-    const t = setTimeout(() => {
-      if (!this.closing) void releaseStartupMemory();
-    }, STARTUP_SETTLE_MS);
-    t.unref();
-    this.timers.push(t);
+    if (!this.closing) this.idle?.startupOver(STARTUP_SETTLE_MS);
   }
 
   /** Where `/metrics` is served (with the bound port), when `metrics` is configured and started. */
@@ -270,6 +275,7 @@ export class Agent {
   /** Feeds one line to detection directly (also what sources call). */
   onLine(line: LogLine): void {
     if (!this.o.detector || this.closing) return;
+    this.idle?.work(1);
     let events: DetectEvent[];
     try {
       events = this.o.detector.feed(line);
@@ -305,7 +311,10 @@ export class Agent {
     const { o } = this;
     let heavy = false;
     try {
-      const big = this.applier.desiredCount() > REBUILD_ABOVE;
+      const desiredCount = this.applier.desiredCount();
+      const big = desiredCount > REBUILD_ABOVE;
+      // A big set's pass may walk every ban; a small one mostly reads a generation number.
+      if (big) this.idle?.work(desiredCount);
       // Every size is scanned where the backend can (nftables in-process): a pass whose kernel
       // nobody else touched since the last verified one reads one generation number, where a
       // listing of even a small set meant a kernel worker thread started each minute. Unless bans
@@ -360,6 +369,7 @@ export class Agent {
   private async shutdown(): Promise<void> {
     const { o } = this;
     for (const t of this.timers) clearInterval(t);
+    this.idle?.stop();
     await this.metricsServer?.close();
     for (const src of o.sources ?? []) await src.stop().catch(() => {});
     this.applier.stop();
@@ -491,6 +501,7 @@ export class Agent {
       return false;
     }
     const list = this.checked(bodies);
+    this.idle?.work(list.length);
     if (list.length === 1) {
       this.o.log.debug({ seq: list[0]!.seq, target: list[0]!.target }, 'decision received');
     } else if (list.length > 1) {

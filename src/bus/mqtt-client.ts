@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
@@ -268,7 +269,10 @@ export class MqttClientTransport implements Transport {
     const release = holdOptimizingCompiler();
     let mqtt: typeof import('mqtt');
     try {
-      mqtt = await import('mqtt');
+      // CommonJS loaded with require, not import (see core/logger.ts), after a turn as the import
+      // was: a close() in the same turn as the first connect() still finds no client to end.
+      await Promise.resolve();
+      mqtt = createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
     } catch (err) {
       release();
       throw err;

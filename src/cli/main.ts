@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
+import { createRequire } from 'node:module';
 import { EXIT, reportError } from './exit.js';
 
 /** The commands that run for good and take the fleet's decisions. */
@@ -22,7 +23,8 @@ async function main(argv: string[]): Promise<void> {
   ) {
     return;
   }
-  const { CommanderError } = await import('commander');
+  // CommonJS loaded with require, not import: see core/logger.ts.
+  const { CommanderError } = createRequire(import.meta.url)('commander') as typeof import('commander');
   const { buildProgram } = await import('./program.js');
   const program = await buildProgram(argv[2]);
   try {

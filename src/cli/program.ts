@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import type { Command as CommandClass } from 'commander';
 import { commands } from './commands.js';
 import { addLogOptions } from './log-options.js';
+
+// CommonJS loaded with require, not import: see core/logger.ts.
+const { Command } = createRequire(import.meta.url)('commander') as { Command: typeof CommandClass };
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -13,7 +17,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
  * without the twenty others (≈ 6 MB of resident memory and their load time). Anything else
  * (an option first, an unknown word, no command) loads them all, so help and errors are whole.
  */
-export async function buildProgram(only?: string): Promise<Command> {
+export async function buildProgram(only?: string): Promise<CommandClass> {
   const program = new Command('rampart')
     .description(
       'Share IP ban decisions across a fleet: detect in logs, decide on a hub, drop in every kernel.',

@@ -1,9 +1,17 @@
+import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { type LogFormat, logSettings } from './log-settings.js';
 import { textDestination } from './log-text.js';
 
 export type { Logger };
+
+/**
+ * CommonJS packages on a long-running process's path are loaded with `require`: an `import` of one
+ * makes node load its CommonJS export lexer and parse the package's files with it, ≈ 0.9 MB of
+ * resident memory an idle agent keeps, and start-up CPU (ADR 0056).
+ */
+const pino = createRequire(import.meta.url)('pino') as typeof import('pino').default;
 
 export { LOG_FORMATS, LOG_LEVELS, type LogFormat, logSettings } from './log-settings.js';
 

@@ -59,7 +59,8 @@ export function collectGarbage(): void {
 const STARTUP_RELEASE_MAX_HEAP = 32 * 1024 * 1024;
 
 /**
- * V8's own low-memory collection, once start-up is over: what its memory reducer does by itself
+ * V8's own low-memory collection, once start-up is over and after later work once the agent is
+ * quiet (agent/idle-memory.ts, ADR 0056): what its memory reducer does by itself
  * only after about 8 s without a mark-compact and a low allocation rate, often later (ADR 0047).
  * Unlike {@link collectGarbage} it also shrinks the young generation: start-up grows both
  * semi-spaces to their cap (2 × 4 MiB, cli/node-flags.ts) and a plain `gc()` never shrinks them,

@@ -1,6 +1,10 @@
 import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import { WalIndex } from './wal-index.js';
+
+// CommonJS loaded with require, not import: see core/logger.ts.
+const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 
 /**
  * Opens a SQLite file the way every rampart database wants it: WAL, so readers never block the
@@ -8,7 +12,7 @@ import { WalIndex } from './wal-index.js';
  * lose the last transactions); temporary files (statement journals) in memory; a busy timeout, so
  * a second process (the CLI, another hub) waits instead of failing.
  */
-export function openSqlite(file: string): Database.Database {
+export function openSqlite(file: string): BetterSqlite3.Database {
   // The decision log and node state are nobody else's business: a new file is made 0600 before
   // SQLite opens it (its -wal and -shm files copy the database file's mode). An older, wider
   // file is tightened here, and `rampart doctor` reports one that could not be.
@@ -51,7 +55,7 @@ export const CHECKPOINT_FRAMES = 256;
  * WAL stays far below the threshold under ordinary load. SQLite's own checkpoint stays as the
  * bound for a bulk load that writes faster than this. PASSIVE never waits for another connection.
  */
-function checkpointBetweenEvents(db: Database.Database, file: string): Database.Database {
+function checkpointBetweenEvents(db: BetterSqlite3.Database, file: string): BetterSqlite3.Database {
   const index = new WalIndex(`${file}-shm`);
   const wal = `${file}-wal`;
   let seen = 0;
@@ -81,7 +85,7 @@ function checkpointBetweenEvents(db: Database.Database, file: string): Database.
   return db;
 }
 
-function configure(db: Database.Database, exclusive: boolean): Database.Database {
+function configure(db: BetterSqlite3.Database, exclusive: boolean): BetterSqlite3.Database {
   try {
     if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');

@@ -69,7 +69,7 @@ export function register(program: Command): void {
             fromStart: opts.fromStart,
             fail2banJails: opts.fail2banJails,
             metricsListen: opts.metricsListen,
-            extra: { releaseStartupMemory: true },
+            extra: { idleMemory: true },
           });
           // Modules are loaded: restoring a million bans at start needs the optimising compiler.
           (await import('../../core/startup-tiering.js')).releaseStartupHold();
