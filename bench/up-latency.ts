@@ -427,8 +427,16 @@ async function agentMemory(emit: Emit, { ns, dir, url, token, upIdle }: Run & { 
       }
     });
     await waitLine(agent, /"status":"up","msg":"bus"|"msg":"bus","status":"up"/);
+    const busUpAt = performance.now();
     await new Promise((r) => setTimeout(r, 3000));
     const agentIdle = rssMb(pid);
+    // UP_LATENCY_IDLE_S=60,300: the same agent read again that long after bus up, still idle
+    // (its timers, heartbeats and reconcile passes run meanwhile).
+    const idleLater: Record<string, number> = {};
+    for (const s of (process.env.UP_LATENCY_IDLE_S ?? '').split(',').filter(Boolean).map(Number)) {
+      await new Promise((r) => setTimeout(r, Math.max(0, busUpAt + s * 1000 - performance.now())));
+      idleLater[`${s}s`] = rssMb(pid);
+    }
     let peak = 0;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rssMb(pid));
@@ -504,6 +512,7 @@ async function agentMemory(emit: Emit, { ns, dir, url, token, upIdle }: Run & { 
           'memory (RSS MB): rampart up idle; an agent idle; the agent holding the bans after a bulk load, through a quiet reconcile pass and through the pass that refills a flushed set',
         upIdleMb: upIdle,
         agentIdleMb: agentIdle,
+        ...(Object.keys(idleLater).length ? { agentIdleLaterMb: idleLater } : {}),
         bans: BIG,
         loadSeconds,
         agentHoldingMb: agentBig,
