@@ -150,6 +150,13 @@ export class NftablesFirewall implements Firewall {
   private verified = false;
   /** A whole read of a big set costs time in its size squared: not again before this (ms). */
   private nextFullRead = 0;
+  /**
+   * Plain sets a repair refilled (every desired element added again, unread) with only our own
+   * transactions since: nothing can be missing from them until someone else commits, so a pass
+   * before their next whole read adds nothing again. Without it, every pass between a flush and
+   * the next read slot re-added the whole set (a million elements, each pass).
+   */
+  private readonly refilledIntact = new Set<string>();
 
   constructor(opts: NftablesOptions = {}) {
     this.opts = {
@@ -783,6 +790,7 @@ export class NftablesFirewall implements Firewall {
     if (this.verified && this.gen === now && !opts.fresh)
       return { quiet: true, sets: new Map(), unread: new Set() };
     // The chain starts here: our transactions carry it on, anyone else's breaks it.
+    if (this.gen !== now) this.refilledIntact.clear();
     this.gen = now;
     this.verified = false;
     const sets = new Map<string, SetIndex>();
@@ -861,6 +869,7 @@ export class NftablesFirewall implements Firewall {
           // A set not read this time (too big, or changed by someone else meanwhile) gets every
           // desired element again: what went missing comes back; its strays wait for a read.
           const index = trusted ? scan.sets.get(ks.name) : undefined;
+          if (!index && trusted && this.refilledIntact.has(ks.name)) continue;
           const i = index ? index.find(e.target) : -1;
           if (i >= 0) {
             index!.mark(i);
@@ -890,11 +899,16 @@ export class NftablesFirewall implements Firewall {
       for (const [ks, content] of ranges) await this.repairRanges(ks, content, counts);
       // Verified when nobody else committed since the scan began, and every set was read.
       const end = await current();
-      this.verified = trusted && scan.unread.size === 0 && end !== undefined && end === this.gen;
+      const intact = trusted && end !== undefined && end === this.gen;
+      this.verified = intact && scan.unread.size === 0;
+      for (const name of scan.sets.keys()) this.refilledIntact.delete(name);
+      if (intact) for (const name of scan.unread) this.refilledIntact.add(name);
+      else this.refilledIntact.clear();
       return counts;
     } catch (err) {
       this.gen = undefined;
       this.verified = false;
+      this.refilledIntact.clear();
       throw err;
     }
   }

@@ -174,6 +174,72 @@ describe.skipIf(req.skip)('nftables - repair of a big set (ADR 0043)', () => {
     }
   }, 240_000);
 
+  it('a set refilled unread is not refilled again while only our transactions followed; a flush makes it so', async () => {
+    const table = 'repair_d';
+    const open = async () => {
+      const f = new NftablesFirewall({
+        prefix: ['ip', 'netns', 'exec', server.ns],
+        table,
+        driver: 'library',
+      });
+      await f.init();
+      return f;
+    };
+    // Above what a scan's probe reads (8 messages of ≈ 600), so `refill` leaves it unread.
+    const M = 8_000;
+    const desired: FirewallEntry[] = [];
+    for (let i = 0; i < M; i++) desired.push({ target: addr(i), set: 'blocklist', timeout: 3600 });
+    const none = { added: 0, deleted: 0, renewed: 0, refilled: 0 };
+    const before = await open();
+    for (const e of desired) before.add(e.target, e.timeout, e.set);
+    await before.commit();
+    await before.shutdown();
+    // The agent started again: its kernel set is full and not read (`refill`, as at a start).
+    const fw = await open();
+    try {
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual({
+        ...none,
+        refilled: M,
+      });
+      // Passes before the next whole read: nothing else committed, nothing to put back.
+      let g = await generation();
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual(none);
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual(none);
+      // The declaration only (idempotent), not eight thousand elements again.
+      expect((await generation()) - g).toBeLessThanOrEqual(2);
+      // Our own commits keep it so: a ban added through the firewall is in desired and the kernel.
+      const more = { target: addr(M), set: 'blocklist', timeout: 3600 } as const;
+      fw.add(more.target, more.timeout, more.set);
+      await fw.commit();
+      desired.push(more);
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual(none);
+      // Anyone else's transaction breaks the chain (here one stray added): the next pass cannot
+      // know what else changed, and puts everything back.
+      await server.exec('nft', ['add', 'element', 'inet', table, 'blocklist_v4', '{ 10.255.0.1 }']);
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual({
+        ...none,
+        refilled: M + 1,
+      });
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual(none);
+      // Someone else's flush breaks the chain: the next pass reads the (now small) set and puts
+      // everything back.
+      await server.exec('nft', ['flush', 'set', 'inet', table, 'blocklist_v4']);
+      expect((await sync(fw, desired, { strategy: 'repair', refill: true })).counts).toEqual({
+        ...none,
+        added: M + 1,
+      });
+      expect((await held(table)).size).toBe(M + 1);
+      // A whole read then verifies it, and a pass after that reads one generation number.
+      expect((await sync(fw, desired, { strategy: 'repair' })).counts).toEqual(none);
+      g = await generation();
+      expect((await sync(fw, desired, { strategy: 'repair' })).counts).toEqual(none);
+      expect(await generation()).toBe(g);
+    } finally {
+      await fw.destroy();
+      await fw.shutdown();
+    }
+  }, 240_000);
+
   it("a small set too: once verified, a pass reads nothing until someone else commits; `fresh` reads anyway (the agent's reconcile)", async () => {
     const table = 'repair_c';
     const fw = new NftablesFirewall({ prefix: ['ip', 'netns', 'exec', server.ns], table, driver: 'library' });
