@@ -21,14 +21,15 @@ import type {
   Store,
 } from './types.js';
 
+/** Targets per statement of `lookUp`, and the statement's list of them. */
+const LOOK_UP = 64;
+const LOOK_UP_LIST = Array.from({ length: LOOK_UP }, () => '?').join(', ');
+
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each method
  * runs to completion before another starts in this process; appends use BEGIN IMMEDIATE so a
  * second process on the same file waits for the write lock instead of reading a stale head.
  */
-/** Targets per statement of `lookUp`. */
-const LOOK_UP = 64;
-
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly bouncers: SqliteBouncers;
@@ -67,11 +68,11 @@ export class SqliteStore implements Store {
       ),
       activeForMany: db.prepare<[Array<string | number | null>], DecisionRow>(
         `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq
-         WHERE a.target IN (${Array.from({ length: LOOK_UP }, () => '?').join(', ')})
+         WHERE a.target IN (${LOOK_UP_LIST})
            AND (a.expires_at IS NULL OR a.expires_at > ?)`,
       ),
       banCountsOf: db.prepare<[Array<string | number | null>], { target: string; count: number }>(
-        `SELECT target, count FROM ban_history WHERE target IN (${Array.from({ length: LOOK_UP }, () => '?').join(', ')})`,
+        `SELECT target, count FROM ban_history WHERE target IN (${LOOK_UP_LIST})`,
       ),
       activeFor: db.prepare<[string, string, number], DecisionRow>(
         `SELECT d.* FROM active a JOIN decisions d ON d.seq = a.seq

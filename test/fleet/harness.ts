@@ -87,7 +87,7 @@ export class Proc {
  * interrupt a netlink call in libnftables (EINTR fails the agent's start), so profile agents with care.
  */
 const PROFILE_FLAGS = (process.env.FLEET_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-const profileFlags = (command: string | undefined) =>
+export const profileFlags = (command: string | undefined) =>
   (process.env.FLEET_NODE_FLAGS_FOR ?? command) === command ? PROFILE_FLAGS : [];
 
 export function rampart(host: Host, args: string[]): Proc {

@@ -12,7 +12,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/types.js';
 import { freePort } from '../helpers/free-port.js';
 import { createLan, type Host, type Lan } from '../helpers/netns.js';
-import { MAIN, Proc, removeDir, tempDir } from './harness.js';
+import { MAIN, Proc, profileFlags, removeDir, tempDir } from './harness.js';
 
 /**
  * A fleet for the scale-out fault tests: hubs and agents are the real CLI in the root namespace
@@ -36,9 +36,6 @@ export interface ScaleFleetOptions {
   agentRoute?: (i: number, hubUrls: string[]) => Promise<{ bus?: Record<string, unknown>; hub?: string }>;
   /** How long each hub and agent may take to start, default 30 s (a bench on a loaded machine gives more). */
   startTimeoutMs?: number;
-  /** Node flags for the hubs and for the agents (a profile: `--cpu-prof`). */
-  hubNodeArgs?: string[];
-  agentNodeArgs?: string[];
   /** Each agent serves /metrics on 127.0.0.1:`metricsPorts[i]` (a bench's witness). */
   metrics?: boolean;
 }
@@ -100,7 +97,7 @@ export class ScaleFleet {
     args.push('--port', String(this.hubPorts[i] ?? 0));
     if (this.o.storeUrl) args.push('--store', this.o.storeUrl);
     const proc = new Proc(
-      spawn(process.execPath, [...(this.o.hubNodeArgs ?? []), MAIN, ...args], {
+      spawn(process.execPath, [...profileFlags('hub'), MAIN, ...args], {
         env: { ...process.env, RAMPART_LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
@@ -180,15 +177,7 @@ export class ScaleFleet {
     const proc = new Proc(
       spawn(
         process.execPath,
-        [
-          ...(this.o.agentNodeArgs ?? []),
-          MAIN,
-          'agent',
-          '--data',
-          dir,
-          '--config',
-          join(dir, 'rampart.yaml'),
-        ],
+        [...profileFlags('agent'), MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')],
         {
           env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info', ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
