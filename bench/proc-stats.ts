@@ -59,3 +59,22 @@ export function threadShares(
       .map(([k, v]) => [k, Number(((v * 1000) / decisions / processes).toFixed(1))]),
   );
 }
+
+/**
+ * CPU ms of every live process whose name (`/proc/PID/comm`) is one of `names`, per name: the
+ * servers a fleet run leans on (PostgreSQL's backends, nats-server, mosquitto, RabbitMQ's
+ * beam.smp), whose work per decision is part of the topology's cost.
+ */
+export function cpuMsByName(names: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if (name in out) out[name]! += cpuMs([Number(pid)]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { startMosquitto } from '../test/helpers/mosquitto.js';
 import { createTestDatabase } from '../test/helpers/postgres.js';
 import { createTestVhost } from '../test/helpers/rabbitmq.js';
 import type { Emit } from './list.js';
-import { cpuMs } from './proc-stats.js';
+import { cpuMs, cpuMsByName } from './proc-stats.js';
 
 /*
  * The end-to-end half of `npm run bench -- transports`: every transport with one hub (the
@@ -295,7 +295,9 @@ async function throughput(f: ScaleFleet, count: number, hubs: number): Promise<R
   const addrs = v6Addrs(count, 0x10000 * hubs);
   const chunks: string[][] = [];
   for (let i = 0; i < addrs.length; i += CHUNK) chunks.push(addrs.slice(i, i + CHUNK));
+  const catchUps0 = await catchUps(f);
   const cpu0 = processCpuMs(f);
+  const servers0 = cpuMsByName(SERVERS);
   const t0 = performance.now();
   let head = 0;
   let next = 0;
@@ -315,6 +317,7 @@ async function throughput(f: ScaleFleet, count: number, hubs: number): Promise<R
   const lastAt = await kernelsAt(f, head, postedAt + 120_000);
   if (lastAt === undefined) throw new Error(`agents' kernels short of seq ${head} after 120 s`);
   const cpu = processCpuMs(f);
+  const servers = cpuMsByName(SERVERS);
   const seconds = (lastAt - t0) / 1000;
   return {
     decisions: count,
@@ -325,11 +328,24 @@ async function throughput(f: ScaleFleet, count: number, hubs: number): Promise<R
     // Noise-resistant: CPU per decision of each hub and of one agent (mean), from /proc.
     hubCpuUsPerDecision: cpu.hubs.map((ms, i) => Math.round(((ms - cpu0.hubs[i]!) * 1000) / count)),
     agentCpuUsPerDecision: Math.round(((cpu.agents - cpu0.agents) * 1000) / count / f.agents.length),
+    // The servers' share (every process of that name on the machine, so a busy neighbour shows).
+    serverCpuUsPerDecision: Object.fromEntries(
+      Object.entries(servers)
+        .map(([k, ms]) => [k, Math.round(((ms - servers0[k]!) * 1000) / count)])
+        .filter(([, us]) => (us as number) > 0),
+    ),
     // Agents that read the log over HTTP during the load (a hole the bus did not fill in time).
-    agentCatchUps: (
-      await Promise.all(f.agents.map((_, i) => agentMetric(f, i, 'rampart_agent_catch_ups_total')))
-    ).reduce((a, b) => a + b, 0),
+    agentCatchUps: (await catchUps(f)) - catchUps0,
   };
+}
+
+/** Processes whose CPU is the topology's, not rampart's: the store and the brokers. */
+const SERVERS = ['postgres', 'nats-server', 'mosquitto', 'beam.smp'] as const;
+
+/** HTTP catch-ups of every agent so far. */
+async function catchUps(f: ScaleFleet): Promise<number> {
+  const each = await Promise.all(f.agents.map((_, i) => agentMetric(f, i, 'rampart_agent_catch_ups_total')));
+  return each.reduce((a, b) => a + b, 0);
 }
 
 /** One value of agent i's /metrics. */

@@ -23,6 +23,17 @@ const STAGED_HIGH = 40_000;
  */
 export const GAP_GRACE_MS = 150;
 
+/**
+ * A hole whose grace ran out while the bus was still delivering waits on, in further graces, up to
+ * this long in all. An agent working through a backlog (a flood from two hubs on a busy machine)
+ * reads the missing envelope only after those ahead of it in its socket and the broker's queue;
+ * the grace is wall time, so it ran out while the envelope was already on its way, and every such
+ * agent read the same run again over HTTP: a second copy of the work at the worst moment, which
+ * made it fall further behind (ADR 0061). A hole the bus will never fill (a hub killed between its
+ * commit and its publish) is still read from the log, this much later at most.
+ */
+export const GAP_WAIT_MAX_MS = 1_000;
+
 export interface ApplierOptions {
   state: AgentState;
   firewall: Firewall;
@@ -101,6 +112,9 @@ export class DecisionApplier {
   private kernelTimer: NodeJS.Timeout | null = null;
   /** Pending while a hole waits for the bus ({@link GAP_GRACE_MS}). */
   private gapTimer: NodeJS.Timeout | null = null;
+  /** When the last live decision arrived (`now()`), and when the open hole opened. */
+  private lastLiveAt = Number.NEGATIVE_INFINITY;
+  private holeOpenedAt = 0;
   private stopped = false;
   private readonly now: () => number;
   /** Inside `liveRun`: decisions applied in order leave their commit to the end of the run. */
@@ -143,6 +157,7 @@ export class DecisionApplier {
    * 0057). Scheduled inside the batch, as `live` does, so it covers the batch's last seq.
    */
   liveRun(list: readonly Decision[]): void {
+    this.lastLiveAt = this.now();
     this.inRun = true;
     try {
       for (let i = 0; i < list.length; i++) this.live(list[i]!);
@@ -158,6 +173,7 @@ export class DecisionApplier {
 
   /** A decision from the bus (signature already verified). */
   live(d: Decision): void {
+    if (!this.inRun) this.lastLiveAt = this.now();
     if (d.seq > this.headSeen) this.headSeen = d.seq;
     const last = this.o.state.lastSeq();
     if (d.seq <= last) {
@@ -200,9 +216,24 @@ export class DecisionApplier {
       void this.catchUp();
       return;
     }
+    this.holeOpenedAt = this.now();
+    this.waitForHole(grace);
+  }
+
+  /**
+   * After `grace`, a hole still open is read from the log, unless the bus delivered something
+   * meanwhile (it is still flowing; on a busy machine an agent may not have run for tens of
+   * milliseconds, so "meanwhile" is the whole grace) and the hole has been open less than
+   * {@link GAP_WAIT_MAX_MS}: then it waits another grace.
+   */
+  private waitForHole(grace: number): void {
+    const armedAt = this.now();
     this.gapTimer = setTimeout(() => {
       this.gapTimer = null;
-      if (!this.stopped && this.buffer.size > 0) void this.catchUp();
+      if (this.stopped || this.buffer.size === 0) return;
+      if (this.lastLiveAt > armedAt && this.now() - this.holeOpenedAt < GAP_WAIT_MAX_MS)
+        return this.waitForHole(grace);
+      void this.catchUp();
     }, grace);
     this.gapTimer.unref();
   }

@@ -4,7 +4,10 @@ import { holdOptimizingCompiler } from '../core/startup-tiering.js';
 export interface IdleMemoryOptions {
   /**
    * Work (decisions, log lines, bans to restore) since the agent was last quiet that counts as a
-   * burst: the optimising compiler is let go for it. Default 10,000 (one catch-up page).
+   * burst: the optimising compiler is let go for it. Default 2,000: four full envelopes, or one
+   * bulk request of the size operators send. At 10,000 (one catch-up page) a freshly started
+   * agent took half of a 20,000-decision flood in baseline code, 20 µs a decision against 17.5
+   * (ADR 0061); a start-up catch-up of a few hundred decisions stays well below it.
    */
   burstUnits?: number;
   /** Time without work after which the agent counts as idle again. Default 5 s. */
@@ -66,7 +69,7 @@ export class IdleMemory {
   collections = 0;
 
   constructor(o: IdleMemoryOptions = {}) {
-    this.burstUnits = o.burstUnits ?? 10_000;
+    this.burstUnits = o.burstUnits ?? 2_000;
     this.quietMs = o.quietMs ?? 5000;
     this.minGapMs = o.minGapMs ?? 60_000;
     this.minGrowth = o.minGrowthBytes ?? 2 * 1024 * 1024;

@@ -3,6 +3,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { decisionId } from './decision-id.js';
+import { type PgElement, pgArray } from './pg-array.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { checkLimit } from './sqlite-active.js';
@@ -489,7 +490,7 @@ export class PostgresStore implements Store {
       const seen = offended.get(o.target);
       offended.set(o.target, { n: (seen?.n ?? 0) + 1, at: o.at });
     }
-    const col = <K extends keyof DecisionInput>(k: K) => inputs.map((d) => d[k]);
+    const col = <K extends keyof DecisionInput>(k: K) => pgArray(inputs.map((d) => d[k] as PgElement));
     const r = await q(
       `SELECT rampart_append($1, $2::text[], $3::text[], $4::text[], $5::smallint[], $6::bigint[],
          $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[],
@@ -508,15 +509,15 @@ export class PostgresStore implements Store {
         col('origin'),
         col('createdAt'),
         col('set'),
-        bans.map((b) => b.target),
-        bans.map((b) => b.set),
-        bans.map((b) => b.ord),
-        bans.map((b) => b.expiresAt),
-        lifts.map((l) => l.target),
-        lifts.map((l) => l.set),
-        [...offended.keys()],
-        [...offended.values()].map((o) => o.n),
-        [...offended.values()].map((o) => o.at),
+        pgArray(bans.map((b) => b.target)),
+        pgArray(bans.map((b) => b.set)),
+        pgArray(bans.map((b) => b.ord)),
+        pgArray(bans.map((b) => b.expiresAt)),
+        pgArray(lifts.map((l) => l.target)),
+        pgArray(lifts.map((l) => l.set)),
+        pgArray([...offended.keys()]),
+        pgArray([...offended.values()].map((o) => o.n)),
+        pgArray([...offended.values()].map((o) => o.at)),
       ],
     );
     const base = r.rows[0].base as number;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DecisionApplier } from '../../src/agent/applier.js';
+import { DecisionApplier, GAP_WAIT_MAX_MS } from '../../src/agent/applier.js';
 import { Committer } from '../../src/agent/committer.js';
 import type { DecisionPage } from '../../src/agent/hub-api.js';
 import { AgentState } from '../../src/agent/state.js';
@@ -112,6 +112,61 @@ describe('decision applier', () => {
     await vi.waitFor(() => expect(state.lastSeq()).toBe(3), { timeout: 5_000, interval: 5 });
     expect(log.calls[0]).toBe(1);
     expect(applier.stats).toMatchObject({ gaps: 1, catchUps: 1 });
+  });
+
+  describe('a hole while the bus keeps delivering (an agent working through a backlog)', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    /** Delivers the next decision of the log every 10 ms for `ms`. */
+    async function flow(applier: DecisionApplier, log: FakeLog, from: number, ms: number): Promise<number> {
+      let next = from;
+      for (let t = 0; t < ms; t += 10) {
+        applier.live(log.append(`198.51.100.${next % 250}`));
+        next++;
+        await vi.advanceTimersByTimeAsync(10);
+      }
+      return next;
+    }
+
+    it('waits past the grace, and the bus fills it with no HTTP read', async () => {
+      vi.useFakeTimers();
+      const { state, log, applier } = setup([], 30);
+      applier.live(log.append('192.0.2.1'));
+      const late = log.append('192.0.2.2'); // behind others in the queue
+      await flow(applier, log, 3, 200);
+      expect(log.calls).toEqual([]);
+      applier.live(late);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(state.lastSeq()).toBe(log.decisions.length);
+      expect(applier.stats).toMatchObject({ gaps: 1, catchUps: 0 });
+    });
+
+    it('a hole the bus never fills is read from the log once GAP_WAIT_MAX_MS has passed', async () => {
+      vi.useFakeTimers();
+      const { state, log, applier } = setup([], 30);
+      applier.live(log.append('192.0.2.1'));
+      log.append('192.0.2.2'); // lost: its hub died between commit and publish
+      const next = await flow(applier, log, 3, GAP_WAIT_MAX_MS - 100);
+      expect(log.calls).toEqual([]);
+      await flow(applier, log, next, 200);
+      expect(log.calls[0]).toBe(1);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(state.lastSeq()).toBe(log.decisions.length);
+    });
+
+    it('with the bus quiet, the grace alone decides', async () => {
+      vi.useFakeTimers();
+      const { log, applier } = setup([], 30);
+      applier.live(log.append('192.0.2.1'));
+      log.append('192.0.2.2');
+      applier.live(log.append('192.0.2.3'));
+      await vi.advanceTimersByTimeAsync(29);
+      expect(log.calls).toEqual([]);
+      await vi.advanceTimersByTimeAsync(2);
+      expect(log.calls).toEqual([1]);
+    });
   });
 
   it('applies live decisions in order and ignores duplicates', async () => {

@@ -6,6 +6,7 @@ import { afterEach } from 'vitest';
 import { stringify } from 'yaml';
 import { natsStreams } from '../../src/bus/create.js';
 import { NatsTransport } from '../../src/bus/nats.js';
+import { NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { prepareHubDir } from '../../src/hub/hub-files.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -17,7 +18,8 @@ import { MAIN, Proc, profileFlags, removeDir, tempDir } from './harness.js';
 /**
  * A fleet for the scale-out fault tests: hubs and agents are the real CLI in the root namespace
  * (where the shared PostgreSQL, NATS and RabbitMQ listen on 127.0.0.1), and each agent enforces
- * in nftables inside a namespace of its own (`firewall.exec: [ip, netns, exec, NS]`).
+ * in nftables inside a namespace of its own (`firewall.exec: [ip, netns, exec, NS]`). Each starts
+ * with the node flags the `rampart` command and the systemd units give it (cli/node-flags.ts).
  */
 export interface ScaleFleetOptions {
   fleet: string;
@@ -97,7 +99,7 @@ export class ScaleFleet {
     args.push('--port', String(this.hubPorts[i] ?? 0));
     if (this.o.storeUrl) args.push('--store', this.o.storeUrl);
     const proc = new Proc(
-      spawn(process.execPath, [...profileFlags('hub'), MAIN, ...args], {
+      spawn(process.execPath, [...NODE_FLAGS, ...profileFlags('hub'), MAIN, ...args], {
         env: { ...process.env, RAMPART_LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
@@ -177,7 +179,16 @@ export class ScaleFleet {
     const proc = new Proc(
       spawn(
         process.execPath,
-        [...profileFlags('agent'), MAIN, 'agent', '--data', dir, '--config', join(dir, 'rampart.yaml')],
+        [
+          ...NODE_FLAGS,
+          ...profileFlags('agent'),
+          MAIN,
+          'agent',
+          '--data',
+          dir,
+          '--config',
+          join(dir, 'rampart.yaml'),
+        ],
         {
           env: { ...process.env, RAMPART_LOG_LEVEL: process.env.FLEET_LOG_LEVEL ?? 'info', ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
