@@ -900,7 +900,13 @@ export class HubCore {
       const batch = chunk;
       chunk = [];
       bytes = 0;
-      this.o.publish(this.sealBatch(batch)).catch((err: unknown) => this.publishFailed(batch, err));
+      // A synchronous throw (sealing, a transport's own check) is kept for republish like a
+      // refusal: the decisions are in the log already, and this may run inside the append's caller.
+      try {
+        this.o.publish(this.sealBatch(batch)).catch((err: unknown) => this.publishFailed(batch, err));
+      } catch (err) {
+        this.publishFailed(batch, err);
+      }
     };
     for (const d of all) {
       const size =
