@@ -37,7 +37,7 @@ import {
   TrackerState,
   trackerStateBytes,
 } from './tracker-state.js';
-import { TrackerTable, trackerTableBytes } from './tracker-table.js';
+import { EXTRA_LIMIT, TrackerTable, trackerTableBytes } from './tracker-table.js';
 import type { DetectEvent, LogLine } from './types.js';
 
 export interface EngineOptions {
@@ -194,6 +194,12 @@ function compileDate(spec: RuleSpec, source: string): RegExp {
  * the table's 2^30 - 1. Outside that range the pair takes a record at once.
  */
 const PENDING_RANGE = 1 << 27;
+
+/**
+ * A pending pair's second failure is kept in its key's `extra` as its time minus the first's plus
+ * this (0 = none): within ±14.5 hours of the first, else the pair takes a record (docs/adr/0059).
+ */
+const SECOND_BIAS = EXTRA_LIMIT / 2;
 
 /** A first failure's time as a tracker table value (odd; slots are stored even), or -1. */
 function pendingValue(tick: number): number {
@@ -495,10 +501,16 @@ export class Engine {
       if (words === null) this.trackers.addV4(v4, rule.index, slot * 2);
       else this.trackers.addV6(words, rule.index, slot * 2);
     } else if ((value & 1) !== 0) {
-      // Its second failure: a record as the first failure would have left it (head 0, count 1).
+      const first = (value >>> 1) - PENDING_RANGE;
+      const second =
+        words === null ? this.trackers.extraV4(v4, rule.index) : this.trackers.extraV6(words, rule.index);
+      if (second === 0 && st.ring >= 2 && this.secondPending(rule, v4, words, addr, at, first)) return null;
+      // A record as the failures kept in the key's slot would have left it: head 0, their times.
       slot = st.alloc();
-      st.times[slot * st.stride + META_WORDS] = (value >>> 1) - PENDING_RANGE;
-      st.meta[slot * st.stride * 2 + COUNT] = 1;
+      const base = slot * st.stride + META_WORDS;
+      st.times[base] = first;
+      if (second !== 0) st.times[base + 1] = first + second - SECOND_BIAS;
+      st.meta[slot * st.stride * 2 + COUNT] = second !== 0 ? 2 : 1;
       if (words === null) this.trackers.setV4(v4, rule.index, slot * 2);
       else this.trackers.setV6(words, rule.index, slot * 2);
     } else slot = value >>> 1;
@@ -512,7 +524,7 @@ export class Engine {
         return null;
       }
       // Banned: failures while the ban lasts do not count; after it, counting starts again.
-      if (st.until[slot]! > at) return null;
+      if (st.banEnd(slot) > at) return null;
       meta[m + FLAGS] = flags & ~BANNED;
     }
     // Drop failures older than the window, then append. The ring keeps maxretry - 1 times: the
@@ -557,10 +569,43 @@ export class Engine {
     const bans = meta[m + BANS]!;
     const duration = escalate(rule.spec, bans);
     meta[m + BANS] = Math.min(bans + 1, MAX_ESCALATION_STEPS);
-    st.until[slot] = duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000;
+    st.setBanEnd(slot, duration === null ? Number.POSITIVE_INFINITY : at + duration * 1000);
     meta[m + FLAGS] |= BANNED;
     c.bans++;
     return this.event('ban', rule, v4, addr.ip, at, count, duration);
+  }
+
+  /**
+   * A pending pair's second failure (first at tick `first`), kept in its key's slot as the record
+   * path below would leave it: the first dropped if out of the window (then pending again, with
+   * this time), else this time beside it as `extra`. Only for rings of two or more, where a
+   * second failure cannot ban. False when a time does not fit: the pair then takes a record.
+   */
+  private secondPending(
+    rule: Rule,
+    v4: number,
+    words: Int32Array | null,
+    addr: MatchOut,
+    at: number,
+    first: number,
+  ): boolean {
+    const st = rule.state;
+    const now = st.tick(at);
+    let value: number;
+    let extra = 0;
+    if (first <= st.tick(at - rule.findtimeMs)) {
+      value = pendingValue(now);
+      if (value < 0) return false;
+    } else {
+      extra = now - first + SECOND_BIAS;
+      if (extra <= 0 || extra >= EXTRA_LIMIT) return false;
+      value = pendingValue(first);
+    }
+    if (words === null) this.trackers.setV4(v4, rule.index, value, extra);
+    else this.trackers.setV6(words, rule.index, value, extra);
+    if (rule.belowThreshold !== undefined)
+      rule.belowThreshold(rule.spec.name, this.targetOf(rule, v4, addr.ip).text, at);
+    return true;
   }
 
   private forgive(rule: Rule, addr: MatchOut, at: number): DetectEvent | null {
@@ -578,7 +623,7 @@ export class Engine {
     if ((value & 1) !== 0) return null;
     const slot = value >>> 1;
     const st = rule.state;
-    const banned = (st.meta[slot * st.stride * 2 + FLAGS]! & BANNED) !== 0 && st.until[slot]! > at;
+    const banned = (st.meta[slot * st.stride * 2 + FLAGS]! & BANNED) !== 0 && st.banEnd(slot) > at;
     st.release(slot);
     if (banned) {
       this.counters.unbans++;

@@ -4,8 +4,10 @@
  * million addresses is then a few large arrays the garbage collector never walks. A slot's
  * record is `stride` int32 words, side by side so that a failure usually costs one cache miss
  * here: four int16 (`meta`: the ring's head, its count, bans so far, FLAGS), then its ring of
- * `ring` failure times (`times`). The ban end (epoch ms; Infinity = permanent) is apart, in
- * `until`, read only when FLAGS says BANNED. The arrays are allocated once for `max` slots, when
+ * `ring` failure times (`times`). The ban end (epoch ms; Infinity = permanent), read only when
+ * FLAGS says BANNED, is a float64 in the ring's first two words: a ban empties the ring, and
+ * counting starts again only once FLAGS no longer says BANNED (`banEnd`; apart, in `until`, for
+ * rings of fewer than two times). The arrays are allocated once for `max` slots, when
  * the first slot is taken: that large a zeroed allocation is mapped memory the kernel commits
  * page by page as slots are first written, and slots are handed out in order (then from a free
  * list), so resident memory follows the number of trackers used without doubling steps, their
@@ -24,8 +26,8 @@ export class TrackerState {
   times = EMPTY_INT32;
   /** The same records as int16: slot s's fields are at `s * stride * 2` + HEAD, COUNT, BANS, FLAGS. */
   meta = EMPTY_INT16;
-  /** Ban end per slot, meaningful while FLAGS has BANNED. */
-  until = EMPTY_FLOAT64;
+  /** Ban end per slot when the ring is too short to hold it (see `banEnd`). */
+  private until = EMPTY_FLOAT64;
   private next = 0;
   private free = EMPTY_INT32;
   private freeCount = 0;
@@ -63,6 +65,27 @@ export class TrackerState {
     return s;
   }
 
+  /** The ban end of a slot whose FLAGS say BANNED. */
+  banEnd(slot: number): number {
+    if (this.ring < 2) return this.until[slot]!;
+    const at = slot * this.stride + META_WORDS;
+    WORDS[0] = this.times[at]!;
+    WORDS[1] = this.times[at + 1]!;
+    return WIDE[0]!;
+  }
+
+  /** Sets the ban end of a slot whose ring is empty (COUNT 0) and keeps it so until FLAGS drop BANNED. */
+  setBanEnd(slot: number, ms: number): void {
+    if (this.ring < 2) {
+      this.until[slot] = ms;
+      return;
+    }
+    WIDE[0] = ms;
+    const at = slot * this.stride + META_WORDS;
+    this.times[at] = WORDS[0]!;
+    this.times[at + 1] = WORDS[1]!;
+  }
+
   release(slot: number): void {
     // The free list is reserved at the first release, not with the records: a replay that never
     // evicts nor forgives does not need it, and its 4 bytes a slot would take the arrays of a
@@ -75,13 +98,16 @@ export class TrackerState {
     const max = this.max;
     this.times = new Int32Array(max * this.stride);
     this.meta = new Int16Array(this.times.buffer);
-    this.until = new Float64Array(max);
+    if (this.ring < 2) this.until = new Float64Array(max);
   }
 }
 
 const EMPTY_INT32 = new Int32Array(0);
 const EMPTY_INT16 = new Int16Array(0);
 const EMPTY_FLOAT64 = new Float64Array(0);
+/** A float64 as two int32 words (in memory order), for ban ends kept in a ring. */
+const WIDE = new Float64Array(1);
+const WORDS = new Int32Array(WIDE.buffer);
 
 /** Int32 words of a record before its ring: four int16 fields, each below 2^15 (a ring holds at most 10,000 times). */
 export const META_WORDS = 2;
@@ -94,7 +120,11 @@ export const FLAGS = 3;
 export const SKIPPED = 1;
 export const BANNED = 2;
 
-/** Bytes of tracker state at most, for `max` slots of `ring` failure times (all resident when all used). */
+/**
+ * Bytes of tracker state at most, for `max` slots of `ring` failure times (all resident when all
+ * used). Ban ends are counted apart as they were before rings held them, so that a byte budget
+ * gives the pair cap it gave then (docs/adr/0059).
+ */
 export function trackerStateBytes(max: number, ring: number): number {
   return max * ((META_WORDS + ring) * 4 + 8 + 4);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TrackerTable } from '../../src/detect/tracker-table.js';
+import { EXTRA_LIMIT, TrackerTable } from '../../src/detect/tracker-table.js';
 import { rng } from './seeded-random.js';
 
 /** The reference: two generations of plain Maps (the quick-lru scheme the table implements). */
@@ -147,6 +147,70 @@ describe('TrackerTable', () => {
       expect(t.getV4(Math.imul(i, 2654435761) >>> 0, 1)).toBe(i);
       expect(t.getV6(v6, 2)).toBe(i);
     }
+  });
+
+  it("keeps each pair's extra through growth, deletions and sweeps, apart from its key", () => {
+    // 120,000 pairs per family: both tables grow past their reserved size by steps of 30 %,
+    // deletions shift runs back; then a sweep drops a generation of pairs that have extras.
+    const n = 120_000;
+    const t = new TrackerTable(4 * n);
+    const v6 = new Int32Array(4);
+    const v4Of = (i: number) => Math.imul(i, 2654435761) >>> 0;
+    const v6Of = (i: number) => {
+      v6[0] = 0x20010db8;
+      v6[1] = -i;
+      v6[3] = i;
+      return v6;
+    };
+    // Extras that set the word's top bit, and the largest.
+    const extraOf = (i: number) => (i === 0 ? EXTRA_LIMIT - 1 : (i * 7919) % EXTRA_LIMIT);
+    for (let i = 0; i < n; i++) {
+      const rule = i % 3;
+      t.addV4(v4Of(i), rule, i);
+      expect(t.getV4(v4Of(i), rule)).toBe(i);
+      t.setV4(v4Of(i), rule, i + 1, extraOf(i));
+      t.addV6(v6Of(i), rule, i);
+      expect(t.getV6(v6Of(i), rule)).toBe(i);
+      t.setV6(v6Of(i), rule, i + 1, extraOf(i));
+      // The same address under another rule: another pair, its extra 0.
+      if (i % 10 === 0) t.addV4(v4Of(i), 3, 7);
+    }
+    for (let i = 0; i < n; i += 5) {
+      expect(t.deleteV4(v4Of(i), i % 3)).toBe(true);
+      expect(t.deleteV6(v6Of(i), i % 3)).toBe(true);
+    }
+    const check = () => {
+      for (let i = 1; i < n; i++) {
+        if (i % 5 === 0) {
+          expect(t.getV4(v4Of(i), i % 3)).toBeUndefined();
+          continue;
+        }
+        if (t.getV4(v4Of(i), i % 3) !== i + 1) expect(t.getV4(v4Of(i), i % 3), `v4 ${i}`).toBe(i + 1);
+        if (t.extraV4(v4Of(i), i % 3) !== extraOf(i))
+          expect(t.extraV4(v4Of(i), i % 3), `${i}`).toBe(extraOf(i));
+        if (t.getV6(v6Of(i), i % 3) !== i + 1) expect(t.getV6(v6Of(i), i % 3), `v6 ${i}`).toBe(i + 1);
+        if (t.extraV6(v6Of(i), i % 3) !== extraOf(i))
+          expect(t.extraV6(v6Of(i), i % 3), `${i}`).toBe(extraOf(i));
+        if (i % 10 === 1) {
+          expect(t.getV4(v4Of(i - 1), 3)).toBe(7);
+          expect(t.extraV4(v4Of(i - 1), 3)).toBe(0);
+        }
+      }
+    };
+    check();
+    // The first n pairs (with extras) fill a generation; n + 1 more evict them all, once each.
+    const evicted: number[] = [];
+    const u = new TrackerTable(2 * n, (v) => evicted.push(v));
+    for (let i = 0; i < n; i++) {
+      u.addV4(v4Of(i), 0, i);
+      u.getV4(v4Of(i), 0);
+      u.setV4(v4Of(i), 0, i, extraOf(i));
+    }
+    for (let i = n; i < 2 * n + 1; i++) u.addV4(v4Of(i), 1, i);
+    expect(u.evictions).toBe(n);
+    expect(evicted.sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (let i = n; i < 2 * n + 1; i += 101)
+      expect([u.getV4(v4Of(i), 1), u.extraV4(v4Of(i), 1)]).toEqual([i, 0]);
   });
 
   it('the same address under two rules is two entries', () => {
