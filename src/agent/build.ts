@@ -81,11 +81,12 @@ export async function buildAgent(o: BuildAgentOptions): Promise<BuiltAgent> {
   const watch = [...a.watch, ...(o.watch ?? [])];
 
   const firewall = await makeFirewall(cfg, o.firewall, o.log);
-  const { createTransport } = await import('../bus/create.js');
+  // Only the configured transport's modules are loaded (ADR 0060).
+  const { loadTransport } = await import('../bus/from-config.js');
   const { encryptionKeyFromText } = await import('../trust/envelope.js');
   const bus = cfg.bus ?? enrol.bus;
   const transport = bus
-    ? createTransport(
+    ? await loadTransport(
         // The hub's embedded broker knows nodes by name and node token; NATS and RabbitMQ
         // have their own accounts, configured in bus: (username/password, credsFile, URL).
         bus.type === 'nats' || bus.type === 'amqp'
@@ -263,9 +264,10 @@ export async function makeFirewall(
   log: Logger,
 ): Promise<Firewall> {
   // The section was validated with the rest of the config; `--firewall` was checked as a flag.
-  const { firewallFromConfig } = await import('../firewall/from-config.js');
+  // Only the configured backend's modules are loaded (ADR 0060).
+  const { loadFirewall } = await import('../firewall/from-config.js');
   const section = { ...(cfg.firewall ?? { backend: 'auto' }), ...(override ? { backend: override } : {}) };
-  return firewallFromConfig(section, { logger: log });
+  return loadFirewall(section, { logger: log });
 }
 
 async function makeSources(cfg: RampartConfig, state: AgentState, log: Logger): Promise<Source[]> {

@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { tryParseTarget } from '../core/address.js';
 import { Allowlist } from '../core/allowlist.js';
@@ -41,6 +40,8 @@ function hostOf(url: string | undefined): string | undefined {
 
 async function resolve(host: string, log: Logger): Promise<string[]> {
   try {
+    // Loaded only for a name: an agent given addresses never holds node's DNS promises module.
+    const { lookup } = await import('node:dns/promises');
     return (await lookup(host, { all: true })).map((r) => r.address);
   } catch (err) {
     log.warn(

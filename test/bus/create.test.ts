@@ -6,8 +6,10 @@ import { z } from 'zod';
 import { AmqpTransport } from '../../src/bus/amqp.js';
 import { busConfigSchema } from '../../src/bus/config.js';
 import { createTransport, defaultClientId } from '../../src/bus/create.js';
+import { loadTransport, transportWith } from '../../src/bus/from-config.js';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { EmbeddedMqttBroker } from '../../src/bus/mqtt-embedded.js';
+import { MqttHubGroup } from '../../src/bus/mqtt-hub-group.js';
 import { NatsTransport } from '../../src/bus/nats.js';
 import { busFromFlag, busUrls } from '../../src/bus/urls.js';
 import { parseYamlText } from '../../src/core/config-file.js';
@@ -132,5 +134,32 @@ describe('bus config', () => {
       password: 'secret',
       clientId: 'rampart-f-hub',
     });
+  });
+
+  it('bus config - loadTransport builds the same transport as createTransport from only the class it needs', async () => {
+    const agent = { role: 'agent' as const, fleet: 'prod', node: 'web1' };
+    const hub = { role: 'hub' as const, fleet: 'prod', brokerPort: 0 };
+    const cases = [
+      { yaml: '', ctx: hub, cls: EmbeddedMqttBroker },
+      { yaml: 'bus:\n  url: mqtt://hub:7781\n', ctx: agent, cls: MqttClientTransport },
+      { yaml: 'bus:\n  type: mqtt\n  url: mqtt://b:1883\n', ctx: hub, cls: MqttHubGroup },
+      { yaml: 'bus:\n  type: nats\n  url: nats://a:4222\n', ctx: agent, cls: NatsTransport },
+      { yaml: 'bus:\n  type: amqp\n  url: amqp://h/v1\n', ctx: hub, cls: AmqpTransport },
+    ];
+    for (const c of cases) {
+      const t = await loadTransport(parse(c.yaml), c.ctx);
+      expect(t).toBeInstanceOf(c.cls);
+      expect(createTransport(parse(c.yaml), c.ctx)).toBeInstanceOf(c.cls);
+    }
+    // The factory uses only the classes it is given: an agent's MQTT client needs nothing else.
+    const mqtt = parse('bus:\n  url: mqtt://hub:7781\n');
+    expect(transportWith({ MqttClientTransport }, mqtt, agent)).toBeInstanceOf(MqttClientTransport);
+    expect(() => transportWith({ MqttClientTransport }, parse(cases[3]!.yaml), agent)).toThrow(
+      /NatsTransport was not loaded/,
+    );
+    // Config errors are the same as createTransport's.
+    await expect(loadTransport(parse('bus:\n  type: embedded\n'), agent)).rejects.toThrow(
+      /agents connect to the hub/,
+    );
   });
 });
