@@ -81,10 +81,26 @@ describe('idle memory: the collection after work and the compiler hold', () => {
     await vi.advanceTimersByTimeAsync(50_000);
     expect(seen.collections).toEqual([start + 500, start + 79_000, start + 139_000]);
 
-    // Nothing runs while nothing happens.
+    // While nothing happens, one timer looks once a minute and collects nothing without growth.
     await vi.advanceTimersByTimeAsync(600_000);
     expect(seen.collections).toHaveLength(3);
+    expect(vi.getTimerCount()).toBe(1);
+    idle.stop();
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('at idle, growth of minGrowth without any work is collected at the next look', async () => {
+    const { idle, seen, grow, start } = setup();
+    idle.startupOver(500);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(seen.collections).toEqual([start + 500]);
+    // New space filling up again, timers' and polls' garbage: no unit of work at all.
+    grow(1.5e6);
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(seen.collections).toHaveLength(1);
+    grow(1e6);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(seen.collections).toEqual([start + 500, start + 60_500]);
     idle.stop();
   });
 
