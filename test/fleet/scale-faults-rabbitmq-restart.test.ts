@@ -80,7 +80,15 @@ describe.skipIf(req.skip)('scale-out faults: RabbitMQ restarted', () => {
     const refused = await hubCounter(f, 'rampart_hub_publish_failures_total');
     expect(refused).toBeGreaterThan(0);
     const republished = await hubCounterReaches(f, 'rampart_hub_republished_decisions_total', 1, 120_000);
-    console.log(JSON.stringify({ restarted: how, downMs, refusedBatches: refused, republished }));
+    // Queues the broker brought back without a leader, dropped and declared again (ADR 0062).
+    const recreatedQueues = [f.hubs[0]!.proc, ...f.agents]
+      .map((p) =>
+        p.count((l) => l.msg === 'amqp queue accepts no consumer; deleting it and declaring it again'),
+      )
+      .reduce((a, b) => a + b, 0);
+    console.log(
+      JSON.stringify({ restarted: how, downMs, refusedBatches: refused, republished, recreatedQueues }),
+    );
     // Every queue (the agents' and the hubs' reports queue) is consumed again, nothing left in it.
     // The republished batches may still be on their way when the kernels already match.
     const queues = await queuesSettle(rmq, 60_000);
