@@ -28,6 +28,12 @@ export interface AmqpTransportOptions {
   connectTimeoutMs?: number;
   /** A publish without a confirm after this long fails, default 10 s. */
   publishTimeoutMs?: number;
+  /**
+   * Declaring and consuming the queue must succeed within this long, default 15 s; otherwise the
+   * connection is dropped and dialled again. Two such failures in a row and the durable queue is
+   * deleted and declared anew (a quorum queue left without a leader by a broker crash; ADR 0062).
+   */
+  queueTimeoutMs?: number;
   minReconnectMs?: number;
   maxReconnectMs?: number;
   logger?: Logger;
@@ -39,6 +45,8 @@ interface Live {
   sub: Channel;
   /** The queue consumed on this connection, once something is subscribed. */
   queue?: string;
+  /** Declaring and consuming it, once (subscriptions made at the same time share it). */
+  queueReady?: Promise<void>;
 }
 
 /**
@@ -58,6 +66,8 @@ export class AmqpTransport implements Transport {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError: Error | undefined;
+  /** Dials in a row whose queue did not accept a consumer in time (reset by one that did). */
+  private stuckQueue = 0;
   private readonly log: Logger;
   private readonly exchange: string;
 
@@ -245,16 +255,49 @@ export class AmqpTransport implements Transport {
     this.retryTimer.unref?.();
   }
 
-  private async ensureQueue(live: Live): Promise<void> {
-    if (live.queue) return;
+  private ensureQueue(live: Live): Promise<void> {
+    live.queueReady ??= this.setUpQueue(live);
+    return live.queueReady;
+  }
+
+  private async setUpQueue(live: Live): Promise<void> {
+    const timeoutMs = this.o.queueTimeoutMs ?? 15_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.stuckQueue++;
+        // The channel's call stays pending with the broker: only a new connection starts afresh.
+        void live.conn.close().catch(() => undefined);
+        reject(new Error(`queue ${this.o.clientId} accepted no consumer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([timedOut, this.declareAndConsume(live)]);
+      this.stuckQueue = 0;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async declareAndConsume(live: Live): Promise<void> {
+    if (!this.o.clean && this.stuckQueue >= 2) {
+      // RabbitMQ can bring a quorum queue back from a crash without a leader, and it then never
+      // serves again unless an operator steps in (ADR 0062). Deleting it loses what it held: an
+      // agent's decisions come back from the log by catch-up; a hub's unread reports are lost.
+      this.log.error(
+        { queue: this.o.clientId, failures: this.stuckQueue },
+        'amqp queue accepts no consumer; deleting it and declaring it again',
+      );
+      await live.sub.deleteQueue(this.o.clientId);
+    }
     const q = this.o.clean
       ? await live.sub.assertQueue('', { exclusive: true, autoDelete: true, durable: false })
       : await live.sub.assertQueue(this.o.clientId, {
           durable: true,
           arguments: { 'x-queue-type': this.o.queueType ?? 'quorum' },
         });
-    live.queue = q.queue;
     await live.sub.consume(q.queue, (m) => this.deliver(live, m), { noAck: false });
+    live.queue = q.queue;
   }
 
   private deliver(live: Live, m: ConsumeMessage | null): void {
@@ -266,8 +309,11 @@ export class AmqpTransport implements Transport {
     // Acks belong to the channel that delivered; after a reconnect or close the broker redelivers
     // anyway. A channel closing under a late handler throws synchronously: that must not become
     // an unhandled rejection (it ended the process of an agent or hub closing mid-delivery).
+    // Not `this.live === live`: a backlog is delivered while the dial still binds, before `live`
+    // is set, and those acks were dropped; the messages stayed unacknowledged until the next
+    // reconnect, and once `prefetch` of them were held, the queue delivered nothing more.
     const settle = (fn: () => void) => {
-      if (this.live !== live || this.closed) return;
+      if (this.closed) return;
       try {
         fn();
       } catch (err) {

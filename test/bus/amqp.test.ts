@@ -126,4 +126,38 @@ describe.skipIf(req.skip)('amqp', () => {
       await sub.close();
     }
   }, 40_000);
+  it('rabbitmq - a backlog delivered while the transport still connects is acknowledged', async () => {
+    const pub = make('bl-pub', 5672, true);
+    const first = make('bl-sub', 5672, false);
+    const topic = 'rampart/bl/decisions';
+    try {
+      // The durable queue and its binding exist; its node is away while 30 messages arrive.
+      await first.subscribe(topic, () => undefined);
+      await Promise.all([pub.connect(), first.connect()]);
+      await first.close();
+      for (let i = 0; i < 30; i++) await pub.publish(topic, Buffer.from(`m${i}`));
+      // The backlog comes as soon as the consumer starts, before the dial has finished.
+      const second = make('bl-sub', 5672, false);
+      const backlog = new Inbox();
+      await second.subscribe(topic, backlog.handler);
+      await second.connect();
+      await backlog.waitFor(30, 10_000);
+      // The acks go out in the handlers' continuations: let them run before closing.
+      await new Promise((r) => setImmediate(r));
+      await second.close();
+      // Anything left unacknowledged is requeued at the head on close, ahead of nothing else.
+      const third = make('bl-sub', 5672, false);
+      const after = new Inbox();
+      await third.subscribe(topic, after.handler);
+      await third.connect();
+      await pub.publish(topic, Buffer.from('last'));
+      await after.waitFor(1, 10_000);
+      await third.deleteQueue();
+      await third.close();
+      expect(after.got.map((m) => m.payload)).toEqual(['last']);
+    } finally {
+      await pub.close();
+      await first.close();
+    }
+  }, 40_000);
 });

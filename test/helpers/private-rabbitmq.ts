@@ -16,10 +16,21 @@ export interface PrivateRabbitmq {
   port: number;
   /** amqp://guest:guest@127.0.0.1:PORT/ (guest may log in over loopback). */
   url: string;
-  /** The beam.smp process (its RSS is the broker's memory). */
+  /** The beam.smp process (its RSS is the broker's memory); a new one after `restart()`. */
   pid: number;
   /** The open-files limit the node runs with. */
   openFiles: number;
+  /**
+   * Stops the node, `graceful` (`rabbitmqctl shutdown`: connections closed by the broker, queues
+   * written out) or `kill` (SIGKILL of beam.smp: sockets reset, nothing flushed), then starts it
+   * again with the same node name, ports and Mnesia, so durable queues and the exchange come back.
+   * Resolves once the node accepts AMQP again, with how long it was down.
+   */
+  restart(how: 'graceful' | 'kill'): Promise<{ downMs: number }>;
+  /** The end of the node's log (every boot of it), for a failing test's message. */
+  logTail(chars?: number): string;
+  /** Runs `rabbitmqctl ARGS` against this node; resolves with its stdout. */
+  ctl(args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -47,20 +58,25 @@ async function startOnce(openFiles: number): Promise<PrivateRabbitmq> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-rmq-'));
   const node = `rp-bench-${process.pid}-${dir.slice(-6)}@localhost`;
   let child: ChildProcess | undefined;
+  /** Ends the node's process group (the script, beam.smp and its helpers) and waits for the script. */
+  const halt = async (first: NodeJS.Signals) => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    // The script and beam.smp share a process group of their own (detached): end both.
+    killGroup(c.pid!, first);
+    const t = setTimeout(() => killGroup(c.pid!, 'SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  };
   const stop = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r));
-      // The script and beam.smp share a process group of their own (detached): end both.
-      killGroup(child.pid!, 'SIGTERM');
-      const t = setTimeout(() => killGroup(child!.pid!, 'SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await halt('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const port = await freePort();
     const dist = await freePort();
+    const pidFile = join(dir, 'beam.pid');
     copyFileSync(COOKIE, join(dir, '.erlang.cookie'));
     writeFileSync(join(dir, 'rabbitmq.conf'), 'log.console = false\n');
     // Empty: no /etc/rabbitmq/rabbitmq-env.conf (it names the shared node) and no plugins.
@@ -78,46 +94,87 @@ async function startOnce(openFiles: number): Promise<PrivateRabbitmq> {
       RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
       RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
       RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+      RABBITMQ_PID_FILE: pidFile,
     };
     const hard = Number((await run('sh', ['-c', 'ulimit -Hn'])).stdout.trim()) || openFiles;
     const limit = Math.min(openFiles, hard);
-    child = spawn('sh', ['-c', `ulimit -n ${limit} && exec ${SBIN}/rabbitmq-server`], {
-      cwd: dir,
-      env,
-      detached: true,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => {
-      err = (err + b.toString()).slice(-2_000);
-    });
-    const exited = new Promise<never>((_, reject) =>
-      child!.once('exit', (code) =>
-        reject(new Error(`rabbitmq-server ${node} exited ${code}: ${err || tail(join(dir, 'log'), node)}`)),
-      ),
-    );
-    // The AMQP listener opens last in the boot; await_startup then confirms the node is running.
-    await Promise.race([exited, waitForPort(port, 180_000)]);
-    await Promise.race([
-      exited,
-      run(`${SBIN}/rabbitmqctl`, ['-n', node, 'await_startup', '--timeout', '60'], { env, timeout: 90_000 }),
-    ]);
-    const beam = Number(
-      (await run('pgrep', ['-g', String(child.pid), '-f', 'beam.smp'])).stdout.trim().split('\n')[0],
-    );
-    return { node, port, url: `amqp://guest:guest@127.0.0.1:${port}/`, pid: beam, openFiles: limit, stop };
+    /** Starts the node in `dir` and resolves with beam.smp's pid once it runs. */
+    const boot = async (): Promise<number> => {
+      // A killed node leaves its pid file behind: `wait` must see the new one.
+      rmSync(pidFile, { force: true });
+      const c = spawn('sh', ['-c', `ulimit -n ${limit} && exec ${SBIN}/rabbitmq-server`], {
+        cwd: dir,
+        env,
+        detached: true,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child = c;
+      let err = '';
+      c.stderr!.on('data', (b: Buffer) => {
+        err = (err + b.toString()).slice(-2_000);
+      });
+      const exited = new Promise<never>((_, reject) =>
+        c.once('exit', (code) =>
+          reject(new Error(`rabbitmq-server ${node} exited ${code}: ${err || tail(join(dir, 'log'), node)}`)),
+        ),
+      );
+      exited.catch(() => undefined);
+      try {
+        // `wait` follows the pid file the node writes and returns once the node runs. Waiting for
+        // the port and then `await_startup` once failed right after a SIGKILL restart with the new
+        // node not yet known to epmd.
+        await Promise.race([
+          exited,
+          run(`${SBIN}/rabbitmqctl`, ['-n', node, 'wait', pidFile, '--timeout', '180'], {
+            env,
+            timeout: 200_000,
+          }),
+        ]);
+        await Promise.race([exited, waitForPort(port, 30_000)]);
+      } catch (e) {
+        // The node's own log says why it did not come up.
+        throw new Error(`${(e as Error).message}\nnode log: ${tail(join(dir, 'log'), node)}`);
+      }
+      return Number(readFileSync(pidFile, 'utf8').trim());
+    };
+    const pid = await boot();
+    const rmq: PrivateRabbitmq = {
+      node,
+      port,
+      url: `amqp://guest:guest@127.0.0.1:${port}/`,
+      pid,
+      openFiles: limit,
+      stop,
+      logTail: (chars = 1_500) => tail(join(dir, 'log'), node, chars),
+      ctl: async (args) =>
+        (await run(`${SBIN}/rabbitmqctl`, ['-n', node, ...args], { env, timeout: 90_000 })).stdout,
+      restart: async (how) => {
+        const t0 = Date.now();
+        if (how === 'kill') killPid(rmq.pid, 'SIGKILL');
+        else await rmq.ctl(['shutdown', '--timeout', '60']);
+        // The script ends with beam.smp; anything of the group left (a helper) goes with it.
+        await halt(how === 'kill' ? 'SIGKILL' : 'SIGTERM');
+        rmq.pid = await boot();
+        return { downMs: Date.now() - t0 };
+      },
+    };
+    return rmq;
   } catch (e) {
     await stop();
     throw e;
   }
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+function killPid(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
   } catch {
     // Already gone.
   }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  killPid(-pid, signal);
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
@@ -137,9 +194,9 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-function tail(logDir: string, node: string): string {
+function tail(logDir: string, node: string, chars = 1_500): string {
   try {
-    return readFileSync(join(logDir, `${node}.log`), 'utf8').slice(-1_500);
+    return readFileSync(join(logDir, `${node}.log`), 'utf8').slice(-chars);
   } catch {
     return '(no log)';
   }
