@@ -192,8 +192,9 @@ export class HubCore {
   }
 
   /**
-   * Reloads what other hubs on the same store may have changed: the allowlist and the node keys
-   * (a node enrolled or removed through another hub). The hub calls it on a timer.
+   * Reloads what other hubs on the same store may have changed: the allowlist, the node keys
+   * (a node enrolled or removed through another hub) and what each node last said it reads. The
+   * hub calls it on a timer.
    */
   async refreshShared(): Promise<void> {
     const allow = new Allowlist([
@@ -206,6 +207,7 @@ export class HubCore {
     for (const n of nodes) {
       this.cacheKey(n);
       if (n.removedAt === null && n.publicKey) fresh.add(n.name);
+      this.packedReaders.recorded(n.name, n.reads, n.lastSeen);
     }
     for (const name of this.nodeKeys.keys()) if (!fresh.has(name)) this.nodeKeys.delete(name);
   }
@@ -594,8 +596,8 @@ export class HubCore {
     const lastSeq = typeof b.lastSeq === 'number' && Number.isSafeInteger(b.lastSeq) ? b.lastSeq : undefined;
     const version = typeof b.version === 'string' ? b.version.slice(0, 64) : undefined;
     if (lastSeq !== undefined) this.propagation.report(node, lastSeq, this.now());
-    this.packedReaders.heartbeat(node, b.reads, this.now());
-    await this.store.touchNode(node, { lastSeen: this.now(), lastSeq, version });
+    const reads = this.packedReaders.heartbeat(node, b.reads, this.now());
+    await this.store.touchNode(node, { lastSeen: this.now(), lastSeq, version, reads });
   }
 
   /** An operator's ban (API/CLI). Throws E_UNBANNABLE/E_ADDRESS for refused targets. */

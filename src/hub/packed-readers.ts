@@ -20,11 +20,31 @@ export class PackedReaders {
   private readonly heard = new Map<string, { packed: boolean; at: number }>();
   private answer: { value: boolean; at: number; nodes: number } | undefined;
 
-  /** A verified heartbeat's `reads` field, whatever its shape. */
-  heartbeat(node: string, reads: unknown, now: number): void {
+  /**
+   * A verified heartbeat's `reads` field, whatever its shape; returns what the store keeps of it
+   * for the other hubs ({@link recorded}).
+   */
+  heartbeat(node: string, reads: unknown, now: number): string {
     const packed = Array.isArray(reads) && reads.includes(PACKED_DECISIONS);
+    this.set(node, packed, now);
+    return packed ? PACKED_DECISIONS : '';
+  }
+
+  /**
+   * What the store says a node's last heartbeat held, through whichever hub took it: with several
+   * hubs on one store, each heartbeat reaches one of them (a shared consumer), and a hub that
+   * heard only some nodes sent every node the unpacked form (ADR 0063). Newer news only.
+   */
+  recorded(node: string, reads: string | null, lastSeen: number | null): void {
+    if (reads === null || lastSeen === null) return;
     const before = this.heard.get(node);
-    this.heard.set(node, { packed, at: now });
+    if (before !== undefined && before.at >= lastSeen) return;
+    this.set(node, reads.split(',').includes(PACKED_DECISIONS), lastSeen);
+  }
+
+  private set(node: string, packed: boolean, at: number): void {
+    const before = this.heard.get(node);
+    this.heard.set(node, { packed, at });
     if (before?.packed !== packed) this.answer = undefined;
   }
 

@@ -95,4 +95,7 @@ export const PG_MIGRATIONS: readonly string[] = [
   END
   $fn$;
   `,
+  // 5: the envelope kinds a node said it reads in its last heartbeat, for every hub on the store
+  // (a heartbeat reaches one of them; ADR 0063).
+  `ALTER TABLE nodes ADD COLUMN reads TEXT;`,
 ];

@@ -360,13 +360,14 @@ export class PostgresStore implements Store {
 
   async touchNode(
     name: string,
-    seen: { lastSeq?: number; lastSeen: number; version?: string },
+    seen: { lastSeq?: number; lastSeen: number; version?: string; reads?: string },
   ): Promise<void> {
     await this.write('touchNode', () =>
       this.query(
-        `UPDATE nodes SET last_seen = $1, last_seq = COALESCE($2, last_seq), version = COALESCE($3, version)
+        `UPDATE nodes SET last_seen = $1, last_seq = COALESCE($2, last_seq), version = COALESCE($3, version),
+           reads = COALESCE($5, reads)
          WHERE name = $4`,
-        [seen.lastSeen, seen.lastSeq ?? null, seen.version ?? null, name],
+        [seen.lastSeen, seen.lastSeq ?? null, seen.version ?? null, name, seen.reads ?? null],
       ),
     );
   }

@@ -27,6 +27,7 @@ export interface NodeRow {
   last_seq: number;
   last_seen: number | null;
   version: string | null;
+  reads: string | null;
 }
 
 export function toDecision(r: DecisionRow): Decision {
@@ -57,5 +58,6 @@ export function toNode(r: NodeRow): NodeRecord {
     lastSeq: r.last_seq,
     lastSeen: r.last_seen,
     version: r.version,
+    reads: r.reads ?? null,
   };
 }

@@ -114,4 +114,7 @@ export const MIGRATIONS: readonly Migration[] = [
   // 5: the dashboard's bans-per-minute chart counts from this index alone (it covers the query),
   // instead of reading each log row in the window to check its action.
   `CREATE INDEX decisions_ban_created ON decisions (created_at) WHERE action = 'ban';`,
+  // 6: the envelope kinds a node said it reads in its last heartbeat, for every hub on the store
+  // (a heartbeat reaches one of them; ADR 0063).
+  `ALTER TABLE nodes ADD COLUMN reads TEXT;`,
 ];

@@ -116,7 +116,7 @@ export class SqliteStore implements Store {
       ),
       touchNode: db.prepare(
         `UPDATE nodes SET last_seen = @lastSeen, last_seq = COALESCE(@lastSeq, last_seq),
-           version = COALESCE(@version, version) WHERE name = @name`,
+           version = COALESCE(@version, version), reads = COALESCE(@reads, reads) WHERE name = @name`,
       ),
       allowAdd: db.prepare<[string, string, number]>(
         `INSERT INTO allowlist (cidr, comment, created_at) VALUES (?, ?, ?)
@@ -310,7 +310,7 @@ export class SqliteStore implements Store {
 
   async touchNode(
     name: string,
-    seen: { lastSeq?: number; lastSeen: number; version?: string },
+    seen: { lastSeq?: number; lastSeen: number; version?: string; reads?: string },
   ): Promise<void> {
     this.guard(() =>
       this.stmt.touchNode.run({
@@ -318,6 +318,7 @@ export class SqliteStore implements Store {
         lastSeen: seen.lastSeen,
         lastSeq: seen.lastSeq ?? null,
         version: seen.version ?? null,
+        reads: seen.reads ?? null,
       }),
     );
   }

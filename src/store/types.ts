@@ -18,6 +18,11 @@ export interface NodeRecord {
   lastSeq: number;
   lastSeen: number | null;
   version: string | null;
+  /**
+   * The envelope kinds the node said it reads in its last heartbeat, comma-separated ('' for none
+   * beyond the plain ones); null before its first heartbeat through a hub that records it.
+   */
+  reads: string | null;
 }
 
 export interface AllowEntry {
@@ -145,7 +150,10 @@ export interface Store {
   enrolNode(name: string, joinSecretHash: string, publicKey: string, tokenHash: string): Promise<boolean>;
   /** Marks a node removed (its key and token stop working); false when unknown or already removed. */
   removeNode(name: string, now: number): Promise<boolean>;
-  touchNode(name: string, seen: { lastSeq?: number; lastSeen: number; version?: string }): Promise<void>;
+  touchNode(
+    name: string,
+    seen: { lastSeq?: number; lastSeen: number; version?: string; reads?: string },
+  ): Promise<void>;
 
   allowAdd(entry: AllowEntry): Promise<void>;
   allowRemove(cidr: string): Promise<boolean>;

@@ -200,9 +200,23 @@ export function storeContract(name: string, factory: StoreFactory): void {
         publicKey: 'pk',
         joinSecretHash: null,
       });
-      await store.touchNode('web1', { lastSeq: 7, lastSeen: T0 + 5, version: '0.1.0' });
+      expect((await store.getNode('web1'))!.reads).toBeNull();
+      await store.touchNode('web1', {
+        lastSeq: 7,
+        lastSeen: T0 + 5,
+        version: '0.1.0',
+        reads: 'decisions-packed',
+      });
       await store.touchNode('web1', { lastSeen: T0 + 6 });
-      expect(await store.getNode('web1')).toMatchObject({ lastSeq: 7, lastSeen: T0 + 6, version: '0.1.0' });
+      expect(await store.getNode('web1')).toMatchObject({
+        lastSeq: 7,
+        lastSeen: T0 + 6,
+        version: '0.1.0',
+        reads: 'decisions-packed',
+      });
+      // What another hub on the same store reads back: a node that says it reads nothing more.
+      await store.touchNode('web1', { lastSeen: T0 + 7, reads: '' });
+      expect((await store.listNodes()).find((n) => n.name === 'web1')!.reads).toBe('');
       expect(await store.removeNode('web1', T0 + 9)).toBe(true);
       expect(await store.removeNode('web1', T0 + 9)).toBe(false);
       expect(await store.nodeByTokenHash('tok')).toBeUndefined();
