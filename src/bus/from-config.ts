@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
 import { fsReason } from '../core/fs-error.js';
+import { loaded } from '../core/loaded.js';
 import type { Logger } from '../core/logger.js';
 import { DEFAULT_BROKER_PORT, DEFAULT_LISTEN } from '../core/paths.js';
 import type { AmqpTransport } from './amqp.js';
@@ -62,11 +63,7 @@ export function defaultClientId(type: BusConfig['type'], ctx: TransportContext):
  * with a stable, persistent-session client id ({@link defaultClientId}, or `bus.clientId`).
  */
 export function transportWith(impl: TransportClasses, config: BusConfig, ctx: TransportContext): Transport {
-  const need = <K extends keyof TransportClasses>(k: K): NonNullable<TransportClasses[K]> => {
-    const c = impl[k];
-    if (!c) throw new Error(`bus: ${k} was not loaded`);
-    return c as NonNullable<TransportClasses[K]>;
-  };
+  const need = <K extends keyof TransportClasses>(k: K) => loaded(impl, k, 'bus');
   const where = (key: string) => ({ file: ctx.file, key: `bus.${key}` });
   const tls = readTls(config, where);
   if (config.type === 'embedded' && ctx.role === 'hub') {

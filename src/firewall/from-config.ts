@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { RampartError } from '../core/errors.js';
+import { loaded } from '../core/loaded.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import type { CommandFirewall } from './command.js';
 import type { ValidFirewallConfig } from './config.js';
@@ -59,11 +60,7 @@ export function firewallWith(
 ): Firewall {
   const log = deps.logger ?? silentLogger();
   const prefix = cfg.exec;
-  const need = <K extends keyof FirewallBackends>(k: K): NonNullable<FirewallBackends[K]> => {
-    const c = impl[k];
-    if (!c) throw new Error(`firewall: ${k} was not loaded`);
-    return c as NonNullable<FirewallBackends[K]>;
-  };
+  const need = <K extends keyof FirewallBackends>(k: K) => loaded(impl, k, 'firewall');
   if (cfg.conntrack) {
     const inner = firewallWith(impl, { ...cfg, conntrack: false }, deps);
     // Cutting connections while bans are only logged would punish without protecting.

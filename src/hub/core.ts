@@ -873,13 +873,13 @@ export class HubCore {
     // bulk request's body being parsed), and with several hubs another hub's later append could
     // reach the bus first: a hole in every agent's stream (ADR 0061). Everything pending goes with
     // it, so this hub's decisions stay in seq order on the bus.
-    if (this.outgoing.length >= DECISIONS_PER_ENVELOPE && (this.o.publishWindowMs ?? 0) === 0) {
+    const windowMs = this.o.publishWindowMs ?? 0;
+    if (this.outgoing.length >= DECISIONS_PER_ENVELOPE && windowMs === 0) {
       this.publishOutgoing();
       return out;
     }
     if (this.outgoing.length > 0 && !this.publishScheduled) {
       this.publishScheduled = true;
-      const windowMs = this.o.publishWindowMs ?? 0;
       if (windowMs > 0) setTimeout(() => this.publishOutgoing(), windowMs);
       else setImmediate(() => this.publishOutgoing());
     }
