@@ -4,6 +4,7 @@ import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { decisionId } from './decision-id.js';
 import { type PgElement, pgArray } from './pg-array.js';
+import { PG_PROBES } from './postgres-probes.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { checkLimit } from './sqlite-active.js';
@@ -95,9 +96,7 @@ export class PostgresStore implements Store {
         // After a lost connection the commit may have happened with only its reply lost: then
         // the rows are there under the ids chosen above, and appending again would double them.
         if (attempt > 0 && withIds.length > 0) {
-          const found = await this.query('SELECT * FROM decisions WHERE id = ANY($1) ORDER BY seq', [
-            withIds.map((d) => d.id),
-          ]);
+          const found = await this.query(PG_PROBES.decisionsById, [withIds.map((d) => d.id)]);
           if (found.rowCount === withIds.length) return found.rows.map((r) => toDecision(r as DecisionRow));
         }
         // One statement, its own transaction: rolled back whole, so no seq is burnt.
@@ -248,17 +247,8 @@ export class PostgresStore implements Store {
   ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
     const targets = pairs.map((p) => p.target);
     const [inForce, banned] = await Promise.all([
-      this.read('lookUp', (q) =>
-        q(
-          `SELECT d.* FROM unnest($1::text[], $2::text[]) AS k(target, set_name)
-           JOIN active a ON a.target = k.target AND a.set_name = k.set_name JOIN decisions d ON d.seq = a.seq
-           WHERE a.expires_at IS NULL OR a.expires_at > $3`,
-          [targets, pairs.map((p) => p.set), now],
-        ),
-      ),
-      this.read('lookUp', (q) =>
-        q('SELECT target, count FROM ban_history WHERE target = ANY($1::text[])', [[...new Set(targets)]]),
-      ),
+      this.read('lookUp', (q) => q(PG_PROBES.inForce, [targets, pairs.map((p) => p.set), now])),
+      this.read('lookUp', (q) => q(PG_PROBES.banCounts, [[...new Set(targets)]])),
     ]);
     const byKey = new Map<string, Decision>();
     for (const row of inForce.rows) {
