@@ -330,6 +330,9 @@ export class MqttClientTransport implements Transport {
     client.on('connect', () => {
       this.attempt = 0;
       this.connectedAt = Date.now();
+      // mqtt.js's own streams (a URL with credentials goes through its connect()) keep Nagle on;
+      // ours turn it off at creation (mqtt-stream.ts).
+      (client.stream as { setNoDelay?: (on: boolean) => unknown } | undefined)?.setNoDelay?.(true);
       // Re-subscribing is harmless with a resumed session (MQTT 3.1.1 3.8.4: the subscription is
       // replaced without interrupting the flow) and needed without one, or for filters added
       // while we were down.

@@ -75,8 +75,14 @@ function plainServer(url: string): Server | undefined {
   };
 }
 
+/**
+ * Nagle off: with it, a small packet written while the previous one is unacknowledged (an ack then
+ * a publish, back to back) waits for the broker's delayed ACK, up to 40 ms. 20 agents on Mosquitto
+ * had a quarter of their propagation samples over 38 ms, the slowest 85 (NATS's client already
+ * turns it off).
+ */
 function tcpStream(o: IClientOptions): IStream {
-  return createConnection({ port: o.port ?? 1883, host: o.hostname ?? o.host ?? 'localhost' });
+  return createConnection({ port: o.port ?? 1883, host: o.hostname ?? o.host ?? 'localhost', noDelay: true });
 }
 
 /**
@@ -97,6 +103,7 @@ function tlsStream(client: MqttClient, o: IClientOptions): IStream {
     ...(isIP(host) === 0 && !o.servername ? { servername: host } : {}),
     rejectUnauthorized,
   });
+  socket.setNoDelay(true);
   const onError = (err: Error) => {
     if (rejectUnauthorized) client.emit('error', err);
     socket.end();
