@@ -10,10 +10,16 @@
  * their figures compare side by side (`AGENT_INTAKE_FLAGS`: extra Node.js flags per build, `;` between
  * builds). `AGENT_INTAKE_DECISIONS` per round (default 20,000),
  * `AGENT_INTAKE_ROUNDS` (default 3), after a warm-up round of 4,000; 65,536 decisions in all at most.
+ *
+ * `AGENT_INTAKE_SINGLE=1`: the single-decision path instead (issue 10's propagation fleet, where
+ * each decision travels alone): one POST /v1/decisions at a time, `AGENT_INTAKE_GAP_MS` (default
+ * 25) apart, so every decision reaches the agents in an envelope of its own and commits alone;
+ * `AGENT_INTAKE_DECISIONS` then defaults to 400 and the warm-up to 100. The figure is CPU per
+ * decision above idle (the agents' idle rate, measured for 4 s after the warm-up, is subtracted).
  */
 
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
@@ -22,17 +28,30 @@ import { createLan, type Host } from '../test/helpers/netns.js';
 import type { Emit } from './list.js';
 import { cpuByThread, cpuMs, loadAverage } from './proc-stats.js';
 
+/**
+ * Bulk POSTs of `chunk` decisions; with a `gap` (ms), one POST /v1/decisions at a time that far
+ * apart instead, so each decision travels and commits alone.
+ */
 const LOADGEN = `
-const [url, token, first, count, chunk, prefix] = process.argv.slice(1);
+const [url, token, first, count, chunk, prefix, gap] = process.argv.slice(1);
 const addr = (i) => prefix + '.' + (i >> 8) + '.' + (i & 255);
 const headers = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
+const post = (path, body) => fetch(url + path, { method: 'POST', headers, body: JSON.stringify(body) });
 (async () => {
   let lastSeq = 0, failed = 0;
   const end = Number(first) + Number(count);
-  for (let at = Number(first); at < end; at += Number(chunk)) {
+  const step = gap ? 1 : Number(chunk);
+  for (let at = Number(first); at < end; at += step) {
+    if (gap) {
+      const res = await post('/v1/decisions', { target: addr(at), duration: 3600, reason: 'bench' });
+      if (res.status !== 201) failed++;
+      else lastSeq = Math.max(lastSeq, (await res.json()).seq ?? 0);
+      await new Promise((r) => setTimeout(r, Number(gap)));
+      continue;
+    }
     const decisions = [];
-    for (let i = at; i < Math.min(end, at + Number(chunk)); i++) decisions.push({ target: addr(i), duration: 3600, reason: 'bench' });
-    const res = await fetch(url + '/v1/decisions/bulk', { method: 'POST', headers, body: JSON.stringify({ decisions }) });
+    for (let i = at; i < Math.min(end, at + step); i++) decisions.push({ target: addr(i), duration: 3600, reason: 'bench' });
+    const res = await post('/v1/decisions/bulk', { decisions });
     const body = await res.json();
     if (res.status !== 200) failed += decisions.length;
     else { failed += body.errors.length + body.duplicates; lastSeq = Math.max(lastSeq, body.lastSeq ?? 0); }
@@ -41,7 +60,8 @@ const headers = { authorization: 'Bearer ' + token, 'content-type': 'application
 })();
 `;
 
-const WARM_UP = 4000;
+const SINGLE = process.env.AGENT_INTAKE_SINGLE === '1';
+const WARM_UP = SINGLE ? 100 : 4000;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 interface AgentProc {
@@ -64,6 +84,23 @@ function appliedSeq(dir: string): number {
   }
 }
 
+/**
+ * CPU ms of a process's live threads from their schedstat (nanoseconds): the single-decision figure
+ * is about a millisecond a decision, and /proc/PID/stat's 10 ms ticks were a few percent of a round.
+ * A thread that ended meanwhile is missing (the single path starts none).
+ */
+function cpuFineMs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return ns / 1e6;
+}
+
 /** User and system CPU ms of a process (every thread; /proc clock ticks of 10 ms). */
 function cpuSplit(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -83,7 +120,8 @@ export default async function (emit: Emit): Promise<void> {
   const mains = (process.env.AGENT_INTAKE_MAINS ?? MAIN).split(',');
   // Extra Node.js flags per agent, aligned with the builds (`;`-separated, spaces within one).
   const extra = (process.env.AGENT_INTAKE_FLAGS ?? '').split(';').map((f) => f.split(' ').filter(Boolean));
-  const count = Number(process.env.AGENT_INTAKE_DECISIONS ?? 20_000);
+  const count = Number(process.env.AGENT_INTAKE_DECISIONS ?? (SINGLE ? 400 : 20_000));
+  const gapMs = Number(process.env.AGENT_INTAKE_GAP_MS ?? 25);
   const rounds = Number(process.env.AGENT_INTAKE_ROUNDS ?? 3);
   if (WARM_UP + count * rounds > 65_536)
     throw new Error('AGENT_INTAKE_DECISIONS × AGENT_INTAKE_ROUNDS must be at most 61,536');
@@ -144,6 +182,8 @@ export default async function (emit: Emit): Promise<void> {
       await a.proc.waitFor((l) => l.msg === 'bus' && l.status === 'up', 60_000, 'agent bus up');
     const token = readFileSync(join(hubDir, 'hub', 'admin.token'), 'utf8').trim();
     const pids = agents.map((a) => a.proc.child.pid!);
+    // CPU ms per second of each agent doing nothing (heartbeats, timers), measured after the warm-up.
+    let idleMsPerS = pids.map(() => 0);
     // Round 0 warms the agents up (JIT, caches) and is not reported.
     for (let r = 0; r <= rounds; r++) {
       await sleep(1000);
@@ -152,6 +192,7 @@ export default async function (emit: Emit): Promise<void> {
       const n = r === 0 ? WARM_UP : count;
       const load = loadAverage();
       const before = pids.map((p) => cpuMs([p]));
+      const fineBefore = pids.map(cpuFineMs);
       const hubBefore = cpuMs([hub.child.pid!]);
       const splitBefore = pids.map(cpuSplit);
       const threadsBefore = pids.map(cpuByThread);
@@ -167,9 +208,20 @@ export default async function (emit: Emit): Promise<void> {
               ),
             )
           : [];
+      const round0 = performance.now();
       const out = await hubHost.exec(
         process.execPath,
-        ['-e', LOADGEN, `http://${hubHost.v4}:7780`, token, String(first), String(n), '10000', prefix],
+        [
+          '-e',
+          LOADGEN,
+          `http://${hubHost.v4}:7780`,
+          token,
+          String(first),
+          String(n),
+          '10000',
+          prefix,
+          SINGLE ? String(gapMs) : '',
+        ],
         { timeoutMs: 600_000 },
       );
       const posted = JSON.parse(out) as { failed: number; lastSeq: number };
@@ -192,7 +244,18 @@ export default async function (emit: Emit): Promise<void> {
         p.kill('SIGINT');
         await new Promise((res) => p.once('exit', res));
       }
-      if (r === 0) continue;
+      const roundS = (performance.now() - round0) / 1000;
+      const fineAfter = pids.map(cpuFineMs);
+      if (r === 0) {
+        if (SINGLE) {
+          const idle0 = pids.map(cpuFineMs);
+          const t0 = performance.now();
+          await sleep(4000);
+          const s = (performance.now() - t0) / 1000;
+          idleMsPerS = pids.map((p, i) => (cpuFineMs(p) - idle0[i]!) / s);
+        }
+        continue;
+      }
       // The hub's side of the same round (API, append, sealing, the broker's sends to every agent).
       emit({
         bench: 'agent-intake-hub',
@@ -218,6 +281,19 @@ export default async function (emit: Emit): Promise<void> {
           inKernel: held,
           lost: first + count - held,
           agentCpuUsPerDecision: Number((((last[i]! - before[i]!) * 1000) / count).toFixed(1)),
+          ...(SINGLE
+            ? {
+                mode: 'single',
+                // From the threads' schedstat (ns), all of it and above idle.
+                agentCpuUsPerDecisionFine: Number(
+                  (((fineAfter[i]! - fineBefore[i]!) * 1000) / count).toFixed(1),
+                ),
+                agentCpuUsPerDecisionAboveIdle: Number(
+                  (((fineAfter[i]! - fineBefore[i]! - idleMsPerS[i]! * roundS) * 1000) / count).toFixed(1),
+                ),
+                idleCpuMsPerS: Number(idleMsPerS[i]!.toFixed(2)),
+              }
+            : {}),
           systemUsPerDecision: Number(
             (((splitAfter[i]!.sys - splitBefore[i]!.sys) * 1000) / count).toFixed(1),
           ),

@@ -101,7 +101,8 @@ export class Committer {
       if (this.fw.pending() === 0) continue;
       // A bulk import is arriving (envelopes of hundreds): a kernel commit costs about the same
       // for 500 elements as for 5,000 on a large interval set, so let the next envelopes join.
-      await this.gatherBurst();
+      // A lone ban has nothing to gather: no async call and microtask for it (ADR 0066).
+      if (this.fw.pending() >= BURST) await this.gatherBurst();
       const t0 = performance.now();
       try {
         const r = await this.fw.commit();

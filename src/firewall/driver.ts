@@ -12,10 +12,13 @@ export type DriverKind = 'library' | 'spawn';
 export type DriverChoice = 'auto' | DriverKind;
 export const DRIVER_CHOICES = ['auto', 'library', 'spawn'] as const;
 
-/** What the kernel queued in answer to a netlink batch, and the generation just before and after. */
+/**
+ * What the kernel queued in answer to a netlink batch, and the generation right after it (`before`
+ * too where the driver read it; the element batch path reads only `after`, ADR 0066).
+ */
 export interface NetlinkAnswer {
   reply: Buffer;
-  gen?: { before: number; after: number };
+  gen?: { before?: number; after: number };
 }
 
 /**
@@ -28,9 +31,10 @@ export interface ToolDriver {
   /**
    * Sends an encoded nf_tables netlink batch now, on the calling thread, and returns the kernel's
    * answer; undefined when that cannot happen at once (no in-process library, calls queued ahead,
-   * a failure): the caller then takes the script path.
+   * a failure): the caller then takes the script path. `acks`: how many messages of the batch ask
+   * for an ack; once that many clean acks are in, nothing else is read.
    */
-  netlink?(bytes: Buffer): NetlinkAnswer | undefined;
+  netlink?(bytes: Buffer, acks: number): NetlinkAnswer | undefined;
   close(): Promise<void>;
 }
 
@@ -218,11 +222,11 @@ export class LibraryDriver implements ToolDriver {
     return next;
   }
 
-  netlink(bytes: Buffer): NetlinkAnswer | undefined {
+  netlink(bytes: Buffer, acks: number): NetlinkAnswer | undefined {
     // Only with nothing ahead of it: a batch must not overtake a queued commit or listing.
     if (this.dead || !this.inline || this.inFlight > 0) return undefined;
     try {
-      const answer = this.inline.netlink(bytes);
+      const answer = this.inline.netlink(bytes, acks);
       this.calls.netlink++;
       return answer;
     } catch {

@@ -482,20 +482,30 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
     return tool === 'nft' ? runNft(args, script) : runIpset(args, script);
   }
 
-  // An element batch encoded by the caller (nft-netlink.ts, ADR 0045) on the same socket, with the
-  // generation read around it as for a script (ADR 0043). nfnetlink handles a batch within the
-  // send call, so its acks and errors are all queued when send returns: read without waiting.
+  // An element batch encoded by the caller (nft-netlink.ts, ADR 0045) on the same socket. nfnetlink
+  // handles a batch within the send call, so its acks and errors are all queued when send returns:
+  // read without waiting, and no further once the expected number of clean acks is in (a batch
+  // the kernel took whole queues nothing else; a read that finds the socket empty was a syscall
+  // per ban). The generation is read after it only: our own transaction moves it by exactly one,
+  // so the caller tells a foreign commit, before or during ours, from the value after ours alone
+  // (ADR 0066).
   const MSG_DONTWAIT = 0x40;
   const EAGAIN = 11;
-  function netlink(bytes) {
-    const before = generation();
+  function netlink(bytes, acks) {
     const s = nlOpen();
     nlWrite(s, bytes);
     const parts = [];
-    for (;;) {
+    let clean = 0;
+    while (!(acks > 0 && clean >= acks)) {
       const n = Number(c.recv(s.fd, s.buf, s.buf.length, MSG_DONTWAIT));
       if (n > 0) {
         parts.push(Buffer.from(s.buf.subarray(0, n)));
+        for (let off = 0; off + 20 <= n; ) {
+          const len = s.buf.readUInt32LE(off);
+          if (len < 16) break;
+          if (s.buf.readUInt16LE(off + 4) === NLMSG_ERROR && s.buf.readInt32LE(off + 16) === 0) clean++;
+          off += (len + 3) & ~3;
+        }
         continue;
       }
       if (n < 0 && koffi.errno() !== EAGAIN) {
@@ -504,7 +514,7 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
       }
       break;
     }
-    return { reply: Buffer.concat(parts), gen: { before, after: generation() } };
+    return { reply: parts.length === 1 ? parts[0] : Buffer.concat(parts), gen: { after: generation() } };
   }
 
   function load(tool) {

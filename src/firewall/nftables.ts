@@ -24,7 +24,7 @@ import {
   parseNftError,
   type ScriptLine,
 } from './nft-text.js';
-import type { ToolResult, ToolRunner } from './run-tool.js';
+import type { ToolRunner } from './run-tool.js';
 import { DEFAULT_SET, lastWins, remaining, type StagedOp, Staging } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry, KernelScan, Refusal, RepairCounts } from './types.js';
 
@@ -148,6 +148,8 @@ export class NftablesFirewall implements Firewall {
    */
   private gen: number | undefined;
   private verified = false;
+  /** Set when `commitSmallNow` sent a batch the kernel did not take: `viaNetlink` lets it be once. */
+  private skipNetlinkOnce = false;
   /** A whole read of a big set costs time in its size squared: not again before this (ms). */
   private nextFullRead = 0;
   /**
@@ -385,6 +387,8 @@ export class NftablesFirewall implements Firewall {
   async commit(): Promise<CommitResult> {
     const total: CommitResult = { added: 0, deleted: 0 };
     if (this.staging.size === 0) return total;
+    const now = this.commitSmallNow();
+    if (now) return now;
     const refused: Refusal[] = [];
     // A spawned nft holds the transaction in its own process: one run, one transaction, as before.
     const slice = (await this.open()).kind === 'library' ? COMMIT_SLICE : Number.POSITIVE_INFINITY;
@@ -498,6 +502,48 @@ export class NftablesFirewall implements Firewall {
   }
 
   /**
+   * What is staged, when it is one netlink transaction of plain-set changes (a single ban, a few),
+   * sent in this call: the slices, halving and script path below are five async functions deep,
+   * each a promise and a microtask, for a send that is synchronous (ADR 0066). Undefined, with
+   * everything still staged, when the batch is not such a one; when the kernel did not take it,
+   * the same batch goes down the ordinary path without a second netlink try.
+   */
+  private commitSmallNow(): CommitResult | undefined {
+    // A flag left by a commit that threw before its script path ran lasts no longer than that one.
+    this.skipNetlinkOnce = false;
+    const driver = this.opened;
+    if (driver?.kind !== 'library' || !this.netlinkElements || !this.declared || !driver.netlink)
+      return undefined;
+    if (this.staging.size > NETLINK_MAX_ELEMENTS) return undefined;
+    const ops = this.staging.take();
+    const batch = lastWins(ops);
+    // Resolving a set not seen before marks the table for declaration: checked after it.
+    if (!this.allKnownPlain(batch) || !this.declared) {
+      this.staging.restore(ops);
+      return undefined;
+    }
+    const changes = this.elementChanges(batch, 0, batch.length);
+    if (!this.sendNetlink(driver, changes)) {
+      this.staging.restore(ops);
+      this.skipNetlinkOnce = true;
+      return undefined;
+    }
+    this.staging.settle();
+    const done = { added: 0, deleted: 0 };
+    countDone(batch, changes, 0, done);
+    return done;
+  }
+
+  /** `allPlain`, and every set name resolves (one that does not is refused by the ordinary path). */
+  private allKnownPlain(batch: StagedOp[]): boolean {
+    try {
+      return this.allPlain(batch);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * A batch of plain-set changes as netlink transactions (nft-netlink.ts) of at most
    * NETLINK_MAX_ELEMENTS each, when the table is known declared and the in-process driver can send
    * them now; undefined sends the whole batch down the script path. A batch of one transaction is
@@ -509,6 +555,11 @@ export class NftablesFirewall implements Firewall {
    */
   private async viaNetlink(batch: StagedOp[]): Promise<{ done: CommitResult; rest: StagedOp[] } | undefined> {
     const driver = this.opened;
+    // The same batch was just refused as one transaction by `commitSmallNow`: the script path.
+    if (this.skipNetlinkOnce) {
+      this.skipNetlinkOnce = false;
+      return undefined;
+    }
     if (!this.netlinkElements || !this.declared || !driver?.netlink) return undefined;
     if (batch.length === 0 || !this.allPlain(batch)) return undefined;
     const done = { added: 0, deleted: 0 };
@@ -568,7 +619,7 @@ export class NftablesFirewall implements Firewall {
     const scratch = big ? this.netlinkScratch : undefined;
     const encoded = encodeElementBatch(this.opts.family, this.opts.table, changes, this.netlinkSeq, scratch);
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length + 2) % 0x7fffffff || 1;
-    const sent = driver.netlink!(encoded.bytes);
+    const sent = driver.netlink!(encoded.bytes, encoded.acked.length);
     const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
     // Our own transaction, in the generation chain like a script's (ADR 0043); one the kernel
     // refused moved nothing.
@@ -1095,11 +1146,14 @@ export class NftablesFirewall implements Firewall {
   /**
    * Follows the kernel's generation across our own transactions: one that moved it by at most one
    * (by none when it failed) from where we left it keeps the chain; anything else means someone
-   * else committed in between, and the next reconcile must look (ADR 0043).
+   * else committed in between, and the next reconcile must look (ADR 0043). Without a `before`
+   * (the netlink element batch reads only `after`, ADR 0066) the chain's own value stands for it:
+   * a foreign commit before ours or during it shows as `after` one further than ours alone moves it.
    */
-  private track(g: ToolResult['gen'], committed: boolean): void {
+  private track(g: { before?: number; after: number } | undefined, committed: boolean): void {
     const step = committed ? 1 : 0;
-    if (g && this.gen !== undefined && g.before === this.gen && g.after - g.before <= step)
+    const before = g?.before ?? this.gen;
+    if (g && this.gen !== undefined && before === this.gen && g.after >= before && g.after - before <= step)
       this.gen = g.after;
     else {
       this.gen = undefined;

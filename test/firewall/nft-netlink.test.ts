@@ -143,6 +143,16 @@ describe.skipIf(req.skip)('nf_tables element batches: in a real kernel', () => {
     expect(await canConnect(client, server.v4, PORT, 800)).toBe(false);
   });
 
+  it('a single ban is in the kernel before commit() returns: no event-loop turn on its way (ADR 0066)', async () => {
+    const before = { ...fw.netlinkCommits };
+    fw.add(parseTarget('198.51.100.66'), 600);
+    const done = fw.commit();
+    // Read from another process before anything awaited here: the batch went in the call itself.
+    expect(elements('blocklist_v4').some((e) => e.val === '198.51.100.66')).toBe(true);
+    expect(await done).toMatchObject({ added: 1, deleted: 0 });
+    expect(fw.netlinkCommits.sent).toBe(before.sent + 1);
+  });
+
   it('an unban goes the same way, also for an element that is no longer there', async () => {
     const before = { ...fw.netlinkCommits };
     fw.delete(parseTarget(client.v4));
@@ -158,6 +168,7 @@ describe.skipIf(req.skip)('nf_tables element batches: in a real kernel', () => {
     const before = { ...fw.netlinkCommits };
     fw.add(parseTarget('203.0.113.40'), 300);
     expect(await fw.commit()).toMatchObject({ added: 1 });
+    // Refused once, then straight to the script path: not a second netlink try of the same batch.
     expect(fw.netlinkCommits.fellBack).toBe(before.fellBack + 1);
     expect(elements('blocklist_v4').some((e) => e.val === '203.0.113.40')).toBe(true);
     // And the next one goes by netlink again.
