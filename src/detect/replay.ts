@@ -3,6 +3,15 @@ import { forEachLineIn } from './read-lines.js';
 import type { RuleSpec } from './rule.js';
 import type { DetectEvent, LogLine } from './types.js';
 
+/**
+ * What a replay's tracker may have in use (Engine `maxResidentBytes`): issue 11 holds the whole
+ * `rampart check` process under 64 MB of peak RSS whatever the log. Node and the checked rules
+ * take ≈ 51 MB before the first line, reading and matching up to ≈ 5 MB more; 6.25 MiB is what is
+ * left under 62 MiB, and holds the 500,000-attacker bench log's pairs (6.23 MiB) without eviction
+ * (docs/adr/0065).
+ */
+export const CHECK_RESIDENT_BYTES = 6.25 * 1024 * 1024;
+
 export interface ReplayMatch {
   file: string;
   line: number;
@@ -38,6 +47,7 @@ export async function replay(
   const engine = new Engine(rules, {
     clock: 'log',
     ignoreSources: true,
+    maxResidentBytes: CHECK_RESIDENT_BYTES,
     onWarning: on.warning,
     onMatch: on.match
       ? (m) => {
