@@ -19,6 +19,8 @@ export const HOSTILE_SHAPES = [
   'rules-thrice',
   /** sshd `Invalid user` lines with a 2,000-character user name, every line a new address. */
   'long-lines',
+  /** Each address five times in a row (sshd's maxretry), IPv4 and IPv6 in turn: a ban every 5 lines. */
+  'ban-each',
 ] as const;
 export type HostileShape = (typeof HOSTILE_SHAPES)[number];
 
@@ -78,6 +80,10 @@ function line(shape: HostileShape, i: number, lines: number, ms: number): string
         default:
           return `${syslog(ms)} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=${ip}, lip=198.51.100.10, session=<a${i}>`;
       }
+    }
+    case 'ban-each': {
+      const k = Math.floor(i / 5);
+      return sshd(ms, i, k % 2 === 0 ? v4(k) : v6(k));
     }
     case 'long-lines':
       return `${syslog(ms)} host sshd[${1000 + (i % 30000)}]: Invalid user ${'x'.repeat(2000)}${i} from ${v4(i)} port 22`;
