@@ -40,6 +40,8 @@ export async function replay(
      * or nginx error-log date out as fail2ban does. It may return the line it was given.
      */
     adapt?: (line: LogLine) => LogLine;
+    /** Between reads: a promise holds the replay until it settles (see forEachLineIn). */
+    pause?: () => Promise<void> | undefined;
   },
 ): Promise<ReplayResult> {
   let file = '';
@@ -86,6 +88,7 @@ export async function replay(
         if (events.length > 0 && on.event) for (const e of events) on.event(e);
       },
       filter,
+      on.pause,
     );
   }
   return { stats: engine.stats(), seconds: (performance.now() - started) / 1000 };
