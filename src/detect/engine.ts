@@ -52,6 +52,14 @@ export interface EngineOptions {
    * pair cap is lowered until they fit. Default 128 MiB (`rules.trackerMemory` in rampart.yaml).
    */
   maxTrackedBytes?: number;
+  /**
+   * Cap on the bytes the key tables and tracker state have in use (resident), counted as they
+   * grow: a table or a state that would grow past it does not, and the least recently seen
+   * generation of pairs is evicted instead. So an IPv4 flood (12-byte key slots) holds more pairs
+   * than an IPv6 one (24 bytes). Unset: only `maxTracked` and `maxTrackedBytes` bound them
+   * (`rampart check` sets it, docs/adr/0065).
+   */
+  maxResidentBytes?: number;
   /** Wall clock, epoch ms (tests inject one). */
   now?: () => number;
   onWarning?: (message: string) => void;
@@ -222,6 +230,8 @@ export class Engine {
    * `state` times 2, or for a pair with one failure so far, that failure's time (`pendingValue`).
    */
   private readonly trackers: TrackerTable;
+  /** The tracker states, one per ring size (rules of the same maxretry share one). */
+  private readonly states: TrackerState[];
   private readonly bySource = new Map<string, Rule[]>();
   private readonly times: LogTimeParser;
   private readonly now: () => number;
@@ -250,6 +260,8 @@ export class Engine {
   };
   private readonly budget: RuleBudget;
   private watchdog: Watchdog | undefined;
+  /** Set by `allocSlot` when it dropped every tracked pair, the caller's own included. */
+  private droppedAll = false;
 
   constructor(
     specs: RuleSpec[],
@@ -273,11 +285,22 @@ export class Engine {
     // failure that would make maxretry bans instead of being kept).
     const rings = [...new Set(specs.map((s) => s.maxretry - 1))];
     const cap = trackedCap(opts.maxTracked ?? DEFAULT_MAX_TRACKED, opts.maxTrackedBytes, rings);
-    // One more slot than the cap: a new tracker's slot is taken before the cap evicts.
-    const states = new Map(rings.map((r) => [r, new TrackerState(r, cap + 1)]));
-    this.trackers = new TrackerTable(cap, (value, rule) => {
-      if ((value & 1) === 0) this.rules[rule]!.state.release(value >>> 1);
-    });
+    // One more slot than the cap: a new tracker's slot is taken before the cap evicts. Under a
+    // resident budget, no more than it holds (and one taken when nothing else is left, allocSlot).
+    const resident = opts.maxResidentBytes;
+    const slots = (r: number) => {
+      if (resident === undefined) return cap + 1;
+      return Math.min(cap + 1, Math.floor(resident / new TrackerState(r, 0).slotBytes) + 2);
+    };
+    const states = new Map(rings.map((r) => [r, new TrackerState(r, slots(r))]));
+    this.states = [...states.values()];
+    this.trackers = new TrackerTable(
+      cap,
+      (value, rule) => {
+        if ((value & 1) === 0) this.rules[rule]!.state.release(value >>> 1);
+      },
+      resident === undefined ? undefined : { bytes: resident, others: () => this.stateBytes() },
+    );
     this.rules = specs.map((spec, index) => ({
       state: states.get(spec.maxretry - 1)!,
       compiled: compileRule(spec, { linear: opts.linear, onWarning: opts.onWarning }),
@@ -496,7 +519,7 @@ export class Engine {
           rule.belowThreshold(rule.spec.name, this.targetOf(rule, v4, addr.ip).text, at);
         return null;
       }
-      slot = st.alloc();
+      slot = this.allocSlot(st, true);
       if (!bannable) st.meta[slot * st.stride * 2 + FLAGS] = SKIPPED;
       if (words === null) this.trackers.addV4(v4, rule.index, slot * 2);
       else this.trackers.addV6(words, rule.index, slot * 2);
@@ -506,13 +529,16 @@ export class Engine {
         words === null ? this.trackers.extraV4(v4, rule.index) : this.trackers.extraV6(words, rule.index);
       if (second === 0 && st.ring >= 2 && this.secondPending(rule, v4, words, addr, at, first)) return null;
       // A record as the failures kept in the key's slot would have left it: head 0, their times.
-      slot = st.alloc();
+      slot = this.allocSlot(st, false);
       const base = slot * st.stride + META_WORDS;
       st.times[base] = first;
       if (second !== 0) st.times[base + 1] = first + second - SECOND_BIAS;
       st.meta[slot * st.stride * 2 + COUNT] = second !== 0 ? 2 : 1;
-      if (words === null) this.trackers.setV4(v4, rule.index, slot * 2);
-      else this.trackers.setV6(words, rule.index, slot * 2);
+      if (!this.droppedAll) {
+        if (words === null) this.trackers.setV4(v4, rule.index, slot * 2);
+        else this.trackers.setV6(words, rule.index, slot * 2);
+      } else if (words === null) this.trackers.addV4(v4, rule.index, slot * 2);
+      else this.trackers.addV6(words, rule.index, slot * 2);
     } else slot = value >>> 1;
     const meta = st.meta;
     const record = slot * st.stride;
@@ -573,6 +599,37 @@ export class Engine {
     meta[m + FLAGS] |= BANNED;
     c.bans++;
     return this.event('ban', rule, v4, addr.ip, at, count, duration);
+  }
+
+  /**
+   * A record slot from `st`. Under `maxResidentBytes`, when the slot would be one never used
+   * before and the budget has no room for it, the oldest generation of pairs goes first, then if
+   * that freed no slot of this state, the other (every pair: `droppedAll`, so a caller whose pair
+   * was in the table adds it again). Only a state with no slot in use at all then takes one past
+   * the budget.
+   */
+  private allocSlot(st: TrackerState, isNew: boolean): number {
+    this.droppedAll = false;
+    const budget = this.opts.maxResidentBytes;
+    if (budget !== undefined && st.exhausted && this.residentBytes() + st.slotBytes > budget) {
+      this.trackers.evictOldest();
+      if (st.exhausted && this.residentBytes() + st.slotBytes > budget && this.trackers.size > 0) {
+        this.trackers.evictOldest();
+        this.droppedAll = !isNew;
+      }
+    }
+    return st.alloc();
+  }
+
+  /** Bytes the key tables and tracker states have in use (see `maxResidentBytes`). */
+  residentBytes(): number {
+    return this.trackers.residentBytes() + this.stateBytes();
+  }
+
+  private stateBytes(): number {
+    let sum = 0;
+    for (const st of this.states) sum += st.residentBytes();
+    return sum;
   }
 
   /**

@@ -64,6 +64,12 @@ export async function forEachLineIn(
   path: string,
   onLine: (chunk: string, start: number, end: number, literals: number) => void,
   filter?: LineFilter,
+  /**
+   * Called after each read's lines; a promise it returns holds the next read until it settles.
+   * Reads are synchronous, so without it the event loop never runs during a file: what the
+   * caller writes to a full pipe would queue in memory to the end (`rampart check`'s output).
+   */
+  pause?: () => Promise<void> | undefined,
 ): Promise<void> {
   const texts = filter?.literals ?? [];
   const needles = texts.map((l) => Buffer.from(l, 'utf8'));
@@ -151,6 +157,8 @@ export async function forEachLineIn(
       }
       held = end - s;
       if (s > 0 && held > 0) buf.copy(buf, 0, s, end);
+      const wait = pause?.();
+      if (wait !== undefined) await wait;
     }
   } catch (err) {
     // A wrong path on the command line is the operator's input (exit 2); a read failing midway is not.

@@ -29,8 +29,11 @@ export class TrackerState {
   /** Ban end per slot when the ring is too short to hold it (see `banEnd`). */
   private until = EMPTY_FLOAT64;
   private next = 0;
-  private free = EMPTY_INT32;
-  private freeCount = 0;
+  /**
+   * Freed slots, last freed first: a chain through the records themselves (a freed record's first
+   * word holds the next one, -1 ends it), so freeing takes no memory of its own (docs/adr/0065).
+   */
+  private freeHead = -1;
   private base = Number.NaN;
 
   constructor(
@@ -51,8 +54,10 @@ export class TrackerState {
   /** A cleared slot. */
   alloc(): number {
     let s: number;
-    if (this.freeCount > 0) s = this.free[--this.freeCount]!;
-    else {
+    if (this.freeHead >= 0) {
+      s = this.freeHead;
+      this.freeHead = this.times[s * this.stride]!;
+    } else {
       if (this.next === this.max) throw new RangeError('tracker state is full');
       if (this.next === 0) this.reserve();
       s = this.next++;
@@ -86,12 +91,29 @@ export class TrackerState {
     this.times[at + 1] = WORDS[1]!;
   }
 
+  /**
+   * Bytes of the arrays this state has written so far, hence resident: the records (and ban ends
+   * kept apart) up to the highest slot handed out. Slots freed and taken again cost nothing more,
+   * so this only grows when `alloc` finds no free slot.
+   */
+  residentBytes(): number {
+    return this.next * this.slotBytes;
+  }
+
+  /** What `residentBytes` grows by when `alloc` takes a new slot. */
+  get slotBytes(): number {
+    return this.stride * 4 + (this.ring < 2 ? 8 : 0);
+  }
+
+  /** Whether `alloc` would take a slot never used before (none freed to take again). */
+  get exhausted(): boolean {
+    return this.freeHead < 0;
+  }
+
+  /** Frees a slot; nothing reads its record until `alloc` hands it out again. */
   release(slot: number): void {
-    // The free list is reserved at the first release, not with the records: a replay that never
-    // evicts nor forgives does not need it, and its 4 bytes a slot would take the arrays of a
-    // flood past V8's 64 MB external-memory trigger, hence a full collection (docs/adr/0042).
-    if (this.free.length === 0) this.free = new Int32Array(this.max);
-    this.free[this.freeCount++] = slot;
+    this.times[slot * this.stride] = this.freeHead;
+    this.freeHead = slot;
   }
 
   private reserve(): void {
@@ -122,8 +144,9 @@ export const BANNED = 2;
 
 /**
  * Bytes of tracker state at most, for `max` slots of `ring` failure times (all resident when all
- * used). Ban ends are counted apart as they were before rings held them, so that a byte budget
- * gives the pair cap it gave then (docs/adr/0059).
+ * used). Ban ends are counted apart as they were before rings held them, and 4 bytes a slot for
+ * the free list there was before freed slots were chained through their records, so that a byte
+ * budget gives the pair cap it gave then (docs/adr/0059, 0065).
  */
 export function trackerStateBytes(max: number, ring: number): number {
   return max * ((META_WORDS + ring) * 4 + 8 + 4);

@@ -20,7 +20,8 @@ export class TrackerTable {
   private young = 0;
   private youngCount = 0;
   private oldCount = 0;
-  private readonly generation: number;
+  /** Young entries that make a generation: half the cap, lowered when a byte budget stops a table's growth. */
+  private generation: number;
   /** Entries dropped because the cap was reached. */
   evictions = 0;
 
@@ -32,10 +33,34 @@ export class TrackerTable {
   constructor(
     readonly max: number,
     private readonly onEvict?: (value: number, rule: number) => void,
+    /**
+     * Bytes in use (resident) the tables and `budget.others()` (the engine's tracker state) may
+     * reach: a table that would grow past it does not, and the oldest generation goes instead
+     * (docs/adr/0065). Unset: only the cap `max` bounds them.
+     */
+    private readonly budget?: { bytes: number; others: () => number },
   ) {
     this.generation = Math.max(1, Math.floor(max / 2));
     const both = this.generation * 2;
-    this.words = [new WordTable(both, 2, V4_STRIDE), new WordTable(both, 5, V6_STRIDE)];
+    const most = (stride: number) =>
+      budget === undefined ? Number.POSITIVE_INFINITY : Math.floor(budget.bytes / (stride * 4));
+    this.words = [
+      new WordTable(both, 2, V4_STRIDE, most(V4_STRIDE)),
+      new WordTable(both, 5, V6_STRIDE, most(V6_STRIDE)),
+    ];
+  }
+
+  /** Bytes of the key tables in use: their slots (tables never shrink). */
+  residentBytes(): number {
+    return this.words[0].bytes() + this.words[1].bytes();
+  }
+
+  /**
+   * Drops the oldest generation now, whatever the young hold: the byte budget is reached. The
+   * young become old, so what was seen since the last drop stays until the next one.
+   */
+  evictOldest(): void {
+    this.makeRoom(true);
   }
 
   get size(): number {
@@ -166,12 +191,31 @@ export class TrackerTable {
 
   private addWords(key: Int32Array, kind: 0 | 1, value: number): void {
     this.makeRoom();
-    this.words[kind].insert(key, value, this.young);
+    const table = this.words[kind];
+    if (this.budget !== undefined && table.full()) this.withinBudget(table, this.budget);
+    table.insert(key, value, this.young);
     this.youngCount++;
   }
 
-  private makeRoom(): void {
-    if (this.youngCount < this.generation) return;
+  /**
+   * Before an entry goes into a full table under a byte budget: the table may grow into what the
+   * budget has left. When that is not enough for one more entry at 3/4 full, the table is as
+   * large as it will be: the young now hand over at half of what it holds at 3/4 (so both
+   * generations fit), and until then it fills up to 7/8, so that what is seen meanwhile leaves
+   * the old generation before the old go. Out of `addWords`, which stays small enough to inline.
+   */
+  private withinBudget(table: WordTable, budget: { bytes: number; others: () => number }): void {
+    table.ceiling = Math.floor(
+      (budget.bytes - budget.others() - this.residentBytes() + table.bytes()) / table.slotBytes,
+    );
+    if (table.canGrow()) return;
+    this.generation = Math.min(this.generation, Math.max(1, table.halfOfFull()));
+    while (table.overfull() && this.size > 0) this.makeRoom(true);
+  }
+
+  /** Drops the old generation when the young are full, or now (`force`: the byte budget). */
+  private makeRoom(force = false): void {
+    if (this.youngCount < this.generation && !force) return;
     const old = this.young ^ 1;
     this.evictions += this.oldCount;
     const onEvict = this.onEvict;
@@ -285,10 +329,18 @@ class WordTable {
   /** Per table, so which addresses collide cannot be worked out in advance. */
   private readonly seed = (Math.random() * 0x1_0000_0000) | 0;
 
+  /**
+   * The most slots the byte budget leaves this table now (TrackerTable sets it before an insert
+   * into a full table); never above `most`.
+   */
+  ceiling = Number.POSITIVE_INFINITY;
+
   constructor(
     private readonly cap: number,
     private readonly width: number,
     private readonly stride: number,
+    /** The most slots the byte budget could ever leave this table: its largest array. */
+    private readonly most: number,
   ) {
     const n = Math.min(MIN_SLOTS, slotsFor(cap, stride));
     this.n = n;
@@ -296,6 +348,35 @@ class WordTable {
     this.slots = new Int32Array(n * stride);
     this.carry = new Int32Array(stride);
     this.missed = new Int32Array(width);
+  }
+
+  get slotBytes(): number {
+    return this.stride * 4;
+  }
+
+  bytes(): number {
+    return this.n * this.stride * 4;
+  }
+
+  /** Whether one more entry would take the table past 3/4 full (so `insert` grows it first). */
+  full(): boolean {
+    return (this.size + 1) * 4 > this.n * 3;
+  }
+
+  /** Past 7/8 full with one more entry: a table the budget stopped growing takes no more. */
+  overfull(): boolean {
+    return (this.size + 1) * 8 > this.n * 7;
+  }
+
+  /** Half the entries of the table at 3/4 full. */
+  halfOfFull(): number {
+    return Math.floor((this.n * 3) / 8);
+  }
+
+  /** Whether a full table can grow to hold one more entry at 3/4 full within its cap and `ceiling`. */
+  canGrow(): boolean {
+    const top = Math.min(slotsFor(this.cap, this.stride), this.ceiling, this.most);
+    return top > this.n && top * 3 >= (this.size + 1) * 4;
   }
 
   /** The offset of the key's slot, or -1. */
@@ -392,10 +473,13 @@ class WordTable {
   /** Inserts a key known to be absent (its last word a rule index, no `extra`), with a value from 0 to 2^30 - 2. */
   insert(key: Int32Array, value: number, generation: number): void {
     if (value < 0 || value >= VALUE_MASK) throw new RangeError(`tracker table value ${value} out of range`);
-    if ((this.size + 1) * 4 > this.n * 3 && this.n < slotsFor(this.cap, this.stride)) {
-      const m = Math.min(grownSlots(this.n, this.stride), slotsFor(this.cap, this.stride));
-      this.reserve(m);
-      this.grow(m);
+    if (this.full()) {
+      const top = Math.min(slotsFor(this.cap, this.stride), this.ceiling, this.most);
+      if (this.n < top) {
+        const m = Math.min(grownSlots(this.n, this.stride), top);
+        this.reserve(m);
+        this.grow(m);
+      }
     }
     const { width, stride, n } = this;
     const s = this.slots;
@@ -460,7 +544,11 @@ class WordTable {
   private reserve(m: number): void {
     const { stride } = this;
     if (this.slots.length >= m * stride) return;
-    const room = m * stride * 4 >= RESERVE_FROM_BYTES ? slotsFor(this.cap, stride) : m;
+    // Under a byte budget (`most` finite) the largest array is reserved at the first growth: the
+    // copies a small table would leave (≈ 0.75 MB a table, resident in a process that never runs
+    // a full collection) are resident memory the budget does not see (docs/adr/0065).
+    const largest = m * stride * 4 >= RESERVE_FROM_BYTES || this.most !== Number.POSITIVE_INFINITY;
+    const room = largest ? Math.min(slotsFor(this.cap, stride), this.most) : m;
     const bigger = new Int32Array(room * stride);
     bigger.set(this.slots.subarray(0, this.n * stride));
     this.slots = bigger;

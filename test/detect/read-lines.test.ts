@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forEachLine } from '../../src/detect/read-lines.js';
+import { forEachLine, forEachLineIn } from '../../src/detect/read-lines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rampart-lines-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -120,5 +120,41 @@ describe('forEachLine', () => {
     await expect(forEachLine(join(dir, 'missing.log'), () => {})).rejects.toThrow(
       /cannot read .*missing\.log: no such file \(ENOENT\)/,
     );
+  });
+});
+
+describe('forEachLineIn - pause', () => {
+  it('a promise from `pause` holds the next read until it settles', async () => {
+    // 5,000 lines of 40 bytes: four 64 KiB reads. While a pause is pending, no line arrives.
+    const p = join(dir, 'paused');
+    writeFileSync(
+      p,
+      Array.from({ length: 5000 }, (_, i) => `line ${String(i).padStart(34, '0')}`).join('\n'),
+    );
+    let held = false;
+    let early = 0;
+    let pauses = 0;
+    let seen = 0;
+    await forEachLineIn(
+      p,
+      () => {
+        seen++;
+        if (held) early++;
+      },
+      undefined,
+      () => {
+        pauses++;
+        held = true;
+        return new Promise<void>((r) =>
+          setTimeout(() => {
+            held = false;
+            r();
+          }, 5),
+        );
+      },
+    );
+    expect(seen).toBe(5000);
+    expect(pauses).toBeGreaterThanOrEqual(3);
+    expect(early).toBe(0);
   });
 });

@@ -97,6 +97,7 @@ async function runCheck(logs: string[], opts: CheckOptions): Promise<void> {
   };
   const result = await replay(logs, rules, {
     adapt,
+    pause: () => out.backlog(),
     warning: warn,
     event: (e) => {
       if (e.type !== 'ban') return;
@@ -195,22 +196,47 @@ function printTable(
   out.write(`Time: ${seconds.toFixed(3)} s (${linesPerSecond} lines/s)`);
 }
 
-/** Batches output lines into large writes; a replay may print a million match lines. */
+/**
+ * Batches output lines into large writes; a replay may print a million match lines. Lines are
+ * copied into bytes at once rather than kept as strings until the write: strings held across a
+ * few young-generation collections are promoted, and a log that bans most of its addresses then
+ * grew the old generation by ≈ 15 MB of such garbage between full collections (docs/adr/0065).
+ */
 class BufferedOut {
-  private parts: string[] = [];
-  private size = 0;
+  private bytes = Buffer.allocUnsafe(1 << 16);
+  private used = 0;
 
   write(line: string): void {
-    this.parts.push(line);
-    this.size += line.length + 1;
-    if (this.size > 1 << 16) this.flush();
+    // At most 3 bytes a UTF-16 unit, and the newline.
+    if (this.used + line.length * 3 + 1 > this.bytes.length) {
+      this.flush();
+      if (line.length * 3 + 1 > this.bytes.length) {
+        process.stdout.write(`${line}\n`);
+        return;
+      }
+    }
+    this.used += this.bytes.write(line, this.used);
+    this.bytes[this.used++] = 10;
   }
 
   private flush(): void {
-    if (this.parts.length === 0) return;
-    process.stdout.write(`${this.parts.join('\n')}\n`);
-    this.parts = [];
-    this.size = 0;
+    if (this.used === 0) return;
+    process.stdout.write(this.bytes.subarray(0, this.used));
+    // Written at once (a file or /dev/null: node writes them synchronously; a pipe the reader
+    // keeps up with), the buffer is free again: no 64 KB copy per write left for the garbage
+    // collector (a million bans made ≈ 20 MB of them between collections). Queued (a slow pipe or
+    // socket), the stream holds it: the next lines go to a new one.
+    if (process.stdout.writableLength > 0) this.bytes = Buffer.allocUnsafe(this.bytes.length);
+    this.used = 0;
+  }
+
+  /**
+   * While a write is queued (a pipe the reader has not emptied), a promise settled once it is
+   * written: the replay waits, so the output never piles up in memory.
+   */
+  backlog(): Promise<void> | undefined {
+    if (!process.stdout.writableNeedDrain) return undefined;
+    return new Promise((r) => process.stdout.once('drain', () => r()));
   }
 
   async end(): Promise<void> {
