@@ -19,6 +19,7 @@ function run(args: string[], input?: string) {
     input,
     encoding: 'utf8',
     timeout: 30_000,
+    maxBuffer: 64 * 1024 * 1024,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -104,6 +105,34 @@ describe('rampart check', () => {
     expect(r.stdout).toMatch(/TIME\s+RULE\s+ADDRESS\s+HITS\s+BAN/);
     expect(r.stdout).toMatch(/sshd\s+192\.0\.2\.10\s+5\s+10m/);
     expect(r.stdout).toMatch(/Lines: 8, matched: 7, bans: 1/);
+  });
+
+  it('a table of 150,000 bans is printed whole, columns sized by the first rows', () => {
+    // Sizing the columns over every ban once took a spread of all rows: past about 120,000 the
+    // table crashed with a RangeError instead of printing.
+    const rules = write(
+      'one.yaml',
+      `rules:\n  - name: one\n    patterns: ['^\\S+ \\S+: bad <HOST>$']\n    maxretry: 1\n`,
+    );
+    const lines = Array.from({ length: 150_000 }, (_, i) => {
+      const ip =
+        i < 1_000
+          ? `10.0.${i >> 8}.${i & 255}`
+          : `2001:db8::${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
+      return `Nov 21 13:15:00 h app: bad ${ip}`;
+    });
+    const r = run(['--rules', rules, write('many-bans.log', `${lines.join('\n')}\n`)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = r.stdout.split('\n');
+    const header = out.findIndex((l) => /^TIME\s+RULE\s+ADDRESS/.test(l));
+    expect(out.filter((l) => / one {2}/.test(l))).toHaveLength(150_000);
+    // The first 1,000 rows (short IPv4 addresses) set the ADDRESS column; a longer one later
+    // only shifts its own line.
+    expect(out[header]).toBe(
+      `${'TIME'.padEnd(24)}  RULE  ${'ADDRESS'.padEnd('10.0.0.100'.length)}  HITS  BAN`,
+    );
+    expect(out.at(-3)).toMatch(/^Lines: 150000, matched: 150000, bans: 150000,/);
   });
 
   it('--aggressive counts failed public keys', () => {
