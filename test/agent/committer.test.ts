@@ -18,6 +18,24 @@ describe('committer', () => {
     expect(fw.commits).toBeLessThanOrEqual(2);
   });
 
+  it('collects after a burst of 10,000 once commits stop, not between the envelopes of one import', async () => {
+    const fw = new RecordingFirewall();
+    let collections = 0;
+    const c = new Committer(fw, silentLogger(), 2000, 0, { collect: () => collections++, quietMs: 200 });
+    // Twenty-four envelopes of 500, each committed before the next arrives: the staging runs dry
+    // between them, as it does for a bulk import over the bus.
+    for (let e = 0; e < 24; e++) {
+      for (let i = 0; i < 500; i++)
+        fw.add(parseTarget(`198.18.${(e * 500 + i) >> 8}.${(e * 500 + i) & 255}`), 60);
+      await c.schedule();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(fw.committed.size).toBe(12_000);
+    expect(collections).toBe(0);
+    await vi.waitFor(() => expect(collections).toBe(1), { timeout: 2_000, interval: 20 });
+    c.stop();
+  });
+
   it('no commit runs while reconcile holds the lock: a ban committed between its read and its repair would be lost', async () => {
     const fw = new RecordingFirewall();
     const c = new Committer(fw, silentLogger());
