@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { holdOptimizingCompiler } from '../core/startup-tiering.js';
+import { loadMqtt } from './mqtt-load.js';
 import { clientWithoutConnect } from './mqtt-stream.js';
 import { isValidFilter, topicMatches } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
@@ -269,10 +269,10 @@ export class MqttClientTransport implements Transport {
     const release = holdOptimizingCompiler();
     let mqtt: typeof import('mqtt');
     try {
-      // CommonJS loaded with require, not import (see core/logger.ts), after a turn as the import
-      // was: a close() in the same turn as the first connect() still finds no client to end.
+      // Loaded after a turn as the import was: a close() in the same turn as the first
+      // connect() still finds no client to end.
       await Promise.resolve();
-      mqtt = createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
+      mqtt = loadMqtt();
     } catch (err) {
       release();
       throw err;

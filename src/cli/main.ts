@@ -23,7 +23,14 @@ async function main(argv: string[]): Promise<void> {
   ) {
     return;
   }
-  // CommonJS loaded with require, not import: see core/logger.ts.
+  // A plain `rampart agent` runs without loading commander (commands/agent-args.ts).
+  if (
+    argv[2] === 'agent' &&
+    (await (await import('./commands/agent-args.js')).runPlainAgent(argv.slice(3)))
+  ) {
+    return;
+  }
+  // CommonJS loaded with require, not import (ADR 0056).
   const { CommanderError } = createRequire(import.meta.url)('commander') as typeof import('commander');
   const { buildProgram } = await import('./program.js');
   const program = await buildProgram(argv[2]);

@@ -4,7 +4,7 @@ import type { Command as CommandClass } from 'commander';
 import { commands } from './commands.js';
 import { addLogOptions } from './log-options.js';
 
-// CommonJS loaded with require, not import: see core/logger.ts.
+// CommonJS loaded with require, not import (ADR 0056).
 const { Command } = createRequire(import.meta.url)('commander') as { Command: typeof CommandClass };
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

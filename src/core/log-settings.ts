@@ -1,7 +1,7 @@
 import { RampartError } from './errors.js';
 
-// Apart from logger.ts so that checking the flags does not load pino (≈ 8 MB of a one-shot
-// command's resident memory, `rampart check` among them).
+// Apart from logger.ts so that checking the flags does not load the logger (with pino, before
+// ADR 0064, that was ≈ 8 MB of a one-shot command's resident memory, `rampart check` among them).
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const LOG_FORMATS = ['json', 'text'] as const;
@@ -10,7 +10,7 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 /**
  * The log level and format from `--log-level`/`--log-format` (which set the environment) or
  * RAMPART_LOG_LEVEL/RAMPART_LOG_FORMAT. A wrong value is one usage error naming where it came
- * from, checked before anything starts, rather than pino's stack trace from deep inside a daemon.
+ * from, checked before anything starts, rather than a stack trace from deep inside a daemon.
  */
 export function logSettings(env: NodeJS.ProcessEnv = process.env): { level: string; format?: LogFormat } {
   const level = env.RAMPART_LOG_LEVEL || 'info';

@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { writeAll } from './log-write.js';
 
 const LEVEL_NAMES: Record<number, string> = {
   10: 'TRACE',
@@ -13,7 +13,7 @@ const LEVEL_NAMES: Record<number, string> = {
 const BARE = /^[\w.,:/@+%=-]{1,200}$/;
 
 /**
- * pino writes one JSON object per line; a person at a terminal wants `12:01:02 WARN msg key=value`.
+ * The logger writes one JSON object per line; a person at a terminal wants `12:01:02 WARN msg key=value`.
  * Every value goes through JSON.stringify unless it is plainly safe, so a log line carrying an
  * attacker's escape sequences cannot repaint the operator's terminal.
  */
@@ -45,13 +45,13 @@ function quoteIfNeeded(s: string, safe: RegExp): string {
   return safe.test(s) ? s : JSON.stringify(s);
 }
 
-/** A pino destination that prints each record as text on a file descriptor, synchronously. */
+/** A destination that prints each record as text on a file descriptor, synchronously. */
 export function textDestination(fd: number): { write(chunk: string): void } {
   return {
     write(chunk: string) {
       let out = '';
       for (const line of chunk.split('\n')) if (line) out += formatLogLine(line);
-      writeSync(fd, out);
+      writeAll(fd, out);
     },
   };
 }

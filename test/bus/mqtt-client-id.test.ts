@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MqttClientTransport } from '../../src/bus/mqtt-client.js';
 import { topics } from '../../src/bus/transport.js';
+import { lineLogger } from '../../src/core/logger.js';
 import { type Hub, startHub } from '../../src/hub/hub.js';
 import { requirements } from '../helpers/requirements.js';
 
@@ -16,15 +16,10 @@ const req = requirements('bus: client ids on a shared Mosquitto', ['tcp:1883']);
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
-  const log = pino(
-    { level: 'info' },
-    {
-      write: (s: string) => {
-        lines.push(JSON.parse(s));
-        for (const w of waiters.splice(0)) w();
-      },
-    },
-  );
+  const log = lineLogger((s: string) => {
+    lines.push(JSON.parse(s));
+    for (const w of waiters.splice(0)) w();
+  });
   const waitFor = (pred: (l: Record<string, unknown>) => boolean, what: string, ms = 20_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);

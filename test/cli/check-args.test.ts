@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { plainCheckArgs } from '../../src/cli/commands/check-args.js';
-import { buildProgram } from '../../src/cli/program.js';
+import { viaCommander } from './via-commander.js';
 
 /** What commander hands `rampart check`'s action for these words after `check`. */
-async function viaCommander(args: string[]): Promise<{ logs: string[]; opts: Record<string, unknown> }> {
-  const program = await buildProgram('check');
-  let got: { logs: string[]; opts: Record<string, unknown> } | undefined;
-  program.commands[0]!.action((logs: string[], opts: Record<string, unknown>) => {
-    got = { logs, opts: { ...opts } };
-  });
-  await program.parseAsync(['node', 'rampart', 'check', ...args]);
-  if (got === undefined) throw new Error('the action did not run');
-  return got;
+async function viaCheck(args: string[]): Promise<{ logs: string[]; opts: Record<string, unknown> }> {
+  const [logs, opts] = (await viaCommander('check', args)).values;
+  return { logs: logs as string[], opts: { ...(opts as Record<string, unknown>) } };
 }
 
 describe('rampart check without commander', () => {
@@ -30,7 +24,7 @@ describe('rampart check without commander', () => {
     ];
     for (const args of plain) {
       const fast = plainCheckArgs(args);
-      expect({ args, fast }).toEqual({ args, fast: await viaCommander(args) });
+      expect({ args, fast }).toEqual({ args, fast: await viaCheck(args) });
     }
   });
 

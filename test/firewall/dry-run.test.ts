@@ -1,7 +1,7 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseTarget } from '../../src/core/address.js';
 import { RampartError } from '../../src/core/errors.js';
+import { lineLogger } from '../../src/core/logger.js';
 import { Batcher } from '../../src/firewall/batcher.js';
 import { createFirewall } from '../../src/firewall/create.js';
 import { DryRunFirewall } from '../../src/firewall/dry-run.js';
@@ -30,7 +30,7 @@ describe('dry-run', () => {
 describe('createFirewall', () => {
   const capture = () => {
     const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(s) });
+    const logger = lineLogger((s: string) => lines.push(s));
     return { lines, logger };
   };
 

@@ -1,5 +1,5 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { lineLogger } from '../../src/core/logger.js';
 import { firewallConfigSchema } from '../../src/firewall/config.js';
 import { DryRunFirewall } from '../../src/firewall/dry-run.js';
 import { type CreateFirewallDeps, firewallWith, loadFirewall } from '../../src/firewall/from-config.js';
@@ -12,7 +12,7 @@ const section = (c: object) => firewallConfigSchema.parse(c);
 describe('loadFirewall', () => {
   it('loadFirewall - builds the configured backend; auto decides before anything is loaded, with its one warning', async () => {
     const lines: string[] = [];
-    const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(s) });
+    const logger = lineLogger((s: string) => lines.push(s));
     const deps = (privileged: boolean, nft?: string): CreateFirewallDeps => ({
       logger,
       privileged,

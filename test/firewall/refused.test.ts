@@ -1,6 +1,6 @@
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTarget, type Target } from '../../src/core/address.js';
+import { lineLogger } from '../../src/core/logger.js';
 import { IpsetFirewall } from '../../src/firewall/ipset.js';
 import { NftablesFirewall } from '../../src/firewall/nftables.js';
 import type { Firewall } from '../../src/firewall/types.js';
@@ -21,7 +21,7 @@ const malformed = (): Target => ({ ...parseTarget('192.0.2.3'), text: '192.0.2.x
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
+  const logger = lineLogger((s: string) => lines.push(JSON.parse(s)));
   return { logger, refusals: () => lines.filter((l) => String(l.msg).startsWith('firewall refused')) };
 }
 

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { connect } from 'amqplib';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompatMetrics } from '../../../src/compat/metrics.js';
 import { loadNet2banConfig, type Net2banConfig } from '../../../src/compat/net2ban/config.js';
@@ -13,7 +12,7 @@ import { sealBody, sessionKey } from '../../../src/compat/net2ban/crypto.js';
 import { execCommand, getClient, sendToServer, updateCommand } from '../../../src/compat/net2ban/ctl.js';
 import { startClient, startServer } from '../../../src/compat/net2ban/daemon.js';
 import { encodeCommand } from '../../../src/compat/net2ban/message.js';
-import { silentLogger } from '../../../src/core/logger.js';
+import { lineLogger, silentLogger } from '../../../src/core/logger.js';
 import { createVhost, type RabbitVhost } from '../../helpers/rabbitmq.js';
 import { requirements } from '../../helpers/requirements.js';
 import { waitFor } from '../../sources/helpers.js';
@@ -199,7 +198,7 @@ key = k2
 
   it('bad input: one log line and one counter per refusal, the client keeps going, nothing applied is lost', async () => {
     const logged: Array<{ msg: string; reason?: string; level: number }> = [];
-    const log = pino({ level: 'info' }, { write: (s: string) => logged.push(JSON.parse(s)) });
+    const log = lineLogger((s: string) => logged.push(JSON.parse(s)));
     const web1 = client('web1', log);
     await web1.link.up();
     const key = sessionKey('k1', SECRET, 1000);
