@@ -183,6 +183,8 @@ async function topology(
       figure: `propagation (sshd lines on one agent -> element in every other agent's kernel set) and end-to-end decisions/s (bulk API -> every agent's kernel), ${label(t)}`,
       topology: label(t),
       bus: t.bus,
+      // The broker's settings that matter here, as docs/config.md asks operators for them.
+      ...(t.bus === 'mosquitto' ? { broker: 'private Mosquitto 2, set_tcp_nodelay true' } : {}),
       store: t.store,
       hubs,
       agents,

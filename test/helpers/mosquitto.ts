@@ -39,6 +39,8 @@ export async function startMosquitto(): Promise<PrivateMosquitto> {
       'persistence true',
       `persistence_location ${dir}/`,
       'max_queued_messages 100000',
+      // What docs/config.md asks operators for: Nagle off on the broker's side too.
+      'set_tcp_nodelay true',
       'user root',
       `listener ${port} 127.0.0.1`,
       `listener ${tlsPort} 127.0.0.1`,
