@@ -99,6 +99,25 @@ export type UnbanOutcome = { result: 'unban' | 'kept'; decision: Decision } | { 
 
 // Stands for a decision until the log assigns seqs (bulk outcomes are built before the append).
 const PLACEHOLDER = {} as Decision;
+/** Items of one bulk request checked, appended and published together (two full envelopes). */
+export const BULK_SLICE = 2 * DECISIONS_PER_ENVELOPE;
+
+/**
+ * Answers the items from `from` to `end` as refused by the store: the outcomes made for the slice
+ * that failed (from `firstOutcome` on) are replaced, and the items after it get one each.
+ */
+function refuseRest(
+  outcomes: BulkOutcome[],
+  firstOutcome: number,
+  from: number,
+  end: number,
+  err: unknown,
+): void {
+  outcomes.length = firstOutcome;
+  const error = `not applied: ${(err as Error).message}`;
+  const code = err instanceof RampartError ? err.code : 'E_STORE';
+  for (let index = from; index < end; index++) outcomes.push({ index, result: 'error', error, code });
+}
 
 /** The origin (and rate-limit bucket) of bans made by fleet-wide counting; a reserved node name. */
 export const FLEET_ORIGIN = 'fleet';
@@ -630,51 +649,81 @@ export class HubCore {
    * Many operator bans at once: every item goes through the same checks as `ban` (allowlist,
    * unbannable, set name), a bad item is reported by its index without stopping the others, an
    * item that would not lengthen a ban in force (or repeats an earlier item) is a duplicate, and
-   * the rest are appended in one transaction with consecutive seqs.
+   * the rest are appended with consecutive seqs, BULK_SLICE items per transaction.
+   *
+   * Why slices (ADR 0068): appended whole, a 10,000-item request kept every agent idle until its
+   * one transaction ended, then handed them 20 envelopes at once, and its temporaries outlived
+   * the young generation. A slice is published as soon as it is appended, and the event loop
+   * turns between slices (other requests and reports are served; they wait for the ordering
+   * lock as before). A slice the store refuses, and every item after it, is answered as an error
+   * with the store's code; the slices before it stay applied and published, and sending the
+   * request again makes them duplicates. A request whose first slice fails throws as before.
    */
   banMany(items: readonly ManualBan[]): Promise<BulkOutcome[]> {
     return this.serial(async () => {
       const now = this.now();
       const outcomes: BulkOutcome[] = [];
-      const inputs: DecisionInput[] = [];
-      const offences: Array<{ target: string; at: number }> = [];
-      // Outcomes waiting for the seq of the input at `input`.
+      // Decisions appended so far, by input number (an item's place among the appended items).
+      const decided: Decision[] = [];
+      // Outcomes waiting for the decision of the input numbered `input`.
       const slots: Array<{ outcome: number; input: number }> = [];
       const seen = new Map<string, { input: number } | { existing: Decision }>();
-      const prepared = items.map((m) => this.tryManualInput(m, now));
-      const view = await batchView(this.store, pairsOf(prepared), now);
-      for (let index = 0; index < items.length; index++) {
-        const input = prepared[index]!;
-        if (input instanceof Error) {
-          const code = input instanceof RampartError ? input.code : 'E_USAGE';
-          outcomes.push({ index, result: 'error', error: input.message, code });
-          continue;
+      for (let from = 0; from < items.length; from += BULK_SLICE) {
+        const to = Math.min(items.length, from + BULK_SLICE);
+        const inputs: DecisionInput[] = [];
+        const offences: Array<{ target: string; at: number }> = [];
+        const firstOutcome = outcomes.length;
+        const prepared: Array<DecisionInput | Error> = [];
+        for (let index = from; index < to; index++) prepared.push(this.tryManualInput(items[index]!, now));
+        const view = await batchView(this.store, pairsOf(prepared), now);
+        for (let index = from; index < to; index++) {
+          const input = prepared[index - from]!;
+          if (input instanceof Error) {
+            const code = input instanceof RampartError ? input.code : 'E_USAGE';
+            outcomes.push({ index, result: 'error', error: input.message, code });
+            continue;
+          }
+          const key = `${input.target}|${input.set}`;
+          const earlier = seen.get(key);
+          if (earlier && 'input' in earlier) {
+            slots.push({ outcome: outcomes.length, input: earlier.input });
+            outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
+            continue;
+          }
+          const known = earlier?.existing ?? view.known(input.target, input.set);
+          const existing = known === undefined ? await view.activeFor(input.target, input.set) : known;
+          // The report path's rule: re-importing a list is not a new decision per address.
+          const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
+          if (existing && !items[index]!.replace && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
+            seen.set(key, { existing });
+            outcomes.push({ index, result: 'duplicate', decision: existing });
+            continue;
+          }
+          const at = decided.length + inputs.push(input) - 1;
+          seen.set(key, { input: at });
+          offences.push({ target: input.target, at: now });
+          slots.push({ outcome: outcomes.length, input: at });
+          outcomes.push({ index, result: 'ban', decision: PLACEHOLDER });
         }
-        const key = `${input.target}|${input.set}`;
-        const earlier = seen.get(key);
-        if (earlier && 'input' in earlier) {
-          slots.push({ outcome: outcomes.length, input: earlier.input });
-          outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
-          continue;
+        if (inputs.length > 0) {
+          try {
+            for (const d of await this.appendAndPublish(inputs, offences)) decided.push(d);
+          } catch (err) {
+            if (decided.length === 0) throw err;
+            this.o.log.warn(
+              { err: (err as Error).message, from, count: items.length - from },
+              'bulk slice not appended',
+            );
+            refuseRest(outcomes, firstOutcome, from, items.length, err);
+            break;
+          }
         }
-        const known = earlier?.existing ?? view.known(input.target, input.set);
-        const existing = known === undefined ? await view.activeFor(input.target, input.set) : known;
-        // The report path's rule: re-importing a list is not a new decision per address.
-        const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
-        if (existing && !items[index]!.replace && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
-          seen.set(key, { existing });
-          outcomes.push({ index, result: 'duplicate', decision: existing });
-          continue;
-        }
-        const at = inputs.push(input) - 1;
-        seen.set(key, { input: at });
-        offences.push({ target: input.target, at: now });
-        slots.push({ outcome: outcomes.length, input: at });
-        outcomes.push({ index, result: 'ban', decision: PLACEHOLDER });
+        // The slice's envelopes are on the bus; let the loop turn before the next slice.
+        if (to < items.length) await new Promise((r) => setImmediate(r));
       }
-      const out = await this.appendAndPublish(inputs, offences);
       for (const { outcome, input } of slots) {
-        (outcomes[outcome] as { decision: Decision }).decision = out[input]!;
+        const o = outcomes[outcome];
+        if (o !== undefined && o.result !== 'error') (o as { decision: Decision }).decision = decided[input]!;
       }
       return outcomes;
     });
