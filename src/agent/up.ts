@@ -6,6 +6,7 @@ import { hubStartOptions } from '../hub/config.js';
 import { withFleetDefaults } from '../hub/fleet-policy.js';
 import { startHub } from '../hub/hub.js';
 import type { SourceConfig } from '../sources/create.js';
+import { checkpointOffThread } from '../store/open-sqlite.js';
 import { buildAgent, readVersion } from './build.js';
 import { aborted, rootAbort } from './lifecycle.js';
 import { findLocalLog, type LocalLog } from './local-log.js';
@@ -51,6 +52,8 @@ export async function runUp(o: UpOptions): Promise<void> {
   });
   // The local agent's own rule files may set fleet: thresholds the hub should count by.
   const own = cfg.rules.files.flatMap((f) => loadRulesFile(f, { aggressive: cfg.rules.aggressive }));
+  // The hub's log and the local agent's state are checkpointed off the thread that bans (ADR 0070).
+  checkpointOffThread();
   const hub = await startHub({ ...hubOptions, policy: withFleetDefaults(hubOptions.policy, own), log });
   try {
     const { name, enrolled } = await ensureLocalEnrolment({

@@ -49,6 +49,8 @@ export function register(program: Command): void {
           bus: o.bus,
         });
         const log = createLogger({ stream: 'stdout', name: 'rampart-hub' });
+        // The log's WAL is checkpointed off the thread that serves bans (ADR 0070).
+        (await import('../../store/open-sqlite.js')).checkpointOffThread();
         const hub = await startHub({ ...start, log });
         // A vallumd fleet fed from (and feeding) this hub during a migration.
         const bridgeCfg = cfg.vallumd?.bridge;
