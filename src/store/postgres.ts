@@ -30,6 +30,8 @@ export interface PostgresStoreOptions {
   retries?: number;
   /** First retry delay, doubling up to 2 s; default 100 ms. */
   retryMs?: number;
+  /** Longest wait for a connection (a new one, or a free one from the pool), default 10 s. */
+  connectTimeoutMs?: number;
 }
 
 const INT8_OID = 20;
@@ -63,7 +65,20 @@ export class PostgresStore implements Store {
   private closed = false;
 
   private constructor(private readonly o: PostgresStoreOptions) {
-    this.pool = new pg.Pool({ connectionString: o.url, max: o.poolSize ?? 10, types });
+    this.pool = new pg.Pool({
+      connectionString: o.url,
+      max: o.poolSize ?? 10,
+      types,
+      // A server that accepts and never answers (a wrong port, a frozen host) is an error after
+      // this long, not a hub that hangs at start or a write that waits for good; writes retry it.
+      connectionTimeoutMillis: o.connectTimeoutMs ?? 10_000,
+      // A connection whose peer vanished without a FIN (a cut link) is found by TCP keepalive.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      // A transaction left open by a hub that froze must not hold log_head's row lock for every
+      // other hub: the server ends the session after a minute.
+      idle_in_transaction_session_timeout: 60_000,
+    });
     // An idle connection killed by a server restart must not crash the hub.
     this.pool.on('error', () => undefined);
   }
@@ -602,7 +617,9 @@ function recordBan(q: Query, target: string, at: number): Promise<pg.QueryResult
 function isTransient(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string')
-    return /Connection terminated|not queryable/i.test(String((err as Error)?.message));
+    return /Connection terminated|not queryable|timeout exceeded when trying to connect/i.test(
+      String((err as Error)?.message),
+    );
   return TRANSIENT.test(code) || TRANSIENT_NODE.has(code);
 }
 

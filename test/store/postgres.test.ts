@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/types.js';
@@ -159,6 +160,26 @@ describe.skipIf(req.skip)('postgres', () => {
       expect(err).toMatchObject({ code: 'E_STORE' });
       expect(err.message).toContain('127.0.0.1:1');
       expect(err.message).not.toContain('hunter2');
+    });
+
+    it('a server that accepts and never answers is an E_STORE after the connect timeout, not a hang', async () => {
+      const silent = createServer(() => undefined);
+      await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+      const port = (silent.address() as AddressInfo).port;
+      try {
+        const t0 = Date.now();
+        const err = await PostgresStore.open({
+          url: `postgres://u:hunter2@127.0.0.1:${port}/x`,
+          connectTimeoutMs: 300,
+        }).catch((e) => e);
+        expect(err).toMatchObject({ code: 'E_STORE' });
+        expect(err.message).toContain(`127.0.0.1:${port}`);
+        expect(err.message).toMatch(/timeout/);
+        expect(err.message).not.toContain('hunter2');
+        expect(Date.now() - t0).toBeLessThan(5_000);
+      } finally {
+        silent.close();
+      }
     });
   });
 });
