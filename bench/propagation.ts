@@ -295,18 +295,21 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
 }
 
 /**
- * A load generator run inside the hub's namespace. `single`: one POST /v1/decisions per ban,
- * `conc` in flight; `bulk`: POST /v1/decisions/bulk with `conc` bans per request, one at a time.
- * Prints the epoch ms of its first request, so the clock starts at the first POST.
+ * The load generator, in the hub's namespace. `single`: one POST /v1/decisions per ban, `conc` in
+ * flight; `bulk`: POST /v1/decisions/bulk with `conc` bans per request, one at a time. It prints
+ * the epoch ms of its first request, so the clock starts at the first POST. Request bodies are built and the HTTP client is warmed (one
+ * GET /v1/health) before the clock starts: the figure is the fleet's, not the time this client
+ * takes to write JSON or to compile its fetch. With agent hosts after the arguments it is also the
+ * witness (`metrics`): once posted it polls each agent's kernel-seq metric until every one holds
+ * `lastSeq`, from the same warm process, instead of a poller started after the last POST (a node
+ * process starting up inside the measured tail). It prints its own CPU for both parts.
  */
 const LOADGEN = `
-const [url, token, count, conc, mode, prefix] = process.argv.slice(1);
+const [url, token, count, conc, mode, prefix, port, ...hosts] = process.argv.slice(1);
 const n = Number(count);
 const addr = (i) => prefix + '.' + (i >> 8) + '.' + (i & 255);
 const headers = { authorization: 'Bearer ' + token, 'content-type': 'application/json' };
 let next = 0, done = 0, failed = 0, lastSeq = 0;
-const startedAt = Date.now();
-const t0 = performance.now();
 async function worker() {
   while (next < n) {
     const i = next++;
@@ -316,19 +319,65 @@ async function worker() {
     done++;
   }
 }
-async function bulk() {
+const bodies = [];
+if (mode === 'bulk') {
   for (let at = 0; at < n; at += Number(conc)) {
     const decisions = [];
     for (let i = at; i < Math.min(n, at + Number(conc)); i++) decisions.push({ target: addr(i), duration: 3600, reason: 'bench' });
-    const res = await fetch(url + '/v1/decisions/bulk', { method: 'POST', headers, body: JSON.stringify({ decisions }) });
-    const body = await res.json();
-    if (res.status !== 200) failed += decisions.length;
+    bodies.push({ count: decisions.length, text: Buffer.from(JSON.stringify({ decisions })) });
+  }
+}
+// node:http, not fetch: a 600 KB body through fetch cost this client ~100 ms of CPU per request.
+const http = require('node:http');
+const keepAlive = new http.Agent({ keepAlive: true });
+function post(path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url + path, { method: 'POST', agent: keepAlive, headers: { ...headers, 'content-length': body.length } }, (res) => {
+      const parts = [];
+      res.on('data', (c) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(Buffer.concat(parts).toString()) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+async function bulk() {
+  for (const b of bodies) {
+    const { status, json: body } = await post('/v1/decisions/bulk', b.text);
+    if (status !== 200) failed += b.count;
     else { done += body.added; failed += body.errors.length + body.duplicates; lastSeq = Math.max(lastSeq, body.lastSeq ?? 0); }
   }
 }
-(mode === 'bulk' ? bulk() : Promise.all(Array.from({ length: Number(conc) }, worker))).then(() => {
-  console.log(JSON.stringify({ posted: done, failed, ms: performance.now() - t0, startedAt, lastSeq }));
-});
+async function seqOf(h) {
+  const text = await (await fetch('http://' + h + ':' + port + '/metrics')).text();
+  const m = /^rampart_agent_kernel_seq (\\d+)/m.exec(text);
+  return m ? Number(m[1]) : -1;
+}
+async function witness() {
+  const have = new Set();
+  const end = Date.now() + 60_000;
+  while (have.size < hosts.length && Date.now() < end) {
+    for (const h of hosts) if (!have.has(h) && (await seqOf(h).catch(() => -1)) >= lastSeq) have.add(h);
+    if (have.size < hosts.length) await new Promise((r) => setTimeout(r, 50));
+  }
+  return have.size === hosts.length ? Date.now() : null;
+}
+const cpuMs = (c) => Math.round((c.user + c.system) / 1000);
+(async () => {
+  await (await fetch(url + '/v1/health')).text();
+  await new Promise((resolve, reject) => http.get(url + '/v1/health', { agent: keepAlive }, (res) => res.resume().on('end', resolve)).on('error', reject));
+  const startedAt = Date.now();
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  await (mode === 'bulk' ? bulk() : Promise.all(Array.from({ length: Number(conc) }, worker)));
+  const ms = performance.now() - t0;
+  const post = cpuMs(process.cpuUsage(c0));
+  const c1 = process.cpuUsage();
+  const doneAt = hosts.length > 0 ? await witness() : undefined;
+  const cpu = { post, witness: cpuMs(process.cpuUsage(c1)) };
+  console.log(JSON.stringify({ posted: done, failed, ms, startedAt, lastSeq, doneAt, cpu }));
+})();
 `;
 
 /** Epoch milliseconds with sub-ms resolution (comparable with the load generator's Date.now()). */
@@ -455,7 +504,17 @@ async function throughput(
   const warm = mode === 'bulk' ? Math.min(65_536, Number(process.env.PROPAGATION_WARMUP ?? 0)) : 0;
   if (warm > 0) {
     const url = `http://${fleet.hubHost.v4}:7780`;
-    const args = ['-e', LOADGEN, url, token, String(warm), String(perRequest), mode, '198.17'];
+    const args = [
+      '-e',
+      LOADGEN,
+      url,
+      token,
+      String(warm),
+      String(perRequest),
+      mode,
+      '198.17',
+      String(METRICS_PORT),
+    ];
     const w = JSON.parse(await fleet.hubHost.exec(process.execPath, args, { timeoutMs: 600_000 })) as {
       lastSeq: number;
     };
@@ -468,6 +527,8 @@ async function throughput(
   const agentCpu0 = cpuMs(pids.agents);
   const hubThreads0 = [cpuByThread(pids.hub)];
   const agentThreads0 = pids.agents.map(cpuByThread);
+  // The metrics witness runs inside the load generator, the others beside it.
+  const inLoadgen = witnessKind === 'metrics';
   const out = await fleet.hubHost.exec(
     process.execPath,
     [
@@ -479,6 +540,8 @@ async function throughput(
       String(perRequest),
       mode,
       prefix,
+      String(METRICS_PORT),
+      ...(inLoadgen ? fleet.agents.map((h) => h.v4) : []),
     ],
     { timeoutMs: 600_000 },
   );
@@ -488,8 +551,10 @@ async function throughput(
     ms: number;
     startedAt: number;
     lastSeq: number;
+    doneAt?: number | null;
+    cpu: { post: number; witness: number };
   };
-  const lastAt = await witness.done(posted.lastSeq, count);
+  const lastAt = inLoadgen ? (posted.doneAt ?? undefined) : await witness.done(posted.lastSeq, count);
   const hubCpu = cpuMs([pids.hub]) - hubCpu0;
   const agentCpu = cpuMs(pids.agents) - agentCpu0;
   const hubThreads = threadShares(hubThreads0, [cpuByThread(pids.hub)], count);
@@ -548,6 +613,8 @@ async function throughput(
     endToEndSeconds: Number(seconds.toFixed(2)),
     decisionsPerSecond: rate,
     apiDecisionsPerSecond: Math.round(count / (posted.ms / 1000)),
+    // The bench's own client on the same two cores: CPU ms to post, and to poll the witness.
+    loadgenCpuMs: posted.cpu,
     minInKernel: Math.min(...inKernel),
     lost: count * fleet.agents.length - inKernel.reduce((a, b) => a + b, 0),
     envelopesDropped: dropped,
