@@ -9,7 +9,8 @@
  * agent per build in the same fleet, so two builds take the same decisions at the same time and
  * their figures compare side by side (`AGENT_INTAKE_FLAGS`: extra Node.js flags per build, `;` between
  * builds). `AGENT_INTAKE_DECISIONS` per round (default 20,000),
- * `AGENT_INTAKE_ROUNDS` (default 3), after a warm-up round of 4,000; 65,536 decisions in all at most.
+ * `AGENT_INTAKE_ROUNDS` (default 3), after a warm-up round of 4,000 (`AGENT_INTAKE_WARMUP`, 0 for
+ * none: round 1 then measures freshly started agents); 65,536 decisions in all at most.
  *
  * `AGENT_INTAKE_SINGLE=1`: the single-decision path instead (issue 10's propagation fleet, where
  * each decision travels alone): one POST /v1/decisions at a time, `AGENT_INTAKE_GAP_MS` (default
@@ -61,7 +62,9 @@ const post = (path, body) => fetch(url + path, { method: 'POST', headers, body: 
 `;
 
 const SINGLE = process.env.AGENT_INTAKE_SINGLE === '1';
-const WARM_UP = SINGLE ? 100 : 4000;
+// AGENT_INTAKE_WARMUP=0: no warm-up round, so round 1 is what freshly started agents pay (V8's
+// compilation of the path included), as in the propagation benchmark's cold figure.
+const WARM_UP = Number(process.env.AGENT_INTAKE_WARMUP ?? (SINGLE ? 100 : 4000));
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 interface AgentProc {
@@ -185,8 +188,9 @@ export default async function (emit: Emit): Promise<void> {
     // CPU ms per second of each agent doing nothing (heartbeats, timers), measured after the warm-up.
     let idleMsPerS = pids.map(() => 0);
     // Round 0 warms the agents up (JIT, caches) and is not reported.
-    for (let r = 0; r <= rounds; r++) {
-      await sleep(1000);
+    for (let r = WARM_UP > 0 ? 0 : 1; r <= rounds; r++) {
+      // Freshly started agents release their start-up memory once settled (ADR 0056): not in round 1.
+      await sleep(r === 1 && WARM_UP === 0 ? 3000 : 1000);
       const prefix = '198.18';
       const first = r === 0 ? 0 : WARM_UP + (r - 1) * count;
       const n = r === 0 ? WARM_UP : count;

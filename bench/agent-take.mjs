@@ -6,6 +6,10 @@
 // the first 4,000 warm up and are not counted; AGENT_TAKE_WARM=500 leaves V8's compilation of the
 // path in the count, as in a freshly started agent). AGENT_TAKE_FIREWALL=null stages into a firewall that
 // drops every commit: the intake alone, without the kernel's share (and its timing noise).
+// AGENT_TAKE_IDLE=1: with the idle-memory keeper `rampart agent` runs (ADR 0056), and 2.5 s after
+// start before the first decision, so its start-up collection is behind it, as in a fleet (ADR 0068).
+// AGENT_TAKE_ALLOC=1: also the bytes the counted part allocated per decision (V8's sampling heap
+// profiler, collected objects included) and the functions that allocated most of them.
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -83,8 +87,10 @@ const agent = new Agent({
   log: silentLogger(),
   reconcileMs: 3_600_000,
   heartbeatMs: 3_600_000,
+  idleMemory: process.env.AGENT_TAKE_IDLE === '1',
 });
 await agent.start();
+if (process.env.AGENT_TAKE_IDLE === '1') await new Promise((r) => setTimeout(r, 2500));
 
 // Decisions as the hub publishes them (core/decision.ts fields), sealed beforehand: only the
 // agent's side is timed.
@@ -121,9 +127,11 @@ async function feed(list) {
 }
 const warm = WARM / PER_ENVELOPE;
 await feed(envelopes.slice(0, warm));
+const alloc = process.env.AGENT_TAKE_ALLOC === '1' ? await allocSampler() : undefined;
 const cpu0 = process.cpuUsage();
 await feed(envelopes.slice(warm));
 const cpu = process.cpuUsage(cpu0);
+const allocated = await alloc?.stop(total - WARM);
 const counted = total - WARM;
 const listed = await firewall.list('blocklist');
 process.stdout.write(
@@ -137,7 +145,43 @@ process.stdout.write(
     inKernel: listed.length,
     cpuUsPerDecision: Number(((cpu.user + cpu.system) / counted).toFixed(2)),
     systemUsPerDecision: Number((cpu.system / counted).toFixed(2)),
+    ...allocated,
   })}\n`,
 );
 await agent.close();
 rmSync(dir, { recursive: true, force: true });
+
+/** V8's sampling heap profiler over the counted part: bytes per decision, in all and by function. */
+async function allocSampler() {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method, params) =>
+    new Promise((res, rej) => session.post(method, params, (err, r) => (err ? rej(err) : res(r))));
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return {
+    async stop(n) {
+      const { profile } = await post('HeapProfiler.stopSampling');
+      session.disconnect();
+      const by = new Map();
+      let all = 0;
+      const walk = (node) => {
+        const f = node.callFrame;
+        const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(dist|node_modules)\//, '')}`;
+        by.set(key, (by.get(key) ?? 0) + node.selfSize);
+        all += node.selfSize;
+        for (const c of node.children) walk(c);
+      };
+      walk(profile.head);
+      const top = [...by].sort((a, b) => b[1] - a[1]).slice(0, 12);
+      return {
+        allocatedBytesPerDecision: Math.round(all / n),
+        allocatedBytesByFunction: Object.fromEntries(top.map(([k, v]) => [k, Math.round(v / n)])),
+      };
+    },
+  };
+}

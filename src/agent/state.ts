@@ -194,8 +194,13 @@ export class AgentState {
     if (this.depth > 0) {
       // Rows in order, and SQLite applies a statement's rows in order: the same key twice in a
       // batch ends as it would one statement each.
-      this.held.row.push(target, set, expiresAt, seq, origin);
-      this.held.rowDone();
+      const held = this.held;
+      held.put(target);
+      held.put(set);
+      held.put(expiresAt);
+      held.put(seq);
+      held.put(origin);
+      held.rowDone();
       this.seq = seq;
       return;
     }

@@ -428,17 +428,20 @@ export class NftablesFirewall implements Firewall {
    * reaches a script. A loop of its own, apart from the async `commitSlice` (ADR 0057).
    */
   private known(ops: StagedOp[], refused: Refusal[]): StagedOp[] {
-    const batch: StagedOp[] = [];
+    // `ops` itself while every set resolves (a bulk commit: no copy of 20,000); a copy from the
+    // first refusal on.
+    let batch: StagedOp[] | undefined;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       try {
         this.setFor(op.set, op.target);
-        batch.push(op);
+        batch?.push(op);
       } catch (err) {
+        batch ??= ops.slice(0, i);
         refused.push(refusal(op, (err as Error).message));
       }
     }
-    return batch;
+    return batch ?? ops;
   }
 
   /**

@@ -46,37 +46,35 @@ export class AppendRows {
   }
 
   decision(d: Decision): void {
-    this.decisions.row.push(
-      d.seq,
-      d.id,
-      d.action,
-      d.target,
-      d.family,
-      d.duration,
-      d.expiresAt,
-      d.reason,
-      d.rule,
-      d.origin,
-      d.createdAt,
-      d.set,
-    );
-    this.decisions.rowDone();
+    const r = this.decisions;
+    r.put(d.seq);
+    r.put(d.id);
+    r.put(d.action);
+    r.put(d.target);
+    r.put(d.family);
+    r.put(d.duration);
+    r.put(d.expiresAt);
+    r.put(d.reason);
+    r.put(d.rule);
+    r.put(d.origin);
+    r.put(d.createdAt);
+    r.put(d.set);
+    r.rowDone();
   }
 
   /** The ban in force for (target, set) from now on. */
   active(d: Decision): void {
-    this.activeRows.row.push(
-      d.target,
-      d.set,
-      d.seq,
-      d.expiresAt,
-      d.family,
-      d.origin,
-      d.rule,
-      d.createdAt,
-      addressKey(d.target),
-    );
-    this.activeRows.rowDone();
+    const r = this.activeRows;
+    r.put(d.target);
+    r.put(d.set);
+    r.put(d.seq);
+    r.put(d.expiresAt);
+    r.put(d.family);
+    r.put(d.origin);
+    r.put(d.rule);
+    r.put(d.createdAt);
+    r.put(addressKey(d.target));
+    r.rowDone();
   }
 
   flushActive(): void {
@@ -85,8 +83,10 @@ export class AppendRows {
 
   /** One more ban of `target` at `at` (repeat offenders). */
   offence(target: string, at: number): void {
-    this.history.row.push(target, at);
-    this.history.rowDone();
+    const r = this.history;
+    r.put(target);
+    r.put(at);
+    r.rowDone();
   }
 
   /** At the start of a transaction: nothing left from one that failed part-way. */

@@ -210,6 +210,37 @@ describe('decision applier', () => {
     expect(schedules).toBe(2);
   });
 
+  it('a run of live decisions reads the clock once: an expired ban is skipped, the rest time out from that reading', async () => {
+    const { state, fw, log, committer } = setup();
+    const t0 = Date.now();
+    let reads = 0;
+    const applier = new DecisionApplier({
+      state,
+      firewall: fw,
+      committer,
+      allowlist: new Allowlist(),
+      log: silentLogger(),
+      fetchSince: (s) => log.fetch(s),
+      now: () => {
+        reads++;
+        return t0;
+      },
+    });
+    const run = [
+      log.append('198.51.100.1', 'ban', t0 + 120_000),
+      log.append('198.51.100.2', 'ban', t0),
+      log.append('198.51.100.3', 'ban', t0 + 60_500),
+    ];
+    state.batch(() => applier.liveRun(run));
+    expect(reads).toBe(1);
+    await committer.flush();
+    expect(applier.stats).toMatchObject({ expired: 1, applied: 3 });
+    expect(state.lastSeq()).toBe(3);
+    expect(fw.committed.get('blocklist|198.51.100.1')?.timeout).toBe(120);
+    expect(fw.committed.get('blocklist|198.51.100.2')).toBeUndefined();
+    expect(fw.committed.get('blocklist|198.51.100.3')?.timeout).toBe(61);
+  });
+
   it('a gap in seq buffers the live message and catches up the missing ones over HTTP, in pages', async () => {
     const { state, fw, log, applier, committer } = setup();
     applier.live(log.append('192.0.2.1'));

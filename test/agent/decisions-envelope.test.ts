@@ -135,6 +135,29 @@ describe('agent applying `decisions` envelopes from a real hub and broker', () =
     expect(state.lastSeq()).toBe(head);
     expect([...firewall.committed.keys()].some((k) => k.includes('192.0.2.7'))).toBe(false);
   });
+
+  // Last in this block: the agent ends ahead of the hub's log.
+  it('applies a signed list given out of seq order in seq order, skipping a bad element alone', async () => {
+    const hubKeys = loadKeyPair(join(t.dataDir, 'hub'), 'hub.key');
+    const head = (await t.call('GET', '/v1/health')).json.head as number;
+    await until(() => state.lastSeq() === head);
+    const malformed = agent.drops.get('malformed');
+    const { duplicates, gaps } = agent.applier.stats;
+    const list = [
+      { ...decisionAt(head + 2), target: '192.0.2.82' },
+      { ...decisionAt(head + 3), target: 'x'.repeat(65) },
+      { ...decisionAt(head + 1), target: '192.0.2.81' },
+    ];
+    await t.hub.bus.publish(topics.decisions('default'), seal('decisions', list, 'hub', hubKeys.privateKey));
+    await until(() => agent.drops.get('malformed') === malformed + 1 && state.lastSeq() === head + 2);
+    await agent.committer.flush();
+    // Both good ones applied, in seq order (no hole was seen before h + 1), and the bad element
+    // left nothing behind: its seq is still a hole.
+    expect(firewall.committed.has('blocklist|192.0.2.81')).toBe(true);
+    expect(firewall.committed.has('blocklist|192.0.2.82')).toBe(true);
+    expect(agent.applier.stats).toMatchObject({ duplicates, gaps });
+    expect(state.lastSeq()).toBe(head + 2);
+  });
 });
 
 describe('agent applying `decisions-packed` envelopes', () => {
