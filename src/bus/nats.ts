@@ -4,6 +4,7 @@ import type { Authenticator, NatsConnection, Subscription } from '@nats-io/trans
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { filterToSubjects, subjectToTopic, topicToSubject } from './broker-subjects.js';
+import { PullWatch } from './nats-pull-watch.js';
 import { isValidFilter } from './topic-match.js';
 import { type MessageHandler, runHandler, type Transport } from './transport.js';
 
@@ -112,6 +113,8 @@ export class NatsTransport implements Transport {
   private up = false;
   private closed = false;
   private starting: Promise<NatsConnection> | undefined;
+  /** Whether the warning that a pull ended without its 408 was logged (ADR 0069). */
+  private toldOldServer = false;
   private readonly log: Logger;
   private readonly streamSubjects: Map<NatsStreamSpec, string[]>;
 
@@ -360,10 +363,12 @@ export class NatsTransport implements Transport {
     const beat = this.o.heartbeatMs ?? 1_000;
     const messages = await consumer.consume({ max_messages: 512, expires: 5 * beat, idle_heartbeat: beat });
     sub.running = messages;
+    const watch = this.watchPulls(sub, messages, stream, 5 * beat, beat);
     // The client keeps pulling a consumer whose leader died or that a cluster restart lost, and
     // only says so here: then set the consumer up again.
     void (async () => {
       for await (const st of messages.status()) {
+        watch.note(st);
         const lost =
           (st.type === 'heartbeats_missed' && st.count >= 3) ||
           ((st.type === 'consumer_not_found' || st.type === 'stream_not_found') &&
@@ -376,7 +381,9 @@ export class NatsTransport implements Transport {
           return;
         }
       }
-    })().catch(() => undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => watch.stop());
     void (async () => {
       for await (const m of messages) {
         const topic = subjectToTopic(m.subject);
@@ -390,6 +397,40 @@ export class NatsTransport implements Transport {
     })().catch((err: unknown) =>
       this.log.warn({ err: (err as Error).message, stream }, 'nats consumer stopped'),
     );
+  }
+
+  /**
+   * Pulls again when the server dropped the consumer's last pull without a 408 (nats-server before
+   * 2.9.16 does when a message meets an expiring pull; ADR 0069), instead of after two missed
+   * heartbeats.
+   */
+  private watchPulls(
+    sub: Sub,
+    messages: ConsumerMessages,
+    stream: string,
+    expiresMs: number,
+    beatMs: number,
+  ): PullWatch {
+    // consume()'s own recovery after missed heartbeats: check the consumer, forget what it thought
+    // was pending, pull again. Not on the ConsumerMessages interface; nats.js 3.x has it.
+    const reset = (messages as { resetPending?: () => Promise<boolean> }).resetPending;
+    return new PullWatch({
+      expiresMs,
+      graceMs: beatMs / 5,
+      flush: () => (this.nc && this.up ? this.nc.flush() : Promise.reject(new Error('down'))),
+      repull: () => {
+        if (sub.running !== messages || this.closed) return;
+        // Once per transport at warn so an operator learns the server is old; then at debug.
+        const level = this.toldOldServer ? 'debug' : 'warn';
+        this.toldOldServer = true;
+        this.log[level](
+          { stream },
+          'nats pull ended without a 408 from the server (nats-server before 2.9.16); pulling again',
+        );
+        if (reset) void reset.call(messages).catch(() => undefined);
+        else void this.restartSub(sub);
+      },
+    });
   }
 
   private async restartSub(sub: Sub): Promise<void> {
