@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
  * transaction any rampart database accepts (no table of ours is touched, no prepared statement
  * is invalidated), so the restart and its sync happen here instead.
  */
-const THREAD_SOURCE = String.raw`
+const THREAD_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlite);
@@ -23,6 +23,9 @@ parentPort.on('message', (m) => {
     const db = dbs.get(m.file);
     dbs.delete(m.file);
     try { if (db) db.close(); } catch {}
+    const done = new Int32Array(m.done);
+    Atomics.store(done, 0, 1);
+    Atomics.notify(done, 0);
     return;
   }
   try {
@@ -53,6 +56,9 @@ parentPort.on('message', (m) => {
   }
 });
 `;
+
+/** The longest a closing database waits for the thread to close its connection to the same file. */
+const CLOSE_WAIT_MS = 2_000;
 
 type Answer = { file: string; restarted?: boolean; error?: string };
 
@@ -101,11 +107,19 @@ export class CheckpointThread {
     return true;
   }
 
-  /** The main connection to `file` closed: the thread's closes too (the last one removes the WAL). */
+  /**
+   * The main connection to `file` is about to close: the thread's closes first, and this waits
+   * for it (at most CLOSE_WAIT_MS, behind a checkpoint it may be running), so that the main
+   * connection is the file's last. SQLite checkpoints and removes the WAL when the last one
+   * closes: a stopped hub leaves a complete `hub.db` that can be copied alone.
+   */
   forget(file: string): void {
     this.busy.delete(file);
     this.failed.delete(file);
-    if (!this.stopped) this.worker?.postMessage({ file, close: true });
+    if (this.stopped || this.worker === undefined) return;
+    const done = new Int32Array(new SharedArrayBuffer(4));
+    this.worker.postMessage({ file, close: true, done: done.buffer });
+    Atomics.wait(done, 0, 0, CLOSE_WAIT_MS);
   }
 
   private stopped = false;

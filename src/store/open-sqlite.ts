@@ -78,11 +78,18 @@ function checkpointBetweenEvents(
   const index = new WalIndex(`${file}-shm`);
   const wal = `${file}-wal`;
   let seen = 0;
+  if (thread) {
+    // The thread's connection closes first, so this one is the last and leaves no WAL behind.
+    const close = db.close.bind(db);
+    db.close = () => {
+      if (db.open) thread.forget(file);
+      return close();
+    };
+  }
   const timer = setInterval(() => {
     if (!db.open) {
       clearInterval(timer);
       index.close();
-      thread?.forget(file);
       return;
     }
     try {

@@ -1,4 +1,5 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,6 +50,15 @@ describe('WAL checkpoints on their own thread', () => {
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     } finally {
       db.close();
+    }
+    // The thread closed its connection first: this one was the last, so SQLite folded the WAL
+    // back and removed it, and the database file alone holds everything.
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const copy = new (createRequire(import.meta.url)('better-sqlite3'))(file, { readonly: true });
+    try {
+      expect(copy.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 301 });
+    } finally {
+      copy.close();
     }
   });
 
