@@ -142,8 +142,17 @@ describe.skipIf(req.skip)('amqp', () => {
       await second.subscribe(topic, backlog.handler);
       await second.connect();
       await backlog.waitFor(30, 10_000);
-      // The acks go out in the handlers' continuations: let them run before closing.
-      await new Promise((r) => setImmediate(r));
+      // The acks go out in the handlers' continuations. The broker's own count says when they
+      // arrived: a quorum queue applies them through its log, and a channel closed right after
+      // them could have its messages returned first under load (seen in CI: m10-m29 redelivered).
+      // Acks that were never sent (the defect this guards) leave `unacked` at 30 and fail here.
+      const settledBy = Date.now() + 20_000;
+      for (;;) {
+        const counts = await vh.queueCounts('bl-sub');
+        if (counts?.unacked === 0 && counts.ready === 0) break;
+        if (Date.now() > settledBy) throw new Error(`backlog not acknowledged: ${JSON.stringify(counts)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
       await second.close();
       // Anything left unacknowledged is requeued at the head on close, ahead of nothing else.
       const third = make('bl-sub', 5672, false);

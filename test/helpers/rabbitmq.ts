@@ -15,6 +15,8 @@ export interface TestVhost {
   url(port?: number): string;
   /** Closes every connection to the shared broker made by this vhost's user. */
   closeConnections(): Promise<void>;
+  /** The broker's own count of a queue's messages waiting (`ready`) and delivered, not yet acknowledged. */
+  queueCounts(queue: string): Promise<{ ready: number; unacked: number } | undefined>;
   remove(): Promise<void>;
 }
 
@@ -41,6 +43,23 @@ export async function createTestVhost(): Promise<TestVhost> {
       // Only this user's connections (other engineers share the broker), all in one command: one
       // rabbitmqctl per connection took seconds each, and closed them seconds apart.
       await ctl('close_all_user_connections', user, 'rampart test');
+    },
+    queueCounts: async (queue) => {
+      const { stdout } = await ctl(
+        'list_queues',
+        '-p',
+        vhost,
+        '--quiet',
+        '--no-table-headers',
+        'name',
+        'messages_ready',
+        'messages_unacknowledged',
+      );
+      const row = stdout
+        .split('\n')
+        .map((l) => l.split('\t'))
+        .find((f) => f[0] === queue);
+      return row ? { ready: Number(row[1]), unacked: Number(row[2]) } : undefined;
     },
     remove: async () => {
       await ctl('delete_vhost', vhost).catch(() => undefined);
