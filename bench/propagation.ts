@@ -297,12 +297,13 @@ async function latency(emit: Emit, fleet: Fleet, samples: number): Promise<numbe
 /**
  * The load generator, in the hub's namespace. `single`: one POST /v1/decisions per ban, `conc` in
  * flight; `bulk`: POST /v1/decisions/bulk with `conc` bans per request, one at a time. It prints
- * the epoch ms of its first request, so the clock starts at the first POST. Request bodies are built and the HTTP client is warmed (one
- * GET /v1/health) before the clock starts: the figure is the fleet's, not the time this client
- * takes to write JSON or to compile its fetch. With agent hosts after the arguments it is also the
- * witness (`metrics`): once posted it polls each agent's kernel-seq metric until every one holds
- * `lastSeq`, from the same warm process, instead of a poller started after the last POST (a node
- * process starting up inside the measured tail). It prints its own CPU for both parts.
+ * the epoch ms of its first request, so the clock starts at the first POST. Request bodies are
+ * built and the HTTP client is warmed (one GET /v1/health) before the clock starts: the figure is
+ * the fleet's, not the time this client takes to write JSON or to compile its fetch. With agent
+ * hosts after the arguments it is also the `metrics` witness: once posted it polls each agent's
+ * kernel-seq metric until every one holds `lastSeq`, from the same warm process (a poller started
+ * after the last POST was a node process starting up inside the measured tail). It prints its own
+ * CPU for both parts.
  */
 const LOADGEN = `
 const [url, token, count, conc, mode, prefix, port, ...hosts] = process.argv.slice(1);
@@ -385,52 +386,13 @@ const epochNow = () => performance.timeOrigin + performance.now();
 
 /**
  * When every agent had every decision in its kernel, in epoch ms. `metrics` (default): each
- * agent's kernel-seq metric, polled. `kernel-seq` (agents at debug): each agent's own line
+ * agent's kernel-seq metric, polled by the load generator (above). `kernel-seq` (agents at debug): each agent's own line
  * 'decisions in the kernel' with the seq its last successful commit took there, stamped by the
  * agent itself, against the hub's last seq. `monitor`: one `nft monitor` per agent printing every element, the older
  * witness (for builds without that line), which is itself a load of two processes per agent.
  * Either way the elements are then read back from each kernel set one by one.
  */
 type Witness = { done(lastSeq: number, count: number): Promise<number | undefined>; stop(): void };
-
-/**
- * Polls every agent's `rampart_agent_kernel_seq` from inside the hub's namespace, 20 times a
- * second once the load generator is done, until each reaches the hub's last seq: agents log at
- * info, as in production, and nothing reads their output meanwhile. The time is that of the first
- * poll that saw all of them there (late by at most one poll, which counts against the rate).
- */
-const METRICS_POLLER = `
-const [lastSeq, port, ...hosts] = process.argv.slice(1);
-const want = Number(lastSeq);
-const done = new Set();
-const end = Date.now() + 60_000;
-async function seqOf(h) {
-  const text = await (await fetch('http://' + h + ':' + port + '/metrics')).text();
-  const m = /^rampart_agent_kernel_seq (\\d+)/m.exec(text);
-  return m ? Number(m[1]) : -1;
-}
-(async () => {
-  while (done.size < hosts.length && Date.now() < end) {
-    for (const h of hosts) if (!done.has(h) && (await seqOf(h).catch(() => -1)) >= want) done.add(h);
-    if (done.size < hosts.length) await new Promise((r) => setTimeout(r, 50));
-  }
-  console.log(JSON.stringify({ at: done.size === hosts.length ? Date.now() : null }));
-})();
-`;
-
-function metricsWitness(fleet: Fleet): Witness {
-  return {
-    async done(lastSeq) {
-      const out = await fleet.hubHost.exec(
-        process.execPath,
-        ['-e', METRICS_POLLER, String(lastSeq), String(METRICS_PORT), ...fleet.agents.map((h) => h.v4)],
-        { timeoutMs: 120_000 },
-      );
-      return (JSON.parse(out) as { at: number | null }).at ?? undefined;
-    },
-    stop() {},
-  };
-}
 
 function kernelSeqWitness(fleet: Fleet): Witness {
   const agents = fleet.procs.slice(1);
@@ -489,14 +451,16 @@ async function throughput(
     throw new Error(
       "the kernel-seq witness reads the agents' debug lines: FLEET_LOG_LEVEL=debug, or PROPAGATION_WITNESS=metrics",
     );
+  // `metrics` (default): polled by the load generator itself once it has posted (LOADGEN).
   const witness =
     witnessKind === 'monitor'
       ? monitorWitness(fleet, prefix)
       : witnessKind === 'kernel-seq'
         ? kernelSeqWitness(fleet)
-        : metricsWitness(fleet);
+        : undefined;
   await new Promise((r) => setTimeout(r, 500));
   const token = readFileSync(join(fleet.hubDir, 'hub', 'admin.token'), 'utf8').trim();
+  const agentHosts = fleet.agents.map((h) => h.v4);
   const perRequest = mode === 'bulk' ? Number(process.env.PROPAGATION_BULK_CHUNK ?? 10_000) : 64;
   // PROPAGATION_WARMUP=N (bulk only, default 0): N bans from 198.17.0.0/16 through the same path
   // first, untimed, until every agent has them in its kernel, so the timed run measures processes
@@ -514,12 +478,12 @@ async function throughput(
       mode,
       '198.17',
       String(METRICS_PORT),
+      ...agentHosts,
     ];
     const w = JSON.parse(await fleet.hubHost.exec(process.execPath, args, { timeoutMs: 600_000 })) as {
-      lastSeq: number;
+      doneAt: number | null;
     };
-    if ((await metricsWitness(fleet).done(w.lastSeq, warm)) === undefined)
-      throw new Error('warm-up: not every agent took the warm-up bans within a minute');
+    if (w.doneAt === null) throw new Error('warm-up: not every agent took the warm-up bans within a minute');
   }
   const pids = procPids(fleet);
   const load = loadAverage();
@@ -527,8 +491,6 @@ async function throughput(
   const agentCpu0 = cpuMs(pids.agents);
   const hubThreads0 = [cpuByThread(pids.hub)];
   const agentThreads0 = pids.agents.map(cpuByThread);
-  // The metrics witness runs inside the load generator, the others beside it.
-  const inLoadgen = witnessKind === 'metrics';
   const out = await fleet.hubHost.exec(
     process.execPath,
     [
@@ -541,7 +503,7 @@ async function throughput(
       mode,
       prefix,
       String(METRICS_PORT),
-      ...(inLoadgen ? fleet.agents.map((h) => h.v4) : []),
+      ...(witness ? [] : agentHosts),
     ],
     { timeoutMs: 600_000 },
   );
@@ -554,12 +516,12 @@ async function throughput(
     doneAt?: number | null;
     cpu: { post: number; witness: number };
   };
-  const lastAt = inLoadgen ? (posted.doneAt ?? undefined) : await witness.done(posted.lastSeq, count);
+  const lastAt = witness ? await witness.done(posted.lastSeq, count) : (posted.doneAt ?? undefined);
   const hubCpu = cpuMs([pids.hub]) - hubCpu0;
   const agentCpu = cpuMs(pids.agents) - agentCpu0;
   const hubThreads = threadShares(hubThreads0, [cpuByThread(pids.hub)], count);
   const agentThreads = threadShares(agentThreads0, pids.agents.map(cpuByThread), count);
-  witness.stop();
+  witness?.stop();
   // No loss: every address in every agent's kernel set, read back from the kernel element by element.
   const expected = Array.from({ length: count }, (_, i) => `${prefix}.${i >> 8}.${i & 255}`);
   // One agent at a time, with time to spare: ten `nft -j list set` of 20,000 elements at once on
