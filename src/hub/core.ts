@@ -103,17 +103,11 @@ const PLACEHOLDER = {} as Decision;
 export const BULK_SLICE = 2 * DECISIONS_PER_ENVELOPE;
 
 /**
- * Answers the items from `from` to `end` as refused by the store: the outcomes made for the slice
- * that failed (from `firstOutcome` on) are replaced, and the items after it get one each.
+ * Answers the items from `from` to `end` as refused by the store. Every item has one outcome at
+ * its own index, so the outcomes made for the slice that failed (from `from` on) are replaced.
  */
-function refuseRest(
-  outcomes: BulkOutcome[],
-  firstOutcome: number,
-  from: number,
-  end: number,
-  err: unknown,
-): void {
-  outcomes.length = firstOutcome;
+function refuseRest(outcomes: BulkOutcome[], from: number, end: number, err: unknown): void {
+  outcomes.length = from;
   const error = `not applied: ${(err as Error).message}`;
   const code = err instanceof RampartError ? err.code : 'E_STORE';
   for (let index = from; index < end; index++) outcomes.push({ index, result: 'error', error, code });
@@ -651,7 +645,7 @@ export class HubCore {
    * item that would not lengthen a ban in force (or repeats an earlier item) is a duplicate, and
    * the rest are appended with consecutive seqs, BULK_SLICE items per transaction.
    *
-   * Why slices (ADR 0068): appended whole, a 10,000-item request kept every agent idle until its
+   * Why slices (ADR 0070): appended whole, a 10,000-item request kept every agent idle until its
    * one transaction ended, then handed them 20 envelopes at once, and its temporaries outlived
    * the young generation. A slice is published as soon as it is appended, and the event loop
    * turns between slices (other requests and reports are served; they wait for the ordering
@@ -672,7 +666,6 @@ export class HubCore {
         const to = Math.min(items.length, from + BULK_SLICE);
         const inputs: DecisionInput[] = [];
         const offences: Array<{ target: string; at: number }> = [];
-        const firstOutcome = outcomes.length;
         const prepared: Array<DecisionInput | Error> = [];
         for (let index = from; index < to; index++) prepared.push(this.tryManualInput(items[index]!, now));
         const view = await batchView(this.store, pairsOf(prepared), now);
@@ -714,7 +707,7 @@ export class HubCore {
               { err: (err as Error).message, from, count: items.length - from },
               'bulk slice not appended',
             );
-            refuseRest(outcomes, firstOutcome, from, items.length, err);
+            refuseRest(outcomes, from, items.length, err);
             break;
           }
         }
@@ -722,8 +715,9 @@ export class HubCore {
         if (to < items.length) await new Promise((r) => setImmediate(r));
       }
       for (const { outcome, input } of slots) {
-        const o = outcomes[outcome];
-        if (o !== undefined && o.result !== 'error') (o as { decision: Decision }).decision = decided[input]!;
+        const o = outcomes[outcome]!;
+        // A slot of a slice the store refused now holds that item's error.
+        if (o.result !== 'error') o.decision = decided[input]!;
       }
       return outcomes;
     });

@@ -73,6 +73,7 @@ export class CheckpointThread {
   private worker: Worker | undefined;
   private readonly busy = new Set<string>();
   private readonly failed = new Set<string>();
+  private stopped = false;
   /** Checkpoints asked for and answered, and how many of them started the WAL over. */
   readonly counts = { done: 0, restarted: 0 };
 
@@ -121,8 +122,6 @@ export class CheckpointThread {
     this.worker.postMessage({ file, close: true, done: done.buffer });
     Atomics.wait(done, 0, 0, CLOSE_WAIT_MS);
   }
-
-  private stopped = false;
 
   stop(): void {
     if (this.stopped) return;
