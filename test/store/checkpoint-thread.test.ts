@@ -42,8 +42,8 @@ describe('WAL checkpoints on their own thread', () => {
       const [written] = walHeader(file);
       expect(written).toBeGreaterThanOrEqual(CHECKPOINT_FRAMES);
       // No write from this connection meanwhile: only the thread can have restarted the WAL.
-      await until(() => walHeader(file)[0] <= 2, 5000);
-      expect(thread.counts.restarted).toBeGreaterThanOrEqual(1);
+      // The thread's answer comes as a message, possibly a turn after the header shows the restart.
+      await until(() => walHeader(file)[0] <= 2 && thread.counts.restarted >= 1, 5000);
       insert.run('after');
       expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 301 });
       expect(db.pragma('user_version', { simple: true })).toBe(7);
