@@ -81,8 +81,6 @@ export class CheckpointThread {
   private start(): Worker {
     const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     const worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { sqlite }, execArgv: [] });
-    // Never what keeps a process alive; SQLite's own checkpoint stays the bound if it stops.
-    worker.unref();
     worker.on('message', (a: Answer) => {
       this.busy.delete(a.file);
       if (a.error !== undefined) this.failed.add(a.file);
@@ -92,6 +90,10 @@ export class CheckpointThread {
       }
     });
     worker.on('error', () => this.stop());
+    // Never what keeps a process alive; SQLite's own checkpoint stays the bound if it stops.
+    // After the listeners: node refs a worker's port again when its first 'message' listener is
+    // added, and a hub that had checkpointed once then never exited on SIGTERM.
+    worker.unref();
     return worker;
   }
 

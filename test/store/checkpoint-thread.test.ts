@@ -1,23 +1,13 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointThread } from '../../src/store/checkpoint-thread.js';
 import { CHECKPOINT_FRAMES, checkpointOffThread, openSqlite } from '../../src/store/open-sqlite.js';
+import { walHeader } from '../helpers/wal-header.js';
 import { until } from '../hub/helpers.js';
-
-/** [frames in the WAL, frames copied back] from the WAL-index header (little-endian machine). */
-function walHeader(file: string): [number, number] {
-  const fd = openSync(`${file}-shm`, 'r');
-  try {
-    const b = Buffer.alloc(100);
-    readSync(fd, b, 0, 100, 0);
-    return [b.readUInt32LE(16), b.readUInt32LE(96)];
-  } finally {
-    closeSync(fd);
-  }
-}
 
 // The hub and `rampart up` checkpoint on a thread of their own (ADR 0070): the main thread only
 // looks at the WAL index, and the write that starts the WAL over (with its header sync) is the
@@ -74,4 +64,47 @@ describe('WAL checkpoints on their own thread', () => {
     }
     expect(thread.checkpoint('/nowhere.db')).toBe(false);
   });
+  it('never keeps its process alive: a process that checkpointed once ends by itself once its database is closed', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rampart-ckthread-exit-'));
+    const file = join(dir, 't.db');
+    // The built module, as `rampart hub` runs it: node refs a worker's port again when its first
+    // 'message' listener is added, so a thread unref'd before that kept a stopped hub running.
+    const mod = resolve('dist/store/open-sqlite.js');
+    const script = `
+      const { checkpointOffThread, openSqlite } = await import(${JSON.stringify(mod)});
+      const thread = checkpointOffThread();
+      const db = openSqlite(${JSON.stringify(file)});
+      db.exec('CREATE TABLE t (v TEXT)');
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      for (let i = 0; i < 300; i++) insert.run('x'.repeat(2000));
+      const end = Date.now() + 10000;
+      while (thread.counts.restarted < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      db.close();
+      process.stdout.write('restarted ' + thread.counts.restarted + '\\n');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    try {
+      await until(() => out.includes('restarted'), 15_000);
+      expect(out).toBe('restarted 1\n');
+      // Nothing left to do: the process must end within moments, not wait for a signal.
+      const code = await Promise.race([
+        exited,
+        new Promise<string>((r) => setTimeout(() => r('still running'), 5000)),
+      ]);
+      expect(code).toBe(0);
+    } finally {
+      clearTimeout(kill);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 30_000);
 });
