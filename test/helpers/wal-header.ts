@@ -14,3 +14,18 @@ export function walHeader(file: string): [number, number] {
     closeSync(fd);
   }
 }
+
+/**
+ * How many times the WAL of `file` was started over since it was created: the checkpoint sequence
+ * number in the WAL file's own header (big-endian), 0 before the first restart.
+ */
+export function walRestarts(file: string): number {
+  const fd = openSync(`${file}-wal`, 'r');
+  try {
+    const b = Buffer.alloc(16);
+    readSync(fd, b, 0, 16, 0);
+    return b.readUInt32BE(12);
+  } finally {
+    closeSync(fd);
+  }
+}
