@@ -39,7 +39,15 @@ parentPort.on('message', (m) => {
     const r = db.pragma('wal_checkpoint(PASSIVE)')[0];
     let restarted = false;
     if (r.busy === 0 && r.log > 0 && r.checkpointed === r.log) {
-      db.exec('BEGIN IMMEDIATE');
+      try {
+        db.exec('BEGIN IMMEDIATE');
+      } catch (err) {
+        // The main connection is writing (a bulk append can hold the lock longer than the busy
+        // timeout): the WAL is started over by that writer or at the next checkpoint instead.
+        if (!err || err.code !== 'SQLITE_BUSY') throw err;
+        parentPort.postMessage({ file: m.file, restarted: false });
+        return;
+      }
       try {
         const v = Number(db.pragma('user_version', { simple: true }));
         db.pragma('user_version = ' + v);

@@ -64,6 +64,35 @@ describe('WAL checkpoints on their own thread', () => {
     }
     expect(thread.checkpoint('/nowhere.db')).toBe(false);
   });
+  it('waits out a write of the main connection in its way, and goes on serving the file', async () => {
+    const thread = new CheckpointThread();
+    dir = mkdtempSync(join(tmpdir(), 'rampart-ckthread-busy-'));
+    const file = join(dir, 't.db');
+    // A plain connection, so only this thread checkpoints (no timer of openSqlite's).
+    const db = new (createRequire(import.meta.url)('better-sqlite3'))(file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.exec('CREATE TABLE t (v TEXT)');
+      const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+      for (let i = 0; i < 300; i++) insert.run('x'.repeat(2000));
+      // The write lock held across the checkpoint: the thread's restart write finds it taken
+      // (a bulk append holds it like this), which once made the thread give the file up for good.
+      db.exec('BEGIN IMMEDIATE');
+      insert.run('during');
+      expect(thread.checkpoint(file)).toBe(true);
+      await until(() => thread.counts.done >= 1, 5000);
+      expect(thread.counts.restarted).toBe(0);
+      db.exec('COMMIT');
+      expect(thread.checkpoint(file)).toBe(true);
+      await until(() => thread.counts.restarted >= 1, 5000);
+      expect(walHeader(file)[0]).toBeLessThanOrEqual(2);
+    } finally {
+      thread.forget(file);
+      db.close();
+      thread.stop();
+    }
+  });
+
   it('never keeps its process alive: a process that checkpointed once ends by itself once its database is closed', async () => {
     dir = mkdtempSync(join(tmpdir(), 'rampart-ckthread-exit-'));
     const file = join(dir, 't.db');
