@@ -44,7 +44,7 @@ parentPort.on('message', (m) => {
       } catch (err) {
         // The main connection is writing (a bulk append can hold the lock longer than the busy
         // timeout): the WAL is started over by that writer or at the next checkpoint instead.
-        if (!err || err.code !== 'SQLITE_BUSY') throw err;
+        if (!err || typeof err.code !== 'string' || !err.code.startsWith('SQLITE_BUSY')) throw err;
         parentPort.postMessage({ file: m.file, restarted: false });
         return;
       }
