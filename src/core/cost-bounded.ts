@@ -21,13 +21,12 @@ export function costBounded<T>(compute: () => T, o: CostBoundedOptions = {}): ()
   const share = o.share ?? 0.01;
   const now = o.now ?? (() => performance.now());
   let value: T | undefined;
-  let fresh = false;
-  let until = 0;
+  // Before the first computation nothing is served.
+  let until = Number.NEGATIVE_INFINITY;
   return () => {
     const start = now();
-    if (fresh && start < until) return value as T;
+    if (start < until) return value as T;
     value = compute();
-    fresh = true;
     const end = now();
     until = end + (end - start) / share;
     return value;

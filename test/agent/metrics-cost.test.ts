@@ -13,8 +13,8 @@ import { startTestHub, type TestHub } from '../hub/helpers.js';
 const TOKEN = 'scrape-me-often-0123456789';
 const BANS = 100_000;
 
-// The set-size gauge counts over the agent's whole state: 400 ms of the event loop at a million
-// bans, once per scrape and once per heartbeat, until it was bounded to 1 % of the time.
+// The set-size gauge counts over the agent's whole state: 450-700 ms of the event loop at a
+// million bans, once per scrape, until it was bounded to 1 % of the time.
 describe('agent /metrics on a big state', () => {
   let t: TestHub;
   let agent: Agent;

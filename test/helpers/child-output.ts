@@ -16,3 +16,16 @@ export function childOutput(
     child.on('close', (code) => done({ code, out, err }));
   });
 }
+
+/** What `p` resolves to, or `late` if it has not within `ms` (a process that should have ended). */
+export async function within<T, L>(p: Promise<T>, ms: number, late: L): Promise<T | L> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<L>((r) => {
+      timer = setTimeout(() => r(late), ms);
+    });
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

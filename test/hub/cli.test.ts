@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { within } from '../helpers/child-output.js';
 import { requirements } from '../helpers/requirements.js';
 import { walHeader, walRestarts } from '../helpers/wal-header.js';
 import { until } from './helpers.js';
@@ -190,10 +191,6 @@ describe.skipIf(req.skip)('hub CLI end to end (node dist/cli/main.js)', () => {
     // every checkpoint to the thread first, so the thread is running.
     await until(() => walRestarts(db) > restarts || walHeader(db)[1] > 0, 10_000);
     hub.kill('SIGTERM');
-    const code = await Promise.race([
-      hubExit,
-      new Promise<string>((r) => setTimeout(() => r('still running'), 10_000)),
-    ]);
-    expect(code).toBe(0);
+    expect(await within(hubExit, 10_000, 'still running')).toBe(0);
   }, 30_000);
 });

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointThread } from '../../src/store/checkpoint-thread.js';
 import { CHECKPOINT_FRAMES, checkpointOffThread, openSqlite } from '../../src/store/open-sqlite.js';
+import { childOutput, within } from '../helpers/child-output.js';
 import { walHeader } from '../helpers/wal-header.js';
 import { until } from '../hub/helpers.js';
 
@@ -64,6 +65,7 @@ describe('WAL checkpoints on their own thread', () => {
     }
     expect(thread.checkpoint('/nowhere.db')).toBe(false);
   });
+
   it('waits out a write of the main connection in its way, and goes on serving the file', async () => {
     const thread = new CheckpointThread();
     dir = mkdtempSync(join(tmpdir(), 'rampart-ckthread-busy-'));
@@ -110,29 +112,12 @@ describe('WAL checkpoints on their own thread', () => {
       while (thread.counts.restarted < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
       db.close();
       process.stdout.write('restarted ' + thread.counts.restarted + '\\n');`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script]);
     try {
-      await until(() => out.includes('restarted'), 15_000);
-      expect(out).toBe('restarted 1\n');
-      // Nothing left to do: the process must end within moments, not wait for a signal.
-      const code = await Promise.race([
-        exited,
-        new Promise<string>((r) => setTimeout(() => r('still running'), 5000)),
-      ]);
-      expect(code).toBe(0);
+      // It has nothing left to do once it has printed: it must end by itself, not wait for a signal.
+      const r = await within(childOutput(child), 20_000, 'still running');
+      expect(r).toEqual({ code: 0, out: 'restarted 1\n', err: '' });
     } finally {
-      clearTimeout(kill);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   }, 30_000);
