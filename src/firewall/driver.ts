@@ -32,9 +32,17 @@ export interface ToolDriver {
    * Sends an encoded nf_tables netlink batch now, on the calling thread, and returns the kernel's
    * answer; undefined when that cannot happen at once (no in-process library, calls queued ahead,
    * a failure): the caller then takes the script path. `acks`: how many messages of the batch ask
-   * for an ack; once that many clean acks are in, nothing else is read.
+   * for an ack; once that many clean acks are in, nothing else is read. `generation` false: not
+   * an nf_tables transaction (ipset's messages), so the generation is not read after it.
    */
-  netlink?(bytes: Buffer, acks: number): NetlinkAnswer | undefined;
+  netlink?(bytes: Buffer, acks: number, generation?: boolean): NetlinkAnswer | undefined;
+  /**
+   * The same from the kernel worker thread, after every call queued before it: for big batches
+   * the kernel may hold for a long time within the send (ipset grows a hash there, 100 ms and
+   * more at a million elements), which must not stall the calling thread. Undefined when it could
+   * not be sent.
+   */
+  netlinkOffThread?(bytes: Buffer, acks: number, generation?: boolean): Promise<NetlinkAnswer | undefined>;
   close(): Promise<void>;
 }
 
@@ -209,11 +217,17 @@ export class LibraryDriver implements ToolDriver {
         opts.small === true);
     // Nothing ahead of it: a small commit goes to the kernel now, in this call.
     if (here && this.inFlight === 0) return Promise.resolve(this.runInline(args, input));
-    // Calls are strictly one after another: their slices must not interleave, and a commit must
-    // not overtake a rebuild or listing made before it.
+    return this.queued(() => (here ? this.runInline(args, input) : this.runNow(args, input)));
+  }
+
+  /**
+   * Runs `call` after every call queued before it. Calls are strictly one after another: their
+   * slices must not interleave, and a commit must not overtake a rebuild or listing made before it.
+   */
+  private queued<T>(call: () => T | Promise<T>): Promise<T> {
     this.inFlight++;
     clearTimeout(this.idleTimer);
-    const next = this.queue.then(() => (here ? this.runInline(args, input) : this.runNow(args, input)));
+    const next = this.queue.then(call);
     const done = () => {
       this.inFlight--;
       this.scheduleIdleStop();
@@ -222,11 +236,31 @@ export class LibraryDriver implements ToolDriver {
     return next;
   }
 
-  netlink(bytes: Buffer, acks: number): NetlinkAnswer | undefined {
+  netlinkOffThread(bytes: Buffer, acks: number, generation = true): Promise<NetlinkAnswer | undefined> {
+    return this.queued(async () => {
+      const worker = await this.workerForCall();
+      if (typeof worker === 'string') return undefined;
+      const id = ++this.next;
+      this.calls.worker++;
+      const answer = new Promise<ToolResult & { reply?: Uint8Array; gen?: NetlinkAnswer['gen'] }>((resolve) =>
+        this.waiting.set(id, resolve),
+      );
+      worker.ref();
+      // A copy the worker owns: the caller may reuse its buffer for the next batch meanwhile.
+      const copy = new Uint8Array(bytes);
+      worker.postMessage({ id, netlink: copy, acks, generation }, [copy.buffer]);
+      const m = await answer;
+      if (m.spawnError || !m.reply) return undefined;
+      const reply = Buffer.from(m.reply.buffer, m.reply.byteOffset, m.reply.byteLength);
+      return m.gen ? { reply, gen: m.gen } : { reply };
+    });
+  }
+
+  netlink(bytes: Buffer, acks: number, generation = true): NetlinkAnswer | undefined {
     // Only with nothing ahead of it: a batch must not overtake a queued commit or listing.
     if (this.dead || !this.inline || this.inFlight > 0) return undefined;
     try {
-      const answer = this.inline.netlink(bytes, acks);
+      const answer = this.inline.netlink(bytes, acks, generation);
       this.calls.netlink++;
       return answer;
     } catch {
@@ -258,23 +292,8 @@ export class LibraryDriver implements ToolDriver {
       stderr: '',
       spawnError: libraryError(this.start.tool, why),
     });
-    if (this.dead) return failed(this.dead);
-    let worker = this.worker;
-    if (!worker) {
-      // Calls run one at a time, so no other call is starting one meanwhile.
-      try {
-        worker = await startWorker(this.start);
-      } catch (err) {
-        // This call fails; the next one that needs the worker tries again.
-        return failed((err as Error).message);
-      }
-      this.workersStarted++;
-      if (this.dead) {
-        await worker.terminate().catch(() => {});
-        return failed(this.dead);
-      }
-      this.adopt(worker);
-    }
+    const worker = await this.workerForCall();
+    if (typeof worker === 'string') return failed(worker);
     const id = ++this.next;
     this.calls.worker++;
     const chunks = typeof input === 'string' ? [input] : input;
@@ -298,6 +317,27 @@ export class LibraryDriver implements ToolDriver {
     worker.postMessage({ id, tool: this.start.tool, args, input: slice.length > 0 ? slice : undefined });
     // The worker trims the C heap after a big one before it answers (kernel-worker-source.ts).
     return answer;
+  }
+
+  /** The worker, started when there is none; or why it cannot serve this call. */
+  private async workerForCall(): Promise<Worker | string> {
+    if (this.dead) return this.dead;
+    if (this.worker) return this.worker;
+    // Calls run one at a time, so no other call is starting one meanwhile.
+    let worker: Worker;
+    try {
+      worker = await startWorker(this.start);
+    } catch (err) {
+      // This call fails; the next one that needs the worker tries again.
+      return (err as Error).message;
+    }
+    this.workersStarted++;
+    if (this.dead) {
+      await worker.terminate().catch(() => {});
+      return this.dead;
+    }
+    this.adopt(worker);
+    return worker;
   }
 
   /** Takes a started worker into service: its answers, and its death, are this driver's. */

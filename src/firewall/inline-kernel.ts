@@ -22,7 +22,7 @@ interface Core {
   load(tool: string): void;
   close(): void;
   netns(path: string): { enter(): void; leave(): void; close(): void };
-  netlink(bytes: Buffer, acks: number): { reply: Buffer; gen?: { after: number } };
+  netlink(bytes: Buffer, acks: number, generation?: boolean): { reply: Buffer; gen?: { after: number } };
 }
 
 /** The commands a small commit sends: an `nft -f -` script or an `ipset -exist restore` one. */
@@ -87,8 +87,8 @@ export class InlineKernel {
   }
 
   /** Sends an encoded nf_tables batch on this thread's netlink socket; returns the kernel's answer. */
-  netlink(bytes: Buffer, acks: number): { reply: Buffer; gen?: { after: number } } {
-    return this.inside(() => this.core.netlink(bytes, acks));
+  netlink(bytes: Buffer, acks: number, generation = true): { reply: Buffer; gen?: { after: number } } {
+    return this.inside(() => this.core.netlink(bytes, acks, generation));
   }
 
   close(): void {

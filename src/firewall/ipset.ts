@@ -4,6 +4,7 @@ import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type ToolDriver } from './driver.js';
+import { encodeIpsetChanges, IPSET_NETLINK_MAX, type IpsetChange } from './ipset-netlink.js';
 import {
   IPSET_MAX_TIMEOUT,
   type IpsetHeader,
@@ -14,6 +15,7 @@ import {
   parseHeaders,
   toolFailure,
 } from './ipset-sets.js';
+import { readAnswer, selfConsistent } from './netlink-message.js';
 import type { ToolResult, ToolRunner } from './run-tool.js';
 import { DEFAULT_SET } from './staging.js';
 import type { CommitResult, Firewall, FirewallEntry, Refusal } from './types.js';
@@ -53,6 +55,12 @@ interface Staged {
   at: number;
 }
 
+/** At most this many changes are sent from the calling thread; more go from the kernel worker. */
+const IPSET_INLINE_MAX = 64;
+
+/** Bytes of the buffer big netlink sends reuse: IPSET_NETLINK_MAX IPv6 changes and their headers. */
+const IPSET_NETLINK_SCRATCH = IPSET_NETLINK_MAX * 128;
+
 function kindOf(t: Target): IpsetKind {
   if (isSingleHost(t)) return t.family === 4 ? 'v4' : 'v6';
   return t.family === 4 ? 'v4net' : 'v6net';
@@ -80,6 +88,13 @@ export class IpsetFirewall implements Firewall {
   private headers: Map<string, IpsetHeader> | undefined;
   private readonly warnedNoTimeout = new Set<string>();
   private tools: Promise<ToolDriver> | undefined;
+  /** The driver once open (the netlink path needs it without waiting). */
+  private opened: ToolDriver | undefined;
+  private netlinkSeq = 1;
+  /** Reused by big netlink sends (allocated at the first one). */
+  private netlinkScratch = Buffer.alloc(0);
+  /** Element changes sent as netlink messages, and sends that fell back to a script. */
+  readonly netlinkCommits = { sent: 0, fellBack: 0 };
   /** How commits reach the kernel, known once the first call opened the driver. */
   driver: 'library' | 'spawn' | undefined;
   refusedTotal = 0;
@@ -121,6 +136,7 @@ export class IpsetFirewall implements Firewall {
       throw err;
     }
     this.driver = tools.kind;
+    this.opened = tools;
     return tools.run(args, input);
   }
 
@@ -219,19 +235,25 @@ export class IpsetFirewall implements Firewall {
     let deleted = 0;
     const now = Date.now();
     let n = 0;
-    for (const s of batch) {
+    // Straight to the kernel as netlink messages where the driver can (ADR 0072); the rest, or
+    // everything when the messages could not be used, as a script.
+    const quick = prelude.lines.length === 0 ? await this.viaNetlink(batch, head, now) : undefined;
+    if (quick) {
+      added += quick.added;
+      deleted += quick.deleted;
+    }
+    for (let i = quick?.taken ?? 0; i < batch.length; i++) {
+      const s = batch[i]!;
       // A million lines are written in slices, the event loop served in between.
       if (++n % 20_000 === 0) await new Promise<void>((r) => setImmediate(r));
-      const left = s.timeout ? Math.ceil(s.timeout - (now - s.at) / 1000) : s.timeout;
-      if (s.timeout === undefined || (left !== null && left !== undefined && left <= 0)) {
-        // An unban, or a ban whose time ran out while it waited: either way, not in the set.
+      const t = kernelTimeout(s, now, head.get(s.kset) !== '');
+      if (t === DELETE) {
         lines.push(`del ${s.kset} ${s.target.text}\n`);
         deleted++;
-      } else if (head.get(s.kset) === '') {
+      } else if (t === NO_TIMEOUT) {
         lines.push(`add ${s.kset} ${s.target.text}\n`);
         added++;
       } else {
-        const t = left === null ? 0 : Math.min(left!, IPSET_MAX_TIMEOUT);
         lines.push(`add ${s.kset} ${s.target.text} timeout ${t}\n`);
         added++;
       }
@@ -306,6 +328,91 @@ export class IpsetFirewall implements Firewall {
       from = restart;
     }
     return out;
+  }
+
+  /**
+   * The leading part of `batch` that went to the kernel as netlink messages (ipset-netlink.ts),
+   * IPSET_NETLINK_MAX changes per send with the event loop served between sends; undefined when
+   * the driver cannot send them (spawning, or calls queued ahead). It stops at the first change
+   * that cannot be encoded (a set of another type, a target whose text and numbers disagree) or
+   * the first send the kernel did not ack whole: from there the script path takes over, and
+   * reports what the kernel refuses.
+   */
+  private async viaNetlink(
+    batch: Staged[],
+    head: Map<string, string>,
+    now: number,
+  ): Promise<{ taken: number; added: number; deleted: number } | undefined> {
+    const driver = this.opened;
+    if (driver?.kind !== 'library' || !driver.netlink) return undefined;
+    const done = { taken: 0, added: 0, deleted: 0 };
+    while (done.taken < batch.length) {
+      if (done.taken > 0) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.opened !== driver) return done;
+      }
+      const changes = this.netlinkChanges(batch, done.taken, head, now);
+      if (changes.length === 0 || !(await this.sendNetlink(driver, changes))) {
+        if (changes.length > 0) this.netlinkCommits.fellBack++;
+        return done;
+      }
+      this.netlinkCommits.sent++;
+      done.taken += changes.length;
+      for (const c of changes) {
+        if (c.op === 'add') done.added++;
+        else done.deleted++;
+      }
+    }
+    return done;
+  }
+
+  /** Changes for `batch` from `from`, up to IPSET_NETLINK_MAX, until one that cannot be encoded. */
+  private netlinkChanges(
+    batch: Staged[],
+    from: number,
+    head: Map<string, string>,
+    now: number,
+  ): IpsetChange[] {
+    const out: IpsetChange[] = [];
+    const end = Math.min(batch.length, from + IPSET_NETLINK_MAX);
+    for (let i = from; i < end; i++) {
+      const s = batch[i]!;
+      const type = this.headers?.get(s.kset)?.type;
+      if ((type !== 'hash:ip' && type !== 'hash:net') || !selfConsistent(s.target)) break;
+      const t = kernelTimeout(s, now, head.get(s.kset) !== '');
+      out.push({
+        set: s.kset,
+        target: s.target,
+        op: t === DELETE ? 'delete' : 'add',
+        timeout: t === DELETE || t === NO_TIMEOUT ? null : t,
+        cidr: type === 'hash:net',
+      });
+    }
+    return out;
+  }
+
+  /**
+   * One send; false when the kernel did not ack every message (some may have applied). A few
+   * changes go from this thread at once (a single ban: no thread hop); more from the kernel
+   * worker, because ipset grows a full hash within the send that adds to it: 40-120 ms on this
+   * thread at a few hundred thousand elements.
+   */
+  private async sendNetlink(driver: ToolDriver, changes: IpsetChange[]): Promise<boolean> {
+    const big = changes.length > 64;
+    if (big && this.netlinkScratch.length === 0) this.netlinkScratch = Buffer.alloc(IPSET_NETLINK_SCRATCH);
+    const encoded = encodeIpsetChanges(changes, this.netlinkSeq, big ? this.netlinkScratch : undefined);
+    this.netlinkSeq = (this.netlinkSeq + encoded.acked.length) % 0x7fffffff || 1;
+    const sent =
+      changes.length > IPSET_INLINE_MAX && driver.netlinkOffThread
+        ? await driver.netlinkOffThread(encoded.bytes, encoded.acked.length, false)
+        : driver.netlink!(encoded.bytes, encoded.acked.length, false);
+    const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
+    if (answer?.ok) return true;
+    this.opts.logger?.debug(
+      { backend: this.name, errno: answer && !answer.ok ? answer.errno : undefined },
+      'ipset netlink messages not all applied; taking the script path',
+    );
+    return false;
   }
 
   /**
@@ -520,8 +627,25 @@ export class IpsetFirewall implements Firewall {
   async shutdown(): Promise<void> {
     const tools = this.tools;
     this.tools = undefined;
+    this.opened = undefined;
     if (tools) await (await tools.catch(() => undefined))?.close();
   }
+}
+
+/** `kernelTimeout`: the element leaves the set (an unban, or a ban whose time ran out while staged). */
+const DELETE = -1;
+/** `kernelTimeout`: added without a timeout (the set was created without timeout support). */
+const NO_TIMEOUT = -2;
+
+/**
+ * What the kernel is to do with a staged op at `now`: DELETE, NO_TIMEOUT, or add with this many
+ * seconds (0: permanent), clamped to ipset's maximum.
+ */
+function kernelTimeout(s: Staged, now: number, setHasTimeouts: boolean): number {
+  const left = s.timeout ? Math.ceil(s.timeout - (now - s.at) / 1000) : s.timeout;
+  if (s.timeout === undefined || (left !== null && left !== undefined && left <= 0)) return DELETE;
+  if (!setHasTimeouts) return NO_TIMEOUT;
+  return left === null ? 0 : Math.min(left!, IPSET_MAX_TIMEOUT);
 }
 
 function refusalOf(s: Staged, reason: string): Refusal {

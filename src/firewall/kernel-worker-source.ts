@@ -386,10 +386,12 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   function loadIpset() {
     if (ipset) return ipset;
     const lib = koffi.load(libs.libipset);
-    const CustomErr = koffi.proto('int rp_ipset_custom_err(void *ipset, void *p, int status, const char *msg)');
-    const StdErr = koffi.proto('int rp_ipset_std_err(void *ipset, void *p)');
+    // Unnamed prototypes: koffi's type names are global to the process, so a named one could be
+    // declared once only and the next firewall's core on the same thread would fail to load.
+    const CustomErr = koffi.proto('int (void *ipset, void *p, int status, const char *msg)');
+    const StdErr = koffi.proto('int (void *ipset, void *p)');
     // Variadic in C; the library always calls it with "%s" and one string (its output buffer).
-    const Out = koffi.proto('int rp_ipset_out(void *session, void *p, const char *fmt, const char *text)');
+    const Out = koffi.proto('int (void *session, void *p, const char *fmt, const char *text)');
     const f = {
       loadTypes: lib.func('void ipset_load_types(void)'),
       init: lib.func('void *ipset_init(void)'),
@@ -399,7 +401,13 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
       reportMsg: lib.func('const char *ipset_session_report_msg(void *session)'),
       reportReset: lib.func('void ipset_session_report_reset(void *session)'),
       report: lib.func('int ipset_session_report(void *session, int type, const char *fmt, ...)'),
-      printf: lib.func('int ipset_custom_printf(void *ipset, rp_ipset_custom_err *ce, rp_ipset_std_err *se, rp_ipset_out *out, void *p)'),
+      printf: lib.func('ipset_custom_printf', 'int', [
+        'void *',
+        koffi.pointer(CustomErr),
+        koffi.pointer(StdErr),
+        koffi.pointer(Out),
+        'void *',
+      ]),
       parseStream: lib.func('int ipset_parse_stream(void *ipset, void *file)'),
     };
     f.loadTypes();
@@ -491,7 +499,8 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
   // (ADR 0066).
   const MSG_DONTWAIT = 0x40;
   const EAGAIN = 11;
-  function netlink(bytes, acks) {
+  // ipset's messages (generation false) are no nf_tables transaction: nothing to read after them.
+  function netlink(bytes, acks, generation_ = true) {
     const s = nlOpen();
     nlWrite(s, bytes);
     const parts = [];
@@ -514,7 +523,8 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
       }
       break;
     }
-    return { reply: parts.length === 1 ? parts[0] : Buffer.concat(parts), gen: { after: generation() } };
+    const reply = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return generation_ ? { reply, gen: { after: generation() } } : { reply };
   }
 
   function load(tool) {
@@ -546,8 +556,9 @@ export const KERNEL_CORE_SOURCE = String.raw`(function kernelCore(koffi, fs, lib
  * Protocol: `{id, append: string[]}` adds script text to request `id`; `{id, tool, args, input?}`
  * runs it (`tool` = nft | ipset, `args` as the command line would have them, or nft's
  * `--generation` and `--dump-set NFPROTO TABLE SET MAX_ROUNDS`, read over netlink) and answers
- * `{id, code, stdout, stderr}` (plus `gen`, `generation` or `dump`); `{stop: true}` frees the contexts, trims the C heap and ends the
- * thread.
+ * `{id, code, stdout, stderr}` (plus `gen`, `generation` or `dump`); `{id, netlink, acks,
+ * generation}` sends an encoded netlink batch and answers `{id, reply, gen?}`; `{stop: true}`
+ * frees the contexts, trims the C heap and ends the thread.
  */
 export const KERNEL_WORKER_SOURCE = `
 'use strict';
@@ -584,6 +595,19 @@ parentPort.on('message', (m) => {
     core.close();
     core.trim();
     process.exit(0);
+  }
+  // An encoded netlink batch (a big ipset load): sent from this thread, the kernel's answer back.
+  if (m.netlink) {
+    let res;
+    try {
+      const r = core.netlink(Buffer.from(m.netlink.buffer, m.netlink.byteOffset, m.netlink.byteLength), m.acks, m.generation);
+      const reply = new Uint8Array(r.reply);
+      res = { id: m.id, code: 0, stdout: '', stderr: '', reply, gen: r.gen };
+      parentPort.postMessage(res, [reply.buffer]);
+    } catch (err) {
+      parentPort.postMessage({ id: m.id, code: null, stdout: '', stderr: '', error: String(err && err.message ? err.message : err) });
+    }
+    return;
   }
   let script = pending.get(m.id);
   if (!script) {

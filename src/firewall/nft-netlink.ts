@@ -1,4 +1,18 @@
-import { type Target, writeBigEndian } from '../core/address.js';
+import type { Target } from '../core/address.js';
+import {
+  align4,
+  type EncodedBatch,
+  NetlinkWriter,
+  NLA_F_NESTED,
+  NLM_F_ACK,
+  NLM_F_REQUEST,
+  u16le,
+  u32be,
+  writeAddress,
+  zeroed,
+} from './netlink-message.js';
+
+export { type BatchAnswer, type EncodedBatch, readAnswer } from './netlink-message.js';
 
 /**
  * Set-element changes as one nf_tables netlink transaction, encoded here, for commits to plain
@@ -19,11 +33,7 @@ import { type Target, writeBigEndian } from '../core/address.js';
  * the words of the rest of the backend.
  */
 
-const NLMSG_ERROR = 2;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_ACK = 0x4;
 const NLM_F_CREATE = 0x400;
-const NLA_F_NESTED = 0x8000;
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 0x10;
 const NFNL_MSG_BATCH_END = 0x11;
@@ -68,40 +78,11 @@ export interface ElementChange {
   timeout: number | null;
 }
 
-/** Writes the address as the set key holds it (4 or 16 bytes, network order) at `at`. */
-function writeKey(out: Uint8Array, at: number, t: Target): void {
-  if (t.family === 4) u32be(out, at, Number(t.first));
-  else writeBigEndian(t.first, out, at, 16);
-}
-
 /** The address as the set key holds it: 4 or 16 bytes in network order. */
 export function keyBytes(t: Target): Buffer {
   const out = Buffer.alloc(t.family === 4 ? 4 : 16);
-  writeKey(out, 0, t);
+  writeAddress(out, 0, t);
   return out;
-}
-
-const align4 = (n: number) => (n + 3) & ~3;
-
-// Byte stores rather than Buffer's writeUInt* methods: those check their arguments and ranges on
-// every call, which was a tenth of an agent's bulk commit, and V8's optimising compiler spent more
-// on the encoder's inlined checks than on any other function of the bus path (ADR 0057). Every
-// value written here is in range by construction; the buffer is sized up front.
-function u16le(out: Uint8Array, at: number, v: number): void {
-  out[at] = v & 0xff;
-  out[at + 1] = (v >>> 8) & 0xff;
-}
-function u32le(out: Uint8Array, at: number, v: number): void {
-  out[at] = v & 0xff;
-  out[at + 1] = (v >>> 8) & 0xff;
-  out[at + 2] = (v >>> 16) & 0xff;
-  out[at + 3] = (v >>> 24) & 0xff;
-}
-function u32be(out: Uint8Array, at: number, v: number): void {
-  out[at] = (v >>> 24) & 0xff;
-  out[at + 1] = (v >>> 16) & 0xff;
-  out[at + 2] = (v >>> 8) & 0xff;
-  out[at + 3] = v & 0xff;
 }
 
 /**
@@ -118,7 +99,7 @@ function writeElement(out: Uint8Array, at: number, t: Target, timeoutMs: number 
   u16le(out, at + 6, NFTA_SET_ELEM_KEY | NLA_F_NESTED);
   u16le(out, at + 8, 4 + keyLen);
   u16le(out, at + 10, NFTA_DATA_VALUE);
-  writeKey(out, at + 12, t);
+  writeAddress(out, at + 12, t);
   if (timeoutMs !== null) {
     const p = at + 12 + keyLen;
     u16le(out, p, 12);
@@ -130,56 +111,20 @@ function writeElement(out: Uint8Array, at: number, t: Target, timeoutMs: number 
   return at + len;
 }
 
-/** Attributes and message headers around the elements (a few per message). */
-class Writer {
-  private at = 0;
-  constructor(readonly out: Buffer) {}
-  get offset(): number {
-    return this.at;
+/** `changes[from, to)` as list elements at the writer's offset, with their timeouts when `withTimeout`. */
+function writeElements(
+  w: NetlinkWriter,
+  changes: ElementChange[],
+  from: number,
+  to: number,
+  withTimeout: boolean,
+): void {
+  let at = w.at;
+  for (let i = from; i < to; i++) {
+    const c = changes[i]!;
+    at = writeElement(w.out, at, c.target, withTimeout && c.timeout !== null ? c.timeout * 1000 : null);
   }
-  /** Opens an attribute; returns where its length goes (fixed by `close`). */
-  open(type: number): number {
-    const start = this.at;
-    u16le(this.out, start + 2, type);
-    this.at += 4;
-    return start;
-  }
-  close(start: number): void {
-    u16le(this.out, start, this.at - start);
-    this.at = align4(this.at);
-  }
-  string(type: number, s: string): void {
-    const a = this.open(type);
-    this.at += this.out.write(s, this.at, 'utf8');
-    this.out[this.at++] = 0;
-    this.close(a);
-  }
-  /** `changes[from, to)` as list elements, with their timeouts when `withTimeout`. */
-  elements(changes: ElementChange[], from: number, to: number, withTimeout: boolean): void {
-    let at = this.at;
-    for (let i = from; i < to; i++) {
-      const c = changes[i]!;
-      at = writeElement(this.out, at, c.target, withTimeout && c.timeout !== null ? c.timeout * 1000 : null);
-    }
-    this.at = at;
-  }
-  /** nlmsghdr + nfgenmsg; returns where the length goes (fixed by `end`). */
-  message(type: number, flags: number, seq: number, family: number, resId: number): number {
-    const start = this.at;
-    u16le(this.out, start + 4, type);
-    u16le(this.out, start + 6, flags);
-    u32le(this.out, start + 8, seq >>> 0);
-    u32le(this.out, start + 12, 0);
-    this.out[start + 16] = family;
-    this.out[start + 17] = 0;
-    this.out[start + 18] = (resId >>> 8) & 0xff;
-    this.out[start + 19] = resId & 0xff;
-    this.at += 20;
-    return start;
-  }
-  end(start: number): void {
-    u32le(this.out, start, this.at - start);
-  }
+  w.at = at;
 }
 
 /**
@@ -204,12 +149,6 @@ function groupBySet(changes: ElementChange[]): Map<string, { adds: ElementChange
 
 /** Bytes one element takes at most: list entry, key (nested value), timeout. */
 const ELEMENT_MAX = 4 + 4 + 20 + 12;
-
-export interface EncodedBatch {
-  bytes: Buffer;
-  /** Sequence numbers of the messages that must each be acked. */
-  acked: number[];
-}
 
 /**
  * The transaction for `changes`, numbered from `seq`. A delete first adds the element without a
@@ -240,12 +179,7 @@ export function encodeElementBatch(
   }
   const head = 20 + 4 + align4(Buffer.byteLength(table) + 1) + 4 + align4(longest + 1) + 4;
   const size = 2 * 20 + messages * head + changes.length * 2 * ELEMENT_MAX;
-  // Zeroed: attribute padding must not carry stale bytes. A small batch comes from Node's shared
-  // pool rather than an ArrayBuffer of its own, which the GC would track and sweep per ban; a big
-  // one from the caller's scratch buffer when it has one.
-  const w = new Writer(
-    scratch && scratch.length >= size ? scratch.fill(0, 0, size) : Buffer.allocUnsafe(size).fill(0),
-  );
+  const w = new NetlinkWriter(zeroed(size, scratch));
   const acked: number[] = [];
   w.end(w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
   const push = (type: number, flags: number, set: string, list: ElementChange[], withTimeout: boolean) => {
@@ -261,7 +195,7 @@ export function encodeElementBatch(
       w.string(NFTA_SET_ELEM_LIST_TABLE, table);
       w.string(NFTA_SET_ELEM_LIST_SET, set);
       const elems = w.open(NFTA_SET_ELEM_LIST_ELEMENTS | NLA_F_NESTED);
-      w.elements(list, from, Math.min(list.length, from + ELEMENTS_PER_MESSAGE), withTimeout);
+      writeElements(w, list, from, Math.min(list.length, from + ELEMENTS_PER_MESSAGE), withTimeout);
       w.close(elems);
       w.end(m);
     }
@@ -274,27 +208,5 @@ export function encodeElementBatch(
     if (g.adds.length > 0) push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, set, g.adds, true);
   }
   w.end(w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq++, 0, NFNL_SUBSYS_NFTABLES));
-  return { bytes: w.out.subarray(0, w.offset), acked };
-}
-
-/** What the kernel answered: every message acked, or the first error (errno, positive). */
-export type BatchAnswer = { ok: true } | { ok: false; errno: number; seq?: number };
-
-/** Reads the acks (NLMSG_ERROR with error 0) and errors the kernel queued for a batch. */
-export function readAnswer(reply: Buffer, acked: number[]): BatchAnswer {
-  const waiting = new Set(acked);
-  for (let off = 0; off + 16 <= reply.length; ) {
-    const len = reply.readUInt32LE(off);
-    if (len < 16 || off + len > reply.length) return { ok: false, errno: 0 };
-    const type = reply.readUInt16LE(off + 4);
-    const seq = reply.readUInt32LE(off + 8);
-    if (type === NLMSG_ERROR && len >= 20) {
-      const error = reply.readInt32LE(off + 16);
-      if (error !== 0) return { ok: false, errno: -error, seq };
-      waiting.delete(seq);
-    }
-    off += align4(len);
-  }
-  // An ack missing is not a success: the caller takes the text path, which settles it.
-  return waiting.size === 0 ? { ok: true } : { ok: false, errno: 0 };
+  return { bytes: w.bytes(), acked };
 }

@@ -1,9 +1,10 @@
-import { isSingleHost, parseIPv4, type Target, tryParseTarget } from '../core/address.js';
+import { isSingleHost, type Target } from '../core/address.js';
 import type { DurationSeconds } from '../core/duration.js';
 import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type RunOptions, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
+import { selfConsistent } from './netlink-message.js';
 import {
   type ElementChange,
   encodeElementBatch,
@@ -1249,13 +1250,4 @@ function countDone(batch: StagedOp[], part: ElementChange[], from: number, done:
     if (batch[from + i]!.op === 'delete') done.deleted++;
     else if (part[i]!.op === 'add') done.added++;
   }
-}
-
-/** Whether a target's text names exactly the address its numbers hold. */
-function selfConsistent(t: Target): boolean {
-  // A plain IPv4 address (most bans) is checked without making BigInts on the single-ban path.
-  const v4 = t.family === 4 ? parseIPv4(t.text) : null;
-  if (v4 !== null) return Number(t.first) === v4 && t.last === t.first;
-  const p = tryParseTarget(t.text);
-  return p !== null && p.family === t.family && p.first === t.first && p.last === t.last;
 }

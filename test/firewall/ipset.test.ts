@@ -197,6 +197,41 @@ describe.skipIf(req.skip)('ipset backend', () => {
     expect(await fw.list('rb')).toEqual([]);
   });
 
+  it('ipset (library) - commits go as netlink messages; one the kernel refuses falls back to the script, which names the element; another set type takes the script', async () => {
+    await host.exec('ipset', ['create', 'bm', 'bitmap:ip', 'range', '192.0.2.0/24', 'timeout', '0']);
+    const fw = new IpsetFirewall({
+      prefix: inNs(host),
+      defaultSet: 'nl',
+      create: true,
+      maxelem: 3,
+      driver: 'library',
+      sets: { bm: { v4: 'bm' } },
+    });
+    await fw.init();
+    fw.add(parseTarget('192.0.2.1'), 600);
+    fw.add(parseTarget('2001:db8::1'), null);
+    fw.add(parseTarget('198.51.100.0/24'), 600);
+    expect(await fw.commit()).toEqual({ added: 3, deleted: 0 });
+    expect(fw.netlinkCommits).toEqual({ sent: 1, fellBack: 0 });
+    const got = new Map((await fw.list()).map((e) => [e.target.text, e.timeout]));
+    expect([...got.keys()].sort()).toEqual(['192.0.2.1', '198.51.100.0/24', '2001:db8::1']);
+    expect(got.get('192.0.2.1')).toBeGreaterThan(590);
+    expect(got.get('2001:db8::1')).toBeNull();
+    // The fourth address does not fit: the kernel refuses that message, the script path reports it.
+    for (const a of ['192.0.2.2', '192.0.2.3', '192.0.2.4']) fw.add(parseTarget(a), 600);
+    await expect(fw.commit()).rejects.toThrow(/set "nl" is full \(maxelem 3\): could not add 192\.0\.2\.4/);
+    expect(fw.netlinkCommits.fellBack).toBe(1);
+    fw.delete(parseTarget('192.0.2.4'));
+    expect(await fw.commit()).toEqual({ added: 2, deleted: 1 });
+    // A bitmap set is not encoded here: its elements go as a script, and apply.
+    const sent = fw.netlinkCommits.sent;
+    fw.add(parseTarget('192.0.2.50'), 600, 'bm');
+    expect(await fw.commit()).toEqual({ added: 1, deleted: 0 });
+    expect(fw.netlinkCommits.sent).toBe(sent);
+    expect((await fw.list('bm')).map((e) => e.target.text)).toEqual(['192.0.2.50']);
+    await fw.shutdown();
+  });
+
   it('ipset - 100,000 elements load in one commit and read back', async () => {
     const fw = new IpsetFirewall({ prefix: inNs(host), defaultSet: 'big', create: true, maxelem: 200_000 });
     await fw.init();

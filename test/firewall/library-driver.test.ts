@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTarget } from '../../src/core/address.js';
 import { LibraryDriver } from '../../src/firewall/driver.js';
 import { INLINE_CHARS } from '../../src/firewall/inline-kernel.js';
+import { encodeIpsetChanges } from '../../src/firewall/ipset-netlink.js';
+import { readAnswer } from '../../src/firewall/netlink-message.js';
 import { requirements } from '../helpers/requirements.js';
 
 const req = requirements('library driver', [
@@ -111,6 +114,47 @@ describe.skipIf(req.skip)('library driver: small commits on the calling thread',
     const bad = await ipset.run(['-exist', 'restore'], `add ${set} 192.0.2.14\nadd ${set} not-an-address\n`);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/Error in line 2/);
+  });
+
+  it('ipset: a second driver in the same process loads the library on this thread too', async () => {
+    // koffi's type names are global to the process: a named callback type declared by the first
+    // core made the second one fail to load here, so every later ipset call went to a worker.
+    const second = await LibraryDriver.open('ipset', `/run/netns/${ns}`);
+    try {
+      const set = `rp_second_${randomBytes(2).toString('hex')}`;
+      inNs(['ipset', 'create', set, 'hash:ip', 'timeout', '0']);
+      const r = await second.run(['-exist', 'restore'], `add ${set} 192.0.2.15 timeout 60\n`);
+      expect(r).toMatchObject({ code: 0 });
+      expect(second.calls).toMatchObject({ inline: 1, worker: 0 });
+      expect(inNs(['ipset', 'list', set])).toContain('192.0.2.15');
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('ipset: a netlink batch sent from the worker lands in the namespace, and a refused one reports its error', async () => {
+    const set = `rp_nlw_${randomBytes(2).toString('hex')}`;
+    inNs(['ipset', 'create', set, 'hash:ip', 'timeout', '0', 'maxelem', '2']);
+    const changes = ['192.0.2.16', '192.0.2.17'].map((a) => ({
+      set,
+      target: parseTarget(a),
+      op: 'add' as const,
+      timeout: 60,
+      cidr: false,
+    }));
+    const before = { ...ipset.calls };
+    const ok = encodeIpsetChanges(changes, 1);
+    const answer = await ipset.netlinkOffThread(ok.bytes, ok.acked.length, false);
+    expect(answer && readAnswer(answer.reply, ok.acked)).toEqual({ ok: true });
+    expect(ipset.calls.worker).toBe(before.worker + 1);
+    expect(inNs(['ipset', 'list', set])).toMatch(
+      /192\.0\.2\.16[\s\S]*192\.0\.2\.17|192\.0\.2\.17[\s\S]*192\.0\.2\.16/,
+    );
+    // A third element does not fit (maxelem 2): the kernel's error comes back, nothing is acked.
+    const full = encodeIpsetChanges([{ ...changes[0]!, target: parseTarget('192.0.2.18') }], 5);
+    const refused = await ipset.netlinkOffThread(full.bytes, full.acked.length, false);
+    expect(refused && readAnswer(refused.reply, full.acked)).toMatchObject({ ok: false });
+    expect(inNs(['ipset', 'list', set])).not.toContain('192.0.2.18');
   });
 });
 
