@@ -77,12 +77,19 @@ export interface NatsTransportOptions {
   /** A durable consumer unused this long is removed by the server (an agent gone for good). Default 14 d. */
   inactiveMs?: number;
   /**
-   * Idle heartbeat of each pull consumer, default 1 s; a pull expires after 5 of them, and 3
-   * missed ones set the consumer up again. Every idle consumer costs the server a pull per expiry
-   * and a heartbeat per beat: ~1.2 messages/s each at the default, which a fleet of thousands of
-   * agents feels; a longer beat trades that for slower noticing of a dead server.
+   * Idle heartbeat of each pull consumer, default 1 s; 3 missed ones set the consumer up again
+   * (a dead server is noticed by these, not by a pull's expiry). Every idle consumer costs the
+   * server a heartbeat per beat and a pull per expiry: ~1.03 messages/s each at the defaults,
+   * which a fleet of thousands of agents feels; a longer beat trades that for slower noticing of
+   * a dead server.
    */
   heartbeatMs?: number;
+  /**
+   * How long each pull stays open, default 30 beats. Every expiry on nats-server before 2.9.16 is
+   * a few milliseconds in which a message can meet the expiring pull and wait for the pull watch
+   * (ADR 0069, ADR 0073): fewer expiries, fewer such waits.
+   */
+  pullExpiresMs?: number;
   logger?: Logger;
 }
 
@@ -359,11 +366,13 @@ export class NatsTransport implements Transport {
         })
       ).name;
     const consumer = await this.js!.consumers.get(stream, name);
-    // Short pulls and heartbeats: after a node dies, a pull parked on it is noticed in seconds.
+    // Short heartbeats: after a node dies, a pull parked on it is noticed in seconds. Long pulls:
+    // each expiry is a chance for an old server to drop one unanswered (ADR 0073).
     const beat = this.o.heartbeatMs ?? 1_000;
-    const messages = await consumer.consume({ max_messages: 512, expires: 5 * beat, idle_heartbeat: beat });
+    const expires = this.o.pullExpiresMs ?? 30 * beat;
+    const messages = await consumer.consume({ max_messages: 512, expires, idle_heartbeat: beat });
     sub.running = messages;
-    const watch = this.watchPulls(sub, messages, stream, 5 * beat, beat);
+    const watch = this.watchPulls(sub, messages, stream, expires, beat);
     // The client keeps pulling a consumer whose leader died or that a cluster restart lost, and
     // only says so here: then set the consumer up again.
     void (async () => {

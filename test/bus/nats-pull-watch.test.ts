@@ -26,6 +26,8 @@ describe.skipIf(local.skip)('nats pull that ends without a 408', () => {
       clientId: `${prefix}-agent`,
       streams,
       heartbeatMs: 1_000,
+      // Pulls of 5 beats, so the test sees two expiries in seconds (the default is 30 beats).
+      pullExpiresMs: 5_000,
       logger: lineLogger((l) => lines.push(l), 'warn'),
     });
     const hub = new NatsTransport({ servers: ['nats://127.0.0.1:4222'], clientId: `${prefix}-hub`, streams });
