@@ -402,10 +402,13 @@ export class IpsetFirewall implements Firewall {
     if (big && this.netlinkScratch.length === 0) this.netlinkScratch = Buffer.alloc(IPSET_NETLINK_SCRATCH);
     const encoded = encodeIpsetChanges(changes, this.netlinkSeq, big ? this.netlinkScratch : undefined);
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length) % 0x7fffffff || 1;
-    const sent =
-      changes.length > IPSET_INLINE_MAX && driver.netlinkOffThread
-        ? await driver.netlinkOffThread(encoded.bytes, encoded.acked.length, false)
-        : driver.netlink!(encoded.bytes, encoded.acked.length, false);
+    let sent =
+      changes.length <= IPSET_INLINE_MAX
+        ? driver.netlink!(encoded.bytes, encoded.acked.length, false)
+        : undefined;
+    // Too many for this thread, or calls queued ahead of this one (a listing): from the worker, in turn.
+    if (!sent && driver.netlinkOffThread)
+      sent = await driver.netlinkOffThread(encoded.bytes, encoded.acked.length, false);
     const answer = sent ? readAnswer(sent.reply, encoded.acked) : undefined;
     if (answer?.ok) return true;
     this.opts.logger?.debug(

@@ -223,6 +223,12 @@ describe.skipIf(req.skip)('ipset backend', () => {
     expect(fw.netlinkCommits.fellBack).toBe(1);
     fw.delete(parseTarget('192.0.2.4'));
     expect(await fw.commit()).toEqual({ added: 2, deleted: 1 });
+    // A commit made while a listing is queued in the driver goes after it, still as messages.
+    const listing = fw.list();
+    fw.delete(parseTarget('192.0.2.3'));
+    const [, committed] = await Promise.all([listing, fw.commit()]);
+    expect(committed).toEqual({ added: 0, deleted: 1 });
+    expect(fw.netlinkCommits.fellBack).toBe(1);
     // A bitmap set is not encoded here: its elements go as a script, and apply.
     const sent = fw.netlinkCommits.sent;
     fw.add(parseTarget('192.0.2.50'), 600, 'bm');
