@@ -1009,9 +1009,29 @@ export class HubCore {
       batch.length > 1 && this.packedReaders.all(this.nodeKeys, this.now())
         ? packDecisions(batch)
         : undefined;
+    if (batch.length > 1 && !packed && this.packedReaders.wantsStoreRead(this.now()))
+      this.readRecordedReads();
     const kind = batch.length === 1 ? 'decision' : packed ? PACKED_DECISIONS : 'decisions';
     this.metrics.sealed.inc({ kind });
     return seal(kind, packed ?? (batch.length === 1 ? batch[0] : batch), 'hub', this.o.keys.privateKey, opts);
+  }
+
+  /**
+   * A run went unpacked because this hub has not heard some node lately: with several hubs on one
+   * store, that node's heartbeats may have reached another hub, which recorded them (ADR 0063).
+   * Read what the store says now rather than at the next shared refresh (every 10 s): a bulk
+   * import into a freshly started fleet otherwise goes unpacked from this hub for up to that long
+   * (ADR 0074). How often: {@link PackedReaders.wantsStoreRead}; the read runs beside the import.
+   */
+  private readRecordedReads(): void {
+    void this.store
+      .listNodes()
+      .then((nodes) => {
+        for (const n of nodes) this.packedReaders.recorded(n.name, n.reads, n.lastSeen);
+      })
+      .catch((err: unknown) =>
+        this.o.log.debug({ err: (err as Error).message }, 'reading recorded heartbeats failed'),
+      );
   }
 
   private publishFailed(batch: Decision[], err: unknown): void {

@@ -5,6 +5,11 @@ import { PACKED_DECISIONS } from '../core/packed-decisions.js';
  * this old (30 heartbeats at the default interval). Older or never heard: unknown, so unpacked.
  */
 const HEARD_WITHIN_MS = 5 * 60_000;
+/**
+ * How often a hub that has not heard some node may read the heartbeats other hubs recorded in the
+ * store (one `listNodes`; a node that is down keeps the answer at no for as long as it is down).
+ */
+const STORE_REREAD_MS = 2000;
 /** How long one answer of {@link PackedReaders.all} is reused (it walks every enrolled node). */
 const ANSWER_MS = 1000;
 
@@ -18,7 +23,9 @@ const ANSWER_MS = 1000;
  */
 export class PackedReaders {
   private readonly heard = new Map<string, { packed: boolean; at: number }>();
-  private answer: { value: boolean; at: number; nodes: number } | undefined;
+  private answer: { value: boolean; at: number; nodes: number; unheard: boolean } | undefined;
+  private storeReadAt = Number.NEGATIVE_INFINITY;
+  private changedSinceStoreRead = false;
 
   /**
    * A verified heartbeat's `reads` field, whatever its shape; returns what the store keeps of it
@@ -50,6 +57,7 @@ export class PackedReaders {
 
   /** A removed node, or one enrolled anew (perhaps with another version). */
   forget(node: string): void {
+    this.changedSinceStoreRead = true;
     if (this.heard.delete(node)) this.answer = undefined;
   }
 
@@ -58,14 +66,31 @@ export class PackedReaders {
     const a = this.answer;
     if (a !== undefined && now - a.at < ANSWER_MS && a.nodes === nodes.size) return a.value;
     let value = nodes.size > 0;
+    let unheard = false;
     for (const name of nodes.keys()) {
       const h = this.heard.get(name);
-      if (h === undefined || !h.packed || now - h.at > HEARD_WITHIN_MS) {
+      if (h === undefined || now - h.at > HEARD_WITHIN_MS) {
         value = false;
+        unheard = true;
         break;
       }
+      if (!h.packed) value = false;
     }
-    this.answer = { value, at: now, nodes: nodes.size };
+    this.answer = { value, at: now, nodes: nodes.size, unheard };
     return value;
+  }
+
+  /**
+   * Whether to read what the store recorded now: the last {@link all} answered no because a node
+   * was not heard from lately (not because one said it does not read packed decisions), and the
+   * store was not read in the last STORE_REREAD_MS, or a node was enrolled or removed since.
+   * Answers yes at most that often, and counts the read as made.
+   */
+  wantsStoreRead(now: number): boolean {
+    if (this.answer?.unheard !== true) return false;
+    if (now - this.storeReadAt < STORE_REREAD_MS && !this.changedSinceStoreRead) return false;
+    this.storeReadAt = now;
+    this.changedSinceStoreRead = false;
+    return true;
   }
 }

@@ -217,6 +217,15 @@ describe('POST /v1/decisions/bulk', () => {
     await t.call('DELETE', '/v1/nodes/bulk-old');
     await heartbeat('bulk-watch', watcher.keys, []);
     expect(await post(9000)).toEqual(['decisions', 'decisions']);
+
+    // A node heard only through another hub on the same store (its heartbeat recorded there, not
+    // here): the run that went unpacked for want of it makes this hub read the store, and the next
+    // runs pack without waiting for the shared refresh every 10 s (ADR 0074).
+    await heartbeat('bulk-watch', watcher.keys, ['decisions-packed']);
+    await t.enrol('bulk-elsewhere');
+    await t.hub.store.touchNode('bulk-elsewhere', { lastSeen: Date.now(), reads: PACKED_DECISIONS });
+    expect(await post(10_000)).toEqual(['decisions', 'decisions']);
+    expect(await post(11_000)).toEqual([PACKED_DECISIONS, PACKED_DECISIONS]);
   });
 
   it('refuses a body that is not a list, or a list over the cap, as a whole', async () => {

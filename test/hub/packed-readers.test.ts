@@ -33,4 +33,21 @@ describe('packed readers, several hubs on one store', () => {
     r.recorded('b', '', 5000);
     expect(r.all(nodes, 7000)).toBe(false);
   });
+
+  it('asks for a read of the store when a node was not heard, at most every 2 s unless a node was enrolled or removed', () => {
+    const r = new PackedReaders();
+    r.heartbeat('a', [PACKED_DECISIONS], 1000);
+    // b unheard here: the store may hold what another hub heard.
+    expect(r.all(nodes, 1000)).toBe(false);
+    expect(r.wantsStoreRead(1000)).toBe(true);
+    expect(r.wantsStoreRead(1500)).toBe(false);
+    r.forget('c');
+    expect(r.wantsStoreRead(1600)).toBe(true);
+    expect(r.wantsStoreRead(2900)).toBe(false);
+    expect(r.wantsStoreRead(3700)).toBe(true);
+    // b said it does not read packed runs: the store knows no more than this hub.
+    r.heartbeat('b', [], 4000);
+    expect(r.all(nodes, 4000)).toBe(false);
+    expect(r.wantsStoreRead(9000)).toBe(false);
+  });
 });
