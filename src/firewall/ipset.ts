@@ -333,7 +333,7 @@ export class IpsetFirewall implements Firewall {
   /**
    * The leading part of `batch` that went to the kernel as netlink messages (ipset-netlink.ts),
    * IPSET_NETLINK_MAX changes per send with the event loop served between sends; undefined when
-   * the driver cannot send them (spawning, or calls queued ahead). It stops at the first change
+   * the driver cannot send them (spawning, or no library loaded). It stops at the first change
    * that cannot be encoded (a set of another type, a target whose text and numbers disagree) or
    * the first send the kernel did not ack whole: from there the script path takes over, and
    * reports what the kernel refuses.
@@ -398,7 +398,8 @@ export class IpsetFirewall implements Firewall {
    * thread at a few hundred thousand elements.
    */
   private async sendNetlink(driver: ToolDriver, changes: IpsetChange[]): Promise<boolean> {
-    const big = changes.length > 64;
+    // Sends too big for this thread also reuse one buffer (the worker gets a copy).
+    const big = changes.length > IPSET_INLINE_MAX;
     if (big && this.netlinkScratch.length === 0) this.netlinkScratch = Buffer.alloc(IPSET_NETLINK_SCRATCH);
     const encoded = encodeIpsetChanges(changes, this.netlinkSeq, big ? this.netlinkScratch : undefined);
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length) % 0x7fffffff || 1;

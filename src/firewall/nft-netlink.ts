@@ -12,8 +12,6 @@ import {
   zeroed,
 } from './netlink-message.js';
 
-export { type BatchAnswer, type EncodedBatch, readAnswer } from './netlink-message.js';
-
 /**
  * Set-element changes as one nf_tables netlink transaction, encoded here, for commits to plain
  * (non-interval) sets: the single-ban path (ADR 0042), and bulk loads as several transactions of

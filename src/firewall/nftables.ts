@@ -4,14 +4,8 @@ import { RampartError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { type DriverChoice, openDriver, type RunOptions, type ToolDriver } from './driver.js';
 import { overlaps, type Tracked, topLevel } from './interval-tops.js';
-import { selfConsistent } from './netlink-message.js';
-import {
-  type ElementChange,
-  encodeElementBatch,
-  NETLINK_MAX_ELEMENTS,
-  NFPROTO,
-  readAnswer,
-} from './nft-netlink.js';
+import { readAnswer, selfConsistent } from './netlink-message.js';
+import { type ElementChange, encodeElementBatch, NETLINK_MAX_ELEMENTS, NFPROTO } from './nft-netlink.js';
 import { RepairBatch } from './nft-repair-batch.js';
 import { SetIndex, timeLeftMatches } from './nft-set-index.js';
 import {
