@@ -26,6 +26,8 @@ const { Allowlist } = await import(`${dist}/core/allowlist.js`);
 const { silentLogger } = await import(`${dist}/core/logger.js`);
 const { seal } = await import(`${dist}/trust/envelope.js`);
 const { createFirewall } = await import(`${dist}/firewall/create.js`);
+// AGENT_TAKE_FAMILY=6: IPv6 hosts (2001:db8:X:Y::1, as the transports bench bans) instead of IPv4.
+const V6 = process.env.AGENT_TAKE_FAMILY === '6';
 // AGENT_TAKE_PACKED=1: `decisions-packed` envelopes (ADR 0052; builds that have them).
 const PACKED =
   process.env.AGENT_TAKE_PACKED === '1' ? await import(`${dist}/core/packed-decisions.js`) : undefined;
@@ -103,8 +105,10 @@ for (let at = 0; at < total; at += PER_ENVELOPE) {
       id: `d${i.toString(16).padStart(30, '0')}`,
       seq: i + 1,
       action: 'ban',
-      target: `198.18.${i >> 8}.${i & 255}`,
-      family: 4,
+      target: V6
+        ? `2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`
+        : `198.18.${i >> 8}.${i & 255}`,
+      family: V6 ? 6 : 4,
       duration: 3600,
       expiresAt: now + 3_600_000,
       reason: 'bench',

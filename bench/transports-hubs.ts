@@ -179,6 +179,7 @@ async function topology(
     // element, and the log's seq runs 1..head without a gap or a double (throws otherwise).
     const check = await f.expectConverged('transports-hubs', 60_000, { families: [4, 6], quiet: true });
     const reports = await Promise.all(f.hubs.map((_, i) => reportsTaken(f, i)));
+    const envelopes = await Promise.all(f.hubs.map((_, i) => envelopesSealed(f, i)));
     return {
       bench: 'transports-hubs',
       figure: `propagation (sshd lines on one agent -> element in every other agent's kernel set) and end-to-end decisions/s (bulk API -> every agent's kernel), ${label(t)}`,
@@ -195,6 +196,8 @@ async function topology(
       kernelCheck: `${agents} agents x ${check.bans} bans read back = log; seq 1..${check.head} gap-free`,
       // Which hub decided the agents' reports: with two hubs, both must have taken some.
       reportsPerHub: reports,
+      // Envelopes each hub sealed, by kind: `decisions-packed` means the agents read packed runs.
+      envelopesPerHub: envelopes,
       goal: `p99 <= ${GOAL_P99_MS} ms with 20 agents; >= ${GOAL_PER_SECOND} decisions/s end to end, nothing lost`,
       goalP99Ms: GOAL_P99_MS,
       goalPerSecond: GOAL_PER_SECOND,
@@ -380,13 +383,28 @@ function processCpuMs(f: ScaleFleet): { hubs: number[]; agents: number } {
   };
 }
 
-/** Reports hub i decided (its `rampart_hub_reports_total`, every result summed). */
-async function reportsTaken(f: ScaleFleet, i: number): Promise<number> {
+/** Envelopes hub i sealed for the bus, by kind (its `rampart_hub_decision_envelopes_total`). */
+async function envelopesSealed(f: ScaleFleet, i: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const line of (await hubMetrics(f, i)).split('\n')) {
+    const m = /^rampart_hub_decision_envelopes_total\{kind="([^"]+)"\} (\d+)/.exec(line);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Hub i's /metrics text. */
+async function hubMetrics(f: ScaleFleet, i: number): Promise<string> {
   const res = await fetch(new URL('/metrics', f.hubs[i]!.url), {
     headers: { authorization: `Bearer ${f.adminToken}` },
   });
+  return res.text();
+}
+
+/** Reports hub i decided (its `rampart_hub_reports_total`, every result summed). */
+async function reportsTaken(f: ScaleFleet, i: number): Promise<number> {
   let sum = 0;
-  for (const line of (await res.text()).split('\n'))
+  for (const line of (await hubMetrics(f, i)).split('\n'))
     if (line.startsWith('rampart_hub_reports_total')) sum += Number(line.split(' ').at(-1));
   return sum;
 }

@@ -15,6 +15,22 @@ export interface Target {
   text: string;
 }
 
+/**
+ * A single host as parseTarget's fast paths make it: the text was read into the numbers, so the
+ * two agree. The netlink encoders (firewall/netlink-message.ts) check any other Target's text
+ * against its numbers before encoding the numbers; these need no second parse. Fields are
+ * readonly: nothing may change one after the check.
+ */
+export class ParsedHost implements Target {
+  constructor(
+    readonly family: 4 | 6,
+    readonly prefix: number,
+    readonly first: bigint,
+    readonly last: bigint,
+    readonly text: string,
+  ) {}
+}
+
 export function isSingleHost(t: Target): boolean {
   return t.prefix === (t.family === 4 ? 32 : 128);
 }
@@ -149,9 +165,11 @@ export function formatIPv6(v: bigint): string {
 }
 
 const FORMAT_GROUPS = new Array<number>(8).fill(0);
+/** Where `::` goes in the groups `splitGroups` wrote: the first longest run of two or more zeros (start -1: none). */
+const ZERO_RUN = { start: -1, len: 0 };
 
-/** formatIPv6 of four 32-bit words, most significant first (parseIPv6Words' output), without bigints. */
-export function formatIPv6Words(words: Int32Array): string {
+/** Writes the eight 16-bit groups of `words` into FORMAT_GROUPS and their longest zero run into ZERO_RUN. */
+function splitGroups(words: Int32Array): void {
   const groups = FORMAT_GROUPS;
   for (let i = 0; i < 4; i++) {
     groups[2 * i] = (words[i]! >>> 16) & 0xffff;
@@ -172,6 +190,16 @@ export function formatIPv6Words(words: Int32Array): string {
     }
     i = j;
   }
+  ZERO_RUN.start = bestStart;
+  ZERO_RUN.len = bestLen;
+}
+
+/** formatIPv6 of four 32-bit words, most significant first (parseIPv6Words' output), without bigints. */
+export function formatIPv6Words(words: Int32Array): string {
+  splitGroups(words);
+  const groups = FORMAT_GROUPS;
+  const bestStart = ZERO_RUN.start;
+  const bestLen = ZERO_RUN.len;
   let text = '';
   for (let i = 0; i < 8; i++) {
     if (i === bestStart) {
@@ -185,6 +213,44 @@ export function formatIPv6Words(words: Int32Array): string {
   return text;
 }
 
+/** Hex digits `g` takes in RFC 5952 text (no leading zeros). */
+function hexDigits(g: number): number {
+  return g < 0x10 ? 1 : g < 0x100 ? 2 : g < 0x1000 ? 3 : 4;
+}
+
+/**
+ * Whether `s`, which parseIPv6Words read into `words`, is already the text formatIPv6Words would
+ * write: lower case, no leading zeros, `::` for the longest run of two or more zero groups (the
+ * first on a tie) and nowhere else. Compared digit by digit, so the canonical text a hub sends (every
+ * IPv6 decision an agent applies) costs no string building.
+ */
+export function isCanonicalIPv6Words(s: string, words: Int32Array): boolean {
+  splitGroups(words);
+  const groups = FORMAT_GROUPS;
+  const bestStart = ZERO_RUN.start;
+  const bestLen = ZERO_RUN.len;
+  let at = 0;
+  for (let k = 0; k < 8; k++) {
+    if (k === bestStart) {
+      if (s.charCodeAt(at) !== 58 || s.charCodeAt(at + 1) !== 58) return false;
+      at += 2;
+      k += bestLen - 1;
+      continue;
+    }
+    // A separator before every group but the first and the one right after `::`.
+    if (k > 0 && k !== bestStart + bestLen) {
+      if (s.charCodeAt(at) !== 58) return false;
+      at++;
+    }
+    const g = groups[k]!;
+    for (let shift = 4 * (hexDigits(g) - 1); shift >= 0; shift -= 4) {
+      const d = (g >>> shift) & 15;
+      if (s.charCodeAt(at++) !== (d < 10 ? 48 + d : 87 + d)) return false;
+    }
+  }
+  return at === s.length;
+}
+
 const ALL_ONES_128 = (1n << 128n) - 1n;
 
 function hostMask(family: 4 | 6, prefix: number): bigint {
@@ -192,10 +258,32 @@ function hostMask(family: 4 | 6, prefix: number): bigint {
   return (1n << BigInt(bits - prefix)) - 1n;
 }
 
+/**
+ * Scratch for moving a 128-bit value between a bigint and bytes or 32-bit words: two 64-bit steps
+ * where 32-bit ones took four, and every bigint step allocates (per IPv6 decision, on each agent).
+ */
+const WIDE = new DataView(new ArrayBuffer(16));
+const WIDE_BYTES = new Uint8Array(WIDE.buffer);
+
+/** The 128-bit value of four 32-bit words, most significant first. */
+function wordsValue(w: Int32Array): bigint {
+  WIDE.setInt32(0, w[0]!);
+  WIDE.setInt32(4, w[1]!);
+  WIDE.setInt32(8, w[2]!);
+  WIDE.setInt32(12, w[3]!);
+  return (WIDE.getBigUint64(0) << 64n) | WIDE.getBigUint64(8);
+}
+
 /** Writes `v` as `bytes` bytes big-endian (network order) into `out` at `at`. */
 export function writeBigEndian(v: bigint, out: Uint8Array, at: number, bytes: number): void {
-  // By 32-bit words: an IPv6 address is 4 bigint steps instead of 16, each of which allocates
-  // (the agent writes one per element of a bulk load into its netlink batch).
+  if (bytes === 16) {
+    // setBigUint64 keeps the low 64 bits of what it is given.
+    WIDE.setBigUint64(0, v >> 64n);
+    WIDE.setBigUint64(8, v);
+    for (let k = 0; k < 16; k++) out[at + k] = WIDE_BYTES[k]!;
+    return;
+  }
+  // Other widths by 32-bit words: a quarter of the bigint steps of going byte by byte.
   if (bytes % 4 === 0) {
     for (let i = at + bytes - 4; i >= at; i -= 4) {
       const w = Number(BigInt.asUintN(32, v));
@@ -243,7 +331,7 @@ export function parseTarget(input: string, opts: ParseTargetOptions = {}): Targe
   const quad = parseIPv4(input);
   if (quad !== null) {
     const v = BigInt(quad);
-    return { family: 4, prefix: 32, first: v, last: v, text: input };
+    return new ParsedHost(4, 32, v, v, input);
   }
   // A plain IPv6 host of hex groups, the same way: four words, one bigint, the canonical text
   // written from the words (no splits, regexes or group arrays). IPv4-mapped forms, ranges,
@@ -253,12 +341,10 @@ export function parseTarget(input: string, opts: ParseTargetOptions = {}): Targe
     parseIPv6Words(input, WORDS) &&
     !(WORDS[0] === 0 && WORDS[1] === 0 && WORDS[2] === 0xffff)
   ) {
-    const v =
-      (BigInt(WORDS[0]! >>> 0) << 96n) |
-      (BigInt(WORDS[1]! >>> 0) << 64n) |
-      (BigInt(WORDS[2]! >>> 0) << 32n) |
-      BigInt(WORDS[3]! >>> 0);
-    return { family: 6, prefix: 128, first: v, last: v, text: formatIPv6Words(WORDS) };
+    const v = wordsValue(WORDS);
+    // The text a hub sends is canonical already: kept as it is, not written again.
+    const text = isCanonicalIPv6Words(input, WORDS) ? input : formatIPv6Words(WORDS);
+    return new ParsedHost(6, 128, v, v, text);
   }
   const text = input.trim();
   const slash = text.indexOf('/');

@@ -11,8 +11,14 @@ export const SET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]{0,23}$/;
 
 export const SET_NAME_RULE = 'a letter or _, then up to 23 letters, digits, _ or -';
 
+/** The last name that passed: an agent checks every decision's set, nearly always the same one. */
+let lastGood: string | undefined;
+
 export function isSetName(name: unknown): name is string {
-  return typeof name === 'string' && SET_NAME_RE.test(name);
+  if (name === lastGood) return true;
+  if (typeof name !== 'string' || !SET_NAME_RE.test(name)) return false;
+  lastGood = name;
+  return true;
 }
 
 /** Returns the name, or throws E_SET_NAME naming where it came from. */

@@ -1,4 +1,4 @@
-import { parseIPv4, type Target, tryParseTarget, writeBigEndian } from '../core/address.js';
+import { ParsedHost, parseIPv4, type Target, tryParseTarget, writeBigEndian } from '../core/address.js';
 
 /**
  * Writing nfnetlink messages and reading the kernel's acks, shared by the nf_tables element
@@ -46,6 +46,8 @@ export function writeAddress(out: Uint8Array, at: number, t: Target): void {
  * made) goes the script path, which refuses it by name.
  */
 export function selfConsistent(t: Target): boolean {
+  // Made from its text by parseTarget (every target a decision or a detection carries).
+  if (t instanceof ParsedHost) return true;
   // A plain IPv4 address (most bans) is checked without making BigInts on the single-ban path.
   const v4 = t.family === 4 ? parseIPv4(t.text) : null;
   if (v4 !== null) return Number(t.first) === v4 && t.last === t.first;

@@ -111,7 +111,7 @@ export class PostgresStore implements Store {
         // After a lost connection the commit may have happened with only its reply lost: then
         // the rows are there under the ids chosen above, and appending again would double them.
         if (attempt > 0 && withIds.length > 0) {
-          const found = await this.query(PG_PROBES.decisionsById, [withIds.map((d) => d.id)]);
+          const found = await this.query(PG_PROBES.decisionsById, [pgArray(withIds.map((d) => d.id))]);
           if (found.rowCount === withIds.length) return found.rows.map((r) => toDecision(r as DecisionRow));
         }
         // One statement, its own transaction: rolled back whole, so no seq is burnt.
@@ -261,9 +261,13 @@ export class PostgresStore implements Store {
     now: number,
   ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
     const targets = pairs.map((p) => p.target);
+    // Array literals made here (pgArray): node-postgres's own conversion of 2,000 keys per bulk
+    // slice quoted and escaped each with two regular expressions (ADR 0061).
     const [inForce, banned] = await Promise.all([
-      this.read('lookUp', (q) => q(PG_PROBES.inForce, [targets, pairs.map((p) => p.set), now])),
-      this.read('lookUp', (q) => q(PG_PROBES.banCounts, [[...new Set(targets)]])),
+      this.read('lookUp', (q) =>
+        q(PG_PROBES.inForce, [pgArray(targets), pgArray(pairs.map((p) => p.set)), now]),
+      ),
+      this.read('lookUp', (q) => q(PG_PROBES.banCounts, [pgArray([...new Set(targets)])])),
     ]);
     const byKey = new Map<string, Decision>();
     for (const row of inForce.rows) {

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   assertBannable,
   contains,
+  formatIPv6Words,
+  isCanonicalIPv6Words,
+  ParsedHost,
   parseIPv6,
   parseIPv6Words,
   parseTarget,
@@ -10,6 +13,7 @@ import {
   writeBigEndian,
 } from '../../src/core/address.js';
 import { Allowlist } from '../../src/core/allowlist.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 describe('addresses', () => {
   it.each([
@@ -163,11 +167,7 @@ describe('addresses', () => {
 
 describe('parseIPv6Words', () => {
   it('gives parseIPv6 value for every hex-group form, and declines the rest', () => {
-    let seed = 7;
-    const next = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const next = seededRandom(7);
     const words = new Int32Array(4);
     const texts = [
       '::',
@@ -218,5 +218,75 @@ describe('parseIPv6Words', () => {
         expect(t, 'declined only with a dotted tail').toContain('.');
       }
     }
+  });
+});
+
+describe('isCanonicalIPv6Words', () => {
+  it('says yes exactly when the text is what formatIPv6Words writes', () => {
+    const next = seededRandom(11);
+    const words = new Int32Array(4);
+    const texts = [
+      '::',
+      '::1',
+      '1::',
+      '1:0:1:1:1:1:1:1',
+      '1::1:1:1:1:1:1',
+      '1:0:0:1::',
+      '1::1:0:0:1',
+      'a:0:0:b:0:0:c:d',
+    ];
+    for (let i = 0; i < 20_000; i++) {
+      // Groups with runs of zeros (ties included), spelled canonically, long-hand, with leading
+      // zeros, in upper case, or with `::` for a run other than the longest or for one zero.
+      const groups = Array.from({ length: 8 }, () =>
+        next() < 0.4 ? 0 : Math.floor(next() * 0x10000) >> (next() < 0.5 ? 8 : 0),
+      );
+      const hex = groups.map((g) => g.toString(16));
+      const r = next();
+      if (r < 0.15) texts.push(hex.join(':'));
+      else if (r < 0.25) texts.push(groups.map((g) => g.toString(16).padStart(2, '0')).join(':'));
+      else if (r < 0.3) texts.push(hex.join(':').toUpperCase());
+      else if (r < 0.6) {
+        // `::` over a zero run chosen at random (not always the longest).
+        const zeroStarts = groups.flatMap((g, k) => (g === 0 && (k === 0 || groups[k - 1] !== 0) ? [k] : []));
+        if (zeroStarts.length === 0) continue;
+        const at = zeroStarts[Math.floor(next() * zeroStarts.length)]!;
+        let end = at;
+        while (end < 8 && groups[end] === 0) end++;
+        texts.push(`${hex.slice(0, at).join(':')}::${hex.slice(end).join(':')}`);
+      } else {
+        words[0] = (groups[0]! << 16) | groups[1]!;
+        words[1] = (groups[2]! << 16) | groups[3]!;
+        words[2] = (groups[4]! << 16) | groups[5]!;
+        words[3] = (groups[6]! << 16) | groups[7]!;
+        texts.push(formatIPv6Words(words));
+      }
+    }
+    let canonical = 0;
+    for (const t of texts) {
+      expect(parseIPv6Words(t, words), t).toBe(true);
+      const expected = formatIPv6Words(words) === t;
+      if (expected) canonical++;
+      expect(isCanonicalIPv6Words(t, words), t).toBe(expected);
+    }
+    // Both answers were exercised many times.
+    expect(canonical).toBeGreaterThan(5_000);
+    expect(texts.length - canonical).toBeGreaterThan(5_000);
+  });
+
+  it('parseTarget keeps canonical text as given and rewrites the rest', () => {
+    const canonical = '2001:db8:1:2::1';
+    expect(parseTarget(canonical).text).toBe(canonical);
+    expect(parseTarget('2001:DB8:1:2::1').text).toBe(canonical);
+    expect(parseTarget('2001:db8:1:2:0:0:0:1').text).toBe(canonical);
+    expect(parseTarget('2001:0db8:1:2::1').text).toBe(canonical);
+    // Two runs of two zero groups: `::` goes on the first.
+    expect(parseTarget('2001:db8:0:0:1::1').text).toBe('2001:db8::1:0:0:1');
+    expect(parseTarget('2001:db8::1:0:0:1').text).toBe('2001:db8::1:0:0:1');
+    expect(parseTarget('2001:db8:0:0:1::1').first).toBe(0x20010db8_00000000_00010000_00000001n);
+    // Single hosts of either family come from the fast path as ParsedHost; ranges do not.
+    expect(parseTarget(canonical)).toBeInstanceOf(ParsedHost);
+    expect(parseTarget('192.0.2.1')).toBeInstanceOf(ParsedHost);
+    expect(parseTarget('2001:db8::/32')).not.toBeInstanceOf(ParsedHost);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { tryParseTarget } from '../../src/core/address.js';
 import { canonicalV6 } from '../../src/detect/v6-text.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /** IPv6 text of hex groups, zero-heavy so that `::` runs, ties and mapped IPv4 all come up. */
 function randomV6(rand: () => number): string {
@@ -28,11 +29,7 @@ function randomV6(rand: () => number): string {
 
 describe('canonicalV6 - IPv6 text without bigints', () => {
   it('gives parseTarget’s canonical text for 20,000 random spellings (mapped IPv4 becomes IPv4)', () => {
-    let seed = 11;
-    const rand = () => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 2 ** 32;
-    };
+    const rand = seededRandom(11);
     let mapped = 0;
     for (let i = 0; i < 20_000; i++) {
       const raw = randomV6(rand);

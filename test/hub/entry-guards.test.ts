@@ -41,6 +41,11 @@ describe('entry guards: set names and protected addresses at every hub entry', (
     // nft refuses a leading digit or dash; ipset names end up 31 bytes at most with a 7-byte suffix.
     for (const bad of ['1x', '-x', '', 'a b', 'é', 'a'.repeat(25), 'x;y', 'x/y'])
       expect(isSetName(bad)).toBe(false);
+    // Right after a good name (the one remembered), look-alikes are still refused.
+    for (const bad of ['blocklist\n', ' blocklist', ['blocklist'], new String('blocklist')]) {
+      expect(isSetName('blocklist')).toBe(true);
+      expect(isSetName(bad)).toBe(false);
+    }
     expect(() => assertSetName('1x', 'rule set')).toThrow(expect.objectContaining({ code: 'E_SET_NAME' }));
   });
 
