@@ -668,7 +668,8 @@ export class HubCore {
         const offences: Array<{ target: string; at: number }> = [];
         const prepared: Array<DecisionInput | Error> = [];
         for (let index = from; index < to; index++) prepared.push(this.tryManualInput(items[index]!, now));
-        const view = await batchView(this.store, pairsOf(prepared), now);
+        // An operator's ban does not depend on how often the target was banned before.
+        const view = await batchView(this.store, pairsOf(prepared), now, { history: false });
         for (let index = from; index < to; index++) {
           const input = prepared[index - from]!;
           if (input instanceof Error) {

@@ -1,5 +1,5 @@
 import type { Decision } from '../core/decision.js';
-import type { Store } from './types.js';
+import type { LookUpOptions, Store } from './types.js';
 
 /** What a batch of decisions reads from the store: the ban in force per (target, set), and how often a target was banned. */
 export interface BatchView {
@@ -22,15 +22,18 @@ export async function batchView(
   store: Store,
   pairs: ReadonlyArray<{ target: string; set: string }>,
   now: number,
+  opts: LookUpOptions = {},
 ): Promise<BatchView> {
   const active = new Map<string, Decision | undefined>();
   let history = new Map<string, number>();
   const asked = new Set<string>();
+  const withHistory = opts.history !== false;
   if (store.lookUp && pairs.length > 0) {
-    const got = await store.lookUp(pairs, now);
+    const got = await store.lookUp(pairs, now, opts);
     pairs.forEach((p, i) => {
       active.set(key(p.target, p.set), got.active[i]);
-      asked.add(p.target);
+      // Counts not read up front are read one by one if asked for after all.
+      if (withHistory) asked.add(p.target);
     });
     history = got.history;
   }

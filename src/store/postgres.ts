@@ -17,6 +17,7 @@ import type {
   BanHistory,
   BouncerRecord,
   DecisionInput,
+  LookUpOptions,
   NodeRecord,
   Store,
 } from './types.js';
@@ -259,6 +260,7 @@ export class PostgresStore implements Store {
   async lookUp(
     pairs: ReadonlyArray<{ target: string; set: string }>,
     now: number,
+    opts: LookUpOptions = {},
   ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
     const targets = pairs.map((p) => p.target);
     // Array literals made here (pgArray): node-postgres's own conversion of 2,000 keys per bulk
@@ -267,7 +269,9 @@ export class PostgresStore implements Store {
       this.read('lookUp', (q) =>
         q(PG_PROBES.inForce, [pgArray(targets), pgArray(pairs.map((p) => p.set)), now]),
       ),
-      this.read('lookUp', (q) => q(PG_PROBES.banCounts, [pgArray([...new Set(targets)])])),
+      opts.history === false
+        ? undefined
+        : this.read('lookUp', (q) => q(PG_PROBES.banCounts, [pgArray([...new Set(targets)])])),
     ]);
     const byKey = new Map<string, Decision>();
     for (const row of inForce.rows) {
@@ -276,7 +280,7 @@ export class PostgresStore implements Store {
     }
     return {
       active: pairs.map((p) => byKey.get(`${p.target}\n${p.set}`)),
-      history: new Map(banned.rows.map((r) => [r.target as string, Number(r.count)])),
+      history: new Map(banned?.rows.map((r) => [r.target as string, Number(r.count)])),
     };
   }
 

@@ -17,6 +17,7 @@ import type {
   BanHistory,
   BouncerRecord,
   DecisionInput,
+  LookUpOptions,
   NodeRecord,
   Store,
 } from './types.js';
@@ -230,6 +231,7 @@ export class SqliteStore implements Store {
   async lookUp(
     pairs: ReadonlyArray<{ target: string; set: string }>,
     now: number,
+    opts: LookUpOptions = {},
   ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
     const byKey = new Map<string, Decision>();
     const history = new Map<string, number>();
@@ -243,6 +245,7 @@ export class SqliteStore implements Store {
           const d = toDecision(row);
           byKey.set(`${d.target}\n${d.set}`, d);
         }
+        if (opts.history === false) continue;
         for (const row of this.stmt.banCountsOf.all(params.slice(0, LOOK_UP)))
           history.set(row.target, row.count);
       }

@@ -99,6 +99,15 @@ export interface BouncerRecord {
  * The hub's durable state. Every implementation (SQLite now, PostgreSQL later) must pass
  * test/store/contract.ts. Methods are async so a networked database fits the same shape.
  */
+/** What `Store.lookUp` reads besides the bans in force. */
+export interface LookUpOptions {
+  /**
+   * The targets' ban counts (default true). A bulk import never asks for them: on PostgreSQL
+   * their probe was a third of the read's cost per item, on every slice.
+   */
+  history?: boolean;
+}
+
 export interface Store {
   /**
    * Appends decisions to the log in one transaction, each with the next `seq` (no gaps, even
@@ -126,11 +135,13 @@ export interface Store {
   /**
    * Optional: `activeFor` and `banHistory().count` for a whole batch in one read, for stores where
    * each call is a network round trip (PostgreSQL). `active` is aligned with `pairs`; `history`
-   * holds the targets that have any. Callers go through `store/batch-view.ts`.
+   * holds the targets that have any, and is left empty when `opts.history` is false. Callers go
+   * through `store/batch-view.ts`.
    */
   lookUp?(
     pairs: ReadonlyArray<{ target: string; set: string }>,
     now: number,
+    opts?: LookUpOptions,
   ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }>;
   /** The highest seq ever given (0 for an empty log); never goes down, even after pruning. */
   head(): Promise<number>;

@@ -23,6 +23,14 @@ describe('batch view', () => {
     expect(view.known('192.0.2.1', 'web')).toBeUndefined();
     expect(await view.activeFor('192.0.2.1', 'web')).toBeUndefined();
     expect((await view.activeFor('192.0.2.1', 'blocklist'))?.seq).toBe(1);
+    expect(await view.banCount('192.0.2.1')).toBe(1);
+    // Counts left out of the read up front (a bulk import's view) are still right when asked.
+    const bare = await batchView(store, [{ target: '192.0.2.1', set: 'blocklist' }], T + 1, {
+      history: false,
+    });
+    expect(bare.known('192.0.2.1', 'blocklist')?.seq).toBe(1);
+    expect(await bare.banCount('192.0.2.1')).toBe(1);
+    expect(await bare.banCount('192.0.2.2')).toBe(0);
     await store.close();
   });
 });

@@ -139,6 +139,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(got.active[1]).toBeUndefined();
       expect(got.history.get('192.0.2.1')).toBe(2);
       expect(got.active.filter(Boolean)).toHaveLength(2 + 50 + 1);
+      // Without the counts (a bulk import): the same bans in force, no history read.
+      const bare = await store.lookUp(pairs, now, { history: false });
+      expect(bare.active).toEqual(got.active);
+      expect(bare.history.size).toBe(0);
     });
 
     it('prune removes old entries, keeps bans still in force, and never lowers head', async () => {
