@@ -333,9 +333,10 @@ export function parseTarget(input: string, opts: ParseTargetOptions = {}): Targe
     const v = BigInt(quad);
     return new ParsedHost(4, 32, v, v, input);
   }
-  // A plain IPv6 host of hex groups, the same way: four words, one bigint, the canonical text
-  // written from the words (no splits, regexes or group arrays). IPv4-mapped forms, ranges,
-  // spaces and anything parseIPv6Words does not take go the general way below.
+  // A plain IPv6 host of hex groups, the same way: four words, one bigint, and the canonical text
+  // (the input itself when it already is, else written from the words; no splits, regexes or
+  // group arrays). IPv4-mapped forms, ranges, spaces and anything parseIPv6Words does not take
+  // go the general way below.
   if (
     input.length <= 39 &&
     parseIPv6Words(input, WORDS) &&

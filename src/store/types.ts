@@ -95,10 +95,6 @@ export interface BouncerRecord {
   lastSeq: number;
 }
 
-/**
- * The hub's durable state. Every implementation (SQLite now, PostgreSQL later) must pass
- * test/store/contract.ts. Methods are async so a networked database fits the same shape.
- */
 /** What `Store.lookUp` reads besides the bans in force. */
 export interface LookUpOptions {
   /**
@@ -108,6 +104,10 @@ export interface LookUpOptions {
   history?: boolean;
 }
 
+/**
+ * The hub's durable state. Every implementation (SQLite now, PostgreSQL later) must pass
+ * test/store/contract.ts. Methods are async so a networked database fits the same shape.
+ */
 export interface Store {
   /**
    * Appends decisions to the log in one transaction, each with the next `seq` (no gaps, even
