@@ -750,8 +750,10 @@ export class HubCore {
 
   /** Policy's checks for an operator's ban, then the protected addresses. */
   private manualInput(req: ManualBan, now: number): DecisionInput {
-    const input = this.policy.manual(req, this.allow, now);
-    this.protectedAddrs.assertAllowed(parseTarget(input.target), req.force === true);
+    // Parsed once for both checks (each item of a bulk import comes this way).
+    const target = parseTarget(req.target);
+    const input = this.policy.manual(req, this.allow, now, target);
+    this.protectedAddrs.assertAllowed(target, req.force === true);
     return input;
   }
 
@@ -900,8 +902,19 @@ export class HubCore {
     offences: Array<{ target: string; at: number }> = [],
   ): Promise<Decision[]> {
     const out = await this.store.append(inputs, offences);
+    // The counter takes each run of the same labels at once: labels are hashed per call, and a
+    // bulk slice is a thousand decisions with one action and one origin.
+    let run = 0;
+    for (let i = 0; i < out.length; i++) {
+      const d = out[i]!;
+      run++;
+      const next = out[i + 1];
+      if (next === undefined || next.action !== d.action || next.origin !== d.origin) {
+        this.metrics.decisions.inc({ action: d.action, origin: d.origin }, run);
+        run = 0;
+      }
+    }
     for (const d of out) {
-      this.metrics.decisions.inc({ action: d.action, origin: d.origin });
       this.propagation.record(d.seq, d.createdAt);
       this.outgoing.push(d);
       for (const fn of this.listeners) {

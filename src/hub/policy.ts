@@ -163,8 +163,9 @@ export class Policy {
     req: { target: string; duration?: DurationSeconds; reason?: string; set?: string; origin?: string },
     allowlist: Allowlist,
     now: number,
+    /** `req.target` parsed, when the caller has it already (it checks it again, as the hub's protected addresses). */
+    target: Target = parseTarget(req.target),
   ): DecisionInput {
-    const target = parseTarget(req.target);
     const set = assertSetName(req.set ?? DEFAULT_SET);
     const refusal = this.bannable(target, allowlist);
     if (refusal) throw new RampartError('E_UNBANNABLE', refusal.message);

@@ -19,6 +19,16 @@ import { nodeBusClient, startTestHub, type TestHub, until } from './helpers.js';
 const addrs = (n: number, base = 0) =>
   Array.from({ length: n }, (_, i) => `198.18.${(base + i) >> 8}.${(base + i) & 255}`);
 
+/** A node's report of five sshd failures by `target`, as agents send them. */
+const sshdReport = (target: string) => ({
+  target,
+  rule: 'sshd',
+  reason: '',
+  hits: 5,
+  duration: 600,
+  at: Date.now(),
+});
+
 describe('POST /v1/decisions/bulk', () => {
   let t: TestHub;
   let client: MqttClientTransport;
@@ -143,14 +153,7 @@ describe('POST /v1/decisions/bulk', () => {
     expect(envelopes.length).toBe(settled);
     envelopes.length = 0;
     const head0 = (await t.call('GET', '/v1/health')).json.head as number;
-    const report = (i: number) => ({
-      target: `203.0.113.${i}`,
-      rule: 'sshd',
-      reason: '',
-      hits: 5,
-      duration: 600,
-      at: Date.now(),
-    });
+    const report = (i: number) => sshdReport(`203.0.113.${i}`);
     // Reports arriving in one event-loop turn, as a flood seen by many nodes does.
     const outcomes = await Promise.all(
       [1, 2, 3, 4, 5].map((i) => t.hub.core.report('bulk-watch', report(i))),
@@ -163,6 +166,35 @@ describe('POST /v1/decisions/bulk', () => {
     expect((envelopes[0]!.body as Decision[]).map((d) => d.target)).toEqual(
       [1, 2, 3, 4, 5].map((i) => `203.0.113.${i}`),
     );
+  });
+
+  it('counts every decision of a batch under its own action and origin', async () => {
+    const count = (origin: string) =>
+      t.hub.metrics.value('rampart_hub_decisions_total', { action: 'ban', origin });
+    const [a0, b0, op0] = [await count('count-a'), await count('count-b'), await count('operator')];
+    const report = (i: number) => sshdReport(`198.51.100.${i}`);
+    // Decided together, origins interleaved: a, b, a, a, b.
+    await Promise.all(
+      (['count-a', 'count-b', 'count-a', 'count-a', 'count-b'] as const).map((node, i) =>
+        t.hub.core.report(node, report(i + 1)),
+      ),
+    );
+    expect((await count('count-a')) - a0).toBe(3);
+    expect((await count('count-b')) - b0).toBe(2);
+    const r = await t.call('POST', '/v1/decisions/bulk', {
+      decisions: Array.from({ length: 1_200 }, (_, i) => ({
+        target: `2001:db8:c0::${(i + 1).toString(16)}`,
+      })),
+    });
+    expect(r.json.added).toBe(1_200);
+    expect((await count('operator')) - op0).toBe(1_200);
+    // The next test clears the envelopes and counts its own: none of this one's may come later.
+    // They are published in seq order, so the last one's arrival means all have.
+    const lastOf = (e: Envelope) => {
+      const b = e.body as { seq: number; n?: number } | Array<{ seq: number }>;
+      return Array.isArray(b) ? b.at(-1)!.seq : b.seq + (b.n ?? 1) - 1;
+    };
+    await until(() => envelopes.some((e) => lastOf(e) >= (r.json.lastSeq as number)));
   });
 
   it('packs runs as `decisions-packed` only while every enrolled node says it reads them', async () => {
