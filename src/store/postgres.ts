@@ -105,7 +105,24 @@ export class PostgresStore implements Store {
     offences: Array<{ target: string; at: number }> = [],
   ): Promise<Decision[]> {
     if (inputs.length === 0 && offences.length === 0) return [];
-    const withIds = inputs.map((i) => ({ ...i, id: i.id ?? decisionId() }));
+    // The decisions as they are returned, every field written in Decision's order (one shape):
+    // `appendIn` gives each its seq once the log took them.
+    const withIds = inputs.map(
+      (i): Decision => ({
+        id: i.id ?? decisionId(),
+        seq: 0,
+        action: i.action,
+        target: i.target,
+        family: i.family,
+        duration: i.duration,
+        expiresAt: i.expiresAt,
+        reason: i.reason,
+        rule: i.rule,
+        origin: i.origin,
+        createdAt: i.createdAt,
+        set: i.set,
+      }),
+    );
     let attempt = 0;
     for (;;) {
       try {
@@ -486,19 +503,30 @@ export class PostgresStore implements Store {
    */
   private async appendIn(
     q: Query,
-    inputs: Array<DecisionInput & { id: string }>,
+    inputs: Decision[],
     offences: Array<{ target: string; at: number }>,
   ): Promise<Decision[]> {
     // The last decision per (target, set) decides the active set: a later one in the batch wins.
-    const last = new Map<string, number>();
-    for (const [i, d] of inputs.entries()) last.set(`${d.target}\n${d.set}`, i);
+    // Keyed by set, then target: no key string is made per decision.
+    const last = new Map<string, Map<string, number>>();
+    for (let i = 0; i < inputs.length; i++) {
+      const d = inputs[i]!;
+      let inSet = last.get(d.set);
+      if (inSet === undefined) {
+        inSet = new Map();
+        last.set(d.set, inSet);
+      }
+      inSet.set(d.target, i);
+    }
     const bans: Array<{ target: string; set: string; ord: number; expiresAt: number | null }> = [];
     const lifts: Array<{ target: string; set: string }> = [];
-    for (const i of last.values()) {
-      const d = inputs[i]!;
-      if (d.action === 'ban') bans.push({ target: d.target, set: d.set, ord: i + 1, expiresAt: d.expiresAt });
-      else lifts.push({ target: d.target, set: d.set });
-    }
+    for (const inSet of last.values())
+      for (const i of inSet.values()) {
+        const d = inputs[i]!;
+        if (d.action === 'ban')
+          bans.push({ target: d.target, set: d.set, ord: i + 1, expiresAt: d.expiresAt });
+        else lifts.push({ target: d.target, set: d.set });
+      }
     const offended = new Map<string, { n: number; at: number }>();
     for (const o of offences) {
       const seen = offended.get(o.target);
@@ -535,7 +563,8 @@ export class PostgresStore implements Store {
       ],
     );
     const base = r.rows[0].base as number;
-    return inputs.map((input, i): Decision => ({ ...input, seq: base + i + 1 }));
+    for (let i = 0; i < inputs.length; i++) inputs[i]!.seq = base + i + 1;
+    return inputs;
   }
 
   private async migrate(): Promise<void> {

@@ -51,6 +51,15 @@ describe.skipIf(req.skip)('pgArray (what PostgreSQL reads back)', () => {
     expect(await roundTrip(values)).toEqual(values);
   });
 
+  it('reads back runs of one value, with look-alikes that need quotes between them', async () => {
+    // A column repeats its value row after row (the last bare one is remembered).
+    const values = ['ban', 'ban', 'NULL', 'ban', 'ban ', 'ban', '', 'ban', 'null', 'x', 'ban'];
+    expect(await roundTrip(values)).toEqual(values);
+    expect(await roundTrip(['only'])).toEqual(['only']);
+    expect(await roundTrip([])).toEqual([]);
+    expect(pgArray(['a', 'a', 'b c'])).toBe('{a,a,"b c"}');
+  });
+
   it('writes numbers bare and undefined as NULL', async () => {
     const r = await admin('SELECT $1::bigint[] AS a', [pgArray([1, -2, 1_700_000_000_000, null, undefined])]);
     expect(r.rows[0].a).toEqual(['1', '-2', '1700000000000', null, null]);
