@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { PACKED_DECISIONS, packDecisions } from '../core/packed-decisions.js';
 import { assertSetName } from '../core/set-name.js';
 import { type BatchView, batchView } from '../store/batch-view.js';
+import { PairMap } from '../store/pair-map.js';
 import type { DecisionInput, NodeRecord, Store } from '../store/types.js';
 import {
   type DropReason,
@@ -661,7 +662,7 @@ export class HubCore {
       const decided: Decision[] = [];
       // Outcomes waiting for the decision of the input numbered `input`.
       const slots: Array<{ outcome: number; input: number }> = [];
-      const seen = new Map<string, { input: number } | { existing: Decision }>();
+      const seen = new PairMap<{ input: number } | { existing: Decision }>();
       for (let from = 0; from < items.length; from += BULK_SLICE) {
         const to = Math.min(items.length, from + BULK_SLICE);
         const inputs: DecisionInput[] = [];
@@ -677,8 +678,7 @@ export class HubCore {
             outcomes.push({ index, result: 'error', error: input.message, code });
             continue;
           }
-          const key = `${input.target}|${input.set}`;
-          const earlier = seen.get(key);
+          const earlier = seen.get(input.target, input.set);
           if (earlier && 'input' in earlier) {
             slots.push({ outcome: outcomes.length, input: earlier.input });
             outcomes.push({ index, result: 'duplicate', decision: PLACEHOLDER });
@@ -689,12 +689,12 @@ export class HubCore {
           // The report path's rule: re-importing a list is not a new decision per address.
           const slack = Math.max(60_000, ((input.duration ?? 0) * 1000) / 4);
           if (existing && !items[index]!.replace && !outlasts(input.expiresAt, existing.expiresAt, slack)) {
-            seen.set(key, { existing });
+            seen.set(input.target, input.set, { existing });
             outcomes.push({ index, result: 'duplicate', decision: existing });
             continue;
           }
           const at = decided.length + inputs.push(input) - 1;
-          seen.set(key, { input: at });
+          seen.set(input.target, input.set, { input: at });
           offences.push({ target: input.target, at: now });
           slots.push({ outcome: outcomes.length, input: at });
           outcomes.push({ index, result: 'ban', decision: PLACEHOLDER });

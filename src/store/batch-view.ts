@@ -1,4 +1,5 @@
 import type { Decision } from '../core/decision.js';
+import { PairMap } from './pair-map.js';
 import type { LookUpOptions, Store } from './types.js';
 
 /** What a batch of decisions reads from the store: the ban in force per (target, set), and how often a target was banned. */
@@ -24,33 +25,24 @@ export async function batchView(
   now: number,
   opts: LookUpOptions = {},
 ): Promise<BatchView> {
-  const active = new Map<string, Decision | undefined>();
+  const active = new PairMap<Decision | undefined>();
   let history = new Map<string, number>();
   const asked = new Set<string>();
   const withHistory = opts.history !== false;
   if (store.lookUp && pairs.length > 0) {
     const got = await store.lookUp(pairs, now, opts);
     pairs.forEach((p, i) => {
-      active.set(key(p.target, p.set), got.active[i]);
+      active.set(p.target, p.set, got.active[i]);
       // Counts not read up front are read one by one if asked for after all.
       if (withHistory) asked.add(p.target);
     });
     history = got.history;
   }
   return {
-    activeFor: async (target, set) => {
-      const k = key(target, set);
-      return active.has(k) ? active.get(k) : store.activeFor(target, set, now);
-    },
-    known: (target, set) => {
-      const k = key(target, set);
-      return active.has(k) ? (active.get(k) ?? null) : undefined;
-    },
+    activeFor: async (target, set) =>
+      active.has(target, set) ? active.get(target, set) : store.activeFor(target, set, now),
+    known: (target, set) => (active.has(target, set) ? (active.get(target, set) ?? null) : undefined),
     banCount: async (target) =>
       asked.has(target) ? (history.get(target) ?? 0) : (await store.banHistory(target)).count,
   };
-}
-
-function key(target: string, set: string): string {
-  return `${target}\n${set}`;
 }

@@ -3,6 +3,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { redactUrl as redact } from '../core/redact-url.js';
 import { decisionId } from './decision-id.js';
+import { PairMap } from './pair-map.js';
 import { type PgElement, pgArray } from './pg-array.js';
 import { PG_PROBES } from './postgres-probes.js';
 import { PG_MIGRATIONS } from './postgres-schema.js';
@@ -290,13 +291,13 @@ export class PostgresStore implements Store {
         ? undefined
         : this.read('lookUp', (q) => q(PG_PROBES.banCounts, [pgArray([...new Set(targets)])])),
     ]);
-    const byKey = new Map<string, Decision>();
+    const byKey = new PairMap<Decision>();
     for (const row of inForce.rows) {
       const d = toDecision(row as DecisionRow);
-      byKey.set(`${d.target}\n${d.set}`, d);
+      byKey.set(d.target, d.set, d);
     }
     return {
-      active: pairs.map((p) => byKey.get(`${p.target}\n${p.set}`)),
+      active: pairs.map((p) => byKey.get(p.target, p.set)),
       history: new Map(banned?.rows.map((r) => [r.target as string, Number(r.count)])),
     };
   }
@@ -507,26 +508,15 @@ export class PostgresStore implements Store {
     offences: Array<{ target: string; at: number }>,
   ): Promise<Decision[]> {
     // The last decision per (target, set) decides the active set: a later one in the batch wins.
-    // Keyed by set, then target: no key string is made per decision.
-    const last = new Map<string, Map<string, number>>();
-    for (let i = 0; i < inputs.length; i++) {
-      const d = inputs[i]!;
-      let inSet = last.get(d.set);
-      if (inSet === undefined) {
-        inSet = new Map();
-        last.set(d.set, inSet);
-      }
-      inSet.set(d.target, i);
-    }
+    const last = new PairMap<number>();
+    for (let i = 0; i < inputs.length; i++) last.set(inputs[i]!.target, inputs[i]!.set, i);
     const bans: Array<{ target: string; set: string; ord: number; expiresAt: number | null }> = [];
     const lifts: Array<{ target: string; set: string }> = [];
-    for (const inSet of last.values())
-      for (const i of inSet.values()) {
-        const d = inputs[i]!;
-        if (d.action === 'ban')
-          bans.push({ target: d.target, set: d.set, ord: i + 1, expiresAt: d.expiresAt });
-        else lifts.push({ target: d.target, set: d.set });
-      }
+    for (const i of last.values()) {
+      const d = inputs[i]!;
+      if (d.action === 'ban') bans.push({ target: d.target, set: d.set, ord: i + 1, expiresAt: d.expiresAt });
+      else lifts.push({ target: d.target, set: d.set });
+    }
     const offended = new Map<string, { n: number; at: number }>();
     for (const o of offences) {
       const seen = offended.get(o.target);

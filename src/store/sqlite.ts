@@ -3,6 +3,7 @@ import type { Decision } from '../core/decision.js';
 import { RampartError } from '../core/errors.js';
 import { decisionId } from './decision-id.js';
 import { openSqlite } from './open-sqlite.js';
+import { PairMap } from './pair-map.js';
 import { type DecisionRow, type NodeRow, toDecision, toNode } from './rows.js';
 import { SqliteActiveViews } from './sqlite-active.js';
 import { AppendRows } from './sqlite-append.js';
@@ -233,7 +234,7 @@ export class SqliteStore implements Store {
     now: number,
     opts: LookUpOptions = {},
   ): Promise<{ active: Array<Decision | undefined>; history: Map<string, number> }> {
-    const byKey = new Map<string, Decision>();
+    const byKey = new PairMap<Decision>();
     const history = new Map<string, number>();
     const targets = [...new Set(pairs.map((p) => p.target))];
     const params: Array<string | number | null> = new Array(LOOK_UP + 1);
@@ -243,14 +244,14 @@ export class SqliteStore implements Store {
         params[LOOK_UP] = now;
         for (const row of this.stmt.activeForMany.all(params)) {
           const d = toDecision(row);
-          byKey.set(`${d.target}\n${d.set}`, d);
+          byKey.set(d.target, d.set, d);
         }
         if (opts.history === false) continue;
         for (const row of this.stmt.banCountsOf.all(params.slice(0, LOOK_UP)))
           history.set(row.target, row.count);
       }
     })();
-    return { active: pairs.map((p) => byKey.get(`${p.target}\n${p.set}`)), history };
+    return { active: pairs.map((p) => byKey.get(p.target, p.set)), history };
   }
 
   async activeFor(target: string, set: string, now: number): Promise<Decision | undefined> {
