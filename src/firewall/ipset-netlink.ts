@@ -1,5 +1,6 @@
 import type { Target } from '../core/address.js';
 import {
+  align4,
   type EncodedBatch,
   NetlinkWriter,
   NLA_F_NESTED,
@@ -130,7 +131,7 @@ export function encodeIpsetChanges(changes: IpsetChange[], seq: number, scratch?
   for (const n of names) longest = Math.max(longest, Buffer.byteLength(n));
   // Header, protocol, set name, line number, list header: at most this per message; at most one
   // message per change.
-  const head = 20 + 8 + 4 + ((longest + 1 + 3) & ~3) + 8 + 4;
+  const head = 20 + 8 + 4 + align4(longest + 1) + 8 + 4;
   const w = new NetlinkWriter(zeroed(changes.length * (head + ELEMENT_MAX), scratch));
   const acked: number[] = [];
   for (let from = 0; from < changes.length; ) {

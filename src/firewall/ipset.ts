@@ -403,10 +403,7 @@ export class IpsetFirewall implements Firewall {
     if (big && this.netlinkScratch.length === 0) this.netlinkScratch = Buffer.alloc(IPSET_NETLINK_SCRATCH);
     const encoded = encodeIpsetChanges(changes, this.netlinkSeq, big ? this.netlinkScratch : undefined);
     this.netlinkSeq = (this.netlinkSeq + encoded.acked.length) % 0x7fffffff || 1;
-    let sent =
-      changes.length <= IPSET_INLINE_MAX
-        ? driver.netlink!(encoded.bytes, encoded.acked.length, false)
-        : undefined;
+    let sent = big ? undefined : driver.netlink!(encoded.bytes, encoded.acked.length, false);
     // Too many for this thread, or calls queued ahead of this one (a listing): from the worker, in turn.
     if (!sent && driver.netlinkOffThread)
       sent = await driver.netlinkOffThread(encoded.bytes, encoded.acked.length, false);
