@@ -97,6 +97,15 @@ if (process.env.AGENT_TAKE_IDLE === '1') await new Promise((r) => setTimeout(r, 
 // Decisions as the hub publishes them (core/decision.ts fields), sealed beforehand: only the
 // agent's side is timed.
 const now = Date.now();
+// AGENT_TAKE_SCATTER=1: addresses spread over the space (an odd multiplier, a bijection on 24 bits
+// for IPv6 and 16 for IPv4), as a flood's are, instead of counting up.
+const SCATTER = process.env.AGENT_TAKE_SCATTER === '1';
+function address(i) {
+  const k = SCATTER ? Math.imul(i, 0x9e3779b1) & (V6 ? 0xffffff : 0xffff) : i;
+  return V6
+    ? `2001:db8:${(k >> 16).toString(16)}:${(k & 0xffff).toString(16)}::1`
+    : `198.18.${k >> 8}.${k & 255}`;
+}
 const envelopes = [];
 for (let at = 0; at < total; at += PER_ENVELOPE) {
   const body = [];
@@ -105,9 +114,7 @@ for (let at = 0; at < total; at += PER_ENVELOPE) {
       id: `d${i.toString(16).padStart(30, '0')}`,
       seq: i + 1,
       action: 'ban',
-      target: V6
-        ? `2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`
-        : `198.18.${i >> 8}.${i & 255}`,
+      target: address(i),
       family: V6 ? 6 : 4,
       duration: 3600,
       expiresAt: now + 3_600_000,

@@ -45,6 +45,14 @@ const CHUNK = Number(process.env.TRANSPORTS_HUBS_CHUNK ?? 2_000);
  * the latency half's first detection per agent (coldFirstMs), it is shown, not hidden.
  */
 const WARMUP = Number(process.env.TRANSPORTS_HUBS_WARMUP ?? 10_000);
+/**
+ * TRANSPORTS_HUBS_ADDRESSES: `scattered` (default) spreads the bulk loads' addresses over
+ * 2001:db8::/32 as a flood's are; `counting` counts them up (2001:db8:0:1::1, 2001:db8:0:2::1, …),
+ * as this bench did before 7 December. Counting addresses land next to each other in every index
+ * keyed by address (the agents' SQLite state, the hub's), which made those writes look cheaper
+ * than a real flood's (ADR 0079).
+ */
+const SCATTERED = (process.env.TRANSPORTS_HUBS_ADDRESSES ?? 'scattered') !== 'counting';
 
 /**
  * One end-to-end run: the bus, how many hubs, and the store (SQLite in the hub's folder for one
@@ -198,6 +206,7 @@ async function topology(
       figure: `propagation (sshd lines on one agent -> element in every other agent's kernel set) and end-to-end decisions/s (bulk API -> every agent's kernel), ${label(t)}`,
       topology: label(t),
       bus: t.bus,
+      addresses: SCATTERED ? 'scattered' : 'counting',
       // The broker's settings that matter here, as docs/config.md asks operators for them.
       ...(t.bus === 'mosquitto' ? { broker: 'private Mosquitto 2, set_tcp_nodelay true' } : {}),
       store: t.store,
@@ -317,7 +326,19 @@ async function latency(f: ScaleFleet, samples: number): Promise<Record<string, u
   };
 }
 
-/** Where the first load's addresses start: 2001:db8:40::/48 and up, clear of the timed load's. */
+/**
+ * `n` addresses 2001:db8:X:Y::1 for k = base..base+n-1 (below 2^24), each k multiplied by an odd
+ * constant modulo 2^24 first: a bijection, so distinct k give distinct addresses, spread over the
+ * whole range instead of side by side.
+ */
+function scatteredV6Addrs(n: number, base: number): string[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = Math.imul(base + i, 0x9e3779b1) & 0xffffff;
+    return `2001:db8:${(k >> 16).toString(16)}:${(k & 0xffff).toString(16)}::1`;
+  });
+}
+
+/** Where the first load's k start: clear of the timed load's (below 0x400000 for 100,000 bans). */
 const FIRST_LOAD_BASE = 0x400000;
 
 /**
@@ -334,7 +355,7 @@ async function throughput(
   hubs: number,
   base: number,
 ): Promise<Record<string, unknown>> {
-  const addrs = v6Addrs(count, base);
+  const addrs = SCATTERED ? scatteredV6Addrs(count, base) : v6Addrs(count, base);
   const chunks: string[][] = [];
   for (let i = 0; i < addrs.length; i += CHUNK) chunks.push(addrs.slice(i, i + CHUNK));
   const catchUps0 = await catchUps(f);

@@ -139,7 +139,14 @@ describe('agent state', () => {
       seq: Number(
         (reader.prepare("SELECT value FROM meta WHERE key = 'last_seq'").get() as { value: string }).value,
       ),
-      rows: (reader.prepare('SELECT count(*) AS n FROM active').get() as { n: number }).n,
+      // Hub bans reach `active` through the journal (ADR 0079): committed rows are in one or the other.
+      rows: (
+        reader
+          .prepare('SELECT (SELECT count(*) FROM active) + (SELECT count(*) FROM journal) AS n')
+          .get() as {
+          n: number;
+        }
+      ).n,
     });
     s.batch(() => {
       for (let seq = 2; seq <= 4; seq++) s.applyHub(seq, ban(seq, seq));
@@ -204,7 +211,7 @@ describe('agent state', () => {
     again.close();
   });
 
-  it('moves a schema 1 database (active with a rowid) to schema 2 and keeps every row and last_seq', async () => {
+  it('moves a schema 1 database (active with a rowid) to the current schema and keeps every row and last_seq', async () => {
     const dir = fresh();
     const Database = (await import('better-sqlite3')).default;
     // Schema 1 exactly as rampart wrote it before ADR 0044, with state in every table.
@@ -247,7 +254,9 @@ describe('agent state', () => {
     s.close();
 
     const check = new Database(join(dir, 'agent.db'), { readonly: true });
-    expect(check.pragma('user_version', { simple: true })).toBe(2);
+    expect(check.pragma('user_version', { simple: true })).toBe(3);
+    // Schema 3: the journal, emptied into `active` by the read above.
+    expect(check.prepare('SELECT count(*) AS n FROM journal').get()).toEqual({ n: 0 });
     const sql = (
       check.prepare("SELECT sql FROM sqlite_master WHERE name = 'active'").get() as { sql: string }
     ).sql;
