@@ -90,6 +90,12 @@ type ManualBan = {
 };
 
 /** What an operator's ban did: a new decision, or the longer ban in force kept. */
+/** A bulk slice's items as checked, and the bans in force for them (`HubCore.sliceView`). */
+interface SliceView {
+  prepared: Array<DecisionInput | Error>;
+  view: BatchView;
+}
+
 export interface ManualOutcome {
   result: 'ban' | 'kept';
   decision: Decision;
@@ -663,14 +669,13 @@ export class HubCore {
       // Outcomes waiting for the decision of the input numbered `input`.
       const slots: Array<{ outcome: number; input: number }> = [];
       const seen = new PairMap<{ input: number } | { existing: Decision }>();
+      // The next slice's checks and store read, made while this slice is appended (ADR 0080).
+      let next: Promise<SliceView> = this.sliceView(items, 0, now);
       for (let from = 0; from < items.length; from += BULK_SLICE) {
         const to = Math.min(items.length, from + BULK_SLICE);
         const inputs: DecisionInput[] = [];
         const offences: Array<{ target: string; at: number }> = [];
-        const prepared: Array<DecisionInput | Error> = [];
-        for (let index = from; index < to; index++) prepared.push(this.tryManualInput(items[index]!, now));
-        // An operator's ban does not depend on how often the target was banned before.
-        const view = await batchView(this.store, pairsOf(prepared), now, { history: false });
+        const { prepared, view } = await next;
         for (let index = from; index < to; index++) {
           const input = prepared[index - from]!;
           if (input instanceof Error) {
@@ -700,8 +705,10 @@ export class HubCore {
           outcomes.push({ index, result: 'ban', decision: PLACEHOLDER });
         }
         if (inputs.length > 0) {
+          const appending = this.appendAndPublish(inputs, offences);
+          if (to < items.length) next = this.sliceViewSoon(items, to, now);
           try {
-            for (const d of await this.appendAndPublish(inputs, offences)) decided.push(d);
+            for (const d of await appending) decided.push(d);
           } catch (err) {
             if (decided.length === 0) throw err;
             this.o.log.warn(
@@ -712,6 +719,7 @@ export class HubCore {
             break;
           }
         }
+        if (inputs.length === 0 && to < items.length) next = this.sliceViewSoon(items, to, now);
         // The slice's envelopes are on the bus; let the loop turn before the next slice.
         if (to < items.length) await new Promise((r) => setImmediate(r));
       }
@@ -722,6 +730,32 @@ export class HubCore {
       }
       return outcomes;
     });
+  }
+
+  /**
+   * The slice of a bulk request from `from`: each item checked (an Error for a refused one), and
+   * the bans in force for the pairs that passed, read at once. An operator's ban does not depend
+   * on how often the target was banned before, so no counts are read (ADR 0076).
+   */
+  private async sliceView(items: readonly ManualBan[], from: number, now: number): Promise<SliceView> {
+    const to = Math.min(items.length, from + BULK_SLICE);
+    const prepared: Array<DecisionInput | Error> = [];
+    for (let index = from; index < to; index++) prepared.push(this.tryManualInput(items[index]!, now));
+    const view = await batchView(this.store, pairsOf(prepared), now, { history: false });
+    return { prepared, view };
+  }
+
+  /**
+   * {@link sliceView} once the loop has turned, so the append just started reaches the store
+   * before the next slice's checks take the thread. The slice before it only touches its own pairs,
+   * and a pair of both slices is answered from `seen`, so reading ahead of its commit is safe.
+   * Marked handled: a request whose append failed never awaits it, and one that awaits it does so
+   * only after the loop has turned.
+   */
+  private sliceViewSoon(items: readonly ManualBan[], from: number, now: number): Promise<SliceView> {
+    const view = new Promise((r) => setImmediate(r)).then(() => this.sliceView(items, from, now));
+    view.catch(() => undefined);
+    return view;
   }
 
   /** The (target, set) pairs a batch of reports will read, to read them at once (refused items left out). */

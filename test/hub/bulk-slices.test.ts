@@ -63,6 +63,42 @@ describe('bulk import in slices', () => {
     }
   });
 
+  it('reads the next slice while this one is appended (ADR 0080), and still finds what that append wrote', async () => {
+    if (!store.lookUp) throw new Error('this store reads pairs at once; the test expects it to');
+    const realLookUp = store.lookUp;
+    const events: string[] = [];
+    store.append = async (inputs, offences) => {
+      events.push(`append ${inputs.length} start`);
+      // Slow enough that a read started after it would land inside it.
+      await new Promise((r) => setTimeout(r, 30));
+      const out = await realAppend.call(store, inputs, offences);
+      events.push(`append ${inputs.length} end`);
+      return out;
+    };
+    store.lookUp = (pairs, now, opts) => {
+      events.push(`lookUp ${pairs.length}`);
+      return realLookUp.call(store, pairs, now, opts);
+    };
+    try {
+      const targets = addrs(2 * BULK_SLICE, 40_000);
+      targets[BULK_SLICE + 3] = targets[3]!; // appended by the slice before its read ended
+      const out = await t.hub.core.banMany(targets.map((target) => ({ target, duration: 3600 })));
+      expect(events).toEqual([
+        `lookUp ${BULK_SLICE}`,
+        `append ${BULK_SLICE} start`,
+        `lookUp ${BULK_SLICE}`,
+        `append ${BULK_SLICE} end`,
+        `append ${BULK_SLICE - 1} start`,
+        `append ${BULK_SLICE - 1} end`,
+      ]);
+      expect(out[BULK_SLICE + 3]).toMatchObject({ result: 'duplicate', decision: { target: targets[3] } });
+      expect(out.filter((o) => o.result === 'ban')).toHaveLength(2 * BULK_SLICE - 1);
+    } finally {
+      store.append = realAppend;
+      store.lookUp = realLookUp;
+    }
+  });
+
   it('answers the items of a slice the store refuses, and all after it, as not applied; sent again they apply', async () => {
     let n = 0;
     store.append = (inputs, offences) => {
