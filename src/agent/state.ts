@@ -59,9 +59,9 @@ const FOLD =
   'ON CONFLICT(target, "set") DO UPDATE SET expires_at = excluded.expires_at, seq = excluded.seq, origin = excluded.origin';
 
 /**
- * Journal rows that make the end of a batch fold them into `active`: a bulk load folds every
- * 20,000 bans (36 ms at 120,000 bans held, measured), a quiet agent on its next read, at the
- * latest its minute's reconcile.
+ * Journal rows that fold it into `active` there and then, inside the batch that wrote them: a bulk
+ * load folds every 20,000 bans (36 ms at 120,000 bans held, measured), and a snapshot of a million
+ * never makes a journal, or a sort, of a million.
  */
 export const FOLD_ROWS = 20_000;
 
@@ -253,7 +253,7 @@ export class AgentState {
     held.put(seq);
     held.put(origin);
     held.rowDone();
-    this.journalRows++;
+    if (++this.journalRows >= FOLD_ROWS) this.fold();
   }
 
   /**
@@ -272,7 +272,6 @@ export class AgentState {
       const result = this.tx(() => {
         const out = fn();
         this.writeHeld();
-        if (outermost && this.journalRows >= FOLD_ROWS) this.fold();
         if (outermost && this.seq !== before) this.stmt.setMeta.run('last_seq', String(this.seq));
         return out;
       }) as T;

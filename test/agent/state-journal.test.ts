@@ -106,7 +106,7 @@ describe('agent state: the hub-ban journal', () => {
     expect(onDisk(dir)).toEqual({ active: 2, journal: 0 });
   });
 
-  it(`folds at the end of a batch that leaves ${FOLD_ROWS.toLocaleString('en')} rows or more, in the same commit`, () => {
+  it(`folds as soon as the journal holds ${FOLD_ROWS.toLocaleString('en')} rows, inside the batch, so it never holds more`, () => {
     const dir = fresh();
     const s = AgentState.open(dir);
     s.batch(() => {
@@ -117,8 +117,17 @@ describe('agent state: the hub-ban journal', () => {
       s.applyHubBan(FOLD_ROWS, addr(1), 'blocklist', 5, 'web2');
       s.applyHubBan(FOLD_ROWS + 1, addr(FOLD_ROWS), 'blocklist', null, 'web2');
     });
-    expect(onDisk(dir)).toEqual({ active: FOLD_ROWS, journal: 0 });
+    // The first of the two made 20,000 and folded; the second waits in the journal.
+    expect(onDisk(dir)).toEqual({ active: FOLD_ROWS - 1, journal: 1 });
     expect(s.get(addr(1), 'blocklist')?.seq).toBe(FOLD_ROWS);
+    // One batch of 2.5 × FOLD_ROWS (a big snapshot or catch-up page): two folds on the way.
+    let seq = FOLD_ROWS + 1;
+    s.batch(() => {
+      for (let i = 0; i < 2.5 * FOLD_ROWS; i++)
+        s.applyHubBan(++seq, addr(100_000 + i), 'blocklist', null, 'web1');
+    });
+    expect(onDisk(dir)).toEqual({ active: FOLD_ROWS + 2 * FOLD_ROWS, journal: FOLD_ROWS / 2 });
+    expect(s.activeCount(0)).toBe(FOLD_ROWS + 2.5 * FOLD_ROWS);
     s.close();
   });
 
