@@ -307,6 +307,7 @@ export class AgentState {
     if (this.journalRows > 0) this.fold();
   }
 
+  /** Folds the journal once FOLD_IDLE_MS pass without another batch (each batch restarts the wait). */
   private foldLater(): void {
     if (this.journalRows === 0) return;
     if (this.foldTimer !== undefined) {

@@ -89,13 +89,13 @@ type ManualBan = {
   replace?: boolean;
 };
 
-/** What an operator's ban did: a new decision, or the longer ban in force kept. */
 /** A bulk slice's items as checked, and the bans in force for them (`HubCore.sliceView`). */
 interface SliceView {
   prepared: Array<DecisionInput | Error>;
   view: BatchView;
 }
 
+/** What an operator's ban did: a new decision, or the longer ban in force kept. */
 export interface ManualOutcome {
   result: 'ban' | 'kept';
   decision: Decision;
@@ -704,9 +704,9 @@ export class HubCore {
           slots.push({ outcome: outcomes.length, input: at });
           outcomes.push({ index, result: 'ban', decision: PLACEHOLDER });
         }
-        if (inputs.length > 0) {
-          const appending = this.appendAndPublish(inputs, offences);
-          if (to < items.length) next = this.sliceViewSoon(items, to, now);
+        const appending = inputs.length > 0 ? this.appendAndPublish(inputs, offences) : undefined;
+        if (to < items.length) next = this.sliceViewSoon(items, to, now);
+        if (appending) {
           try {
             for (const d of await appending) decided.push(d);
           } catch (err) {
@@ -719,7 +719,6 @@ export class HubCore {
             break;
           }
         }
-        if (inputs.length === 0 && to < items.length) next = this.sliceViewSoon(items, to, now);
         // The slice's envelopes are on the bus; let the loop turn before the next slice.
         if (to < items.length) await new Promise((r) => setImmediate(r));
       }
